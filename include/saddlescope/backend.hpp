@@ -1,0 +1,109 @@
+// The backend interface: memory, the fused descent iteration over a chunk of
+// trajectories, and batched objective evaluation (value, gradient,
+// Hessian-vector product, dense Hessian). Only backends know about devices;
+// the core drives them through this interface. Every result crosses it as
+// host double arrays, so the CPU backend is the reference for the CUDA one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../../kernels/objectives.hpp"
+#include "../../kernels/optimizers.hpp"
+#include "../../kernels/trajectory.hpp"
+
+namespace saddlescope {
+
+enum class Precision { f32, f64 };
+
+inline std::size_t precision_bytes(Precision p) { return p == Precision::f32 ? 4 : 8; }
+
+// An objective instance, built once on the host from the experiment (random
+// parts drawn from the seed), identical for every backend.
+struct ObjectiveData {
+  ObjectiveKind kind = ObjectiveKind::quadratic;
+  std::int64_t dim = 0;
+  std::vector<double> lambda;  // quadratic: eigenvalues (length dim)
+  std::vector<double> matrix;  // quadratic, rotated: A = Q diag(lambda) Q^T, row-major dim x dim
+  double rastrigin_a = 10.0;
+  bool coupled() const { return !matrix.empty(); }
+};
+
+// One chunk of trajectories for one optimizer.
+struct EnsembleSpec {
+  const ObjectiveData* objective = nullptr;
+  OptimizerParams optimizer;
+  Precision precision = Precision::f32;
+  std::int64_t count = 0;  // trajectories in the chunk
+  StopRule stop{1e-6, 1e10, 1000};
+  std::int64_t record_count = 0;  // the chunk's first record_count trajectories keep curves
+  std::int64_t record_every = 10;
+  std::int64_t records = 1;  // max_steps / record_every + 1
+  bool record_paths = false;
+};
+
+// Host copy of a finished chunk.
+struct EnsembleResult {
+  std::vector<std::int8_t> outcome;  // Outcome per trajectory
+  std::vector<std::int64_t> steps;
+  std::vector<double> f_init, f_final, gnorm_final;
+  std::vector<float> curves;   // [record_count, records, 2]
+  std::vector<double> paths;   // [record_count, records, dim] when record_paths
+  std::vector<double> finals;  // [count, dim] when asked
+};
+
+// B x N state of one optimizer on one backend. Iteration t (t = 0 ..
+// max_steps) evaluates f and grad f at x_t of every running trajectory,
+// records and judges it (end_iteration), and unless t == max_steps applies
+// optimizer step t + 1. No host synchronization happens inside iterate().
+class Ensemble {
+ public:
+  virtual ~Ensemble() = default;
+  // Starts, row-major [count, dim], converted to the ensemble's precision.
+  virtual void set_starts(const std::vector<double>& x0) = 0;
+  virtual void iterate(std::int64_t t) = 0;
+  // Trajectories still running (synchronizes with the device).
+  virtual std::int64_t running() = 0;
+  virtual EnsembleResult result(bool want_finals) = 0;
+};
+
+// Batched objective evaluation; X, V are row-major [batch, dim] host arrays.
+struct ObjectiveEval {
+  std::vector<double> f;   // [batch]
+  std::vector<double> g;   // [batch, dim]
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;    // "cpu" or "cuda"
+  virtual std::string device() const = 0;  // human-readable device name
+  // Bytes the memory plan may use on the device (state, objective data, workspaces).
+  virtual std::uint64_t memory_budget() const = 0;
+  virtual std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& spec) = 0;
+
+  virtual ObjectiveEval value_grad(const ObjectiveData& obj, Precision p, std::int64_t batch,
+                                   const std::vector<double>& x) = 0;
+  virtual std::vector<double> hvp(const ObjectiveData& obj, Precision p, std::int64_t batch,
+                                  const std::vector<double>& x, const std::vector<double>& v) = 0;
+  // Dense Hessians, [batch, dim, dim].
+  virtual std::vector<double> hessian(const ObjectiveData& obj, Precision p, std::int64_t batch,
+                                      const std::vector<double>& x) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+// Throws BackendError("built without CUDA" / "no CUDA device") when unavailable.
+std::unique_ptr<Backend> make_cuda_backend();
+// True when the binary was built with CUDA and a device is present.
+bool cuda_available();
+// Why CUDA is unavailable ("" when it is available).
+std::string cuda_unavailable_reason();
+
+// Bytes a chunk of `count` trajectories needs on the device, objective data excluded.
+std::uint64_t ensemble_bytes(const EnsembleSpec& spec, std::int64_t dim);
+// Bytes of the objective's device data.
+std::uint64_t objective_bytes(const ObjectiveData& obj, Precision p);
+
+}  // namespace saddlescope

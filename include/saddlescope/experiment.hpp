@@ -1,0 +1,81 @@
+// The experiment: the parsed, validated and resolved experiment file
+// (DESIGN section 3). Every default is filled in and every value range-checked
+// before anything is allocated; bad input throws InputError naming the file,
+// line, key and what is allowed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+
+namespace saddlescope {
+
+struct ObjectiveSpec {
+  std::string kind = "quadratic";  // resolved kind (presets become quadratic)
+  std::string preset;              // saddle-2d / bowl-2d when used
+  std::int64_t dim = 0;
+  std::vector<double> eigenvalues;  // quadratic (resolved from negative/curvature too)
+  std::int64_t negative = -1;       // quadratic: -1 when eigenvalues were given
+  double curvature = 1.0;           // quadratic with negative = k
+  bool rotate = false;              // quadratic: Haar-random rotation
+  double a = 10.0;                  // rastrigin amplitude
+};
+
+struct InitSpec {
+  std::string kind = "gaussian";  // gaussian | uniform | sphere | point | file
+  double scale = 1.0;             // std (gaussian), half-width (uniform), radius / sqrt(dim) (sphere)
+  std::vector<double> point;      // point: length 1 (broadcast) or dim
+  std::string file;               // file: .npy path as written
+  std::string file_resolved;      // file: path resolved against the experiment file's folder
+};
+
+struct RunSpec {
+  std::int64_t trajectories = 1024;
+  std::int64_t max_steps = 10000;
+  double grad_tol = 1e-6;
+  double diverge_above = 1e10;
+  std::int64_t record_every = 10;
+  std::int64_t record_trajectories = 64;  // resolved: at most trajectories
+  Precision precision = Precision::f32;
+  std::string backend = "auto";  // auto | cpu | cuda
+  bool save_final_points = false;
+  bool record_paths = false;     // resolved: true when dim <= 3
+  std::int64_t chunk_size = 0;   // trajectories per chunk; 0 = from the memory plan
+};
+
+struct OptimizerSpec {
+  std::string label;  // unique name used in outputs
+  OptimizerParams params;
+};
+
+struct Experiment {
+  std::string name = "experiment";
+  std::uint64_t seed = 0;
+  ObjectiveSpec objective;
+  InitSpec init;
+  RunSpec run;
+  std::vector<OptimizerSpec> optimizers;
+  std::string source;  // the file it came from
+
+  std::int64_t records() const { return run.max_steps / run.record_every + 1; }
+};
+
+// Parse and validate an experiment file; `sets` are --set overrides
+// ("section.key=value", "optimizer.key=value" for every optimizer,
+// "optimizer.2.key=value" for one). Throws InputError.
+Experiment load_experiment(const std::string& path, const std::vector<std::string>& sets = {});
+// Same from text; `source` names it in messages, `base_dir` resolves init.file.
+Experiment parse_experiment(const std::string& text, const std::string& source,
+                            const std::vector<std::string>& sets = {},
+                            const std::string& base_dir = ".");
+// The resolved experiment as TOML: every default filled in; loading it gives
+// the same experiment.
+std::string to_toml(const Experiment& e);
+
+// Names, parameters with defaults and meaning, for `saddlescope list`.
+std::string describe_objectives();
+std::string describe_optimizers();
+
+}  // namespace saddlescope

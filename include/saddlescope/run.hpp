@@ -1,0 +1,77 @@
+// Running an experiment: the objective instance, the starts, the memory plan,
+// the ensemble engine and the run directory (DESIGN sections 4 and 7).
+// Data flows one way: Experiment -> ObjectiveData + starts -> Ensemble chunks
+// on a backend -> RunResult -> run directory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "experiment.hpp"
+
+namespace saddlescope {
+
+// The objective drawn from the experiment seed (identical for every backend).
+ObjectiveData build_objective(const Experiment& e);
+
+// Starts of trajectories [first, first + count), row-major [count, dim]. A
+// trajectory's start depends only on the seed and its global index.
+std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::int64_t count);
+// Check init.file (shape [trajectories, dim], float32/float64) before allocating.
+void check_start_file(const Experiment& e);
+
+struct MemoryPlan {
+  std::uint64_t budget = 0;               // bytes the backend offers
+  std::uint64_t objective_bytes = 0;      // objective data on the device
+  std::uint64_t per_trajectory_bytes = 0;  // state, buffers, records
+  std::int64_t chunk = 0;                 // trajectories per chunk
+  std::int64_t chunks = 0;
+  std::uint64_t peak_bytes = 0;           // objective + one chunk
+  std::uint64_t host_result_bytes = 0;    // results kept on the host (finals, curves)
+  std::string describe() const;
+};
+// Throws ResourceError (exit 3) when not even one trajectory fits.
+MemoryPlan plan_memory(const Experiment& e, const Backend& backend);
+
+struct OptimizerResult {
+  std::string label;
+  EnsembleResult traj;   // all chunks concatenated; curves [record_trajectories, records, 2]
+  double seconds = 0;
+  std::int64_t trajectory_steps = 0;  // sum over trajectories of steps taken
+};
+
+struct RunResult {
+  std::string backend, device;
+  MemoryPlan plan;
+  std::vector<OptimizerResult> optimizers;
+  double seconds_total = 0;
+  double seconds_objective = 0;
+};
+
+// Progress callback: (optimizer index, step, running trajectories in the chunk,
+// chunk index, chunks); called every few steps from the host loop.
+using ProgressFn = std::function<void(std::size_t, std::int64_t, std::int64_t, std::int64_t,
+                                      std::int64_t)>;
+
+RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress = {});
+
+// Choose the backend for `requested` (auto | cpu | cuda); says why on `note`.
+std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note);
+
+// The run directory (DESIGN section 4). `prepare_run_dir` refuses an existing
+// non-empty directory (InputError) and writes config.toml; `write_results`
+// writes the rest, each file atomically, summary.json last.
+std::string default_run_dir(const Experiment& e);
+void prepare_run_dir(const std::string& dir, const Experiment& e);
+void write_results(const std::string& dir, const Experiment& e, const RunResult& r);
+
+}  // namespace saddlescope
+
+namespace saddlescope {
+// Progress on stderr: a line rewritten in place when stderr is a terminal,
+// else a line every few seconds.
+ProgressFn stderr_progress(const Experiment& e);
+}  // namespace saddlescope

@@ -1,0 +1,107 @@
+// The descent iteration shared by both backends: the fused per-element pass
+// (gradient, optimizer update, per-trajectory accumulation) and the
+// per-trajectory end of iteration (outcome test, curve recording).
+//
+// Iteration t of a running trajectory reads x_t from buffer t % 2 and writes
+// x_{t+1} to the other buffer, so a trajectory that stops at x_t keeps it
+// (its final point is in buffer steps % 2) and stencil objectives can read
+// neighbours while the pass writes.
+#pragma once
+
+#include "hd.hpp"
+#include "objectives.hpp"
+#include "optimizers.hpp"
+
+namespace saddlescope {
+
+enum Outcome : std::int8_t { kRunning = 0, kConverged = 1, kDiverged = 2, kMaxSteps = 3 };
+
+// Per-trajectory sums of one iteration, accumulated in double.
+struct IterationSums {
+  double f = 0;     // f(x_t)
+  double gsq = 0;   // ||grad f(x_t)||^2
+  double xmax = 0;  // ||x_t||_inf; NaN propagates through fmax's use below
+  SS_HD void add(const IterationSums& o) {
+    f += o.f;
+    gsq += o.gsq;
+    xmax = (xmax >= o.xmax) ? xmax : o.xmax;  // keeps NaN from either side
+  }
+};
+
+// One coordinate of one running trajectory: evaluate, accumulate, update.
+template <class T>
+SS_HD void fused_element(const LocalObjective<T>& obj, const OptimizerParams& opt,
+                         const StepScalars& sc, bool update, const T* xcur, const T* grow,
+                         T* xnext, T* s1, T* s2, std::int64_t i, IterationSums& acc) {
+  T f, g;
+  obj.eval(xcur, grow, i, f, g);
+  const T xi = xcur[i];
+  acc.f += static_cast<double>(f);
+  acc.gsq += static_cast<double>(g) * static_cast<double>(g);
+  const double ax = fabs(static_cast<double>(xi));
+  acc.xmax = (acc.xmax >= ax) ? acc.xmax : ax;  // NaN in x makes xmax NaN
+  if (update) {
+    T a = s1 ? s1[i] : T(0);
+    T b = s2 ? s2[i] : T(0);
+    xnext[i] = optimizer_update(opt, sc, xi, g, a, b);
+    if (s1) s1[i] = a;
+    if (s2) s2[i] = b;
+  }
+}
+
+struct StopRule {
+  double grad_tol;
+  double diverge_above;
+  std::int64_t max_steps;
+};
+
+SS_HD std::int8_t judge(const StopRule& r, std::int64_t t, const IterationSums& s) {
+  const double gn = sqrt(s.gsq);
+  if (!finite(s.f) || !finite(gn) || !(s.xmax <= r.diverge_above) ||
+      fabs(s.f) > r.diverge_above)
+    return kDiverged;
+  if (gn <= r.grad_tol) return kConverged;
+  if (t >= r.max_steps) return kMaxSteps;
+  return kRunning;
+}
+
+// Per-trajectory record arrays of one chunk (device or host memory).
+template <class T>
+struct TrajectoryRecords {
+  std::int8_t* outcome;    // [count]
+  std::int64_t* steps;     // [count] updates applied before the final point
+  double* f_init;          // [count]
+  double* f_final;         // [count]
+  double* gnorm_final;     // [count]
+  float* curves;           // [record_count, records, 2] (loss, grad norm); NaN after the stop
+  T* paths;                // [record_count, records, n] or null
+  std::int64_t record_count;  // trajectories of this chunk whose curves are kept (the first ones)
+  std::int64_t records;
+  std::int64_t record_every;
+};
+
+// End of iteration t for trajectory b whose sums are s and whose x_t is xrow.
+template <class T>
+SS_HD void end_iteration(const StopRule& rule, const TrajectoryRecords<T>& rec, std::int64_t n,
+                         std::int64_t b, std::int64_t t, const IterationSums& s, const T* xrow) {
+  if (t == 0) rec.f_init[b] = s.f;
+  if (b < rec.record_count && t % rec.record_every == 0) {
+    const std::int64_t r = t / rec.record_every;
+    float* c = rec.curves + (b * rec.records + r) * 2;
+    c[0] = static_cast<float>(s.f);
+    c[1] = static_cast<float>(sqrt(s.gsq));
+    if (rec.paths) {
+      T* p = rec.paths + (b * rec.records + r) * n;
+      for (std::int64_t i = 0; i < n; ++i) p[i] = xrow[i];
+    }
+  }
+  const std::int8_t o = judge(rule, t, s);
+  if (o != kRunning) {
+    rec.outcome[b] = o;
+    rec.steps[b] = t;
+    rec.f_final[b] = s.f;
+    rec.gnorm_final[b] = sqrt(s.gsq);
+  }
+}
+
+}  // namespace saddlescope

@@ -1,0 +1,59 @@
+// Typed, range-checked reading of TOML tables with messages that name the
+// file, line, key and what is allowed; --set overrides; nearest-key hints.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace saddlescope::config {
+
+// The valid name closest to `name` (edit distance), or "" when none is close.
+std::string nearest(const std::string& name, const std::vector<std::string>& valid);
+
+// "file:line:col" for a node, or "--set" for values that came from the command line.
+std::string where(const std::string& file, const toml::source_region& r);
+
+// Apply one "path.to.key=value" override to the document (value parsed as a
+// TOML value, else taken as a string). Throws InputError on a malformed flag.
+void apply_set(toml::table& doc, const std::string& assignment);
+
+// A table being read: tracks its path for messages and refuses unknown keys.
+class Section {
+ public:
+  Section(const toml::table& table, std::string path, std::string file);
+
+  // Throws on keys outside `valid`, suggesting the nearest.
+  void allow_only(const std::vector<std::string>& valid) const;
+  bool has(const std::string& key) const;
+  const toml::node* node(const std::string& key) const;
+
+  std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t lo,
+                       std::int64_t hi) const;
+  // Floating value (integers accepted) in [lo, hi]; open ends when lo_open / hi_open.
+  double number(const std::string& key, double def, double lo, double hi, bool lo_open = false,
+                bool hi_open = false, bool allow_nan = false) const;
+  bool boolean(const std::string& key, bool def) const;
+  std::string string(const std::string& key, const std::string& def) const;
+  std::string choice(const std::string& key, const std::string& def,
+                     const std::vector<std::string>& choices) const;
+  std::vector<double> numbers(const std::string& key) const;
+  std::optional<Section> table(const std::string& key) const;
+
+  // Throws InputError("<where>: <path.key> <message>").
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  [[noreturn]] void fail_section(const std::string& message) const;
+  const std::string& path() const { return path_; }
+  const std::string& file() const { return file_; }
+  const toml::table& raw() const { return table_; }
+
+ private:
+  std::string key_path(const std::string& key) const;
+  const toml::table& table_;
+  std::string path_, file_;
+};
+
+}  // namespace saddlescope::config

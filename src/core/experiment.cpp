@@ -1,0 +1,456 @@
+// The experiment schema: which sections and keys exist, their types, ranges
+// and defaults (DESIGN section 3), and the resolved TOML written to
+// config.toml.
+#include "saddlescope/experiment.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "config.hpp"
+#include "saddlescope/errors.hpp"
+
+namespace saddlescope {
+namespace {
+
+using config::Section;
+
+constexpr std::int64_t kMaxDim = 100'000'000;
+constexpr std::int64_t kMaxCount = 1'000'000'000;
+
+const std::vector<std::string> kObjectiveKinds = {"quadratic",  "saddle-2d",       "bowl-2d",
+                                                  "double-well", "styblinski-tang", "rastrigin",
+                                                  "rosenbrock"};
+// Contract names implemented by later work: refused clearly, never ignored.
+const std::vector<std::string> kObjectivesNotYet = {"goe-quadratic", "p-spin", "gaussian-field",
+                                                    "mlp", "deep-linear"};
+const std::vector<std::string> kOptimizerKinds = {"gd", "momentum", "adagrad", "rmsprop", "adam"};
+const std::vector<std::string> kOptimizersNotYet = {"perturbed-gd", "langevin",
+                                                    "saddle-free-newton", "annealing"};
+
+ObjectiveSpec read_objective(const Section& s) {
+  ObjectiveSpec o;
+  const std::string kind_raw = s.string("kind", "");
+  if (kind_raw.empty()) s.fail("kind", "is required; one of: quadratic, saddle-2d, bowl-2d, double-well, styblinski-tang, rastrigin, rosenbrock");
+  if (std::find(kObjectivesNotYet.begin(), kObjectivesNotYet.end(), kind_raw) !=
+      kObjectivesNotYet.end())
+    s.fail("kind", fmt::format("= \"{}\" is not supported yet in this version; available: "
+                               "quadratic, saddle-2d, bowl-2d, double-well, styblinski-tang, "
+                               "rastrigin, rosenbrock",
+                               kind_raw));
+  const std::string kind = s.choice("kind", "", kObjectiveKinds);
+  std::vector<std::string> keys = {"kind", "dim"};
+  if (kind == "quadratic" || kind == "saddle-2d" || kind == "bowl-2d")
+    keys.insert(keys.end(), {"eigenvalues", "negative", "curvature", "rotate"});
+  if (kind == "rastrigin") keys.push_back("a");
+  for (const auto& [k, v] : s.raw()) {
+    const std::string key(k.str());
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+    if (key == "eigenvalues" || key == "negative" || key == "curvature" || key == "rotate")
+      s.fail(key, fmt::format("applies only to kind = \"quadratic\" (this is \"{}\")", kind));
+    if (key == "a") s.fail(key, "applies only to kind = \"rastrigin\"");
+  }
+  s.allow_only(keys);
+
+  o.kind = kind;
+  if (kind == "saddle-2d" || kind == "bowl-2d") {
+    if (s.has("eigenvalues") || s.has("negative"))
+      s.fail(s.has("eigenvalues") ? "eigenvalues" : "negative",
+             fmt::format("cannot be combined with the preset \"{}\" (it fixes the eigenvalues)",
+                         kind));
+    o.preset = kind;
+    o.kind = "quadratic";
+    o.eigenvalues = kind == "saddle-2d" ? std::vector<double>{2.0, -2.0}
+                                        : std::vector<double>{2.0, 2.0};
+    o.dim = s.integer("dim", 2, 2, 2);
+    o.rotate = s.boolean("rotate", false);
+    return o;
+  }
+  if (kind == "quadratic") {
+    o.eigenvalues = s.numbers("eigenvalues");
+    o.rotate = s.boolean("rotate", false);
+    if (s.has("eigenvalues") && s.has("negative"))
+      s.fail("negative", "cannot be combined with eigenvalues: give either the eigenvalue "
+                         "list or negative = k with curvature = c");
+    if (s.has("eigenvalues")) {
+      if (o.eigenvalues.empty()) s.fail("eigenvalues", "must hold at least one value");
+      if (s.has("curvature"))
+        s.fail("curvature", "applies only with negative = k (the eigenvalues are given)");
+      o.dim = s.integer("dim", static_cast<std::int64_t>(o.eigenvalues.size()), 1, kMaxDim);
+      if (o.dim != static_cast<std::int64_t>(o.eigenvalues.size()))
+        s.fail("dim", fmt::format("= {} does not match the {} eigenvalues given", o.dim,
+                                  o.eigenvalues.size()));
+      return o;
+    }
+    if (!s.has("dim"))
+      s.fail_section("needs dim with negative = k (and curvature = c), or an eigenvalues list");
+    o.dim = s.integer("dim", 1, 1, kMaxDim);
+    o.negative = s.integer("negative", 0, 0, o.dim);
+    o.curvature = s.number("curvature", 1.0, 0.0, 1e30, true);
+    o.eigenvalues.assign(static_cast<std::size_t>(o.dim), o.curvature);
+    for (std::int64_t i = 0; i < o.negative; ++i) o.eigenvalues[i] = -o.curvature;
+    return o;
+  }
+  if (!s.has("dim")) s.fail_section(fmt::format("needs dim (the number of parameters N) for kind = \"{}\"", kind));
+  o.dim = s.integer("dim", 1, kind == "rosenbrock" ? 2 : 1, kMaxDim);
+  if (kind == "rastrigin") o.a = s.number("a", 10.0, 0.0, 1e30);
+  return o;
+}
+
+InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_dir) {
+  InitSpec i;
+  i.kind = s.choice("kind", "gaussian", {"gaussian", "uniform", "sphere", "point", "file"});
+  std::vector<std::string> keys = {"kind"};
+  if (i.kind == "gaussian" || i.kind == "uniform" || i.kind == "sphere") keys.push_back("scale");
+  if (i.kind == "point") keys.push_back("point");
+  if (i.kind == "file") keys.push_back("file");
+  for (const char* k : {"scale", "point", "file"})
+    if (s.has(k) && std::find(keys.begin(), keys.end(), k) == keys.end())
+      s.fail(k, fmt::format("does not apply to init.kind = \"{}\"", i.kind));
+  s.allow_only(keys);
+  i.scale = s.number("scale", 1.0, 0.0, 1e30, true);
+  if (i.kind == "point") {
+    if (!s.has("point")) s.fail_section("kind = \"point\" needs point = [x1, ..., xN] (or one value for every coordinate)");
+    i.point = s.numbers("point");
+    if (i.point.size() != 1 && static_cast<std::int64_t>(i.point.size()) != dim)
+      s.fail("point", fmt::format("has {} values; it needs 1 (used for every coordinate) or "
+                                  "objective.dim = {}",
+                                  i.point.size(), dim));
+  }
+  if (i.kind == "file") {
+    i.file = s.string("file", "");
+    if (i.file.empty()) s.fail_section("kind = \"file\" needs file = \"starts.npy\" (float array [trajectories, dim])");
+    std::filesystem::path p(i.file);
+    i.file_resolved = p.is_absolute() ? p.string() : (std::filesystem::path(base_dir) / p).string();
+  }
+  return i;
+}
+
+RunSpec read_run(const Section& s, std::int64_t dim) {
+  s.allow_only({"trajectories", "max_steps", "grad_tol", "diverge_above", "record_every",
+                "record_trajectories", "precision", "backend", "save_final_points",
+                "record_paths", "target_loss", "checkpoint_every", "chunk_size"});
+  if (s.has("target_loss"))
+    s.fail("target_loss", "is not supported yet (optimizer comparison is planned); remove it");
+  if (s.has("checkpoint_every"))
+    s.fail("checkpoint_every", "is not supported yet (checkpoint and --resume are planned); remove it");
+  RunSpec r;
+  r.trajectories = s.integer("trajectories", 1024, 1, kMaxCount);
+  r.max_steps = s.integer("max_steps", 10000, 1, kMaxCount);
+  r.grad_tol = s.number("grad_tol", 1e-6, 0.0, 1e30);
+  r.diverge_above = s.number("diverge_above", 1e10, 0.0, 1e300, true);
+  r.record_every = s.integer("record_every", 10, 1, r.max_steps);
+  r.record_trajectories = s.integer("record_trajectories", std::min<std::int64_t>(64, r.trajectories), 0,
+                                    r.trajectories);
+  r.precision = s.choice("precision", "f32", {"f32", "f64"}) == "f64" ? Precision::f64
+                                                                      : Precision::f32;
+  r.backend = s.choice("backend", "auto", {"auto", "cpu", "cuda"});
+  r.save_final_points = s.boolean("save_final_points", false);
+  r.record_paths = s.boolean("record_paths", dim <= 3);
+  r.chunk_size = s.integer("chunk_size", 0, 0, kMaxCount);
+  return r;
+}
+
+OptimizerSpec read_optimizer(const Section& s) {
+  if (!s.has("kind")) s.fail_section("needs kind; one of: gd, momentum, adagrad, rmsprop, adam");
+  const std::string kind_raw = s.string("kind", "");
+  if (std::find(kOptimizersNotYet.begin(), kOptimizersNotYet.end(), kind_raw) !=
+      kOptimizersNotYet.end())
+    s.fail("kind", fmt::format("= \"{}\" is not supported yet in this version; available: gd, "
+                               "momentum, adagrad, rmsprop, adam",
+                               kind_raw));
+  const std::string kind = s.choice("kind", "", kOptimizerKinds);
+  OptimizerSpec o;
+  OptimizerParams& p = o.params;
+  std::vector<std::string> keys = {"kind", "label", "lr", "weight_decay"};
+  if (kind == "gd") {
+    p.kind = OptimizerKind::gd;
+    p.lr = 1e-3;
+  } else if (kind == "momentum") {
+    p.kind = OptimizerKind::momentum;
+    keys.insert(keys.end(), {"momentum", "dampening", "nesterov"});
+    p.lr = 1e-3;
+    p.momentum = 0.9;
+  } else if (kind == "adagrad") {
+    p.kind = OptimizerKind::adagrad;
+    keys.insert(keys.end(), {"lr_decay", "initial_accumulator_value", "eps"});
+    p.lr = 1e-2;
+    p.eps = 1e-10;
+  } else if (kind == "rmsprop") {
+    p.kind = OptimizerKind::rmsprop;
+    keys.insert(keys.end(), {"alpha", "eps", "momentum", "centered"});
+    p.lr = 1e-2;
+  } else {
+    p.kind = OptimizerKind::adam;
+    keys.insert(keys.end(), {"betas", "eps", "amsgrad"});
+    p.lr = 1e-3;
+  }
+  s.allow_only(keys);
+  o.label = s.string("label", "");
+  p.lr = s.number("lr", p.lr, 0.0, 1e30);
+  p.weight_decay = s.number("weight_decay", 0.0, 0.0, 1e30);
+  p.eps = s.number("eps", p.eps, 0.0, 1.0);
+  if (kind == "momentum") {
+    p.momentum = s.number("momentum", p.momentum, 0.0, 1.0);
+    p.dampening = s.number("dampening", 0.0, 0.0, 1.0);
+    p.nesterov = s.boolean("nesterov", false);
+    if (p.nesterov && (p.momentum <= 0.0 || p.dampening != 0.0))
+      s.fail("nesterov", "= true needs momentum > 0 and dampening = 0 (as torch.optim.SGD)");
+  }
+  if (kind == "adagrad") {
+    p.lr_decay = s.number("lr_decay", 0.0, 0.0, 1e30);
+    p.initial_accumulator_value = s.number("initial_accumulator_value", 0.0, 0.0, 1e30);
+  }
+  if (kind == "rmsprop") {
+    p.alpha = s.number("alpha", 0.99, 0.0, 1.0);
+    p.momentum = s.number("momentum", 0.0, 0.0, 1.0);
+    if (s.boolean("centered", false))
+      s.fail("centered", "= true is not supported (RMSprop without centering only)");
+  }
+  if (kind == "adam") {
+    if (s.has("betas")) {
+      const auto b = s.numbers("betas");
+      if (b.size() != 2) s.fail("betas", fmt::format("must hold 2 values [beta1, beta2], got {}", b.size()));
+      if (!(b[0] >= 0 && b[0] < 1) || !(b[1] >= 0 && b[1] < 1))
+        s.fail("betas", fmt::format("= [{}, {}] is out of range: each beta must be in [0, 1)",
+                                    b[0], b[1]));
+      p.beta1 = b[0];
+      p.beta2 = b[1];
+    }
+    if (s.boolean("amsgrad", false)) s.fail("amsgrad", "= true is not supported yet");
+  }
+  return o;
+}
+
+std::string fmt_double(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string fmt_list(const std::vector<double>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + fmt_double(v[i]);
+  return s + "]";
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+const char* optimizer_name(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::gd: return "gd";
+    case OptimizerKind::momentum: return "momentum";
+    case OptimizerKind::adagrad: return "adagrad";
+    case OptimizerKind::rmsprop: return "rmsprop";
+    case OptimizerKind::adam: return "adam";
+  }
+  return "?";
+}
+
+// Unique labels: the kind alone when unique, else kind(lr=...), else kind#i.
+void assign_labels(std::vector<OptimizerSpec>& opts) {
+  std::map<std::string, int> count;
+  for (auto& o : opts)
+    if (o.label.empty()) count[optimizer_name(o.params.kind)]++;
+  for (auto& o : opts)
+    if (o.label.empty()) {
+      const std::string k = optimizer_name(o.params.kind);
+      o.label = count[k] == 1 ? k : fmt::format("{}(lr={})", k, o.params.lr);
+    }
+  std::map<std::string, int> seen;
+  for (std::size_t i = 0; i < opts.size(); ++i)
+    if (seen[opts[i].label]++) opts[i].label += fmt::format("#{}", i);
+}
+
+}  // namespace
+
+Experiment parse_experiment(const std::string& text, const std::string& source,
+                            const std::vector<std::string>& sets, const std::string& base_dir) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw InputError(fmt::format("{}:{}:{}: malformed TOML: {}", source,
+                                 e.source().begin.line, e.source().begin.column,
+                                 e.description()));
+  }
+  for (const auto& a : sets) config::apply_set(doc, a);
+
+  const Section top(doc, "", source);
+  for (const char* later : {"plateau", "analysis", "finder"})
+    if (top.has(later))
+      throw InputError(fmt::format(
+          "{}: [{}] is not supported yet in this version (planned: {}); remove the section",
+          config::where(source, top.node(later)->source()), later,
+          std::string(later) == "plateau" ? "plateau detection"
+                                          : std::string(later) == "analysis"
+                                                ? "the Hessian census"
+                                                : "critical-point finders"));
+  top.allow_only({"name", "seed", "objective", "init", "run", "optimizer"});
+
+  Experiment e;
+  e.source = source;
+  e.name = top.string("name", "experiment");
+  if (e.name.empty() || e.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+    top.fail("name", fmt::format("= \"{}\" must be non-empty and use only letters, digits, '.', '_' and '-' (it names the run directory)", e.name));
+  e.seed = static_cast<std::uint64_t>(top.integer("seed", 0, 0, INT64_MAX));
+
+  const auto obj = top.table("objective");
+  if (!obj) throw InputError(fmt::format("{}: missing [objective] section (kind and dim)", source));
+  e.objective = read_objective(*obj);
+
+  const toml::table empty;
+  const auto init = top.table("init");
+  e.init = read_init(init ? *init : Section(empty, "init", source), e.objective.dim, base_dir);
+  const auto run = top.table("run");
+  e.run = read_run(run ? *run : Section(empty, "run", source), e.objective.dim);
+
+  const toml::node* opt = top.node("optimizer");
+  if (!opt)
+    throw InputError(fmt::format("{}: missing [[optimizer]]: list at least one (kind = gd, "
+                                 "momentum, adagrad, rmsprop or adam)",
+                                 source));
+  const toml::array* arr = opt->as_array();
+  if (!arr || arr->empty())
+    top.fail("optimizer", "must be an array of tables: write each one as [[optimizer]]");
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::table* t = arr->get(i)->as_table();
+    if (!t) top.fail("optimizer", "must be an array of tables: write each one as [[optimizer]]");
+    e.optimizers.push_back(read_optimizer(Section(*t, fmt::format("optimizer[{}]", i), source)));
+  }
+  assign_labels(e.optimizers);
+  return e;
+}
+
+Experiment load_experiment(const std::string& path, const std::vector<std::string>& sets) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const bool exists = std::filesystem::exists(path);
+    throw InputError(fmt::format("{}: {}", path,
+                                 exists ? "cannot be read (permissions?)"
+                                        : "no such experiment file"));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string base = std::filesystem::path(path).parent_path().string();
+  return parse_experiment(ss.str(), path, sets, base.empty() ? "." : base);
+}
+
+std::string to_toml(const Experiment& e) {
+  std::ostringstream s;
+  s << "# Resolved experiment: every default filled in. saddlescope " << SADDLESCOPE_VERSION
+    << "\n";
+  s << "name = " << quote(e.name) << "\n";
+  s << "seed = " << e.seed << "\n\n";
+  const auto& o = e.objective;
+  s << "[objective]\n";
+  s << "kind = " << quote(o.preset.empty() ? o.kind : o.preset) << "\n";
+  s << "dim = " << o.dim << "\n";
+  if (o.kind == "quadratic") {
+    if (o.preset.empty()) {
+      if (o.negative >= 0) {
+        s << "negative = " << o.negative << "\n";
+        s << "curvature = " << fmt_double(o.curvature) << "\n";
+      } else {
+        s << "eigenvalues = " << fmt_list(o.eigenvalues) << "\n";
+      }
+    }
+    s << "rotate = " << (o.rotate ? "true" : "false") << "\n";
+  }
+  if (o.kind == "rastrigin") s << "a = " << fmt_double(o.a) << "\n";
+  const auto& i = e.init;
+  s << "\n[init]\nkind = " << quote(i.kind) << "\n";
+  if (i.kind == "gaussian" || i.kind == "uniform" || i.kind == "sphere")
+    s << "scale = " << fmt_double(i.scale) << "\n";
+  if (i.kind == "point") s << "point = " << fmt_list(i.point) << "\n";
+  if (i.kind == "file") s << "file = " << quote(i.file_resolved) << "\n";
+  const auto& r = e.run;
+  s << "\n[run]\n";
+  s << "trajectories = " << r.trajectories << "\n";
+  s << "max_steps = " << r.max_steps << "\n";
+  s << "grad_tol = " << fmt_double(r.grad_tol) << "\n";
+  s << "diverge_above = " << fmt_double(r.diverge_above) << "\n";
+  s << "record_every = " << r.record_every << "\n";
+  s << "record_trajectories = " << r.record_trajectories << "\n";
+  s << "precision = " << quote(r.precision == Precision::f64 ? "f64" : "f32") << "\n";
+  s << "backend = " << quote(r.backend) << "\n";
+  s << "save_final_points = " << (r.save_final_points ? "true" : "false") << "\n";
+  s << "record_paths = " << (r.record_paths ? "true" : "false") << "\n";
+  s << "chunk_size = " << r.chunk_size << "\n";
+  for (const auto& opt : e.optimizers) {
+    const auto& p = opt.params;
+    s << "\n[[optimizer]]\nkind = " << quote(optimizer_name(p.kind)) << "\n";
+    s << "label = " << quote(opt.label) << "\n";
+    s << "lr = " << fmt_double(p.lr) << "\n";
+    s << "weight_decay = " << fmt_double(p.weight_decay) << "\n";
+    switch (p.kind) {
+      case OptimizerKind::gd: break;
+      case OptimizerKind::momentum:
+        s << "momentum = " << fmt_double(p.momentum) << "\ndampening = " << fmt_double(p.dampening)
+          << "\nnesterov = " << (p.nesterov ? "true" : "false") << "\n";
+        break;
+      case OptimizerKind::adagrad:
+        s << "lr_decay = " << fmt_double(p.lr_decay) << "\ninitial_accumulator_value = "
+          << fmt_double(p.initial_accumulator_value) << "\neps = " << fmt_double(p.eps) << "\n";
+        break;
+      case OptimizerKind::rmsprop:
+        s << "alpha = " << fmt_double(p.alpha) << "\neps = " << fmt_double(p.eps)
+          << "\nmomentum = " << fmt_double(p.momentum) << "\ncentered = false\n";
+        break;
+      case OptimizerKind::adam:
+        s << "betas = " << fmt_list({p.beta1, p.beta2}) << "\neps = " << fmt_double(p.eps)
+          << "\namsgrad = false\n";
+        break;
+    }
+  }
+  return s.str();
+}
+
+std::string describe_objectives() {
+  return R"(Objectives ([objective] kind = ...; value, gradient, Hessian-vector product, Hessian):
+  quadratic        f = 1/2 x^T Q diag(lambda) Q^T x.  keys: dim, eigenvalues = [...] | negative = k
+                   with curvature = c (default 1: k eigenvalues -c, the rest +c), rotate = false
+                   (true: Q is a Haar-random rotation drawn from the seed; else Q = I)
+  saddle-2d        preset: quadratic x^2 - y^2 (eigenvalues [2, -2]), dim 2
+  bowl-2d          preset: quadratic x^2 + y^2 (eigenvalues [2, 2]), dim 2
+  double-well      f = sum_i x_i^4 - 4 x_i^2 + x_i.  keys: dim.  minima -1.472998 (global),
+                   1.346997 (local), maximum 0.126000 per coordinate; 3^N critical points
+  styblinski-tang  f = 1/2 sum_i x_i^4 - 16 x_i^2 + 5 x_i.  keys: dim
+  rastrigin        f = a N + sum_i x_i^2 - a cos(2 pi x_i).  keys: dim, a = 10
+  rosenbrock       f = sum_{i<N-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2.  keys: dim (>= 2)
+Planned (not in this version): goe-quadratic, p-spin, gaussian-field, mlp, deep-linear.
+)";
+}
+
+std::string describe_optimizers() {
+  return R"(Optimizers ([[optimizer]] kind = ...; update rules and defaults of torch.optim):
+  gd        x -= lr g (torch.optim.SGD).  keys: lr = 0.001, weight_decay = 0
+  momentum  SGD with momentum (torch.optim.SGD).  keys: lr = 0.001, momentum = 0.9 (torch's
+            default 0 would make it gd), dampening = 0, nesterov = false, weight_decay = 0
+  adagrad   torch.optim.Adagrad.  keys: lr = 0.01, lr_decay = 0, initial_accumulator_value = 0,
+            eps = 1e-10, weight_decay = 0
+  rmsprop   torch.optim.RMSprop (not centered).  keys: lr = 0.01, alpha = 0.99, eps = 1e-8,
+            momentum = 0, weight_decay = 0
+  adam      torch.optim.Adam with bias correction.  keys: lr = 0.001, betas = [0.9, 0.999],
+            eps = 1e-8, weight_decay = 0
+Every optimizer also takes label = "..." (its name in outputs; default: the kind, or
+kind(lr=...) when a kind appears more than once).
+Planned (not in this version): perturbed-gd, langevin, saddle-free-newton, annealing.
+)";
+}
+
+}  // namespace saddlescope

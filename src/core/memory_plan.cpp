@@ -1,0 +1,96 @@
+// The memory plan: bytes per trajectory and for the objective, computed
+// before anything is allocated; trajectories are processed in chunks that
+// fit, or the run is refused with exit 3 and advice.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "saddlescope/errors.hpp"
+#include "saddlescope/run.hpp"
+
+namespace saddlescope {
+
+namespace {
+std::string human(std::uint64_t b) {
+  const double v = static_cast<double>(b);
+  if (v >= 1e9) return fmt::format("{:.2f} GB", v / 1e9);
+  if (v >= 1e6) return fmt::format("{:.1f} MB", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.1f} kB", v / 1e3);
+  return fmt::format("{} B", b);
+}
+}  // namespace
+
+std::uint64_t ensemble_bytes(const EnsembleSpec& s, std::int64_t dim) {
+  const std::uint64_t t = precision_bytes(s.precision);
+  const std::uint64_t n = static_cast<std::uint64_t>(dim);
+  const std::uint64_t arrays = 2 + static_cast<std::uint64_t>(s.optimizer.state_count()) +
+                               (s.objective && s.objective->coupled() ? 1 : 0);
+  const std::uint64_t per = n * t * arrays + 8 * n /* host staging of starts */ + 64;
+  std::uint64_t rec = static_cast<std::uint64_t>(s.record_count * s.records) * 8;
+  if (s.record_paths) rec += static_cast<std::uint64_t>(s.record_count * s.records) * n * t;
+  return per * static_cast<std::uint64_t>(s.count) + rec;
+}
+
+std::uint64_t objective_bytes(const ObjectiveData& obj, Precision p) {
+  return (obj.lambda.size() + obj.matrix.size()) * precision_bytes(p);
+}
+
+MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
+  MemoryPlan plan;
+  plan.budget = backend.memory_budget();
+  const std::int64_t n = e.objective.dim, b = e.run.trajectories;
+  const std::uint64_t t = precision_bytes(e.run.precision);
+  // Objective data without building it: the rotated quadratic holds an n x n matrix.
+  const bool coupled = e.objective.kind == "quadratic" && e.objective.rotate;
+  plan.objective_bytes = static_cast<std::uint64_t>(n) * t *
+                         (e.objective.kind == "quadratic" ? 1 : 0) +
+                         (coupled ? static_cast<std::uint64_t>(n) * n * t : 0);
+  // The widest optimizer decides the chunk.
+  std::uint64_t per = 0, rec = 0;
+  for (const auto& o : e.optimizers) {
+    EnsembleSpec s;
+    s.optimizer = o.params;
+    s.precision = e.run.precision;
+    s.count = 1;
+    ObjectiveData probe;
+    if (coupled) probe.matrix.resize(1);
+    s.objective = &probe;
+    per = std::max(per, ensemble_bytes(s, n));
+    s.count = 0;
+    s.record_count = e.run.record_trajectories;
+    s.records = e.records();
+    s.record_paths = e.run.record_paths;
+    rec = std::max(rec, ensemble_bytes(s, n));
+  }
+  plan.per_trajectory_bytes = per;
+  const std::uint64_t fixed = plan.objective_bytes + rec;
+  if (plan.budget <= fixed || (plan.budget - fixed) / per < 1)
+    throw ResourceError(fmt::format(
+        "memory plan: one trajectory needs {} plus {} for the objective and records, but the {} "
+        "backend offers {}; lower objective.dim, run.record_trajectories or run.max_steps / "
+        "run.record_every, or use precision = \"f32\"",
+        human(per), human(fixed), backend.name(), human(plan.budget)));
+  const std::int64_t fit = static_cast<std::int64_t>(
+      std::min<std::uint64_t>((plan.budget - fixed) / per, static_cast<std::uint64_t>(b)));
+  plan.chunk = e.run.chunk_size > 0 ? std::min<std::int64_t>(e.run.chunk_size, fit) : fit;
+  plan.chunk = std::min(plan.chunk, b);
+  plan.chunks = (b + plan.chunk - 1) / plan.chunk;
+  plan.peak_bytes = fixed + per * static_cast<std::uint64_t>(plan.chunk);
+  const std::uint64_t opts = e.optimizers.size();
+  plan.host_result_bytes =
+      opts * (static_cast<std::uint64_t>(b) * 48 +
+              static_cast<std::uint64_t>(e.run.record_trajectories * e.records()) *
+                  (8 + (e.run.record_paths ? 8 * static_cast<std::uint64_t>(n) : 0)) +
+              (e.run.save_final_points ? static_cast<std::uint64_t>(b * n) * 8 : 0));
+  return plan;
+}
+
+std::string MemoryPlan::describe() const {
+  return fmt::format(
+      "memory plan: {} per trajectory, {} objective data; {} trajectories per chunk, {} chunk{} "
+      "per optimizer; peak {} of {} available; {} of results kept on the host",
+      human(per_trajectory_bytes), human(objective_bytes), chunk, chunks, chunks == 1 ? "" : "s",
+      human(peak_bytes), human(budget), human(host_result_bytes));
+}
+
+}  // namespace saddlescope

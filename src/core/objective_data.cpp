@@ -1,0 +1,76 @@
+// The objective instance drawn from the experiment (random parts from the
+// seed through Philox, so every backend sees the same objective).
+#include <lapacke.h>
+#include <cblas.h>
+
+#include <fmt/format.h>
+
+#include "kernels/rng.hpp"
+#include "saddlescope/errors.hpp"
+#include "saddlescope/run.hpp"
+
+namespace saddlescope {
+namespace {
+
+// Haar-distributed rotation: QR of a Gaussian matrix with R's diagonal made
+// positive (Mezzadri 2007). Row-major n x n.
+std::vector<double> haar_rotation(std::int64_t n, std::uint64_t seed) {
+  std::vector<double> q(static_cast<std::size_t>(n * n));
+  for (std::int64_t k = 0; k < n * n; ++k)
+    q[k] = rng::normal(seed, rng::kObjectiveRotation, static_cast<std::uint64_t>(k));
+  std::vector<double> tau(static_cast<std::size_t>(n));
+  const int ln = static_cast<int>(n);
+  int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, ln, ln, q.data(), ln, tau.data());
+  if (info != 0) throw Error(fmt::format("LAPACKE_dgeqrf failed (info = {})", info), 1);
+  std::vector<double> sign(static_cast<std::size_t>(n));
+  for (std::int64_t j = 0; j < n; ++j) sign[j] = q[j * n + j] < 0 ? -1.0 : 1.0;
+  info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, ln, ln, ln, q.data(), ln, tau.data());
+  if (info != 0) throw Error(fmt::format("LAPACKE_dorgqr failed (info = {})", info), 1);
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < n; ++j) q[i * n + j] *= sign[j];
+  return q;
+}
+
+}  // namespace
+
+ObjectiveData build_objective(const Experiment& e) {
+  const ObjectiveSpec& o = e.objective;
+  ObjectiveData d;
+  d.dim = o.dim;
+  if (o.kind == "quadratic") {
+    d.kind = ObjectiveKind::quadratic;
+    d.lambda = o.eigenvalues;
+    if (o.rotate) {
+      const std::int64_t n = o.dim;
+      const std::vector<double> q = haar_rotation(n, e.seed);
+      std::vector<double> ql(q);
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < n; ++j) ql[i * n + j] *= o.eigenvalues[j];
+      d.matrix.assign(static_cast<std::size_t>(n * n), 0.0);
+      const int ln = static_cast<int>(n);
+      // A = (Q diag(lambda)) Q^T
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ln, ln, ln, 1.0, ql.data(), ln,
+                  q.data(), ln, 0.0, d.matrix.data(), ln);
+      // Symmetrize exactly so that the matrix is symmetric to the last bit.
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = i + 1; j < n; ++j) {
+          const double m = 0.5 * (d.matrix[i * n + j] + d.matrix[j * n + i]);
+          d.matrix[i * n + j] = d.matrix[j * n + i] = m;
+        }
+    }
+  } else if (o.kind == "double-well") {
+    d.kind = ObjectiveKind::double_well;
+  } else if (o.kind == "styblinski-tang") {
+    d.kind = ObjectiveKind::styblinski_tang;
+  } else if (o.kind == "rastrigin") {
+    d.kind = ObjectiveKind::rastrigin;
+    d.rastrigin_a = o.a;
+  } else if (o.kind == "rosenbrock") {
+    d.kind = ObjectiveKind::rosenbrock;
+  } else {
+    throw InputError(fmt::format("objective.kind = \"{}\" is not supported", o.kind));
+  }
+  return d;
+}
+
+}  // namespace saddlescope

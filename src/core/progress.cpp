@@ -1,0 +1,56 @@
+// Progress on stderr for long runs (DESIGN section 2): steps, running
+// trajectories and an ETA; in place on a terminal, every 5 s otherwise.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "saddlescope/run.hpp"
+
+namespace saddlescope {
+
+ProgressFn stderr_progress(const Experiment& e) {
+  struct State {
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last = start;
+    bool tty = isatty(fileno(stderr)) != 0;
+    bool drew = false;
+  };
+  auto st = std::make_shared<State>();
+  const std::size_t opts = e.optimizers.size();
+  const std::int64_t steps = e.run.max_steps;
+  std::vector<std::string> labels;
+  for (const auto& o : e.optimizers) labels.push_back(o.label);
+  return [st, opts, steps, labels](std::size_t oi, std::int64_t t, std::int64_t running,
+                                   std::int64_t chunk, std::int64_t chunks) {
+    const auto now = std::chrono::steady_clock::now();
+    const double since_last = std::chrono::duration<double>(now - st->last).count();
+    const bool finished = oi + 1 == opts && chunk + 1 == chunks && (running == 0 || t == steps);
+    if (since_last < (st->tty ? 0.25 : 5.0) && !finished) return;
+    st->last = now;
+    const double elapsed = std::chrono::duration<double>(now - st->start).count();
+    // Fraction of the worst-case work done (every trajectory running to max_steps).
+    const double total = static_cast<double>(opts * static_cast<std::size_t>(chunks)) *
+                         static_cast<double>(steps + 1);
+    const double done = static_cast<double>(oi * static_cast<std::size_t>(chunks) +
+                                            static_cast<std::size_t>(chunk)) *
+                            static_cast<double>(steps + 1) +
+                        static_cast<double>(t + 1);
+    const double eta = done > 0 ? elapsed * (total - done) / done : 0.0;
+    const std::string line = fmt::format(
+        "optimizer {}/{} {} | chunk {}/{} | step {}/{} | running {} | {:.0f}s elapsed, at most "
+        "{:.0f}s left",
+        oi + 1, opts, labels[oi], chunk + 1, chunks, t, steps, running, elapsed, eta);
+    if (st->tty) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      if (finished) std::fprintf(stderr, "\n");
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  };
+}
+
+}  // namespace saddlescope

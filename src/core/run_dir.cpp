@@ -1,0 +1,190 @@
+// The run directory (DESIGN section 4): config.toml first, results after,
+// every file written atomically (tmp + rename), summary.json last so that
+// its presence means the run finished.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "npy.hpp"
+#include "saddlescope/errors.hpp"
+#include "saddlescope/run.hpp"
+
+namespace saddlescope {
+namespace fs = std::filesystem;
+namespace {
+
+const char* outcome_name(std::int8_t o) {
+  switch (o) {
+    case kConverged: return "converged";
+    case kDiverged: return "diverged";
+    case kMaxSteps: return "max_steps";
+    default: return "running";
+  }
+}
+
+const char* kind_name(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::gd: return "gd";
+    case OptimizerKind::momentum: return "momentum";
+    case OptimizerKind::adagrad: return "adagrad";
+    case OptimizerKind::rmsprop: return "rmsprop";
+    case OptimizerKind::adam: return "adam";
+  }
+  return "?";
+}
+
+// Quantile with linear interpolation (numpy's default) of sorted values.
+double quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return std::nan("");
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+nlohmann::json quantiles(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {{"count", v.size()},       {"min", number(quantile(v, 0))},
+          {"q25", number(quantile(v, 0.25))}, {"median", number(quantile(v, 0.5))},
+          {"q75", number(quantile(v, 0.75))}, {"max", number(quantile(v, 1))}};
+}
+
+std::string g17(double v) { return fmt::format("{:.17g}", v); }
+
+}  // namespace
+
+std::string default_run_dir(const Experiment& e) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  return (fs::path("runs") / (e.name + "-" + stamp)).string();
+}
+
+void prepare_run_dir(const std::string& dir, const Experiment& e) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec))
+      throw InputError(fmt::format("-o {}: exists and is not a directory", dir));
+    if (!fs::is_empty(dir, ec))
+      throw InputError(fmt::format(
+          "-o {}: the directory exists and is not empty; saddlescope never overwrites results: "
+          "name a new or empty directory",
+          dir));
+  }
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError(fmt::format("-o {}: cannot create the directory: {}", dir, ec.message()));
+  try {
+    npy::write_text((fs::path(dir) / "config.toml").string(), to_toml(e));
+  } catch (const Error&) {
+    throw InputError(fmt::format("-o {}: the directory is not writable", dir));
+  }
+}
+
+void write_results(const std::string& dir, const Experiment& e, const RunResult& r) {
+  const fs::path d(dir);
+  const std::int64_t b = e.run.trajectories, n = e.objective.dim;
+  const std::int64_t opts = static_cast<std::int64_t>(r.optimizers.size());
+  std::vector<std::string> files = {"config.toml"};
+
+  // trajectories.csv
+  std::string csv = "optimizer,trajectory,outcome,steps,f_init,f_final,grad_norm_final\n";
+  for (const auto& o : r.optimizers)
+    for (std::int64_t i = 0; i < b; ++i)
+      csv += fmt::format("{},{},{},{},{},{},{}\n", o.label, i, outcome_name(o.traj.outcome[i]),
+                         o.traj.steps[i], g17(o.traj.f_init[i]), g17(o.traj.f_final[i]),
+                         g17(o.traj.gnorm_final[i]));
+  npy::write_text((d / "trajectories.csv").string(), csv);
+  files.push_back("trajectories.csv");
+
+  // curves.npy [optimizers, record_trajectories, records, 2]
+  const std::int64_t rt = e.run.record_trajectories, rec = e.records();
+  std::vector<float> curves;
+  for (const auto& o : r.optimizers) curves.insert(curves.end(), o.traj.curves.begin(), o.traj.curves.end());
+  npy::write_f32((d / "curves.npy").string(), {opts, rt, rec, 2}, curves);
+  files.push_back("curves.npy");
+
+  const bool f64 = e.run.precision == Precision::f64;
+  auto write_real = [&](const std::string& name, const std::vector<std::int64_t>& shape,
+                        const std::vector<double>& v) {
+    if (f64)
+      npy::write_f64((d / name).string(), shape, v);
+    else
+      npy::write_f32((d / name).string(), shape, std::vector<float>(v.begin(), v.end()));
+    files.push_back(name);
+  };
+  if (e.run.record_paths) {
+    std::vector<double> paths;
+    for (const auto& o : r.optimizers) paths.insert(paths.end(), o.traj.paths.begin(), o.traj.paths.end());
+    write_real("paths.npy", {opts, rt, rec, n}, paths);
+  }
+  if (e.run.save_final_points) {
+    std::vector<double> finals;
+    for (const auto& o : r.optimizers) finals.insert(finals.end(), o.traj.finals.begin(), o.traj.finals.end());
+    write_real("finals.npy", {opts, b, n}, finals);
+  }
+
+  nlohmann::json s;
+  s["schema_version"] = 1;
+  s["version"] = SADDLESCOPE_VERSION;
+  s["name"] = e.name;
+  s["seed"] = e.seed;
+  s["backend"] = r.backend;
+  s["device"] = r.device;
+  s["objective"] = {{"kind", e.objective.preset.empty() ? e.objective.kind : e.objective.preset},
+                    {"dim", n}};
+  s["trajectories"] = b;
+  s["max_steps"] = e.run.max_steps;
+  s["precision"] = f64 ? "f64" : "f32";
+  s["memory_plan"] = {{"chunk", r.plan.chunk},
+                      {"chunks", r.plan.chunks},
+                      {"per_trajectory_bytes", r.plan.per_trajectory_bytes},
+                      {"objective_bytes", r.plan.objective_bytes},
+                      {"peak_bytes", r.plan.peak_bytes},
+                      {"budget_bytes", r.plan.budget}};
+  nlohmann::json timings = {{"total_s", r.seconds_total}, {"objective_s", r.seconds_objective}};
+  nlohmann::json list = nlohmann::json::array();
+  for (std::size_t oi = 0; oi < r.optimizers.size(); ++oi) {
+    const auto& o = r.optimizers[oi];
+    std::int64_t counts[4] = {0, 0, 0, 0};
+    std::vector<double> f_ok, steps_all;
+    for (std::int64_t i = 0; i < b; ++i) {
+      counts[o.traj.outcome[i]]++;
+      steps_all.push_back(static_cast<double>(o.traj.steps[i]));
+      if (o.traj.outcome[i] != kDiverged) f_ok.push_back(o.traj.f_final[i]);
+    }
+    timings["optimizers"][o.label] = o.seconds;
+    list.push_back({{"label", o.label},
+                    {"kind", kind_name(e.optimizers[oi].params.kind)},
+                    {"lr", e.optimizers[oi].params.lr},
+                    {"outcomes",
+                     {{"converged", counts[kConverged]},
+                      {"diverged", counts[kDiverged]},
+                      {"max_steps", counts[kMaxSteps]}}},
+                    {"final_loss", quantiles(f_ok)},
+                    {"steps", quantiles(steps_all)},
+                    {"trajectory_steps", o.trajectory_steps},
+                    {"seconds", o.seconds},
+                    {"trajectory_steps_per_second",
+                     o.seconds > 0 ? static_cast<double>(o.trajectory_steps) / o.seconds : 0.0}});
+  }
+  s["optimizers"] = list;
+  s["timings"] = timings;
+  s["notes"] = {
+      "final_loss quantiles are over trajectories that did not diverge",
+      "steps counts optimizer updates applied before the final point",
+      "curves.npy holds NaN after a trajectory stopped"};
+  files.push_back("summary.json");
+  s["files"] = files;
+  npy::write_text((d / "summary.json").string(), s.dump(2) + "\n");
+}
+
+}  // namespace saddlescope

@@ -1,0 +1,262 @@
+// CPU backend: OpenMP loops over the shared per-element math in kernels/,
+// OpenBLAS GEMMs for coupled objectives. It is the reference backend that
+// every CUDA result is tested against.
+#include <cblas.h>
+#include <omp.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+
+#include "saddlescope/backend.hpp"
+#include "saddlescope/errors.hpp"
+
+namespace saddlescope {
+namespace {
+
+template <class T>
+std::vector<T> convert(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// Row-major C[m, n] = A[m, k] * B[k, n].
+void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, const float* b,
+          float* c) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(k), b,
+              static_cast<int>(n), 0.0f, c, static_cast<int>(n));
+}
+void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const double* a, const double* b,
+          double* c) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), 1.0, a, static_cast<int>(k), b,
+              static_cast<int>(n), 0.0, c, static_cast<int>(n));
+}
+
+// Objective arrays in precision T and the view the shared math reads.
+template <class T>
+struct HostObjective {
+  std::vector<T> lambda, matrix;
+  LocalObjective<T> view{};
+  explicit HostObjective(const ObjectiveData& d) : lambda(convert<T>(d.lambda)), matrix(convert<T>(d.matrix)) {
+    view.kind = d.kind;
+    view.n = d.dim;
+    view.lambda = lambda.empty() ? nullptr : lambda.data();
+    view.coupled = d.coupled();
+    view.rastrigin_a = static_cast<T>(d.rastrigin_a);
+  }
+  // Coupled gradient rows G = X A for `rows` rows (no-op when not coupled).
+  void coupled_gradient(std::int64_t rows, const T* x, T* g) const {
+    if (view.coupled) gemm(rows, view.n, view.n, x, matrix.data(), g);
+  }
+};
+
+template <class T>
+class CpuEnsemble final : public Ensemble {
+ public:
+  explicit CpuEnsemble(const EnsembleSpec& s)
+      : spec_(s), obj_(*s.objective), n_(s.objective->dim), count_(s.count) {
+    const std::size_t len = static_cast<std::size_t>(count_ * n_);
+    x_[0].assign(len, T(0));
+    x_[1].assign(len, T(0));
+    const int states = s.optimizer.state_count();
+    if (states >= 1) s1_.assign(len, static_cast<T>(s.optimizer.initial_s1()));
+    if (states >= 2) s2_.assign(len, T(0));
+    if (obj_.view.coupled) g_.assign(len, T(0));
+    outcome_.assign(count_, kRunning);
+    steps_.assign(count_, 0);
+    f_init_.assign(count_, std::numeric_limits<double>::quiet_NaN());
+    f_final_.assign(count_, std::numeric_limits<double>::quiet_NaN());
+    gnorm_final_.assign(count_, std::numeric_limits<double>::quiet_NaN());
+    curves_.assign(static_cast<std::size_t>(s.record_count * s.records * 2),
+                   std::numeric_limits<float>::quiet_NaN());
+    if (s.record_paths)
+      paths_.assign(static_cast<std::size_t>(s.record_count * s.records * n_),
+                    std::numeric_limits<T>::quiet_NaN());
+  }
+
+  void set_starts(const std::vector<double>& x0) override {
+    for (std::size_t i = 0; i < x0.size(); ++i) x_[0][i] = static_cast<T>(x0[i]);
+  }
+
+  void iterate(std::int64_t t) override {
+    const bool update = t < spec_.stop.max_steps;
+    const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
+    const T* xc = x_[t % 2].data();
+    T* xn = x_[(t + 1) % 2].data();
+    obj_.coupled_gradient(count_, xc, g_.data());
+    const TrajectoryRecords<T> rec = records();
+    const std::int64_t n = n_;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (std::int64_t b = 0; b < count_; ++b) {
+      if (outcome_[b] != kRunning) continue;
+      const std::size_t off = static_cast<std::size_t>(b * n);
+      T* s1 = s1_.empty() ? nullptr : s1_.data() + off;
+      T* s2 = s2_.empty() ? nullptr : s2_.data() + off;
+      const T* grow = g_.empty() ? nullptr : g_.data() + off;
+      IterationSums acc;
+      for (std::int64_t i = 0; i < n; ++i)
+        fused_element(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1, s2, i,
+                      acc);
+      end_iteration(spec_.stop, rec, n, b, t, acc, xc + off);
+    }
+  }
+
+  std::int64_t running() override {
+    std::int64_t r = 0;
+    for (auto o : outcome_) r += o == kRunning;
+    return r;
+  }
+
+  EnsembleResult result(bool want_finals) override {
+    EnsembleResult r;
+    r.outcome = outcome_;
+    r.steps = steps_;
+    r.f_init = f_init_;
+    r.f_final = f_final_;
+    r.gnorm_final = gnorm_final_;
+    r.curves = curves_;
+    r.paths.assign(paths_.begin(), paths_.end());
+    if (want_finals) {
+      r.finals.resize(static_cast<std::size_t>(count_ * n_));
+      for (std::int64_t b = 0; b < count_; ++b) {
+        const auto& buf = x_[steps_[b] % 2];
+        for (std::int64_t i = 0; i < n_; ++i) r.finals[b * n_ + i] = buf[b * n_ + i];
+      }
+    }
+    return r;
+  }
+
+ private:
+  TrajectoryRecords<T> records() {
+    return {outcome_.data(), steps_.data(), f_init_.data(), f_final_.data(), gnorm_final_.data(),
+            curves_.data(), paths_.empty() ? nullptr : paths_.data(), spec_.record_count,
+            spec_.records, spec_.record_every};
+  }
+
+  EnsembleSpec spec_;
+  HostObjective<T> obj_;
+  std::int64_t n_, count_;
+  std::vector<T> x_[2], s1_, s2_, g_, paths_;
+  std::vector<std::int8_t> outcome_;
+  std::vector<std::int64_t> steps_;
+  std::vector<double> f_init_, f_final_, gnorm_final_;
+  std::vector<float> curves_;
+};
+
+template <class T>
+ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
+                           const std::vector<double>& x64) {
+  const HostObjective<T> obj(d);
+  const std::int64_t n = d.dim;
+  const std::vector<T> x = convert<T>(x64);
+  std::vector<T> grow(obj.view.coupled ? x.size() : 0);
+  obj.coupled_gradient(batch, x.data(), grow.data());
+  ObjectiveEval r;
+  r.f.assign(batch, 0.0);
+  r.g.assign(x.size(), 0.0);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    double fs = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      T f, g;
+      obj.view.eval(x.data() + b * n, grow.empty() ? nullptr : grow.data() + b * n, i, f, g);
+      fs += f;
+      r.g[b * n + i] = g;
+    }
+    r.f[b] = fs;
+  }
+  return r;
+}
+
+template <class T>
+std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch, const std::vector<double>& x64,
+                          const std::vector<double>& v64) {
+  const HostObjective<T> obj(d);
+  const std::int64_t n = d.dim;
+  const std::vector<T> x = convert<T>(x64), v = convert<T>(v64);
+  std::vector<T> hv(x.size());
+  if (obj.view.coupled) {
+    obj.coupled_gradient(batch, v.data(), hv.data());  // H v = A v (rows: v^T A, A symmetric)
+  } else {
+    for (std::int64_t b = 0; b < batch; ++b)
+      for (std::int64_t i = 0; i < n; ++i)
+        hv[b * n + i] = obj.view.hvp(x.data() + b * n, v.data() + b * n, i);
+  }
+  return {hv.begin(), hv.end()};
+}
+
+template <class T>
+std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
+                              const std::vector<double>& x64) {
+  const HostObjective<T> obj(d);
+  const std::int64_t n = d.dim;
+  const std::vector<T> x = convert<T>(x64);
+  std::vector<double> h(static_cast<std::size_t>(batch * n * n), 0.0);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    double* hb = h.data() + b * n * n;
+    if (obj.view.coupled) {
+      for (std::int64_t k = 0; k < n * n; ++k) hb[k] = obj.matrix[k];
+      continue;
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
+      T diag, upper;
+      obj.view.hessian_band(x.data() + b * n, i, diag, upper);
+      hb[i * n + i] = diag;
+      if (i + 1 < n) hb[i * n + i + 1] = hb[(i + 1) * n + i] = upper;
+    }
+  }
+  return h;
+}
+
+std::uint64_t available_host_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 4ull << 30;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  std::string device() const override {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    std::string model = "CPU";
+    while (std::getline(in, line))
+      if (line.rfind("model name", 0) == 0) {
+        model = line.substr(line.find(':') + 2);
+        break;
+      }
+    std::ostringstream s;
+    s << model << " (" << omp_get_max_threads() << " threads)";
+    return s.str();
+  }
+  std::uint64_t memory_budget() const override { return available_host_memory() / 10 * 7; }
+  std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
+    if (s.precision == Precision::f32) return std::make_unique<CpuEnsemble<float>>(s);
+    return std::make_unique<CpuEnsemble<double>>(s);
+  }
+  ObjectiveEval value_grad(const ObjectiveData& d, Precision p, std::int64_t batch,
+                           const std::vector<double>& x) override {
+    return p == Precision::f32 ? value_grad_t<float>(d, batch, x) : value_grad_t<double>(d, batch, x);
+  }
+  std::vector<double> hvp(const ObjectiveData& d, Precision p, std::int64_t batch,
+                          const std::vector<double>& x, const std::vector<double>& v) override {
+    return p == Precision::f32 ? hvp_t<float>(d, batch, x, v) : hvp_t<double>(d, batch, x, v);
+  }
+  std::vector<double> hessian(const ObjectiveData& d, Precision p, std::int64_t batch,
+                              const std::vector<double>& x) override {
+    return p == Precision::f32 ? hessian_t<float>(d, batch, x) : hessian_t<double>(d, batch, x);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace saddlescope
