@@ -24,7 +24,7 @@ struct IterationSums {
   SS_HD void add(const IterationSums& o) {
     f += o.f;
     gsq += o.gsq;
-    xmax = (xmax >= o.xmax) ? xmax : o.xmax;  // keeps NaN from either side
+    xmax = (xmax >= o.xmax || xmax != xmax) ? xmax : o.xmax;  // keeps NaN from either side
   }
 };
 
@@ -39,7 +39,7 @@ SS_HD void fused_element(const LocalObjective<T>& obj, const OptimizerParams& op
   acc.f += static_cast<double>(f);
   acc.gsq += static_cast<double>(g) * static_cast<double>(g);
   const double ax = fabs(static_cast<double>(xi));
-  acc.xmax = (acc.xmax >= ax) ? acc.xmax : ax;  // NaN in x makes xmax NaN
+  acc.xmax = (acc.xmax >= ax || acc.xmax != acc.xmax) ? acc.xmax : ax;  // NaN stays NaN
   if (update) {
     T a = s1 ? s1[i] : T(0);
     T b = s2 ? s2[i] : T(0);

@@ -1,0 +1,689 @@
+// CUDA backend: the device counterpart of src/cpu/cpu_backend.cpp. The math
+// is not written here: every kernel calls the shared SS_HD functions of
+// kernels/ (LocalObjective, fused_element, end_iteration), so the two
+// backends differ only in how the work is laid out and reduced.
+//
+// One descent iteration is three launches on the default stream and no host
+// synchronization: a cuBLAS GEMM for coupled objectives (G = X A), a fused
+// step kernel (block = one slice of one trajectory's coordinates, each block
+// writing one partial IterationSums), and a status kernel (thread = one
+// trajectory) that sums the partials in slice order and ends the iteration.
+// Every reduction has a fixed order, so a run is bitwise reproducible.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "saddlescope/backend.hpp"
+#include "saddlescope/errors.hpp"
+
+namespace saddlescope {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Error handling: every runtime and cuBLAS call is checked and reported with
+// the call, file and line. Out-of-memory is a resource problem (exit code 3),
+// anything else a backend failure (exit code 1).
+
+std::string where(const char* call, const char* file, int line) {
+  return std::string(call) + " (" + file + ":" + std::to_string(line) + ")";
+}
+
+void cuda_check(cudaError_t err, const char* call, const char* file, int line) {
+  if (err == cudaSuccess) return;
+  const std::string msg = "CUDA error in " + where(call, file, line) + ": " + cudaGetErrorString(err);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear the (non-sticky) error so the device stays usable
+    throw ResourceError(msg);
+  }
+  throw BackendError(msg);
+}
+
+void cublas_check(cublasStatus_t st, const char* call, const char* file, int line) {
+  if (st == CUBLAS_STATUS_SUCCESS) return;
+  const std::string msg =
+      "cuBLAS error in " + where(call, file, line) + ": " + cublasGetStatusString(st);
+  if (st == CUBLAS_STATUS_ALLOC_FAILED) throw ResourceError(msg);
+  throw BackendError(msg);
+}
+
+// Destructors must not throw: a failed release is logged and otherwise ignored.
+void cuda_log(cudaError_t err, const char* call) {
+  if (err != cudaSuccess)
+    std::fprintf(stderr, "saddlescope: %s failed during cleanup: %s\n", call,
+                 cudaGetErrorString(err));
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw BackendError("cuda backend: " + what);
+}
+
+}  // namespace
+}  // namespace saddlescope
+
+#define SS_CUDA(call) ::saddlescope::cuda_check((call), #call, __FILE__, __LINE__)
+#define SS_CUBLAS(call) ::saddlescope::cublas_check((call), #call, __FILE__, __LINE__)
+// Launch errors (bad configuration) surface at once; execution errors surface
+// at the next synchronizing call (running(), result()).
+#define SS_LAUNCHED(kernel) \
+  ::saddlescope::cuda_check(cudaGetLastError(), "launch of " kernel, __FILE__, __LINE__)
+
+namespace saddlescope {
+namespace {
+
+// ---------------------------------------------------------------------------
+// RAII owners.
+
+// A device array of n elements (no allocation when n == 0).
+template <class E>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  explicit DeviceArray(std::size_t n) : n_(n) {
+    if (n_ > 0) SS_CUDA(cudaMalloc(reinterpret_cast<void**>(&p_), n_ * sizeof(E)));
+  }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  DeviceArray(DeviceArray&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  DeviceArray& operator=(DeviceArray&& o) noexcept {
+    if (this != &o) {
+      release();
+      p_ = std::exchange(o.p_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  ~DeviceArray() { release(); }
+
+  E* get() const { return p_; }
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+
+  void upload(const std::vector<E>& h) {
+    require(h.size() == n_, "upload of " + std::to_string(h.size()) + " elements into an array of " +
+                                std::to_string(n_));
+    if (n_ > 0) SS_CUDA(cudaMemcpy(p_, h.data(), n_ * sizeof(E), cudaMemcpyHostToDevice));
+  }
+  std::vector<E> download() const {
+    std::vector<E> h(n_);
+    if (n_ > 0) SS_CUDA(cudaMemcpy(h.data(), p_, n_ * sizeof(E), cudaMemcpyDeviceToHost));
+    return h;
+  }
+
+ private:
+  void release() noexcept {
+    if (p_) cuda_log(cudaFree(p_), "cudaFree");
+    p_ = nullptr;
+    n_ = 0;
+  }
+  E* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+// A cuBLAS handle in the default (non-TF32) math mode, so that float GEMMs
+// round like the CPU's.
+class CublasHandle {
+ public:
+  CublasHandle() {
+    SS_CUBLAS(cublasCreate(&h_));
+    const cublasStatus_t st = cublasSetMathMode(h_, CUBLAS_DEFAULT_MATH);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(h_);
+      SS_CUBLAS(st);
+    }
+  }
+  CublasHandle(const CublasHandle&) = delete;
+  CublasHandle& operator=(const CublasHandle&) = delete;
+  ~CublasHandle() {
+    const cublasStatus_t st = cublasDestroy(h_);
+    if (st != CUBLAS_STATUS_SUCCESS)
+      std::fprintf(stderr, "saddlescope: cublasDestroy failed during cleanup: %s\n",
+                   cublasGetStatusString(st));
+  }
+  cublasHandle_t get() const { return h_; }
+
+ private:
+  cublasHandle_t h_ = nullptr;
+};
+
+template <class T>
+std::vector<T> convert(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+template <class T>
+std::vector<double> to_double(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+std::size_t checked_size(std::int64_t a, std::int64_t b = 1) {
+  require(a >= 0 && b >= 0, "negative array size");
+  return static_cast<std::size_t>(a) * static_cast<std::size_t>(b);
+}
+
+// ---------------------------------------------------------------------------
+// Coupled gradient rows G = X A for `rows` row-major rows of length n.
+// cuBLAS is column-major: the row-major X [rows, n] is the column-major X^T
+// [n, rows] and the row-major A is the column-major A^T, so
+// gemm(N, N, m = n, n = rows, k = n) computes A^T X^T = (X A)^T, which is the
+// row-major G [rows, n]. (A is symmetric anyway.)
+
+void gemm_rows(cublasHandle_t h, std::int64_t rows, std::int64_t n, const float* a,
+               const float* x, float* g) {
+  const float one = 1.0f, zero = 0.0f;
+  const int m = static_cast<int>(n), r = static_cast<int>(rows);
+  SS_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, m, r, m, &one, a, m, x, m, &zero, g, m));
+}
+void gemm_rows(cublasHandle_t h, std::int64_t rows, std::int64_t n, const double* a,
+               const double* x, double* g) {
+  const double one = 1.0, zero = 0.0;
+  const int m = static_cast<int>(n), r = static_cast<int>(rows);
+  SS_CUBLAS(cublasDgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, m, r, m, &one, a, m, x, m, &zero, g, m));
+}
+
+// Objective arrays on the device and the view the shared math reads.
+template <class T>
+struct DeviceObjective {
+  DeviceArray<T> lambda, matrix;
+  LocalObjective<T> view{};
+
+  explicit DeviceObjective(const ObjectiveData& d)
+      : lambda(d.lambda.size()), matrix(d.matrix.size()) {
+    require(d.dim >= 0, "negative objective dimension");
+    require(d.matrix.empty() || d.matrix.size() == checked_size(d.dim, d.dim),
+            "objective matrix is not dim x dim");
+    require(d.coupled() || d.kind != ObjectiveKind::quadratic ||
+                d.lambda.size() == static_cast<std::size_t>(d.dim),
+            "quadratic objective needs dim eigenvalues");
+    lambda.upload(convert<T>(d.lambda));
+    matrix.upload(convert<T>(d.matrix));
+    view.kind = d.kind;
+    view.n = d.dim;
+    view.lambda = lambda.get();
+    view.coupled = d.coupled();
+    view.rastrigin_a = static_cast<T>(d.rastrigin_a);
+  }
+
+  // G = X A for `rows` rows (no-op unless coupled).
+  void coupled_gradient(cublasHandle_t h, std::int64_t rows, const T* x, T* g) const {
+    if (!view.coupled || rows == 0 || view.n == 0) return;
+    constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+    require(view.n <= kIntMax, "dimension too large for cuBLAS");
+    // cuBLAS takes int sizes: very tall batches go in slabs of rows.
+    const std::int64_t slab = std::max<std::int64_t>(1, kIntMax / view.n);
+    for (std::int64_t r0 = 0; r0 < rows; r0 += slab)
+      gemm_rows(h, std::min(slab, rows - r0), view.n, matrix.get(), x + r0 * view.n,
+                g + r0 * view.n);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Kernels.
+
+constexpr int kMaxGridY = 65535;
+constexpr int kFlatThreads = 256;
+
+// Blocks for a grid-stride loop over `items` with kFlatThreads threads each.
+unsigned flat_blocks(std::int64_t items) {
+  const std::int64_t b = (items + kFlatThreads - 1) / kFlatThreads;
+  return static_cast<unsigned>(std::clamp<std::int64_t>(b, 1, 1 << 20));
+}
+
+template <class E>
+__global__ void fill_kernel(E* p, std::int64_t len, E value) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    p[k] = value;
+}
+
+template <class E>
+void fill(DeviceArray<E>& a, E value) {
+  if (a.empty()) return;
+  const auto len = static_cast<std::int64_t>(a.size());
+  fill_kernel<<<flat_blocks(len), kFlatThreads>>>(a.get(), len, value);
+  SS_LAUNCHED("fill_kernel");
+}
+
+// Sum of the block's IterationSums in a fixed order (warp shuffle trees, then
+// the warps' totals in warp order), so the result does not depend on timing.
+// blockDim.x must be a multiple of 32; every thread of the block must call it.
+// The result is valid in thread 0. `sh` holds 3 * 32 doubles. (IterationSums
+// has member initializers, which __shared__ variables may not have, hence the
+// plain doubles.)
+__device__ IterationSums block_sum(IterationSums v, double* sh) {
+  const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  for (int off = 16; off > 0; off >>= 1) {
+    IterationSums o;
+    o.f = __shfl_down_sync(0xffffffffu, v.f, off);
+    o.gsq = __shfl_down_sync(0xffffffffu, v.gsq, off);
+    o.xmax = __shfl_down_sync(0xffffffffu, v.xmax, off);
+    v.add(o);
+  }
+  if (lane == 0) {
+    sh[warp] = v.f;
+    sh[32 + warp] = v.gsq;
+    sh[64 + warp] = v.xmax;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (unsigned w = 1; w < blockDim.x / 32; ++w) {
+      IterationSums o;
+      o.f = sh[w];
+      o.gsq = sh[32 + w];
+      o.xmax = sh[64 + w];
+      v.add(o);
+    }
+  }
+  __syncthreads();  // sh may be reused by the caller's next round
+  return v;
+}
+
+// Fused pass of iteration t: blockIdx.x is a slice of coordinates, blockIdx.y
+// (grid-stride) a trajectory. Stopped trajectories are skipped block-wide, so
+// the branch is uniform and block_sum's barriers are safe.
+template <class T>
+__global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, StepScalars sc,
+                                  bool update, const T* xcur, const T* g, T* xnext, T* s1, T* s2,
+                                  const std::int8_t* outcome, IterationSums* partials,
+                                  std::int64_t count, std::int64_t n, std::int64_t slice_len) {
+  __shared__ double sh[96];
+  const std::int64_t begin = blockIdx.x * slice_len;
+  const std::int64_t end = begin + slice_len < n ? begin + slice_len : n;
+  for (std::int64_t b = blockIdx.y; b < count; b += gridDim.y) {
+    if (outcome[b] != kRunning) continue;
+    const std::int64_t off = b * n;
+    IterationSums acc;
+    for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
+      fused_element(obj, opt, sc, update, xcur + off, g ? g + off : nullptr, xnext + off,
+                    s1 ? s1 + off : nullptr, s2 ? s2 + off : nullptr, i, acc);
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) partials[b * gridDim.x + blockIdx.x] = acc;
+  }
+}
+
+// End of iteration t: thread = trajectory; partials summed in slice order.
+template <class T>
+__global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
+                                     const IterationSums* partials, std::int64_t nslices,
+                                     const T* xcur, std::int64_t count, std::int64_t n,
+                                     std::int64_t t) {
+  for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
+       b += std::int64_t(gridDim.x) * blockDim.x) {
+    if (rec.outcome[b] != kRunning) continue;
+    const IterationSums* p = partials + b * nslices;
+    IterationSums s = p[0];
+    for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
+    end_iteration(stop, rec, n, b, t, s, xcur + b * n);
+  }
+}
+
+__global__ void count_running_kernel(const std::int8_t* outcome, std::int64_t count,
+                                     unsigned long long* total) {
+  unsigned long long mine = 0;
+  for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
+       b += std::int64_t(gridDim.x) * blockDim.x)
+    mine += outcome[b] == kRunning;
+  if (mine) atomicAdd(total, mine);  // integer sum: order does not matter
+}
+
+// Rows whose final point lies in buffer 1 (odd steps) are copied into buffer
+// 0, so that buffer 0 holds every final point. Safe to repeat, and harmless to
+// later iterations: stopped rows are never read again, and running rows
+// (steps == 0) are not touched.
+template <class T>
+__global__ void gather_finals_kernel(T* x0, const T* x1, const std::int64_t* steps,
+                                     std::int64_t count, std::int64_t n) {
+  const std::int64_t len = count * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    if (steps[k / n] % 2 == 1) x0[k] = x1[k];
+}
+
+// Batched evaluation kernels. value_grad: block = batch row, f accumulated in
+// double and reduced in a fixed order.
+template <class T>
+__global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* grow, T* g,
+                                  double* f, std::int64_t batch, std::int64_t n) {
+  __shared__ double sh[96];
+  for (std::int64_t b = blockIdx.x; b < batch; b += gridDim.x) {
+    const std::int64_t off = b * n;
+    IterationSums acc;
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      T fi, gi;
+      obj.eval(x + off, grow ? grow + off : nullptr, i, fi, gi);
+      acc.f += static_cast<double>(fi);
+      g[off + i] = gi;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) f[b] = acc.f;
+  }
+}
+
+template <class T>
+__global__ void hvp_kernel(LocalObjective<T> obj, const T* x, const T* v, T* hv,
+                           std::int64_t batch, std::int64_t n) {
+  const std::int64_t len = batch * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t off = k / n * n;
+    hv[k] = obj.hvp(x + off, v + off, k - off);
+  }
+}
+
+template <class T>
+__global__ void hessian_band_kernel(LocalObjective<T> obj, const T* x, T* diag, T* upper,
+                                    std::int64_t batch, std::int64_t n) {
+  const std::int64_t len = batch * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t off = k / n * n;
+    obj.hessian_band(x + off, k - off, diag[k], upper[k]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Ensemble.
+
+// Layout of the fused step: a power-of-two block of 32..256 threads, each
+// thread taking up to kPerThread coordinates of its slice. The layout depends
+// on n only, so the reduction order is the same on every run.
+constexpr std::int64_t kPerThread = 4;
+constexpr std::int64_t kMaxStepThreads = 256;
+
+template <class T>
+class CudaEnsemble final : public Ensemble {
+ public:
+  explicit CudaEnsemble(const EnsembleSpec& s)
+      : spec_(s), obj_(*s.objective), n_(s.objective->dim), count_(s.count) {
+    require(count_ >= 0, "negative trajectory count");
+    require(s.record_count >= 0 && s.record_count <= count_, "record_count outside [0, count]");
+    require(s.record_every > 0 && s.records >= 1, "bad record layout");
+    threads_ = 32;
+    while (threads_ < kMaxStepThreads && threads_ * kPerThread < n_) threads_ *= 2;
+    const std::int64_t slice = threads_ * kPerThread;
+    nslices_ = std::max<std::int64_t>(1, (n_ + slice - 1) / slice);
+
+    const std::size_t len = checked_size(count_, n_);
+    const std::size_t cnt = checked_size(count_);
+    x_[0] = DeviceArray<T>(len);
+    x_[1] = DeviceArray<T>(len);
+    const int states = s.optimizer.state_count();
+    if (states >= 1) s1_ = DeviceArray<T>(len);
+    if (states >= 2) s2_ = DeviceArray<T>(len);
+    if (obj_.view.coupled) {
+      g_ = DeviceArray<T>(len);
+      cublas_ = std::make_unique<CublasHandle>();
+    }
+    partials_ = DeviceArray<IterationSums>(cnt * static_cast<std::size_t>(nslices_));
+    outcome_ = DeviceArray<std::int8_t>(cnt);
+    steps_ = DeviceArray<std::int64_t>(cnt);
+    f_init_ = DeviceArray<double>(cnt);
+    f_final_ = DeviceArray<double>(cnt);
+    gnorm_final_ = DeviceArray<double>(cnt);
+    curves_ = DeviceArray<float>(checked_size(s.record_count, s.records) * 2);
+    if (s.record_paths) paths_ = DeviceArray<T>(checked_size(s.record_count, s.records) * n_);
+    running_ = DeviceArray<unsigned long long>(1);
+
+    // Same initial state as the CPU backend.
+    fill(x_[0], T(0));
+    fill(x_[1], T(0));
+    fill(s1_, static_cast<T>(s.optimizer.initial_s1()));
+    fill(s2_, T(0));
+    fill(outcome_, static_cast<std::int8_t>(kRunning));
+    fill(steps_, std::int64_t(0));
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    fill(f_init_, nan);
+    fill(f_final_, nan);
+    fill(gnorm_final_, nan);
+    fill(curves_, std::numeric_limits<float>::quiet_NaN());
+    fill(paths_, std::numeric_limits<T>::quiet_NaN());
+  }
+
+  void set_starts(const std::vector<double>& x0) override { x_[0].upload(convert<T>(x0)); }
+
+  void iterate(std::int64_t t) override {
+    if (count_ == 0) return;
+    const bool update = t < spec_.stop.max_steps;
+    const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
+    const T* xc = x_[t % 2].get();
+    T* xn = x_[(t + 1) % 2].get();
+    // G rows of stopped trajectories are computed too: cheaper than
+    // compacting, and never read.
+    if (obj_.view.coupled) obj_.coupled_gradient(cublas_->get(), count_, xc, g_.get());
+
+    const dim3 grid(static_cast<unsigned>(nslices_),
+                    static_cast<unsigned>(std::min<std::int64_t>(count_, kMaxGridY)));
+    fused_step_kernel<T><<<grid, static_cast<unsigned>(threads_)>>>(
+        obj_.view, spec_.optimizer, sc, update, xc, g_.get(), xn, s1_.get(), s2_.get(),
+        outcome_.get(), partials_.get(), count_, n_, threads_ * kPerThread);
+    SS_LAUNCHED("fused_step_kernel");
+
+    end_iteration_kernel<T><<<flat_blocks(count_), kFlatThreads>>>(
+        spec_.stop, records(), partials_.get(), nslices_, xc, count_, n_, t);
+    SS_LAUNCHED("end_iteration_kernel");
+  }
+
+  std::int64_t running() override {
+    if (count_ == 0) return 0;
+    SS_CUDA(cudaMemset(running_.get(), 0, sizeof(unsigned long long)));
+    count_running_kernel<<<flat_blocks(count_), kFlatThreads>>>(outcome_.get(), count_,
+                                                                 running_.get());
+    SS_LAUNCHED("count_running_kernel");
+    return static_cast<std::int64_t>(running_.download()[0]);
+  }
+
+  EnsembleResult result(bool want_finals) override {
+    EnsembleResult r;
+    r.outcome = outcome_.download();
+    r.steps = steps_.download();
+    r.f_init = f_init_.download();
+    r.f_final = f_final_.download();
+    r.gnorm_final = gnorm_final_.download();
+    r.curves = curves_.download();
+    r.paths = to_double(paths_.download());
+    if (want_finals && !x_[0].empty()) {
+      gather_finals_kernel<T><<<flat_blocks(count_ * n_), kFlatThreads>>>(
+          x_[0].get(), x_[1].get(), steps_.get(), count_, n_);
+      SS_LAUNCHED("gather_finals_kernel");
+      r.finals = to_double(x_[0].download());
+    }
+    return r;
+  }
+
+ private:
+  TrajectoryRecords<T> records() const {
+    return {outcome_.get(),     steps_.get(),  f_init_.get(),      f_final_.get(),
+            gnorm_final_.get(), curves_.get(), paths_.get(),       spec_.record_count,
+            spec_.records,      spec_.record_every};
+  }
+
+  EnsembleSpec spec_;
+  DeviceObjective<T> obj_;
+  std::int64_t n_, count_;
+  std::int64_t threads_ = 32, nslices_ = 1;
+  std::unique_ptr<CublasHandle> cublas_;  // only for coupled objectives
+  DeviceArray<T> x_[2], s1_, s2_, g_, paths_;
+  DeviceArray<IterationSums> partials_;  // [count, nslices]
+  DeviceArray<std::int8_t> outcome_;
+  DeviceArray<std::int64_t> steps_;
+  DeviceArray<double> f_init_, f_final_, gnorm_final_;
+  DeviceArray<float> curves_;
+  DeviceArray<unsigned long long> running_;
+};
+
+// ---------------------------------------------------------------------------
+// Backend.
+
+class CudaBackend final : public Backend {
+ public:
+  std::string name() const override { return "cuda"; }
+
+  std::string device() const override {
+    int dev = 0;
+    SS_CUDA(cudaGetDevice(&dev));
+    cudaDeviceProp prop{};
+    SS_CUDA(cudaGetDeviceProperties(&prop, dev));
+    char mem[32];
+    std::snprintf(mem, sizeof mem, " (%.1f GiB)",
+                  static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+    return std::string(prop.name) + mem;
+  }
+
+  std::uint64_t memory_budget() const override {
+    std::size_t free_bytes = 0, total_bytes = 0;
+    SS_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
+    // Headroom for the CUDA context, cuBLAS workspaces and fragmentation.
+    return static_cast<std::uint64_t>(0.85 * static_cast<double>(free_bytes));
+  }
+
+  std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
+    require(s.objective != nullptr, "ensemble without an objective");
+    if (s.precision == Precision::f32) return std::make_unique<CudaEnsemble<float>>(s);
+    return std::make_unique<CudaEnsemble<double>>(s);
+  }
+
+  ObjectiveEval value_grad(const ObjectiveData& d, Precision p, std::int64_t batch,
+                           const std::vector<double>& x) override {
+    return p == Precision::f32 ? value_grad_t<float>(d, batch, x)
+                               : value_grad_t<double>(d, batch, x);
+  }
+  std::vector<double> hvp(const ObjectiveData& d, Precision p, std::int64_t batch,
+                          const std::vector<double>& x, const std::vector<double>& v) override {
+    return p == Precision::f32 ? hvp_t<float>(d, batch, x, v) : hvp_t<double>(d, batch, x, v);
+  }
+  std::vector<double> hessian(const ObjectiveData& d, Precision p, std::int64_t batch,
+                              const std::vector<double>& x) override {
+    return p == Precision::f32 ? hessian_t<float>(d, batch, x) : hessian_t<double>(d, batch, x);
+  }
+
+ private:
+  cublasHandle_t cublas() {
+    if (!cublas_) cublas_ = std::make_unique<CublasHandle>();
+    return cublas_->get();
+  }
+
+  // Uploads a [batch, dim] host array in precision T.
+  template <class T>
+  static DeviceArray<T> upload_rows(const std::vector<double>& h, std::int64_t batch,
+                                    std::int64_t n) {
+    DeviceArray<T> d(checked_size(batch, n));
+    d.upload(convert<T>(h));
+    return d;
+  }
+
+  template <class T>
+  ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
+                             const std::vector<double>& x64) {
+    const DeviceObjective<T> obj(d);
+    const std::int64_t n = d.dim;
+    const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
+    DeviceArray<T> grow(obj.view.coupled ? x.size() : 0), g(x.size());
+    DeviceArray<double> f(checked_size(batch));
+    ObjectiveEval r;
+    if (batch == 0) return r;
+    obj.coupled_gradient(cublas(), batch, x.get(), grow.get());
+    const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(batch, 1 << 20));
+    value_grad_kernel<T><<<blocks, kFlatThreads>>>(obj.view, x.get(), grow.get(), g.get(),
+                                                   f.get(), batch, n);
+    SS_LAUNCHED("value_grad_kernel");
+    r.f = f.download();
+    r.g = to_double(g.download());
+    return r;
+  }
+
+  template <class T>
+  std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch,
+                            const std::vector<double>& x64, const std::vector<double>& v64) {
+    const DeviceObjective<T> obj(d);
+    const std::int64_t n = d.dim;
+    const DeviceArray<T> x = upload_rows<T>(x64, batch, n), v = upload_rows<T>(v64, batch, n);
+    DeviceArray<T> hv(x.size());
+    if (hv.empty()) return {};
+    if (obj.view.coupled) {
+      obj.coupled_gradient(cublas(), batch, v.get(), hv.get());  // H v = A v
+    } else {
+      hvp_kernel<T><<<flat_blocks(batch * n), kFlatThreads>>>(obj.view, x.get(), v.get(),
+                                                              hv.get(), batch, n);
+      SS_LAUNCHED("hvp_kernel");
+    }
+    return to_double(hv.download());
+  }
+
+  // The device computes the Hessian band; the dense [batch, dim, dim] layout
+  // is assembled on the host, which moves 2 instead of dim numbers per
+  // coordinate across the bus. A coupled Hessian is the matrix A itself.
+  template <class T>
+  std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
+                                const std::vector<double>& x64) {
+    const std::int64_t n = d.dim;
+    std::vector<double> h(checked_size(batch, n) * static_cast<std::size_t>(n), 0.0);
+    if (h.empty()) return h;
+    if (d.coupled()) {
+      const std::vector<T> a = convert<T>(d.matrix);  // rounded as the CPU backend does
+      for (std::int64_t b = 0; b < batch; ++b)
+        std::copy(a.begin(), a.end(), h.begin() + b * n * n);
+      return h;
+    }
+    const DeviceObjective<T> obj(d);
+    const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
+    DeviceArray<T> diag(x.size()), upper(x.size());
+    hessian_band_kernel<T><<<flat_blocks(batch * n), kFlatThreads>>>(obj.view, x.get(), diag.get(),
+                                                                     upper.get(), batch, n);
+    SS_LAUNCHED("hessian_band_kernel");
+    const std::vector<T> dg = diag.download(), up = upper.download();
+    for (std::int64_t b = 0; b < batch; ++b) {
+      double* hb = h.data() + b * n * n;
+      for (std::int64_t i = 0; i < n; ++i) {
+        hb[i * n + i] = dg[b * n + i];
+        if (i + 1 < n) hb[i * n + i + 1] = hb[(i + 1) * n + i] = up[b * n + i];
+      }
+    }
+    return h;
+  }
+
+  std::unique_ptr<CublasHandle> cublas_;  // created on first coupled evaluation
+};
+
+// Why no device can be used, or "" when one can.
+std::string device_problem() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // do not leave the error for an unrelated later check
+    return std::string("no CUDA device: ") + cudaGetErrorString(err);
+  }
+  if (count == 0) return std::string("no CUDA device: ") + cudaGetErrorString(cudaErrorNoDevice);
+  return "";
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend() {
+  const std::string problem = device_problem();
+  if (!problem.empty()) throw BackendError(problem);
+  return std::make_unique<CudaBackend>();
+}
+
+bool cuda_available() {
+  try {
+    return device_problem().empty();
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string cuda_unavailable_reason() {
+  try {
+    return device_problem();
+  } catch (...) {
+    return "no CUDA device: unknown error";
+  }
+}
+
+}  // namespace saddlescope

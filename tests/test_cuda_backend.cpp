@@ -1,0 +1,345 @@
+// The CUDA backend against the CPU reference: batched evaluation (value and
+// gradient, Hessian-vector products, dense Hessians) of every objective in
+// both precisions, full descent ensembles for every optimizer, and run-to-run
+// bitwise determinism. Every test skips when no CUDA device is usable.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/rng.hpp"
+#include "saddlescope/backend.hpp"
+
+namespace ss = saddlescope;
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Inputs, built by hand so that the tests do not depend on config parsing.
+
+// Quadratic eigenvalues spread over [lo, lo + 4]; other kinds ignore them.
+// `rotated` adds a small symmetric coupling (entries depend on i + j and
+// |i - j| only), which makes the objective coupled.
+ss::ObjectiveData make_objective(ss::ObjectiveKind kind, std::int64_t n, bool rotated = false,
+                                 double lo = -1.0) {
+  ss::ObjectiveData d;
+  d.kind = kind;
+  d.dim = n;
+  d.rastrigin_a = 10.0;
+  if (kind == ss::ObjectiveKind::quadratic) {
+    d.lambda.resize(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i)
+      d.lambda[i] = lo + 4.0 * static_cast<double>(i) / static_cast<double>(std::max<std::int64_t>(n - 1, 1));
+    if (rotated) {
+      d.matrix.assign(static_cast<std::size_t>(n * n), 0.0);
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < n; ++j)
+          d.matrix[i * n + j] = (i == j ? d.lambda[i] : 0.0) +
+                                0.02 * std::cos(0.7 * static_cast<double>(i + j)) /
+                                    (1.0 + static_cast<double>(std::abs(i - j)));
+    }
+  }
+  return d;
+}
+
+// `len` standard normals times `scale`, from the start stream of `seed`.
+std::vector<double> normals(std::uint64_t seed, std::int64_t len, double scale) {
+  std::vector<double> v(static_cast<std::size_t>(len));
+  for (std::int64_t k = 0; k < len; ++k)
+    v[k] = scale * ss::rng::normal(seed, ss::rng::kInitStart, static_cast<std::uint64_t>(k));
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Comparisons. NaN must meet NaN; at most a few mismatches are printed.
+
+// |got_i - want_i| <= rel * max(|want_i|, floor) for every i.
+void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rel,
+                  double floor, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  int reported = 0;
+  for (std::size_t i = 0; i < want.size() && reported < 5; ++i) {
+    const bool both_nan = std::isnan(got[i]) && std::isnan(want[i]);
+    const double tol = rel * std::max(std::fabs(want[i]), floor);
+    if (both_nan || std::fabs(got[i] - want[i]) <= tol) continue;
+    ADD_FAILURE() << what << "[" << i << "]: cuda " << got[i] << ", cpu " << want[i]
+                  << ", tolerance " << tol;
+    ++reported;
+  }
+}
+
+double magnitude(const std::vector<double>& v) {
+  double m = 0;
+  for (double e : v) m = std::max(m, std::fabs(e));
+  return m;
+}
+
+// Relative to the magnitude of the whole reference array: single components
+// may cancel (a gradient near a critical point), the array as a whole not.
+void expect_close_to_magnitude(const std::vector<double>& got, const std::vector<double>& want,
+                               double rel, const std::string& what) {
+  expect_close(got, want, rel, magnitude(want), what);
+}
+
+template <class E>
+bool same_bits(const std::vector<E>& a, const std::vector<E>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(E)) == 0);
+}
+
+// ---------------------------------------------------------------------------
+// Batched evaluation of every objective kind, in both precisions.
+
+struct EvalCase {
+  const char* name;
+  ss::ObjectiveKind kind;
+  bool rotated;
+};
+
+const EvalCase kEvalCases[] = {
+    {"quadratic", ss::ObjectiveKind::quadratic, false},
+    {"quadratic_rotated", ss::ObjectiveKind::quadratic, true},
+    {"double_well", ss::ObjectiveKind::double_well, false},
+    {"styblinski_tang", ss::ObjectiveKind::styblinski_tang, false},
+    {"rastrigin", ss::ObjectiveKind::rastrigin, false},
+    {"rosenbrock", ss::ObjectiveKind::rosenbrock, false},
+};
+
+constexpr std::int64_t kEvalDim = 300;  // several warps per row, not a multiple of 32
+constexpr std::int64_t kEvalBatch = 5;
+
+class CudaEval : public ::testing::TestWithParam<std::tuple<EvalCase, ss::Precision>> {
+ protected:
+  ss::ObjectiveData objective() const {
+    const EvalCase& c = std::get<0>(GetParam());
+    return make_objective(c.kind, kEvalDim, c.rotated);
+  }
+  ss::Precision precision() const { return std::get<1>(GetParam()); }
+  double rel() const { return precision() == ss::Precision::f64 ? 1e-12 : 1e-5; }
+};
+
+TEST_P(CudaEval, ValueGrad) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = objective();
+  const auto x = normals(11, kEvalBatch * kEvalDim, 2.0);
+  const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda.f, cpu.f, rel(), "f");
+  expect_close_to_magnitude(cuda.g, cpu.g, rel(), "g");
+}
+
+TEST_P(CudaEval, HessianVectorProduct) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = objective();
+  const auto x = normals(12, kEvalBatch * kEvalDim, 2.0);
+  const auto v = normals(13, kEvalBatch * kEvalDim, 1.0);
+  const auto cuda = ss::make_cuda_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  const auto cpu = ss::make_cpu_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  expect_close_to_magnitude(cuda, cpu, rel(), "Hv");
+}
+
+TEST_P(CudaEval, Hessian) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = objective();
+  const auto x = normals(14, kEvalBatch * kEvalDim, 2.0);
+  const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->hessian(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda, cpu, rel(), "H");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllObjectives, CudaEval,
+    ::testing::Combine(::testing::ValuesIn(kEvalCases),
+                       ::testing::Values(ss::Precision::f64, ss::Precision::f32)),
+    [](const ::testing::TestParamInfo<CudaEval::ParamType>& p) {
+      return std::string(std::get<0>(p.param).name) +
+             (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
+    });
+
+// ---------------------------------------------------------------------------
+// Full ensembles.
+
+ss::EnsembleSpec ensemble_spec(const ss::ObjectiveData& obj, const ss::OptimizerParams& opt,
+                               ss::Precision p, std::int64_t count) {
+  ss::EnsembleSpec s;
+  s.objective = &obj;
+  s.optimizer = opt;
+  s.precision = p;
+  s.count = count;
+  s.stop = ss::StopRule{1e-6, 1e10, 200};
+  s.record_count = 5;
+  s.record_every = 10;
+  s.records = s.stop.max_steps / s.record_every + 1;
+  s.record_paths = true;
+  return s;
+}
+
+// Drives an ensemble as the engine does: iterations 0..max_steps, stopping
+// early once no trajectory runs (checked every 16 iterations).
+ss::EnsembleResult run(ss::Backend& backend, const ss::EnsembleSpec& spec,
+                       const std::vector<double>& x0) {
+  auto e = backend.make_ensemble(spec);
+  e->set_starts(x0);
+  for (std::int64_t t = 0; t <= spec.stop.max_steps; ++t) {
+    e->iterate(t);
+    if ((t + 1) % 16 == 0 && e->running() == 0) break;
+  }
+  return e->result(true);
+}
+
+// CUDA against CPU in f64. The per-element math is the same code on both
+// sides, so trajectories agree to rounding (different summation orders, and
+// the device compiler may fuse multiply-adds); outcomes and steps must agree
+// exactly.
+void expect_match(const ss::EnsembleResult& cuda, const ss::EnsembleResult& cpu) {
+  EXPECT_EQ(cuda.outcome, cpu.outcome);
+  EXPECT_EQ(cuda.steps, cpu.steps);
+  expect_close(cuda.f_init, cpu.f_init, 1e-9, 1e-300, "f_init");
+  expect_close(cuda.f_final, cpu.f_final, 1e-9, 1e-300, "f_final");
+  // A converged gradient norm (~1e-6) is the remainder of O(10)-sized terms
+  // that cancel, so its absolute rounding (~1e-13 with fused multiply-adds)
+  // is far above 1e-9 of it: the floor is relative to that term size.
+  expect_close(cuda.gnorm_final, cpu.gnorm_final, 1e-9, 1e-2, "gnorm_final");
+  expect_close(cuda.finals, cpu.finals, 1e-9, 1.0, "finals");
+  expect_close(cuda.paths, cpu.paths, 1e-9, 1.0, "paths");
+  const std::vector<double> cuda_curves(cuda.curves.begin(), cuda.curves.end());
+  const std::vector<double> cpu_curves(cpu.curves.begin(), cpu.curves.end());
+  expect_close(cuda_curves, cpu_curves, 1e-5, 1e-30, "curves");
+}
+
+struct OptimizerCase {
+  const char* name;
+  ss::OptimizerParams params;
+};
+
+std::vector<OptimizerCase> optimizer_cases() {
+  ss::OptimizerParams gd;
+  gd.kind = ss::OptimizerKind::gd;
+  gd.lr = 0.01;
+
+  ss::OptimizerParams momentum;
+  momentum.kind = ss::OptimizerKind::momentum;
+  momentum.lr = 0.005;
+  momentum.momentum = 0.9;
+  momentum.nesterov = true;
+
+  ss::OptimizerParams adagrad;
+  adagrad.kind = ss::OptimizerKind::adagrad;
+  adagrad.lr = 0.5;
+  adagrad.eps = 1e-10;
+
+  ss::OptimizerParams rmsprop;
+  rmsprop.kind = ss::OptimizerKind::rmsprop;
+  rmsprop.lr = 0.01;
+  rmsprop.momentum = 0.5;
+
+  ss::OptimizerParams adam;
+  adam.kind = ss::OptimizerKind::adam;
+  adam.lr = 0.05;
+
+  return {{"gd", gd}, {"momentum", momentum}, {"adagrad", adagrad}, {"rmsprop", rmsprop},
+          {"adam", adam}};
+}
+
+class CudaEnsemble : public ::testing::TestWithParam<OptimizerCase> {};
+
+TEST_P(CudaEnsemble, MatchesCpuOnStyblinskiTang) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 300, count = 37;
+  const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
+  const auto spec = ensemble_spec(obj, GetParam().params, ss::Precision::f64, count);
+  const auto x0 = normals(2024, count * n, 1.5);
+  const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
+  const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
+  expect_match(cuda, cpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOptimizers, CudaEnsemble, ::testing::ValuesIn(optimizer_cases()),
+                         [](const ::testing::TestParamInfo<OptimizerCase>& p) {
+                           return std::string(p.param.name);
+                         });
+
+// Rows longer than one block's slice: per-slice partial sums are combined by
+// the status kernel.
+TEST(CudaEnsembleMultiSlice, MatchesCpuOnStyblinskiTang) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 2500, count = 37;
+  const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
+  const auto spec = ensemble_spec(obj, optimizer_cases()[0].params, ss::Precision::f64, count);
+  const auto x0 = normals(31, count * n, 1.5);
+  const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
+  const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
+  expect_match(cuda, cpu);
+}
+
+// The coupled path: a GEMM per iteration feeds the fused step.
+TEST(CudaEnsembleCoupled, MatchesCpuOnRotatedQuadratic) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 64, count = 37;
+  const auto obj = make_objective(ss::ObjectiveKind::quadratic, n, true, 1.0);  // convex
+  ss::OptimizerParams gd;
+  gd.kind = ss::OptimizerKind::gd;
+  gd.lr = 0.3;
+  const auto spec = ensemble_spec(obj, gd, ss::Precision::f64, count);
+  const auto x0 = normals(7, count * n, 1.0);
+  const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
+  const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
+  expect_match(cuda, cpu);
+}
+
+// Two runs of the same ensemble give the same bits: every reduction on the
+// device has a fixed order.
+void expect_deterministic(const ss::EnsembleSpec& spec, const std::vector<double>& x0) {
+  auto backend = ss::make_cuda_backend();
+  const auto a = run(*backend, spec, x0);
+  const auto b = run(*backend, spec, x0);
+  EXPECT_TRUE(same_bits(a.outcome, b.outcome));
+  EXPECT_TRUE(same_bits(a.steps, b.steps));
+  EXPECT_TRUE(same_bits(a.f_init, b.f_init));
+  EXPECT_TRUE(same_bits(a.f_final, b.f_final));
+  EXPECT_TRUE(same_bits(a.gnorm_final, b.gnorm_final));
+  EXPECT_TRUE(same_bits(a.curves, b.curves));
+  EXPECT_TRUE(same_bits(a.paths, b.paths));
+  EXPECT_TRUE(same_bits(a.finals, b.finals));
+}
+
+TEST(CudaDeterminism, SeparableMultiSliceF32) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 2500, count = 37;  // rows span several blocks
+  const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
+  ss::OptimizerParams adam;
+  adam.kind = ss::OptimizerKind::adam;
+  adam.lr = 0.05;
+  expect_deterministic(ensemble_spec(obj, adam, ss::Precision::f32, count),
+                       normals(99, count * n, 1.5));
+}
+
+TEST(CudaDeterminism, StyblinskiTangF64) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 300, count = 37;
+  const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
+  for (const auto& c : optimizer_cases()) {
+    SCOPED_TRACE(c.name);
+    expect_deterministic(ensemble_spec(obj, c.params, ss::Precision::f64, count),
+                         normals(2024, count * n, 1.5));
+  }
+}
+
+TEST(CudaDeterminism, CoupledF32) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 64, count = 37;
+  const auto obj = make_objective(ss::ObjectiveKind::quadratic, n, true);  // a saddle
+  ss::OptimizerParams rmsprop;
+  rmsprop.kind = ss::OptimizerKind::rmsprop;
+  rmsprop.lr = 0.01;
+  rmsprop.momentum = 0.5;
+  expect_deterministic(ensemble_spec(obj, rmsprop, ss::Precision::f32, count),
+                       normals(5, count * n, 1.0));
+}
+
+}  // namespace
