@@ -1,1 +1,167 @@
+// The ensemble engine: starts depend only on (seed, trajectory index), so
+// results do not depend on chunking; the same experiment and seed give
+// identical files; init kinds and start files behave as documented; a
+// diverging trajectory is frozen while the others go on.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "saddlescope/errors.hpp"
+#include "saddlescope/experiment.hpp"
+#include "saddlescope/run.hpp"
+#include "src/core/npy.hpp"
+
+using namespace saddlescope;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kBase =
+    "name = \"engine\"\nseed = 7\n[objective]\nkind = \"styblinski-tang\"\ndim = 33\n"
+    "[init]\nkind = \"gaussian\"\nscale = 2.0\n"
+    "[run]\ntrajectories = 41\nmax_steps = 300\nrecord_every = 7\nrecord_trajectories = 13\n"
+    "save_final_points = true\n"
+    "[[optimizer]]\nkind = \"gd\"\nlr = 0.01\n"
+    "[[optimizer]]\nkind = \"adam\"\nlr = 0.05\n";
+
+RunResult run(const std::string& toml, const std::vector<std::string>& sets = {}) {
+  const Experiment e = parse_experiment(toml, "engine.toml", sets);
+  auto cpu = make_cpu_backend();
+  return run_experiment(e, *cpu);
+}
+
+TEST(Engine, StartsDependOnlyOnTrajectoryIndex) {
+  for (const char* kind : {"gaussian", "uniform", "sphere"}) {
+    SCOPED_TRACE(kind);
+    const Experiment e = parse_experiment(kBase, "t", {std::string("init.kind=") + kind});
+    const auto all = make_starts(e, 0, 41);
+    const auto part = make_starts(e, 17, 9);
+    for (std::size_t k = 0; k < part.size(); ++k) ASSERT_EQ(part[k], all[17 * 33 + k]);
+  }
+}
+
+TEST(Engine, InitKindsHaveTheirDistribution) {
+  const std::int64_t n = 33, b = 2000;
+  auto e = parse_experiment(kBase, "t", {"init.kind=uniform", "init.scale=1.5", "run.trajectories=2000"});
+  auto x = make_starts(e, 0, b);
+  double mean = 0, var = 0;
+  for (double v : x) {
+    ASSERT_LE(std::fabs(v), 1.5);
+    mean += v;
+  }
+  mean /= static_cast<double>(x.size());
+  for (double v : x) var += (v - mean) * (v - mean);
+  var /= static_cast<double>(x.size());
+  EXPECT_NEAR(mean, 0.0, 0.01);
+  EXPECT_NEAR(var, 1.5 * 1.5 / 3.0, 0.01);  // uniform on [-a, a]: a^2 / 3
+
+  e = parse_experiment(kBase, "t", {"init.kind=gaussian", "init.scale=2.0", "run.trajectories=2000"});
+  x = make_starts(e, 0, b);
+  mean = var = 0;
+  for (double v : x) mean += v;
+  mean /= static_cast<double>(x.size());
+  for (double v : x) var += (v - mean) * (v - mean);
+  var /= static_cast<double>(x.size());
+  EXPECT_NEAR(mean, 0.0, 0.02);
+  EXPECT_NEAR(var, 4.0, 0.05);
+
+  e = parse_experiment(kBase, "t", {"init.kind=sphere", "init.scale=0.5"});
+  x = make_starts(e, 0, 41);
+  for (std::int64_t t = 0; t < 41; ++t) {
+    double r2 = 0;
+    for (std::int64_t i = 0; i < n; ++i) r2 += x[t * n + i] * x[t * n + i];
+    EXPECT_NEAR(std::sqrt(r2), 0.5 * std::sqrt(33.0), 1e-12);
+  }
+}
+
+TEST(Engine, ChunkingDoesNotChangeResults) {
+  const RunResult whole = run(kBase);
+  const RunResult chunked = run(kBase, {"run.chunk_size=6"});
+  EXPECT_EQ(chunked.plan.chunks, 7);
+  for (std::size_t o = 0; o < whole.optimizers.size(); ++o) {
+    const auto& a = whole.optimizers[o].traj;
+    const auto& b = chunked.optimizers[o].traj;
+    EXPECT_EQ(a.outcome, b.outcome);
+    EXPECT_EQ(a.steps, b.steps);
+    EXPECT_EQ(a.f_final, b.f_final);
+    EXPECT_EQ(a.finals, b.finals);
+    ASSERT_EQ(a.curves.size(), b.curves.size());
+    for (std::size_t k = 0; k < a.curves.size(); ++k)
+      ASSERT_TRUE(a.curves[k] == b.curves[k] || (std::isnan(a.curves[k]) && std::isnan(b.curves[k])));
+  }
+}
+
+TEST(Engine, OptimizersShareTheirStarts) {
+  const RunResult r = run(kBase);
+  EXPECT_EQ(r.optimizers[0].traj.f_init, r.optimizers[1].traj.f_init);
+}
+
+TEST(Engine, DivergingTrajectoryIsFrozenOthersGoOn) {
+  // gd on lambda x^2 / 2 diverges iff lr * lambda > 2. With eigenvalues [1, 5] and lr 0.5
+  // the first direction contracts (factor 0.5) and the second grows (factor -1.5); starts
+  // (from a file) with y = 0 never excite it, the start with y = 1e-3 does.
+  const fs::path dir = fs::temp_directory_path() / ("saddlescope_engine_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  npy::write_f64((dir / "starts.npy").string(), {3, 2}, {1.0, 0.0, 1.0, 1e-3, -2.0, 0.0});
+  const std::string toml =
+      "[objective]\nkind = \"quadratic\"\neigenvalues = [1.0, 5.0]\n[init]\nkind = \"file\"\n"
+      "file = \"starts.npy\"\n[run]\ntrajectories = 3\nmax_steps = 500\nprecision = \"f64\"\n"
+      "save_final_points = true\n[[optimizer]]\nkind = \"gd\"\nlr = 0.5\n";
+  std::ofstream(dir / "e.toml") << toml;
+  const Experiment e = load_experiment((dir / "e.toml").string());
+  auto cpu = make_cpu_backend();
+  const RunResult r = run_experiment(e, *cpu);
+  const auto& t = r.optimizers[0].traj;
+  EXPECT_EQ(t.outcome[0], kConverged);
+  EXPECT_EQ(t.outcome[1], kDiverged);
+  EXPECT_EQ(t.outcome[2], kConverged);
+  // x_k = 0.5^k x_0 along the stable direction: |grad| = 0.5^k |x0| <= 1e-6.
+  EXPECT_EQ(t.steps[0], static_cast<std::int64_t>(std::ceil(std::log(1e-6) / std::log(0.5))));
+  EXPECT_EQ(t.steps[2], static_cast<std::int64_t>(std::ceil(std::log(0.5e-6) / std::log(0.5))));
+  // The diverged one stopped when |f| or |x| passed 1e10: y_k = 1e-3 (-1.5)^k.
+  EXPECT_GT(std::fabs(t.finals[3]), 1e4);
+  // Wrong shape is refused before anything runs.
+  npy::write_f64((dir / "starts.npy").string(), {2, 2}, {1.0, 0.0, 1.0, 0.0});
+  EXPECT_THROW(run_experiment(load_experiment((dir / "e.toml").string()), *cpu), InputError);
+  fs::remove_all(dir);
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(Engine, SameExperimentSameFiles) {
+  const fs::path dir = fs::temp_directory_path() / ("saddlescope_det_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "e.toml") << kBase;
+  for (const char* out : {"a", "b"}) {
+    const std::string cmd = std::string(SADDLESCOPE_BINARY) + " run " + (dir / "e.toml").string() +
+                            " --backend cpu -o " + (dir / out).string() + " > /dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  for (const char* f : {"config.toml", "trajectories.csv", "curves.npy", "finals.npy"}) {
+    SCOPED_TRACE(f);
+    const std::string a = slurp(dir / "a" / f), b = slurp(dir / "b" / f);
+    EXPECT_FALSE(a.empty());
+    EXPECT_EQ(a, b);
+  }
+  // curves.npy has the documented shape [optimizers, record_trajectories, records, 2].
+  const npy::Array c = npy::read((dir / "a" / "curves.npy").string());
+  EXPECT_EQ(c.shape, (std::vector<std::int64_t>{2, 13, 300 / 7 + 1, 2}));
+  EXPECT_EQ(c.dtype, "<f4");
+  const npy::Array fin = npy::read((dir / "a" / "finals.npy").string());
+  EXPECT_EQ(fin.shape, (std::vector<std::int64_t>{2, 41, 33}));
+  // No temporary files are left behind.
+  for (const auto& entry : fs::directory_iterator(dir / "a"))
+    EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
+  fs::remove_all(dir);
+}
+
+}  // namespace

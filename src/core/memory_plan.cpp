@@ -25,7 +25,9 @@ std::uint64_t ensemble_bytes(const EnsembleSpec& s, std::int64_t dim) {
   const std::uint64_t n = static_cast<std::uint64_t>(dim);
   const std::uint64_t arrays = 2 + static_cast<std::uint64_t>(s.optimizer.state_count()) +
                                (s.objective && s.objective->coupled() ? 1 : 0);
-  const std::uint64_t per = n * t * arrays + 8 * n /* host staging of starts */ + 64;
+  // + host staging of the starts (double) + per-trajectory records and the
+  // CUDA backend's reduction partials (24 bytes per slice of <= 1024 coordinates).
+  const std::uint64_t per = n * t * arrays + 8 * n + 64 + 24 * (n / 1024 + 1);
   std::uint64_t rec = static_cast<std::uint64_t>(s.record_count * s.records) * 8;
   if (s.record_paths) rec += static_cast<std::uint64_t>(s.record_count * s.records) * n * t;
   return per * static_cast<std::uint64_t>(s.count) + rec;
