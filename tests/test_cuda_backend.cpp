@@ -100,6 +100,8 @@ struct EvalCase {
   ss::ObjectiveKind kind;
   bool rotated;
 };
+// Readable parameter names in test listings (ctest, --gtest_list_tests).
+void PrintTo(const EvalCase& c, std::ostream* os) { *os << c.name; }
 
 const EvalCase kEvalCases[] = {
     {"quadratic", ss::ObjectiveKind::quadratic, false},
@@ -216,6 +218,7 @@ struct OptimizerCase {
   const char* name;
   ss::OptimizerParams params;
 };
+void PrintTo(const OptimizerCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<OptimizerCase> optimizer_cases() {
   ss::OptimizerParams gd;

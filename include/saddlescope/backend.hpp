@@ -83,6 +83,9 @@ class Backend {
   // Bytes the memory plan may use on the device (state, objective data, workspaces).
   virtual std::uint64_t memory_budget() const = 0;
   virtual std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& spec) = 0;
+  // Measured copy bandwidth in bytes/s (bytes read + bytes written) for a
+  // buffer of `bytes`, best of `repeats`: the roof of the benchmarks.
+  virtual double copy_bandwidth(std::uint64_t bytes, int repeats) = 0;
 
   virtual ObjectiveEval value_grad(const ObjectiveData& obj, Precision p, std::int64_t batch,
                                    const std::vector<double>& x) = 0;

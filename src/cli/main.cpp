@@ -82,6 +82,15 @@ int main(int argc, char** argv) {
       "saddlescope"};
   app.set_version_flag("--version", std::string("saddlescope ") + SADDLESCOPE_VERSION);
   app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  saddlescope run examples/double-well-basins.toml\n"
+      "  saddlescope run examples/styblinski-tang-20k.toml --set run.trajectories=64 -o runs/st\n"
+      "  saddlescope run exp.toml --set optimizer.lr=0.01 --set run.precision=f64\n"
+      "  saddlescope validate exp.toml\n"
+      "  saddlescope list optimizers\n"
+      "Experiment file reference: docs/experiment.md; run directory: docs/run-directory.md.\n"
+      "Each subcommand has its own --help (saddlescope run --help).");
 
   std::string file, out_dir, backend;
   std::vector<std::string> sets;

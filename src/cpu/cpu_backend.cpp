@@ -4,7 +4,10 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -237,6 +240,24 @@ class CpuBackend final : public Backend {
     return s.str();
   }
   std::uint64_t memory_budget() const override { return available_host_memory() / 10 * 7; }
+  double copy_bandwidth(std::uint64_t bytes, int repeats) override {
+    std::vector<char> a(bytes, 1), b(bytes, 0);
+    double best = 1e300;
+    for (int r = 0; r < repeats + 1; ++r) {  // the first pass warms the pages
+      const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel
+      {
+        const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
+        const std::size_t id = static_cast<std::size_t>(omp_get_thread_num());
+        const std::size_t lo = bytes * id / nt, hi = bytes * (id + 1) / nt;
+        std::memcpy(b.data() + lo, a.data() + lo, hi - lo);
+      }
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (r > 0) best = std::min(best, t);
+    }
+    if (b[bytes / 2] != 1) throw Error("copy benchmark: copy did not happen", 1);
+    return 2.0 * static_cast<double>(bytes) / best;
+  }
   std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
     if (s.precision == Precision::f32) return std::make_unique<CpuEnsemble<float>>(s);
     return std::make_unique<CpuEnsemble<double>>(s);

@@ -542,6 +542,27 @@ class CudaBackend final : public Backend {
     return static_cast<std::uint64_t>(0.85 * static_cast<double>(free_bytes));
   }
 
+  double copy_bandwidth(std::uint64_t bytes, int repeats) override {
+    DeviceArray<char> a(bytes), b(bytes);
+    SS_CUDA(cudaMemset(a.get(), 1, bytes));
+    cudaEvent_t start, stop;
+    SS_CUDA(cudaEventCreate(&start));
+    SS_CUDA(cudaEventCreate(&stop));
+    float best_ms = 1e30f;
+    for (int r = 0; r < repeats + 1; ++r) {  // the first copy warms up
+      SS_CUDA(cudaEventRecord(start));
+      SS_CUDA(cudaMemcpy(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice));
+      SS_CUDA(cudaEventRecord(stop));
+      SS_CUDA(cudaEventSynchronize(stop));
+      float ms = 0;
+      SS_CUDA(cudaEventElapsedTime(&ms, start, stop));
+      if (r > 0) best_ms = std::min(best_ms, ms);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return 2.0 * static_cast<double>(bytes) / (static_cast<double>(best_ms) * 1e-3);
+  }
+
   std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
     require(s.objective != nullptr, "ensemble without an objective");
     if (s.precision == Precision::f32) return std::make_unique<CudaEnsemble<float>>(s);
