@@ -12,6 +12,7 @@
 // same pass and moves no bytes.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
     auto backend = select_backend(backend_name, note);
     const bool gpu = backend->name() == "cuda";
     if (b == 0) b = gpu ? 4096 : 1024;
-    if (steps == 0) steps = gpu ? 200 : 5;
+    if (steps == 0) steps = gpu ? 400 : 15;
     const Precision prec = precision == "f64" ? Precision::f64 : Precision::f32;
     const std::uint64_t tb = precision_bytes(prec);
     std::fprintf(stderr, "%s\n", note.c_str());
@@ -79,11 +80,20 @@ int main(int argc, char** argv) {
       ens->set_starts(x0);
       ens->iterate(0);  // warm-up
       ens->running();
-      const auto t0 = std::chrono::steady_clock::now();
-      for (std::int64_t t = 1; t <= steps; ++t) ens->iterate(t);
-      ens->running();  // synchronizes
-      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
-                         static_cast<double>(steps);
+      // Median over batches of `per_batch` steps (a shared machine is noisy);
+      // running() synchronizes with the device at the end of each batch.
+      const std::int64_t per_batch = gpu ? 20 : 1;
+      std::vector<double> batch_seconds;
+      std::int64_t t = 1;
+      for (std::int64_t r = 0; r < steps / per_batch; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (std::int64_t k = 0; k < per_batch; ++k) ens->iterate(t++);
+        ens->running();
+        batch_seconds.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      std::sort(batch_seconds.begin(), batch_seconds.end());
+      const double sec = batch_seconds[batch_seconds.size() / 2] / static_cast<double>(per_batch);
       const std::uint64_t bytes = static_cast<std::uint64_t>(b * n) * tb * 2 *
                                   (1 + static_cast<std::uint64_t>(spec.optimizer.state_count()));
       // The copy moves the same bytes: half read, half written.
@@ -107,6 +117,7 @@ int main(int argc, char** argv) {
                         {"dim", n},
                         {"precision", precision},
                         {"steps_timed", steps},
+                        {"statistic", "median over batches of steps"},
                         {"version", SADDLESCOPE_VERSION},
                         {"date", static_cast<std::int64_t>(std::time(nullptr))},
                         {"results", rows}};

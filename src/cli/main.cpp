@@ -112,6 +112,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   validate->add_option("--set", sets, "Override a key: section.key=value");
 
+  // Contract commands of later versions: present so that they answer clearly.
+  bool resume = false;
+  run->add_flag("--resume", resume, "Continue a killed run (not available in this version)");
+  std::string report_dir;
+  auto* report = app.add_subcommand("report", "Figures and report/index.html for a run directory (not available in this version)");
+  report->add_option("run_dir", report_dir, "Run directory");
+
   std::string what = "all";
   auto* list = app.add_subcommand("list", "List objectives and optimizers with their parameters");
   list->add_option("what", what, "objectives, optimizers or all")
@@ -127,6 +134,10 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*run && resume)
+      throw InputError("run --resume is not available in this version (checkpoint and resume are planned); start the run again with saddlescope run EXPERIMENT.toml");
+    if (*report)
+      throw InputError("report is not available in this version (figures and the HTML report are planned); the run directory's summary.json, trajectories.csv and curves.npy hold the results (docs/run-directory.md)");
     if (*run) return run_command(file, out_dir, backend, sets);
     if (*validate) return validate_command(file, backend, sets);
     if (*list) {

@@ -59,10 +59,11 @@ ObjectiveSpec read_objective(const Section& s) {
 
   o.kind = kind;
   if (kind == "saddle-2d" || kind == "bowl-2d") {
-    if (s.has("eigenvalues") || s.has("negative"))
-      s.fail(s.has("eigenvalues") ? "eigenvalues" : "negative",
-             fmt::format("cannot be combined with the preset \"{}\" (it fixes the eigenvalues)",
-                         kind));
+    for (const char* k : {"eigenvalues", "negative", "curvature"})
+      if (s.has(k))
+        s.fail(k, fmt::format("cannot be combined with the preset \"{}\" (it fixes the "
+                              "eigenvalues); use kind = \"quadratic\" to choose them",
+                              kind));
     o.preset = kind;
     o.kind = "quadratic";
     o.eigenvalues = kind == "saddle-2d" ? std::vector<double>{2.0, -2.0}
@@ -126,7 +127,9 @@ InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_d
     i.file = s.string("file", "");
     if (i.file.empty()) s.fail_section("kind = \"file\" needs file = \"starts.npy\" (float array [trajectories, dim])");
     std::filesystem::path p(i.file);
-    i.file_resolved = p.is_absolute() ? p.string() : (std::filesystem::path(base_dir) / p).string();
+    // Absolute, so that config.toml runs again from any folder.
+    i.file_resolved = std::filesystem::absolute(
+        p.is_absolute() ? p : std::filesystem::path(base_dir) / p).lexically_normal().string();
   }
   return i;
 }
@@ -192,6 +195,10 @@ OptimizerSpec read_optimizer(const Section& s) {
   }
   s.allow_only(keys);
   o.label = s.string("label", "");
+  if (o.label.find_first_of(",\"\n\r") != std::string::npos)
+    s.fail("label", fmt::format("= \"{}\" may not contain commas, quotes or line breaks (it is a "
+                                "column of trajectories.csv)",
+                                o.label));
   p.lr = s.number("lr", p.lr, 0.0, 1e30);
   p.weight_decay = s.number("weight_decay", 0.0, 0.0, 1e30);
   p.eps = s.number("eps", p.eps, 0.0, 1.0);

@@ -56,6 +56,48 @@ struct HostObjective {
   }
 };
 
+// One trajectory's fused pass with the objective and optimizer kinds fixed at
+// compile time: the switches of the shared math fold away and the loop is
+// specialized, without a second copy of the math.
+template <class T, ObjectiveKind OK, OptimizerKind PK>
+IterationSums row_pass(LocalObjective<T> obj, OptimizerParams opt, const StepScalars& sc,
+                       bool update, const T* xc, const T* grow, T* xn, T* s1, T* s2,
+                       std::int64_t n) {
+  obj.kind = OK;
+  opt.kind = PK;
+  IterationSums acc;
+  for (std::int64_t i = 0; i < n; ++i) fused_element(obj, opt, sc, update, xc, grow, xn, s1, s2, i, acc);
+  return acc;
+}
+
+template <class T>
+using RowPass = IterationSums (*)(LocalObjective<T>, OptimizerParams, const StepScalars&, bool,
+                                  const T*, const T*, T*, T*, T*, std::int64_t);
+
+template <class T, ObjectiveKind OK>
+RowPass<T> row_pass_for(OptimizerKind p) {
+  switch (p) {
+    case OptimizerKind::gd: return row_pass<T, OK, OptimizerKind::gd>;
+    case OptimizerKind::momentum: return row_pass<T, OK, OptimizerKind::momentum>;
+    case OptimizerKind::adagrad: return row_pass<T, OK, OptimizerKind::adagrad>;
+    case OptimizerKind::rmsprop: return row_pass<T, OK, OptimizerKind::rmsprop>;
+    case OptimizerKind::adam: return row_pass<T, OK, OptimizerKind::adam>;
+  }
+  return nullptr;
+}
+
+template <class T>
+RowPass<T> row_pass_for(ObjectiveKind o, OptimizerKind p) {
+  switch (o) {
+    case ObjectiveKind::quadratic: return row_pass_for<T, ObjectiveKind::quadratic>(p);
+    case ObjectiveKind::double_well: return row_pass_for<T, ObjectiveKind::double_well>(p);
+    case ObjectiveKind::styblinski_tang: return row_pass_for<T, ObjectiveKind::styblinski_tang>(p);
+    case ObjectiveKind::rastrigin: return row_pass_for<T, ObjectiveKind::rastrigin>(p);
+    case ObjectiveKind::rosenbrock: return row_pass_for<T, ObjectiveKind::rosenbrock>(p);
+  }
+  return nullptr;
+}
+
 template <class T>
 class CpuEnsemble final : public Ensemble {
  public:
@@ -92,6 +134,7 @@ class CpuEnsemble final : public Ensemble {
     obj_.coupled_gradient(count_, xc, g_.data());
     const TrajectoryRecords<T> rec = records();
     const std::int64_t n = n_;
+    const RowPass<T> pass = row_pass_for<T>(obj_.view.kind, spec_.optimizer.kind);
 #pragma omp parallel for schedule(dynamic, 4)
     for (std::int64_t b = 0; b < count_; ++b) {
       if (outcome_[b] != kRunning) continue;
@@ -99,10 +142,8 @@ class CpuEnsemble final : public Ensemble {
       T* s1 = s1_.empty() ? nullptr : s1_.data() + off;
       T* s2 = s2_.empty() ? nullptr : s2_.data() + off;
       const T* grow = g_.empty() ? nullptr : g_.data() + off;
-      IterationSums acc;
-      for (std::int64_t i = 0; i < n; ++i)
-        fused_element(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1, s2, i,
-                      acc);
+      const IterationSums acc =
+          pass(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1, s2, n);
       end_iteration(spec_.stop, rec, n, b, t, acc, xc + off);
     }
   }
