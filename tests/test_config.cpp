@@ -64,6 +64,8 @@ std::vector<Bad> bad_cases() {
       {"set_bad_value", kGood, {"run.max_steps=abc"}, {"--set", "run.max_steps", "must be an integer"}},
       {"set_unknown_key", kGood, {"run.trajectoriez=5"}, {"--set", "did you mean 'trajectories'"}},
       {"set_optimizer_index", kGood, {"optimizer.3.lr=0.1"}, {"optimizer index 3 is out of range"}},
+      {"preset_with_curvature", "[objective]\nkind = \"saddle-2d\"\ncurvature = 5\n[[optimizer]]\nkind = \"gd\"\n", {}, {"objective.curvature", "preset \"saddle-2d\""}},
+      {"label_with_comma", replace(kGood, "lr = 0.01", "lr = 0.01\nlabel = \"a,b\""), {}, {"optimizer[0].label", "commas"}},
       {"nan_learning_rate", replace(kGood, "lr = 0.01", "lr = nan"), {}, {"optimizer[0].lr", "nan is not allowed"}},
   };
 }

@@ -146,11 +146,17 @@ TEST(Engine, SameExperimentSameFiles) {
                             " --backend cpu -o " + (dir / out).string() + " > /dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
   }
+  // The resolved config.toml is itself an experiment that repeats the run.
+  const std::string again = std::string(SADDLESCOPE_BINARY) + " run " +
+                            (dir / "a" / "config.toml").string() + " -o " + (dir / "c").string() +
+                            " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(again.c_str()), 0);
   for (const char* f : {"config.toml", "trajectories.csv", "curves.npy", "finals.npy"}) {
     SCOPED_TRACE(f);
     const std::string a = slurp(dir / "a" / f), b = slurp(dir / "b" / f);
     EXPECT_FALSE(a.empty());
     EXPECT_EQ(a, b);
+    EXPECT_EQ(a, slurp(dir / "c" / f));
   }
   // curves.npy has the documented shape [optimizers, record_trajectories, records, 2].
   const npy::Array c = npy::read((dir / "a" / "curves.npy").string());
