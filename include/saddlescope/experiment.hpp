@@ -74,6 +74,9 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
 // the same experiment.
 std::string to_toml(const Experiment& e);
 
+// The experiment-file name of an optimizer kind ("gd", "momentum", ...).
+const char* optimizer_kind_name(OptimizerKind k);
+
 // Names, parameters with defaults and meaning, for `saddlescope list`.
 std::string describe_objectives();
 std::string describe_optimizers();

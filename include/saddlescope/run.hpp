@@ -51,6 +51,22 @@ struct RunResult {
   double seconds_objective = 0;
 };
 
+// Quantiles with linear interpolation (numpy's default); NaN when empty.
+struct Quantiles {
+  std::size_t count = 0;
+  double min = 0, q25 = 0, median = 0, q75 = 0, max = 0;
+};
+Quantiles quantiles(std::vector<double> values);
+
+// What summary.json and the printed report say about one optimizer.
+struct OptimizerStats {
+  std::int64_t converged = 0, diverged = 0, max_steps = 0;
+  Quantiles final_loss;  // over trajectories that did not diverge
+  Quantiles steps;
+  double trajectory_steps_per_second = 0;
+};
+OptimizerStats summarize(const OptimizerResult& r);
+
 // Progress callback: (optimizer index, step, running trajectories in the chunk,
 // chunk index, chunks); called every few steps from the host loop.
 using ProgressFn = std::function<void(std::size_t, std::int64_t, std::int64_t, std::int64_t,

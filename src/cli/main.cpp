@@ -22,22 +22,10 @@ void print_report(const Experiment& e, const RunResult& r, const std::string& di
   fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14} {:>14} {:>12}\n", "optimizer", "converged",
              "diverged", "max_steps", "median f_final", "median steps", "traj-steps/s");
   for (const auto& o : r.optimizers) {
-    std::int64_t c[4] = {0, 0, 0, 0};
-    std::vector<double> f, st;
-    for (std::size_t i = 0; i < o.traj.outcome.size(); ++i) {
-      c[o.traj.outcome[i]]++;
-      if (o.traj.outcome[i] != kDiverged) f.push_back(o.traj.f_final[i]);
-      st.push_back(static_cast<double>(o.traj.steps[i]));
-    }
-    auto median = [](std::vector<double> v) {
-      if (v.empty()) return std::nan("");
-      std::sort(v.begin(), v.end());
-      const std::size_t m = v.size() / 2;
-      return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-    };
-    fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14.6g} {:>14.0f} {:>12.3g}\n", o.label, c[kConverged],
-               c[kDiverged], c[kMaxSteps], median(f), median(st),
-               o.seconds > 0 ? static_cast<double>(o.trajectory_steps) / o.seconds : 0.0);
+    const OptimizerStats st = summarize(o);
+    fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14.6g} {:>14.0f} {:>12.3g}\n", o.label, st.converged,
+               st.diverged, st.max_steps, st.final_loss.median, st.steps.median,
+               st.trajectory_steps_per_second);
   }
   fmt::print("time: {:.2f} s; results in {}\n", r.seconds_total, dir);
 }

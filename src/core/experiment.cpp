@@ -257,25 +257,15 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-const char* optimizer_name(OptimizerKind k) {
-  switch (k) {
-    case OptimizerKind::gd: return "gd";
-    case OptimizerKind::momentum: return "momentum";
-    case OptimizerKind::adagrad: return "adagrad";
-    case OptimizerKind::rmsprop: return "rmsprop";
-    case OptimizerKind::adam: return "adam";
-  }
-  return "?";
-}
 
 // Unique labels: the kind alone when unique, else kind(lr=...), else kind#i.
 void assign_labels(std::vector<OptimizerSpec>& opts) {
   std::map<std::string, int> count;
   for (auto& o : opts)
-    if (o.label.empty()) count[optimizer_name(o.params.kind)]++;
+    if (o.label.empty()) count[optimizer_kind_name(o.params.kind)]++;
   for (auto& o : opts)
     if (o.label.empty()) {
-      const std::string k = optimizer_name(o.params.kind);
+      const std::string k = optimizer_kind_name(o.params.kind);
       o.label = count[k] == 1 ? k : fmt::format("{}(lr={})", k, o.params.lr);
     }
   std::map<std::string, int> seen;
@@ -400,7 +390,7 @@ std::string to_toml(const Experiment& e) {
   s << "chunk_size = " << r.chunk_size << "\n";
   for (const auto& opt : e.optimizers) {
     const auto& p = opt.params;
-    s << "\n[[optimizer]]\nkind = " << quote(optimizer_name(p.kind)) << "\n";
+    s << "\n[[optimizer]]\nkind = " << quote(optimizer_kind_name(p.kind)) << "\n";
     s << "label = " << quote(opt.label) << "\n";
     s << "lr = " << fmt_double(p.lr) << "\n";
     s << "weight_decay = " << fmt_double(p.weight_decay) << "\n";
@@ -425,6 +415,17 @@ std::string to_toml(const Experiment& e) {
     }
   }
   return s.str();
+}
+
+const char* optimizer_kind_name(OptimizerKind k) {
+  switch (k) {
+    case OptimizerKind::gd: return "gd";
+    case OptimizerKind::momentum: return "momentum";
+    case OptimizerKind::adagrad: return "adagrad";
+    case OptimizerKind::rmsprop: return "rmsprop";
+    case OptimizerKind::adam: return "adam";
+  }
+  return "?";
 }
 
 std::string describe_objectives() {

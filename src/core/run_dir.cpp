@@ -27,19 +27,8 @@ const char* outcome_name(std::int8_t o) {
   }
 }
 
-const char* kind_name(OptimizerKind k) {
-  switch (k) {
-    case OptimizerKind::gd: return "gd";
-    case OptimizerKind::momentum: return "momentum";
-    case OptimizerKind::adagrad: return "adagrad";
-    case OptimizerKind::rmsprop: return "rmsprop";
-    case OptimizerKind::adam: return "adam";
-  }
-  return "?";
-}
 
-// Quantile with linear interpolation (numpy's default) of sorted values.
-double quantile(const std::vector<double>& sorted, double q) {
+double quantile_of_sorted(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return std::nan("");
   const double pos = q * static_cast<double>(sorted.size() - 1);
   const std::size_t lo = static_cast<std::size_t>(std::floor(pos));
@@ -49,16 +38,44 @@ double quantile(const std::vector<double>& sorted, double q) {
 
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
-nlohmann::json quantiles(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {{"count", v.size()},       {"min", number(quantile(v, 0))},
-          {"q25", number(quantile(v, 0.25))}, {"median", number(quantile(v, 0.5))},
-          {"q75", number(quantile(v, 0.75))}, {"max", number(quantile(v, 1))}};
+nlohmann::json to_json(const Quantiles& q) {
+  return {{"count", q.count},          {"min", number(q.min)}, {"q25", number(q.q25)},
+          {"median", number(q.median)}, {"q75", number(q.q75)}, {"max", number(q.max)}};
 }
 
 std::string g17(double v) { return fmt::format("{:.17g}", v); }
 
 }  // namespace
+
+Quantiles quantiles(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  Quantiles q;
+  q.count = v.size();
+  q.min = quantile_of_sorted(v, 0);
+  q.q25 = quantile_of_sorted(v, 0.25);
+  q.median = quantile_of_sorted(v, 0.5);
+  q.q75 = quantile_of_sorted(v, 0.75);
+  q.max = quantile_of_sorted(v, 1);
+  return q;
+}
+
+OptimizerStats summarize(const OptimizerResult& r) {
+  OptimizerStats s;
+  std::vector<double> f_ok, steps;
+  for (std::size_t i = 0; i < r.traj.outcome.size(); ++i) {
+    const std::int8_t o = r.traj.outcome[i];
+    s.converged += o == kConverged;
+    s.diverged += o == kDiverged;
+    s.max_steps += o == kMaxSteps;
+    if (o != kDiverged) f_ok.push_back(r.traj.f_final[i]);
+    steps.push_back(static_cast<double>(r.traj.steps[i]));
+  }
+  s.final_loss = quantiles(std::move(f_ok));
+  s.steps = quantiles(std::move(steps));
+  s.trajectory_steps_per_second =
+      r.seconds > 0 ? static_cast<double>(r.trajectory_steps) / r.seconds : 0.0;
+  return s;
+}
 
 std::string default_run_dir(const Experiment& e) {
   const std::time_t now = std::time(nullptr);
@@ -154,27 +171,20 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   nlohmann::json list = nlohmann::json::array();
   for (std::size_t oi = 0; oi < r.optimizers.size(); ++oi) {
     const auto& o = r.optimizers[oi];
-    std::int64_t counts[4] = {0, 0, 0, 0};
-    std::vector<double> f_ok, steps_all;
-    for (std::int64_t i = 0; i < b; ++i) {
-      counts[o.traj.outcome[i]]++;
-      steps_all.push_back(static_cast<double>(o.traj.steps[i]));
-      if (o.traj.outcome[i] != kDiverged) f_ok.push_back(o.traj.f_final[i]);
-    }
+    const OptimizerStats st = summarize(o);
     timings["optimizers"][o.label] = o.seconds;
     list.push_back({{"label", o.label},
-                    {"kind", kind_name(e.optimizers[oi].params.kind)},
+                    {"kind", optimizer_kind_name(e.optimizers[oi].params.kind)},
                     {"lr", e.optimizers[oi].params.lr},
                     {"outcomes",
-                     {{"converged", counts[kConverged]},
-                      {"diverged", counts[kDiverged]},
-                      {"max_steps", counts[kMaxSteps]}}},
-                    {"final_loss", quantiles(f_ok)},
-                    {"steps", quantiles(steps_all)},
+                     {{"converged", st.converged},
+                      {"diverged", st.diverged},
+                      {"max_steps", st.max_steps}}},
+                    {"final_loss", to_json(st.final_loss)},
+                    {"steps", to_json(st.steps)},
                     {"trajectory_steps", o.trajectory_steps},
                     {"seconds", o.seconds},
-                    {"trajectory_steps_per_second",
-                     o.seconds > 0 ? static_cast<double>(o.trajectory_steps) / o.seconds : 0.0}});
+                    {"trajectory_steps_per_second", st.trajectory_steps_per_second}});
   }
   s["optimizers"] = list;
   s["timings"] = timings;

@@ -135,7 +135,7 @@ class CpuEnsemble final : public Ensemble {
     const TrajectoryRecords<T> rec = records();
     const std::int64_t n = n_;
     const RowPass<T> pass = row_pass_for<T>(obj_.view.kind, spec_.optimizer.kind);
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) if (count_ * n > 16384)
     for (std::int64_t b = 0; b < count_; ++b) {
       if (outcome_[b] != kRunning) continue;
       const std::size_t off = static_cast<std::size_t>(b * n);
