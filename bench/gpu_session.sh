@@ -1,29 +1,48 @@
 #!/usr/bin/env bash
-# One command for a session with a GPU (the device tool runs it in the repo
-# root): build with CUDA, run every test (the CUDA tests then run against the
-# CPU backend instead of skipping), compute-sanitizer memcheck and racecheck
-# on the CUDA tests, and the fused-step benchmark. Results go to $OUT (or
-# ./gpu-results) to be committed under bench/results/.
+# One command for a session with a GPU: build with CUDA, run every test (the
+# CUDA tests then compare against the CPU backend instead of skipping),
+# compute-sanitizer memcheck and racecheck on the CUDA tests, the fused-step
+# benchmark and the 20k example. Writes at most 5 files to $OUT (default
+# ./gpu-results): session.log, nvidia-smi.txt, fused_step-*.json (2), st20k-summary.json.
+#
+# The device machines have CUDA and CMake but not the Debian packages and no
+# network: run `bash tools/device_deps.sh pack` here first and carry
+# .device-deps/debs (device tool: carry = [".device-deps/debs"]).
+#   command: bash bench/gpu_session.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
+log="$out/session.log"
+exec > >(tee -a "$log") 2>&1
 export PATH="/usr/local/cuda/bin:$PATH"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' ' '-' | tr -cd 'A-Za-z0-9-')
-bash tools/build.sh default > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
-ctest --preset default -j 8 > "$out/ctest.log" 2>&1; echo "ctest rc=$?" | tee -a "$out/ctest.log"
-tail -5 "$out/ctest.log"
-./build/default/tests/saddlescope_tests --gtest_filter='*Cuda*' > "$out/cuda_tests.log" 2>&1
-echo "cuda tests rc=$?"; grep -E "PASSED|FAILED|SKIPPED" "$out/cuda_tests.log" | head -20
+echo "== GPU: $gpu"
+
+if [ -d .device-deps/debs ] && ! [ -f /usr/include/toml++/toml.h ]; then
+  bash tools/device_deps.sh unpack
+  eval "$(bash tools/device_deps.sh env)"
+fi
+echo "== build"
+cmake --preset default > /dev/null && cmake --build --preset default -j "$(nproc)" 2>&1 | grep -E "error|warning" 
+[ -x build/default/tests/saddlescope_tests ] || { echo "build failed"; exit 1; }
+grep -q "SADDLESCOPE_HAVE_CUDA:INTERNAL=ON\|CMAKE_CUDA_COMPILER:" build/default/CMakeCache.txt && echo "CUDA configured"
+
+echo "== ctest"
+ctest --preset default -j 8 2>&1 | tail -4
+echo "== CUDA tests"
+./build/default/tests/saddlescope_tests --gtest_filter='*Cuda*' 2>&1 | grep -E "^\[  (PASSED|FAILED|SKIPPED)|Failure|OK maxdiff" | head -40
 for tool in memcheck racecheck; do
+  echo "== compute-sanitizer $tool"
   compute-sanitizer --tool "$tool" --error-exitcode 9 \
-    ./build/default/tests/saddlescope_tests --gtest_filter='*Cuda*:-*Determinism*' \
-    > "$out/sanitizer-$tool.log" 2>&1
-  echo "compute-sanitizer $tool rc=$?"; tail -3 "$out/sanitizer-$tool.log"
+    ./build/default/tests/saddlescope_tests --gtest_filter='*Cuda*' 2>&1 | tail -4
+  echo "rc=${PIPESTATUS[0]}"
 done
-./build/default/bench/bench_fused_step --backend cuda --out "$out/fused_step-cuda-$gpu.json"
+echo "== benchmark"
+./build/default/bench/bench_fused_step --backend cuda --out "$out/fused_step-cuda-f32-$gpu.json"
 ./build/default/bench/bench_fused_step --backend cuda --precision f64 --out "$out/fused_step-cuda-f64-$gpu.json"
-./build/default/saddlescope run examples/styblinski-tang-20k.toml -o "$out/st20k" > "$out/st20k.log" 2>&1
-echo "flagship example rc=$?"; tail -8 "$out/st20k.log"
-rm -rf "$out/st20k/finals.npy"
+echo "== example styblinski-tang-20k"
+rm -rf /tmp/st20k
+./build/default/saddlescope run examples/styblinski-tang-20k.toml -o /tmp/st20k 2>&1 | tail -8
+cp /tmp/st20k/summary.json "$out/st20k-summary.json" 2>/dev/null

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Dependencies for a GPU machine that has CUDA and CMake but neither these
+# Debian packages nor a network (the device machines lent to some sessions).
+#
+#   tools/device_deps.sh pack     # here: download the .deb files into .device-deps/debs
+#   tools/device_deps.sh unpack   # there: extract them into .device-deps/root
+#   tools/device_deps.sh env      # there: print the exports that make CMake and the loader find them
+#
+# Carry .device-deps/debs with the device tool's `carry`, then on the device:
+#   bash tools/device_deps.sh unpack && eval "$(bash tools/device_deps.sh env)" && bash bench/gpu_session.sh
+# (bench/gpu_session.sh does the unpack itself when .device-deps/debs exists.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=.device-deps
+debs=(libfmt-dev libfmt9 libcli11-dev libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev librandom123-dev
+      libgtest-dev googletest libopenblas-dev libopenblas0 libopenblas-pthread-dev
+      libopenblas0-pthread liblapacke liblapacke-dev libtmglib3 libgfortran5)
+arch=x86_64-linux-gnu
+
+case "${1:-}" in
+  pack)
+    mkdir -p "$dir/debs"
+    (cd "$dir/debs" && apt-get download "${debs[@]}")
+    du -sh "$dir/debs"
+    ;;
+  unpack)
+    root="$PWD/$dir/root"
+    rm -rf "$root" && mkdir -p "$root"
+    for d in "$dir"/debs/*.deb; do dpkg -x "$d" "$root"; done
+    # Debian selects the BLAS/LAPACK implementation through alternatives,
+    # which dpkg -x does not create: point them at OpenBLAS (pthreads).
+    lib="$root/usr/lib/$arch"
+    for so in libopenblas.so libopenblas.so.0 libblas.so libblas.so.3 liblapack.so liblapack.so.3; do
+      src="$lib/openblas-pthread/$so"
+      [ -e "$src" ] && ln -sf "$src" "$lib/$so"
+    done
+    echo "unpacked into $root"
+    ;;
+  env)
+    root="$PWD/$dir/root/usr"
+    echo "export CMAKE_PREFIX_PATH=\"$root\${CMAKE_PREFIX_PATH:+:\$CMAKE_PREFIX_PATH}\""
+    echo "export CPATH=\"$root/include\${CPATH:+:\$CPATH}\""
+    echo "export LD_LIBRARY_PATH=\"$root/lib/$arch:$root/lib/$arch/openblas-pthread\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\""
+    echo "export LIBRARY_PATH=\"$root/lib/$arch\${LIBRARY_PATH:+:\$LIBRARY_PATH}\""
+    ;;
+  *)
+    echo "usage: tools/device_deps.sh pack|unpack|env" >&2
+    exit 2
+    ;;
+esac
