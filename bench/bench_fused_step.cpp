@@ -31,12 +31,18 @@ int main(int argc, char** argv) {
   std::int64_t b = 0, n = 20000, steps = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--backend") backend_name = v;
-    else if (k == "--trajectories") b = std::stoll(v);
-    else if (k == "--dim") n = std::stoll(v);
-    else if (k == "--steps") steps = std::stoll(v);
-    else if (k == "--precision") precision = v;
-    else if (k == "--out") out = v;
+    if (k == "--backend")
+      backend_name = v;
+    else if (k == "--trajectories")
+      b = std::stoll(v);
+    else if (k == "--dim")
+      n = std::stoll(v);
+    else if (k == "--steps")
+      steps = std::stoll(v);
+    else if (k == "--precision")
+      precision = v;
+    else if (k == "--out")
+      out = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -63,9 +69,9 @@ int main(int argc, char** argv) {
                backend->name(), backend->device());
     fmt::print("{:<9} {:>12} {:>14} {:>12} {:>12} {:>8}\n", "optimizer", "step (ms)",
                "traj-steps/s", "GB/s step", "GB/s copy", "ratio");
-    for (auto [name, kind] : {std::pair{"gd", OptimizerKind::gd},
-                              std::pair{"momentum", OptimizerKind::momentum},
-                              std::pair{"adam", OptimizerKind::adam}}) {
+    for (auto [name, kind] :
+         {std::pair{"gd", OptimizerKind::gd}, std::pair{"momentum", OptimizerKind::momentum},
+          std::pair{"adam", OptimizerKind::adam}}) {
       EnsembleSpec spec;
       spec.objective = &obj;
       spec.optimizer.kind = kind;

@@ -12,7 +12,7 @@
 namespace saddlescope {
 
 enum class ObjectiveKind : int {
-  quadratic = 0,  // 1/2 sum lambda_i x_i^2, or 1/2 x^T A x when rotated (coupled)
+  quadratic = 0,        // 1/2 sum lambda_i x_i^2, or 1/2 x^T A x when rotated (coupled)
   double_well = 1,      // sum x^4 - 4 x^2 + x
   styblinski_tang = 2,  // 1/2 sum x^4 - 16 x^2 + 5 x
   rastrigin = 3,        // A n + sum x^2 - A cos(2 pi x)
@@ -23,10 +23,10 @@ enum class ObjectiveKind : int {
 template <class T>
 struct LocalObjective {
   ObjectiveKind kind;
-  std::int64_t n;      // dimension
-  const T* lambda;     // quadratic, unrotated: eigenvalue per coordinate
-  bool coupled;        // quadratic, rotated: gradient row supplied by a GEMM
-  T rastrigin_a;       // rastrigin amplitude A
+  std::int64_t n;   // dimension
+  const T* lambda;  // quadratic, unrotated: eigenvalue per coordinate
+  bool coupled;     // quadratic, rotated: gradient row supplied by a GEMM
+  T rastrigin_a;    // rastrigin amplitude A
 
   // Value term and gradient of coordinate i. grow is the coupled gradient
   // row (ignored unless coupled).

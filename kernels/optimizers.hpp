@@ -24,24 +24,29 @@ struct OptimizerParams {
   OptimizerKind kind = OptimizerKind::gd;
   double lr = 1e-3;
   double weight_decay = 0.0;
-  double momentum = 0.0;     // momentum, rmsprop
-  double dampening = 0.0;    // momentum
-  bool nesterov = false;     // momentum
-  double alpha = 0.99;       // rmsprop smoothing constant
-  double eps = 1e-8;         // rmsprop, adam (adagrad: 1e-10)
-  double beta1 = 0.9;        // adam
-  double beta2 = 0.999;      // adam
-  double lr_decay = 0.0;     // adagrad
+  double momentum = 0.0;                   // momentum, rmsprop
+  double dampening = 0.0;                  // momentum
+  bool nesterov = false;                   // momentum
+  double alpha = 0.99;                     // rmsprop smoothing constant
+  double eps = 1e-8;                       // rmsprop, adam (adagrad: 1e-10)
+  double beta1 = 0.9;                      // adam
+  double beta2 = 0.999;                    // adam
+  double lr_decay = 0.0;                   // adagrad
   double initial_accumulator_value = 0.0;  // adagrad
 
   // Number of state arrays (momentum buffer, accumulators, moments) per coordinate.
   SS_HD int state_count() const {
     switch (kind) {
-      case OptimizerKind::gd: return 0;
-      case OptimizerKind::momentum: return momentum != 0.0 ? 1 : 0;
-      case OptimizerKind::adagrad: return 1;
-      case OptimizerKind::rmsprop: return momentum > 0.0 ? 2 : 1;
-      case OptimizerKind::adam: return 2;
+      case OptimizerKind::gd:
+        return 0;
+      case OptimizerKind::momentum:
+        return momentum != 0.0 ? 1 : 0;
+      case OptimizerKind::adagrad:
+        return 1;
+      case OptimizerKind::rmsprop:
+        return momentum > 0.0 ? 2 : 1;
+      case OptimizerKind::adam:
+        return 2;
     }
     return 0;
   }
@@ -63,7 +68,8 @@ inline StepScalars step_scalars(const OptimizerParams& p, std::int64_t step) {
   StepScalars s;
   s.lr = p.lr;
   s.first = step == 1;
-  if (p.kind == OptimizerKind::adagrad) s.lr = p.lr / (1.0 + static_cast<double>(step - 1) * p.lr_decay);
+  if (p.kind == OptimizerKind::adagrad)
+    s.lr = p.lr / (1.0 + static_cast<double>(step - 1) * p.lr_decay);
   if (p.kind == OptimizerKind::adam) {
     const double bc1 = 1.0 - std::pow(p.beta1, static_cast<double>(step));
     const double bc2 = 1.0 - std::pow(p.beta2, static_cast<double>(step));

@@ -11,7 +11,7 @@ namespace saddlescope::rng {
 
 // Stream identifiers: one per independent use of the master seed.
 enum Stream : std::uint32_t {
-  kInitStart = 1,       // trajectory starts: index = trajectory * dim + coordinate
+  kInitStart = 1,          // trajectory starts: index = trajectory * dim + coordinate
   kObjectiveRotation = 2,  // quadratic: Gaussian matrix whose QR gives the Haar rotation
 };
 
@@ -19,8 +19,8 @@ enum Stream : std::uint32_t {
 SS_HD r123::Philox4x32::ctr_type philox_words(std::uint64_t seed, std::uint32_t stream,
                                               std::uint64_t index) {
   r123::Philox4x32 gen;
-  r123::Philox4x32::ctr_type ctr = {{static_cast<std::uint32_t>(index),
-                                     static_cast<std::uint32_t>(index >> 32), stream, 0u}};
+  r123::Philox4x32::ctr_type ctr = {
+      {static_cast<std::uint32_t>(index), static_cast<std::uint32_t>(index >> 32), stream, 0u}};
   r123::Philox4x32::key_type key = {
       {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
   return gen(ctr, key);

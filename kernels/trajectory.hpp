@@ -31,8 +31,8 @@ struct IterationSums {
 // One coordinate of one running trajectory: evaluate, accumulate, update.
 template <class T>
 SS_HD void fused_element(const LocalObjective<T>& obj, const OptimizerParams& opt,
-                         const StepScalars& sc, bool update, const T* xcur, const T* grow,
-                         T* xnext, T* s1, T* s2, std::int64_t i, IterationSums& acc) {
+                         const StepScalars& sc, bool update, const T* xcur, const T* grow, T* xnext,
+                         T* s1, T* s2, std::int64_t i, IterationSums& acc) {
   T f, g;
   obj.eval(xcur, grow, i, f, g);
   const T xi = xcur[i];
@@ -57,8 +57,7 @@ struct StopRule {
 
 SS_HD std::int8_t judge(const StopRule& r, std::int64_t t, const IterationSums& s) {
   const double gn = sqrt(s.gsq);
-  if (!finite(s.f) || !finite(gn) || !(s.xmax <= r.diverge_above) ||
-      fabs(s.f) > r.diverge_above)
+  if (!finite(s.f) || !finite(gn) || !(s.xmax <= r.diverge_above) || fabs(s.f) > r.diverge_above)
     return kDiverged;
   if (gn <= r.grad_tol) return kConverged;
   if (t >= r.max_steps) return kMaxSteps;
@@ -68,13 +67,13 @@ SS_HD std::int8_t judge(const StopRule& r, std::int64_t t, const IterationSums& 
 // Per-trajectory record arrays of one chunk (device or host memory).
 template <class T>
 struct TrajectoryRecords {
-  std::int8_t* outcome;    // [count]
-  std::int64_t* steps;     // [count] updates applied before the final point
-  double* f_init;          // [count]
-  double* f_final;         // [count]
-  double* gnorm_final;     // [count]
-  float* curves;           // [record_count, records, 2] (loss, grad norm); NaN after the stop
-  T* paths;                // [record_count, records, n] or null
+  std::int8_t* outcome;       // [count]
+  std::int64_t* steps;        // [count] updates applied before the final point
+  double* f_init;             // [count]
+  double* f_final;            // [count]
+  double* gnorm_final;        // [count]
+  float* curves;              // [record_count, records, 2] (loss, grad norm); NaN after the stop
+  T* paths;                   // [record_count, records, n] or null
   std::int64_t record_count;  // trajectories of this chunk whose curves are kept (the first ones)
   std::int64_t records;
   std::int64_t record_every;

@@ -35,38 +35,121 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 std::vector<Bad> bad_cases() {
   return {
       {"malformed_toml", "[objective\nkind = 1", {}, {"test.toml:1:", "malformed TOML"}},
-      {"unknown_key_suggests", replace(kGood, "max_steps", "max_stepz"), {}, {"run.max_stepz", "did you mean 'max_steps'"}},
-      {"unknown_section", kGood + "[runn]\nx = 1\n", {}, {"unknown key 'runn'", "did you mean 'run'"}},
-      {"wrong_type", replace(kGood, "trajectories = 8", "trajectories = \"eight\""), {}, {"run.trajectories", "must be an integer"}},
-      {"out_of_range", replace(kGood, "trajectories = 8", "trajectories = 0"), {}, {"run.trajectories", "out of range", "1 to"}},
-      {"negative_lr", replace(kGood, "lr = 0.01", "lr = -1"), {}, {"optimizer[0].lr", "out of range"}},
-      {"unknown_objective", replace(kGood, "double-well", "double-wel"), {}, {"objective.kind", "did you mean \"double-well\""}},
-      {"objective_not_yet", replace(kGood, "double-well", "p-spin"), {}, {"p-spin", "not supported yet"}},
-      {"optimizer_not_yet", replace(kGood, "\"adam\"", "\"langevin\""), {}, {"langevin", "not supported yet"}},
-      {"unknown_optimizer", replace(kGood, "\"adam\"", "\"adamw\""), {}, {"optimizer[0].kind", "gd, momentum"}},
+      {"unknown_key_suggests",
+       replace(kGood, "max_steps", "max_stepz"),
+       {},
+       {"run.max_stepz", "did you mean 'max_steps'"}},
+      {"unknown_section",
+       kGood + "[runn]\nx = 1\n",
+       {},
+       {"unknown key 'runn'", "did you mean 'run'"}},
+      {"wrong_type",
+       replace(kGood, "trajectories = 8", "trajectories = \"eight\""),
+       {},
+       {"run.trajectories", "must be an integer"}},
+      {"out_of_range",
+       replace(kGood, "trajectories = 8", "trajectories = 0"),
+       {},
+       {"run.trajectories", "out of range", "1 to"}},
+      {"negative_lr",
+       replace(kGood, "lr = 0.01", "lr = -1"),
+       {},
+       {"optimizer[0].lr", "out of range"}},
+      {"unknown_objective",
+       replace(kGood, "double-well", "double-wel"),
+       {},
+       {"objective.kind", "did you mean \"double-well\""}},
+      {"objective_not_yet",
+       replace(kGood, "double-well", "p-spin"),
+       {},
+       {"p-spin", "not supported yet"}},
+      {"optimizer_not_yet",
+       replace(kGood, "\"adam\"", "\"langevin\""),
+       {},
+       {"langevin", "not supported yet"}},
+      {"unknown_optimizer",
+       replace(kGood, "\"adam\"", "\"adamw\""),
+       {},
+       {"optimizer[0].kind", "gd, momentum"}},
       {"missing_dim", replace(kGood, "dim = 4\n", ""), {}, {"needs dim"}},
       {"missing_objective", "[[optimizer]]\nkind = \"gd\"\n", {}, {"missing [objective]"}},
-      {"missing_optimizer", "[objective]\nkind = \"double-well\"\ndim = 2\n", {}, {"missing [[optimizer]]"}},
-      {"analysis_not_yet", kGood + "[analysis]\nmethod = \"eigh\"\n", {}, {"[analysis]", "not supported yet"}},
-      {"plateau_not_yet", kGood + "[plateau]\nmin_steps = 5\n", {}, {"[plateau]", "not supported yet"}},
-      {"key_of_other_optimizer", replace(kGood, "lr = 0.01", "lr = 0.01\nmomentum = 0.9"), {}, {"optimizer[0].momentum", "valid keys"}},
-      {"eigenvalues_dim_mismatch", "[objective]\nkind = \"quadratic\"\ndim = 3\neigenvalues = [1, 2]\n[[optimizer]]\nkind = \"gd\"\n", {}, {"objective.dim", "does not match the 2 eigenvalues"}},
-      {"eigenvalues_for_double_well", replace(kGood, "dim = 4", "dim = 4\neigenvalues = [1.0]"), {}, {"objective.eigenvalues", "only to kind = \"quadratic\""}},
-      {"point_length", replace(kGood, "[run]", "[init]\nkind = \"point\"\npoint = [1, 2]\n[run]"), {}, {"init.point", "has 2 values"}},
-      {"nesterov_without_momentum", replace(kGood, "kind = \"adam\"\nlr = 0.01", "kind = \"momentum\"\nmomentum = 0\nnesterov = true"), {}, {"nesterov", "momentum > 0"}},
-      {"betas_out_of_range", replace(kGood, "lr = 0.01", "betas = [0.9, 1.5]"), {}, {"betas", "[0, 1)"}},
-      {"bad_precision", replace(kGood, "max_steps = 100", "max_steps = 100\nprecision = \"f16\""), {}, {"run.precision", "f32, f64"}},
-      {"record_trajectories_too_many", replace(kGood, "max_steps = 100", "max_steps = 100\nrecord_trajectories = 9"), {}, {"run.record_trajectories", "out of range"}},
-      {"target_loss_not_yet", replace(kGood, "max_steps = 100", "max_steps = 100\ntarget_loss = 0.5"), {}, {"target_loss", "not supported yet"}},
-      {"rosenbrock_dim_1", "[objective]\nkind = \"rosenbrock\"\ndim = 1\n[[optimizer]]\nkind = \"gd\"\n", {}, {"objective.dim", "2 to"}},
-      {"bad_name", replace(kGood, "name = \"t\"", "name = \"a/b\""), {}, {"name", "letters, digits"}},
+      {"missing_optimizer",
+       "[objective]\nkind = \"double-well\"\ndim = 2\n",
+       {},
+       {"missing [[optimizer]]"}},
+      {"analysis_not_yet",
+       kGood + "[analysis]\nmethod = \"eigh\"\n",
+       {},
+       {"[analysis]", "not supported yet"}},
+      {"plateau_not_yet",
+       kGood + "[plateau]\nmin_steps = 5\n",
+       {},
+       {"[plateau]", "not supported yet"}},
+      {"key_of_other_optimizer",
+       replace(kGood, "lr = 0.01", "lr = 0.01\nmomentum = 0.9"),
+       {},
+       {"optimizer[0].momentum", "valid keys"}},
+      {"eigenvalues_dim_mismatch",
+       "[objective]\nkind = \"quadratic\"\ndim = 3\neigenvalues = [1, 2]\n[[optimizer]]\nkind = "
+       "\"gd\"\n",
+       {},
+       {"objective.dim", "does not match the 2 eigenvalues"}},
+      {"eigenvalues_for_double_well",
+       replace(kGood, "dim = 4", "dim = 4\neigenvalues = [1.0]"),
+       {},
+       {"objective.eigenvalues", "only to kind = \"quadratic\""}},
+      {"point_length",
+       replace(kGood, "[run]", "[init]\nkind = \"point\"\npoint = [1, 2]\n[run]"),
+       {},
+       {"init.point", "has 2 values"}},
+      {"nesterov_without_momentum",
+       replace(kGood, "kind = \"adam\"\nlr = 0.01",
+               "kind = \"momentum\"\nmomentum = 0\nnesterov = true"),
+       {},
+       {"nesterov", "momentum > 0"}},
+      {"betas_out_of_range",
+       replace(kGood, "lr = 0.01", "betas = [0.9, 1.5]"),
+       {},
+       {"betas", "[0, 1)"}},
+      {"bad_precision",
+       replace(kGood, "max_steps = 100", "max_steps = 100\nprecision = \"f16\""),
+       {},
+       {"run.precision", "f32, f64"}},
+      {"record_trajectories_too_many",
+       replace(kGood, "max_steps = 100", "max_steps = 100\nrecord_trajectories = 9"),
+       {},
+       {"run.record_trajectories", "out of range"}},
+      {"target_loss_not_yet",
+       replace(kGood, "max_steps = 100", "max_steps = 100\ntarget_loss = 0.5"),
+       {},
+       {"target_loss", "not supported yet"}},
+      {"rosenbrock_dim_1",
+       "[objective]\nkind = \"rosenbrock\"\ndim = 1\n[[optimizer]]\nkind = \"gd\"\n",
+       {},
+       {"objective.dim", "2 to"}},
+      {"bad_name",
+       replace(kGood, "name = \"t\"", "name = \"a/b\""),
+       {},
+       {"name", "letters, digits"}},
       {"set_without_equals", kGood, {"run.trajectories"}, {"--set", "section.key=value"}},
-      {"set_bad_value", kGood, {"run.max_steps=abc"}, {"--set", "run.max_steps", "must be an integer"}},
+      {"set_bad_value",
+       kGood,
+       {"run.max_steps=abc"},
+       {"--set", "run.max_steps", "must be an integer"}},
       {"set_unknown_key", kGood, {"run.trajectoriez=5"}, {"--set", "did you mean 'trajectories'"}},
       {"set_optimizer_index", kGood, {"optimizer.3.lr=0.1"}, {"optimizer index 3 is out of range"}},
-      {"preset_with_curvature", "[objective]\nkind = \"saddle-2d\"\ncurvature = 5\n[[optimizer]]\nkind = \"gd\"\n", {}, {"objective.curvature", "preset \"saddle-2d\""}},
-      {"label_with_comma", replace(kGood, "lr = 0.01", "lr = 0.01\nlabel = \"a,b\""), {}, {"optimizer[0].label", "commas"}},
-      {"nan_learning_rate", replace(kGood, "lr = 0.01", "lr = nan"), {}, {"optimizer[0].lr", "nan is not allowed"}},
+      {"preset_with_curvature",
+       "[objective]\nkind = \"saddle-2d\"\ncurvature = 5\n[[optimizer]]\nkind = \"gd\"\n",
+       {},
+       {"objective.curvature", "preset \"saddle-2d\""}},
+      {"label_with_comma",
+       replace(kGood, "lr = 0.01", "lr = 0.01\nlabel = \"a,b\""),
+       {},
+       {"optimizer[0].label", "commas"}},
+      {"nan_learning_rate",
+       replace(kGood, "lr = 0.01", "lr = nan"),
+       {},
+       {"optimizer[0].lr", "nan is not allowed"}},
   };
 }
 
@@ -85,8 +168,11 @@ TEST_P(BadExperiment, IsRefusedWithAClearMessage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Campaign, BadExperiment, ::testing::Range(0, static_cast<int>(bad_cases().size())),
-                         [](const auto& info) { return std::string(bad_cases()[info.param].name); });
+INSTANTIATE_TEST_SUITE_P(Campaign, BadExperiment,
+                         ::testing::Range(0, static_cast<int>(bad_cases().size())),
+                         [](const auto& info) {
+                           return std::string(bad_cases()[info.param].name);
+                         });
 
 TEST(Experiment, DefaultsFollowTorch) {
   const Experiment e = parse_experiment(
@@ -107,8 +193,9 @@ TEST(Experiment, DefaultsFollowTorch) {
 
 TEST(Experiment, ResolvedTomlRoundTrips) {
   const Experiment e = parse_experiment(
-      kGood + "[[optimizer]]\nkind = \"momentum\"\nnesterov = true\n[[optimizer]]\nkind = "
-              "\"momentum\"\nlr = 0.5\n",
+      kGood +
+          "[[optimizer]]\nkind = \"momentum\"\nnesterov = true\n[[optimizer]]\nkind = "
+          "\"momentum\"\nlr = 0.5\n",
       "t", {"optimizer.lr=0.25", "optimizer.1.lr=0.125", "run.precision=f64", "seed=9"});
   EXPECT_DOUBLE_EQ(e.optimizers[0].params.lr, 0.25);
   EXPECT_DOUBLE_EQ(e.optimizers[1].params.lr, 0.125);
@@ -168,16 +255,21 @@ TEST_F(Cli, ExitCodes) {
   // An existing non-empty output directory is refused: results are never overwritten.
   fs::create_directories(dir / "full");
   std::ofstream(dir / "full" / "keep.txt") << "x";
-  EXPECT_EQ(run_cli("run " + (dir / "good.toml").string() + " -o " + (dir / "full").string(), &msg), 2);
+  EXPECT_EQ(run_cli("run " + (dir / "good.toml").string() + " -o " + (dir / "full").string(), &msg),
+            2);
   EXPECT_NE(msg.find("not empty"), std::string::npos) << msg;
   // A bad start file: wrong shape.
   std::ofstream(dir / "starts.npy") << "not numpy";
-  std::ofstream(dir / "file.toml") << replace(kGood, "[run]", "[init]\nkind = \"file\"\nfile = \"starts.npy\"\n[run]");
-  EXPECT_EQ(run_cli("run " + (dir / "file.toml").string() + " -o " + (dir / "f").string(), &msg), 2);
+  std::ofstream(dir / "file.toml")
+      << replace(kGood, "[run]", "[init]\nkind = \"file\"\nfile = \"starts.npy\"\n[run]");
+  EXPECT_EQ(run_cli("run " + (dir / "file.toml").string() + " -o " + (dir / "f").string(), &msg),
+            2);
   EXPECT_NE(msg.find("not a .npy file"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(dir / "f"));
   // A good run.
-  EXPECT_EQ(run_cli("run " + (dir / "good.toml").string() + " -o " + (dir / "ok").string(), &msg), 0) << msg;
+  EXPECT_EQ(run_cli("run " + (dir / "good.toml").string() + " -o " + (dir / "ok").string(), &msg),
+            0)
+      << msg;
   EXPECT_TRUE(fs::exists(dir / "ok" / "summary.json"));
 }
 

@@ -35,14 +35,15 @@ ss::ObjectiveData make_objective(ss::ObjectiveKind kind, std::int64_t n, bool ro
   if (kind == ss::ObjectiveKind::quadratic) {
     d.lambda.resize(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i)
-      d.lambda[i] = lo + 4.0 * static_cast<double>(i) / static_cast<double>(std::max<std::int64_t>(n - 1, 1));
+      d.lambda[i] =
+          lo + 4.0 * static_cast<double>(i) / static_cast<double>(std::max<std::int64_t>(n - 1, 1));
     if (rotated) {
       d.matrix.assign(static_cast<std::size_t>(n * n), 0.0);
       for (std::int64_t i = 0; i < n; ++i)
         for (std::int64_t j = 0; j < n; ++j)
-          d.matrix[i * n + j] = (i == j ? d.lambda[i] : 0.0) +
-                                0.02 * std::cos(0.7 * static_cast<double>(i + j)) /
-                                    (1.0 + static_cast<double>(std::abs(i - j)));
+          d.matrix[i * n + j] =
+              (i == j ? d.lambda[i] : 0.0) + 0.02 * std::cos(0.7 * static_cast<double>(i + j)) /
+                                                 (1.0 + static_cast<double>(std::abs(i - j)));
     }
   }
   return d;
@@ -89,7 +90,8 @@ void expect_close_to_magnitude(const std::vector<double>& got, const std::vector
 
 template <class E>
 bool same_bits(const std::vector<E>& a, const std::vector<E>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(E)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(E)) == 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -154,14 +156,14 @@ TEST_P(CudaEval, Hessian) {
   expect_close_to_magnitude(cuda, cpu, rel(), "H");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllObjectives, CudaEval,
-    ::testing::Combine(::testing::ValuesIn(kEvalCases),
-                       ::testing::Values(ss::Precision::f64, ss::Precision::f32)),
-    [](const ::testing::TestParamInfo<CudaEval::ParamType>& p) {
-      return std::string(std::get<0>(p.param).name) +
-             (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
-    });
+INSTANTIATE_TEST_SUITE_P(AllObjectives, CudaEval,
+                         ::testing::Combine(::testing::ValuesIn(kEvalCases),
+                                            ::testing::Values(ss::Precision::f64,
+                                                              ss::Precision::f32)),
+                         [](const ::testing::TestParamInfo<CudaEval::ParamType>& p) {
+                           return std::string(std::get<0>(p.param).name) +
+                                  (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
+                         });
 
 // ---------------------------------------------------------------------------
 // Full ensembles.
@@ -245,7 +247,10 @@ std::vector<OptimizerCase> optimizer_cases() {
   adam.kind = ss::OptimizerKind::adam;
   adam.lr = 0.05;
 
-  return {{"gd", gd}, {"momentum", momentum}, {"adagrad", adagrad}, {"rmsprop", rmsprop},
+  return {{"gd", gd},
+          {"momentum", momentum},
+          {"adagrad", adagrad},
+          {"rmsprop", rmsprop},
           {"adam", adam}};
 }
 

@@ -45,7 +45,8 @@ TEST(Engine, StartsDependOnlyOnTrajectoryIndex) {
 
 TEST(Engine, InitKindsHaveTheirDistribution) {
   const std::int64_t n = 33, b = 2000;
-  auto e = parse_experiment(kBase, "t", {"init.kind=uniform", "init.scale=1.5", "run.trajectories=2000"});
+  auto e = parse_experiment(kBase, "t",
+                            {"init.kind=uniform", "init.scale=1.5", "run.trajectories=2000"});
   auto x = make_starts(e, 0, b);
   double mean = 0, var = 0;
   for (double v : x) {
@@ -58,7 +59,8 @@ TEST(Engine, InitKindsHaveTheirDistribution) {
   EXPECT_NEAR(mean, 0.0, 0.01);
   EXPECT_NEAR(var, 1.5 * 1.5 / 3.0, 0.01);  // uniform on [-a, a]: a^2 / 3
 
-  e = parse_experiment(kBase, "t", {"init.kind=gaussian", "init.scale=2.0", "run.trajectories=2000"});
+  e = parse_experiment(kBase, "t",
+                       {"init.kind=gaussian", "init.scale=2.0", "run.trajectories=2000"});
   x = make_starts(e, 0, b);
   mean = var = 0;
   for (double v : x) mean += v;
@@ -90,7 +92,8 @@ TEST(Engine, ChunkingDoesNotChangeResults) {
     EXPECT_EQ(a.finals, b.finals);
     ASSERT_EQ(a.curves.size(), b.curves.size());
     for (std::size_t k = 0; k < a.curves.size(); ++k)
-      ASSERT_TRUE(a.curves[k] == b.curves[k] || (std::isnan(a.curves[k]) && std::isnan(b.curves[k])));
+      ASSERT_TRUE(a.curves[k] == b.curves[k] ||
+                  (std::isnan(a.curves[k]) && std::isnan(b.curves[k])));
   }
 }
 
@@ -103,7 +106,8 @@ TEST(Engine, DivergingTrajectoryIsFrozenOthersGoOn) {
   // gd on lambda x^2 / 2 diverges iff lr * lambda > 2. With eigenvalues [1, 5] and lr 0.5
   // the first direction contracts (factor 0.5) and the second grows (factor -1.5); starts
   // (from a file) with y = 0 never excite it, the start with y = 1e-3 does.
-  const fs::path dir = fs::temp_directory_path() / ("saddlescope_engine_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("saddlescope_engine_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   npy::write_f64((dir / "starts.npy").string(), {3, 2}, {1.0, 0.0, 1.0, 1e-3, -2.0, 0.0});
   const std::string toml =
@@ -137,7 +141,8 @@ std::string slurp(const fs::path& p) {
 }
 
 TEST(Engine, SameExperimentSameFiles) {
-  const fs::path dir = fs::temp_directory_path() / ("saddlescope_det_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("saddlescope_det_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir / "e.toml") << kBase;

@@ -26,7 +26,8 @@ ObjectiveData make(ObjectiveKind k, std::int64_t n) {
   d.kind = k;
   d.dim = n;
   if (k == ObjectiveKind::quadratic) {
-    for (std::int64_t i = 0; i < n; ++i) d.lambda.push_back(i % 3 == 0 ? -1.5 + 0.1 * i : 0.7 + 0.2 * i);
+    for (std::int64_t i = 0; i < n; ++i)
+      d.lambda.push_back(i % 3 == 0 ? -1.5 + 0.1 * i : 0.7 + 0.2 * i);
   }
   return d;
 }
@@ -66,11 +67,13 @@ double direct_value(const ObjectiveData& d, const double* x) {
       for (std::int64_t i = 0; i < n; ++i) f += std::pow(x[i], 4) - 4 * x[i] * x[i] + x[i];
       return f;
     case ObjectiveKind::styblinski_tang:
-      for (std::int64_t i = 0; i < n; ++i) f += 0.5 * (std::pow(x[i], 4) - 16 * x[i] * x[i] + 5 * x[i]);
+      for (std::int64_t i = 0; i < n; ++i)
+        f += 0.5 * (std::pow(x[i], 4) - 16 * x[i] * x[i] + 5 * x[i]);
       return f;
     case ObjectiveKind::rastrigin:
       f = d.rastrigin_a * static_cast<double>(n);
-      for (std::int64_t i = 0; i < n; ++i) f += x[i] * x[i] - d.rastrigin_a * std::cos(2 * M_PI * x[i]);
+      for (std::int64_t i = 0; i < n; ++i)
+        f += x[i] * x[i] - d.rastrigin_a * std::cos(2 * M_PI * x[i]);
       return f;
     case ObjectiveKind::rosenbrock:
       for (std::int64_t i = 0; i + 1 < n; ++i)
@@ -103,13 +106,15 @@ TEST_P(ObjectiveDerivatives, MatchFiniteDifferences) {
     EXPECT_NEAR(ev.f[b], direct_value(c.obj, xb), 1e-12 * (1 + std::fabs(ev.f[b])));
     double scale_g = 1, scale_h = 1;
     for (std::int64_t i = 0; i < n; ++i) scale_g = std::max(scale_g, std::fabs(ev.g[b * n + i]));
-    for (std::int64_t k = 0; k < n * n; ++k) scale_h = std::max(scale_h, std::fabs(h[b * n * n + k]));
+    for (std::int64_t k = 0; k < n * n; ++k)
+      scale_h = std::max(scale_h, std::fabs(h[b * n * n + k]));
     for (std::int64_t i = 0; i < n; ++i) {
       // gradient: central difference of the direct value
       std::vector<double> xp(xb, xb + n), xm(xb, xb + n);
       xp[i] += step;
       xm[i] -= step;
-      const double fd = (direct_value(c.obj, xp.data()) - direct_value(c.obj, xm.data())) / (2 * step);
+      const double fd =
+          (direct_value(c.obj, xp.data()) - direct_value(c.obj, xm.data())) / (2 * step);
       EXPECT_NEAR(ev.g[b * n + i], fd, 1e-6 * scale_g) << "gradient, coordinate " << i;
       // Hessian column i: central difference of the gradient
       const ObjectiveEval gp = cpu->value_grad(c.obj, Precision::f64, 1, xp);

@@ -29,12 +29,11 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "saddlescope/backend.hpp"
 
@@ -88,10 +87,11 @@ ObjectiveKind objective_kind(const std::string& s) {
 }
 
 OptimizerKind optimizer_kind(const std::string& s) {
-  static const std::map<std::string, OptimizerKind> kinds = {
-      {"gd", OptimizerKind::gd},           {"momentum", OptimizerKind::momentum},
-      {"adagrad", OptimizerKind::adagrad}, {"rmsprop", OptimizerKind::rmsprop},
-      {"adam", OptimizerKind::adam}};
+  static const std::map<std::string, OptimizerKind> kinds = {{"gd", OptimizerKind::gd},
+                                                             {"momentum", OptimizerKind::momentum},
+                                                             {"adagrad", OptimizerKind::adagrad},
+                                                             {"rmsprop", OptimizerKind::rmsprop},
+                                                             {"adam", OptimizerKind::adam}};
   const auto it = kinds.find(s);
   if (it == kinds.end()) throw std::runtime_error("unknown optimizer kind " + s);
   return it->second;

@@ -65,7 +65,8 @@ TEST(Textbook, LearningRate11Diverges) {
   const auto& t = r.optimizers[0].traj;
   EXPECT_EQ(t.outcome[0], kDiverged);
   // |f| = 4 * 1.44^k first exceeds diverge_above = 1e10 at this k.
-  EXPECT_EQ(t.steps[0], static_cast<std::int64_t>(std::floor(std::log(2.5e9) / std::log(1.44))) + 1);
+  EXPECT_EQ(t.steps[0],
+            static_cast<std::int64_t>(std::floor(std::log(2.5e9) / std::log(1.44))) + 1);
 }
 
 TEST(Textbook, DoubleWellMinima) {

@@ -71,8 +71,8 @@ class Ensemble {
 
 // Batched objective evaluation; X, V are row-major [batch, dim] host arrays.
 struct ObjectiveEval {
-  std::vector<double> f;   // [batch]
-  std::vector<double> g;   // [batch, dim]
+  std::vector<double> f;  // [batch]
+  std::vector<double> g;  // [batch, dim]
 };
 
 class Backend {

@@ -25,10 +25,10 @@ struct ObjectiveSpec {
 
 struct InitSpec {
   std::string kind = "gaussian";  // gaussian | uniform | sphere | point | file
-  double scale = 1.0;             // std (gaussian), half-width (uniform), radius / sqrt(dim) (sphere)
-  std::vector<double> point;      // point: length 1 (broadcast) or dim
-  std::string file;               // file: .npy path as written
-  std::string file_resolved;      // file: path resolved against the experiment file's folder
+  double scale = 1.0;         // std (gaussian), half-width (uniform), radius / sqrt(dim) (sphere)
+  std::vector<double> point;  // point: length 1 (broadcast) or dim
+  std::string file;           // file: .npy path as written
+  std::string file_resolved;  // file: path resolved against the experiment file's folder
 };
 
 struct RunSpec {
@@ -41,8 +41,8 @@ struct RunSpec {
   Precision precision = Precision::f32;
   std::string backend = "auto";  // auto | cpu | cuda
   bool save_final_points = false;
-  bool record_paths = false;     // resolved: true when dim <= 3
-  std::int64_t chunk_size = 0;   // trajectories per chunk; 0 = from the memory plan
+  bool record_paths = false;    // resolved: true when dim <= 3
+  std::int64_t chunk_size = 0;  // trajectories per chunk; 0 = from the memory plan
 };
 
 struct OptimizerSpec {

@@ -24,13 +24,13 @@ std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::in
 void check_start_file(const Experiment& e);
 
 struct MemoryPlan {
-  std::uint64_t budget = 0;               // bytes the backend offers
-  std::uint64_t objective_bytes = 0;      // objective data on the device
+  std::uint64_t budget = 0;                // bytes the backend offers
+  std::uint64_t objective_bytes = 0;       // objective data on the device
   std::uint64_t per_trajectory_bytes = 0;  // state, buffers, records
-  std::int64_t chunk = 0;                 // trajectories per chunk
+  std::int64_t chunk = 0;                  // trajectories per chunk
   std::int64_t chunks = 0;
-  std::uint64_t peak_bytes = 0;           // objective + one chunk
-  std::uint64_t host_result_bytes = 0;    // results kept on the host (finals, curves)
+  std::uint64_t peak_bytes = 0;         // objective + one chunk
+  std::uint64_t host_result_bytes = 0;  // results kept on the host (finals, curves)
   std::string describe() const;
 };
 // Throws ResourceError (exit 3) when not even one trajectory fits.
@@ -38,7 +38,7 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend);
 
 struct OptimizerResult {
   std::string label;
-  EnsembleResult traj;   // all chunks concatenated; curves [record_trajectories, records, 2]
+  EnsembleResult traj;  // all chunks concatenated; curves [record_trajectories, records, 2]
   double seconds = 0;
   std::int64_t trajectory_steps = 0;  // sum over trajectories of steps taken
 };
@@ -69,8 +69,8 @@ OptimizerStats summarize(const OptimizerResult& r);
 
 // Progress callback: (optimizer index, step, running trajectories in the chunk,
 // chunk index, chunks); called every few steps from the host loop.
-using ProgressFn = std::function<void(std::size_t, std::int64_t, std::int64_t, std::int64_t,
-                                      std::int64_t)>;
+using ProgressFn =
+    std::function<void(std::size_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t)>;
 
 RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress = {});
 

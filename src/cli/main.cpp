@@ -1,8 +1,8 @@
 // The saddlescope command (DESIGN section 2): run, validate, list, --version.
 // Exit codes: 0 success, 2 bad input, 3 resources, 1 anything else.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
@@ -30,8 +30,8 @@ void print_report(const Experiment& e, const RunResult& r, const std::string& di
   fmt::print("time: {:.2f} s; results in {}\n", r.seconds_total, dir);
 }
 
-int run_command(const std::string& file, const std::string& out_dir, const std::string& backend_flag,
-                const std::vector<std::string>& sets) {
+int run_command(const std::string& file, const std::string& out_dir,
+                const std::string& backend_flag, const std::vector<std::string>& sets) {
   Experiment e = load_experiment(file, sets);
   if (!backend_flag.empty()) e.run.backend = backend_flag;
   check_start_file(e);
@@ -83,11 +83,11 @@ int main(int argc, char** argv) {
   std::string file, out_dir, backend;
   std::vector<std::string> sets;
   auto* run = app.add_subcommand("run", "Run an experiment file and write a run directory");
-  run->add_option("experiment", file, "Experiment file (TOML; see docs/experiment.md)")
-      ->required();
+  run->add_option("experiment", file, "Experiment file (TOML; see docs/experiment.md)")->required();
   run->add_option("-o,--output", out_dir,
                   "Run directory: new or empty (default runs/<name>-<UTC timestamp>)");
-  run->add_option("--backend", backend, "auto (CUDA when present), cpu or cuda; overrides run.backend")
+  run->add_option("--backend", backend,
+                  "auto (CUDA when present), cpu or cuda; overrides run.backend")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run->add_option("--set", sets,
                   "Override a key: section.key=value (optimizer.key=value sets every optimizer, "
@@ -104,7 +104,9 @@ int main(int argc, char** argv) {
   bool resume = false;
   run->add_flag("--resume", resume, "Continue a killed run (not available in this version)");
   std::string report_dir;
-  auto* report = app.add_subcommand("report", "Figures and report/index.html for a run directory (not available in this version)");
+  auto* report = app.add_subcommand(
+      "report",
+      "Figures and report/index.html for a run directory (not available in this version)");
   report->add_option("run_dir", report_dir, "Run directory");
 
   std::string what = "all";
@@ -123,9 +125,14 @@ int main(int argc, char** argv) {
 
   try {
     if (*run && resume)
-      throw InputError("run --resume is not available in this version (checkpoint and resume are planned); start the run again with saddlescope run EXPERIMENT.toml");
+      throw InputError(
+          "run --resume is not available in this version (checkpoint and resume are planned); "
+          "start the run again with saddlescope run EXPERIMENT.toml");
     if (*report)
-      throw InputError("report is not available in this version (figures and the HTML report are planned); the run directory's summary.json, trajectories.csv and curves.npy hold the results (docs/run-directory.md)");
+      throw InputError(
+          "report is not available in this version (figures and the HTML report are planned); the "
+          "run directory's summary.json, trajectories.csv and curves.npy hold the results "
+          "(docs/run-directory.md)");
     if (*run) return run_command(file, out_dir, backend, sets);
     if (*validate) return validate_command(file, backend, sets);
     if (*list) {
@@ -138,7 +145,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "saddlescope: error: %s\n", e.what());
     return e.exit_code();
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "saddlescope: error: out of memory; lower run.trajectories or objective.dim\n");
+    std::fprintf(stderr,
+                 "saddlescope: error: out of memory; lower run.trajectories or objective.dim\n");
     return 3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "saddlescope: error: %s\n", e.what());

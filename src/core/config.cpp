@@ -32,13 +32,20 @@ std::string join(const std::vector<std::string>& v) {
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
   }
 }
 
@@ -80,9 +87,9 @@ std::string where(const std::string& file, const toml::source_region& r) {
 void apply_set(toml::table& doc, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw InputError(fmt::format(
-        "--set '{}': expected section.key=value, for example --set run.trajectories=64",
-        assignment));
+    throw InputError(
+        fmt::format("--set '{}': expected section.key=value, for example --set run.trajectories=64",
+                    assignment));
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   // Parse the value as TOML; a bare word (double-well, f64) is taken as a string.
@@ -103,8 +110,7 @@ void apply_set(toml::table& doc, const std::string& assignment) {
   std::vector<std::string> parts;
   std::stringstream ss(path);
   for (std::string p; std::getline(ss, p, '.');) {
-    if (p.empty())
-      throw InputError(fmt::format("--set '{}': empty key in '{}'", assignment, path));
+    if (p.empty()) throw InputError(fmt::format("--set '{}': empty key in '{}'", assignment, path));
     parts.push_back(p);
   }
   // optimizer.key (every optimizer) and optimizer.N.key (one, 0-based).
@@ -190,8 +196,8 @@ std::int64_t Section::integer(const std::string& key, std::int64_t def, std::int
   std::int64_t v = 0;
   if (n->is_integer()) {
     v = n->as_integer()->get();
-  } else if (n->is_floating_point() && std::floor(n->as_floating_point()->get()) ==
-                                           n->as_floating_point()->get() &&
+  } else if (n->is_floating_point() &&
+             std::floor(n->as_floating_point()->get()) == n->as_floating_point()->get() &&
              std::fabs(n->as_floating_point()->get()) < 9e15) {
     v = static_cast<std::int64_t>(n->as_floating_point()->get());
   } else {
@@ -212,8 +218,8 @@ double Section::number(const std::string& key, double def, double lo, double hi,
     v = static_cast<double>(n->as_integer()->get());
   else
     fail(key, fmt::format("must be a number, got {}", show(*n)));
-  const std::string range = fmt::format("{}{}, {}{}", lo_open ? "(" : "[", lo, hi,
-                                        hi_open ? ")" : "]");
+  const std::string range =
+      fmt::format("{}{}, {}{}", lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]");
   if (std::isnan(v)) {
     if (allow_nan) return v;
     fail(key, fmt::format("= nan is not allowed: must be a number in {}", range));
@@ -259,11 +265,10 @@ std::vector<double> Section::numbers(const std::string& key) const {
     else if (el.is_integer())
       out.push_back(static_cast<double>(el.as_integer()->get()));
     else
-      fail(key, fmt::format("must be an array of numbers; element {} is {}", out.size(),
-                            type_name(el)));
+      fail(key,
+           fmt::format("must be an array of numbers; element {} is {}", out.size(), type_name(el)));
     if (!std::isfinite(out.back()))
-      fail(key, fmt::format("element {} is {}: values must be finite", out.size() - 1,
-                            out.back()));
+      fail(key, fmt::format("element {} is {}: values must be finite", out.size() - 1, out.back()));
   }
   return out;
 }
@@ -271,8 +276,8 @@ std::vector<double> Section::numbers(const std::string& key) const {
 std::optional<Section> Section::table(const std::string& key) const {
   const toml::node* n = node(key);
   if (!n) return std::nullopt;
-  if (!n->is_table()) fail(key, fmt::format("must be a table ([{}]), got {}", key_path(key),
-                                            type_name(*n)));
+  if (!n->is_table())
+    fail(key, fmt::format("must be a table ([{}]), got {}", key_path(key), type_name(*n)));
   return Section(*n->as_table(), key_path(key), file_);
 }
 

@@ -23,7 +23,7 @@ using config::Section;
 constexpr std::int64_t kMaxDim = 100'000'000;
 constexpr std::int64_t kMaxCount = 1'000'000'000;
 
-const std::vector<std::string> kObjectiveKinds = {"quadratic",  "saddle-2d",       "bowl-2d",
+const std::vector<std::string> kObjectiveKinds = {"quadratic",   "saddle-2d",       "bowl-2d",
                                                   "double-well", "styblinski-tang", "rastrigin",
                                                   "rosenbrock"};
 // Contract names implemented by later work: refused clearly, never ignored.
@@ -36,7 +36,10 @@ const std::vector<std::string> kOptimizersNotYet = {"perturbed-gd", "langevin",
 ObjectiveSpec read_objective(const Section& s) {
   ObjectiveSpec o;
   const std::string kind_raw = s.string("kind", "");
-  if (kind_raw.empty()) s.fail("kind", "is required; one of: quadratic, saddle-2d, bowl-2d, double-well, styblinski-tang, rastrigin, rosenbrock");
+  if (kind_raw.empty())
+    s.fail("kind",
+           "is required; one of: quadratic, saddle-2d, bowl-2d, double-well, styblinski-tang, "
+           "rastrigin, rosenbrock");
   if (std::find(kObjectivesNotYet.begin(), kObjectivesNotYet.end(), kind_raw) !=
       kObjectivesNotYet.end())
     s.fail("kind", fmt::format("= \"{}\" is not supported yet in this version; available: "
@@ -66,8 +69,8 @@ ObjectiveSpec read_objective(const Section& s) {
                               kind));
     o.preset = kind;
     o.kind = "quadratic";
-    o.eigenvalues = kind == "saddle-2d" ? std::vector<double>{2.0, -2.0}
-                                        : std::vector<double>{2.0, 2.0};
+    o.eigenvalues =
+        kind == "saddle-2d" ? std::vector<double>{2.0, -2.0} : std::vector<double>{2.0, 2.0};
     o.dim = s.integer("dim", 2, 2, 2);
     o.rotate = s.boolean("rotate", false);
     return o;
@@ -76,8 +79,9 @@ ObjectiveSpec read_objective(const Section& s) {
     o.eigenvalues = s.numbers("eigenvalues");
     o.rotate = s.boolean("rotate", false);
     if (s.has("eigenvalues") && s.has("negative"))
-      s.fail("negative", "cannot be combined with eigenvalues: give either the eigenvalue "
-                         "list or negative = k with curvature = c");
+      s.fail("negative",
+             "cannot be combined with eigenvalues: give either the eigenvalue "
+             "list or negative = k with curvature = c");
     if (s.has("eigenvalues")) {
       if (o.eigenvalues.empty()) s.fail("eigenvalues", "must hold at least one value");
       if (s.has("curvature"))
@@ -97,7 +101,8 @@ ObjectiveSpec read_objective(const Section& s) {
     for (std::int64_t i = 0; i < o.negative; ++i) o.eigenvalues[i] = -o.curvature;
     return o;
   }
-  if (!s.has("dim")) s.fail_section(fmt::format("needs dim (the number of parameters N) for kind = \"{}\"", kind));
+  if (!s.has("dim"))
+    s.fail_section(fmt::format("needs dim (the number of parameters N) for kind = \"{}\"", kind));
   o.dim = s.integer("dim", 1, kind == "rosenbrock" ? 2 : 1, kMaxDim);
   if (kind == "rastrigin") o.a = s.number("a", 10.0, 0.0, 1e30);
   return o;
@@ -116,7 +121,9 @@ InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_d
   s.allow_only(keys);
   i.scale = s.number("scale", 1.0, 0.0, 1e30, true);
   if (i.kind == "point") {
-    if (!s.has("point")) s.fail_section("kind = \"point\" needs point = [x1, ..., xN] (or one value for every coordinate)");
+    if (!s.has("point"))
+      s.fail_section(
+          "kind = \"point\" needs point = [x1, ..., xN] (or one value for every coordinate)");
     i.point = s.numbers("point");
     if (i.point.size() != 1 && static_cast<std::int64_t>(i.point.size()) != dim)
       s.fail("point", fmt::format("has {} values; it needs 1 (used for every coordinate) or "
@@ -125,33 +132,38 @@ InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_d
   }
   if (i.kind == "file") {
     i.file = s.string("file", "");
-    if (i.file.empty()) s.fail_section("kind = \"file\" needs file = \"starts.npy\" (float array [trajectories, dim])");
+    if (i.file.empty())
+      s.fail_section(
+          "kind = \"file\" needs file = \"starts.npy\" (float array [trajectories, dim])");
     std::filesystem::path p(i.file);
     // Absolute, so that config.toml runs again from any folder.
-    i.file_resolved = std::filesystem::absolute(
-        p.is_absolute() ? p : std::filesystem::path(base_dir) / p).lexically_normal().string();
+    i.file_resolved =
+        std::filesystem::absolute(p.is_absolute() ? p : std::filesystem::path(base_dir) / p)
+            .lexically_normal()
+            .string();
   }
   return i;
 }
 
 RunSpec read_run(const Section& s, std::int64_t dim) {
   s.allow_only({"trajectories", "max_steps", "grad_tol", "diverge_above", "record_every",
-                "record_trajectories", "precision", "backend", "save_final_points",
-                "record_paths", "target_loss", "checkpoint_every", "chunk_size"});
+                "record_trajectories", "precision", "backend", "save_final_points", "record_paths",
+                "target_loss", "checkpoint_every", "chunk_size"});
   if (s.has("target_loss"))
     s.fail("target_loss", "is not supported yet (optimizer comparison is planned); remove it");
   if (s.has("checkpoint_every"))
-    s.fail("checkpoint_every", "is not supported yet (checkpoint and --resume are planned); remove it");
+    s.fail("checkpoint_every",
+           "is not supported yet (checkpoint and --resume are planned); remove it");
   RunSpec r;
   r.trajectories = s.integer("trajectories", 1024, 1, kMaxCount);
   r.max_steps = s.integer("max_steps", 10000, 1, kMaxCount);
   r.grad_tol = s.number("grad_tol", 1e-6, 0.0, 1e30);
   r.diverge_above = s.number("diverge_above", 1e10, 0.0, 1e300, true);
   r.record_every = s.integer("record_every", 10, 1, r.max_steps);
-  r.record_trajectories = s.integer("record_trajectories", std::min<std::int64_t>(64, r.trajectories), 0,
-                                    r.trajectories);
-  r.precision = s.choice("precision", "f32", {"f32", "f64"}) == "f64" ? Precision::f64
-                                                                      : Precision::f32;
+  r.record_trajectories = s.integer("record_trajectories",
+                                    std::min<std::int64_t>(64, r.trajectories), 0, r.trajectories);
+  r.precision =
+      s.choice("precision", "f32", {"f32", "f64"}) == "f64" ? Precision::f64 : Precision::f32;
   r.backend = s.choice("backend", "auto", {"auto", "cpu", "cuda"});
   r.save_final_points = s.boolean("save_final_points", false);
   r.record_paths = s.boolean("record_paths", dim <= 3);
@@ -222,10 +234,11 @@ OptimizerSpec read_optimizer(const Section& s) {
   if (kind == "adam") {
     if (s.has("betas")) {
       const auto b = s.numbers("betas");
-      if (b.size() != 2) s.fail("betas", fmt::format("must hold 2 values [beta1, beta2], got {}", b.size()));
+      if (b.size() != 2)
+        s.fail("betas", fmt::format("must hold 2 values [beta1, beta2], got {}", b.size()));
       if (!(b[0] >= 0 && b[0] < 1) || !(b[1] >= 0 && b[1] < 1))
-        s.fail("betas", fmt::format("= [{}, {}] is out of range: each beta must be in [0, 1)",
-                                    b[0], b[1]));
+        s.fail("betas",
+               fmt::format("= [{}, {}] is out of range: each beta must be in [0, 1)", b[0], b[1]));
       p.beta1 = b[0];
       p.beta2 = b[1];
     }
@@ -257,7 +270,6 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-
 // Unique labels: the kind alone when unique, else kind(lr=...), else kind#i.
 void assign_labels(std::vector<OptimizerSpec>& opts) {
   std::map<std::string, int> count;
@@ -281,9 +293,8 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   try {
     doc = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    throw InputError(fmt::format("{}:{}:{}: malformed TOML: {}", source,
-                                 e.source().begin.line, e.source().begin.column,
-                                 e.description()));
+    throw InputError(fmt::format("{}:{}:{}: malformed TOML: {}", source, e.source().begin.line,
+                                 e.source().begin.column, e.description()));
   }
   for (const auto& a : sets) config::apply_set(doc, a);
 
@@ -293,17 +304,20 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
       throw InputError(fmt::format(
           "{}: [{}] is not supported yet in this version (planned: {}); remove the section",
           config::where(source, top.node(later)->source()), later,
-          std::string(later) == "plateau" ? "plateau detection"
-                                          : std::string(later) == "analysis"
-                                                ? "the Hessian census"
-                                                : "critical-point finders"));
+          std::string(later) == "plateau"    ? "plateau detection"
+          : std::string(later) == "analysis" ? "the Hessian census"
+                                             : "critical-point finders"));
   top.allow_only({"name", "seed", "objective", "init", "run", "optimizer"});
 
   Experiment e;
   e.source = source;
   e.name = top.string("name", "experiment");
-  if (e.name.empty() || e.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
-    top.fail("name", fmt::format("= \"{}\" must be non-empty and use only letters, digits, '.', '_' and '-' (it names the run directory)", e.name));
+  if (e.name.empty() ||
+      e.name.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+    top.fail("name", fmt::format("= \"{}\" must be non-empty and use only letters, digits, '.', "
+                                 "'_' and '-' (it names the run directory)",
+                                 e.name));
   e.seed = static_cast<std::uint64_t>(top.integer("seed", 0, 0, INT64_MAX));
 
   const auto obj = top.table("objective");
@@ -318,9 +332,10 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
 
   const toml::node* opt = top.node("optimizer");
   if (!opt)
-    throw InputError(fmt::format("{}: missing [[optimizer]]: list at least one (kind = gd, "
-                                 "momentum, adagrad, rmsprop or adam)",
-                                 source));
+    throw InputError(
+        fmt::format("{}: missing [[optimizer]]: list at least one (kind = gd, "
+                    "momentum, adagrad, rmsprop or adam)",
+                    source));
   const toml::array* arr = opt->as_array();
   if (!arr || arr->empty())
     top.fail("optimizer", "must be an array of tables: write each one as [[optimizer]]");
@@ -337,9 +352,8 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const bool exists = std::filesystem::exists(path);
-    throw InputError(fmt::format("{}: {}", path,
-                                 exists ? "cannot be read (permissions?)"
-                                        : "no such experiment file"));
+    throw InputError(fmt::format(
+        "{}: {}", path, exists ? "cannot be read (permissions?)" : "no such experiment file"));
   }
   std::stringstream ss;
   ss << in.rdbuf();
@@ -395,14 +409,16 @@ std::string to_toml(const Experiment& e) {
     s << "lr = " << fmt_double(p.lr) << "\n";
     s << "weight_decay = " << fmt_double(p.weight_decay) << "\n";
     switch (p.kind) {
-      case OptimizerKind::gd: break;
+      case OptimizerKind::gd:
+        break;
       case OptimizerKind::momentum:
         s << "momentum = " << fmt_double(p.momentum) << "\ndampening = " << fmt_double(p.dampening)
           << "\nnesterov = " << (p.nesterov ? "true" : "false") << "\n";
         break;
       case OptimizerKind::adagrad:
-        s << "lr_decay = " << fmt_double(p.lr_decay) << "\ninitial_accumulator_value = "
-          << fmt_double(p.initial_accumulator_value) << "\neps = " << fmt_double(p.eps) << "\n";
+        s << "lr_decay = " << fmt_double(p.lr_decay)
+          << "\ninitial_accumulator_value = " << fmt_double(p.initial_accumulator_value)
+          << "\neps = " << fmt_double(p.eps) << "\n";
         break;
       case OptimizerKind::rmsprop:
         s << "alpha = " << fmt_double(p.alpha) << "\neps = " << fmt_double(p.eps)
@@ -419,11 +435,16 @@ std::string to_toml(const Experiment& e) {
 
 const char* optimizer_kind_name(OptimizerKind k) {
   switch (k) {
-    case OptimizerKind::gd: return "gd";
-    case OptimizerKind::momentum: return "momentum";
-    case OptimizerKind::adagrad: return "adagrad";
-    case OptimizerKind::rmsprop: return "rmsprop";
-    case OptimizerKind::adam: return "adam";
+    case OptimizerKind::gd:
+      return "gd";
+    case OptimizerKind::momentum:
+      return "momentum";
+    case OptimizerKind::adagrad:
+      return "adagrad";
+    case OptimizerKind::rmsprop:
+      return "rmsprop";
+    case OptimizerKind::adam:
+      return "adam";
   }
   return "?";
 }

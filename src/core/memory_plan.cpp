@@ -44,9 +44,9 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   const std::uint64_t t = precision_bytes(e.run.precision);
   // Objective data without building it: the rotated quadratic holds an n x n matrix.
   const bool coupled = e.objective.kind == "quadratic" && e.objective.rotate;
-  plan.objective_bytes = static_cast<std::uint64_t>(n) * t *
-                         (e.objective.kind == "quadratic" ? 1 : 0) +
-                         (coupled ? static_cast<std::uint64_t>(n) * n * t : 0);
+  plan.objective_bytes =
+      static_cast<std::uint64_t>(n) * t * (e.objective.kind == "quadratic" ? 1 : 0) +
+      (coupled ? static_cast<std::uint64_t>(n) * n * t : 0);
   // The widest optimizer decides the chunk.
   std::uint64_t per = 0, rec = 0;
   for (const auto& o : e.optimizers) {

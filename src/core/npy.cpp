@@ -77,7 +77,8 @@ Array read(const std::string& path) {
   char magic[8] = {};
   in.read(magic, 8);
   if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    throw InputError(fmt::format("{}: not a .npy file (expected the NumPy magic \\x93NUMPY)", path));
+    throw InputError(
+        fmt::format("{}: not a .npy file (expected the NumPy magic \\x93NUMPY)", path));
   std::uint32_t hlen = 0;
   if (magic[6] == 1) {
     unsigned char b[2];
@@ -105,14 +106,16 @@ Array read(const std::string& path) {
   const auto q1 = d.find('\''), q2 = d.find('\'', q1 + 1);
   a.dtype = d.substr(q1 + 1, q2 - q1 - 1);
   if (a.dtype != "<f4" && a.dtype != "<f8")
-    throw InputError(fmt::format("{}: dtype '{}' is not supported; use float32 or float64 "
-                                 "(little-endian)",
-                                 path, a.dtype));
+    throw InputError(
+        fmt::format("{}: dtype '{}' is not supported; use float32 or float64 "
+                    "(little-endian)",
+                    path, a.dtype));
   const std::string fo = field("fortran_order");
   if (fo.find("True") < fo.find(','))
-    throw InputError(fmt::format("{}: Fortran-ordered arrays are not supported; save with "
-                                 "np.ascontiguousarray",
-                                 path));
+    throw InputError(
+        fmt::format("{}: Fortran-ordered arrays are not supported; save with "
+                    "np.ascontiguousarray",
+                    path));
   std::string sh = field("shape");
   sh = sh.substr(sh.find('(') + 1, sh.find(')') - sh.find('(') - 1);
   std::stringstream ss(sh);
@@ -129,8 +132,7 @@ Array read(const std::string& path) {
   const std::size_t item = a.dtype == "<f4" ? 4 : 8;
   std::vector<char> raw(static_cast<std::size_t>(n) * item);
   in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
-  if (!in)
-    throw InputError(fmt::format("{}: truncated: the header promises {} values", path, n));
+  if (!in) throw InputError(fmt::format("{}: truncated: the header promises {} values", path, n));
   a.data.resize(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     if (item == 4) {

@@ -1,9 +1,8 @@
 // The objective instance drawn from the experiment (random parts from the
 // seed through Philox, so every backend sees the same objective).
-#include <lapacke.h>
 #include <cblas.h>
-
 #include <fmt/format.h>
+#include <lapacke.h>
 
 #include "kernels/rng.hpp"
 #include "saddlescope/errors.hpp"
@@ -49,8 +48,8 @@ ObjectiveData build_objective(const Experiment& e) {
       d.matrix.assign(static_cast<std::size_t>(n * n), 0.0);
       const int ln = static_cast<int>(n);
       // A = (Q diag(lambda)) Q^T
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ln, ln, ln, 1.0, ql.data(), ln,
-                  q.data(), ln, 0.0, d.matrix.data(), ln);
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ln, ln, ln, 1.0, ql.data(), ln, q.data(),
+                  ln, 0.0, d.matrix.data(), ln);
       // Symmetrize exactly so that the matrix is symmetric to the last bit.
       for (std::int64_t i = 0; i < n; ++i)
         for (std::int64_t j = i + 1; j < n; ++j) {

@@ -20,13 +20,16 @@ namespace {
 
 const char* outcome_name(std::int8_t o) {
   switch (o) {
-    case kConverged: return "converged";
-    case kDiverged: return "diverged";
-    case kMaxSteps: return "max_steps";
-    default: return "running";
+    case kConverged:
+      return "converged";
+    case kDiverged:
+      return "diverged";
+    case kMaxSteps:
+      return "max_steps";
+    default:
+      return "running";
   }
 }
-
 
 double quantile_of_sorted(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return std::nan("");
@@ -39,7 +42,7 @@ double quantile_of_sorted(const std::vector<double>& sorted, double q) {
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 nlohmann::json to_json(const Quantiles& q) {
-  return {{"count", q.count},          {"min", number(q.min)}, {"q25", number(q.q25)},
+  return {{"count", q.count},           {"min", number(q.min)}, {"q25", number(q.q25)},
           {"median", number(q.median)}, {"q75", number(q.q75)}, {"max", number(q.max)}};
 }
 
@@ -98,7 +101,8 @@ void prepare_run_dir(const std::string& dir, const Experiment& e) {
           dir));
   }
   fs::create_directories(dir, ec);
-  if (ec) throw InputError(fmt::format("-o {}: cannot create the directory: {}", dir, ec.message()));
+  if (ec)
+    throw InputError(fmt::format("-o {}: cannot create the directory: {}", dir, ec.message()));
   try {
     npy::write_text((fs::path(dir) / "config.toml").string(), to_toml(e));
   } catch (const Error&) {
@@ -125,7 +129,8 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   // curves.npy [optimizers, record_trajectories, records, 2]
   const std::int64_t rt = e.run.record_trajectories, rec = e.records();
   std::vector<float> curves;
-  for (const auto& o : r.optimizers) curves.insert(curves.end(), o.traj.curves.begin(), o.traj.curves.end());
+  for (const auto& o : r.optimizers)
+    curves.insert(curves.end(), o.traj.curves.begin(), o.traj.curves.end());
   npy::write_f32((d / "curves.npy").string(), {opts, rt, rec, 2}, curves);
   files.push_back("curves.npy");
 
@@ -140,12 +145,14 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   };
   if (e.run.record_paths) {
     std::vector<double> paths;
-    for (const auto& o : r.optimizers) paths.insert(paths.end(), o.traj.paths.begin(), o.traj.paths.end());
+    for (const auto& o : r.optimizers)
+      paths.insert(paths.end(), o.traj.paths.begin(), o.traj.paths.end());
     write_real("paths.npy", {opts, rt, rec, n}, paths);
   }
   if (e.run.save_final_points) {
     std::vector<double> finals;
-    for (const auto& o : r.optimizers) finals.insert(finals.end(), o.traj.finals.begin(), o.traj.finals.end());
+    for (const auto& o : r.optimizers)
+      finals.insert(finals.end(), o.traj.finals.begin(), o.traj.finals.end());
     write_real("finals.npy", {opts, b, n}, finals);
   }
 
@@ -173,25 +180,23 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
     const auto& o = r.optimizers[oi];
     const OptimizerStats st = summarize(o);
     timings["optimizers"][o.label] = o.seconds;
-    list.push_back({{"label", o.label},
-                    {"kind", optimizer_kind_name(e.optimizers[oi].params.kind)},
-                    {"lr", e.optimizers[oi].params.lr},
-                    {"outcomes",
-                     {{"converged", st.converged},
-                      {"diverged", st.diverged},
-                      {"max_steps", st.max_steps}}},
-                    {"final_loss", to_json(st.final_loss)},
-                    {"steps", to_json(st.steps)},
-                    {"trajectory_steps", o.trajectory_steps},
-                    {"seconds", o.seconds},
-                    {"trajectory_steps_per_second", st.trajectory_steps_per_second}});
+    list.push_back(
+        {{"label", o.label},
+         {"kind", optimizer_kind_name(e.optimizers[oi].params.kind)},
+         {"lr", e.optimizers[oi].params.lr},
+         {"outcomes",
+          {{"converged", st.converged}, {"diverged", st.diverged}, {"max_steps", st.max_steps}}},
+         {"final_loss", to_json(st.final_loss)},
+         {"steps", to_json(st.steps)},
+         {"trajectory_steps", o.trajectory_steps},
+         {"seconds", o.seconds},
+         {"trajectory_steps_per_second", st.trajectory_steps_per_second}});
   }
   s["optimizers"] = list;
   s["timings"] = timings;
-  s["notes"] = {
-      "final_loss quantiles are over trajectories that did not diverge",
-      "steps counts optimizer updates applied before the final point",
-      "curves.npy holds NaN after a trajectory stopped"};
+  s["notes"] = {"final_loss quantiles are over trajectories that did not diverge",
+                "steps counts optimizer updates applied before the final point",
+                "curves.npy holds NaN after a trajectory stopped"};
   files.push_back("summary.json");
   s["files"] = files;
   npy::write_text((d / "summary.json").string(), s.dump(2) + "\n");

@@ -27,10 +27,10 @@ npy::Array read_start_file(const Experiment& e) {
   }
   for (std::size_t i = 0; i < a.data.size(); ++i)
     if (!std::isfinite(a.data[i]))
-      throw InputError(fmt::format("{}: init.file holds a non-finite value at trajectory {}, "
-                                   "coordinate {}",
-                                   path, i / static_cast<std::size_t>(n),
-                                   i % static_cast<std::size_t>(n)));
+      throw InputError(
+          fmt::format("{}: init.file holds a non-finite value at trajectory {}, "
+                      "coordinate {}",
+                      path, i / static_cast<std::size_t>(n), i % static_cast<std::size_t>(n)));
   return a;
 }
 
@@ -63,9 +63,8 @@ std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::in
     double* row = x.data() + b * n;
     for (std::int64_t i = 0; i < n; ++i) {
       const std::uint64_t idx = base + static_cast<std::uint64_t>(i);
-      row[i] = uniform
-                   ? in.scale * (2.0 * rng::uniform(e.seed, rng::kInitStart, idx) - 1.0)
-                   : rng::normal(e.seed, rng::kInitStart, idx);
+      row[i] = uniform ? in.scale * (2.0 * rng::uniform(e.seed, rng::kInitStart, idx) - 1.0)
+                       : rng::normal(e.seed, rng::kInitStart, idx);
     }
     if (gaussian) {
       for (std::int64_t i = 0; i < n; ++i) row[i] *= in.scale;

@@ -27,15 +27,15 @@ std::vector<T> convert(const std::vector<double>& v) {
 // Row-major C[m, n] = A[m, k] * B[k, n].
 void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, const float* b,
           float* c) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(k), b,
-              static_cast<int>(n), 0.0f, c, static_cast<int>(n));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0f, a, static_cast<int>(k), b, static_cast<int>(n), 0.0f, c,
+              static_cast<int>(n));
 }
 void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const double* a, const double* b,
           double* c) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), 1.0, a, static_cast<int>(k), b,
-              static_cast<int>(n), 0.0, c, static_cast<int>(n));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0, a, static_cast<int>(k), b, static_cast<int>(n), 0.0, c,
+              static_cast<int>(n));
 }
 
 // Objective arrays in precision T and the view the shared math reads.
@@ -43,7 +43,8 @@ template <class T>
 struct HostObjective {
   std::vector<T> lambda, matrix;
   LocalObjective<T> view{};
-  explicit HostObjective(const ObjectiveData& d) : lambda(convert<T>(d.lambda)), matrix(convert<T>(d.matrix)) {
+  explicit HostObjective(const ObjectiveData& d)
+      : lambda(convert<T>(d.lambda)), matrix(convert<T>(d.matrix)) {
     view.kind = d.kind;
     view.n = d.dim;
     view.lambda = lambda.empty() ? nullptr : lambda.data();
@@ -66,7 +67,8 @@ IterationSums row_pass(LocalObjective<T> obj, OptimizerParams opt, const StepSca
   obj.kind = OK;
   opt.kind = PK;
   IterationSums acc;
-  for (std::int64_t i = 0; i < n; ++i) fused_element(obj, opt, sc, update, xc, grow, xn, s1, s2, i, acc);
+  for (std::int64_t i = 0; i < n; ++i)
+    fused_element(obj, opt, sc, update, xc, grow, xn, s1, s2, i, acc);
   return acc;
 }
 
@@ -77,11 +79,16 @@ using RowPass = IterationSums (*)(LocalObjective<T>, OptimizerParams, const Step
 template <class T, ObjectiveKind OK>
 RowPass<T> row_pass_for(OptimizerKind p) {
   switch (p) {
-    case OptimizerKind::gd: return row_pass<T, OK, OptimizerKind::gd>;
-    case OptimizerKind::momentum: return row_pass<T, OK, OptimizerKind::momentum>;
-    case OptimizerKind::adagrad: return row_pass<T, OK, OptimizerKind::adagrad>;
-    case OptimizerKind::rmsprop: return row_pass<T, OK, OptimizerKind::rmsprop>;
-    case OptimizerKind::adam: return row_pass<T, OK, OptimizerKind::adam>;
+    case OptimizerKind::gd:
+      return row_pass<T, OK, OptimizerKind::gd>;
+    case OptimizerKind::momentum:
+      return row_pass<T, OK, OptimizerKind::momentum>;
+    case OptimizerKind::adagrad:
+      return row_pass<T, OK, OptimizerKind::adagrad>;
+    case OptimizerKind::rmsprop:
+      return row_pass<T, OK, OptimizerKind::rmsprop>;
+    case OptimizerKind::adam:
+      return row_pass<T, OK, OptimizerKind::adam>;
   }
   return nullptr;
 }
@@ -89,11 +96,16 @@ RowPass<T> row_pass_for(OptimizerKind p) {
 template <class T>
 RowPass<T> row_pass_for(ObjectiveKind o, OptimizerKind p) {
   switch (o) {
-    case ObjectiveKind::quadratic: return row_pass_for<T, ObjectiveKind::quadratic>(p);
-    case ObjectiveKind::double_well: return row_pass_for<T, ObjectiveKind::double_well>(p);
-    case ObjectiveKind::styblinski_tang: return row_pass_for<T, ObjectiveKind::styblinski_tang>(p);
-    case ObjectiveKind::rastrigin: return row_pass_for<T, ObjectiveKind::rastrigin>(p);
-    case ObjectiveKind::rosenbrock: return row_pass_for<T, ObjectiveKind::rosenbrock>(p);
+    case ObjectiveKind::quadratic:
+      return row_pass_for<T, ObjectiveKind::quadratic>(p);
+    case ObjectiveKind::double_well:
+      return row_pass_for<T, ObjectiveKind::double_well>(p);
+    case ObjectiveKind::styblinski_tang:
+      return row_pass_for<T, ObjectiveKind::styblinski_tang>(p);
+    case ObjectiveKind::rastrigin:
+      return row_pass_for<T, ObjectiveKind::rastrigin>(p);
+    case ObjectiveKind::rosenbrock:
+      return row_pass_for<T, ObjectiveKind::rosenbrock>(p);
   }
   return nullptr;
 }
@@ -175,9 +187,16 @@ class CpuEnsemble final : public Ensemble {
 
  private:
   TrajectoryRecords<T> records() {
-    return {outcome_.data(), steps_.data(), f_init_.data(), f_final_.data(), gnorm_final_.data(),
-            curves_.data(), paths_.empty() ? nullptr : paths_.data(), spec_.record_count,
-            spec_.records, spec_.record_every};
+    return {outcome_.data(),
+            steps_.data(),
+            f_init_.data(),
+            f_final_.data(),
+            gnorm_final_.data(),
+            curves_.data(),
+            paths_.empty() ? nullptr : paths_.data(),
+            spec_.record_count,
+            spec_.records,
+            spec_.record_every};
   }
 
   EnsembleSpec spec_;
@@ -215,8 +234,8 @@ ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
 }
 
 template <class T>
-std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch, const std::vector<double>& x64,
-                          const std::vector<double>& v64) {
+std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch,
+                          const std::vector<double>& x64, const std::vector<double>& v64) {
   const HostObjective<T> obj(d);
   const std::int64_t n = d.dim;
   const std::vector<T> x = convert<T>(x64), v = convert<T>(v64);
@@ -305,7 +324,8 @@ class CpuBackend final : public Backend {
   }
   ObjectiveEval value_grad(const ObjectiveData& d, Precision p, std::int64_t batch,
                            const std::vector<double>& x) override {
-    return p == Precision::f32 ? value_grad_t<float>(d, batch, x) : value_grad_t<double>(d, batch, x);
+    return p == Precision::f32 ? value_grad_t<float>(d, batch, x)
+                               : value_grad_t<double>(d, batch, x);
   }
   std::vector<double> hvp(const ObjectiveData& d, Precision p, std::int64_t batch,
                           const std::vector<double>& x, const std::vector<double>& v) override {

@@ -38,7 +38,8 @@ std::string where(const char* call, const char* file, int line) {
 
 void cuda_check(cudaError_t err, const char* call, const char* file, int line) {
   if (err == cudaSuccess) return;
-  const std::string msg = "CUDA error in " + where(call, file, line) + ": " + cudaGetErrorString(err);
+  const std::string msg =
+      "CUDA error in " + where(call, file, line) + ": " + cudaGetErrorString(err);
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();  // clear the (non-sticky) error so the device stays usable
     throw ResourceError(msg);
@@ -91,7 +92,8 @@ class DeviceArray {
   }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
-  DeviceArray(DeviceArray&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  DeviceArray(DeviceArray&& o) noexcept
+      : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
   DeviceArray& operator=(DeviceArray&& o) noexcept {
     if (this != &o) {
       release();
@@ -107,8 +109,8 @@ class DeviceArray {
   bool empty() const { return n_ == 0; }
 
   void upload(const std::vector<E>& h) {
-    require(h.size() == n_, "upload of " + std::to_string(h.size()) + " elements into an array of " +
-                                std::to_string(n_));
+    require(h.size() == n_, "upload of " + std::to_string(h.size()) +
+                                " elements into an array of " + std::to_string(n_));
     if (n_ > 0) SS_CUDA(cudaMemcpy(p_, h.data(), n_ * sizeof(E), cudaMemcpyHostToDevice));
   }
   std::vector<E> download() const {
@@ -174,8 +176,8 @@ std::size_t checked_size(std::int64_t a, std::int64_t b = 1) {
 // gemm(N, N, m = n, n = rows, k = n) computes A^T X^T = (X A)^T, which is the
 // row-major G [rows, n]. (A is symmetric anyway.)
 
-void gemm_rows(cublasHandle_t h, std::int64_t rows, std::int64_t n, const float* a,
-               const float* x, float* g) {
+void gemm_rows(cublasHandle_t h, std::int64_t rows, std::int64_t n, const float* a, const float* x,
+               float* g) {
   const float one = 1.0f, zero = 0.0f;
   const int m = static_cast<int>(n), r = static_cast<int>(rows);
   SS_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, m, r, m, &one, a, m, x, m, &zero, g, m));
@@ -348,8 +350,8 @@ __global__ void gather_finals_kernel(T* x0, const T* x1, const std::int64_t* ste
 // Batched evaluation kernels. value_grad: block = batch row, f accumulated in
 // double and reduced in a fixed order.
 template <class T>
-__global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* grow, T* g,
-                                  double* f, std::int64_t batch, std::int64_t n) {
+__global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* grow, T* g, double* f,
+                                  std::int64_t batch, std::int64_t n) {
   __shared__ double sh[96];
   for (std::int64_t b = blockIdx.x; b < batch; b += gridDim.x) {
     const std::int64_t off = b * n;
@@ -366,8 +368,8 @@ __global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* gr
 }
 
 template <class T>
-__global__ void hvp_kernel(LocalObjective<T> obj, const T* x, const T* v, T* hv,
-                           std::int64_t batch, std::int64_t n) {
+__global__ void hvp_kernel(LocalObjective<T> obj, const T* x, const T* v, T* hv, std::int64_t batch,
+                           std::int64_t n) {
   const std::int64_t len = batch * n;
   for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
        k += std::int64_t(gridDim.x) * blockDim.x) {
@@ -473,7 +475,7 @@ class CudaEnsemble final : public Ensemble {
     if (count_ == 0) return 0;
     SS_CUDA(cudaMemset(running_.get(), 0, sizeof(unsigned long long)));
     count_running_kernel<<<flat_blocks(count_), kFlatThreads>>>(outcome_.get(), count_,
-                                                                 running_.get());
+                                                                running_.get());
     SS_LAUNCHED("count_running_kernel");
     return static_cast<std::int64_t>(running_.download()[0]);
   }
@@ -488,8 +490,8 @@ class CudaEnsemble final : public Ensemble {
     r.curves = curves_.download();
     r.paths = to_double(paths_.download());
     if (want_finals && !x_[0].empty()) {
-      gather_finals_kernel<T><<<flat_blocks(count_ * n_), kFlatThreads>>>(
-          x_[0].get(), x_[1].get(), steps_.get(), count_, n_);
+      gather_finals_kernel<T><<<flat_blocks(count_ * n_), kFlatThreads>>>(x_[0].get(), x_[1].get(),
+                                                                          steps_.get(), count_, n_);
       SS_LAUNCHED("gather_finals_kernel");
       r.finals = to_double(x_[0].download());
     }
@@ -498,9 +500,8 @@ class CudaEnsemble final : public Ensemble {
 
  private:
   TrajectoryRecords<T> records() const {
-    return {outcome_.get(),     steps_.get(),  f_init_.get(),      f_final_.get(),
-            gnorm_final_.get(), curves_.get(), paths_.get(),       spec_.record_count,
-            spec_.records,      spec_.record_every};
+    return {outcome_.get(), steps_.get(), f_init_.get(),      f_final_.get(), gnorm_final_.get(),
+            curves_.get(),  paths_.get(), spec_.record_count, spec_.records,  spec_.record_every};
   }
 
   EnsembleSpec spec_;
@@ -610,8 +611,8 @@ class CudaBackend final : public Backend {
     if (batch == 0) return r;
     obj.coupled_gradient(cublas(), batch, x.get(), grow.get());
     const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(batch, 1 << 20));
-    value_grad_kernel<T><<<blocks, kFlatThreads>>>(obj.view, x.get(), grow.get(), g.get(),
-                                                   f.get(), batch, n);
+    value_grad_kernel<T>
+        <<<blocks, kFlatThreads>>>(obj.view, x.get(), grow.get(), g.get(), f.get(), batch, n);
     SS_LAUNCHED("value_grad_kernel");
     r.f = f.download();
     r.g = to_double(g.download());
@@ -629,8 +630,8 @@ class CudaBackend final : public Backend {
     if (obj.view.coupled) {
       obj.coupled_gradient(cublas(), batch, v.get(), hv.get());  // H v = A v
     } else {
-      hvp_kernel<T><<<flat_blocks(batch * n), kFlatThreads>>>(obj.view, x.get(), v.get(),
-                                                              hv.get(), batch, n);
+      hvp_kernel<T><<<flat_blocks(batch * n), kFlatThreads>>>(obj.view, x.get(), v.get(), hv.get(),
+                                                              batch, n);
       SS_LAUNCHED("hvp_kernel");
     }
     return to_double(hv.download());
@@ -647,8 +648,7 @@ class CudaBackend final : public Backend {
     if (h.empty()) return h;
     if (d.coupled()) {
       const std::vector<T> a = convert<T>(d.matrix);  // rounded as the CPU backend does
-      for (std::int64_t b = 0; b < batch; ++b)
-        std::copy(a.begin(), a.end(), h.begin() + b * n * n);
+      for (std::int64_t b = 0; b < batch; ++b) std::copy(a.begin(), a.end(), h.begin() + b * n * n);
       return h;
     }
     const DeviceObjective<T> obj(d);
