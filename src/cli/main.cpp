@@ -91,14 +91,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   run->add_option("--set", sets,
                   "Override a key: section.key=value (optimizer.key=value sets every optimizer, "
-                  "optimizer.INDEX.key=value one, 0-based)");
+                  "optimizer.INDEX.key=value one, 0-based); repeat for several")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
   auto* validate = app.add_subcommand(
       "validate", "Check an experiment file; print the resolved experiment and the memory plan");
   validate->add_option("experiment", file, "Experiment file (TOML)")->required();
   validate->add_option("--backend", backend, "auto, cpu or cuda (for the memory plan)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  validate->add_option("--set", sets, "Override a key: section.key=value");
+  validate->add_option("--set", sets, "Override a key: section.key=value; repeat for several")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
   // Contract commands of later versions: present so that they answer clearly.
   bool resume = false;
