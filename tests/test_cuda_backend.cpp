@@ -1,14 +1,18 @@
 // The CUDA backend against the CPU reference: batched evaluation (value and
 // gradient, Hessian-vector products, dense Hessians) of every objective in
-// both precisions, full descent ensembles for every optimizer, and run-to-run
-// bitwise determinism. Every test skips when no CUDA device is usable.
+// both precisions, symmetric eigendecompositions (values against LAPACK,
+// vectors by residual and orthogonality), full descent ensembles for every
+// optimizer, and run-to-run bitwise determinism. Every test skips when no
+// CUDA device is usable.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -164,6 +168,156 @@ INSTANTIATE_TEST_SUITE_P(AllObjectives, CudaEval,
                            return std::string(std::get<0>(p.param).name) +
                                   (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
                          });
+
+// ---------------------------------------------------------------------------
+// Symmetric eigendecompositions: cuSOLVER against LAPACK. Orders on both sides
+// of the batched/one-at-a-time threshold (n <= 64 batched), in both
+// precisions. Eigenvectors are unique up to sign (and within degenerate
+// eigenspaces), so they are checked by residual and orthogonality, not
+// against the CPU's.
+//
+// There is no NaN-input test: cuSOLVER does not document what syevd or
+// syevBatched return for a matrix with NaN entries (a nonzero info, NaN
+// values, or neither), so no outcome can be asserted.
+
+// `batch` random symmetric n x n matrices A = (R + R^T) / 2, R uniform in
+// [-1, 1), row-major, from a fixed generator.
+std::vector<double> random_symmetric(std::int64_t batch, std::int64_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::vector<double> h(static_cast<std::size_t>(batch * n * n)),
+      r(static_cast<std::size_t>(n * n));
+  for (std::int64_t b = 0; b < batch; ++b) {
+    for (double& e : r) e = u(gen);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < n; ++j)
+        h[(b * n + i) * n + j] = 0.5 * (r[i * n + j] + r[j * n + i]);
+  }
+  return h;
+}
+
+// Tolerances, relative to max|lambda| of each matrix (values, residual) and
+// scaled by n (residual, orthogonality). f32: eps ~ 1.2e-7, so 1e-4 on the
+// values is ~ 800 eps, and 1e-5 n on residual and orthogonality ~ 80 n eps.
+struct EighTolerance {
+  double values, residual, orthogonality;
+};
+EighTolerance eigh_tolerance(ss::Precision p) {
+  return p == ss::Precision::f64 ? EighTolerance{1e-10, 1e-10, 1e-10}
+                                 : EighTolerance{1e-4, 1e-5, 1e-5};
+}
+
+// Checks one batch of CUDA results against the CPU's values and, when the
+// CUDA result has vectors, the residual ||H V - V diag(w)||_max <= tol
+// max|lambda| n and the orthogonality ||V^T V - I||_max <= tol n. The
+// residual uses H as the solver saw it (rounded to float in f32).
+void expect_eigh_matches(const ss::EighResult& cuda, const ss::EighResult& cpu,
+                         const std::vector<double>& h, ss::Precision p, std::int64_t batch,
+                         std::int64_t n, bool vectors) {
+  const EighTolerance tol = eigh_tolerance(p);
+  ASSERT_EQ(cuda.info.size(), static_cast<std::size_t>(batch));
+  ASSERT_EQ(cuda.values.size(), static_cast<std::size_t>(batch * n));
+  ASSERT_EQ(cuda.vectors.size(), vectors ? static_cast<std::size_t>(batch * n * n) : 0u);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    SCOPED_TRACE(::testing::Message() << "matrix " << b);
+    ASSERT_EQ(cpu.info[b], 0);
+    EXPECT_EQ(cuda.info[b], 0);
+    const double* w = cuda.values.data() + b * n;
+    const double* want = cpu.values.data() + b * n;
+    double scale = 0;
+    for (std::int64_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(want[i]));
+    int reported = 0;
+    for (std::int64_t i = 0; i < n && reported < 5; ++i) {
+      if (std::fabs(w[i] - want[i]) <= tol.values * scale) continue;
+      ADD_FAILURE() << "lambda[" << i << "]: cuda " << w[i] << ", cpu " << want[i] << ", tolerance "
+                    << tol.values * scale;
+      ++reported;
+    }
+    for (std::int64_t i = 1; i < n; ++i) EXPECT_LE(w[i - 1], w[i]) << "ascending at " << i;
+    if (!vectors) continue;
+
+    const double* v = cuda.vectors.data() + b * n * n;  // column k = eigenvector k
+    std::vector<double> a(h.begin() + b * n * n, h.begin() + (b + 1) * n * n);
+    if (p == ss::Precision::f32)
+      for (double& e : a) e = static_cast<float>(e);
+    double res = 0, orth = 0;
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t k = 0; k < n; ++k) {
+        double hv = 0, vtv = 0;
+        for (std::int64_t j = 0; j < n; ++j) {
+          hv += a[i * n + j] * v[j * n + k];
+          vtv += v[j * n + i] * v[j * n + k];
+        }
+        res = std::max(res, std::fabs(hv - w[k] * v[i * n + k]));
+        orth = std::max(orth, std::fabs(vtv - (i == k ? 1.0 : 0.0)));
+      }
+    const double dn = static_cast<double>(n);
+    EXPECT_LE(res, tol.residual * scale * dn) << "||H V - V diag(w)||_max";
+    EXPECT_LE(orth, tol.orthogonality * dn) << "||V^T V - I||_max";
+  }
+}
+
+constexpr std::int64_t kEighBatch = 7;
+
+class CudaEigh : public ::testing::TestWithParam<std::tuple<std::int64_t, ss::Precision>> {
+ protected:
+  std::int64_t n() const { return std::get<0>(GetParam()); }
+  ss::Precision precision() const { return std::get<1>(GetParam()); }
+};
+
+TEST_P(CudaEigh, ValuesAndVectorsMatchCpu) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto h = random_symmetric(kEighBatch, n(), 1000 + static_cast<std::uint64_t>(n()));
+  const auto cpu = ss::make_cpu_backend()->eigh(precision(), kEighBatch, n(), h, false);
+  const auto cuda = ss::make_cuda_backend()->eigh(precision(), kEighBatch, n(), h, true);
+  expect_eigh_matches(cuda, cpu, h, precision(), kEighBatch, n(), true);
+}
+
+TEST_P(CudaEigh, ValuesOnlyMatchCpu) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto h = random_symmetric(kEighBatch, n(), 2000 + static_cast<std::uint64_t>(n()));
+  const auto cpu = ss::make_cpu_backend()->eigh(precision(), kEighBatch, n(), h, false);
+  const auto cuda = ss::make_cuda_backend()->eigh(precision(), kEighBatch, n(), h, false);
+  expect_eigh_matches(cuda, cpu, h, precision(), kEighBatch, n(), false);
+}
+
+// Only the lower triangle may be trusted: NaN above the diagonal must not
+// change the result.
+TEST_P(CudaEigh, ReadsOnlyTheLowerTriangle) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const std::int64_t n = this->n();
+  const auto h = random_symmetric(kEighBatch, n, 3000 + static_cast<std::uint64_t>(n));
+  auto lower = h;
+  for (std::int64_t b = 0; b < kEighBatch; ++b)
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = i + 1; j < n; ++j)
+        lower[(b * n + i) * n + j] = std::numeric_limits<double>::quiet_NaN();
+  const auto cpu = ss::make_cpu_backend()->eigh(precision(), kEighBatch, n, h, false);
+  const auto cuda = ss::make_cuda_backend()->eigh(precision(), kEighBatch, n, lower, true);
+  expect_eigh_matches(cuda, cpu, h, precision(), kEighBatch, n, true);
+}
+
+INSTANTIATE_TEST_SUITE_P(Orders, CudaEigh,
+                         ::testing::Combine(::testing::Values<std::int64_t>(5, 33, 64, 65, 300),
+                                            ::testing::Values(ss::Precision::f64,
+                                                              ss::Precision::f32)),
+                         [](const ::testing::TestParamInfo<CudaEigh::ParamType>& p) {
+                           return "n" + std::to_string(std::get<0>(p.param)) +
+                                  (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
+                         });
+
+TEST(CudaEighEmpty, NoMatricesOrOrderZero) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  auto backend = ss::make_cuda_backend();
+  const auto none = backend->eigh(ss::Precision::f64, 0, 5, {}, true);
+  EXPECT_TRUE(none.values.empty());
+  EXPECT_TRUE(none.vectors.empty());
+  EXPECT_TRUE(none.info.empty());
+  const auto empty = backend->eigh(ss::Precision::f32, 3, 0, {}, true);
+  EXPECT_TRUE(empty.values.empty());
+  EXPECT_TRUE(empty.vectors.empty());
+  EXPECT_EQ(empty.info, std::vector<int>(3, 0));
+}
 
 // ---------------------------------------------------------------------------
 // Full ensembles.

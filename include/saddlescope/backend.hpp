@@ -75,6 +75,13 @@ struct ObjectiveEval {
   std::vector<double> g;  // [batch, dim]
 };
 
+// Symmetric eigendecompositions of a batch of dense matrices.
+struct EighResult {
+  std::vector<double> values;   // [batch, n], ascending
+  std::vector<double> vectors;  // [batch, n, n] row-major, column k = eigenvector k (when asked)
+  std::vector<int> info;        // [batch]: 0 = success, else the solver's failure code
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -94,6 +101,11 @@ class Backend {
   // Dense Hessians, [batch, dim, dim].
   virtual std::vector<double> hessian(const ObjectiveData& obj, Precision p, std::int64_t batch,
                                       const std::vector<double>& x) = 0;
+  // Eigenvalues (and eigenvectors when `vectors`) of `batch` symmetric n x n
+  // matrices h [batch, n, n] (only the lower triangle is read), in precision
+  // p. A failed solve is reported in info, never thrown.
+  virtual EighResult eigh(Precision p, std::int64_t batch, std::int64_t n,
+                          const std::vector<double>& h, bool vectors) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

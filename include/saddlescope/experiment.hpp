@@ -45,6 +45,17 @@ struct RunSpec {
   std::int64_t chunk_size = 0;  // trajectories per chunk; 0 = from the memory plan
 };
 
+// [analysis]: the Hessian census of selected points (DESIGN sections 1, 3).
+struct AnalysisSpec {
+  std::vector<std::string> points = {"stops"};  // stops (plateaus, critical: later)
+  std::string method = "none";  // eigh | none; "eigh" is the default when [analysis] is present
+  std::int64_t max_points = 256;
+  double zero_tol = 1e-6;  // relative: |lambda| <= zero_tol * max(1, max|lambda|) counts as zero
+  double crit_tol = 1e-4;  // ||grad f|| <= crit_tol makes a point critical
+  Precision precision = Precision::f64;
+  bool save_point_coords = false;
+};
+
 struct OptimizerSpec {
   std::string label;  // unique name used in outputs
   OptimizerParams params;
@@ -57,6 +68,7 @@ struct Experiment {
   InitSpec init;
   RunSpec run;
   std::vector<OptimizerSpec> optimizers;
+  AnalysisSpec analysis;
   std::string source;  // the file it came from
 
   std::int64_t records() const { return run.max_steps / run.record_every + 1; }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "census.hpp"
 #include "experiment.hpp"
 
 namespace saddlescope {
@@ -29,8 +30,10 @@ struct MemoryPlan {
   std::uint64_t per_trajectory_bytes = 0;  // state, buffers, records
   std::int64_t chunk = 0;                  // trajectories per chunk
   std::int64_t chunks = 0;
-  std::uint64_t peak_bytes = 0;         // objective + one chunk
-  std::uint64_t host_result_bytes = 0;  // results kept on the host (finals, curves)
+  std::uint64_t peak_bytes = 0;              // objective + one chunk
+  std::uint64_t host_result_bytes = 0;       // results kept on the host (finals, curves)
+  std::uint64_t census_bytes_per_point = 0;  // Hessian + eigensolver work space (0: no census)
+  std::int64_t census_chunk = 0;             // points analyzed at once
   std::string describe() const;
 };
 // Throws ResourceError (exit 3) when not even one trajectory fits.
@@ -49,6 +52,8 @@ struct RunResult {
   std::vector<OptimizerResult> optimizers;
   double seconds_total = 0;
   double seconds_objective = 0;
+  bool has_census = false;
+  CensusResult census;
 };
 
 // Quantiles with linear interpolation (numpy's default); NaN when empty.

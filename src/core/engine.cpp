@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
@@ -21,6 +22,43 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 template <class V>
 void append(V& to, const V& from) {
   to.insert(to.end(), from.begin(), from.end());
+}
+
+// The census of stopping points: selection, Hessians, spectra, classes.
+CensusResult stop_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
+                         Backend& backend) {
+  const std::int64_t n = e.objective.dim;
+  std::vector<std::vector<std::int8_t>> outcomes;
+  for (const auto& o : run.optimizers) outcomes.push_back(o.traj.outcome);
+  const auto picks = select_stops(outcomes, e.analysis.max_points);
+  CensusResult c;
+  std::vector<double> x;
+  x.reserve(picks.size() * static_cast<std::size_t>(n));
+  for (const auto& [o, b] : picks) {
+    const auto& t = run.optimizers[o].traj;
+    x.insert(x.end(), t.finals.begin() + b * n, t.finals.begin() + (b + 1) * n);
+    AnalyzedPoint p;
+    p.source = "stop";
+    p.optimizer = o;
+    p.trajectory = b;
+    p.step = t.steps[b];
+    p.f = t.f_final[b];
+    p.grad_norm = t.gnorm_final[b];
+    p.critical = p.grad_norm <= e.analysis.crit_tol;
+    c.points.push_back(p);
+  }
+  const auto count = static_cast<std::int64_t>(picks.size());
+  std::fprintf(stderr, "census: %lld stopping points, Hessians %lld x %lld (%s), %s\n",
+               static_cast<long long>(count), static_cast<long long>(n), static_cast<long long>(n),
+               e.analysis.precision == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
+  Spectra s = analyze_points(obj, backend, e.analysis, x, count, run.plan.census_chunk);
+  for (std::int64_t k = 0; k < count; ++k) {
+    c.points[k].inertia = s.inertia[k];
+    c.points[k].info = s.info[k];
+  }
+  c.spectra = std::move(s.values);
+  if (e.analysis.save_point_coords) c.coords = std::move(x);
+  return c;
 }
 
 }  // namespace
@@ -60,6 +98,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
 
   const std::int64_t b_total = e.run.trajectories;
   const std::int64_t chunk = out.plan.chunk, chunks = out.plan.chunks;
+  const bool census = e.analysis.method != "none";
+  const bool want_finals = e.run.save_final_points || census;
   for (std::size_t oi = 0; oi < e.optimizers.size(); ++oi) {
     const auto t0 = std::chrono::steady_clock::now();
     OptimizerResult res;
@@ -87,7 +127,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
           if (running == 0) break;
         }
       }
-      EnsembleResult r = ens->result(e.run.save_final_points);
+      EnsembleResult r = ens->result(want_finals);
       append(res.traj.outcome, r.outcome);
       append(res.traj.steps, r.steps);
       append(res.traj.f_init, r.f_init);
@@ -100,6 +140,12 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
     res.seconds = seconds_since(t0);
     for (auto s : res.traj.steps) res.trajectory_steps += s;
     out.optimizers.push_back(std::move(res));
+  }
+  if (census) {
+    const auto t_census = std::chrono::steady_clock::now();
+    out.has_census = true;
+    out.census = stop_census(e, obj, out, backend);
+    out.census.seconds = seconds_since(t_census);
   }
   out.seconds_total = seconds_since(t_all);
   return out;

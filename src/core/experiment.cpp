@@ -171,6 +171,43 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   return r;
 }
 
+AnalysisSpec read_analysis(const Section& s) {
+  s.allow_only(
+      {"points", "method", "max_points", "zero_tol", "crit_tol", "precision", "save_point_coords"});
+  AnalysisSpec a;
+  if (const toml::node* n = s.node("points")) {
+    const toml::array* arr = n->as_array();
+    if (!arr || arr->empty())
+      s.fail("points",
+             "must be a non-empty array of strings: any of \"stops\", \"plateaus\", \"critical\"");
+    a.points.clear();
+    for (const auto& el : *arr) {
+      const std::string v = el.is_string() ? el.as_string()->get() : "";
+      if (v == "plateaus" || v == "critical")
+        s.fail("points",
+               fmt::format(
+                   "= \"{}\" is not supported yet in this version (it needs {}); use \"stops\"", v,
+                   v == "plateaus" ? "plateau detection" : "the critical-point finders"));
+      if (v != "stops")
+        s.fail("points", fmt::format("holds {}; allowed: \"stops\", \"plateaus\", \"critical\"",
+                                     el.is_string() ? "\"" + v + "\"" : "a non-string"));
+      if (std::find(a.points.begin(), a.points.end(), v) == a.points.end()) a.points.push_back(v);
+    }
+  }
+  if (s.has("method") && s.string("method", "") == "inertia")
+    s.fail(
+        "method",
+        "= \"inertia\" is not supported yet in this version; use \"eigh\" (its counts are exact)");
+  a.method = s.choice("method", "eigh", {"eigh", "none"});
+  a.max_points = s.integer("max_points", 256, 1, 1'000'000);
+  a.zero_tol = s.number("zero_tol", 1e-6, 0.0, 1.0);
+  a.crit_tol = s.number("crit_tol", 1e-4, 0.0, 1e30);
+  a.precision =
+      s.choice("precision", "f64", {"f32", "f64"}) == "f32" ? Precision::f32 : Precision::f64;
+  a.save_point_coords = s.boolean("save_point_coords", false);
+  return a;
+}
+
 OptimizerSpec read_optimizer(const Section& s) {
   if (!s.has("kind")) s.fail_section("needs kind; one of: gd, momentum, adagrad, rmsprop, adam");
   const std::string kind_raw = s.string("kind", "");
@@ -299,15 +336,13 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   for (const auto& a : sets) config::apply_set(doc, a);
 
   const Section top(doc, "", source);
-  for (const char* later : {"plateau", "analysis", "finder"})
+  for (const char* later : {"plateau", "finder"})
     if (top.has(later))
       throw InputError(fmt::format(
           "{}: [{}] is not supported yet in this version (planned: {}); remove the section",
           config::where(source, top.node(later)->source()), later,
-          std::string(later) == "plateau"    ? "plateau detection"
-          : std::string(later) == "analysis" ? "the Hessian census"
-                                             : "critical-point finders"));
-  top.allow_only({"name", "seed", "objective", "init", "run", "optimizer"});
+          std::string(later) == "plateau" ? "plateau detection" : "critical-point finders"));
+  top.allow_only({"name", "seed", "objective", "init", "run", "optimizer", "analysis"});
 
   Experiment e;
   e.source = source;
@@ -345,6 +380,9 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
     e.optimizers.push_back(read_optimizer(Section(*t, fmt::format("optimizer[{}]", i), source)));
   }
   assign_labels(e.optimizers);
+  // Without an [analysis] section no census runs (method = "none"): a census
+  // of dense N x N Hessians is a deliberate choice at large N.
+  if (const auto an = top.table("analysis")) e.analysis = read_analysis(*an);
   return e;
 }
 
@@ -402,6 +440,15 @@ std::string to_toml(const Experiment& e) {
   s << "save_final_points = " << (r.save_final_points ? "true" : "false") << "\n";
   s << "record_paths = " << (r.record_paths ? "true" : "false") << "\n";
   s << "chunk_size = " << r.chunk_size << "\n";
+  const auto& a = e.analysis;
+  s << "\n[analysis]\npoints = [";
+  for (std::size_t k = 0; k < a.points.size(); ++k) s << (k ? ", " : "") << quote(a.points[k]);
+  s << "]\nmethod = " << quote(a.method) << "\n";
+  s << "max_points = " << a.max_points << "\n";
+  s << "zero_tol = " << fmt_double(a.zero_tol) << "\n";
+  s << "crit_tol = " << fmt_double(a.crit_tol) << "\n";
+  s << "precision = " << quote(a.precision == Precision::f64 ? "f64" : "f32") << "\n";
+  s << "save_point_coords = " << (a.save_point_coords ? "true" : "false") << "\n";
   for (const auto& opt : e.optimizers) {
     const auto& p = opt.params;
     s << "\n[[optimizer]]\nkind = " << quote(optimizer_kind_name(p.kind)) << "\n";

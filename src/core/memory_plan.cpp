@@ -79,6 +79,22 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   plan.chunks = (b + plan.chunk - 1) / plan.chunk;
   plan.peak_bytes = fixed + per * static_cast<std::uint64_t>(plan.chunk);
   const std::uint64_t opts = e.optimizers.size();
+  if (e.analysis.method != "none") {
+    // The Hessian in double on the host, plus the solver's copy and work
+    // space in the analysis precision (about two more n x n arrays).
+    const std::uint64_t nn = static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
+    plan.census_bytes_per_point =
+        nn * (8 + 2 * precision_bytes(e.analysis.precision)) + 64 * static_cast<std::uint64_t>(n);
+    if (plan.census_bytes_per_point > plan.budget)
+      throw ResourceError(fmt::format(
+          "memory plan: the census needs {} per point (a dense {} x {} Hessian and its "
+          "eigensolver) but the {} backend offers {}; lower objective.dim, use "
+          "analysis.precision = \"f32\", or set analysis.method = \"none\"",
+          human(plan.census_bytes_per_point), n, n, backend.name(), human(plan.budget)));
+    plan.census_chunk = static_cast<std::int64_t>(std::min<std::uint64_t>(
+        {plan.budget / plan.census_bytes_per_point,
+         static_cast<std::uint64_t>(e.analysis.max_points), std::uint64_t{64}}));
+  }
   plan.host_result_bytes =
       opts * (static_cast<std::uint64_t>(b) * 48 +
               static_cast<std::uint64_t>(e.run.record_trajectories * e.records()) *
@@ -88,11 +104,15 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
 }
 
 std::string MemoryPlan::describe() const {
-  return fmt::format(
+  std::string s = fmt::format(
       "memory plan: {} per trajectory, {} objective data; {} trajectories per chunk, {} chunk{} "
       "per optimizer; peak {} of {} available; {} of results kept on the host",
       human(per_trajectory_bytes), human(objective_bytes), chunk, chunks, chunks == 1 ? "" : "s",
       human(peak_bytes), human(budget), human(host_result_bytes));
+  if (census_bytes_per_point > 0)
+    s += fmt::format("; census: {} per point, {} points at a time", human(census_bytes_per_point),
+                     census_chunk);
+  return s;
 }
 
 }  // namespace saddlescope

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "npy.hpp"
@@ -47,6 +48,133 @@ nlohmann::json to_json(const Quantiles& q) {
 }
 
 std::string g17(double v) { return fmt::format("{:.17g}", v); }
+
+// Class counts, index histogram and the saddle fraction among critical points
+// of the census points accepted by `keep`.
+template <class Keep>
+nlohmann::json census_stats(const std::vector<AnalyzedPoint>& pts, std::int64_t n, Keep keep) {
+  std::int64_t count = 0, critical = 0, critical_saddles = 0;
+  std::map<std::string, std::int64_t> classes = {
+      {"minimum", 0}, {"maximum", 0}, {"saddle", 0}, {"degenerate", 0}, {"failed", 0}};
+  std::map<std::int64_t, std::int64_t> index_hist;
+  std::vector<double> alpha;
+  for (const auto& p : pts) {
+    if (!keep(p)) continue;
+    ++count;
+    classes[class_name(p.inertia.cls)]++;
+    if (p.inertia.cls != PointClass::failed) {
+      index_hist[p.inertia.index]++;
+      alpha.push_back(static_cast<double>(p.inertia.index) / static_cast<double>(n));
+    }
+    if (p.critical && p.inertia.cls != PointClass::failed) {
+      ++critical;
+      critical_saddles += p.inertia.cls == PointClass::saddle;
+    }
+  }
+  nlohmann::json hist = nlohmann::json::object();
+  for (const auto& [k, v] : index_hist) hist[std::to_string(k)] = v;
+  return {{"points", count},
+          {"classes", classes},
+          {"index_histogram", hist},
+          {"index_fraction", to_json(quantiles(alpha))},
+          {"critical_points", critical},
+          {"saddle_fraction_among_critical",
+           critical > 0 ? nlohmann::json(static_cast<double>(critical_saddles) /
+                                         static_cast<double>(critical))
+                        : nlohmann::json()}};
+}
+
+// density.csv: eigenvalue histograms per optimizer x class on common bins
+// spanning the data (Freedman-Diaconis width, 10 to 200 bins); each group's
+// density integrates to 1.
+std::string density_csv(const Experiment& e, const RunResult& r) {
+  const auto& c = r.census;
+  const std::int64_t n = e.objective.dim;
+  std::vector<double> all;
+  for (std::size_t p = 0; p < c.points.size(); ++p)
+    if (c.points[p].inertia.cls != PointClass::failed)
+      all.insert(all.end(), c.spectra.begin() + static_cast<std::int64_t>(p) * n,
+                 c.spectra.begin() + static_cast<std::int64_t>(p + 1) * n);
+  std::string csv = "group,bin_lo,bin_hi,density\n";
+  if (all.empty()) return csv;
+  std::sort(all.begin(), all.end());
+  const double lo = all.front(), hi = all.back();
+  const Quantiles q = quantiles(all);
+  const double iqr = q.q75 - q.q25;
+  int bins = 10;
+  if (hi > lo && iqr > 0) {
+    const double width = 2 * iqr / std::cbrt(static_cast<double>(all.size()));
+    bins = static_cast<int>(std::clamp(std::ceil((hi - lo) / width), 10.0, 200.0));
+  }
+  const double span = hi > lo ? hi - lo : 1.0;
+  const double w = span / bins;
+  std::map<std::string, std::vector<double>> groups;
+  for (std::size_t p = 0; p < c.points.size(); ++p) {
+    const auto& pt = c.points[p];
+    if (pt.inertia.cls == PointClass::failed) continue;
+    const std::string g = r.optimizers[pt.optimizer].label + "/" + class_name(pt.inertia.cls);
+    auto& counts = groups[g];
+    counts.resize(static_cast<std::size_t>(bins), 0.0);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double v = c.spectra[static_cast<std::int64_t>(p) * n + i];
+      const int k = std::clamp(static_cast<int>((v - lo) / w), 0, bins - 1);
+      counts[static_cast<std::size_t>(k)] += 1;
+    }
+  }
+  for (const auto& [g, counts] : groups) {
+    double total = 0;
+    for (double v : counts) total += v;
+    for (int k = 0; k < bins; ++k)
+      csv += fmt::format("{},{},{},{}\n", g, g17(lo + k * w), g17(lo + (k + 1) * w),
+                         g17(counts[static_cast<std::size_t>(k)] / (total * w)));
+  }
+  return csv;
+}
+
+void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
+                  std::vector<std::string>& files, nlohmann::json& summary) {
+  const auto& c = r.census;
+  const std::int64_t n = e.objective.dim;
+  const auto np = static_cast<std::int64_t>(c.points.size());
+  std::string csv =
+      "point,source,optimizer,trajectory,step,f,grad_norm,index,n_zero,n_pos,lambda_min,"
+      "lambda_max,class\n";
+  for (std::int64_t p = 0; p < np; ++p) {
+    const auto& pt = c.points[p];
+    const bool ok = pt.inertia.cls != PointClass::failed;
+    csv += fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p, pt.source, r.optimizers[pt.optimizer].label,
+        pt.trajectory, pt.step, g17(pt.f), g17(pt.grad_norm),
+        ok ? std::to_string(pt.inertia.index) : "", ok ? std::to_string(pt.inertia.n_zero) : "",
+        ok ? std::to_string(pt.inertia.n_pos) : "", ok ? g17(pt.inertia.lambda_min) : "",
+        ok ? g17(pt.inertia.lambda_max) : "", class_name(pt.inertia.cls));
+  }
+  npy::write_text((d / "points.csv").string(), csv);
+  files.push_back("points.csv");
+  npy::write_f64((d / "spectra.npy").string(), {np, n}, c.spectra);
+  files.push_back("spectra.npy");
+  npy::write_text((d / "density.csv").string(), density_csv(e, r));
+  files.push_back("density.csv");
+  if (e.analysis.save_point_coords) {
+    npy::write_f64((d / "point_coords.npy").string(), {np, n}, c.coords);
+    files.push_back("point_coords.npy");
+  }
+  nlohmann::json census = census_stats(c.points, n, [](const AnalyzedPoint&) { return true; });
+  census["method"] = e.analysis.method;
+  census["precision"] = e.analysis.precision == Precision::f64 ? "f64" : "f32";
+  census["zero_tol_relative"] = e.analysis.zero_tol;
+  census["crit_tol"] = e.analysis.crit_tol;
+  census["seconds"] = c.seconds;
+  std::int64_t failed = 0;
+  for (const auto& pt : c.points) failed += pt.info != 0;
+  census["failed_solves"] = failed;
+  for (std::size_t o = 0; o < r.optimizers.size(); ++o)
+    census["per_optimizer"][r.optimizers[o].label] =
+        census_stats(c.points, n, [o](const AnalyzedPoint& p) { return p.optimizer == o; });
+  census["per_source"]["stop"] =
+      census_stats(c.points, n, [](const AnalyzedPoint& p) { return p.source == "stop"; });
+  summary["census"] = census;
+}
 
 }  // namespace
 
@@ -194,6 +322,7 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   }
   s["optimizers"] = list;
   s["timings"] = timings;
+  if (r.has_census) write_census(d, e, r, files, s);
   s["notes"] = {"final_loss quantiles are over trajectories that did not diverge",
                 "steps counts optimizer updates applied before the final point",
                 "curves.npy holds NaN after a trajectory stopped"};

@@ -2,6 +2,7 @@
 // OpenBLAS GEMMs for coupled objectives. It is the reference backend that
 // every CUDA result is tested against.
 #include <cblas.h>
+#include <lapacke.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
@@ -273,6 +275,30 @@ std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
   return h;
 }
 
+// LAPACK's divide-and-conquer symmetric eigensolver (dsyevd / ssyevd).
+template <class T>
+EighResult eigh_t(std::int64_t batch, std::int64_t n, const std::vector<double>& h, bool vectors) {
+  EighResult r;
+  r.values.assign(static_cast<std::size_t>(batch * n), 0.0);
+  if (vectors) r.vectors.assign(static_cast<std::size_t>(batch * n * n), 0.0);
+  r.info.assign(static_cast<std::size_t>(batch), 0);
+  const int ln = static_cast<int>(n);
+  std::vector<T> a(static_cast<std::size_t>(n * n)), w(static_cast<std::size_t>(n));
+  for (std::int64_t b = 0; b < batch; ++b) {
+    std::copy(h.begin() + b * n * n, h.begin() + (b + 1) * n * n, a.begin());
+    const char jobz = vectors ? 'V' : 'N';
+    int info;
+    if constexpr (std::is_same_v<T, double>)
+      info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, 'L', ln, a.data(), ln, w.data());
+    else
+      info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, jobz, 'L', ln, a.data(), ln, w.data());
+    r.info[b] = info;
+    std::copy(w.begin(), w.end(), r.values.begin() + b * n);
+    if (vectors) std::copy(a.begin(), a.end(), r.vectors.begin() + b * n * n);
+  }
+  return r;
+}
+
 std::uint64_t available_host_memory() {
   std::ifstream in("/proc/meminfo");
   std::string key;
@@ -334,6 +360,11 @@ class CpuBackend final : public Backend {
   std::vector<double> hessian(const ObjectiveData& d, Precision p, std::int64_t batch,
                               const std::vector<double>& x) override {
     return p == Precision::f32 ? hessian_t<float>(d, batch, x) : hessian_t<double>(d, batch, x);
+  }
+  EighResult eigh(Precision p, std::int64_t batch, std::int64_t n, const std::vector<double>& h,
+                  bool vectors) override {
+    return p == Precision::f32 ? eigh_t<float>(batch, n, h, vectors)
+                               : eigh_t<double>(batch, n, h, vectors);
   }
 };
 

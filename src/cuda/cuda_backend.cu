@@ -9,8 +9,13 @@
 // writing one partial IterationSums), and a status kernel (thread = one
 // trajectory) that sums the partials in slice order and ends the iteration.
 // Every reduction has a fixed order, so a run is bitwise reproducible.
+//
+// Symmetric eigendecompositions (eigh) go to cuSOLVER's 64-bit generic API:
+// cusolverDnXsyevBatched for small matrices, cusolverDnXsyevd one matrix at a
+// time for larger ones, in groups of matrices that fit in device memory.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cusolverDn.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -18,6 +23,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -28,7 +34,7 @@ namespace saddlescope {
 namespace {
 
 // ---------------------------------------------------------------------------
-// Error handling: every runtime and cuBLAS call is checked and reported with
+// Error handling: every runtime, cuBLAS and cuSOLVER call is checked and reported with
 // the call, file and line. Out-of-memory is a resource problem (exit code 3),
 // anything else a backend failure (exit code 1).
 
@@ -55,11 +61,55 @@ void cublas_check(cublasStatus_t st, const char* call, const char* file, int lin
   throw BackendError(msg);
 }
 
+// cuSOLVER has no status-to-string function of its own.
+const char* cusolver_status_name(cusolverStatus_t st) {
+  switch (st) {
+    case CUSOLVER_STATUS_SUCCESS:
+      return "CUSOLVER_STATUS_SUCCESS";
+    case CUSOLVER_STATUS_NOT_INITIALIZED:
+      return "CUSOLVER_STATUS_NOT_INITIALIZED";
+    case CUSOLVER_STATUS_ALLOC_FAILED:
+      return "CUSOLVER_STATUS_ALLOC_FAILED";
+    case CUSOLVER_STATUS_INVALID_VALUE:
+      return "CUSOLVER_STATUS_INVALID_VALUE";
+    case CUSOLVER_STATUS_ARCH_MISMATCH:
+      return "CUSOLVER_STATUS_ARCH_MISMATCH";
+    case CUSOLVER_STATUS_MAPPING_ERROR:
+      return "CUSOLVER_STATUS_MAPPING_ERROR";
+    case CUSOLVER_STATUS_EXECUTION_FAILED:
+      return "CUSOLVER_STATUS_EXECUTION_FAILED";
+    case CUSOLVER_STATUS_INTERNAL_ERROR:
+      return "CUSOLVER_STATUS_INTERNAL_ERROR";
+    case CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED:
+      return "CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED";
+    case CUSOLVER_STATUS_NOT_SUPPORTED:
+      return "CUSOLVER_STATUS_NOT_SUPPORTED";
+    case CUSOLVER_STATUS_INVALID_WORKSPACE:
+      return "CUSOLVER_STATUS_INVALID_WORKSPACE";
+    default:
+      return "unrecognized cuSOLVER status";
+  }
+}
+
+void cusolver_check(cusolverStatus_t st, const char* call, const char* file, int line) {
+  if (st == CUSOLVER_STATUS_SUCCESS) return;
+  const std::string msg = "cuSOLVER error in " + where(call, file, line) + ": " +
+                          cusolver_status_name(st) + " (" + std::to_string(static_cast<int>(st)) +
+                          ")";
+  if (st == CUSOLVER_STATUS_ALLOC_FAILED) throw ResourceError(msg);
+  throw BackendError(msg);
+}
+
 // Destructors must not throw: a failed release is logged and otherwise ignored.
 void cuda_log(cudaError_t err, const char* call) {
   if (err != cudaSuccess)
     std::fprintf(stderr, "saddlescope: %s failed during cleanup: %s\n", call,
                  cudaGetErrorString(err));
+}
+void cusolver_log(cusolverStatus_t st, const char* call) {
+  if (st != CUSOLVER_STATUS_SUCCESS)
+    std::fprintf(stderr, "saddlescope: %s failed during cleanup: %s\n", call,
+                 cusolver_status_name(st));
 }
 
 void require(bool ok, const std::string& what) {
@@ -71,6 +121,7 @@ void require(bool ok, const std::string& what) {
 
 #define SS_CUDA(call) ::saddlescope::cuda_check((call), #call, __FILE__, __LINE__)
 #define SS_CUBLAS(call) ::saddlescope::cublas_check((call), #call, __FILE__, __LINE__)
+#define SS_CUSOLVER(call) ::saddlescope::cusolver_check((call), #call, __FILE__, __LINE__)
 // Launch errors (bad configuration) surface at once; execution errors surface
 // at the next synchronizing call (running(), result()).
 #define SS_LAUNCHED(kernel) \
@@ -153,6 +204,36 @@ class CublasHandle {
 
  private:
   cublasHandle_t h_ = nullptr;
+};
+
+// A cuSOLVER dense handle and the parameter object of its 64-bit generic API
+// (default algorithms). The handle runs on the default stream, like every
+// other call here, and is asked for deterministic results (the default, made
+// explicit).
+class CusolverDn {
+ public:
+  CusolverDn() {
+    SS_CUSOLVER(cusolverDnCreate(&h_));
+    try {
+      SS_CUSOLVER(cusolverDnSetDeterministicMode(h_, CUSOLVER_DETERMINISTIC_RESULTS));
+      SS_CUSOLVER(cusolverDnCreateParams(&params_));
+    } catch (...) {
+      cusolver_log(cusolverDnDestroy(h_), "cusolverDnDestroy");
+      throw;
+    }
+  }
+  CusolverDn(const CusolverDn&) = delete;
+  CusolverDn& operator=(const CusolverDn&) = delete;
+  ~CusolverDn() {
+    cusolver_log(cusolverDnDestroyParams(params_), "cusolverDnDestroyParams");
+    cusolver_log(cusolverDnDestroy(h_), "cusolverDnDestroy");
+  }
+  cusolverDnHandle_t handle() const { return h_; }
+  cusolverDnParams_t params() const { return params_; }
+
+ private:
+  cusolverDnHandle_t h_ = nullptr;
+  cusolverDnParams_t params_ = nullptr;
 };
 
 template <class T>
@@ -519,6 +600,17 @@ class CudaEnsemble final : public Ensemble {
 };
 
 // ---------------------------------------------------------------------------
+// Symmetric eigendecompositions.
+
+// Matrices of order n <= kBatchedMaxN are solved by cusolverDnXsyevBatched, a
+// group of matrices per call; larger ones by cusolverDnXsyevd, one matrix per
+// call. The threshold is provisional: it awaits the GPU benchmark.
+constexpr std::int64_t kBatchedMaxN = 64;
+
+template <class T>
+constexpr cudaDataType_t kCudaType = std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_64F;
+
+// ---------------------------------------------------------------------------
 // Backend.
 
 class CudaBackend final : public Backend {
@@ -583,11 +675,20 @@ class CudaBackend final : public Backend {
                               const std::vector<double>& x) override {
     return p == Precision::f32 ? hessian_t<float>(d, batch, x) : hessian_t<double>(d, batch, x);
   }
+  EighResult eigh(Precision p, std::int64_t batch, std::int64_t n, const std::vector<double>& h,
+                  bool vectors) override {
+    return p == Precision::f32 ? eigh_t<float>(batch, n, h, vectors)
+                               : eigh_t<double>(batch, n, h, vectors);
+  }
 
  private:
   cublasHandle_t cublas() {
     if (!cublas_) cublas_ = std::make_unique<CublasHandle>();
     return cublas_->get();
+  }
+  const CusolverDn& cusolver() {
+    if (!cusolver_) cusolver_ = std::make_unique<CusolverDn>();
+    return *cusolver_;
   }
 
   // Uploads a [batch, dim] host array in precision T.
@@ -668,7 +769,132 @@ class CudaBackend final : public Backend {
     return h;
   }
 
+  // Same results as the CPU backend's LAPACKE ?syevd (row-major, 'L'): values
+  // ascending, row-major vectors with column k = eigenvector k, and the
+  // solver's info per matrix (a failed solve is reported, not thrown; its
+  // values and vectors are whatever the solver left). Only the row-major
+  // lower triangle of h is trusted: it is mirrored into the upper one on the
+  // host (O(n^2) against the solver's O(n^3)), so the column-major matrix
+  // cuSOLVER reads is the intended symmetric matrix whichever triangle it
+  // uses. The column-major eigenvectors are transposed on the host.
+  template <class T>
+  EighResult eigh_t(std::int64_t batch, std::int64_t n, const std::vector<double>& h,
+                    bool vectors) {
+    const std::size_t nn = checked_size(n, n);
+    require(h.size() == checked_size(batch) * nn,
+            "eigh input of " + std::to_string(h.size()) + " elements is not " +
+                std::to_string(batch) + " x " + std::to_string(n) + " x " + std::to_string(n));
+    EighResult r;
+    r.values.assign(checked_size(batch, n), 0.0);
+    if (vectors) r.vectors.assign(h.size(), 0.0);
+    r.info.assign(checked_size(batch), 0);
+    if (batch == 0 || n == 0) return r;
+
+    const CusolverDn& sv = cusolver();  // created before the free memory is measured
+    const bool batched = n <= kBatchedMaxN;
+    const cusolverEigMode_t jobz = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+    const cublasFillMode_t uplo = CUBLAS_FILL_MODE_LOWER;  // either would do: see above
+    constexpr cudaDataType_t type = kCudaType<T>;
+
+    // Workspace bytes {device, host} of one call on m matrices at a, w.
+    const auto workspace = [&](std::int64_t m, const T* a, const T* w) {
+      std::pair<std::size_t, std::size_t> ws{0, 0};
+      if (batched)
+        SS_CUSOLVER(cusolverDnXsyevBatched_bufferSize(sv.handle(), sv.params(), jobz, uplo, n, type,
+                                                      a, n, type, w, type, &ws.first, &ws.second,
+                                                      m));
+      else
+        SS_CUSOLVER(cusolverDnXsyevd_bufferSize(sv.handle(), sv.params(), jobz, uplo, n, type, a, n,
+                                                type, w, type, &ws.first, &ws.second));
+      return ws;
+    };
+
+    // Group size: a group's matrices, eigenvalues and infos plus the device
+    // workspace stay within the memory budget (a share of the free memory,
+    // leaving headroom). The workspace is queried on the allocated arrays and
+    // the group shrinks until everything fits; a single matrix is tried
+    // regardless (if it does not fit, its allocation raises ResourceError).
+    const double budget = static_cast<double>(memory_budget());
+    const double per_matrix = static_cast<double>((nn + checked_size(n)) * sizeof(T) + sizeof(int));
+    std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(batch), std::max(1.0, budget / per_matrix)));
+    // cusolverDnXsyevBatched documents the limit n * lda * batchSize <= INT32_MAX.
+    if (batched)
+      group =
+          std::clamp<std::int64_t>(std::numeric_limits<std::int32_t>::max() / (n * n), 1, group);
+    DeviceArray<T> a, w;
+    DeviceArray<int> info;
+    std::pair<std::size_t, std::size_t> ws{0, 0};
+    for (;;) {
+      a = DeviceArray<T>();  // release the previous attempt before allocating
+      w = DeviceArray<T>();
+      info = DeviceArray<int>();
+      a = DeviceArray<T>(checked_size(group) * nn);
+      w = DeviceArray<T>(checked_size(group, n));
+      info = DeviceArray<int>(checked_size(group));
+      ws = workspace(group, a.get(), w.get());
+      const double need = static_cast<double>(group) * per_matrix + static_cast<double>(ws.first);
+      if (group == 1 || need <= budget) break;
+      group = std::clamp<std::int64_t>(
+          static_cast<std::int64_t>(static_cast<double>(group) * (budget / need)), 1, group - 1);
+    }
+    DeviceArray<char> work(ws.first);
+    std::vector<char> host_work(ws.second);
+
+    std::vector<T> ha, hw;
+    std::vector<int> hinfo;
+    for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
+      const std::int64_t m = std::min(group, batch - b0);
+      const std::size_t first = checked_size(b0) * nn, len = checked_size(m) * nn;
+      ha.resize(len);
+      for (std::int64_t k = 0; k < m; ++k) {
+        const double* src = h.data() + first + k * n * n;
+        T* dst = ha.data() + k * n * n;
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t j = 0; j <= i; ++j)
+            dst[i * n + j] = dst[j * n + i] = static_cast<T>(src[i * n + j]);  // rounded to T
+      }
+      SS_CUDA(cudaMemcpy(a.get(), ha.data(), len * sizeof(T), cudaMemcpyHostToDevice));
+      if (batched) {
+        // The last group may be smaller than the one the workspace was sized for.
+        const auto need = workspace(m, a.get(), w.get());
+        if (need.first > work.size()) {
+          work = DeviceArray<char>();
+          work = DeviceArray<char>(need.first);
+        }
+        if (need.second > host_work.size()) host_work.resize(need.second);
+        SS_CUSOLVER(cusolverDnXsyevBatched(sv.handle(), sv.params(), jobz, uplo, n, type, a.get(),
+                                           n, type, w.get(), type, work.get(), work.size(),
+                                           host_work.data(), host_work.size(), info.get(), m));
+      } else {
+        for (std::int64_t k = 0; k < m; ++k)
+          SS_CUSOLVER(cusolverDnXsyevd(sv.handle(), sv.params(), jobz, uplo, n, type,
+                                       a.get() + k * n * n, n, type, w.get() + k * n, type,
+                                       work.get(), work.size(), host_work.data(), host_work.size(),
+                                       info.get() + k));
+      }
+      // Synchronous copies on the default stream: they wait for the solver.
+      hw.resize(checked_size(m, n));
+      hinfo.resize(checked_size(m));
+      SS_CUDA(cudaMemcpy(hw.data(), w.get(), hw.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      SS_CUDA(
+          cudaMemcpy(hinfo.data(), info.get(), hinfo.size() * sizeof(int), cudaMemcpyDeviceToHost));
+      std::copy(hw.begin(), hw.end(), r.values.begin() + b0 * n);
+      std::copy(hinfo.begin(), hinfo.end(), r.info.begin() + b0);
+      if (!vectors) continue;
+      SS_CUDA(cudaMemcpy(ha.data(), a.get(), len * sizeof(T), cudaMemcpyDeviceToHost));
+      for (std::int64_t k = 0; k < m; ++k) {
+        const T* v = ha.data() + k * n * n;  // column-major: v[i + j n] = component i of vector j
+        double* out = r.vectors.data() + (b0 + k) * n * n;
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t j = 0; j < n; ++j) out[i * n + j] = v[i + j * n];
+      }
+    }
+    return r;
+  }
+
   std::unique_ptr<CublasHandle> cublas_;  // created on first coupled evaluation
+  std::unique_ptr<CusolverDn> cusolver_;  // created on first eigh
 };
 
 // Why no device can be used, or "" when one can.

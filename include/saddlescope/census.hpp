@@ -1,0 +1,63 @@
+// The Hessian census (DESIGN section 1): at selected points, the dense
+// Hessian, its spectrum, the index (eigenvalues < -tol), the zero and
+// positive counts and the class, with the relative zero tolerance
+// tol = zero_tol * max(1, max|lambda|).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "experiment.hpp"
+
+namespace saddlescope {
+
+enum class PointClass { minimum, maximum, saddle, degenerate, failed };
+const char* class_name(PointClass c);
+
+struct Inertia {
+  std::int64_t index = 0, n_zero = 0, n_pos = 0;
+  double tol = 0;  // the absolute zero tolerance used
+  double lambda_min = 0, lambda_max = 0;
+  PointClass cls = PointClass::failed;
+};
+
+// Classify an ascending spectrum of length n. Non-finite values give `failed`.
+Inertia classify(const double* lambda, std::int64_t n, double zero_tol);
+
+// Hessians and spectra of `count` points X [count, dim] on the backend, in
+// chunks of at most `chunk` points. spectra [count, dim] (NaN rows where the
+// solve failed); info per point (0 = success).
+struct Spectra {
+  std::vector<double> values;
+  std::vector<Inertia> inertia;
+  std::vector<int> info;
+};
+Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const AnalysisSpec& spec,
+                       const std::vector<double>& x, std::int64_t count, std::int64_t chunk);
+
+struct AnalyzedPoint {
+  std::string source;  // "stop"
+  std::size_t optimizer = 0;
+  std::int64_t trajectory = 0, step = 0;
+  double f = 0, grad_norm = 0;
+  bool critical = false;  // grad_norm <= analysis.crit_tol
+  Inertia inertia;
+  int info = 0;
+};
+
+struct CensusResult {
+  std::vector<AnalyzedPoint> points;
+  std::vector<double> spectra;  // [points, dim]
+  std::vector<double> coords;   // [points, dim]
+  double seconds = 0;
+};
+
+// Indices of the trajectories whose stopping points enter the census:
+// non-diverged ones, sampled evenly across optimizers up to max_points.
+// Returns (optimizer, trajectory) pairs in optimizer order.
+std::vector<std::pair<std::size_t, std::int64_t>> select_stops(
+    const std::vector<std::vector<std::int8_t>>& outcomes, std::int64_t max_points);
+
+}  // namespace saddlescope

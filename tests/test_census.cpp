@@ -1,0 +1,276 @@
+// The Hessian census: the eigensolver against residual and orthogonality
+// checks and known spectra, the classification rule at its tolerance
+// boundaries, and closed-form censuses: all 3^6 critical points of the
+// double well and of Styblinski-Tang at N = 6 carry the index the product
+// structure gives (C(6,k) 2^(6-k) of index k); quadratics of known inertia.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "saddlescope/census.hpp"
+#include "saddlescope/errors.hpp"
+#include "saddlescope/run.hpp"
+
+using namespace saddlescope;
+
+namespace {
+
+std::vector<double> random_symmetric(std::int64_t batch, std::int64_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> d;
+  std::vector<double> h(static_cast<std::size_t>(batch * n * n));
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j <= i; ++j)
+        h[(b * n + i) * n + j] = h[(b * n + j) * n + i] = d(gen);
+  return h;
+}
+
+TEST(Eigh, ResidualAndOrthogonality) {
+  auto cpu = make_cpu_backend();
+  for (std::int64_t n : {1, 2, 17, 64, 150}) {
+    for (Precision p : {Precision::f64, Precision::f32}) {
+      SCOPED_TRACE(::testing::Message() << "n = " << n << (p == Precision::f64 ? " f64" : " f32"));
+      const std::int64_t batch = 3;
+      const auto h = random_symmetric(batch, n, 7 + static_cast<std::uint64_t>(n));
+      const EighResult r = cpu->eigh(p, batch, n, h, true);
+      const double eps = p == Precision::f64 ? 1e-15 : 1e-6;
+      for (std::int64_t b = 0; b < batch; ++b) {
+        ASSERT_EQ(r.info[b], 0);
+        const double* w = r.values.data() + b * n;
+        const double* v = r.vectors.data() + b * n * n;
+        const double* a = h.data() + b * n * n;
+        double scale = 0;
+        for (std::int64_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(w[i]));
+        for (std::int64_t i = 1; i < n; ++i) EXPECT_LE(w[i - 1], w[i]) << "ascending";
+        double res = 0, orth = 0;
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t k = 0; k < n; ++k) {
+            double hv = 0, vtv = 0;
+            for (std::int64_t j = 0; j < n; ++j) {
+              hv += a[i * n + j] * v[j * n + k];
+              vtv += v[j * n + i] * v[j * n + k];
+            }
+            res = std::max(res, std::fabs(hv - w[k] * v[i * n + k]));
+            orth = std::max(orth, std::fabs(vtv - (i == k ? 1.0 : 0.0)));
+          }
+        // Backward-stable solvers: residual ~ n eps ||H||, orthogonality ~ n eps.
+        EXPECT_LE(res, 50.0 * static_cast<double>(n) * eps * std::max(1.0, scale));
+        EXPECT_LE(orth, 50.0 * static_cast<double>(n) * eps);
+      }
+    }
+  }
+}
+
+TEST(Eigh, KnownSpectrumAndPrecisionsAgree) {
+  auto cpu = make_cpu_backend();
+  const std::int64_t n = 40;
+  // Eigenvalues -3, -2.5, ..., placed exactly by a Haar rotation.
+  std::string eig = "[";
+  for (std::int64_t i = 0; i < n; ++i)
+    eig += (i ? ", " : "") + std::to_string(-3.0 + 0.5 * static_cast<double>(i));
+  eig += "]";
+  const Experiment e =
+      parse_experiment("seed = 5\n[objective]\nkind = \"quadratic\"\neigenvalues = " + eig +
+                           "\nrotate = true\n[[optimizer]]\nkind = \"gd\"\n",
+                       "t");
+  const ObjectiveData d = build_objective(e);
+  const EighResult r64 = cpu->eigh(Precision::f64, 1, n, d.matrix, false);
+  const EighResult r32 = cpu->eigh(Precision::f32, 1, n, d.matrix, false);
+  for (std::int64_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(r64.values[i], -3.0 + 0.5 * static_cast<double>(i), 1e-12);
+    EXPECT_NEAR(r32.values[i], -3.0 + 0.5 * static_cast<double>(i), 1e-4);
+  }
+}
+
+TEST(Classify, FollowsTheDefinitionAtTheTolerance) {
+  // max|lambda| = 100, zero_tol 1e-3: tol = 0.1.
+  const double tol = 0.1;
+  auto inertia = [](std::vector<double> l) {
+    return classify(l.data(), static_cast<std::int64_t>(l.size()), 1e-3);
+  };
+  Inertia r = inertia({-100, -0.10000001, -0.1, 0.0999, 0.1000001, 5});
+  EXPECT_DOUBLE_EQ(r.tol, tol);
+  EXPECT_EQ(r.index, 2);
+  EXPECT_EQ(r.n_zero, 2);
+  EXPECT_EQ(r.n_pos, 2);
+  EXPECT_EQ(r.cls, PointClass::degenerate);
+  EXPECT_EQ(inertia({-100, -1, 2}).cls, PointClass::saddle);
+  EXPECT_EQ(inertia({0.5, 100}).cls, PointClass::minimum);
+  EXPECT_EQ(inertia({-100, -0.5}).cls, PointClass::maximum);
+  // Below max|lambda| = 1 the tolerance is absolute: zero_tol itself.
+  EXPECT_EQ(inertia({-0.5, 0.0009}).cls, PointClass::degenerate);
+  EXPECT_EQ(inertia({-0.5, std::nan("")}).cls, PointClass::failed);
+}
+
+// Roots of a cubic by Newton from a start (independent of the library).
+double newton_root(double (*g)(double), double (*dg)(double), double x) {
+  for (int k = 0; k < 100; ++k) x -= g(x) / dg(x);
+  return x;
+}
+
+struct SeparableCensus {
+  const char* name;
+  ObjectiveKind kind;
+  double roots[3];  // minimum, maximum, minimum of the 1-D term (maximum in the middle)
+};
+
+TEST(Census, AllCriticalPointsOfSeparableObjectivesAtN6) {
+  auto dw_g = [](double x) { return 4 * x * x * x - 8 * x + 1; };
+  auto dw_h = [](double x) { return 12 * x * x - 8; };
+  auto st_g = [](double x) { return 2 * x * x * x - 16 * x + 2.5; };
+  auto st_h = [](double x) { return 6 * x * x - 16; };
+  const SeparableCensus cases[] = {
+      {"double-well",
+       ObjectiveKind::double_well,
+       {newton_root(dw_g, dw_h, -1.5), newton_root(dw_g, dw_h, 0.1), newton_root(dw_g, dw_h, 1.3)}},
+      {"styblinski-tang",
+       ObjectiveKind::styblinski_tang,
+       {newton_root(st_g, st_h, -2.9), newton_root(st_g, st_h, 0.15),
+        newton_root(st_g, st_h, 2.7)}}};
+  auto cpu = make_cpu_backend();
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_NEAR(c.roots[1], c.kind == ObjectiveKind::double_well ? 0.126000 : 0.156731, 1e-6);
+    const std::int64_t n = 6, count = 729;
+    ObjectiveData d;
+    d.kind = c.kind;
+    d.dim = n;
+    std::vector<double> x(static_cast<std::size_t>(count * n));
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(count));
+    for (std::int64_t p = 0; p < count; ++p) {
+      std::int64_t code = p, at_max = 0;
+      for (std::int64_t i = 0; i < n; ++i, code /= 3) {
+        x[p * n + i] = c.roots[code % 3];
+        at_max += code % 3 == 1;
+      }
+      expected[p] = at_max;  // the index: one negative curvature per coordinate at the maximum
+    }
+    AnalysisSpec spec;
+    spec.method = "eigh";
+    const Spectra s = analyze_points(d, *cpu, spec, x, count, 100);
+    std::vector<std::int64_t> per_index(7, 0);
+    for (std::int64_t p = 0; p < count; ++p) {
+      ASSERT_EQ(s.info[p], 0);
+      EXPECT_EQ(s.inertia[p].index, expected[p]) << "point " << p;
+      EXPECT_EQ(s.inertia[p].n_zero, 0);
+      per_index[s.inertia[p].index]++;
+      const PointClass want = expected[p] == 0   ? PointClass::minimum
+                              : expected[p] == n ? PointClass::maximum
+                                                 : PointClass::saddle;
+      EXPECT_EQ(s.inertia[p].cls, want);
+    }
+    // Binomial law: C(6, k) 2^(6 - k) points of index k.
+    const std::int64_t binom[7] = {1, 6, 15, 20, 15, 6, 1};
+    for (int k = 0; k <= 6; ++k)
+      EXPECT_EQ(per_index[k], binom[k] * (1 << (6 - k))) << "index " << k;
+  }
+}
+
+Inertia inertia_at_origin(const std::string& objective) {
+  const Experiment e = parse_experiment(
+      "seed = 11\n[objective]\n" + objective + "\n[[optimizer]]\nkind = \"gd\"\n", "t");
+  const ObjectiveData d = build_objective(e);
+  AnalysisSpec spec;
+  spec.method = "eigh";
+  auto cpu = make_cpu_backend();
+  const std::vector<double> x(static_cast<std::size_t>(d.dim), 0.0);
+  return analyze_points(d, *cpu, spec, x, 1, 1).inertia[0];
+}
+
+TEST(Census, QuadraticsOfKnownInertia) {
+  Inertia r = inertia_at_origin(
+      "kind = \"quadratic\"\ndim = 30\nnegative = 7\ncurvature = 2\nrotate = true");
+  EXPECT_EQ(r.index, 7);
+  EXPECT_EQ(r.n_pos, 23);
+  EXPECT_EQ(r.cls, PointClass::saddle);
+  r = inertia_at_origin("kind = \"saddle-2d\"");
+  EXPECT_EQ(r.index, 1);
+  EXPECT_EQ(r.cls, PointClass::saddle);
+  EXPECT_EQ(inertia_at_origin("kind = \"bowl-2d\"").cls, PointClass::minimum);
+  // A flat direction (like a monkey saddle's vanishing curvature): degenerate.
+  r = inertia_at_origin("kind = \"quadratic\"\neigenvalues = [1.0, 0.0, -1.0]\nrotate = true");
+  EXPECT_EQ(r.n_zero, 1);
+  EXPECT_EQ(r.cls, PointClass::degenerate);
+}
+
+TEST(Census, SelectStopsSamplesEvenlyAndSkipsDiverged) {
+  std::vector<std::vector<std::int8_t>> outcomes = {std::vector<std::int8_t>(100, kConverged),
+                                                    std::vector<std::int8_t>(100, kMaxSteps),
+                                                    std::vector<std::int8_t>(100, kDiverged)};
+  outcomes[1][3] = kDiverged;
+  const auto picks = select_stops(outcomes, 10);
+  ASSERT_EQ(picks.size(), 10u);
+  std::int64_t from[3] = {0, 0, 0};
+  for (const auto& [o, b] : picks) {
+    from[o]++;
+    EXPECT_NE(outcomes[o][b], kDiverged);
+  }
+  EXPECT_EQ(from[0], 5);
+  EXPECT_EQ(from[1], 5);
+  EXPECT_EQ(from[2], 0);
+  EXPECT_EQ(select_stops(outcomes, 1000).size(), 199u);
+}
+
+TEST(Census, RunWritesPointsSpectraDensityAndSummary) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("saddlescope_census_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "e.toml")
+      << "name = \"c\"\nseed = 2\n[objective]\nkind = \"double-well\"\ndim = 5\n"
+         "[init]\nkind = \"uniform\"\nscale = 2\n[run]\ntrajectories = 30\n"
+         "max_steps = 4000\nprecision = \"f64\"\n[[optimizer]]\nkind = \"gd\"\n"
+         "lr = 0.01\n[[optimizer]]\nkind = \"adam\"\nlr = 0.05\n"
+         "[analysis]\nmax_points = 20\nsave_point_coords = true\n";
+  const std::string cmd = std::string(SADDLESCOPE_BINARY) + " run " + (dir / "e.toml").string() +
+                          " -o " + (dir / "run").string() + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  for (const char* f :
+       {"points.csv", "spectra.npy", "density.csv", "point_coords.npy", "summary.json"})
+    EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
+  std::ifstream pts(dir / "run" / "points.csv");
+  std::string line;
+  int rows = -1;
+  while (std::getline(pts, line)) ++rows;
+  EXPECT_EQ(rows, 20);
+  // Each group's density integrates to 1.
+  std::ifstream den(dir / "run" / "density.csv");
+  std::getline(den, line);
+  std::map<std::string, double> integral;
+  while (std::getline(den, line)) {
+    std::stringstream ss(line);
+    std::string g, lo, hi, v;
+    std::getline(ss, g, ',');
+    std::getline(ss, lo, ',');
+    std::getline(ss, hi, ',');
+    std::getline(ss, v, ',');
+    integral[g] += std::stod(v) * (std::stod(hi) - std::stod(lo));
+  }
+  EXPECT_FALSE(integral.empty());
+  for (const auto& [g, total] : integral) EXPECT_NEAR(total, 1.0, 1e-9) << g;
+  fs::remove_all(dir);
+}
+
+TEST(Census, HessiansThatFitNowhereAreRefusedBeforeRunning) {
+  const Experiment e = parse_experiment(
+      "[objective]\nkind = \"double-well\"\ndim = 400000\n[run]\ntrajectories = 2\n"
+      "[[optimizer]]\nkind = \"gd\"\n[analysis]\nmethod = \"eigh\"\n",
+      "t");
+  auto cpu = make_cpu_backend();
+  try {
+    plan_memory(e, *cpu);
+    FAIL() << "accepted";
+  } catch (const ResourceError& err) {
+    EXPECT_NE(std::string(err.what()).find("census"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("analysis.method"), std::string::npos) << err.what();
+  }
+}
+
+}  // namespace
