@@ -13,6 +13,7 @@ namespace saddlescope::rng {
 enum Stream : std::uint32_t {
   kInitStart = 1,          // trajectory starts: index = trajectory * dim + coordinate
   kObjectiveRotation = 2,  // quadratic: Gaussian matrix whose QR gives the Haar rotation
+  kObjectiveGoe = 3,       // goe-quadratic: entry (i, j), i <= j, at index i * dim + j
 };
 
 // Four 32-bit words for counter (stream, index) under key seed.

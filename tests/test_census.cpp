@@ -5,6 +5,7 @@
 // structure gives (C(6,k) 2^(6-k) of index k); quadratics of known inertia.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -197,6 +198,45 @@ TEST(Census, QuadraticsOfKnownInertia) {
   r = inertia_at_origin("kind = \"quadratic\"\neigenvalues = [1.0, 0.0, -1.0]\nrotate = true");
   EXPECT_EQ(r.n_zero, 1);
   EXPECT_EQ(r.cls, PointClass::degenerate);
+}
+
+TEST(Census, GoeSpectrumIsTheSemicircle) {
+  // Wigner: the spectrum of a GOE matrix with off-diagonal variance sigma^2/N
+  // tends to the semicircle on [-2 sigma, 2 sigma]. At N = 1000 the
+  // Kolmogorov-Smirnov distance to the semicircle CDF is O(1/N) in the bulk
+  // plus edge effects; 0.01 is a comfortable bound, while a spectrum scaled
+  // by 10% (a variance 20% off) is well above it.
+  const std::int64_t n = 1000;
+  const double sigma = 1.5, radius = 2 * sigma;
+  const Experiment e = parse_experiment(
+      "seed = 9\n[objective]\nkind = \"goe-quadratic\"\ndim = 1000\n"
+      "sigma = 1.5\n[[optimizer]]\nkind = \"gd\"\n",
+      "t");
+  const ObjectiveData d = build_objective(e);
+  AnalysisSpec spec;
+  spec.method = "eigh";
+  auto cpu = make_cpu_backend();
+  const Spectra s = analyze_points(d, *cpu, spec, std::vector<double>(n, 0.0), 1, 1);
+  auto cdf = [&](double x) {
+    x = std::clamp(x, -radius, radius);
+    return 0.5 + x * std::sqrt(radius * radius - x * x) / (M_PI * radius * radius) +
+           std::asin(x / radius) / M_PI;
+  };
+  auto ks = [&](double scale) {
+    double worst = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double f = cdf(scale * s.values[i]);
+      worst = std::max({worst, std::fabs(f - static_cast<double>(i) / n),
+                        std::fabs(f - static_cast<double>(i + 1) / n)});
+    }
+    return worst;
+  };
+  std::printf("KS distance to the semicircle: %.4f (spectrum scaled by 1.1: %.4f)\n", ks(1.0),
+              ks(1.1));
+  EXPECT_LT(ks(1.0), 0.01);
+  EXPECT_GT(ks(1.1), 0.02) << "the test can tell a 20% wrong variance";
+  EXPECT_EQ(s.inertia[0].cls, PointClass::saddle);
+  EXPECT_NEAR(static_cast<double>(s.inertia[0].index) / n, 0.5, 0.05);
 }
 
 TEST(Census, SelectStopsSamplesEvenlyAndSkipsDiverged) {

@@ -40,6 +40,14 @@ ObjectiveData rotated(std::int64_t n) {
   return build_objective(e);
 }
 
+ObjectiveData goe(std::int64_t n) {
+  Experiment e = parse_experiment(
+      "seed = 4\n[objective]\nkind = \"goe-quadratic\"\ndim = " + std::to_string(n) +
+          "\nsigma = 1.5\n[[optimizer]]\nkind = \"gd\"\n",
+      "test");
+  return build_objective(e);
+}
+
 std::vector<Case> cases() {
   const std::int64_t n = 7;
   return {{"quadratic", make(ObjectiveKind::quadratic, n), 2.0},
@@ -47,7 +55,8 @@ std::vector<Case> cases() {
           {"double_well", make(ObjectiveKind::double_well, n), 2.0},
           {"styblinski_tang", make(ObjectiveKind::styblinski_tang, n), 4.0},
           {"rastrigin", make(ObjectiveKind::rastrigin, n), 3.0},
-          {"rosenbrock", make(ObjectiveKind::rosenbrock, n), 1.5}};
+          {"rosenbrock", make(ObjectiveKind::rosenbrock, n), 1.5},
+          {"goe_quadratic", goe(n), 2.0}};
 }
 
 // Direct value, written independently of kernels/objectives.hpp.
@@ -137,7 +146,7 @@ TEST_P(ObjectiveDerivatives, MatchFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 6),
+INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 7),
                          [](const auto& info) { return std::string(cases()[info.param].name); });
 
 TEST(Objectives, Float32AgreesWithFloat64) {

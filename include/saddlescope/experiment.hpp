@@ -21,6 +21,10 @@ struct ObjectiveSpec {
   double curvature = 1.0;           // quadratic with negative = k
   bool rotate = false;              // quadratic: Haar-random rotation
   double a = 10.0;                  // rastrigin amplitude
+  double sigma = 1.0;               // goe-quadratic: semicircle radius / 2
+
+  // True when the objective holds a dense dim x dim matrix (coupled gradient).
+  bool dense_matrix() const { return (kind == "quadratic" && rotate) || kind == "goe-quadratic"; }
 };
 
 struct InitSpec {

@@ -43,7 +43,7 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   const std::int64_t n = e.objective.dim, b = e.run.trajectories;
   const std::uint64_t t = precision_bytes(e.run.precision);
   // Objective data without building it: the rotated quadratic holds an n x n matrix.
-  const bool coupled = e.objective.kind == "quadratic" && e.objective.rotate;
+  const bool coupled = e.objective.dense_matrix();
   plan.objective_bytes =
       static_cast<std::uint64_t>(n) * t * (e.objective.kind == "quadratic" ? 1 : 0) +
       (coupled ? static_cast<std::uint64_t>(n) * n * t : 0);

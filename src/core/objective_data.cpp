@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <lapacke.h>
 
+#include <cmath>
+
 #include "kernels/rng.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
@@ -57,6 +59,19 @@ ObjectiveData build_objective(const Experiment& e) {
           d.matrix[i * n + j] = d.matrix[j * n + i] = m;
         }
     }
+  } else if (o.kind == "goe-quadratic") {
+    // GOE: A_ij = A_ji ~ N(0, sigma^2 / N) for i < j, A_ii ~ N(0, 2 sigma^2 / N).
+    d.kind = ObjectiveKind::quadratic;
+    const std::int64_t n = o.dim;
+    const double sd = o.sigma / std::sqrt(static_cast<double>(n));
+    d.matrix.assign(static_cast<std::size_t>(n * n), 0.0);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = i; j < n; ++j) {
+        const double z =
+            rng::normal(e.seed, rng::kObjectiveGoe, static_cast<std::uint64_t>(i * n + j));
+        d.matrix[i * n + j] = d.matrix[j * n + i] = (i == j ? std::sqrt(2.0) : 1.0) * sd * z;
+      }
   } else if (o.kind == "double-well") {
     d.kind = ObjectiveKind::double_well;
   } else if (o.kind == "styblinski-tang") {
