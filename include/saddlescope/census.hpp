@@ -10,6 +10,7 @@
 
 #include "backend.hpp"
 #include "experiment.hpp"
+#include "finder.hpp"
 
 namespace saddlescope {
 
@@ -38,8 +39,8 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
                        const std::vector<double>& x, std::int64_t count, std::int64_t chunk);
 
 struct AnalyzedPoint {
-  std::string source;  // "stop"
-  std::size_t optimizer = 0;
+  std::string source;  // "stop" or "critical"
+  std::string group;   // the optimizer's label, or the finder ("gradient-norm", "newton")
   std::int64_t trajectory = 0, step = 0;
   double f = 0, grad_norm = 0;
   bool critical = false;  // grad_norm <= analysis.crit_tol
@@ -52,6 +53,8 @@ struct CensusResult {
   std::vector<double> spectra;  // [points, dim]
   std::vector<double> coords;   // [points, dim]
   double seconds = 0;
+  bool has_finder = false;
+  FinderResult finder;  // coords dropped (the analysed ones are in `coords` when saved)
 };
 
 // Indices of the trajectories whose stopping points enter the census:

@@ -60,6 +60,16 @@ struct AnalysisSpec {
   bool save_point_coords = false;
 };
 
+// [finder]: critical points of any index (DESIGN section 6).
+struct FinderSpec {
+  std::string kind = "none";  // none | gradient-norm | newton
+  std::int64_t starts = 256;  // the first `starts` trajectory starts ([init])
+  std::int64_t max_steps = 2000;
+  double lr = 0;            // gradient-norm: step on 1/2 ||grad f||^2 (default 1e-3);
+                            // newton: first trial step (default 1, halved on failure)
+  double dedup_tol = 1e-6;  // points closer than this (Euclidean) are the same point
+};
+
 struct OptimizerSpec {
   std::string label;  // unique name used in outputs
   OptimizerParams params;
@@ -73,6 +83,7 @@ struct Experiment {
   RunSpec run;
   std::vector<OptimizerSpec> optimizers;
   AnalysisSpec analysis;
+  FinderSpec finder;
   std::string source;  // the file it came from
 
   std::int64_t records() const { return run.max_steps / run.record_every + 1; }

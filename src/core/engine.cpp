@@ -24,31 +24,57 @@ void append(V& to, const V& from) {
   to.insert(to.end(), from.begin(), from.end());
 }
 
-// The census of stopping points: selection, Hessians, spectra, classes.
-CensusResult stop_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
-                         Backend& backend) {
+bool wants(const AnalysisSpec& a, const char* source) {
+  return std::find(a.points.begin(), a.points.end(), source) != a.points.end();
+}
+
+// The census: stopping points and the finders' critical points -> Hessians,
+// spectra, classes.
+CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
+                        Backend& backend) {
   const std::int64_t n = e.objective.dim;
-  std::vector<std::vector<std::int8_t>> outcomes;
-  for (const auto& o : run.optimizers) outcomes.push_back(o.traj.outcome);
-  const auto picks = select_stops(outcomes, e.analysis.max_points);
   CensusResult c;
   std::vector<double> x;
-  x.reserve(picks.size() * static_cast<std::size_t>(n));
-  for (const auto& [o, b] : picks) {
-    const auto& t = run.optimizers[o].traj;
-    x.insert(x.end(), t.finals.begin() + b * n, t.finals.begin() + (b + 1) * n);
-    AnalyzedPoint p;
-    p.source = "stop";
-    p.optimizer = o;
-    p.trajectory = b;
-    p.step = t.steps[b];
-    p.f = t.f_final[b];
-    p.grad_norm = t.gnorm_final[b];
-    p.critical = p.grad_norm <= e.analysis.crit_tol;
-    c.points.push_back(p);
+  if (wants(e.analysis, "stops")) {
+    std::vector<std::vector<std::int8_t>> outcomes;
+    for (const auto& o : run.optimizers) outcomes.push_back(o.traj.outcome);
+    for (const auto& [o, b] : select_stops(outcomes, e.analysis.max_points)) {
+      const auto& t = run.optimizers[o].traj;
+      x.insert(x.end(), t.finals.begin() + b * n, t.finals.begin() + (b + 1) * n);
+      AnalyzedPoint p;
+      p.source = "stop";
+      p.group = run.optimizers[o].label;
+      p.trajectory = b;
+      p.step = t.steps[b];
+      p.f = t.f_final[b];
+      p.grad_norm = t.gnorm_final[b];
+      p.critical = p.grad_norm <= e.analysis.crit_tol;
+      c.points.push_back(p);
+    }
   }
-  const auto count = static_cast<std::int64_t>(picks.size());
-  std::fprintf(stderr, "census: %lld stopping points, Hessians %lld x %lld (%s), %s\n",
+  if (wants(e.analysis, "critical")) {
+    c.has_finder = true;
+    c.finder = find_critical_points(e, obj, backend);
+    const std::size_t take =
+        std::min(c.finder.points.size(), static_cast<std::size_t>(e.analysis.max_points));
+    for (std::size_t q = 0; q < take; ++q) {
+      const FoundPoint& fp = c.finder.points[q];
+      x.insert(x.end(), c.finder.coords.begin() + static_cast<std::int64_t>(q) * n,
+               c.finder.coords.begin() + static_cast<std::int64_t>(q + 1) * n);
+      AnalyzedPoint p;
+      p.source = "critical";
+      p.group = e.finder.kind;
+      p.trajectory = fp.start;
+      p.step = fp.steps;
+      p.f = fp.f;
+      p.grad_norm = fp.grad_norm;
+      p.critical = true;
+      c.points.push_back(p);
+    }
+    c.finder.coords.clear();
+  }
+  const auto count = static_cast<std::int64_t>(c.points.size());
+  std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld (%s), %s\n",
                static_cast<long long>(count), static_cast<long long>(n), static_cast<long long>(n),
                e.analysis.precision == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
   Spectra s = analyze_points(obj, backend, e.analysis, x, count, run.plan.census_chunk);
@@ -99,7 +125,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   const std::int64_t b_total = e.run.trajectories;
   const std::int64_t chunk = out.plan.chunk, chunks = out.plan.chunks;
   const bool census = e.analysis.method != "none";
-  const bool want_finals = e.run.save_final_points || census;
+  const bool want_finals = e.run.save_final_points || (census && wants(e.analysis, "stops"));
   for (std::size_t oi = 0; oi < e.optimizers.size(); ++oi) {
     const auto t0 = std::chrono::steady_clock::now();
     OptimizerResult res;
@@ -144,7 +170,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   if (census) {
     const auto t_census = std::chrono::steady_clock::now();
     out.has_census = true;
-    out.census = stop_census(e, obj, out, backend);
+    out.census = run_census(e, obj, out, backend);
     out.census.seconds = seconds_since(t_census);
   }
   out.seconds_total = seconds_since(t_all);

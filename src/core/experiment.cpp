@@ -174,6 +174,17 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   return r;
 }
 
+FinderSpec read_finder(const Section& s, std::int64_t trajectories) {
+  FinderSpec f;
+  f.kind = s.choice("kind", "none", {"none", "gradient-norm", "newton"});
+  s.allow_only({"kind", "starts", "max_steps", "lr", "dedup_tol"});
+  f.starts = s.integer("starts", std::min<std::int64_t>(256, trajectories), 1, trajectories);
+  f.max_steps = s.integer("max_steps", 2000, 1, kMaxCount);
+  f.lr = s.number("lr", f.kind == "newton" ? 1.0 : 1e-3, 0.0, 1e30, true);
+  f.dedup_tol = s.number("dedup_tol", 1e-6, 0.0, 1e30);
+  return f;
+}
+
 AnalysisSpec read_analysis(const Section& s) {
   s.allow_only(
       {"points", "method", "max_points", "zero_tol", "crit_tol", "precision", "save_point_coords"});
@@ -186,12 +197,11 @@ AnalysisSpec read_analysis(const Section& s) {
     a.points.clear();
     for (const auto& el : *arr) {
       const std::string v = el.is_string() ? el.as_string()->get() : "";
-      if (v == "plateaus" || v == "critical")
+      if (v == "plateaus")
         s.fail("points",
-               fmt::format(
-                   "= \"{}\" is not supported yet in this version (it needs {}); use \"stops\"", v,
-                   v == "plateaus" ? "plateau detection" : "the critical-point finders"));
-      if (v != "stops")
+               "= \"plateaus\" is not supported yet in this version (it needs plateau "
+               "detection); use \"stops\" or \"critical\"");
+      if (v != "stops" && v != "critical")
         s.fail("points", fmt::format("holds {}; allowed: \"stops\", \"plateaus\", \"critical\"",
                                      el.is_string() ? "\"" + v + "\"" : "a non-string"));
       if (std::find(a.points.begin(), a.points.end(), v) == a.points.end()) a.points.push_back(v);
@@ -339,13 +349,12 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   for (const auto& a : sets) config::apply_set(doc, a);
 
   const Section top(doc, "", source);
-  for (const char* later : {"plateau", "finder"})
+  for (const char* later : {"plateau"})
     if (top.has(later))
       throw InputError(fmt::format(
           "{}: [{}] is not supported yet in this version (planned: {}); remove the section",
-          config::where(source, top.node(later)->source()), later,
-          std::string(later) == "plateau" ? "plateau detection" : "critical-point finders"));
-  top.allow_only({"name", "seed", "objective", "init", "run", "optimizer", "analysis"});
+          config::where(source, top.node(later)->source()), later, "plateau detection"));
+  top.allow_only({"name", "seed", "objective", "init", "run", "optimizer", "analysis", "finder"});
 
   Experiment e;
   e.source = source;
@@ -386,6 +395,18 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   // Without an [analysis] section no census runs (method = "none"): a census
   // of dense N x N Hessians is a deliberate choice at large N.
   if (const auto an = top.table("analysis")) e.analysis = read_analysis(*an);
+  if (const auto fi = top.table("finder")) e.finder = read_finder(*fi, e.run.trajectories);
+  const bool wants_critical = std::find(e.analysis.points.begin(), e.analysis.points.end(),
+                                        "critical") != e.analysis.points.end() &&
+                              e.analysis.method != "none";
+  if (wants_critical && e.finder.kind == "none")
+    top.fail("analysis",
+             "points include \"critical\", which needs a [finder] (kind = \"gradient-norm\" "
+             "or \"newton\")");
+  if (e.finder.kind != "none" && !wants_critical)
+    top.fail("finder",
+             "finds critical points for the census: add \"critical\" to analysis.points "
+             "(and [analysis] method = \"eigh\")");
   return e;
 }
 
@@ -453,6 +474,14 @@ std::string to_toml(const Experiment& e) {
   s << "crit_tol = " << fmt_double(a.crit_tol) << "\n";
   s << "precision = " << quote(a.precision == Precision::f64 ? "f64" : "f32") << "\n";
   s << "save_point_coords = " << (a.save_point_coords ? "true" : "false") << "\n";
+  const auto& f = e.finder;
+  s << "\n[finder]\nkind = " << quote(f.kind) << "\n";
+  if (f.kind != "none") {
+    s << "starts = " << f.starts << "\n";
+    s << "max_steps = " << f.max_steps << "\n";
+    s << "lr = " << fmt_double(f.lr) << "\n";
+    s << "dedup_tol = " << fmt_double(f.dedup_tol) << "\n";
+  }
   for (const auto& opt : e.optimizers) {
     const auto& p = opt.params;
     s << "\n[[optimizer]]\nkind = " << quote(optimizer_kind_name(p.kind)) << "\n";

@@ -95,6 +95,16 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
         {plan.budget / plan.census_bytes_per_point,
          static_cast<std::uint64_t>(e.analysis.max_points), std::uint64_t{64}}));
   }
+  if (e.finder.kind == "newton") {
+    // Newton holds a dense Hessian per active start (and a factorization copy).
+    const std::uint64_t nn = static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
+    const std::uint64_t need = static_cast<std::uint64_t>(e.finder.starts) * nn * 8 * 2;
+    if (need > plan.budget)
+      throw ResourceError(fmt::format(
+          "memory plan: the newton finder holds {} of Hessians ({} starts x {} x {}) but the {} "
+          "backend offers {}; lower finder.starts or use finder.kind = \"gradient-norm\"",
+          human(need), e.finder.starts, n, n, backend.name(), human(plan.budget)));
+  }
   plan.host_result_bytes =
       opts * (static_cast<std::uint64_t>(b) * 48 +
               static_cast<std::uint64_t>(e.run.record_trajectories * e.records()) *

@@ -112,7 +112,7 @@ std::string density_csv(const Experiment& e, const RunResult& r) {
   for (std::size_t p = 0; p < c.points.size(); ++p) {
     const auto& pt = c.points[p];
     if (pt.inertia.cls == PointClass::failed) continue;
-    const std::string g = r.optimizers[pt.optimizer].label + "/" + class_name(pt.inertia.cls);
+    const std::string g = pt.group + "/" + class_name(pt.inertia.cls);
     auto& counts = groups[g];
     counts.resize(static_cast<std::size_t>(bins), 0.0);
     for (std::int64_t i = 0; i < n; ++i) {
@@ -143,11 +143,11 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
     const auto& pt = c.points[p];
     const bool ok = pt.inertia.cls != PointClass::failed;
     csv += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p, pt.source, r.optimizers[pt.optimizer].label,
-        pt.trajectory, pt.step, g17(pt.f), g17(pt.grad_norm),
-        ok ? std::to_string(pt.inertia.index) : "", ok ? std::to_string(pt.inertia.n_zero) : "",
-        ok ? std::to_string(pt.inertia.n_pos) : "", ok ? g17(pt.inertia.lambda_min) : "",
-        ok ? g17(pt.inertia.lambda_max) : "", class_name(pt.inertia.cls));
+        "{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p, pt.source, pt.group, pt.trajectory, pt.step,
+        g17(pt.f), g17(pt.grad_norm), ok ? std::to_string(pt.inertia.index) : "",
+        ok ? std::to_string(pt.inertia.n_zero) : "", ok ? std::to_string(pt.inertia.n_pos) : "",
+        ok ? g17(pt.inertia.lambda_min) : "", ok ? g17(pt.inertia.lambda_max) : "",
+        class_name(pt.inertia.cls));
   }
   npy::write_text((d / "points.csv").string(), csv);
   files.push_back("points.csv");
@@ -168,11 +168,24 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
   std::int64_t failed = 0;
   for (const auto& pt : c.points) failed += pt.info != 0;
   census["failed_solves"] = failed;
-  for (std::size_t o = 0; o < r.optimizers.size(); ++o)
-    census["per_optimizer"][r.optimizers[o].label] =
-        census_stats(c.points, n, [o](const AnalyzedPoint& p) { return p.optimizer == o; });
-  census["per_source"]["stop"] =
-      census_stats(c.points, n, [](const AnalyzedPoint& p) { return p.source == "stop"; });
+  std::vector<std::string> groups;
+  for (const auto& pt : c.points)
+    if (std::find(groups.begin(), groups.end(), pt.group) == groups.end())
+      groups.push_back(pt.group);
+  for (const auto& g : groups)
+    census["per_optimizer"][g] =
+        census_stats(c.points, n, [&g](const AnalyzedPoint& p) { return p.group == g; });
+  for (const char* src : {"stop", "critical"})
+    census["per_source"][src] =
+        census_stats(c.points, n, [src](const AnalyzedPoint& p) { return p.source == src; });
+  if (c.has_finder) {
+    std::int64_t analysed = 0;
+    for (const auto& pt : c.points) analysed += pt.source == "critical";
+    census["finder"] = {{"kind", e.finder.kind},       {"starts", c.finder.starts},
+                        {"reached", c.finder.reached}, {"distinct_points", c.finder.points.size()},
+                        {"analysed_points", analysed}, {"dedup_tol", e.finder.dedup_tol},
+                        {"seconds", c.finder.seconds}};
+  }
   summary["census"] = census;
 }
 
