@@ -3,7 +3,8 @@
 # CUDA tests then compare against the CPU backend instead of skipping),
 # compute-sanitizer memcheck and racecheck on the CUDA tests, the fused-step
 # benchmark and the 20k example. Writes at most 5 files to $OUT (default
-# ./gpu-results): session.log, nvidia-smi.txt, fused_step-*.json (2), st20k-summary.json.
+# ./gpu-results): session.log, nvidia-smi.txt, fused_step-*.json (2), census-*.json,
+# st20k-summary.json.
 #
 # The device machines have CUDA and CMake but not the Debian packages and no
 # network: run `bash tools/device_deps.sh pack` here first and carry
@@ -42,6 +43,9 @@ done
 echo "== benchmark"
 ./build/default/bench/bench_fused_step --backend cuda --out "$out/fused_step-cuda-f32-$gpu.json"
 ./build/default/bench/bench_fused_step --backend cuda --precision f64 --out "$out/fused_step-cuda-f64-$gpu.json"
+echo "== census eigensolvers vs torch.linalg.eigvalsh"
+python3 bench/bench_census.py --backend cuda --binary build/default/bench/bench_census \
+  --out "$out/census-cuda-$gpu.json"
 echo "== example styblinski-tang-20k"
 rm -rf /tmp/st20k
 ./build/default/saddlescope run examples/styblinski-tang-20k.toml -o /tmp/st20k 2>&1 | tail -8

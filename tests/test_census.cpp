@@ -21,6 +21,14 @@ using namespace saddlescope;
 
 namespace {
 
+std::string fmt_exact(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
 std::vector<double> random_symmetric(std::int64_t batch, std::int64_t n, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
   std::normal_distribution<double> d;
@@ -87,6 +95,80 @@ TEST(Eigh, KnownSpectrumAndPrecisionsAgree) {
     EXPECT_NEAR(r64.values[i], -3.0 + 0.5 * static_cast<double>(i), 1e-12);
     EXPECT_NEAR(r32.values[i], -3.0 + 0.5 * static_cast<double>(i), 1e-4);
   }
+}
+
+// A symmetric matrix Q diag(lambda) Q^T with a Haar Q (row-major).
+std::vector<double> with_spectrum(const std::vector<double>& lambda, std::uint64_t seed) {
+  std::string eig = "[";
+  for (std::size_t i = 0; i < lambda.size(); ++i) eig += (i ? ", " : "") + fmt_exact(lambda[i]);
+  eig += "]";
+  const Experiment e =
+      parse_experiment("seed = " + std::to_string(seed) +
+                           "\n[objective]\nkind = \"quadratic\"\neigenvalues = " + eig +
+                           "\nrotate = true\n[[optimizer]]\nkind = \"gd\"\n",
+                       "t");
+  return build_objective(e).matrix;
+}
+
+TEST(Inertia, SylvesterCountsEqualEighCounts) {
+  // Eigenvalues placed just inside and just outside +-tol, tol = zero_tol *
+  // max|lambda| = 1e-3 * 50 = 0.05, by 2% of tol: the counts must agree
+  // exactly with counting the eigh spectrum.
+  auto cpu = make_cpu_backend();
+  const double tol = 0.05;
+  std::vector<double> lambda = {-50,        -3,         -tol * 1.02, -tol * 0.98, -1e-9, 0.0,
+                                tol * 0.98, tol * 1.02, 2,           7,           50};
+  for (int extra = 0; extra < 40; ++extra) lambda.push_back(-40.0 + 2.0 * extra + 0.37);
+  const std::int64_t n = static_cast<std::int64_t>(lambda.size());
+  for (Precision p : {Precision::f64, Precision::f32}) {
+    SCOPED_TRACE(p == Precision::f64 ? "f64" : "f32");
+    AnalysisSpec eigh;
+    eigh.method = "eigh";
+    eigh.zero_tol = 1e-3;
+    eigh.precision = p;
+    AnalysisSpec inertia = eigh;
+    inertia.method = "inertia";
+    ObjectiveData d;
+    d.kind = ObjectiveKind::quadratic;
+    d.dim = n;
+    d.matrix = with_spectrum(lambda, 17);
+    const std::vector<double> x(static_cast<std::size_t>(n), 0.0);
+    const Inertia a = analyze_points(d, *cpu, eigh, x, 1, 1).inertia[0];
+    const Inertia b = analyze_points(d, *cpu, inertia, x, 1, 1).inertia[0];
+    EXPECT_EQ(a.index, b.index);
+    EXPECT_EQ(a.n_zero, b.n_zero);
+    EXPECT_EQ(a.n_pos, b.n_pos);
+    EXPECT_EQ(a.cls, b.cls);
+    EXPECT_NEAR(a.tol, b.tol, p == Precision::f64 ? 1e-9 : 1e-6);
+    EXPECT_NEAR(b.lambda_min, -50, 1e-6);
+    EXPECT_NEAR(b.lambda_max, 50, 1e-6);
+    // And the exact counts the placement implies.
+    std::int64_t below = 0, zero = 0;
+    for (double l : lambda) {
+      below += l < -tol;
+      zero += std::fabs(l) <= tol;
+    }
+    EXPECT_EQ(b.index, below);
+    EXPECT_EQ(b.n_zero, zero);
+  }
+}
+
+TEST(Inertia, CountBelowMatchesSpectrumOnRandomMatrices) {
+  auto cpu = make_cpu_backend();
+  const std::int64_t n = 90, batch = 3;
+  const auto h = random_symmetric(batch, n, 99);
+  const EighResult e = cpu->eigh(Precision::f64, batch, n, h, false);
+  std::vector<double> shifts;
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t j : {0, 10, 45, 89})  // midway between neighbours, and 0
+      shifts.push_back(j == 0 ? 0.0 : 0.5 * (e.values[b * n + j - 1] + e.values[b * n + j]));
+  const auto c = cpu->count_below(Precision::f64, batch, n, h, shifts, 4);
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t j = 0; j < 4; ++j) {
+      std::int64_t want = 0;
+      for (std::int64_t i = 0; i < n; ++i) want += e.values[b * n + i] < shifts[b * 4 + j];
+      EXPECT_EQ(c[b * 4 + j], want);
+    }
 }
 
 TEST(Classify, FollowsTheDefinitionAtTheTolerance) {

@@ -1,7 +1,8 @@
 // The CUDA backend against the CPU reference: batched evaluation (value and
 // gradient, Hessian-vector products, dense Hessians) of every objective in
 // both precisions, symmetric eigendecompositions (values against LAPACK,
-// vectors by residual and orthogonality), full descent ensembles for every
+// vectors by residual and orthogonality), Sylvester counts (against LAPACK's
+// sytrf and against eigenvalue counts), full descent ensembles for every
 // optimizer, and run-to-run bitwise determinism. Every test skips when no
 // CUDA device is usable.
 #include <gtest/gtest.h>
@@ -317,6 +318,158 @@ TEST(CudaEighEmpty, NoMatricesOrOrderZero) {
   EXPECT_TRUE(empty.values.empty());
   EXPECT_TRUE(empty.vectors.empty());
   EXPECT_EQ(empty.info, std::vector<int>(3, 0));
+}
+
+// ---------------------------------------------------------------------------
+// Sylvester counts (count_below): cuSOLVER's Bunch-Kaufman sytrf against
+// LAPACK's, and both against counting LAPACK eigenvalues. The shifts are 0
+// and the midpoints of the widest gaps between consecutive eigenvalues (CPU
+// eigh, f64) in the lower and upper middle of the spectrum, each asserted to
+// lie at least kShiftMargin max|lambda| from every eigenvalue. That is far
+// beyond the f32 factorization's backward error (~ sqrt(n) eps max|lambda|,
+// ~ 2e-5 max|lambda| at n = 200), so every count is exact in both precisions
+// and CUDA, CPU, f32 and f64 must all agree.
+
+constexpr std::int64_t kCountBatch = 4;
+constexpr std::int64_t kCountShifts = 3;
+constexpr double kShiftMargin = 1e-4;
+
+// Midpoint of the widest gap w[i + 1] - w[i] over i in [lo, hi).
+double widest_gap_midpoint(const double* w, std::int64_t lo, std::int64_t hi) {
+  std::int64_t best = lo;
+  for (std::int64_t i = lo; i < hi; ++i)
+    if (w[i + 1] - w[i] > w[best + 1] - w[best]) best = i;
+  return 0.5 * (w[best] + w[best + 1]);
+}
+
+struct CountInputs {
+  std::vector<double> h;                // [batch, n, n]
+  std::vector<double> shifts;           // [batch, kCountShifts]
+  std::vector<std::int64_t> eig_count;  // [batch, kCountShifts]: CPU eigenvalues below each shift
+};
+
+// kCountBatch random symmetric n x n matrices (n >= 4) and their shifts.
+CountInputs count_inputs(std::int64_t n, std::uint64_t seed) {
+  CountInputs in;
+  in.h = random_symmetric(kCountBatch, n, seed);
+  const auto eig = ss::make_cpu_backend()->eigh(ss::Precision::f64, kCountBatch, n, in.h, false);
+  for (std::int64_t b = 0; b < kCountBatch; ++b) {
+    EXPECT_EQ(eig.info[b], 0) << "CPU eigh of matrix " << b;
+    const double* w = eig.values.data() + b * n;
+    double scale = 0;
+    for (std::int64_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(w[i]));
+    const double shifts[kCountShifts] = {0.0, widest_gap_midpoint(w, n / 4, n / 2),
+                                         widest_gap_midpoint(w, n / 2, 3 * n / 4)};
+    for (double s : shifts) {
+      std::int64_t below = 0;
+      double gap = std::numeric_limits<double>::infinity();
+      for (std::int64_t i = 0; i < n; ++i) {
+        below += w[i] < s;
+        gap = std::min(gap, std::fabs(w[i] - s));
+      }
+      // A failure here is a bad test input (pick another seed), not a bug.
+      EXPECT_GE(gap, kShiftMargin * scale)
+          << "matrix " << b << ": shift " << s << " is too close to an eigenvalue";
+      in.shifts.push_back(s);
+      in.eig_count.push_back(below);
+    }
+  }
+  return in;
+}
+
+class CudaCountBelow : public ::testing::TestWithParam<std::tuple<std::int64_t, ss::Precision>> {
+ protected:
+  std::int64_t n() const { return std::get<0>(GetParam()); }
+  ss::Precision precision() const { return std::get<1>(GetParam()); }
+};
+
+TEST_P(CudaCountBelow, MatchesCpuSytrf) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto in = count_inputs(n(), 4000 + static_cast<std::uint64_t>(n()));
+  const auto cpu = ss::make_cpu_backend()->count_below(precision(), kCountBatch, n(), in.h,
+                                                       in.shifts, kCountShifts);
+  const auto cuda = ss::make_cuda_backend()->count_below(precision(), kCountBatch, n(), in.h,
+                                                         in.shifts, kCountShifts);
+  ASSERT_EQ(cuda.size(), static_cast<std::size_t>(kCountBatch * kCountShifts));
+  EXPECT_EQ(cuda, cpu);
+}
+
+TEST_P(CudaCountBelow, MatchesEigenvalueCounts) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto in = count_inputs(n(), 4000 + static_cast<std::uint64_t>(n()));
+  const auto cuda = ss::make_cuda_backend()->count_below(precision(), kCountBatch, n(), in.h,
+                                                         in.shifts, kCountShifts);
+  EXPECT_EQ(cuda, in.eig_count);
+}
+
+// Only the lower triangle may be trusted: NaN above the diagonal must not
+// change the counts.
+TEST_P(CudaCountBelow, ReadsOnlyTheLowerTriangle) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const std::int64_t n = this->n();
+  const auto in = count_inputs(n, 5000 + static_cast<std::uint64_t>(n));
+  auto lower = in.h;
+  for (std::int64_t b = 0; b < kCountBatch; ++b)
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = i + 1; j < n; ++j)
+        lower[(b * n + i) * n + j] = std::numeric_limits<double>::quiet_NaN();
+  const auto cuda = ss::make_cuda_backend()->count_below(precision(), kCountBatch, n, lower,
+                                                         in.shifts, kCountShifts);
+  EXPECT_EQ(cuda, in.eig_count);
+}
+
+INSTANTIATE_TEST_SUITE_P(Orders, CudaCountBelow,
+                         ::testing::Combine(::testing::Values<std::int64_t>(5, 64, 200),
+                                            ::testing::Values(ss::Precision::f64,
+                                                              ss::Precision::f32)),
+                         [](const ::testing::TestParamInfo<CudaCountBelow::ParamType>& p) {
+                           return "n" + std::to_string(std::get<0>(p.param)) +
+                                  (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
+                         });
+
+// The shifts sit midway between eigenvalues, so f32 and f64 give the same
+// counts on the device.
+TEST(CudaCountBelowPrecisions, F32AgreesWithF64) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  auto backend = ss::make_cuda_backend();
+  for (std::int64_t n : {5, 64, 200}) {
+    SCOPED_TRACE(::testing::Message() << "n = " << n);
+    const auto in = count_inputs(n, 4000 + static_cast<std::uint64_t>(n));
+    const auto f64 =
+        backend->count_below(ss::Precision::f64, kCountBatch, n, in.h, in.shifts, kCountShifts);
+    const auto f32 =
+        backend->count_below(ss::Precision::f32, kCountBatch, n, in.h, in.shifts, kCountShifts);
+    EXPECT_EQ(f32, f64);
+  }
+}
+
+// A shift equal to an eigenvalue of a diagonal matrix gives an exactly zero
+// pivot (sytrf info > 0): the count is still valid and the zero eigenvalue of
+// H - sI is not counted as negative.
+TEST(CudaCountBelowSingular, ZeroPivotCountsStrictlyBelow) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 5, k = 4;
+  std::vector<double> h(n * n, 0.0);
+  for (std::int64_t i = 0; i < n; ++i) h[i * n + i] = static_cast<double>(i - 2);  // -2 .. 2
+  const std::vector<double> shifts = {0.0, 1.0, -2.0, 2.5};
+  const std::vector<std::int64_t> want = {2, 3, 0, 5};
+  for (ss::Precision p : {ss::Precision::f64, ss::Precision::f32}) {
+    SCOPED_TRACE(p == ss::Precision::f64 ? "f64" : "f32");
+    const auto cuda = ss::make_cuda_backend()->count_below(p, 1, n, h, shifts, k);
+    const auto cpu = ss::make_cpu_backend()->count_below(p, 1, n, h, shifts, k);
+    EXPECT_EQ(cuda, want);
+    EXPECT_EQ(cuda, cpu);
+  }
+}
+
+TEST(CudaCountBelowEmpty, NoMatricesNoShiftsOrOrderZero) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  auto backend = ss::make_cuda_backend();
+  EXPECT_TRUE(backend->count_below(ss::Precision::f64, 0, 5, {}, {}, 3).empty());
+  EXPECT_TRUE(
+      backend->count_below(ss::Precision::f32, 2, 3, std::vector<double>(18, 1.0), {}, 0).empty());
+  EXPECT_EQ(backend->count_below(ss::Precision::f64, 2, 0, {}, {0.0, 1.0, -1.0, 2.0}, 2),
+            std::vector<std::int64_t>(4, 0));
 }
 
 // ---------------------------------------------------------------------------

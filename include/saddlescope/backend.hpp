@@ -106,6 +106,14 @@ class Backend {
   // p. A failed solve is reported in info, never thrown.
   virtual EighResult eigh(Precision p, std::int64_t batch, std::int64_t n,
                           const std::vector<double>& h, bool vectors) = 0;
+  // Sylvester counts: for matrix b and each of its `k` shifts s = shifts[b * k + j],
+  // the number of eigenvalues below s, read off the block-diagonal D of a
+  // Bunch-Kaufman LDL^T factorization of H_b - s I (Sylvester's law of
+  // inertia). Returns [batch, k]; -1 where the factorization failed.
+  virtual std::vector<std::int64_t> count_below(Precision p, std::int64_t batch, std::int64_t n,
+                                                const std::vector<double>& h,
+                                                const std::vector<double>& shifts,
+                                                std::int64_t k) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -27,9 +27,15 @@ struct Inertia {
 // Classify an ascending spectrum of length n. Non-finite values give `failed`.
 Inertia classify(const double* lambda, std::int64_t n, double zero_tol);
 
+// Extreme eigenvalues (min, max) of a dense symmetric matrix by Lanczos with
+// full reorthogonalization, at most `steps` iterations (exact when steps >= n).
+std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std::int64_t steps);
+
 // Hessians and spectra of `count` points X [count, dim] on the backend, in
-// chunks of at most `chunk` points. spectra [count, dim] (NaN rows where the
-// solve failed); info per point (0 = success).
+// chunks of at most `chunk` points. method "eigh": spectra [count, dim] (NaN
+// rows where the solve failed); "inertia": counts only, from Sylvester's law
+// (spectra stay NaN; lambda_min / lambda_max are Lanczos estimates). info per
+// point (0 = success).
 struct Spectra {
   std::vector<double> values;
   std::vector<Inertia> inertia;

@@ -207,11 +207,7 @@ AnalysisSpec read_analysis(const Section& s) {
       if (std::find(a.points.begin(), a.points.end(), v) == a.points.end()) a.points.push_back(v);
     }
   }
-  if (s.has("method") && s.string("method", "") == "inertia")
-    s.fail(
-        "method",
-        "= \"inertia\" is not supported yet in this version; use \"eigh\" (its counts are exact)");
-  a.method = s.choice("method", "eigh", {"eigh", "none"});
+  a.method = s.choice("method", "eigh", {"eigh", "inertia", "none"});
   a.max_points = s.integer("max_points", 256, 1, 1'000'000);
   a.zero_tol = s.number("zero_tol", 1e-6, 0.0, 1.0);
   a.crit_tol = s.number("crit_tol", 1e-4, 0.0, 1e30);

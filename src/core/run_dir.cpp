@@ -151,10 +151,12 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
   }
   npy::write_text((d / "points.csv").string(), csv);
   files.push_back("points.csv");
-  npy::write_f64((d / "spectra.npy").string(), {np, n}, c.spectra);
-  files.push_back("spectra.npy");
-  npy::write_text((d / "density.csv").string(), density_csv(e, r));
-  files.push_back("density.csv");
+  if (e.analysis.method == "eigh") {  // inertia gives counts, not spectra
+    npy::write_f64((d / "spectra.npy").string(), {np, n}, c.spectra);
+    files.push_back("spectra.npy");
+    npy::write_text((d / "density.csv").string(), density_csv(e, r));
+    files.push_back("density.csv");
+  }
   if (e.analysis.save_point_coords) {
     npy::write_f64((d / "point_coords.npy").string(), {np, n}, c.coords);
     files.push_back("point_coords.npy");

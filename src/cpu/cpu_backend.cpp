@@ -15,6 +15,7 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/inertia.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 
@@ -299,6 +300,33 @@ EighResult eigh_t(std::int64_t batch, std::int64_t n, const std::vector<double>&
   return r;
 }
 
+// Sylvester counts from LAPACK's Bunch-Kaufman factorization (dsytrf / ssytrf).
+template <class T>
+std::vector<std::int64_t> count_below_t(std::int64_t batch, std::int64_t n,
+                                        const std::vector<double>& h,
+                                        const std::vector<double>& shifts, std::int64_t k) {
+  std::vector<std::int64_t> out(static_cast<std::size_t>(batch * k), -1);
+  if (n == 0) return std::vector<std::int64_t>(out.size(), 0);  // nothing below any shift
+  const int ln = static_cast<int>(n);
+  std::vector<T> a(static_cast<std::size_t>(n * n));
+  std::vector<lapack_int> ipiv(static_cast<std::size_t>(n));
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t j = 0; j < k; ++j) {
+      const double s = shifts[b * k + j];
+      for (std::int64_t q = 0; q < n * n; ++q) a[q] = static_cast<T>(h[b * n * n + q]);
+      for (std::int64_t i = 0; i < n; ++i)
+        a[i * n + i] = static_cast<T>(h[b * n * n + i * n + i] - s);
+      int info;
+      if constexpr (std::is_same_v<T, double>)
+        info = LAPACKE_dsytrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln, ipiv.data());
+      else
+        info = LAPACKE_ssytrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln, ipiv.data());
+      // info > 0: an exactly zero pivot; D is still valid and that eigenvalue is not negative.
+      if (info >= 0) out[b * k + j] = negative_count_ldlt(a.data(), ipiv.data(), n, n, 1);
+    }
+  return out;
+}
+
 std::uint64_t available_host_memory() {
   std::ifstream in("/proc/meminfo");
   std::string key;
@@ -360,6 +388,13 @@ class CpuBackend final : public Backend {
   std::vector<double> hessian(const ObjectiveData& d, Precision p, std::int64_t batch,
                               const std::vector<double>& x) override {
     return p == Precision::f32 ? hessian_t<float>(d, batch, x) : hessian_t<double>(d, batch, x);
+  }
+  std::vector<std::int64_t> count_below(Precision p, std::int64_t batch, std::int64_t n,
+                                        const std::vector<double>& h,
+                                        const std::vector<double>& shifts,
+                                        std::int64_t k) override {
+    return p == Precision::f32 ? count_below_t<float>(batch, n, h, shifts, k)
+                               : count_below_t<double>(batch, n, h, shifts, k);
   }
   EighResult eigh(Precision p, std::int64_t batch, std::int64_t n, const std::vector<double>& h,
                   bool vectors) override {

@@ -13,6 +13,9 @@
 // Symmetric eigendecompositions (eigh) go to cuSOLVER's 64-bit generic API:
 // cusolverDnXsyevBatched for small matrices, cusolverDnXsyevd one matrix at a
 // time for larger ones, in groups of matrices that fit in device memory.
+// Sylvester counts (count_below) factor H - sI with cuSOLVER's Bunch-Kaufman
+// sytrf, one (matrix, shift) at a time, and read the inertia of D on the
+// device with the shared negative_count_ldlt (kernels/inertia.hpp).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
@@ -27,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/inertia.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 
@@ -611,6 +615,66 @@ template <class T>
 constexpr cudaDataType_t kCudaType = std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_64F;
 
 // ---------------------------------------------------------------------------
+// Sylvester counts: Bunch-Kaufman LDL^T of H - sI (cuSOLVER sytrf, lower,
+// column-major) and the negative eigenvalues of its block-diagonal D.
+
+// a = H - sI from the pristine column-major copy of H, n x n. The diagonal is
+// formed as the CPU backend forms it: diag(H) - s in double, then rounded to
+// T (the pristine diagonal, already rounded to T, is not used).
+template <class T>
+__global__ void shifted_copy_kernel(const T* pristine, const double* diag, double s, T* a,
+                                    std::int64_t n) {
+  const std::int64_t len = n * n;
+  for (std::int64_t q = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; q < len;
+       q += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t j = q / n, i = q - j * n;
+    a[q] = i == j ? static_cast<T>(diag[i] - s) : pristine[q];
+  }
+}
+
+// One thread: the count from sytrf's output a (column-major: rs = 1, cs = n)
+// and ipiv, or -1 when sytrf reported an illegal argument (info < 0). A zero
+// pivot (info > 0) still leaves a valid D, as in LAPACK, whose zero is not
+// counted as negative.
+template <class T>
+__global__ void inertia_count_kernel(const T* a, const int* ipiv, const int* info, std::int64_t n,
+                                     std::int64_t* count) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  *count = *info < 0 ? std::int64_t(-1) : negative_count_ldlt(a, ipiv, n, std::int64_t(1), n);
+}
+
+// Workspace of sytrf in elements of T (cuSOLVER's legacy 32-bit API; there is
+// no 64-bit generic sytrf).
+int sytrf_lwork(cusolverDnHandle_t h, int n, float* a) {
+  int lwork = 0;
+  SS_CUSOLVER(cusolverDnSsytrf_bufferSize(h, n, a, n, &lwork));
+  return lwork;
+}
+int sytrf_lwork(cusolverDnHandle_t h, int n, double* a) {
+  int lwork = 0;
+  SS_CUSOLVER(cusolverDnDsytrf_bufferSize(h, n, a, n, &lwork));
+  return lwork;
+}
+// The status is returned, not checked: the caller decides which failures are
+// a failed factorization and which are errors.
+cusolverStatus_t sytrf_lower(cusolverDnHandle_t h, int n, float* a, int* ipiv, float* work,
+                             int lwork, int* info) {
+  return cusolverDnSsytrf(h, CUBLAS_FILL_MODE_LOWER, n, a, n, ipiv, work, lwork, info);
+}
+cusolverStatus_t sytrf_lower(cusolverDnHandle_t h, int n, double* a, int* ipiv, double* work,
+                             int lwork, int* info) {
+  return cusolverDnDsytrf(h, CUBLAS_FILL_MODE_LOWER, n, a, n, ipiv, work, lwork, info);
+}
+
+// Statuses that mean "this factorization failed" (its count is -1) rather
+// than a programming error (bad arguments, workspace, architecture, an
+// uninitialized handle), which throws. Out of memory throws ResourceError,
+// like every other allocation failure of this backend.
+bool factorization_failed(cusolverStatus_t st) {
+  return st == CUSOLVER_STATUS_EXECUTION_FAILED || st == CUSOLVER_STATUS_INTERNAL_ERROR;
+}
+
+// ---------------------------------------------------------------------------
 // Backend.
 
 class CudaBackend final : public Backend {
@@ -679,6 +743,13 @@ class CudaBackend final : public Backend {
                   bool vectors) override {
     return p == Precision::f32 ? eigh_t<float>(batch, n, h, vectors)
                                : eigh_t<double>(batch, n, h, vectors);
+  }
+  std::vector<std::int64_t> count_below(Precision p, std::int64_t batch, std::int64_t n,
+                                        const std::vector<double>& h,
+                                        const std::vector<double>& shifts,
+                                        std::int64_t k) override {
+    return p == Precision::f32 ? count_below_t<float>(batch, n, h, shifts, k)
+                               : count_below_t<double>(batch, n, h, shifts, k);
   }
 
  private:
@@ -893,8 +964,110 @@ class CudaBackend final : public Backend {
     return r;
   }
 
+  // Sylvester counts, the same as the CPU backend's LAPACKE ?sytrf (row-major,
+  // 'L'): for matrix b and shift s = shifts[b * k + j], the negative
+  // eigenvalues of D in the Bunch-Kaufman factorization of H_b - sI, i.e. the
+  // eigenvalues of H_b below s; -1 where the factorization failed.
+  //
+  // Only the row-major lower triangle of h is trusted. It is mirrored into the
+  // upper one on the host, so the column-major matrix cuSOLVER reads is the
+  // intended symmetric matrix: its column-major lower triangle (the one
+  // CUBLAS_FILL_MODE_LOWER reads) holds the row-major lower triangle's
+  // values. A group of pristine copies (rounded to T) and their diagonals (in
+  // double) lives on the device; for each matrix and shift a kernel writes
+  // H - sI into one work matrix, sytrf factors it in place, and a one-thread
+  // kernel counts the negatives of D into a device array that is copied back
+  // once per group. Everything runs in order on the default stream, so the
+  // one work matrix, pivot array and info are reused without synchronization.
+  template <class T>
+  std::vector<std::int64_t> count_below_t(std::int64_t batch, std::int64_t n,
+                                          const std::vector<double>& h,
+                                          const std::vector<double>& shifts, std::int64_t k) {
+    require(batch >= 0 && n >= 0 && k >= 0, "negative count_below size");
+    const std::size_t nn = checked_size(n, n);
+    require(h.size() == checked_size(batch) * nn,
+            "count_below input of " + std::to_string(h.size()) + " elements is not " +
+                std::to_string(batch) + " x " + std::to_string(n) + " x " + std::to_string(n));
+    require(shifts.size() == checked_size(batch, k),
+            "count_below has " + std::to_string(shifts.size()) + " shifts, not " +
+                std::to_string(batch) + " x " + std::to_string(k));
+    require(n <= std::numeric_limits<int>::max(), "order too large for cuSOLVER sytrf");
+    std::vector<std::int64_t> out(checked_size(batch, k), -1);
+    if (out.empty()) return out;
+    if (n == 0) {  // an empty matrix has no eigenvalues below any shift
+      std::fill(out.begin(), out.end(), 0);
+      return out;
+    }
+
+    const CusolverDn& sv = cusolver();  // created before the free memory is measured
+    const int ni = static_cast<int>(n);
+
+    // Fixed arrays first (one work matrix, its pivots, info and the sytrf
+    // workspace), then as many matrices per group as the remaining budget
+    // holds: pristine copy, double diagonal and the counts of its shifts. A
+    // single matrix is tried regardless (if it does not fit, its allocation
+    // raises ResourceError).
+    DeviceArray<T> work_matrix(nn);
+    DeviceArray<int> ipiv(checked_size(n)), info(1);
+    const int lwork = std::max(1, sytrf_lwork(sv.handle(), ni, work_matrix.get()));
+    DeviceArray<T> workspace(checked_size(lwork));
+    const double budget = static_cast<double>(memory_budget());
+    const double per_matrix = static_cast<double>(
+        nn * sizeof(T) + checked_size(n) * sizeof(double) + checked_size(k) * sizeof(std::int64_t));
+    const std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(batch), std::max(1.0, budget / per_matrix)));
+    DeviceArray<T> pristine(checked_size(group) * nn);
+    DeviceArray<double> diag(checked_size(group, n));
+    DeviceArray<std::int64_t> counts(checked_size(group, k));
+
+    const unsigned copy_blocks = flat_blocks(static_cast<std::int64_t>(nn));
+    std::vector<T> ha;
+    std::vector<double> hd;
+    std::vector<std::int64_t> hc;
+    for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
+      const std::int64_t m = std::min(group, batch - b0);
+      ha.resize(checked_size(m) * nn);
+      hd.resize(checked_size(m, n));
+      for (std::int64_t q = 0; q < m; ++q) {
+        const double* src = h.data() + (b0 + q) * n * n;
+        T* dst = ha.data() + q * n * n;
+        for (std::int64_t i = 0; i < n; ++i) {
+          for (std::int64_t j = 0; j <= i; ++j)
+            dst[i * n + j] = dst[j * n + i] = static_cast<T>(src[i * n + j]);  // rounded to T
+          hd[q * n + i] = src[i * n + i];
+        }
+      }
+      SS_CUDA(cudaMemcpy(pristine.get(), ha.data(), ha.size() * sizeof(T), cudaMemcpyHostToDevice));
+      SS_CUDA(
+          cudaMemcpy(diag.get(), hd.data(), hd.size() * sizeof(double), cudaMemcpyHostToDevice));
+      fill(counts, std::int64_t(-1));  // stays -1 where a factorization fails by status
+
+      for (std::int64_t q = 0; q < m; ++q)
+        for (std::int64_t j = 0; j < k; ++j) {
+          const double s = shifts[(b0 + q) * k + j];
+          shifted_copy_kernel<T><<<copy_blocks, kFlatThreads>>>(
+              pristine.get() + q * n * n, diag.get() + q * n, s, work_matrix.get(), n);
+          SS_LAUNCHED("shifted_copy_kernel");
+          const cusolverStatus_t st = sytrf_lower(sv.handle(), ni, work_matrix.get(), ipiv.get(),
+                                                  workspace.get(), lwork, info.get());
+          if (factorization_failed(st)) continue;
+          SS_CUSOLVER(st);
+          inertia_count_kernel<T>
+              <<<1, 1>>>(work_matrix.get(), ipiv.get(), info.get(), n, counts.get() + q * k + j);
+          SS_LAUNCHED("inertia_count_kernel");
+        }
+
+      // A synchronous copy on the default stream: it waits for the kernels.
+      hc.resize(checked_size(m, k));
+      SS_CUDA(cudaMemcpy(hc.data(), counts.get(), hc.size() * sizeof(std::int64_t),
+                         cudaMemcpyDeviceToHost));
+      std::copy(hc.begin(), hc.end(), out.begin() + b0 * k);
+    }
+    return out;
+  }
+
   std::unique_ptr<CublasHandle> cublas_;  // created on first coupled evaluation
-  std::unique_ptr<CusolverDn> cusolver_;  // created on first eigh
+  std::unique_ptr<CusolverDn> cusolver_;  // created on first eigh or count_below
 };
 
 // Why no device can be used, or "" when one can.

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Census eigensolver benchmark with its peer, side by side on the same matrices.
+
+For each size, random symmetric float64 matrices (numpy, seeded) go to
+bench_census (saddlescope's eigh and inertia on the chosen backend) and to
+torch.linalg.eigvalsh in this process (on the GPU when --device cuda). Equal
+work is checked (eigenvalues agree within 1e-8 relative to the largest)
+before times are compared. Prints a table and writes bench/results/census-<backend>-<device>.json.
+
+  python3 bench/bench_census.py [--backend cpu|cuda] [--sizes 256x4,1024x2] [--binary build/cpu/bench/bench_census]
+
+Needs numpy; torch is optional (without it only saddlescope is timed).
+"""
+import argparse, json, os, platform, re, subprocess, sys, tempfile, time
+
+import numpy as np
+
+
+def torch_eigvalsh(mats, device, repeats):
+    import torch
+    t = torch.from_numpy(mats).to(device)
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        w = torch.linalg.eigvalsh(t)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best, w.cpu().numpy(), torch.__version__
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--sizes", default=None, help="NxBATCH list, e.g. 256x8,1024x2")
+    ap.add_argument("--binary", default=None)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    binary = args.binary or os.path.join(root, "build", "default" if args.backend == "cuda" else "cpu", "bench", "bench_census")
+    if args.sizes is None:
+        args.sizes = "64x1000,256x8,1024x2" if args.backend == "cpu" else "64x10000,256x64,1024x64,4096x64,8192x4"
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    rng = np.random.default_rng(0)
+    rows = []
+    for n, batch in sizes:
+        r = rng.standard_normal((batch, n, n))
+        mats = np.ascontiguousarray(0.5 * (r + r.transpose(0, 2, 1)))
+        with tempfile.TemporaryDirectory() as tmp:
+            mpath, wpath = os.path.join(tmp, "m.npy"), os.path.join(tmp, "w.npy")
+            np.save(mpath, mats)
+            out = subprocess.run([binary, "--matrices", mpath, "--backend", args.backend, "--repeats",
+                                  str(args.repeats), "--eigenvalues-out", wpath],
+                                 check=True, capture_output=True, text=True).stdout
+            ours = json.loads(out.strip().splitlines()[-1])
+            w_ours = np.load(wpath)
+        row = {"n": n, "batch": batch, "saddlescope_eigh_s": ours["eigh_seconds"],
+               "saddlescope_inertia_s": ours["inertia_seconds"],
+               "inertia_index_mismatches": ours["inertia_index_mismatches"], "device": ours["device"]}
+        try:
+            t_torch, w_torch, tv = torch_eigvalsh(mats, "cuda" if args.backend == "cuda" else "cpu", args.repeats)
+            scale = np.abs(w_torch).max()
+            err = float(np.abs(w_torch - w_ours).max() / scale)
+            if err > 1e-8:
+                raise SystemExit(f"unequal work at n={n}: eigenvalues differ by {err:.2e} (relative)")
+            row.update({"torch_eigvalsh_s": t_torch, "torch_version": tv, "max_rel_diff": err,
+                        "eigh_speedup_vs_torch": t_torch / ours["eigh_seconds"],
+                        "inertia_speedup_vs_torch": t_torch / ours["inertia_seconds"]})
+        except ImportError:
+            row["torch_eigvalsh_s"] = None
+        rows.append(row)
+        print(f"n={n:6d} batch={batch:6d}  eigh {ours['eigh_seconds']:.4f}s  inertia {ours['inertia_seconds']:.4f}s"
+              + (f"  torch.eigvalsh {row['torch_eigvalsh_s']:.4f}s  eigh speedup {row['eigh_speedup_vs_torch']:.2f}x"
+                 f"  inertia speedup {row['inertia_speedup_vs_torch']:.2f}x" if row.get("torch_eigvalsh_s") else ""),
+              flush=True)
+    device = rows[0]["device"] if rows else platform.processor()
+    tag = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()[:40]
+    path = args.out or os.path.join(root, "bench", "results", f"census-{args.backend}-{tag}.json")
+    with open(path, "w") as f:
+        json.dump({"benchmark": "census", "backend": args.backend, "device": device,
+                   "date": time.strftime("%Y-%m-%d"), "statistic": f"best of {args.repeats}",
+                   "results": rows}, f, indent=2)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
