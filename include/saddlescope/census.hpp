@@ -63,6 +63,9 @@ struct CensusResult {
   FinderResult finder;  // coords dropped (the analysed ones are in `coords` when saved)
 };
 
+// True when analysis.points lists `source` ("stops", "critical").
+bool analysis_wants(const AnalysisSpec& a, const char* source);
+
 // Indices of the trajectories whose stopping points enter the census:
 // non-diverged ones, sampled evenly across optimizers up to max_points.
 // Returns (optimizer, trajectory) pairs in optimizer order.

@@ -79,6 +79,11 @@ using ProgressFn =
 
 RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress = {});
 
+// The census of a finished run: its stopping points (analysis.points "stops")
+// and the finder's critical points ("critical") -> Hessians, spectra, classes.
+CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
+                        Backend& backend);
+
 // Choose the backend for `requested` (auto | cpu | cuda); says why on `note`.
 std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note);
 

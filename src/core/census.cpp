@@ -1,5 +1,5 @@
 // The Hessian census: classification of spectra, point selection, and the
-// chunked Hessian -> eigensolver pipeline on a backend.
+// chunked Hessian -> eigensolver pipeline on a backend, the census of a run.
 #include "saddlescope/census.hpp"
 
 #include <cblas.h>
@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+
+#include "saddlescope/run.hpp"
 
 namespace saddlescope {
 
@@ -191,6 +194,69 @@ std::vector<std::pair<std::size_t, std::int64_t>> select_stops(
       out.emplace_back(o, cand[o][static_cast<std::size_t>(k * size / quota[o])]);
   }
   return out;
+}
+
+bool analysis_wants(const AnalysisSpec& a, const char* source) {
+  return std::find(a.points.begin(), a.points.end(), source) != a.points.end();
+}
+
+// The census: stopping points and the finders' critical points -> Hessians,
+// spectra, classes.
+CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
+                        Backend& backend) {
+  const std::int64_t n = e.objective.dim;
+  CensusResult c;
+  std::vector<double> x;
+  if (analysis_wants(e.analysis, "stops")) {
+    std::vector<std::vector<std::int8_t>> outcomes;
+    for (const auto& o : run.optimizers) outcomes.push_back(o.traj.outcome);
+    for (const auto& [o, b] : select_stops(outcomes, e.analysis.max_points)) {
+      const auto& t = run.optimizers[o].traj;
+      x.insert(x.end(), t.finals.begin() + b * n, t.finals.begin() + (b + 1) * n);
+      AnalyzedPoint p;
+      p.source = "stop";
+      p.group = run.optimizers[o].label;
+      p.trajectory = b;
+      p.step = t.steps[b];
+      p.f = t.f_final[b];
+      p.grad_norm = t.gnorm_final[b];
+      p.critical = p.grad_norm <= e.analysis.crit_tol;
+      c.points.push_back(p);
+    }
+  }
+  if (analysis_wants(e.analysis, "critical")) {
+    c.has_finder = true;
+    c.finder = find_critical_points(e, obj, backend);
+    const std::size_t take =
+        std::min(c.finder.points.size(), static_cast<std::size_t>(e.analysis.max_points));
+    for (std::size_t q = 0; q < take; ++q) {
+      const FoundPoint& fp = c.finder.points[q];
+      x.insert(x.end(), c.finder.coords.begin() + static_cast<std::int64_t>(q) * n,
+               c.finder.coords.begin() + static_cast<std::int64_t>(q + 1) * n);
+      AnalyzedPoint p;
+      p.source = "critical";
+      p.group = e.finder.kind;
+      p.trajectory = fp.start;
+      p.step = fp.steps;
+      p.f = fp.f;
+      p.grad_norm = fp.grad_norm;
+      p.critical = true;
+      c.points.push_back(p);
+    }
+    c.finder.coords.clear();
+  }
+  const auto count = static_cast<std::int64_t>(c.points.size());
+  std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld (%s), %s\n",
+               static_cast<long long>(count), static_cast<long long>(n), static_cast<long long>(n),
+               e.analysis.precision == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
+  Spectra s = analyze_points(obj, backend, e.analysis, x, count, run.plan.census_chunk);
+  for (std::int64_t k = 0; k < count; ++k) {
+    c.points[k].inertia = s.inertia[k];
+    c.points[k].info = s.info[k];
+  }
+  c.spectra = std::move(s.values);
+  if (e.analysis.save_point_coords) c.coords = std::move(x);
+  return c;
 }
 
 }  // namespace saddlescope
