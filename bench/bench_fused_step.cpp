@@ -1,10 +1,13 @@
 // Benchmark of the fused descent step (not a test): trajectory-steps per
 // second and effective bytes per second for gd, momentum and adam on
-// styblinski-tang, beside a plain copy of the same bytes measured in the
-// same process; the ratio step / copy is the fraction of the roof reached.
+// styblinski-tang (or another objective), beside a plain copy of the same
+// bytes measured in the same process; the ratio step / copy is the fraction
+// of the roof reached (meaningful for the memory-bound separable objectives;
+// GEMM objectives such as gaussian-field are bound by their GEMMs).
 //
 //   bench_fused_step [--backend auto|cpu|cuda] [--trajectories B] [--dim N]
 //                    [--steps K] [--precision f32|f64] [--out FILE.json]
+//                    [--objective styblinski-tang|gaussian-field|...] [--features M]
 //
 // Defaults: B x N = 1,024 x 20,000 on the CPU, 4,096 x 20,000 on a GPU.
 // Bytes per element and step (f32): gd 8 (read x, write x'), momentum 16
@@ -27,8 +30,8 @@
 using namespace saddlescope;
 
 int main(int argc, char** argv) {
-  std::string backend_name = "auto", out, precision = "f32";
-  std::int64_t b = 0, n = 20000, steps = 0;
+  std::string backend_name = "auto", out, precision = "f32", objective = "styblinski-tang";
+  std::int64_t b = 0, n = 20000, steps = 0, features = 1024;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--backend")
@@ -43,6 +46,10 @@ int main(int argc, char** argv) {
       precision = v;
     else if (k == "--out")
       out = v;
+    else if (k == "--objective")
+      objective = v;
+    else if (k == "--features")
+      features = std::stoll(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -58,14 +65,19 @@ int main(int argc, char** argv) {
     const std::uint64_t tb = precision_bytes(prec);
     std::fprintf(stderr, "%s\n", note.c_str());
 
-    ObjectiveData obj;
-    obj.kind = ObjectiveKind::styblinski_tang;
-    obj.dim = n;
+    // The objective through the experiment parser, so that it is built as a run builds it.
+    const Experiment ex = parse_experiment(
+        fmt::format(
+            "seed = 1\n[objective]\nkind = \"{}\"\ndim = {}\n{}[[optimizer]]\nkind = \"gd\"\n",
+            objective, n,
+            objective == "gaussian-field" ? fmt::format("features = {}\n", features) : ""),
+        "bench");
+    const ObjectiveData obj = build_objective(ex);
     std::vector<double> x0(static_cast<std::size_t>(b * n));
     for (std::size_t k = 0; k < x0.size(); ++k) x0[k] = 2.0 * rng::normal(1, rng::kInitStart, k);
 
     nlohmann::json rows = nlohmann::json::array();
-    fmt::print("fused step, styblinski-tang, B x N = {} x {}, {}, {} on {}\n", b, n, precision,
+    fmt::print("fused step, {}, B x N = {} x {}, {}, {} on {}\n", objective, b, n, precision,
                backend->name(), backend->device());
     fmt::print("{:<9} {:>12} {:>14} {:>12} {:>12} {:>8}\n", "optimizer", "step (ms)",
                "traj-steps/s", "GB/s step", "GB/s copy", "ratio");
@@ -116,7 +128,8 @@ int main(int argc, char** argv) {
                       {"ratio_to_copy", step_bw / copy_bw}});
     }
     nlohmann::json j = {{"benchmark", "fused_step"},
-                        {"objective", "styblinski-tang"},
+                        {"objective", objective},
+                        {"features", objective == "gaussian-field" ? features : 0},
                         {"backend", backend->name()},
                         {"device", backend->device()},
                         {"trajectories", b},

@@ -3,8 +3,10 @@
 // x, the value term f_i (f = sum_i f_i), the gradient g_i, the Hessian-vector
 // product (H v)_i and the Hessian band (H_ii, H_i,i+1). Separable objectives
 // read x[i] only; rosenbrock also reads its neighbours. The rotated quadratic
-// is coupled: its gradient row comes from a GEMM (G = X A) computed before,
-// and the element only forms f_i = x_i g_i / 2 from it.
+// and the gaussian field are coupled: their gradient rows come from GEMMs
+// computed before the element pass (kernels/gaussian_field.hpp); the rotated
+// quadratic's element forms f_i = x_i g_i / 2, the field's value comes per
+// trajectory from the GEMM pass.
 #pragma once
 
 #include "hd.hpp"
@@ -17,6 +19,7 @@ enum class ObjectiveKind : int {
   styblinski_tang = 2,  // 1/2 sum x^4 - 16 x^2 + 5 x
   rastrigin = 3,        // A n + sum x^2 - A cos(2 pi x)
   rosenbrock = 4,       // sum_{i<n-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2
+  gaussian_field = 5,   // mu/2 |x|^2 + sqrt(2/M) sum_j a_j cos(w_j.x + b_j) (coupled, GEMMs)
 };
 
 // Device-visible view of an objective: plain values and pointers only.
@@ -25,7 +28,7 @@ struct LocalObjective {
   ObjectiveKind kind;
   std::int64_t n;   // dimension
   const T* lambda;  // quadratic, unrotated: eigenvalue per coordinate
-  bool coupled;     // quadratic, rotated: gradient row supplied by a GEMM
+  bool coupled;     // gradient row supplied by GEMMs (rotated quadratic, gaussian-field)
   T rastrigin_a;    // rastrigin amplitude A
 
   // Value term and gradient of coordinate i. grow is the coupled gradient
@@ -62,6 +65,11 @@ struct LocalObjective {
         g = T(2) * xi + T(6.283185307179586) * rastrigin_a * sin(w);
         return;
       }
+      case ObjectiveKind::gaussian_field:
+        // Gradient row from the GEMMs; the value is computed per trajectory
+        // by the same pass (rows of F), so no per-coordinate term.
+        g = grow[i];
+        return;
       case ObjectiveKind::rosenbrock: {
         if (i + 1 < n) {
           const T d = x[i + 1] - xi * xi;
@@ -93,6 +101,8 @@ struct LocalObjective {
         return;
       case ObjectiveKind::rastrigin:
         diag = T(2) + T(39.47841760435743) * rastrigin_a * cos(T(6.283185307179586) * xi);
+        return;
+      case ObjectiveKind::gaussian_field:  // dense Hessian: computed by GEMMs
         return;
       case ObjectiveKind::rosenbrock:
         if (i + 1 < n) {

@@ -14,6 +14,9 @@ enum Stream : std::uint32_t {
   kInitStart = 1,          // trajectory starts: index = trajectory * dim + coordinate
   kObjectiveRotation = 2,  // quadratic: Gaussian matrix whose QR gives the Haar rotation
   kObjectiveGoe = 3,       // goe-quadratic: entry (i, j), i <= j, at index i * dim + j
+  kFieldFrequency = 4,     // gaussian-field: w_jk at index j * dim + k
+  kFieldAmplitude = 5,     // gaussian-field: a_j
+  kFieldPhase = 6,         // gaussian-field: b_j
 };
 
 // Four 32-bit words for counter (stream, index) under key seed.

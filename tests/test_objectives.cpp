@@ -48,6 +48,15 @@ ObjectiveData goe(std::int64_t n) {
   return build_objective(e);
 }
 
+ObjectiveData field(std::int64_t n) {
+  Experiment e = parse_experiment(
+      "seed = 6\n[objective]\nkind = \"gaussian-field\"\ndim = " + std::to_string(n) +
+          "\nfeatures = 37\nlength_scale = 0.8\nmu = 0.3\n"
+          "[[optimizer]]\nkind = \"gd\"\n",
+      "test");
+  return build_objective(e);
+}
+
 std::vector<Case> cases() {
   const std::int64_t n = 7;
   return {{"quadratic", make(ObjectiveKind::quadratic, n), 2.0},
@@ -56,7 +65,8 @@ std::vector<Case> cases() {
           {"styblinski_tang", make(ObjectiveKind::styblinski_tang, n), 4.0},
           {"rastrigin", make(ObjectiveKind::rastrigin, n), 3.0},
           {"rosenbrock", make(ObjectiveKind::rosenbrock, n), 1.5},
-          {"goe_quadratic", goe(n), 2.0}};
+          {"goe_quadratic", goe(n), 2.0},
+          {"gaussian_field", field(n), 2.0}};
 }
 
 // Direct value, written independently of kernels/objectives.hpp.
@@ -84,6 +94,16 @@ double direct_value(const ObjectiveData& d, const double* x) {
       for (std::int64_t i = 0; i < n; ++i)
         f += x[i] * x[i] - d.rastrigin_a * std::cos(2 * M_PI * x[i]);
       return f;
+    case ObjectiveKind::gaussian_field: {
+      const std::int64_t m = d.features();
+      for (std::int64_t i = 0; i < n; ++i) f += 0.5 * d.field_mu * x[i] * x[i];
+      for (std::int64_t j = 0; j < m; ++j) {
+        double z = d.field_b[j];
+        for (std::int64_t i = 0; i < n; ++i) z += d.field_w[j * n + i] * x[i];
+        f += std::sqrt(2.0 / static_cast<double>(m)) * d.field_a[j] * std::cos(z);
+      }
+      return f;
+    }
     case ObjectiveKind::rosenbrock:
       for (std::int64_t i = 0; i + 1 < n; ++i)
         f += 100 * std::pow(x[i + 1] - x[i] * x[i], 2) + std::pow(1 - x[i], 2);
@@ -146,7 +166,7 @@ TEST_P(ObjectiveDerivatives, MatchFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 7),
+INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 8),
                          [](const auto& info) { return std::string(cases()[info.param].name); });
 
 TEST(Objectives, Float32AgreesWithFloat64) {
@@ -185,6 +205,36 @@ TEST(Objectives, RotatedQuadraticHasTheRequestedSpectrum) {
     for (std::int64_t j = 0; j < n; ++j)
       if (i != j) off += std::fabs(d.matrix[i * n + j]);
   EXPECT_GT(off, 0.5);
+}
+
+TEST(Objectives, GaussianFieldHasTheSquaredExponentialCovariance) {
+  // Over independent draws (seeds) of the field with mu = 0, Cov[f(x), f(y)]
+  // = E_w cos(w . (x - y)) = exp(-|x - y|^2 / (2 l^2)) for any number of
+  // features M; f(x) has variance 1. 4000 draws: standard error ~ 0.016.
+  auto cpu = make_cpu_backend();
+  const double l = 0.7;
+  const std::int64_t n = 3, draws = 4000;
+  const std::vector<double> dists = {0.0, 0.35, 0.7, 1.4};
+  std::vector<double> cov(dists.size(), 0.0);
+  for (std::int64_t s = 0; s < draws; ++s) {
+    const Experiment e = parse_experiment(
+        "seed = " + std::to_string(1000 + s) +
+            "\n[objective]\nkind = \"gaussian-field\"\ndim = 3\nfeatures = 64\nlength_scale = 0.7\n"
+            "mu = 0\n[[optimizer]]\nkind = \"gd\"\n",
+        "t");
+    const ObjectiveData d = build_objective(e);
+    std::vector<double> x;
+    for (double r : dists) x.insert(x.end(), {0.3 + r, -0.2, 0.1});
+    x.insert(x.end(), {0.3, -0.2, 0.1});
+    const auto ev =
+        cpu->value_grad(d, Precision::f64, static_cast<std::int64_t>(dists.size()) + 1, x);
+    for (std::size_t k = 0; k < dists.size(); ++k) cov[k] += ev.f[k] * ev.f.back();
+  }
+  for (std::size_t k = 0; k < dists.size(); ++k) {
+    const double expect = std::exp(-dists[k] * dists[k] / (2 * l * l));
+    EXPECT_NEAR(cov[k] / draws, expect, 0.06) << "distance " << dists[k];
+  }
+  (void)n;
 }
 
 TEST(Objectives, DoubleWellCriticalPoints) {

@@ -28,7 +28,11 @@ struct ObjectiveData {
   std::vector<double> lambda;  // quadratic: eigenvalues (length dim)
   std::vector<double> matrix;  // quadratic, rotated: A = Q diag(lambda) Q^T, row-major dim x dim
   double rastrigin_a = 10.0;
-  bool coupled() const { return !matrix.empty(); }
+  // gaussian-field: frequencies W [features, dim], amplitudes a and phases b [features], mu.
+  std::vector<double> field_w, field_a, field_b;
+  double field_mu = 0.0;
+  std::int64_t features() const { return static_cast<std::int64_t>(field_a.size()); }
+  bool coupled() const { return !matrix.empty() || kind == ObjectiveKind::gaussian_field; }
 };
 
 // One chunk of trajectories for one optimizer.

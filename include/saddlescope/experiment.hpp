@@ -22,6 +22,9 @@ struct ObjectiveSpec {
   bool rotate = false;              // quadratic: Haar-random rotation
   double a = 10.0;                  // rastrigin amplitude
   double sigma = 1.0;               // goe-quadratic: semicircle radius / 2
+  std::int64_t features = 1024;     // gaussian-field: random features M
+  double length_scale = 1.0;        // gaussian-field: covariance length l
+  double mu = 0.1;                  // gaussian-field: confining curvature
 
   // True when the objective holds a dense dim x dim matrix (coupled gradient).
   bool dense_matrix() const { return (kind == "quadratic" && rotate) || kind == "goe-quadratic"; }

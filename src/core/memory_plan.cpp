@@ -34,7 +34,9 @@ std::uint64_t ensemble_bytes(const EnsembleSpec& s, std::int64_t dim) {
 }
 
 std::uint64_t objective_bytes(const ObjectiveData& obj, Precision p) {
-  return (obj.lambda.size() + obj.matrix.size()) * precision_bytes(p);
+  return (obj.lambda.size() + obj.matrix.size() + obj.field_w.size() + obj.field_a.size() +
+          obj.field_b.size()) *
+         precision_bytes(p);
 }
 
 MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
@@ -44,9 +46,12 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   const std::uint64_t t = precision_bytes(e.run.precision);
   // Objective data without building it: the rotated quadratic holds an n x n matrix.
   const bool coupled = e.objective.dense_matrix();
+  const bool field = e.objective.kind == "gaussian-field";
+  const std::uint64_t m = field ? static_cast<std::uint64_t>(e.objective.features) : 0;
   plan.objective_bytes =
       static_cast<std::uint64_t>(n) * t * (e.objective.kind == "quadratic" ? 1 : 0) +
-      (coupled ? static_cast<std::uint64_t>(n) * n * t : 0);
+      (coupled ? static_cast<std::uint64_t>(n) * n * t : 0) +
+      m * (static_cast<std::uint64_t>(n) + 2) * t;
   // The widest optimizer decides the chunk.
   std::uint64_t per = 0, rec = 0;
   for (const auto& o : e.optimizers) {
@@ -56,8 +61,10 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     s.count = 1;
     ObjectiveData probe;
     if (coupled) probe.matrix.resize(1);
+    if (field) probe.kind = ObjectiveKind::gaussian_field;
     s.objective = &probe;
-    per = std::max(per, ensemble_bytes(s, n));
+    // gaussian-field: per trajectory, the feature arguments z and weights (M each) and F.
+    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + 8);
     s.count = 0;
     s.record_count = e.run.record_trajectories;
     s.records = e.records();

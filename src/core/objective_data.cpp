@@ -72,6 +72,22 @@ ObjectiveData build_objective(const Experiment& e) {
             rng::normal(e.seed, rng::kObjectiveGoe, static_cast<std::uint64_t>(i * n + j));
         d.matrix[i * n + j] = d.matrix[j * n + i] = (i == j ? std::sqrt(2.0) : 1.0) * sd * z;
       }
+  } else if (o.kind == "gaussian-field") {
+    d.kind = ObjectiveKind::gaussian_field;
+    const std::int64_t n = o.dim, m = o.features;
+    d.field_mu = o.mu;
+    d.field_w.resize(static_cast<std::size_t>(m * n));
+    d.field_a.resize(static_cast<std::size_t>(m));
+    d.field_b.resize(static_cast<std::size_t>(m));
+#pragma omp parallel for schedule(static)
+    for (std::int64_t k = 0; k < m * n; ++k)
+      d.field_w[k] =
+          rng::normal(e.seed, rng::kFieldFrequency, static_cast<std::uint64_t>(k)) / o.length_scale;
+    for (std::int64_t j = 0; j < m; ++j) {
+      d.field_a[j] = rng::normal(e.seed, rng::kFieldAmplitude, static_cast<std::uint64_t>(j));
+      d.field_b[j] =
+          6.283185307179586 * rng::uniform(e.seed, rng::kFieldPhase, static_cast<std::uint64_t>(j));
+    }
   } else if (o.kind == "double-well") {
     d.kind = ObjectiveKind::double_well;
   } else if (o.kind == "styblinski-tang") {

@@ -15,6 +15,7 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/gaussian_field.hpp"
 #include "kernels/inertia.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
@@ -27,36 +28,115 @@ std::vector<T> convert(const std::vector<double>& v) {
   return std::vector<T>(v.begin(), v.end());
 }
 
-// Row-major C[m, n] = A[m, k] * B[k, n].
-void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, const float* b,
-          float* c) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), 1.0f, a, static_cast<int>(k), b, static_cast<int>(n), 0.0f, c,
+// Row-major C[m, n] = op(A) op(B) (+ beta C), op(A) [m, k], op(B) [k, n];
+// ta / tb transpose A [k, m] / B [n, k].
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+          const float* b, float* c, float beta = 0.0f) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+              static_cast<int>(ta ? m : k), b, static_cast<int>(tb ? k : n), beta, c,
               static_cast<int>(n));
 }
-void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const double* a, const double* b,
-          double* c) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), 1.0, a, static_cast<int>(k), b, static_cast<int>(n), 0.0, c,
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
+          const double* b, double* c, double beta = 0.0) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
+              static_cast<int>(ta ? m : k), b, static_cast<int>(tb ? k : n), beta, c,
               static_cast<int>(n));
 }
 
-// Objective arrays in precision T and the view the shared math reads.
+// Objective arrays in precision T and the view the shared math reads; the
+// GEMM parts of coupled objectives (rotated quadratic, gaussian-field).
 template <class T>
 struct HostObjective {
-  std::vector<T> lambda, matrix;
+  std::vector<T> lambda, matrix, w, a, b;
+  T mu = 0, c = 0;
+  std::int64_t m = 0;  // gaussian-field features
   LocalObjective<T> view{};
+  mutable std::vector<T> z, u;  // gaussian-field work space [rows, m]
+
   explicit HostObjective(const ObjectiveData& d)
-      : lambda(convert<T>(d.lambda)), matrix(convert<T>(d.matrix)) {
+      : lambda(convert<T>(d.lambda)),
+        matrix(convert<T>(d.matrix)),
+        w(convert<T>(d.field_w)),
+        a(convert<T>(d.field_a)),
+        b(convert<T>(d.field_b)),
+        mu(static_cast<T>(d.field_mu)),
+        m(d.features()) {
+    c = m > 0 ? static_cast<T>(std::sqrt(2.0 / static_cast<double>(m))) : T(0);
     view.kind = d.kind;
     view.n = d.dim;
     view.lambda = lambda.empty() ? nullptr : lambda.data();
     view.coupled = d.coupled();
     view.rastrigin_a = static_cast<T>(d.rastrigin_a);
   }
-  // Coupled gradient rows G = X A for `rows` rows (no-op when not coupled).
-  void coupled_gradient(std::int64_t rows, const T* x, T* g) const {
-    if (view.coupled) gemm(rows, view.n, view.n, x, matrix.data(), g);
+  bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+
+  // Coupled gradient rows G for `rows` rows of x and, for the field, the
+  // values F (per row); no-op when not coupled.
+  void coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
+    if (!view.coupled) return;
+    const std::int64_t n = view.n;
+    if (!field()) {
+      gemm(false, false, rows, n, n, x, matrix.data(), g);  // G = X A
+      return;
+    }
+    z.resize(static_cast<std::size_t>(rows * m));
+    gemm(false, true, rows, m, n, x, w.data(), z.data());  // Z = X W^T
+#pragma omp parallel for schedule(static) if (rows * m > 16384)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double fr = 0;
+      for (std::int64_t i = 0; i < n; ++i)
+        fr += 0.5 * static_cast<double>(mu) * x[r * n + i] * x[r * n + i];
+      for (std::int64_t j = 0; j < m; ++j) {
+        double v;
+        T gw;
+        field_feature(z[r * m + j], a[j], b[j], c, v, gw);
+        fr += v;
+        z[r * m + j] = gw;
+      }
+      f[r] = fr;
+    }
+    std::copy(x, x + rows * n, g);
+    for (std::int64_t k = 0; k < rows * n; ++k) g[k] *= mu;
+    gemm(false, false, rows, n, m, z.data(), w.data(), g, T(1));  // G = mu X + S W
+  }
+
+  // Hessian-vector products of the coupled objectives: H v per row.
+  void coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const {
+    const std::int64_t n = view.n;
+    if (!field()) {
+      gemm(false, false, rows, n, n, v, matrix.data(), hv);  // rows of V A (A symmetric)
+      return;
+    }
+    z.resize(static_cast<std::size_t>(rows * m));
+    u.resize(static_cast<std::size_t>(rows * m));
+    gemm(false, true, rows, m, n, x, w.data(), z.data());  // Z = X W^T
+    gemm(false, true, rows, m, n, v, w.data(), u.data());  // U = V W^T
+    for (std::int64_t k = 0; k < rows * m; ++k)
+      u[k] *= field_curvature(z[k], a[k % m], b[k % m], c);
+    std::copy(v, v + rows * n, hv);
+    for (std::int64_t k = 0; k < rows * n; ++k) hv[k] *= mu;
+    gemm(false, false, rows, n, m, u.data(), w.data(), hv, T(1));  // mu V + (h o U) W
+  }
+
+  // Dense Hessian of a coupled objective at one point x: h [n, n].
+  void coupled_hessian(const T* x, T* h) const {
+    const std::int64_t n = view.n;
+    if (!field()) {
+      std::copy(matrix.begin(), matrix.end(), h);
+      return;
+    }
+    z.resize(static_cast<std::size_t>(m));
+    gemm(false, true, 1, m, n, x, w.data(), z.data());
+    std::vector<T> dw(w);  // diag(h) W
+    for (std::int64_t j = 0; j < m; ++j) {
+      const T hj = field_curvature(z[j], a[j], b[j], c);
+      for (std::int64_t i = 0; i < n; ++i) dw[j * n + i] *= hj;
+    }
+    std::fill(h, h + n * n, T(0));
+    for (std::int64_t i = 0; i < n; ++i) h[i * n + i] = mu;
+    gemm(true, false, n, n, m, w.data(), dw.data(), h, T(1));  // mu I + W^T diag(h) W
   }
 };
 
@@ -109,6 +189,8 @@ RowPass<T> row_pass_for(ObjectiveKind o, OptimizerKind p) {
       return row_pass_for<T, ObjectiveKind::rastrigin>(p);
     case ObjectiveKind::rosenbrock:
       return row_pass_for<T, ObjectiveKind::rosenbrock>(p);
+    case ObjectiveKind::gaussian_field:
+      return row_pass_for<T, ObjectiveKind::gaussian_field>(p);
   }
   return nullptr;
 }
@@ -125,6 +207,7 @@ class CpuEnsemble final : public Ensemble {
     if (states >= 1) s1_.assign(len, static_cast<T>(s.optimizer.initial_s1()));
     if (states >= 2) s2_.assign(len, T(0));
     if (obj_.view.coupled) g_.assign(len, T(0));
+    if (obj_.field()) f_rows_.assign(count_, 0.0);
     outcome_.assign(count_, kRunning);
     steps_.assign(count_, 0);
     f_init_.assign(count_, std::numeric_limits<double>::quiet_NaN());
@@ -146,7 +229,7 @@ class CpuEnsemble final : public Ensemble {
     const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
     const T* xc = x_[t % 2].data();
     T* xn = x_[(t + 1) % 2].data();
-    obj_.coupled_gradient(count_, xc, g_.data());
+    obj_.coupled_value_grad(count_, xc, g_.data(), f_rows_.data());
     const TrajectoryRecords<T> rec = records();
     const std::int64_t n = n_;
     const RowPass<T> pass = row_pass_for<T>(obj_.view.kind, spec_.optimizer.kind);
@@ -157,8 +240,9 @@ class CpuEnsemble final : public Ensemble {
       T* s1 = s1_.empty() ? nullptr : s1_.data() + off;
       T* s2 = s2_.empty() ? nullptr : s2_.data() + off;
       const T* grow = g_.empty() ? nullptr : g_.data() + off;
-      const IterationSums acc =
+      IterationSums acc =
           pass(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1, s2, n);
+      if (!f_rows_.empty()) acc.f += f_rows_[b];  // per-trajectory value of the field
       end_iteration(spec_.stop, rec, n, b, t, acc, xc + off);
     }
   }
@@ -209,6 +293,7 @@ class CpuEnsemble final : public Ensemble {
   std::vector<std::int8_t> outcome_;
   std::vector<std::int64_t> steps_;
   std::vector<double> f_init_, f_final_, gnorm_final_;
+  std::vector<double> f_rows_;  // gaussian-field: values per trajectory from the GEMM pass
   std::vector<float> curves_;
 };
 
@@ -219,7 +304,8 @@ ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
   const std::int64_t n = d.dim;
   const std::vector<T> x = convert<T>(x64);
   std::vector<T> grow(obj.view.coupled ? x.size() : 0);
-  obj.coupled_gradient(batch, x.data(), grow.data());
+  std::vector<double> f_rows(static_cast<std::size_t>(batch), 0.0);
+  obj.coupled_value_grad(batch, x.data(), grow.data(), f_rows.data());
   ObjectiveEval r;
   r.f.assign(batch, 0.0);
   r.g.assign(x.size(), 0.0);
@@ -231,7 +317,7 @@ ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
       fs += f;
       r.g[b * n + i] = g;
     }
-    r.f[b] = fs;
+    r.f[b] = fs + f_rows[b];
   }
   return r;
 }
@@ -244,7 +330,7 @@ std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch,
   const std::vector<T> x = convert<T>(x64), v = convert<T>(v64);
   std::vector<T> hv(x.size());
   if (obj.view.coupled) {
-    obj.coupled_gradient(batch, v.data(), hv.data());  // H v = A v (rows: v^T A, A symmetric)
+    obj.coupled_hvp(batch, x.data(), v.data(), hv.data());
   } else {
     for (std::int64_t b = 0; b < batch; ++b)
       for (std::int64_t i = 0; i < n; ++i)
@@ -263,7 +349,9 @@ std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
   for (std::int64_t b = 0; b < batch; ++b) {
     double* hb = h.data() + b * n * n;
     if (obj.view.coupled) {
-      for (std::int64_t k = 0; k < n * n; ++k) hb[k] = obj.matrix[k];
+      std::vector<T> ht(static_cast<std::size_t>(n * n));
+      obj.coupled_hessian(x.data() + b * n, ht.data());
+      std::copy(ht.begin(), ht.end(), hb);
       continue;
     }
     for (std::int64_t i = 0; i < n; ++i) {

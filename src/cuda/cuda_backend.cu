@@ -3,12 +3,15 @@
 // kernels/ (LocalObjective, fused_element, end_iteration), so the two
 // backends differ only in how the work is laid out and reduced.
 //
-// One descent iteration is three launches on the default stream and no host
-// synchronization: a cuBLAS GEMM for coupled objectives (G = X A), a fused
-// step kernel (block = one slice of one trajectory's coordinates, each block
-// writing one partial IterationSums), and a status kernel (thread = one
-// trajectory) that sums the partials in slice order and ends the iteration.
-// Every reduction has a fixed order, so a run is bitwise reproducible.
+// One descent iteration runs on the default stream with no host
+// synchronization: the GEMM pass of coupled objectives (rotated quadratic:
+// G = X A; gaussian-field: Z = X W^T, an epilogue kernel that forms the
+// per-trajectory values F and the gradient weights S, then G = mu X + S W),
+// a fused step kernel (block = one slice of one trajectory's coordinates,
+// each block writing one partial IterationSums), and a status kernel (thread
+// = one trajectory) that sums the partials in slice order, adds F and ends
+// the iteration. Every reduction has a fixed order, so a run is bitwise
+// reproducible.
 //
 // Symmetric eigendecompositions (eigh) go to cuSOLVER's 64-bit generic API:
 // cusolverDnXsyevBatched for small matrices, cusolverDnXsyevd one matrix at a
@@ -21,6 +24,7 @@
 #include <cusolverDn.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -30,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/gaussian_field.hpp"
 #include "kernels/inertia.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
@@ -255,60 +260,52 @@ std::size_t checked_size(std::int64_t a, std::int64_t b = 1) {
 }
 
 // ---------------------------------------------------------------------------
-// Coupled gradient rows G = X A for `rows` row-major rows of length n.
-// cuBLAS is column-major: the row-major X [rows, n] is the column-major X^T
-// [n, rows] and the row-major A is the column-major A^T, so
-// gemm(N, N, m = n, n = rows, k = n) computes A^T X^T = (X A)^T, which is the
-// row-major G [rows, n]. (A is symmetric anyway.)
+// GEMMs on row-major arrays, with the CPU backend's conventions: C [m, n] =
+// op(A) op(B) + beta C, op(A) [m, k], op(B) [k, n]; ta / tb mean that A is
+// stored [k, m] / B is stored [n, k]. cuBLAS is column-major: a row-major
+// [r, c] array is the column-major [c, r] array of its transpose, so the
+// row-major C is computed as the column-major C^T = op(B)^T op(A)^T, i.e.
+// cuBLAS gemm(tb, ta, n, m, k, B, A) with the leading dimensions of the
+// row-major arrays. (The rotated quadratic's G = X A is gemm(N, N, n, rows,
+// n, A, X).)
 
-void gemm_rows(cublasHandle_t h, std::int64_t rows, std::int64_t n, const float* a, const float* x,
-               float* g) {
-  const float one = 1.0f, zero = 0.0f;
-  const int m = static_cast<int>(n), r = static_cast<int>(rows);
-  SS_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, m, r, m, &one, a, m, x, m, &zero, g, m));
+void gemm_cm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+             const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  const float one = 1.0f;
+  SS_CUBLAS(cublasSgemm(h, ta, tb, m, n, k, &one, a, lda, b, ldb, &beta, c, ldc));
 }
-void gemm_rows(cublasHandle_t h, std::int64_t rows, std::int64_t n, const double* a,
-               const double* x, double* g) {
-  const double one = 1.0, zero = 0.0;
-  const int m = static_cast<int>(n), r = static_cast<int>(rows);
-  SS_CUBLAS(cublasDgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, m, r, m, &one, a, m, x, m, &zero, g, m));
+void gemm_cm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+             const double* a, int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+  const double one = 1.0;
+  SS_CUBLAS(cublasDgemm(h, ta, tb, m, n, k, &one, a, lda, b, ldb, &beta, c, ldc));
 }
 
-// Objective arrays on the device and the view the shared math reads.
 template <class T>
-struct DeviceObjective {
-  DeviceArray<T> lambda, matrix;
-  LocalObjective<T> view{};
-
-  explicit DeviceObjective(const ObjectiveData& d)
-      : lambda(d.lambda.size()), matrix(d.matrix.size()) {
-    require(d.dim >= 0, "negative objective dimension");
-    require(d.matrix.empty() || d.matrix.size() == checked_size(d.dim, d.dim),
-            "objective matrix is not dim x dim");
-    require(d.coupled() || d.kind != ObjectiveKind::quadratic ||
-                d.lambda.size() == static_cast<std::size_t>(d.dim),
-            "quadratic objective needs dim eigenvalues");
-    lambda.upload(convert<T>(d.lambda));
-    matrix.upload(convert<T>(d.matrix));
-    view.kind = d.kind;
-    view.n = d.dim;
-    view.lambda = lambda.get();
-    view.coupled = d.coupled();
-    view.rastrigin_a = static_cast<T>(d.rastrigin_a);
+void gemm_rm(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
+             const T* a, const T* b, T* c, T beta = T(0)) {
+  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+  require(m >= 0 && n >= 0 && k >= 0, "negative GEMM size");
+  require(m <= kIntMax && n <= kIntMax && k <= kIntMax, "GEMM too large for cuBLAS");
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum: C = beta C (cuBLAS rejects a zero leading dimension)
+    require(beta == T(0) || beta == T(1), "GEMM with k = 0 and beta other than 0 or 1");
+    if (beta == T(0)) SS_CUDA(cudaMemset(c, 0, checked_size(m, n) * sizeof(T)));
+    return;
   }
+  gemm_cm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
+          static_cast<int>(m), static_cast<int>(k), b, static_cast<int>(tb ? k : n), a,
+          static_cast<int>(ta ? m : k), beta, c, static_cast<int>(n));
+}
 
-  // G = X A for `rows` rows (no-op unless coupled).
-  void coupled_gradient(cublasHandle_t h, std::int64_t rows, const T* x, T* g) const {
-    if (!view.coupled || rows == 0 || view.n == 0) return;
-    constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
-    require(view.n <= kIntMax, "dimension too large for cuBLAS");
-    // cuBLAS takes int sizes: very tall batches go in slabs of rows.
-    const std::int64_t slab = std::max<std::int64_t>(1, kIntMax / view.n);
-    for (std::int64_t r0 = 0; r0 < rows; r0 += slab)
-      gemm_rows(h, std::min(slab, rows - r0), view.n, matrix.get(), x + r0 * view.n,
-                g + r0 * view.n);
-  }
-};
+// cuBLAS takes int sizes: very tall batches go in slabs of rows, each slab
+// holding at most INT_MAX elements of a row-major array `width` wide.
+template <class F>
+void for_row_slabs(std::int64_t rows, std::int64_t width, F&& body) {
+  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+  require(width <= kIntMax, "dimension too large for cuBLAS");
+  const std::int64_t slab = std::max<std::int64_t>(1, kIntMax / std::max<std::int64_t>(width, 1));
+  for (std::int64_t r0 = 0; r0 < rows; r0 += slab) body(r0, std::min(slab, rows - r0));
+}
 
 // ---------------------------------------------------------------------------
 // Kernels.
@@ -394,18 +391,21 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
   }
 }
 
-// End of iteration t: thread = trajectory; partials summed in slice order.
+// End of iteration t: thread = trajectory; partials summed in slice order,
+// then the per-trajectory value from the GEMM pass (f_rows, gaussian-field
+// only, else null) added, as the CPU backend adds it after its fused pass.
 template <class T>
 __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
                                      const IterationSums* partials, std::int64_t nslices,
-                                     const T* xcur, std::int64_t count, std::int64_t n,
-                                     std::int64_t t) {
+                                     const double* f_rows, const T* xcur, std::int64_t count,
+                                     std::int64_t n, std::int64_t t) {
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
        b += std::int64_t(gridDim.x) * blockDim.x) {
     if (rec.outcome[b] != kRunning) continue;
     const IterationSums* p = partials + b * nslices;
     IterationSums s = p[0];
     for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
+    if (f_rows) s.f += f_rows[b];  // per-trajectory value of the gaussian field
     end_iteration(stop, rec, n, b, t, s, xcur + b * n);
   }
 }
@@ -433,10 +433,12 @@ __global__ void gather_finals_kernel(T* x0, const T* x1, const std::int64_t* ste
 }
 
 // Batched evaluation kernels. value_grad: block = batch row, f accumulated in
-// double and reduced in a fixed order.
+// double and reduced in a fixed order, plus the row's value from the GEMM
+// pass (f_rows, gaussian-field only, else null).
 template <class T>
-__global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* grow, T* g, double* f,
-                                  std::int64_t batch, std::int64_t n) {
+__global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* grow,
+                                  const double* f_rows, T* g, double* f, std::int64_t batch,
+                                  std::int64_t n) {
   __shared__ double sh[96];
   for (std::int64_t b = blockIdx.x; b < batch; b += gridDim.x) {
     const std::int64_t off = b * n;
@@ -448,7 +450,7 @@ __global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* gr
       g[off + i] = gi;
     }
     acc = block_sum(acc, sh);
-    if (threadIdx.x == 0) f[b] = acc.f;
+    if (threadIdx.x == 0) f[b] = f_rows ? acc.f + f_rows[b] : acc.f;
   }
 }
 
@@ -473,6 +475,228 @@ __global__ void hessian_band_kernel(LocalObjective<T> obj, const T* x, T* diag, 
     obj.hessian_band(x + off, k - off, diag[k], upper[k]);
   }
 }
+
+// Gaussian-field kernels (kernels/gaussian_field.hpp). The value pass is the
+// epilogue of Z = X W^T, block = row: f_row = mu/2 |x|^2 + sum_j value_j in
+// double (block_sum's fixed order), Z overwritten by the gradient weights
+// s_j, and G = mu X, so that the GEMM G += S W completes the gradient.
+template <class T>
+__global__ void field_value_kernel(const T* x, T* z, T* g, double* f, const T* a, const T* b, T mu,
+                                   T c, std::int64_t rows, std::int64_t n, std::int64_t m) {
+  __shared__ double sh[96];
+  const double half_mu = 0.5 * static_cast<double>(mu);
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
+    T* zr = z + r * m;
+    IterationSums acc;
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const T xi = xr[i];
+      acc.f += half_mu * xi * xi;
+      g[r * n + i] = xi * mu;
+    }
+    for (std::int64_t j = threadIdx.x; j < m; j += blockDim.x) {
+      double v;
+      T gw;
+      field_feature(zr[j], a[j], b[j], c, v, gw);
+      acc.f += v;
+      zr[j] = gw;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) f[r] = acc.f;
+  }
+}
+
+// u = h o u with h_j = field_curvature(z_j) (z, u: [rows, m]), for H v.
+template <class T>
+__global__ void field_hvp_weights_kernel(const T* z, T* u, const T* a, const T* b, T c,
+                                         std::int64_t len, std::int64_t m) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t j = k % m;
+    u[k] *= field_curvature(z[k], a[j], b[j], c);
+  }
+}
+
+// z_j = field_curvature(z_j) in place (z: [rows, m]), for dense Hessians.
+template <class T>
+__global__ void field_curvature_kernel(T* z, const T* a, const T* b, T c, std::int64_t len,
+                                       std::int64_t m) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t j = k % m;
+    z[k] = field_curvature(z[k], a[j], b[j], c);
+  }
+}
+
+// dw[p] = diag(h_p) W for `points` points: dw [points, m, n], h [points, m].
+template <class T>
+__global__ void scaled_rows_kernel(const T* w, const T* h, T* dw, std::int64_t points,
+                                   std::int64_t m, std::int64_t n) {
+  const std::int64_t len = points * m * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t row = k / n;  // p * m + j
+    dw[k] = w[k - (row / m) * m * n] * h[row];
+  }
+}
+
+// dst = src * alpha, elementwise.
+template <class T>
+__global__ void scale_kernel(const T* src, T alpha, T* dst, std::int64_t len) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    dst[k] = src[k] * alpha;
+}
+
+// `points` n x n matrices set to diag * I.
+template <class T>
+__global__ void identity_kernel(T* h, T diag, std::int64_t points, std::int64_t n) {
+  const std::int64_t len = points * n * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t q = k % (n * n);
+    h[k] = q / n == q % n ? diag : T(0);
+  }
+}
+
+// Blocks for a kernel with one block per row (grid-stride beyond 2^20 rows).
+unsigned row_blocks(std::int64_t rows) {
+  return static_cast<unsigned>(std::clamp<std::int64_t>(rows, 1, 1 << 20));
+}
+
+// Objective arrays on the device, the view the shared math reads, and the
+// GEMM parts of the coupled objectives (rotated quadratic, gaussian-field),
+// the same operations as the CPU backend's HostObjective. Work spaces are the
+// caller's: z (and u) hold [rows, features] elements of T.
+template <class T>
+struct DeviceObjective {
+  DeviceArray<T> lambda, matrix, w, a, b;
+  T mu = 0, c = 0;
+  std::int64_t m = 0;  // gaussian-field features
+  LocalObjective<T> view{};
+
+  explicit DeviceObjective(const ObjectiveData& d)
+      : lambda(d.lambda.size()),
+        matrix(d.matrix.size()),
+        w(d.field_w.size()),
+        a(d.field_a.size()),
+        b(d.field_b.size()),
+        mu(static_cast<T>(d.field_mu)),
+        m(d.features()) {
+    require(d.dim >= 0, "negative objective dimension");
+    require(d.matrix.empty() || d.matrix.size() == checked_size(d.dim, d.dim),
+            "objective matrix is not dim x dim");
+    require(d.coupled() || d.kind != ObjectiveKind::quadratic ||
+                d.lambda.size() == static_cast<std::size_t>(d.dim),
+            "quadratic objective needs dim eigenvalues");
+    if (d.kind == ObjectiveKind::gaussian_field) {
+      require(d.field_w.size() == checked_size(m, d.dim),
+              "gaussian-field frequencies are not features x dim");
+      require(d.field_b.size() == d.field_a.size(), "gaussian-field needs one phase per amplitude");
+    }
+    lambda.upload(convert<T>(d.lambda));
+    matrix.upload(convert<T>(d.matrix));
+    w.upload(convert<T>(d.field_w));
+    a.upload(convert<T>(d.field_a));
+    b.upload(convert<T>(d.field_b));
+    c = m > 0 ? static_cast<T>(std::sqrt(2.0 / static_cast<double>(m))) : T(0);
+    view.kind = d.kind;
+    view.n = d.dim;
+    view.lambda = lambda.get();
+    view.coupled = d.coupled();
+    view.rastrigin_a = static_cast<T>(d.rastrigin_a);
+  }
+  bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+
+  // Coupled gradient rows G for `rows` rows of x and, for the field, the
+  // values f_rows (per row, double; z: work space [rows, m]); no-op when not
+  // coupled. Rotated quadratic: G = X A. Gaussian field: Z = X W^T, the
+  // epilogue (F, S in Z, G = mu X), G += S W.
+  void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
+                          T* z) const {
+    if (!view.coupled || rows == 0) return;
+    const std::int64_t n = view.n;
+    if (!field()) {
+      for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+        gemm_rm(h, false, false, r, n, n, x + r0 * n, matrix.get(), g + r0 * n);  // G = X A
+      });
+      return;
+    }
+    for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
+      T* zs = z + r0 * m;
+      T* gs = g + r0 * n;
+      gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), zs);  // Z = X W^T
+      field_value_kernel<T><<<row_blocks(r), kFlatThreads>>>(x + r0 * n, zs, gs, f_rows + r0,
+                                                             a.get(), b.get(), mu, c, r, n, m);
+      SS_LAUNCHED("field_value_kernel");
+      gemm_rm(h, false, false, r, n, m, zs, w.get(), gs, T(1));  // G = mu X + S W
+    });
+  }
+
+  // Hessian-vector products H v per row. Rotated quadratic: rows of V A (A
+  // symmetric). Gaussian field: mu V + (h o (V W^T)) W, h_j the curvature at
+  // Z = X W^T (z, u: work spaces [rows, m]).
+  void coupled_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v, T* hv, T* z,
+                   T* u) const {
+    if (rows == 0) return;
+    const std::int64_t n = view.n;
+    if (!field()) {
+      for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+        gemm_rm(h, false, false, r, n, n, v + r0 * n, matrix.get(), hv + r0 * n);
+      });
+      return;
+    }
+    for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
+      T* zs = z + r0 * m;
+      T* us = u + r0 * m;
+      T* hs = hv + r0 * n;
+      gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), zs);  // Z = X W^T
+      gemm_rm(h, false, true, r, m, n, v + r0 * n, w.get(), us);  // U = V W^T
+      if (r * m > 0) {
+        field_hvp_weights_kernel<T>
+            <<<flat_blocks(r * m), kFlatThreads>>>(zs, us, a.get(), b.get(), c, r * m, m);
+        SS_LAUNCHED("field_hvp_weights_kernel");
+      }
+      if (r * n > 0) {
+        scale_kernel<T><<<flat_blocks(r * n), kFlatThreads>>>(v + r0 * n, mu, hs, r * n);
+        SS_LAUNCHED("scale_kernel");
+      }
+      gemm_rm(h, false, false, r, n, m, us, w.get(), hs, T(1));  // mu V + (h o U) W
+    });
+  }
+
+  // Gaussian field: the curvatures h [rows, m] at `rows` points x (Z = X W^T,
+  // then h_j = field_curvature(z_j) in place).
+  void field_curvatures(cublasHandle_t h, std::int64_t rows, const T* x, T* hz) const {
+    const std::int64_t n = view.n;
+    for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
+      gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), hz + r0 * m);  // Z = X W^T
+    });
+    if (rows * m > 0) {
+      field_curvature_kernel<T>
+          <<<flat_blocks(rows * m), kFlatThreads>>>(hz, a.get(), b.get(), c, rows * m, m);
+      SS_LAUNCHED("field_curvature_kernel");
+    }
+  }
+
+  // Gaussian field: dense Hessians mu I + W^T diag(h_p) W of `points` points
+  // with curvatures hz [points, m], into hess [points, n, n] (row-major and
+  // column-major alike up to rounding; the row-major reading is the CPU's
+  // product order). dw: work space [points, m, n].
+  void field_hessians(cublasHandle_t h, std::int64_t points, const T* hz, T* dw, T* hess) const {
+    const std::int64_t n = view.n;
+    if (points == 0 || n == 0) return;
+    if (m > 0) {
+      scaled_rows_kernel<T>
+          <<<flat_blocks(points * m * n), kFlatThreads>>>(w.get(), hz, dw, points, m, n);
+      SS_LAUNCHED("scaled_rows_kernel");
+    }
+    identity_kernel<T><<<flat_blocks(points * n * n), kFlatThreads>>>(hess, mu, points, n);
+    SS_LAUNCHED("identity_kernel");
+    for (std::int64_t p = 0; p < points; ++p)  // mu I + W^T (diag(h) W)
+      gemm_rm(h, true, false, n, n, m, w.get(), dw + p * m * n, hess + p * n * n, T(1));
+  }
+};
 
 // ---------------------------------------------------------------------------
 // Ensemble.
@@ -507,6 +731,10 @@ class CudaEnsemble final : public Ensemble {
       g_ = DeviceArray<T>(len);
       cublas_ = std::make_unique<CublasHandle>();
     }
+    if (obj_.field()) {  // budgeted by the memory plan: 2 M T + 8 bytes per trajectory
+      z_ = DeviceArray<T>(checked_size(count_, obj_.m));
+      f_rows_ = DeviceArray<double>(cnt);
+    }
     partials_ = DeviceArray<IterationSums>(cnt * static_cast<std::size_t>(nslices_));
     outcome_ = DeviceArray<std::int8_t>(cnt);
     steps_ = DeviceArray<std::int64_t>(cnt);
@@ -540,9 +768,10 @@ class CudaEnsemble final : public Ensemble {
     const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
     const T* xc = x_[t % 2].get();
     T* xn = x_[(t + 1) % 2].get();
-    // G rows of stopped trajectories are computed too: cheaper than
-    // compacting, and never read.
-    if (obj_.view.coupled) obj_.coupled_gradient(cublas_->get(), count_, xc, g_.get());
+    // G rows (and field values) of stopped trajectories are computed too:
+    // cheaper than compacting, and never read.
+    if (obj_.view.coupled)
+      obj_.coupled_value_grad(cublas_->get(), count_, xc, g_.get(), f_rows_.get(), z_.get());
 
     const dim3 grid(static_cast<unsigned>(nslices_),
                     static_cast<unsigned>(std::min<std::int64_t>(count_, kMaxGridY)));
@@ -552,7 +781,7 @@ class CudaEnsemble final : public Ensemble {
     SS_LAUNCHED("fused_step_kernel");
 
     end_iteration_kernel<T><<<flat_blocks(count_), kFlatThreads>>>(
-        spec_.stop, records(), partials_.get(), nslices_, xc, count_, n_, t);
+        spec_.stop, records(), partials_.get(), nslices_, f_rows_.get(), xc, count_, n_, t);
     SS_LAUNCHED("end_iteration_kernel");
   }
 
@@ -595,6 +824,8 @@ class CudaEnsemble final : public Ensemble {
   std::int64_t threads_ = 32, nslices_ = 1;
   std::unique_ptr<CublasHandle> cublas_;  // only for coupled objectives
   DeviceArray<T> x_[2], s1_, s2_, g_, paths_;
+  DeviceArray<T> z_;                     // gaussian-field: feature work space [count, M]
+  DeviceArray<double> f_rows_;           // gaussian-field: value per trajectory [count]
   DeviceArray<IterationSums> partials_;  // [count, nslices]
   DeviceArray<std::int8_t> outcome_;
   DeviceArray<std::int64_t> steps_;
@@ -778,13 +1009,14 @@ class CudaBackend final : public Backend {
     const std::int64_t n = d.dim;
     const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
     DeviceArray<T> grow(obj.view.coupled ? x.size() : 0), g(x.size());
-    DeviceArray<double> f(checked_size(batch));
+    DeviceArray<T> z(obj.field() ? checked_size(batch, obj.m) : 0);
+    DeviceArray<double> f(checked_size(batch)), f_rows(obj.field() ? checked_size(batch) : 0);
     ObjectiveEval r;
     if (batch == 0) return r;
-    obj.coupled_gradient(cublas(), batch, x.get(), grow.get());
-    const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(batch, 1 << 20));
-    value_grad_kernel<T>
-        <<<blocks, kFlatThreads>>>(obj.view, x.get(), grow.get(), g.get(), f.get(), batch, n);
+    if (obj.view.coupled)
+      obj.coupled_value_grad(cublas(), batch, x.get(), grow.get(), f_rows.get(), z.get());
+    value_grad_kernel<T><<<row_blocks(batch), kFlatThreads>>>(
+        obj.view, x.get(), grow.get(), f_rows.get(), g.get(), f.get(), batch, n);
     SS_LAUNCHED("value_grad_kernel");
     r.f = f.download();
     r.g = to_double(g.download());
@@ -800,7 +1032,9 @@ class CudaBackend final : public Backend {
     DeviceArray<T> hv(x.size());
     if (hv.empty()) return {};
     if (obj.view.coupled) {
-      obj.coupled_gradient(cublas(), batch, v.get(), hv.get());  // H v = A v
+      const std::size_t features = obj.field() ? checked_size(batch, obj.m) : 0;
+      DeviceArray<T> z(features), u(features);
+      obj.coupled_hvp(cublas(), batch, x.get(), v.get(), hv.get(), z.get(), u.get());
     } else {
       hvp_kernel<T><<<flat_blocks(batch * n), kFlatThreads>>>(obj.view, x.get(), v.get(), hv.get(),
                                                               batch, n);
@@ -811,13 +1045,18 @@ class CudaBackend final : public Backend {
 
   // The device computes the Hessian band; the dense [batch, dim, dim] layout
   // is assembled on the host, which moves 2 instead of dim numbers per
-  // coordinate across the bus. A coupled Hessian is the matrix A itself.
+  // coordinate across the bus. A rotated quadratic's Hessian is the matrix A
+  // itself; the gaussian field's is dense and computed by GEMMs.
   template <class T>
   std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
                                 const std::vector<double>& x64) {
     const std::int64_t n = d.dim;
     std::vector<double> h(checked_size(batch, n) * static_cast<std::size_t>(n), 0.0);
     if (h.empty()) return h;
+    if (d.kind == ObjectiveKind::gaussian_field) {
+      field_hessian_t<T>(d, batch, x64, h);
+      return h;
+    }
     if (d.coupled()) {
       const std::vector<T> a = convert<T>(d.matrix);  // rounded as the CPU backend does
       for (std::int64_t b = 0; b < batch; ++b) std::copy(a.begin(), a.end(), h.begin() + b * n * n);
@@ -838,6 +1077,38 @@ class CudaBackend final : public Backend {
       }
     }
     return h;
+  }
+
+  // Gaussian-field Hessians mu I + W^T diag(h) W: the curvatures of every
+  // point from one GEMM, then groups of points that fit in the memory budget
+  // (their diag(h) W and Hessians), one GEMM per point, into h [batch, n, n]
+  // (n > 0, batch > 0).
+  template <class T>
+  void field_hessian_t(const ObjectiveData& d, std::int64_t batch, const std::vector<double>& x64,
+                       std::vector<double>& h) {
+    const DeviceObjective<T> obj(d);
+    const std::int64_t n = d.dim, m = obj.m;
+    const std::size_t nn = checked_size(n, n), mn = checked_size(m, n);
+    cublasHandle_t handle = cublas();
+    DeviceArray<T> hz(checked_size(batch, m));
+    {
+      const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
+      obj.field_curvatures(handle, batch, x.get(), hz.get());
+    }
+    const double budget = static_cast<double>(memory_budget());
+    const double per_point = static_cast<double>((nn + mn) * sizeof(T));
+    const std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(batch), std::max(1.0, budget / per_point)));
+    DeviceArray<T> dw(checked_size(group) * mn), hess(checked_size(group) * nn);
+    std::vector<T> hh;
+    for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
+      const std::int64_t g = std::min(group, batch - b0);
+      obj.field_hessians(handle, g, hz.get() + b0 * m, dw.get(), hess.get());
+      // A synchronous copy on the default stream: it waits for the GEMMs.
+      hh.resize(checked_size(g) * nn);
+      SS_CUDA(cudaMemcpy(hh.data(), hess.get(), hh.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      std::copy(hh.begin(), hh.end(), h.begin() + b0 * n * n);
+    }
   }
 
   // Same results as the CPU backend's LAPACKE ?syevd (row-major, 'L'): values
