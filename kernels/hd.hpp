@@ -19,6 +19,7 @@ using std::fabs;
 using std::log;
 using std::sin;
 using std::sqrt;
+using std::tanh;
 
 // True for finite values; written without isfinite so that host and device
 // share one definition (x - x is NaN for inf and NaN).

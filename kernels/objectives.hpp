@@ -20,6 +20,7 @@ enum class ObjectiveKind : int {
   rastrigin = 3,        // A n + sum x^2 - A cos(2 pi x)
   rosenbrock = 4,       // sum_{i<n-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2
   gaussian_field = 5,   // mu/2 |x|^2 + sqrt(2/M) sum_j a_j cos(w_j.x + b_j) (coupled, GEMMs)
+  mlp = 6,              // teacher-student one-hidden-layer tanh network (coupled, GEMMs)
 };
 
 // Device-visible view of an objective: plain values and pointers only.
@@ -66,6 +67,7 @@ struct LocalObjective {
         return;
       }
       case ObjectiveKind::gaussian_field:
+      case ObjectiveKind::mlp:
         // Gradient row from the GEMMs; the value is computed per trajectory
         // by the same pass (rows of F), so no per-coordinate term.
         g = grow[i];
@@ -103,6 +105,7 @@ struct LocalObjective {
         diag = T(2) + T(39.47841760435743) * rastrigin_a * cos(T(6.283185307179586) * xi);
         return;
       case ObjectiveKind::gaussian_field:  // dense Hessian: computed by GEMMs
+      case ObjectiveKind::mlp:
         return;
       case ObjectiveKind::rosenbrock:
         if (i + 1 < n) {

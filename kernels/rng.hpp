@@ -17,6 +17,9 @@ enum Stream : std::uint32_t {
   kFieldFrequency = 4,     // gaussian-field: w_jk at index j * dim + k
   kFieldAmplitude = 5,     // gaussian-field: a_j
   kFieldPhase = 6,         // gaussian-field: b_j
+  kMlpInputs = 7,          // mlp: X[s, k] at index s * inputs + k
+  kMlpTeacher = 8,         // mlp: teacher W1 then W2 entries
+  kMlpNoise = 9,           // mlp: label noise at index s * outputs + k
 };
 
 // Four 32-bit words for counter (stream, index) under key seed.

@@ -57,6 +57,14 @@ ObjectiveData field(std::int64_t n) {
   return build_objective(e);
 }
 
+ObjectiveData mlp() {
+  Experiment e = parse_experiment(
+      "seed = 8\n[objective]\nkind = \"mlp\"\ninputs = 3\nhidden = 4\noutputs = 2\nsamples = 5\n"
+      "teacher_hidden = 2\nnoise = 0.1\n[[optimizer]]\nkind = \"gd\"\n",
+      "test");
+  return build_objective(e);
+}
+
 std::vector<Case> cases() {
   const std::int64_t n = 7;
   return {{"quadratic", make(ObjectiveKind::quadratic, n), 2.0},
@@ -66,7 +74,8 @@ std::vector<Case> cases() {
           {"rastrigin", make(ObjectiveKind::rastrigin, n), 3.0},
           {"rosenbrock", make(ObjectiveKind::rosenbrock, n), 1.5},
           {"goe_quadratic", goe(n), 2.0},
-          {"gaussian_field", field(n), 2.0}};
+          {"gaussian_field", field(n), 2.0},
+          {"mlp", mlp(), 1.0}};
 }
 
 // Direct value, written independently of kernels/objectives.hpp.
@@ -102,6 +111,23 @@ double direct_value(const ObjectiveData& d, const double* x) {
         for (std::int64_t i = 0; i < n; ++i) z += d.field_w[j * n + i] * x[i];
         f += std::sqrt(2.0 / static_cast<double>(m)) * d.field_a[j] * std::cos(z);
       }
+      return f;
+    }
+    case ObjectiveKind::mlp: {
+      // Straight loops over samples, written apart from the GEMM code.
+      const MlpShape& m = d.mlp;
+      for (std::int64_t smp = 0; smp < m.n; ++smp)
+        for (std::int64_t q = 0; q < m.o; ++q) {
+          double out = x[m.b2() + q];
+          for (std::int64_t j = 0; j < m.h; ++j) {
+            double a = x[m.b1() + j];
+            for (std::int64_t k = 0; k < m.d; ++k)
+              a += x[m.w1() + j * m.d + k] * d.mlp_x[smp * m.d + k];
+            out += x[m.w2() + q * m.h + j] * std::tanh(a);
+          }
+          const double r = out - d.mlp_y[smp * m.o + q];
+          f += r * r / (2.0 * static_cast<double>(m.n));
+        }
       return f;
     }
     case ObjectiveKind::rosenbrock:
@@ -166,7 +192,7 @@ TEST_P(ObjectiveDerivatives, MatchFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 8),
+INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 9),
                          [](const auto& info) { return std::string(cases()[info.param].name); });
 
 TEST(Objectives, Float32AgreesWithFloat64) {

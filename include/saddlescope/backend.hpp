@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../../kernels/mlp.hpp"
 #include "../../kernels/objectives.hpp"
 #include "../../kernels/optimizers.hpp"
 #include "../../kernels/trajectory.hpp"
@@ -32,7 +33,12 @@ struct ObjectiveData {
   std::vector<double> field_w, field_a, field_b;
   double field_mu = 0.0;
   std::int64_t features() const { return static_cast<std::int64_t>(field_a.size()); }
-  bool coupled() const { return !matrix.empty() || kind == ObjectiveKind::gaussian_field; }
+  // mlp: the sizes, the inputs X [n, d] and the teacher's labels Y [n, o].
+  MlpShape mlp;
+  std::vector<double> mlp_x, mlp_y;
+  bool coupled() const {
+    return !matrix.empty() || kind == ObjectiveKind::gaussian_field || kind == ObjectiveKind::mlp;
+  }
 };
 
 // One chunk of trajectories for one optimizer.

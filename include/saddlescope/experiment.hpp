@@ -25,6 +25,9 @@ struct ObjectiveSpec {
   std::int64_t features = 1024;     // gaussian-field: random features M
   double length_scale = 1.0;        // gaussian-field: covariance length l
   double mu = 0.1;                  // gaussian-field: confining curvature
+  // mlp: student sizes, data and teacher (dim = hidden*inputs + hidden + outputs*hidden + outputs)
+  std::int64_t inputs = 100, hidden = 196, outputs = 1, samples = 256, teacher_hidden = 8;
+  double noise = 0.0;
 
   // True when the objective holds a dense dim x dim matrix (coupled gradient).
   bool dense_matrix() const { return (kind == "quadratic" && rotate) || kind == "goe-quadratic"; }

@@ -24,10 +24,10 @@ constexpr std::int64_t kMaxDim = 100'000'000;
 constexpr std::int64_t kMaxCount = 1'000'000'000;
 
 const std::vector<std::string> kObjectiveKinds = {
-    "quadratic", "saddle-2d",  "bowl-2d",       "double-well",   "styblinski-tang",
-    "rastrigin", "rosenbrock", "goe-quadratic", "gaussian-field"};
+    "quadratic", "saddle-2d",  "bowl-2d",       "double-well",    "styblinski-tang",
+    "rastrigin", "rosenbrock", "goe-quadratic", "gaussian-field", "mlp"};
 // Contract names implemented by later work: refused clearly, never ignored.
-const std::vector<std::string> kObjectivesNotYet = {"p-spin", "mlp", "deep-linear"};
+const std::vector<std::string> kObjectivesNotYet = {"p-spin", "deep-linear"};
 const std::vector<std::string> kOptimizerKinds = {"gd", "momentum", "adagrad", "rmsprop", "adam"};
 const std::vector<std::string> kOptimizersNotYet = {"perturbed-gd", "langevin",
                                                     "saddle-free-newton", "annealing"};
@@ -38,12 +38,12 @@ ObjectiveSpec read_objective(const Section& s) {
   if (kind_raw.empty())
     s.fail("kind",
            "is required; one of: quadratic, saddle-2d, bowl-2d, double-well, styblinski-tang, "
-           "rastrigin, rosenbrock, goe-quadratic, gaussian-field");
+           "rastrigin, rosenbrock, goe-quadratic, gaussian-field, mlp");
   if (std::find(kObjectivesNotYet.begin(), kObjectivesNotYet.end(), kind_raw) !=
       kObjectivesNotYet.end())
     s.fail("kind", fmt::format("= \"{}\" is not supported yet in this version; available: "
                                "quadratic, saddle-2d, bowl-2d, double-well, styblinski-tang, "
-                               "rastrigin, rosenbrock, goe-quadratic, gaussian-field",
+                               "rastrigin, rosenbrock, goe-quadratic, gaussian-field, mlp",
                                kind_raw));
   const std::string kind = s.choice("kind", "", kObjectiveKinds);
   std::vector<std::string> keys = {"kind", "dim"};
@@ -52,6 +52,9 @@ ObjectiveSpec read_objective(const Section& s) {
   if (kind == "rastrigin") keys.push_back("a");
   if (kind == "goe-quadratic") keys.push_back("sigma");
   if (kind == "gaussian-field") keys.insert(keys.end(), {"features", "length_scale", "mu"});
+  const std::vector<std::string> mlp_keys = {"inputs",  "hidden",         "outputs",
+                                             "samples", "teacher_hidden", "noise"};
+  if (kind == "mlp") keys.insert(keys.end(), mlp_keys.begin(), mlp_keys.end());
   for (const auto& [k, v] : s.raw()) {
     const std::string key(k.str());
     if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
@@ -61,6 +64,8 @@ ObjectiveSpec read_objective(const Section& s) {
     if (key == "sigma") s.fail(key, "applies only to kind = \"goe-quadratic\"");
     if (key == "features" || key == "length_scale" || key == "mu")
       s.fail(key, "applies only to kind = \"gaussian-field\"");
+    if (std::find(mlp_keys.begin(), mlp_keys.end(), key) != mlp_keys.end())
+      s.fail(key, "applies only to kind = \"mlp\"");
   }
   s.allow_only(keys);
 
@@ -103,6 +108,22 @@ ObjectiveSpec read_objective(const Section& s) {
     o.curvature = s.number("curvature", 1.0, 0.0, 1e30, true);
     o.eigenvalues.assign(static_cast<std::size_t>(o.dim), o.curvature);
     for (std::int64_t i = 0; i < o.negative; ++i) o.eigenvalues[i] = -o.curvature;
+    return o;
+  }
+  if (kind == "mlp") {
+    o.inputs = s.integer("inputs", 100, 1, 1'000'000);
+    o.hidden = s.integer("hidden", 196, 1, 1'000'000);
+    o.outputs = s.integer("outputs", 1, 1, 1'000'000);
+    o.samples = s.integer("samples", 256, 1, 100'000'000);
+    o.teacher_hidden = s.integer("teacher_hidden", 8, 1, 1'000'000);
+    o.noise = s.number("noise", 0.0, 0.0, 1e30);
+    const std::int64_t p = o.hidden * o.inputs + o.hidden + o.outputs * o.hidden + o.outputs;
+    o.dim = s.integer("dim", p, 1, kMaxDim);
+    if (o.dim != p)
+      s.fail("dim",
+             fmt::format("= {} does not match the student's parameter count hidden * inputs "
+                         "+ hidden + outputs * hidden + outputs = {}; omit dim or set it to {}",
+                         o.dim, p, p));
     return o;
   }
   if (!s.has("dim"))
@@ -449,6 +470,10 @@ std::string to_toml(const Experiment& e) {
   }
   if (o.kind == "rastrigin") s << "a = " << fmt_double(o.a) << "\n";
   if (o.kind == "goe-quadratic") s << "sigma = " << fmt_double(o.sigma) << "\n";
+  if (o.kind == "mlp")
+    s << "inputs = " << o.inputs << "\nhidden = " << o.hidden << "\noutputs = " << o.outputs
+      << "\nsamples = " << o.samples << "\nteacher_hidden = " << o.teacher_hidden
+      << "\nnoise = " << fmt_double(o.noise) << "\n";
   if (o.kind == "gaussian-field")
     s << "features = " << o.features << "\nlength_scale = " << fmt_double(o.length_scale)
       << "\nmu = " << fmt_double(o.mu) << "\n";
@@ -554,7 +579,13 @@ std::string describe_objectives() {
                    w ~ N(0, I/l^2), b ~ U[0, 2 pi): random features of an isotropic Gaussian
                    field (covariance exp(-|x-y|^2 / 2 l^2)) with a confining term; GEMM-based.
                    keys: dim, features = 1024 (M), length_scale = 1 (l), mu = 0.1
-Planned (not in this version): p-spin, mlp, deep-linear.
+  mlp              teacher-student regression: a one-hidden-layer tanh student, parameters
+                   x = [W1 (hidden x inputs), b1, W2 (outputs x hidden), b2], fitted by
+                   L = 1/(2 samples) ||tanh(X W1^T + b1) W2^T + b2 - Y||^2 to Gaussian inputs X
+                   labelled by a random tanh teacher of width teacher_hidden (plus noise).
+                   keys: inputs = 100, hidden = 196, outputs = 1, samples = 256,
+                   teacher_hidden = 8, noise = 0; dim = 19,993 by default (inferred)
+Planned (not in this version): p-spin, deep-linear.
 )";
 }
 

@@ -51,7 +51,12 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   plan.objective_bytes =
       static_cast<std::uint64_t>(n) * t * (e.objective.kind == "quadratic" ? 1 : 0) +
       (coupled ? static_cast<std::uint64_t>(n) * n * t : 0) +
-      m * (static_cast<std::uint64_t>(n) + 2) * t;
+      m * (static_cast<std::uint64_t>(n) + 2) * t +
+      (e.objective.kind == "mlp"
+           ? static_cast<std::uint64_t>(e.objective.samples *
+                                        (e.objective.inputs + e.objective.outputs)) *
+                 t
+           : 0);
   // The widest optimizer decides the chunk.
   std::uint64_t per = 0, rec = 0;
   for (const auto& o : e.optimizers) {

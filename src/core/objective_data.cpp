@@ -88,6 +88,36 @@ ObjectiveData build_objective(const Experiment& e) {
       d.field_b[j] =
           6.283185307179586 * rng::uniform(e.seed, rng::kFieldPhase, static_cast<std::uint64_t>(j));
     }
+  } else if (o.kind == "mlp") {
+    // Data: Gaussian inputs; labels from a random tanh teacher (weights with
+    // variance 1/fan-in) plus optional Gaussian noise.
+    d.kind = ObjectiveKind::mlp;
+    MlpShape& m = d.mlp;
+    m.d = o.inputs;
+    m.h = o.hidden;
+    m.o = o.outputs;
+    m.n = o.samples;
+    const std::int64_t th = o.teacher_hidden;
+    d.mlp_x.resize(static_cast<std::size_t>(m.n * m.d));
+    for (std::int64_t k = 0; k < m.n * m.d; ++k)
+      d.mlp_x[k] = rng::normal(e.seed, rng::kMlpInputs, static_cast<std::uint64_t>(k));
+    std::vector<double> t1(static_cast<std::size_t>(th * m.d)),
+        t2(static_cast<std::size_t>(m.o * th));
+    std::uint64_t idx = 0;
+    for (auto& v : t1)
+      v = rng::normal(e.seed, rng::kMlpTeacher, idx++) / std::sqrt(static_cast<double>(m.d));
+    for (auto& v : t2)
+      v = rng::normal(e.seed, rng::kMlpTeacher, idx++) / std::sqrt(static_cast<double>(th));
+    d.mlp_y.assign(static_cast<std::size_t>(m.n * m.o), 0.0);
+    for (std::int64_t s_ = 0; s_ < m.n; ++s_)
+      for (std::int64_t j = 0; j < th; ++j) {
+        double a = 0;
+        for (std::int64_t k = 0; k < m.d; ++k) a += t1[j * m.d + k] * d.mlp_x[s_ * m.d + k];
+        const double hj = std::tanh(a);
+        for (std::int64_t q = 0; q < m.o; ++q) d.mlp_y[s_ * m.o + q] += t2[q * th + j] * hj;
+      }
+    for (std::int64_t k = 0; k < m.n * m.o; ++k)
+      d.mlp_y[k] += o.noise * rng::normal(e.seed, rng::kMlpNoise, static_cast<std::uint64_t>(k));
   } else if (o.kind == "double-well") {
     d.kind = ObjectiveKind::double_well;
   } else if (o.kind == "styblinski-tang") {

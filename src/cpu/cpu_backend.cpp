@@ -17,6 +17,7 @@
 
 #include "kernels/gaussian_field.hpp"
 #include "kernels/inertia.hpp"
+#include "kernels/mlp.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 
@@ -58,11 +59,90 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
   }
 }
 
+// The teacher-student MLP on one parameter row p (layout in kernels/mlp.hpp):
+// the forward pass, value and gradient, and Hessian-vector products by
+// forward-over-reverse differentiation (Pearlmutter's R-operator), each a few
+// single-threaded GEMMs; the callers run trajectories in parallel.
+template <class T>
+struct MlpPass {
+  const MlpShape& s;
+  const T* x;                       // inputs [n, d]
+  const T* y;                       // labels [n, o]
+  std::vector<T> h, out, dout, dh;  // [n, h], [n, o], [n, o], [n, h]
+
+  MlpPass(const MlpShape& shape, const T* inputs, const T* labels)
+      : s(shape), x(inputs), y(labels) {}
+
+  // Forward and backward at parameters p: returns L, writes the gradient g.
+  double value_grad(const T* p, T* g) {
+    const auto n = static_cast<int>(s.n), d = static_cast<int>(s.d), hh = static_cast<int>(s.h),
+               o = static_cast<int>(s.o);
+    h.resize(static_cast<std::size_t>(s.n * s.h));
+    out.resize(static_cast<std::size_t>(s.n * s.o));
+    dout.resize(out.size());
+    dh.resize(h.size());
+    const T *w1 = p + s.w1(), *b1 = p + s.b1(), *w2 = p + s.w2(), *b2 = p + s.b2();
+    gemm_call(false, true, n, hh, d, x, d, w1, h.data(), T(0));  // X W1^T
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) h[q] = mlp_act(h[q] + b1[q % s.h]);
+    gemm_call(false, true, n, o, hh, h.data(), hh, w2, out.data(), T(0));  // H W2^T
+    double loss = 0;
+    const T inv_n = T(1) / static_cast<T>(s.n);
+    for (std::int64_t q = 0; q < s.n * s.o; ++q) {
+      const T r = out[q] + b2[q % s.o] - y[q];
+      loss += 0.5 * static_cast<double>(r) * static_cast<double>(r);
+      dout[q] = r * inv_n;
+    }
+    if (!g) return loss / static_cast<double>(s.n);
+    gemm_call(true, false, o, hh, n, dout.data(), o, h.data(), g + s.w2(), T(0));  // dout^T H
+    for (std::int64_t q = 0; q < s.o; ++q) g[s.b2() + q] = T(0);
+    for (std::int64_t q = 0; q < s.n * s.o; ++q) g[s.b2() + q % s.o] += dout[q];
+    gemm_call(false, false, n, hh, o, dout.data(), o, w2, dh.data(), T(0));  // dout W2
+    std::vector<T> da(dh);
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) da[q] *= mlp_act_d(h[q]);
+    gemm_call(true, false, hh, d, n, da.data(), hh, x, g + s.w1(), T(0));  // dA^T X
+    for (std::int64_t q = 0; q < s.h; ++q) g[s.b1() + q] = T(0);
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) g[s.b1() + q % s.h] += da[q];
+    return loss / static_cast<double>(s.n);
+  }
+
+  // H v at the parameters of the last value_grad (which must have run with g).
+  void hvp(const T* p, const T* v, T* hv) {
+    const auto n = static_cast<int>(s.n), d = static_cast<int>(s.d), hh = static_cast<int>(s.h),
+               o = static_cast<int>(s.o);
+    const T* w2 = p + s.w2();
+    const T *v1 = v + s.w1(), *c1 = v + s.b1(), *v2 = v + s.w2(), *c2 = v + s.b2();
+    std::vector<T> ra(h.size()), rh(h.size()), rout(out.size()), rdh(h.size());
+    gemm_call(false, true, n, hh, d, x, d, v1, ra.data(), T(0));  // R{A} = X V1^T + c1
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) {
+      ra[q] += c1[q % s.h];
+      rh[q] = mlp_act_d(h[q]) * ra[q];  // R{H}
+    }
+    gemm_call(false, true, n, o, hh, rh.data(), hh, w2, rout.data(), T(0));  // R{H} W2^T
+    gemm_call(false, true, n, o, hh, h.data(), hh, v2, rout.data(), T(1));   // + H V2^T
+    const T inv_n = T(1) / static_cast<T>(s.n);
+    for (std::int64_t q = 0; q < s.n * s.o; ++q) rout[q] = (rout[q] + c2[q % s.o]) * inv_n;
+    // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
+    gemm_call(true, false, o, hh, n, rout.data(), o, h.data(), hv + s.w2(), T(0));
+    gemm_call(true, false, o, hh, n, dout.data(), o, rh.data(), hv + s.w2(), T(1));
+    for (std::int64_t q = 0; q < s.o; ++q) hv[s.b2() + q] = T(0);
+    for (std::int64_t q = 0; q < s.n * s.o; ++q) hv[s.b2() + q % s.o] += rout[q];
+    // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
+    gemm_call(false, false, n, hh, o, rout.data(), o, w2, rdh.data(), T(0));
+    gemm_call(false, false, n, hh, o, dout.data(), o, v2, rdh.data(), T(1));
+    for (std::int64_t q = 0; q < s.n * s.h; ++q)
+      rdh[q] = rdh[q] * mlp_act_d(h[q]) + dh[q] * mlp_act_dd(h[q]) * ra[q];
+    gemm_call(true, false, hh, d, n, rdh.data(), hh, x, hv + s.w1(), T(0));  // R{dA}^T X
+    for (std::int64_t q = 0; q < s.h; ++q) hv[s.b1() + q] = T(0);
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) hv[s.b1() + q % s.h] += rdh[q];
+  }
+};
+
 // Objective arrays in precision T and the view the shared math reads; the
 // GEMM parts of coupled objectives (rotated quadratic, gaussian-field).
 template <class T>
 struct HostObjective {
-  std::vector<T> lambda, matrix, w, a, b;
+  std::vector<T> lambda, matrix, w, a, b, mlp_x, mlp_y;
+  MlpShape mlp;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
   LocalObjective<T> view{};
@@ -74,6 +154,9 @@ struct HostObjective {
         w(convert<T>(d.field_w)),
         a(convert<T>(d.field_a)),
         b(convert<T>(d.field_b)),
+        mlp_x(convert<T>(d.mlp_x)),
+        mlp_y(convert<T>(d.mlp_y)),
+        mlp(d.mlp),
         mu(static_cast<T>(d.field_mu)),
         m(d.features()) {
     c = m > 0 ? static_cast<T>(std::sqrt(2.0 / static_cast<double>(m))) : T(0);
@@ -84,12 +167,21 @@ struct HostObjective {
     view.rastrigin_a = static_cast<T>(d.rastrigin_a);
   }
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+  bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
 
   // Coupled gradient rows G for `rows` rows of x and, for the field, the
   // values F (per row); no-op when not coupled.
   void coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
     if (!view.coupled) return;
     const std::int64_t n = view.n;
+    if (is_mlp()) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (std::int64_t r = 0; r < rows; ++r) {
+        MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
+        f[r] = pass.value_grad(x + r * n, g + r * n);
+      }
+      return;
+    }
     if (!field()) {
       gemm(false, false, rows, n, n, x, matrix.data(), g);  // G = X A
       return;
@@ -118,6 +210,16 @@ struct HostObjective {
   // Hessian-vector products of the coupled objectives: H v per row.
   void coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const {
     const std::int64_t n = view.n;
+    if (is_mlp()) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (std::int64_t r = 0; r < rows; ++r) {
+        MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
+        std::vector<T> g(static_cast<std::size_t>(n));
+        pass.value_grad(x + r * n, g.data());
+        pass.hvp(x + r * n, v + r * n, hv + r * n);
+      }
+      return;
+    }
     if (!field()) {
       gemm(false, false, rows, n, n, v, matrix.data(), hv);  // rows of V A (A symmetric)
       return;
@@ -136,6 +238,22 @@ struct HostObjective {
   // Dense Hessian of a coupled objective at one point x: h [n, n].
   void coupled_hessian(const T* x, T* h) const {
     const std::int64_t n = view.n;
+    if (is_mlp()) {  // column k = H e_k, one forward pass; symmetrized
+      MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
+      std::vector<T> g(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(n), T(0)),
+          col(static_cast<std::size_t>(n));
+      pass.value_grad(x, g.data());
+      for (std::int64_t k = 0; k < n; ++k) {
+        e[k] = T(1);
+        pass.hvp(x, e.data(), col.data());
+        e[k] = T(0);
+        for (std::int64_t i = 0; i < n; ++i) h[i * n + k] = col[i];
+      }
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t k = i + 1; k < n; ++k)
+          h[i * n + k] = h[k * n + i] = (h[i * n + k] + h[k * n + i]) / T(2);
+      return;
+    }
     if (!field()) {
       std::copy(matrix.begin(), matrix.end(), h);
       return;
@@ -204,6 +322,8 @@ RowPass<T> row_pass_for(ObjectiveKind o, OptimizerKind p) {
       return row_pass_for<T, ObjectiveKind::rosenbrock>(p);
     case ObjectiveKind::gaussian_field:
       return row_pass_for<T, ObjectiveKind::gaussian_field>(p);
+    case ObjectiveKind::mlp:
+      return row_pass_for<T, ObjectiveKind::mlp>(p);
   }
   return nullptr;
 }
@@ -220,7 +340,7 @@ class CpuEnsemble final : public Ensemble {
     if (states >= 1) s1_.assign(len, static_cast<T>(s.optimizer.initial_s1()));
     if (states >= 2) s2_.assign(len, T(0));
     if (obj_.view.coupled) g_.assign(len, T(0));
-    if (obj_.field()) f_rows_.assign(count_, 0.0);
+    if (obj_.field() || obj_.is_mlp()) f_rows_.assign(count_, 0.0);
     outcome_.assign(count_, kRunning);
     steps_.assign(count_, 0);
     f_init_.assign(count_, std::numeric_limits<double>::quiet_NaN());
