@@ -190,7 +190,7 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   r.max_steps = s.integer("max_steps", 10000, 1, kMaxCount);
   r.grad_tol = s.number("grad_tol", 1e-6, 0.0, 1e30);
   r.diverge_above = s.number("diverge_above", 1e10, 0.0, 1e300, true);
-  r.record_every = s.integer("record_every", 10, 1, r.max_steps);
+  r.record_every = s.integer("record_every", 10, 1, kMaxCount);
   r.record_trajectories = s.integer("record_trajectories",
                                     std::min<std::int64_t>(64, r.trajectories), 0, r.trajectories);
   r.precision =
