@@ -21,6 +21,7 @@ enum class ObjectiveKind : int {
   rosenbrock = 4,       // sum_{i<n-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2
   gaussian_field = 5,   // mu/2 |x|^2 + sqrt(2/M) sum_j a_j cos(w_j.x + b_j) (coupled, GEMMs)
   mlp = 6,              // teacher-student one-hidden-layer tanh network (coupled, GEMMs)
+  deep_linear = 7,      // 1/(2n) ||W_L ... W_1 X - Y||^2 (coupled, GEMMs)
 };
 
 // Device-visible view of an objective: plain values and pointers only.
@@ -68,6 +69,7 @@ struct LocalObjective {
       }
       case ObjectiveKind::gaussian_field:
       case ObjectiveKind::mlp:
+      case ObjectiveKind::deep_linear:
         // Gradient row from the GEMMs; the value is computed per trajectory
         // by the same pass (rows of F), so no per-coordinate term.
         g = grow[i];
@@ -106,6 +108,7 @@ struct LocalObjective {
         return;
       case ObjectiveKind::gaussian_field:  // dense Hessian: computed by GEMMs
       case ObjectiveKind::mlp:
+      case ObjectiveKind::deep_linear:
         return;
       case ObjectiveKind::rosenbrock:
         if (i + 1 < n) {

@@ -20,6 +20,7 @@ enum Stream : std::uint32_t {
   kMlpInputs = 7,          // mlp: X[s, k] at index s * inputs + k
   kMlpTeacher = 8,         // mlp: teacher W1 then W2 entries
   kMlpNoise = 9,           // mlp: label noise at index s * outputs + k
+  kDeepLinearData = 10,    // deep-linear: inputs X, then the teacher matrix
 };
 
 // Four 32-bit words for counter (stream, index) under key seed.

@@ -65,6 +65,14 @@ ObjectiveData mlp() {
   return build_objective(e);
 }
 
+ObjectiveData deep_linear() {
+  Experiment e = parse_experiment(
+      "seed = 8\n[objective]\nkind = \"deep-linear\"\nwidths = [3, 4, 2, 3]\nsamples = 6\n"
+      "[[optimizer]]\nkind = \"gd\"\n",
+      "test");
+  return build_objective(e);
+}
+
 std::vector<Case> cases() {
   const std::int64_t n = 7;
   return {{"quadratic", make(ObjectiveKind::quadratic, n), 2.0},
@@ -75,7 +83,8 @@ std::vector<Case> cases() {
           {"rosenbrock", make(ObjectiveKind::rosenbrock, n), 1.5},
           {"goe_quadratic", goe(n), 2.0},
           {"gaussian_field", field(n), 2.0},
-          {"mlp", mlp(), 1.0}};
+          {"mlp", mlp(), 1.0},
+          {"deep_linear", deep_linear(), 1.0}};
 }
 
 // Direct value, written independently of kernels/objectives.hpp.
@@ -110,6 +119,28 @@ double direct_value(const ObjectiveData& d, const double* x) {
         double z = d.field_b[j];
         for (std::int64_t i = 0; i < n; ++i) z += d.field_w[j * n + i] * x[i];
         f += std::sqrt(2.0 / static_cast<double>(m)) * d.field_a[j] * std::cos(z);
+      }
+      return f;
+    }
+    case ObjectiveKind::deep_linear: {
+      // The product W_L ... W_1 applied to each sample column, by plain loops.
+      const auto& w = d.dl_widths;
+      const std::int64_t ns = d.dl_samples;
+      for (std::int64_t smp = 0; smp < ns; ++smp) {
+        std::vector<double> z(static_cast<std::size_t>(w[0]));
+        for (std::int64_t k = 0; k < w[0]; ++k) z[k] = d.dl_x[k * ns + smp];
+        std::int64_t off = 0;
+        for (std::size_t l = 1; l < w.size(); ++l) {
+          std::vector<double> next(static_cast<std::size_t>(w[l]), 0.0);
+          for (std::int64_t i = 0; i < w[l]; ++i)
+            for (std::int64_t k = 0; k < w[l - 1]; ++k) next[i] += x[off + i * w[l - 1] + k] * z[k];
+          off += w[l] * w[l - 1];
+          z = next;
+        }
+        for (std::int64_t i = 0; i < w.back(); ++i) {
+          const double r = z[i] - d.dl_y[i * ns + smp];
+          f += r * r / (2.0 * static_cast<double>(ns));
+        }
       }
       return f;
     }
@@ -192,7 +223,7 @@ TEST_P(ObjectiveDerivatives, MatchFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 9),
+INSTANTIATE_TEST_SUITE_P(AllObjectives, ObjectiveDerivatives, ::testing::Range(0, 10),
                          [](const auto& info) { return std::string(cases()[info.param].name); });
 
 TEST(Objectives, Float32AgreesWithFloat64) {

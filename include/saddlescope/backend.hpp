@@ -36,8 +36,13 @@ struct ObjectiveData {
   // mlp: the sizes, the inputs X [n, d] and the teacher's labels Y [n, o].
   MlpShape mlp;
   std::vector<double> mlp_x, mlp_y;
+  // deep-linear: widths d_0 .. d_L, inputs X [d_0, n] and targets Y [d_L, n].
+  std::vector<std::int64_t> dl_widths;
+  std::int64_t dl_samples = 0;
+  std::vector<double> dl_x, dl_y;
   bool coupled() const {
-    return !matrix.empty() || kind == ObjectiveKind::gaussian_field || kind == ObjectiveKind::mlp;
+    return !matrix.empty() || kind == ObjectiveKind::gaussian_field ||
+           kind == ObjectiveKind::mlp || kind == ObjectiveKind::deep_linear;
   }
 };
 

@@ -28,6 +28,8 @@ struct ObjectiveSpec {
   // mlp: student sizes, data and teacher (dim = hidden*inputs + hidden + outputs*hidden + outputs)
   std::int64_t inputs = 100, hidden = 196, outputs = 1, samples = 256, teacher_hidden = 8;
   double noise = 0.0;
+  // deep-linear: layer widths d_0 .. d_L (dim = sum d_l d_{l-1}) and samples
+  std::vector<std::int64_t> widths = {10, 10, 10};
 
   // True when the objective holds a dense dim x dim matrix (coupled gradient).
   bool dense_matrix() const { return (kind == "quadratic" && rotate) || kind == "goe-quadratic"; }

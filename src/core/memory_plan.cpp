@@ -57,6 +57,11 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
                                         (e.objective.inputs + e.objective.outputs)) *
                  t
            : 0);
+  if (e.objective.kind == "deep-linear")
+    plan.objective_bytes +=
+        static_cast<std::uint64_t>(e.objective.samples *
+                                   (e.objective.widths.front() + e.objective.widths.back())) *
+        t;
   // The widest optimizer decides the chunk.
   std::uint64_t per = 0, rec = 0;
   for (const auto& o : e.optimizers) {

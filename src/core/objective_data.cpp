@@ -88,6 +88,22 @@ ObjectiveData build_objective(const Experiment& e) {
       d.field_b[j] =
           6.283185307179586 * rng::uniform(e.seed, rng::kFieldPhase, static_cast<std::uint64_t>(j));
     }
+  } else if (o.kind == "deep-linear") {
+    d.kind = ObjectiveKind::deep_linear;
+    d.dl_widths = o.widths;
+    d.dl_samples = o.samples;
+    const std::int64_t d0 = o.widths.front(), dl = o.widths.back(), n = o.samples;
+    d.dl_x.resize(static_cast<std::size_t>(d0 * n));
+    std::uint64_t idx = 0;
+    for (auto& v : d.dl_x) v = rng::normal(e.seed, rng::kDeepLinearData, idx++);
+    std::vector<double> t(static_cast<std::size_t>(dl * d0));
+    for (auto& v : t)
+      v = rng::normal(e.seed, rng::kDeepLinearData, idx++) / std::sqrt(static_cast<double>(d0));
+    d.dl_y.assign(static_cast<std::size_t>(dl * n), 0.0);
+    for (std::int64_t i = 0; i < dl; ++i)
+      for (std::int64_t k = 0; k < d0; ++k)
+        for (std::int64_t s_ = 0; s_ < n; ++s_)
+          d.dl_y[i * n + s_] += t[i * d0 + k] * d.dl_x[k * n + s_];
   } else if (o.kind == "mlp") {
     // Data: Gaussian inputs; labels from a random tanh teacher (weights with
     // variance 1/fan-in) plus optional Gaussian noise.

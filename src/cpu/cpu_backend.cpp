@@ -137,12 +137,97 @@ struct MlpPass {
   }
 };
 
+// The deep linear network on one parameter row p = [W_1 (d_1 x d_0), ...,
+// W_L (d_L x d_(L-1))]: Z_l = W_l Z_(l-1) with Z_0 = X [d_0, n];
+// L = 1/(2n) ||Z_L - Y||^2; backpropagation, and Hessian-vector products by
+// the R-operator: R{Z_l} = V_l Z_(l-1) + W_l R{Z_(l-1)}, then
+// R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and
+// R{dZ_(l-1)} = V_l^T dZ_l + W_l^T R{dZ_l}.
+template <class T>
+struct DeepLinearPass {
+  const std::vector<std::int64_t>& d;  // widths d_0 .. d_L
+  std::int64_t n;
+  const T* x;                         // [d_0, n]
+  const T* y;                         // [d_L, n]
+  std::vector<std::vector<T>> z, dz;  // activations and their gradients per layer
+  std::vector<std::int64_t> off;      // offset of W_l in the parameter row
+
+  DeepLinearPass(const std::vector<std::int64_t>& widths, std::int64_t samples, const T* inputs,
+                 const T* targets)
+      : d(widths),
+        n(samples),
+        x(inputs),
+        y(targets),
+        z(widths.size()),
+        dz(widths.size()),
+        off(widths.size(), 0) {
+    for (std::size_t l = 1; l < d.size(); ++l)
+      off[l] = off[l - 1] + (l > 1 ? d[l - 1] * d[l - 2] : 0);
+  }
+  std::size_t layers() const { return d.size() - 1; }
+  const T* layer(const T* p, std::size_t l) const { return p + off[l]; }
+  const T* act(std::size_t l) const { return l == 0 ? x : z[l].data(); }
+
+  double value_grad(const T* p, T* g) {
+    const int ni = static_cast<int>(n);
+    for (std::size_t l = 1; l <= layers(); ++l) {
+      z[l].resize(static_cast<std::size_t>(d[l] * n));
+      gemm_call(false, false, static_cast<int>(d[l]), ni, static_cast<int>(d[l - 1]), layer(p, l),
+                static_cast<int>(d[l - 1]), act(l - 1), z[l].data(), T(0));
+    }
+    const std::size_t L = layers();
+    dz[L].resize(z[L].size());
+    double loss = 0;
+    for (std::size_t q = 0; q < z[L].size(); ++q) {
+      const T r = z[L][q] - y[q];
+      loss += 0.5 * static_cast<double>(r) * static_cast<double>(r);
+      dz[L][q] = r / static_cast<T>(n);
+    }
+    for (std::size_t l = L; l >= 1; --l) {
+      gemm_call(false, true, static_cast<int>(d[l]), static_cast<int>(d[l - 1]), ni, dz[l].data(),
+                ni, act(l - 1), g + off[l], T(0));  // grad W_l = dZ_l Z_(l-1)^T
+      if (l == 1) break;
+      dz[l - 1].resize(static_cast<std::size_t>(d[l - 1] * n));
+      gemm_call(true, false, static_cast<int>(d[l - 1]), ni, static_cast<int>(d[l]), layer(p, l),
+                static_cast<int>(d[l - 1]), dz[l].data(), dz[l - 1].data(), T(0));  // W_l^T dZ_l
+    }
+    return loss / static_cast<double>(n);
+  }
+
+  // H v at the parameters of the last value_grad.
+  void hvp(const T* p, const T* v, T* hv) {
+    const int ni = static_cast<int>(n);
+    const std::size_t L = layers();
+    std::vector<std::vector<T>> rz(d.size()), rdz(d.size());
+    rz[0].assign(static_cast<std::size_t>(d[0] * n), T(0));
+    for (std::size_t l = 1; l <= L; ++l) {
+      rz[l].resize(static_cast<std::size_t>(d[l] * n));
+      const int m = static_cast<int>(d[l]), k = static_cast<int>(d[l - 1]);
+      gemm_call(false, false, m, ni, k, layer(v, l), k, act(l - 1), rz[l].data(), T(0));
+      gemm_call(false, false, m, ni, k, layer(p, l), k, rz[l - 1].data(), rz[l].data(), T(1));
+    }
+    rdz[L] = rz[L];
+    for (auto& q : rdz[L]) q /= static_cast<T>(n);
+    for (std::size_t l = L; l >= 1; --l) {
+      const int m = static_cast<int>(d[l]), k = static_cast<int>(d[l - 1]);
+      gemm_call(false, true, m, k, ni, rdz[l].data(), ni, act(l - 1), hv + off[l], T(0));
+      gemm_call(false, true, m, k, ni, dz[l].data(), ni, rz[l - 1].data(), hv + off[l], T(1));
+      if (l == 1) break;
+      rdz[l - 1].resize(static_cast<std::size_t>(d[l - 1] * n));
+      gemm_call(true, false, k, ni, m, layer(v, l), k, dz[l].data(), rdz[l - 1].data(), T(0));
+      gemm_call(true, false, k, ni, m, layer(p, l), k, rdz[l].data(), rdz[l - 1].data(), T(1));
+    }
+  }
+};
+
 // Objective arrays in precision T and the view the shared math reads; the
 // GEMM parts of coupled objectives (rotated quadratic, gaussian-field).
 template <class T>
 struct HostObjective {
-  std::vector<T> lambda, matrix, w, a, b, mlp_x, mlp_y;
+  std::vector<T> lambda, matrix, w, a, b, mlp_x, mlp_y, dl_x, dl_y;
   MlpShape mlp;
+  std::vector<std::int64_t> dl_widths;
+  std::int64_t dl_samples = 0;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
   LocalObjective<T> view{};
@@ -156,7 +241,11 @@ struct HostObjective {
         b(convert<T>(d.field_b)),
         mlp_x(convert<T>(d.mlp_x)),
         mlp_y(convert<T>(d.mlp_y)),
+        dl_x(convert<T>(d.dl_x)),
+        dl_y(convert<T>(d.dl_y)),
         mlp(d.mlp),
+        dl_widths(d.dl_widths),
+        dl_samples(d.dl_samples),
         mu(static_cast<T>(d.field_mu)),
         m(d.features()) {
     c = m > 0 ? static_cast<T>(std::sqrt(2.0 / static_cast<double>(m))) : T(0);
@@ -168,18 +257,28 @@ struct HostObjective {
   }
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
   bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
+  bool is_network() const { return is_mlp() || view.kind == ObjectiveKind::deep_linear; }
+  // Runs fn(pass) with a fresh per-trajectory pass of the network objective.
+  template <class Fn>
+  void with_pass(Fn&& fn) const {
+    if (is_mlp()) {
+      MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
+      fn(pass);
+    } else {
+      DeepLinearPass<T> pass(dl_widths, dl_samples, dl_x.data(), dl_y.data());
+      fn(pass);
+    }
+  }
 
   // Coupled gradient rows G for `rows` rows of x and, for the field, the
   // values F (per row); no-op when not coupled.
   void coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
     if (!view.coupled) return;
     const std::int64_t n = view.n;
-    if (is_mlp()) {
+    if (is_network()) {
 #pragma omp parallel for schedule(dynamic, 1)
-      for (std::int64_t r = 0; r < rows; ++r) {
-        MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
-        f[r] = pass.value_grad(x + r * n, g + r * n);
-      }
+      for (std::int64_t r = 0; r < rows; ++r)
+        with_pass([&](auto& pass) { f[r] = pass.value_grad(x + r * n, g + r * n); });
       return;
     }
     if (!field()) {
@@ -210,14 +309,14 @@ struct HostObjective {
   // Hessian-vector products of the coupled objectives: H v per row.
   void coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const {
     const std::int64_t n = view.n;
-    if (is_mlp()) {
+    if (is_network()) {
 #pragma omp parallel for schedule(dynamic, 1)
-      for (std::int64_t r = 0; r < rows; ++r) {
-        MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
-        std::vector<T> g(static_cast<std::size_t>(n));
-        pass.value_grad(x + r * n, g.data());
-        pass.hvp(x + r * n, v + r * n, hv + r * n);
-      }
+      for (std::int64_t r = 0; r < rows; ++r)
+        with_pass([&](auto& pass) {
+          std::vector<T> g(static_cast<std::size_t>(n));
+          pass.value_grad(x + r * n, g.data());
+          pass.hvp(x + r * n, v + r * n, hv + r * n);
+        });
       return;
     }
     if (!field()) {
@@ -238,17 +337,18 @@ struct HostObjective {
   // Dense Hessian of a coupled objective at one point x: h [n, n].
   void coupled_hessian(const T* x, T* h) const {
     const std::int64_t n = view.n;
-    if (is_mlp()) {  // column k = H e_k, one forward pass; symmetrized
-      MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
-      std::vector<T> g(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(n), T(0)),
-          col(static_cast<std::size_t>(n));
-      pass.value_grad(x, g.data());
-      for (std::int64_t k = 0; k < n; ++k) {
-        e[k] = T(1);
-        pass.hvp(x, e.data(), col.data());
-        e[k] = T(0);
-        for (std::int64_t i = 0; i < n; ++i) h[i * n + k] = col[i];
-      }
+    if (is_network()) {  // column k = H e_k, one forward pass; symmetrized
+      with_pass([&](auto& pass) {
+        std::vector<T> g(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(n), T(0)),
+            col(static_cast<std::size_t>(n));
+        pass.value_grad(x, g.data());
+        for (std::int64_t k = 0; k < n; ++k) {
+          e[k] = T(1);
+          pass.hvp(x, e.data(), col.data());
+          e[k] = T(0);
+          for (std::int64_t i = 0; i < n; ++i) h[i * n + k] = col[i];
+        }
+      });
       for (std::int64_t i = 0; i < n; ++i)
         for (std::int64_t k = i + 1; k < n; ++k)
           h[i * n + k] = h[k * n + i] = (h[i * n + k] + h[k * n + i]) / T(2);
@@ -324,6 +424,8 @@ RowPass<T> row_pass_for(ObjectiveKind o, OptimizerKind p) {
       return row_pass_for<T, ObjectiveKind::gaussian_field>(p);
     case ObjectiveKind::mlp:
       return row_pass_for<T, ObjectiveKind::mlp>(p);
+    case ObjectiveKind::deep_linear:
+      return row_pass_for<T, ObjectiveKind::deep_linear>(p);
   }
   return nullptr;
 }
@@ -340,7 +442,7 @@ class CpuEnsemble final : public Ensemble {
     if (states >= 1) s1_.assign(len, static_cast<T>(s.optimizer.initial_s1()));
     if (states >= 2) s2_.assign(len, T(0));
     if (obj_.view.coupled) g_.assign(len, T(0));
-    if (obj_.field() || obj_.is_mlp()) f_rows_.assign(count_, 0.0);
+    if (obj_.field() || obj_.is_network()) f_rows_.assign(count_, 0.0);
     outcome_.assign(count_, kRunning);
     steps_.assign(count_, 0);
     f_init_.assign(count_, std::numeric_limits<double>::quiet_NaN());

@@ -584,6 +584,10 @@ struct DeviceObjective {
         mu(static_cast<T>(d.field_mu)),
         m(d.features()) {
     require(d.dim >= 0, "negative objective dimension");
+    if (d.kind == ObjectiveKind::deep_linear)
+      throw BackendError(
+          "objective deep-linear is not implemented on the CUDA backend in this version; run it "
+          "with --backend cpu");
     if (d.kind == ObjectiveKind::mlp)
       throw BackendError(
           "objective mlp is not implemented on the CUDA backend in this version; run it with "
