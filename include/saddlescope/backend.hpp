@@ -41,8 +41,8 @@ struct ObjectiveData {
   std::int64_t dl_samples = 0;
   std::vector<double> dl_x, dl_y;
   bool coupled() const {
-    return !matrix.empty() || kind == ObjectiveKind::gaussian_field ||
-           kind == ObjectiveKind::mlp || kind == ObjectiveKind::deep_linear;
+    return !matrix.empty() || kind == ObjectiveKind::gaussian_field || kind == ObjectiveKind::mlp ||
+           kind == ObjectiveKind::deep_linear;
   }
 };
 
