@@ -1,6 +1,6 @@
 // The CUDA backend against the CPU reference: batched evaluation (value and
 // gradient, Hessian-vector products, dense Hessians) of every objective, the
-// gaussian field included, in both precisions, symmetric eigendecompositions
+// gaussian field and the mlp included, in both precisions, symmetric eigendecompositions
 // (values against LAPACK, vectors by residual and orthogonality), Sylvester
 // counts (against LAPACK's sytrf and against eigenvalue counts), full descent
 // ensembles for every optimizer and for the coupled objectives, and
@@ -239,6 +239,70 @@ TEST_P(CudaFieldEval, Hessian) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GaussianField, CudaFieldEval,
+                         ::testing::Values(ss::Precision::f64, ss::Precision::f32),
+                         [](const ::testing::TestParamInfo<ss::Precision>& p) {
+                           return std::string(p.param == ss::Precision::f64 ? "f64" : "f32");
+                         });
+
+// ---------------------------------------------------------------------------
+// The teacher-student MLP: strided-batched GEMMs over the trajectories
+// around small kernels (forward, residuals with the loss per row in double,
+// backpropagation, column sums for the biases), Hessian-vector products by
+// the R-operator and dense Hessians from batched columns H e_k, in both
+// precisions.
+
+// A small student (d = 5 inputs, h = 7 hidden, o = 2 outputs, n = 9 samples,
+// dim = 70 parameters) with deterministic random inputs X [n, d] and labels
+// Y [n, o].
+ss::ObjectiveData mlp_objective() {
+  ss::ObjectiveData d;
+  d.kind = ss::ObjectiveKind::mlp;
+  d.mlp.d = 5;
+  d.mlp.h = 7;
+  d.mlp.o = 2;
+  d.mlp.n = 9;
+  d.dim = d.mlp.params();
+  d.mlp_x = normals(41, d.mlp.n * d.mlp.d, 1.0);
+  d.mlp_y = normals(42, d.mlp.n * d.mlp.o, 0.5);
+  return d;
+}
+
+class CudaMlpEval : public ::testing::TestWithParam<ss::Precision> {
+ protected:
+  ss::Precision precision() const { return GetParam(); }
+  double rel() const { return precision() == ss::Precision::f64 ? 1e-11 : 1e-4; }
+};
+
+TEST_P(CudaMlpEval, ValueGrad) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = mlp_objective();
+  const auto x = normals(43, kEvalBatch * obj.dim, 0.7);
+  const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda.f, cpu.f, rel(), "f");
+  expect_close_to_magnitude(cuda.g, cpu.g, rel(), "g");
+}
+
+TEST_P(CudaMlpEval, HessianVectorProduct) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = mlp_objective();
+  const auto x = normals(44, kEvalBatch * obj.dim, 0.7);
+  const auto v = normals(45, kEvalBatch * obj.dim, 1.0);
+  const auto cuda = ss::make_cuda_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  const auto cpu = ss::make_cpu_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  expect_close_to_magnitude(cuda, cpu, rel(), "Hv");
+}
+
+TEST_P(CudaMlpEval, Hessian) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = mlp_objective();
+  const auto x = normals(46, kEvalBatch * obj.dim, 0.7);
+  const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->hessian(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda, cpu, rel(), "H");
+}
+
+INSTANTIATE_TEST_SUITE_P(Mlp, CudaMlpEval,
                          ::testing::Values(ss::Precision::f64, ss::Precision::f32),
                          [](const ::testing::TestParamInfo<ss::Precision>& p) {
                            return std::string(p.param == ss::Precision::f64 ? "f64" : "f32");
@@ -702,6 +766,24 @@ TEST(CudaEnsembleCoupled, MatchesCpuOnGaussianField) {
   const auto obj = field_objective();
   const auto spec = field_spec(obj, ss::Precision::f64);
   const auto x0 = normals(8, spec.count * kFieldDim, 1.0);
+  const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
+  const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
+  expect_match(cuda, cpu);
+}
+
+// The MLP: per iteration the batched forward and backward pass over the
+// trajectories, and the per-trajectory losses added before the end of the
+// iteration. 60 Adam steps from small random parameters.
+TEST(CudaEnsembleCoupled, MatchesCpuOnMlp) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = mlp_objective();
+  ss::OptimizerParams adam;
+  adam.kind = ss::OptimizerKind::adam;
+  adam.lr = 0.02;
+  auto spec = ensemble_spec(obj, adam, ss::Precision::f64, 12);
+  spec.stop.max_steps = 60;
+  spec.records = spec.stop.max_steps / spec.record_every + 1;
+  const auto x0 = normals(47, spec.count * obj.dim, 0.5);
   const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
   const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
   expect_match(cuda, cpu);

@@ -72,9 +72,18 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     ObjectiveData probe;
     if (coupled) probe.matrix.resize(1);
     if (field) probe.kind = ObjectiveKind::gaussian_field;
+    if (e.objective.kind == "mlp") probe.kind = ObjectiveKind::mlp;  // coupled: G is counted
+    if (e.objective.kind == "deep-linear") probe.kind = ObjectiveKind::deep_linear;
     s.objective = &probe;
     // gaussian-field: per trajectory, the feature arguments z and weights (M each) and F.
-    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + 8);
+    // mlp (CUDA): hidden activations, their gradients and outputs per trajectory.
+    const std::uint64_t mlp_work =
+        e.objective.kind == "mlp"
+            ? static_cast<std::uint64_t>(e.objective.samples *
+                                         (2 * e.objective.hidden + e.objective.outputs)) *
+                  t
+            : 0;
+    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + mlp_work + 8);
     s.count = 0;
     s.record_count = e.run.record_trajectories;
     s.records = e.records();

@@ -6,7 +6,9 @@
 // One descent iteration runs on the default stream with no host
 // synchronization: the GEMM pass of coupled objectives (rotated quadratic:
 // G = X A; gaussian-field: Z = X W^T, an epilogue kernel that forms the
-// per-trajectory values F and the gradient weights S, then G = mu X + S W),
+// per-trajectory values F and the gradient weights S, then G = mu X + S W;
+// mlp: the forward and backward pass of every trajectory as strided-batched
+// GEMMs over the trajectories around small kernels, giving F and G),
 // a fused step kernel (block = one slice of one trajectory's coordinates,
 // each block writing one partial IterationSums), and a status kernel (thread
 // = one trajectory) that sums the partials in slice order, adds F and ends
@@ -36,6 +38,7 @@
 
 #include "kernels/gaussian_field.hpp"
 #include "kernels/inertia.hpp"
+#include "kernels/mlp.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 
@@ -297,6 +300,46 @@ void gemm_rm(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::int64_t n,
           static_cast<int>(ta ? m : k), beta, c, static_cast<int>(n));
 }
 
+// Strided-batched row-major GEMMs: for e < batch, C_e = op(A_e) op(B_e) +
+// beta C_e with A_e = a + e * sa (and so on), the same conventions and the
+// same column-major mapping as gemm_rm. A stride of 0 shares an operand
+// between the batch entries (the MLP's inputs X). k > 0; the batch goes in
+// pieces of at most kMaxGemmBatch entries.
+constexpr std::int64_t kMaxGemmBatch = 65535;
+
+void gemm_cm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                     int k, const float* a, int lda, long long sa, const float* b, int ldb,
+                     long long sb, float beta, float* c, int ldc, long long sc, int batch) {
+  const float one = 1.0f;
+  SS_CUBLAS(cublasSgemmStridedBatched(h, ta, tb, m, n, k, &one, a, lda, sa, b, ldb, sb, &beta, c,
+                                      ldc, sc, batch));
+}
+void gemm_cm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                     int k, const double* a, int lda, long long sa, const double* b, int ldb,
+                     long long sb, double beta, double* c, int ldc, long long sc, int batch) {
+  const double one = 1.0;
+  SS_CUBLAS(cublasDgemmStridedBatched(h, ta, tb, m, n, k, &one, a, lda, sa, b, ldb, sb, &beta, c,
+                                      ldc, sc, batch));
+}
+
+template <class T>
+void gemm_rm_strided(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::int64_t n,
+                     std::int64_t k, const T* a, std::int64_t sa, const T* b, std::int64_t sb, T* c,
+                     std::int64_t sc, std::int64_t batch, T beta = T(0)) {
+  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+  require(m >= 0 && n >= 0 && k > 0 && batch >= 0, "bad batched GEMM size");
+  require(m <= kIntMax && n <= kIntMax && k <= kIntMax, "GEMM too large for cuBLAS");
+  if (m == 0 || n == 0 || batch == 0) return;
+  for (std::int64_t e0 = 0; e0 < batch; e0 += kMaxGemmBatch) {
+    const std::int64_t cnt = std::min(kMaxGemmBatch, batch - e0);
+    gemm_cm_strided(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), b + e0 * sb,
+                    static_cast<int>(tb ? k : n), static_cast<long long>(sb), a + e0 * sa,
+                    static_cast<int>(ta ? m : k), static_cast<long long>(sa), beta, c + e0 * sc,
+                    static_cast<int>(n), static_cast<long long>(sc), static_cast<int>(cnt));
+  }
+}
+
 // cuBLAS takes int sizes: very tall batches go in slabs of rows, each slab
 // holding at most INT_MAX elements of a row-major array `width` wide.
 template <class F>
@@ -393,7 +436,8 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
 
 // End of iteration t: thread = trajectory; partials summed in slice order,
 // then the per-trajectory value from the GEMM pass (f_rows, gaussian-field
-// only, else null) added, as the CPU backend adds it after its fused pass.
+// and mlp only, else null) added, as the CPU backend adds it after its fused
+// pass.
 template <class T>
 __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
                                      const IterationSums* partials, std::int64_t nslices,
@@ -405,7 +449,7 @@ __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
     const IterationSums* p = partials + b * nslices;
     IterationSums s = p[0];
     for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
-    if (f_rows) s.f += f_rows[b];  // per-trajectory value of the gaussian field
+    if (f_rows) s.f += f_rows[b];  // per-trajectory value (gaussian field, mlp)
     end_iteration(stop, rec, n, b, t, s, xcur + b * n);
   }
 }
@@ -559,18 +603,128 @@ __global__ void identity_kernel(T* h, T diag, std::int64_t points, std::int64_t 
   }
 }
 
+// MLP kernels (kernels/mlp.hpp), over `rows` batch entries of the passes in
+// DeviceObjective. Per entry r: its parameter row p + r * ps (ps = dim, or 0
+// when every entry shares one point), hidden arrays [n, h] and output arrays
+// [n, o]; hs / os are the strides of the forward arrays (n h / n o, or 0 when
+// shared).
+
+// H = tanh(A + b1) in place, a: [rows, n, h].
+template <class T>
+__global__ void mlp_hidden_kernel(T* a, const T* p, std::int64_t ps, std::int64_t b1,
+                                  std::int64_t rows, std::int64_t nh, std::int64_t hh) {
+  const std::int64_t len = rows * nh;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    a[k] = mlp_act(a[k] + p[(k / nh) * ps + b1 + k % hh]);
+}
+
+// Block = entry: residuals r = out + b2 - Y, the loss 1/(2n) sum r^2 (double,
+// block_sum's fixed order) into f, and out overwritten by dout = r / n.
+template <class T>
+__global__ void mlp_residual_kernel(T* out, const T* p, std::int64_t ps, std::int64_t b2,
+                                    const T* y, double* f, std::int64_t rows, std::int64_t no,
+                                    std::int64_t o, T inv_n, double samples) {
+  __shared__ double sh[96];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    T* outr = out + r * no;
+    const T* b2r = p + r * ps + b2;
+    IterationSums acc;
+    for (std::int64_t q = threadIdx.x; q < no; q += blockDim.x) {
+      const T res = outr[q] + b2r[q % o] - y[q];
+      acc.f += 0.5 * static_cast<double>(res) * static_cast<double>(res);
+      outr[q] = res * inv_n;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) f[r] = acc.f / samples;
+  }
+}
+
+// Column sums in sample order (the CPU's order): dst[r * ds + j] =
+// sum_q src[r * ss + q * w + j], q = 0 .. n - 1, for j < w.
+template <class T>
+__global__ void mlp_colsum_kernel(const T* src, std::int64_t ss, T* dst, std::int64_t ds,
+                                  std::int64_t rows, std::int64_t n, std::int64_t w) {
+  const std::int64_t len = rows * w;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / w, j = k - r * w;
+    const T* s = src + r * ss + j;
+    T acc = T(0);
+    for (std::int64_t q = 0; q < n; ++q) acc += s[q * w];
+    dst[r * ds + j] = acc;
+  }
+}
+
+// dA = dH tanh'(A), written through H = tanh(A) (da may alias dh).
+template <class T>
+__global__ void mlp_dact_kernel(const T* dh, const T* h, T* da, std::int64_t len) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    da[k] = dh[k] * mlp_act_d(h[k]);
+}
+
+// R{A} = X V1^T + c1 (ra holds X V1^T), R{H} = tanh'(A) R{A}.
+template <class T>
+__global__ void mlp_r_hidden_kernel(T* ra, T* rh, const T* h, std::int64_t hs, const T* v,
+                                    std::int64_t vs, std::int64_t b1, std::int64_t rows,
+                                    std::int64_t nh, std::int64_t hh) {
+  const std::int64_t len = rows * nh;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / nh, q = k - r * nh;
+    ra[k] += v[r * vs + b1 + q % hh];
+    rh[k] = mlp_act_d(h[r * hs + q]) * ra[k];
+  }
+}
+
+// R{dout} = (R{out} + c2) / n in place.
+template <class T>
+__global__ void mlp_r_out_kernel(T* rout, const T* v, std::int64_t vs, std::int64_t b2,
+                                 std::int64_t rows, std::int64_t no, std::int64_t o, T inv_n) {
+  const std::int64_t len = rows * no;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / no, q = k - r * no;
+    rout[k] = (rout[k] + v[r * vs + b2 + q % o]) * inv_n;
+  }
+}
+
+// R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A} in place of R{dH}.
+template <class T>
+__global__ void mlp_r_dact_kernel(T* rdh, const T* h, const T* dh, std::int64_t hs, const T* ra,
+                                  std::int64_t rows, std::int64_t nh) {
+  const std::int64_t len = rows * nh;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / nh, q = r * hs + (k - r * nh);
+    rdh[k] = rdh[k] * mlp_act_d(h[q]) + dh[q] * mlp_act_dd(h[q]) * ra[k];
+  }
+}
+
+// Rows j < cols of v [cols, n] set to the unit vectors e_(k0 + j).
+template <class T>
+__global__ void unit_rows_kernel(T* v, std::int64_t k0, std::int64_t cols, std::int64_t n) {
+  const std::int64_t len = cols * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    v[k] = k % n == k0 + k / n ? T(1) : T(0);
+}
+
 // Blocks for a kernel with one block per row (grid-stride beyond 2^20 rows).
 unsigned row_blocks(std::int64_t rows) {
   return static_cast<unsigned>(std::clamp<std::int64_t>(rows, 1, 1 << 20));
 }
 
 // Objective arrays on the device, the view the shared math reads, and the
-// GEMM parts of the coupled objectives (rotated quadratic, gaussian-field),
-// the same operations as the CPU backend's HostObjective. Work spaces are the
-// caller's: z (and u) hold [rows, features] elements of T.
+// GEMM parts of the coupled objectives (rotated quadratic, gaussian-field,
+// mlp), the same operations as the CPU backend's HostObjective. Work spaces
+// are the caller's: z (and u) hold [rows, work_per_row()] elements of T.
 template <class T>
 struct DeviceObjective {
   DeviceArray<T> lambda, matrix, w, a, b;
+  DeviceArray<T> mlp_x, mlp_y;  // mlp: inputs X [n, d], labels Y [n, o]
+  MlpShape mlp;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
   LocalObjective<T> view{};
@@ -581,6 +735,9 @@ struct DeviceObjective {
         w(d.field_w.size()),
         a(d.field_a.size()),
         b(d.field_b.size()),
+        mlp_x(d.kind == ObjectiveKind::mlp ? d.mlp_x.size() : 0),
+        mlp_y(d.kind == ObjectiveKind::mlp ? d.mlp_y.size() : 0),
+        mlp(d.mlp),
         mu(static_cast<T>(d.field_mu)),
         m(d.features()) {
     require(d.dim >= 0, "negative objective dimension");
@@ -588,10 +745,17 @@ struct DeviceObjective {
       throw BackendError(
           "objective deep-linear is not implemented on the CUDA backend in this version; run it "
           "with --backend cpu");
-    if (d.kind == ObjectiveKind::mlp)
-      throw BackendError(
-          "objective mlp is not implemented on the CUDA backend in this version; run it with "
-          "--backend cpu");
+    if (d.kind == ObjectiveKind::mlp) {
+      constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+      require(mlp.d > 0 && mlp.h > 0 && mlp.o > 0 && mlp.n > 0, "mlp sizes must be positive");
+      require(mlp.d <= kIntMax && mlp.h <= kIntMax && mlp.o <= kIntMax && mlp.n <= kIntMax,
+              "mlp sizes too large for cuBLAS");
+      require(d.dim == mlp.params(), "mlp dimension is not the parameter count");
+      require(d.mlp_x.size() == checked_size(mlp.n, mlp.d), "mlp inputs are not n x d");
+      require(d.mlp_y.size() == checked_size(mlp.n, mlp.o), "mlp labels are not n x o");
+      mlp_x.upload(convert<T>(d.mlp_x));
+      mlp_y.upload(convert<T>(d.mlp_y));
+    }
     require(d.matrix.empty() || d.matrix.size() == checked_size(d.dim, d.dim),
             "objective matrix is not dim x dim");
     require(d.coupled() || d.kind != ObjectiveKind::quadratic ||
@@ -615,15 +779,33 @@ struct DeviceObjective {
     view.rastrigin_a = static_cast<T>(d.rastrigin_a);
   }
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+  bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
+  // Objectives whose coupled pass also gives the value per row (f_rows).
+  bool row_values() const { return field() || is_mlp(); }
+  // Elements of T per row of the work space z of coupled_value_grad: the
+  // field's features; the mlp's H and dH [n, h] and out [n, o].
+  std::int64_t work_per_row() const {
+    if (field()) return m;
+    if (is_mlp()) return 2 * mlp.n * mlp.h + mlp.n * mlp.o;
+    return 0;
+  }
 
-  // Coupled gradient rows G for `rows` rows of x and, for the field, the
-  // values f_rows (per row, double; z: work space [rows, m]); no-op when not
-  // coupled. Rotated quadratic: G = X A. Gaussian field: Z = X W^T, the
-  // epilogue (F, S in Z, G = mu X), G += S W.
+  // Coupled gradient rows G for `rows` rows of x and, for the field and the
+  // mlp, the values f_rows (per row, double; z: work space [rows,
+  // work_per_row()]); no-op when not coupled. Rotated quadratic: G = X A.
+  // Gaussian field: Z = X W^T, the epilogue (F, S in Z, G = mu X), G += S W.
+  // MLP: mlp_value_grad.
   void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
                           T* z) const {
     if (!view.coupled || rows == 0) return;
     const std::int64_t n = view.n;
+    if (is_mlp()) {
+      const std::int64_t nh = mlp.n * mlp.h;
+      T* hid = z;
+      T* dh = z + rows * nh;
+      mlp_value_grad(h, rows, x, g, f_rows, hid, dh, dh, dh + rows * nh);
+      return;
+    }
     if (!field()) {
       for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
         gemm_rm(h, false, false, r, n, n, x + r0 * n, matrix.get(), g + r0 * n);  // G = X A
@@ -641,12 +823,95 @@ struct DeviceObjective {
     });
   }
 
+  // The MLP forward and backward pass (MlpPass::value_grad) of `rows`
+  // parameter rows x [rows, dim] at once, each step one strided-batched GEMM
+  // over the rows (X shared) or a small kernel: A = X W1^T, H = tanh(A + b1)
+  // (in place in hid), out = H W2^T, then the residual kernel (loss into f,
+  // dout = (out + b2 - Y) / n in place in out) and, when g is not null, the
+  // gradient rows g [rows, dim]: grad W2 = dout^T H, grad b2 = colsum dout,
+  // dH = dout W2, dA = dH tanh'(A) (da may alias dh), grad W1 = dA^T X,
+  // grad b1 = colsum dA. Work spaces: hid, dh, da [rows, n, h], out [rows,
+  // n, o].
+  void mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f, T* hid,
+                      T* dh, T* da, T* out) const {
+    if (rows == 0) return;
+    const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
+    const std::int64_t nh = n * hh, no = n * o;
+    const T* xs = mlp_x.get();
+    gemm_rm_strided(h, false, true, n, hh, d, xs, 0, x + mlp.w1(), dim, hid, nh, rows);  // X W1^T
+    mlp_hidden_kernel<T>
+        <<<flat_blocks(rows * nh), kFlatThreads>>>(hid, x, dim, mlp.b1(), rows, nh, hh);
+    SS_LAUNCHED("mlp_hidden_kernel");
+    gemm_rm_strided(h, false, true, n, o, hh, hid, nh, x + mlp.w2(), dim, out, no, rows);  // H W2^T
+    mlp_residual_kernel<T>
+        <<<row_blocks(rows), kFlatThreads>>>(out, x, dim, mlp.b2(), mlp_y.get(), f, rows, no, o,
+                                             T(1) / static_cast<T>(n), static_cast<double>(n));
+    SS_LAUNCHED("mlp_residual_kernel");
+    if (!g) return;
+    gemm_rm_strided(h, true, false, o, hh, n, out, no, hid, nh, g + mlp.w2(), dim, rows);
+    mlp_colsum_kernel<T>
+        <<<flat_blocks(rows * o), kFlatThreads>>>(out, no, g + mlp.b2(), dim, rows, n, o);
+    SS_LAUNCHED("mlp_colsum_kernel");
+    gemm_rm_strided(h, false, false, n, hh, o, out, no, x + mlp.w2(), dim, dh, nh,
+                    rows);  // dout W2
+    mlp_dact_kernel<T><<<flat_blocks(rows * nh), kFlatThreads>>>(dh, hid, da, rows * nh);
+    SS_LAUNCHED("mlp_dact_kernel");
+    gemm_rm_strided(h, true, false, hh, d, n, da, nh, xs, 0, g + mlp.w1(), dim, rows);  // dA^T X
+    mlp_colsum_kernel<T>
+        <<<flat_blocks(rows * hh), kFlatThreads>>>(da, nh, g + mlp.b1(), dim, rows, n, hh);
+    SS_LAUNCHED("mlp_colsum_kernel");
+  }
+
+  // MLP Hessian-vector products by the R-operator (MlpPass::hvp) for `rows`
+  // directions v [rows, dim] into hv [rows, dim], at parameters x with the
+  // forward arrays hid, dh [n, h] and dout [n, o] of mlp_value_grad (dh
+  // before tanh', i.e. da not aliasing dh). shared: every direction at the
+  // one point x (its forward arrays once; the columns of a dense Hessian);
+  // else direction r at row r of x and of the forward arrays. Work spaces
+  // ra, rh, rdh [rows, n, h] and rout [rows, n, o].
+  void mlp_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* hid,
+               const T* dh, const T* dout, const T* v, T* hv, T* ra, T* rh, T* rdh, T* rout) const {
+    if (rows == 0) return;
+    const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
+    const std::int64_t nh = n * hh, no = n * o;
+    const std::int64_t ps = shared ? 0 : dim, hs = shared ? 0 : nh, os = shared ? 0 : no;
+    const T* xs = mlp_x.get();
+    const T* w2 = x + mlp.w2();
+    const T* v2 = v + mlp.w2();
+    gemm_rm_strided(h, false, true, n, hh, d, xs, 0, v + mlp.w1(), dim, ra, nh, rows);  // X V1^T
+    mlp_r_hidden_kernel<T>
+        <<<flat_blocks(rows * nh), kFlatThreads>>>(ra, rh, hid, hs, v, dim, mlp.b1(), rows, nh, hh);
+    SS_LAUNCHED("mlp_r_hidden_kernel");
+    gemm_rm_strided(h, false, true, n, o, hh, rh, nh, w2, ps, rout, no, rows);          // R{H} W2^T
+    gemm_rm_strided(h, false, true, n, o, hh, hid, hs, v2, dim, rout, no, rows, T(1));  // + H V2^T
+    mlp_r_out_kernel<T><<<flat_blocks(rows * no), kFlatThreads>>>(rout, v, dim, mlp.b2(), rows, no,
+                                                                  o, T(1) / static_cast<T>(n));
+    SS_LAUNCHED("mlp_r_out_kernel");
+    // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
+    gemm_rm_strided(h, true, false, o, hh, n, rout, no, hid, hs, hv + mlp.w2(), dim, rows);
+    gemm_rm_strided(h, true, false, o, hh, n, dout, os, rh, nh, hv + mlp.w2(), dim, rows, T(1));
+    mlp_colsum_kernel<T>
+        <<<flat_blocks(rows * o), kFlatThreads>>>(rout, no, hv + mlp.b2(), dim, rows, n, o);
+    SS_LAUNCHED("mlp_colsum_kernel");
+    // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
+    gemm_rm_strided(h, false, false, n, hh, o, rout, no, w2, ps, rdh, nh, rows);
+    gemm_rm_strided(h, false, false, n, hh, o, dout, os, v2, dim, rdh, nh, rows, T(1));
+    mlp_r_dact_kernel<T><<<flat_blocks(rows * nh), kFlatThreads>>>(rdh, hid, dh, hs, ra, rows, nh);
+    SS_LAUNCHED("mlp_r_dact_kernel");
+    gemm_rm_strided(h, true, false, hh, d, n, rdh, nh, xs, 0, hv + mlp.w1(), dim,
+                    rows);  // R{dA}^T X
+    mlp_colsum_kernel<T>
+        <<<flat_blocks(rows * hh), kFlatThreads>>>(rdh, nh, hv + mlp.b1(), dim, rows, n, hh);
+    SS_LAUNCHED("mlp_colsum_kernel");
+  }
+
   // Hessian-vector products H v per row. Rotated quadratic: rows of V A (A
   // symmetric). Gaussian field: mu V + (h o (V W^T)) W, h_j the curvature at
   // Z = X W^T (z, u: work spaces [rows, m]).
   void coupled_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v, T* hv, T* z,
                    T* u) const {
     if (rows == 0) return;
+    require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
     const std::int64_t n = view.n;
     if (!field()) {
       for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
@@ -739,8 +1004,11 @@ class CudaEnsemble final : public Ensemble {
       g_ = DeviceArray<T>(len);
       cublas_ = std::make_unique<CublasHandle>();
     }
-    if (obj_.field()) {  // budgeted by the memory plan: 2 M T + 8 bytes per trajectory
-      z_ = DeviceArray<T>(checked_size(count_, obj_.m));
+    // Work space and values per trajectory: gaussian-field M T + 8 bytes
+    // (budgeted by the memory plan); mlp (2 n h + n o) T + 8 bytes (H, dH,
+    // out; not yet budgeted by the memory plan).
+    if (obj_.row_values()) {
+      z_ = DeviceArray<T>(checked_size(count_, obj_.work_per_row()));
       f_rows_ = DeviceArray<double>(cnt);
     }
     partials_ = DeviceArray<IterationSums>(cnt * static_cast<std::size_t>(nslices_));
@@ -832,8 +1100,8 @@ class CudaEnsemble final : public Ensemble {
   std::int64_t threads_ = 32, nslices_ = 1;
   std::unique_ptr<CublasHandle> cublas_;  // only for coupled objectives
   DeviceArray<T> x_[2], s1_, s2_, g_, paths_;
-  DeviceArray<T> z_;                     // gaussian-field: feature work space [count, M]
-  DeviceArray<double> f_rows_;           // gaussian-field: value per trajectory [count]
+  DeviceArray<T> z_;                     // field / mlp: work space [count, work_per_row]
+  DeviceArray<double> f_rows_;           // field / mlp: value per trajectory [count]
   DeviceArray<IterationSums> partials_;  // [count, nslices]
   DeviceArray<std::int8_t> outcome_;
   DeviceArray<std::int64_t> steps_;
@@ -1017,8 +1285,8 @@ class CudaBackend final : public Backend {
     const std::int64_t n = d.dim;
     const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
     DeviceArray<T> grow(obj.view.coupled ? x.size() : 0), g(x.size());
-    DeviceArray<T> z(obj.field() ? checked_size(batch, obj.m) : 0);
-    DeviceArray<double> f(checked_size(batch)), f_rows(obj.field() ? checked_size(batch) : 0);
+    DeviceArray<T> z(checked_size(batch, obj.work_per_row()));
+    DeviceArray<double> f(checked_size(batch)), f_rows(obj.row_values() ? checked_size(batch) : 0);
     ObjectiveEval r;
     if (batch == 0) return r;
     if (obj.view.coupled)
@@ -1039,7 +1307,17 @@ class CudaBackend final : public Backend {
     const DeviceArray<T> x = upload_rows<T>(x64, batch, n), v = upload_rows<T>(v64, batch, n);
     DeviceArray<T> hv(x.size());
     if (hv.empty()) return {};
-    if (obj.view.coupled) {
+    if (obj.is_mlp()) {  // forward and backward at every row, then the R-operator
+      const MlpShape& s = obj.mlp;
+      const std::size_t hid = checked_size(batch, s.n * s.h), out = checked_size(batch, s.n * s.o);
+      DeviceArray<T> g(x.size()), h(hid), dh(hid), rdh(hid), ra(hid), rh(hid), dout(out), rout(out);
+      DeviceArray<double> f(checked_size(batch));
+      cublasHandle_t handle = cublas();
+      obj.mlp_value_grad(handle, batch, x.get(), g.get(), f.get(), h.get(), dh.get(), rdh.get(),
+                         dout.get());
+      obj.mlp_hvp(handle, batch, false, x.get(), h.get(), dh.get(), dout.get(), v.get(), hv.get(),
+                  ra.get(), rh.get(), rdh.get(), rout.get());
+    } else if (obj.view.coupled) {
       const std::size_t features = obj.field() ? checked_size(batch, obj.m) : 0;
       DeviceArray<T> z(features), u(features);
       obj.coupled_hvp(cublas(), batch, x.get(), v.get(), hv.get(), z.get(), u.get());
@@ -1063,6 +1341,10 @@ class CudaBackend final : public Backend {
     if (h.empty()) return h;
     if (d.kind == ObjectiveKind::gaussian_field) {
       field_hessian_t<T>(d, batch, x64, h);
+      return h;
+    }
+    if (d.kind == ObjectiveKind::mlp) {
+      mlp_hessian_t<T>(d, batch, x64, h);
       return h;
     }
     if (d.coupled()) {
@@ -1116,6 +1398,54 @@ class CudaBackend final : public Backend {
       hh.resize(checked_size(g) * nn);
       SS_CUDA(cudaMemcpy(hh.data(), hess.get(), hh.size() * sizeof(T), cudaMemcpyDeviceToHost));
       std::copy(hh.begin(), hh.end(), h.begin() + b0 * n * n);
+    }
+  }
+
+  // MLP Hessians as the CPU backend forms them: column k = H e_k by the
+  // R-operator, then (H + H^T) / 2 in T. Point by point: its forward and
+  // backward pass once, then groups of columns that fit in the memory budget
+  // (unit directions, the R-operator's work spaces and the columns), every
+  // column of a group at the shared point in one batched pass. Into h
+  // [batch, n, n] (n > 0, batch > 0).
+  template <class T>
+  void mlp_hessian_t(const ObjectiveData& d, std::int64_t batch, const std::vector<double>& x64,
+                     std::vector<double>& h) {
+    const DeviceObjective<T> obj(d);
+    const MlpShape& s = obj.mlp;
+    const std::int64_t n = d.dim, nh = s.n * s.h, no = s.n * s.o;
+    cublasHandle_t handle = cublas();
+    const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
+    DeviceArray<T> g(checked_size(n)), hid(checked_size(nh)), dh(checked_size(nh)),
+        da(checked_size(nh)), dout(checked_size(no));
+    DeviceArray<double> f(1);
+    const double budget = static_cast<double>(memory_budget());
+    const double per_column = static_cast<double>(checked_size(3 * nh + no + 2 * n) * sizeof(T));
+    const std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(n), std::max(1.0, budget / per_column)));
+    DeviceArray<T> v(checked_size(group, n)), hv(checked_size(group, n)),
+        ra(checked_size(group, nh)), rh(checked_size(group, nh)), rdh(checked_size(group, nh)),
+        rout(checked_size(group, no));
+    std::vector<T> cols, hp(checked_size(n, n));
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const T* xb = x.get() + b * n;
+      obj.mlp_value_grad(handle, 1, xb, g.get(), f.get(), hid.get(), dh.get(), da.get(),
+                         dout.get());
+      for (std::int64_t k0 = 0; k0 < n; k0 += group) {
+        const std::int64_t c = std::min(group, n - k0);
+        unit_rows_kernel<T><<<flat_blocks(c * n), kFlatThreads>>>(v.get(), k0, c, n);
+        SS_LAUNCHED("unit_rows_kernel");
+        obj.mlp_hvp(handle, c, true, xb, hid.get(), dh.get(), dout.get(), v.get(), hv.get(),
+                    ra.get(), rh.get(), rdh.get(), rout.get());
+        // A synchronous copy on the default stream: it waits for the GEMMs.
+        cols.resize(checked_size(c, n));
+        SS_CUDA(cudaMemcpy(cols.data(), hv.get(), cols.size() * sizeof(T), cudaMemcpyDeviceToHost));
+        for (std::int64_t j = 0; j < c; ++j)  // column k0 + j
+          for (std::int64_t i = 0; i < n; ++i) hp[i * n + k0 + j] = cols[j * n + i];
+      }
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t k = i + 1; k < n; ++k)
+          hp[i * n + k] = hp[k * n + i] = (hp[i * n + k] + hp[k * n + i]) / T(2);
+      std::copy(hp.begin(), hp.end(), h.begin() + b * n * n);
     }
   }
 
