@@ -68,11 +68,14 @@ int main(int argc, char** argv) {
     // The objective through the experiment parser, so that it is built as a run builds it.
     const Experiment ex = parse_experiment(
         fmt::format(
-            "seed = 1\n[objective]\nkind = \"{}\"\ndim = {}\n{}[[optimizer]]\nkind = \"gd\"\n",
-            objective, n,
+            "seed = 1\n[objective]\nkind = \"{}\"\n{}{}[[optimizer]]\nkind = \"gd\"\n",
+            objective,
+            // mlp and deep-linear infer dim from their sizes (mlp default: 19,993)
+            objective == "mlp" || objective == "deep-linear" ? "" : fmt::format("dim = {}\n", n),
             objective == "gaussian-field" ? fmt::format("features = {}\n", features) : ""),
         "bench");
     const ObjectiveData obj = build_objective(ex);
+    n = obj.dim;
     std::vector<double> x0(static_cast<std::size_t>(b * n));
     for (std::size_t k = 0; k < x0.size(); ++k) x0[k] = 2.0 * rng::normal(1, rng::kInitStart, k);
 

@@ -4,7 +4,7 @@
 # compute-sanitizer memcheck and racecheck on the CUDA tests, the fused-step
 # benchmark and the 20k example. Writes at most 5 files to $OUT (default
 # ./gpu-results): session.log, nvidia-smi.txt, fused_step-*.json (2), census-*.json,
-# field-*.json, st20k-summary.json (7 files: the device tool returns at most 8).
+# field-*.json, mlp-*.json, st20k-summary.json (8 files: the device tool returns at most 8).
 #
 # The device machines have CUDA and CMake but not the Debian packages and no
 # network: run `bash tools/device_deps.sh pack` here first and carry
@@ -47,8 +47,10 @@ echo "== census eigensolvers vs torch.linalg.eigvalsh"
 python3 bench/bench_census.py --backend cuda --binary build/default/bench/bench_census \
   --out "$out/census-cuda-$gpu.json"
 echo "== gaussian-field ensembles vs PyTorch / JAX"
-python3 bench/peers_field.py --backend cuda --binary build/default/bench/bench_fused_step \
+python3 bench/peers_gemm.py --objective gaussian-field --backend cuda --binary build/default/bench/bench_fused_step \
   --out "$out/field-cuda-$gpu.json"
+python3 bench/peers_gemm.py --objective mlp --backend cuda --binary build/default/bench/bench_fused_step \
+  --out "$out/mlp-cuda-$gpu.json"
 echo "== example styblinski-tang-20k"
 rm -rf /tmp/st20k
 ./build/default/saddlescope run examples/styblinski-tang-20k.toml -o /tmp/st20k 2>&1 | tail -8
