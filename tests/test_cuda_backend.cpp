@@ -1,7 +1,7 @@
 // The CUDA backend against the CPU reference: batched evaluation (value and
 // gradient, Hessian-vector products, dense Hessians) of every objective, the
-// gaussian field and the mlp included, in both precisions, symmetric eigendecompositions
-// (values against LAPACK, vectors by residual and orthogonality), Sylvester
+// gaussian field, the mlp and the deep linear network included, in both precisions, symmetric
+// eigendecompositions (values against LAPACK, vectors by residual and orthogonality), Sylvester
 // counts (against LAPACK's sytrf and against eigenvalue counts), full descent
 // ensembles for every optimizer and for the coupled objectives, and
 // run-to-run bitwise determinism. Every test skips when no CUDA device is
@@ -303,6 +303,66 @@ TEST_P(CudaMlpEval, Hessian) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mlp, CudaMlpEval,
+                         ::testing::Values(ss::Precision::f64, ss::Precision::f32),
+                         [](const ::testing::TestParamInfo<ss::Precision>& p) {
+                           return std::string(p.param == ss::Precision::f64 ? "f64" : "f32");
+                         });
+
+// ---------------------------------------------------------------------------
+// The deep linear network: per layer one strided-batched GEMM over the rows
+// (X shared), the residual kernel (loss in double, dZ_L = R / n), the
+// backward GEMMs, Hessian-vector products by the R-operator and dense
+// Hessians from batched columns H e_k, in both precisions.
+
+// Widths {3, 4, 2, 3} (three layers, dim = 4*3 + 2*4 + 3*2 = 26), n = 6
+// samples, deterministic random inputs X [d_0, n] and targets Y [d_L, n].
+ss::ObjectiveData deep_linear_objective() {
+  ss::ObjectiveData d;
+  d.kind = ss::ObjectiveKind::deep_linear;
+  d.dl_widths = {3, 4, 2, 3};
+  d.dl_samples = 6;
+  d.dim = 4 * 3 + 2 * 4 + 3 * 2;
+  d.dl_x = normals(51, d.dl_widths.front() * d.dl_samples, 1.0);
+  d.dl_y = normals(52, d.dl_widths.back() * d.dl_samples, 0.5);
+  return d;
+}
+
+class CudaDeepLinearEval : public ::testing::TestWithParam<ss::Precision> {
+ protected:
+  ss::Precision precision() const { return GetParam(); }
+  double rel() const { return precision() == ss::Precision::f64 ? 1e-11 : 1e-4; }
+};
+
+TEST_P(CudaDeepLinearEval, ValueGrad) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = deep_linear_objective();
+  const auto x = normals(53, kEvalBatch * obj.dim, 0.7);
+  const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda.f, cpu.f, rel(), "f");
+  expect_close_to_magnitude(cuda.g, cpu.g, rel(), "g");
+}
+
+TEST_P(CudaDeepLinearEval, HessianVectorProduct) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = deep_linear_objective();
+  const auto x = normals(54, kEvalBatch * obj.dim, 0.7);
+  const auto v = normals(55, kEvalBatch * obj.dim, 1.0);
+  const auto cuda = ss::make_cuda_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  const auto cpu = ss::make_cpu_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  expect_close_to_magnitude(cuda, cpu, rel(), "Hv");
+}
+
+TEST_P(CudaDeepLinearEval, Hessian) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = deep_linear_objective();
+  const auto x = normals(56, kEvalBatch * obj.dim, 0.7);
+  const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->hessian(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda, cpu, rel(), "H");
+}
+
+INSTANTIATE_TEST_SUITE_P(DeepLinear, CudaDeepLinearEval,
                          ::testing::Values(ss::Precision::f64, ss::Precision::f32),
                          [](const ::testing::TestParamInfo<ss::Precision>& p) {
                            return std::string(p.param == ss::Precision::f64 ? "f64" : "f32");
@@ -784,6 +844,24 @@ TEST(CudaEnsembleCoupled, MatchesCpuOnMlp) {
   spec.stop.max_steps = 60;
   spec.records = spec.stop.max_steps / spec.record_every + 1;
   const auto x0 = normals(47, spec.count * obj.dim, 0.5);
+  const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
+  const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
+  expect_match(cuda, cpu);
+}
+
+// The deep linear network: per iteration the batched forward and backward
+// pass over the trajectories, and the per-trajectory losses added before the
+// end of the iteration. 80 gradient-descent steps from small random weights.
+TEST(CudaEnsembleCoupled, MatchesCpuOnDeepLinear) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = deep_linear_objective();
+  ss::OptimizerParams gd;
+  gd.kind = ss::OptimizerKind::gd;
+  gd.lr = 0.05;
+  auto spec = ensemble_spec(obj, gd, ss::Precision::f64, 10);
+  spec.stop.max_steps = 80;
+  spec.records = spec.stop.max_steps / spec.record_every + 1;
+  const auto x0 = normals(57, spec.count * obj.dim, 0.5);
   const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
   const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
   expect_match(cuda, cpu);

@@ -83,7 +83,12 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
                                          (2 * e.objective.hidden + e.objective.outputs)) *
                   t
             : 0;
-    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + mlp_work + 8);
+    // deep-linear (CUDA): every layer's activations and their gradients.
+    std::uint64_t dl_work = 0;
+    if (e.objective.kind == "deep-linear")
+      for (std::size_t l = 1; l < e.objective.widths.size(); ++l)
+        dl_work += 2 * static_cast<std::uint64_t>(e.objective.samples * e.objective.widths[l]) * t;
+    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + mlp_work + dl_work + 8);
     s.count = 0;
     s.record_count = e.run.record_trajectories;
     s.records = e.records();

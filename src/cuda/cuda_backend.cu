@@ -7,13 +7,13 @@
 // synchronization: the GEMM pass of coupled objectives (rotated quadratic:
 // G = X A; gaussian-field: Z = X W^T, an epilogue kernel that forms the
 // per-trajectory values F and the gradient weights S, then G = mu X + S W;
-// mlp: the forward and backward pass of every trajectory as strided-batched
-// GEMMs over the trajectories around small kernels, giving F and G),
-// a fused step kernel (block = one slice of one trajectory's coordinates,
-// each block writing one partial IterationSums), and a status kernel (thread
-// = one trajectory) that sums the partials in slice order, adds F and ends
-// the iteration. Every reduction has a fixed order, so a run is bitwise
-// reproducible.
+// mlp and deep-linear: the forward and backward pass of every trajectory as
+// strided-batched GEMMs over the trajectories around small kernels, giving F
+// and G), a fused step kernel (block = one slice of one trajectory's
+// coordinates, each block writing one partial IterationSums), and a status
+// kernel (thread = one trajectory) that sums the partials in slice order,
+// adds F and ends the iteration. Every reduction has a fixed order, so a run
+// is bitwise reproducible.
 //
 // Symmetric eigendecompositions (eigh) go to cuSOLVER's 64-bit generic API:
 // cusolverDnXsyevBatched for small matrices, cusolverDnXsyevd one matrix at a
@@ -436,8 +436,8 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
 
 // End of iteration t: thread = trajectory; partials summed in slice order,
 // then the per-trajectory value from the GEMM pass (f_rows, gaussian-field
-// and mlp only, else null) added, as the CPU backend adds it after its fused
-// pass.
+// and the networks only, else null) added, as the CPU backend adds it after
+// its fused pass.
 template <class T>
 __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
                                      const IterationSums* partials, std::int64_t nslices,
@@ -449,7 +449,7 @@ __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
     const IterationSums* p = partials + b * nslices;
     IterationSums s = p[0];
     for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
-    if (f_rows) s.f += f_rows[b];  // per-trajectory value (gaussian field, mlp)
+    if (f_rows) s.f += f_rows[b];  // per-trajectory value (gaussian field, networks)
     end_iteration(stop, rec, n, b, t, s, xcur + b * n);
   }
 }
@@ -702,6 +702,43 @@ __global__ void mlp_r_dact_kernel(T* rdh, const T* h, const T* dh, std::int64_t 
   }
 }
 
+// Deep-linear kernels, over `rows` entries of the passes in DeviceObjective
+// whose work rows lie `ws` elements apart.
+
+// Block = entry: residuals R = Z_L - Y (Z_L [d_L, n] at z + r * ws), the loss
+// 1/(2n) ||R||^2 (double, block_sum's fixed order) into f, and dZ_L = R / n
+// into dz + r * ws. len = d_L n.
+template <class T>
+__global__ void dl_residual_kernel(const T* z, T* dz, std::int64_t ws, const T* y, double* f,
+                                   std::int64_t rows, std::int64_t len, T samples_t,
+                                   double samples) {
+  __shared__ double sh[96];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* zr = z + r * ws;
+    T* dzr = dz + r * ws;
+    IterationSums acc;
+    for (std::int64_t q = threadIdx.x; q < len; q += blockDim.x) {
+      const T res = zr[q] - y[q];
+      acc.f += 0.5 * static_cast<double>(res) * static_cast<double>(res);
+      dzr[q] = res / samples_t;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) f[r] = acc.f / samples;
+  }
+}
+
+// R{dZ_L} = R{Z_L} / n: dst[r * ws + q] = src[r * ws + q] / n, q < len.
+template <class T>
+__global__ void dl_r_out_kernel(const T* src, T* dst, std::int64_t ws, std::int64_t rows,
+                                std::int64_t len, T samples_t) {
+  const std::int64_t total = rows * len;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < total;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / len, q = r * ws + (k - r * len);
+    dst[q] = src[q] / samples_t;
+  }
+}
+
 // Rows j < cols of v [cols, n] set to the unit vectors e_(k0 + j).
 template <class T>
 __global__ void unit_rows_kernel(T* v, std::int64_t k0, std::int64_t cols, std::int64_t n) {
@@ -718,13 +755,22 @@ unsigned row_blocks(std::int64_t rows) {
 
 // Objective arrays on the device, the view the shared math reads, and the
 // GEMM parts of the coupled objectives (rotated quadratic, gaussian-field,
-// mlp), the same operations as the CPU backend's HostObjective. Work spaces
-// are the caller's: z (and u) hold [rows, work_per_row()] elements of T.
+// mlp, deep-linear), the same operations as the CPU backend's HostObjective.
+// Work spaces are the caller's: z (and u) hold [rows, work_per_row()]
+// elements of T.
 template <class T>
 struct DeviceObjective {
   DeviceArray<T> lambda, matrix, w, a, b;
   DeviceArray<T> mlp_x, mlp_y;  // mlp: inputs X [n, d], labels Y [n, o]
   MlpShape mlp;
+  DeviceArray<T> dl_x, dl_y;            // deep-linear: inputs X [d_0, n], targets Y [d_L, n]
+  std::vector<std::int64_t> dl_widths;  // deep-linear: d_0 .. d_L
+  std::int64_t dl_samples = 0;          // deep-linear: n
+  // Deep-linear layout: W_l at dl_off[l] of a parameter row; Z_l at
+  // dl_zoff[l] and dZ_l at dl_span + dl_zoff[l] of a work row (l = 1 .. L),
+  // dl_span = n (d_1 + ... + d_L).
+  std::vector<std::int64_t> dl_off, dl_zoff;
+  std::int64_t dl_span = 0;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
   LocalObjective<T> view{};
@@ -738,13 +784,37 @@ struct DeviceObjective {
         mlp_x(d.kind == ObjectiveKind::mlp ? d.mlp_x.size() : 0),
         mlp_y(d.kind == ObjectiveKind::mlp ? d.mlp_y.size() : 0),
         mlp(d.mlp),
+        dl_x(d.kind == ObjectiveKind::deep_linear ? d.dl_x.size() : 0),
+        dl_y(d.kind == ObjectiveKind::deep_linear ? d.dl_y.size() : 0),
+        dl_widths(d.kind == ObjectiveKind::deep_linear ? d.dl_widths : std::vector<std::int64_t>{}),
+        dl_samples(d.dl_samples),
         mu(static_cast<T>(d.field_mu)),
         m(d.features()) {
     require(d.dim >= 0, "negative objective dimension");
-    if (d.kind == ObjectiveKind::deep_linear)
-      throw BackendError(
-          "objective deep-linear is not implemented on the CUDA backend in this version; run it "
-          "with --backend cpu");
+    if (d.kind == ObjectiveKind::deep_linear) {
+      constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+      require(dl_widths.size() >= 2, "deep-linear needs at least one layer");
+      require(dl_samples > 0 && dl_samples <= kIntMax,
+              "deep-linear sample count must be positive and fit cuBLAS");
+      for (const std::int64_t w_l : dl_widths)
+        require(w_l > 0 && w_l <= kIntMax, "deep-linear widths must be positive and fit cuBLAS");
+      dl_off.assign(dl_widths.size(), 0);
+      dl_zoff.assign(dl_widths.size(), 0);
+      std::int64_t params = 0;
+      for (std::size_t l = 1; l < dl_widths.size(); ++l) {
+        dl_off[l] = params;
+        params += dl_widths[l] * dl_widths[l - 1];
+        dl_zoff[l] = dl_span;
+        dl_span += dl_widths[l] * dl_samples;
+      }
+      require(d.dim == params, "deep-linear dimension is not the parameter count");
+      require(d.dl_x.size() == checked_size(dl_widths.front(), dl_samples),
+              "deep-linear inputs are not d_0 x n");
+      require(d.dl_y.size() == checked_size(dl_widths.back(), dl_samples),
+              "deep-linear targets are not d_L x n");
+      dl_x.upload(convert<T>(d.dl_x));
+      dl_y.upload(convert<T>(d.dl_y));
+    }
     if (d.kind == ObjectiveKind::mlp) {
       constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
       require(mlp.d > 0 && mlp.h > 0 && mlp.o > 0 && mlp.n > 0, "mlp sizes must be positive");
@@ -780,13 +850,18 @@ struct DeviceObjective {
   }
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
   bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
+  bool is_deep_linear() const { return view.kind == ObjectiveKind::deep_linear; }
+  bool is_network() const { return is_mlp() || is_deep_linear(); }
+  std::int64_t dl_layers() const { return static_cast<std::int64_t>(dl_widths.size()) - 1; }
   // Objectives whose coupled pass also gives the value per row (f_rows).
-  bool row_values() const { return field() || is_mlp(); }
+  bool row_values() const { return field() || is_network(); }
   // Elements of T per row of the work space z of coupled_value_grad: the
-  // field's features; the mlp's H and dH [n, h] and out [n, o].
+  // field's features; the mlp's H and dH [n, h] and out [n, o]; the deep
+  // linear network's Z_1 .. Z_L and dZ_1 .. dZ_L, 2 n (d_1 + ... + d_L).
   std::int64_t work_per_row() const {
     if (field()) return m;
     if (is_mlp()) return 2 * mlp.n * mlp.h + mlp.n * mlp.o;
+    if (is_deep_linear()) return 2 * dl_span;
     return 0;
   }
 
@@ -794,11 +869,15 @@ struct DeviceObjective {
   // mlp, the values f_rows (per row, double; z: work space [rows,
   // work_per_row()]); no-op when not coupled. Rotated quadratic: G = X A.
   // Gaussian field: Z = X W^T, the epilogue (F, S in Z, G = mu X), G += S W.
-  // MLP: mlp_value_grad.
+  // MLP: mlp_value_grad. Deep-linear: dl_value_grad.
   void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
                           T* z) const {
     if (!view.coupled || rows == 0) return;
     const std::int64_t n = view.n;
+    if (is_deep_linear()) {
+      dl_value_grad(h, rows, x, g, f_rows, z);
+      return;
+    }
     if (is_mlp()) {
       const std::int64_t nh = mlp.n * mlp.h;
       T* hid = z;
@@ -905,6 +984,95 @@ struct DeviceObjective {
     SS_LAUNCHED("mlp_colsum_kernel");
   }
 
+  // The deep linear network's forward and backward pass
+  // (DeepLinearPass::value_grad) of `rows` parameter rows x [rows, dim] at
+  // once, each layer one strided-batched GEMM over the rows (X shared):
+  // Z_l = W_l Z_(l-1) (Z_0 = X), then the residual kernel (loss into f,
+  // dZ_L = (Z_L - Y) / n) and, when g is not null, the gradient rows g
+  // [rows, dim]: grad W_l = dZ_l Z_(l-1)^T and dZ_(l-1) = W_l^T dZ_l for
+  // l = L .. 1. Work space: work [rows, work_per_row()], Z_l and dZ_l of
+  // row r at the offsets of dl_zoff.
+  void dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f,
+                     T* work) const {
+    if (rows == 0) return;
+    const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
+    const std::vector<std::int64_t>& d = dl_widths;
+    T* z = work;             // Z_l at z + dl_zoff[l]
+    T* dz = work + dl_span;  // dZ_l at dz + dl_zoff[l]
+    const T* xs = dl_x.get();
+    // Z_(l-1) of the rows and its stride: X shared for l = 1.
+    const auto act = [&](std::int64_t l) -> const T* { return l == 1 ? xs : z + dl_zoff[l - 1]; };
+    const auto act_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : ws; };
+    for (std::int64_t l = 1; l <= L; ++l)  // Z_l = W_l Z_(l-1)
+      gemm_rm_strided(h, false, false, d[l], n, d[l - 1], x + dl_off[l], dim, act(l), act_stride(l),
+                      z + dl_zoff[l], ws, rows);
+    dl_residual_kernel<T><<<row_blocks(rows), kFlatThreads>>>(
+        z + dl_zoff[L], dz + dl_zoff[L], ws, dl_y.get(), f, rows, d[L] * n, static_cast<T>(n),
+        static_cast<double>(n));
+    SS_LAUNCHED("dl_residual_kernel");
+    if (!g) return;
+    for (std::int64_t l = L; l >= 1; --l) {
+      gemm_rm_strided(h, false, true, d[l], d[l - 1], n, dz + dl_zoff[l], ws, act(l), act_stride(l),
+                      g + dl_off[l], dim, rows);  // grad W_l = dZ_l Z_(l-1)^T
+      if (l == 1) break;
+      gemm_rm_strided(h, true, false, d[l - 1], n, d[l], x + dl_off[l], dim, dz + dl_zoff[l], ws,
+                      dz + dl_zoff[l - 1], ws, rows);  // dZ_(l-1) = W_l^T dZ_l
+    }
+  }
+
+  // Deep-linear Hessian-vector products by the R-operator
+  // (DeepLinearPass::hvp) for `rows` directions v [rows, dim] into hv [rows,
+  // dim], at parameters x with the forward work rows of dl_value_grad (run
+  // with g, so that every dZ_l is there). shared: every direction at the one
+  // point x and its one work row (the columns of a dense Hessian); else
+  // direction r at row r of x and of work. R{Z_l} = V_l Z_(l-1) + W_l
+  // R{Z_(l-1)} (R{Z_0} = 0), R{dZ_L} = R{Z_L} / n, then for l = L .. 1:
+  // R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and R{dZ_(l-1)} =
+  // V_l^T dZ_l + W_l^T R{dZ_l}. The terms with R{Z_0} = 0, which the CPU
+  // adds as exact zeros, are skipped. Work space: rwork [rows,
+  // work_per_row()], R{Z_l} and R{dZ_l} at the offsets of Z_l and dZ_l.
+  void dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* work,
+              const T* v, T* hv, T* rwork) const {
+    if (rows == 0) return;
+    const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
+    const std::int64_t ps = shared ? 0 : dim, fs = shared ? 0 : ws;
+    const std::vector<std::int64_t>& d = dl_widths;
+    const T* z = work;             // forward Z_l at z + dl_zoff[l], rows fs apart
+    const T* dz = work + dl_span;  // forward dZ_l
+    T* rz = rwork;                 // R{Z_l}, rows ws apart
+    T* rdz = rwork + dl_span;      // R{dZ_l}
+    const T* xs = dl_x.get();
+    for (std::int64_t l = 1; l <= L; ++l) {
+      const std::int64_t m_l = d[l], k_l = d[l - 1];
+      if (l == 1) {  // R{Z_1} = V_1 X
+        gemm_rm_strided(h, false, false, m_l, n, k_l, v + dl_off[l], dim, xs, 0, rz + dl_zoff[l],
+                        ws, rows);
+        continue;
+      }
+      gemm_rm_strided(h, false, false, m_l, n, k_l, v + dl_off[l], dim, z + dl_zoff[l - 1], fs,
+                      rz + dl_zoff[l], ws, rows);  // V_l Z_(l-1)
+      gemm_rm_strided(h, false, false, m_l, n, k_l, x + dl_off[l], ps, rz + dl_zoff[l - 1], ws,
+                      rz + dl_zoff[l], ws, rows, T(1));  // + W_l R{Z_(l-1)}
+    }
+    dl_r_out_kernel<T><<<flat_blocks(rows * d[L] * n), kFlatThreads>>>(
+        rz + dl_zoff[L], rdz + dl_zoff[L], ws, rows, d[L] * n, static_cast<T>(n));
+    SS_LAUNCHED("dl_r_out_kernel");
+    for (std::int64_t l = L; l >= 1; --l) {
+      const std::int64_t m_l = d[l], k_l = d[l - 1];
+      const T* act = l == 1 ? xs : z + dl_zoff[l - 1];
+      const std::int64_t as = l == 1 ? 0 : fs;
+      gemm_rm_strided(h, false, true, m_l, k_l, n, rdz + dl_zoff[l], ws, act, as, hv + dl_off[l],
+                      dim, rows);  // R{dZ_l} Z_(l-1)^T
+      if (l == 1) break;
+      gemm_rm_strided(h, false, true, m_l, k_l, n, dz + dl_zoff[l], fs, rz + dl_zoff[l - 1], ws,
+                      hv + dl_off[l], dim, rows, T(1));  // + dZ_l R{Z_(l-1)}^T
+      gemm_rm_strided(h, true, false, k_l, n, m_l, v + dl_off[l], dim, dz + dl_zoff[l], fs,
+                      rdz + dl_zoff[l - 1], ws, rows);  // V_l^T dZ_l
+      gemm_rm_strided(h, true, false, k_l, n, m_l, x + dl_off[l], ps, rdz + dl_zoff[l], ws,
+                      rdz + dl_zoff[l - 1], ws, rows, T(1));  // + W_l^T R{dZ_l}
+    }
+  }
+
   // Hessian-vector products H v per row. Rotated quadratic: rows of V A (A
   // symmetric). Gaussian field: mu V + (h o (V W^T)) W, h_j the curvature at
   // Z = X W^T (z, u: work spaces [rows, m]).
@@ -912,6 +1080,7 @@ struct DeviceObjective {
                    T* u) const {
     if (rows == 0) return;
     require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
+    require(!is_deep_linear(), "deep-linear Hessian-vector products go through dl_hvp");
     const std::int64_t n = view.n;
     if (!field()) {
       for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
@@ -1006,7 +1175,8 @@ class CudaEnsemble final : public Ensemble {
     }
     // Work space and values per trajectory: gaussian-field M T + 8 bytes
     // (budgeted by the memory plan); mlp (2 n h + n o) T + 8 bytes (H, dH,
-    // out; not yet budgeted by the memory plan).
+    // out); deep-linear 2 n (d_1 + ... + d_L) T + 8 bytes (Z_l and dZ_l,
+    // l = 1 .. L; not yet budgeted by the memory plan).
     if (obj_.row_values()) {
       z_ = DeviceArray<T>(checked_size(count_, obj_.work_per_row()));
       f_rows_ = DeviceArray<double>(cnt);
@@ -1100,8 +1270,8 @@ class CudaEnsemble final : public Ensemble {
   std::int64_t threads_ = 32, nslices_ = 1;
   std::unique_ptr<CublasHandle> cublas_;  // only for coupled objectives
   DeviceArray<T> x_[2], s1_, s2_, g_, paths_;
-  DeviceArray<T> z_;                     // field / mlp: work space [count, work_per_row]
-  DeviceArray<double> f_rows_;           // field / mlp: value per trajectory [count]
+  DeviceArray<T> z_;                     // field / networks: work space [count, work_per_row]
+  DeviceArray<double> f_rows_;           // field / networks: value per trajectory [count]
   DeviceArray<IterationSums> partials_;  // [count, nslices]
   DeviceArray<std::int8_t> outcome_;
   DeviceArray<std::int64_t> steps_;
@@ -1317,6 +1487,13 @@ class CudaBackend final : public Backend {
                          dout.get());
       obj.mlp_hvp(handle, batch, false, x.get(), h.get(), dh.get(), dout.get(), v.get(), hv.get(),
                   ra.get(), rh.get(), rdh.get(), rout.get());
+    } else if (obj.is_deep_linear()) {  // the same for the deep linear network
+      const std::size_t work = checked_size(batch, obj.work_per_row());
+      DeviceArray<T> g(x.size()), fw(work), rw(work);
+      DeviceArray<double> f(checked_size(batch));
+      cublasHandle_t handle = cublas();
+      obj.dl_value_grad(handle, batch, x.get(), g.get(), f.get(), fw.get());
+      obj.dl_hvp(handle, batch, false, x.get(), fw.get(), v.get(), hv.get(), rw.get());
     } else if (obj.view.coupled) {
       const std::size_t features = obj.field() ? checked_size(batch, obj.m) : 0;
       DeviceArray<T> z(features), u(features);
@@ -1345,6 +1522,10 @@ class CudaBackend final : public Backend {
     }
     if (d.kind == ObjectiveKind::mlp) {
       mlp_hessian_t<T>(d, batch, x64, h);
+      return h;
+    }
+    if (d.kind == ObjectiveKind::deep_linear) {
+      dl_hessian_t<T>(d, batch, x64, h);
       return h;
     }
     if (d.coupled()) {
@@ -1436,6 +1617,49 @@ class CudaBackend final : public Backend {
         SS_LAUNCHED("unit_rows_kernel");
         obj.mlp_hvp(handle, c, true, xb, hid.get(), dh.get(), dout.get(), v.get(), hv.get(),
                     ra.get(), rh.get(), rdh.get(), rout.get());
+        // A synchronous copy on the default stream: it waits for the GEMMs.
+        cols.resize(checked_size(c, n));
+        SS_CUDA(cudaMemcpy(cols.data(), hv.get(), cols.size() * sizeof(T), cudaMemcpyDeviceToHost));
+        for (std::int64_t j = 0; j < c; ++j)  // column k0 + j
+          for (std::int64_t i = 0; i < n; ++i) hp[i * n + k0 + j] = cols[j * n + i];
+      }
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t k = i + 1; k < n; ++k)
+          hp[i * n + k] = hp[k * n + i] = (hp[i * n + k] + hp[k * n + i]) / T(2);
+      std::copy(hp.begin(), hp.end(), h.begin() + b * n * n);
+    }
+  }
+
+  // Deep-linear Hessians, formed like the mlp's (mlp_hessian_t): per point
+  // its forward and backward pass once (one work row), then groups of
+  // columns H e_k that fit in the memory budget (unit directions, the
+  // R-operator's work rows and the columns) in one batched dl_hvp at the
+  // shared point, then (H + H^T) / 2 in T. Into h [batch, n, n] (n > 0,
+  // batch > 0).
+  template <class T>
+  void dl_hessian_t(const ObjectiveData& d, std::int64_t batch, const std::vector<double>& x64,
+                    std::vector<double>& h) {
+    const DeviceObjective<T> obj(d);
+    const std::int64_t n = d.dim, ws = obj.work_per_row();
+    cublasHandle_t handle = cublas();
+    const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
+    DeviceArray<T> g(checked_size(n)), fw(checked_size(ws));
+    DeviceArray<double> f(1);
+    const double budget = static_cast<double>(memory_budget());
+    const double per_column = static_cast<double>(checked_size(ws + 2 * n) * sizeof(T));
+    const std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(n), std::max(1.0, budget / per_column)));
+    DeviceArray<T> v(checked_size(group, n)), hv(checked_size(group, n)),
+        rw(checked_size(group, ws));
+    std::vector<T> cols, hp(checked_size(n, n));
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const T* xb = x.get() + b * n;
+      obj.dl_value_grad(handle, 1, xb, g.get(), f.get(), fw.get());
+      for (std::int64_t k0 = 0; k0 < n; k0 += group) {
+        const std::int64_t c = std::min(group, n - k0);
+        unit_rows_kernel<T><<<flat_blocks(c * n), kFlatThreads>>>(v.get(), k0, c, n);
+        SS_LAUNCHED("unit_rows_kernel");
+        obj.dl_hvp(handle, c, true, xb, fw.get(), v.get(), hv.get(), rw.get());
         // A synchronous copy on the default stream: it waits for the GEMMs.
         cols.resize(checked_size(c, n));
         SS_CUDA(cudaMemcpy(cols.data(), hv.get(), cols.size() * sizeof(T), cudaMemcpyDeviceToHost));
