@@ -68,8 +68,7 @@ int main(int argc, char** argv) {
     // The objective through the experiment parser, so that it is built as a run builds it.
     const Experiment ex = parse_experiment(
         fmt::format(
-            "seed = 1\n[objective]\nkind = \"{}\"\n{}{}[[optimizer]]\nkind = \"gd\"\n",
-            objective,
+            "seed = 1\n[objective]\nkind = \"{}\"\n{}{}[[optimizer]]\nkind = \"gd\"\n", objective,
             // mlp and deep-linear infer dim from their sizes (mlp default: 19,993)
             objective == "mlp" || objective == "deep-linear" ? "" : fmt::format("dim = {}\n", n),
             objective == "gaussian-field" ? fmt::format("features = {}\n", features) : ""),
