@@ -21,6 +21,18 @@ import argparse, json, os, re, subprocess, time
 import numpy as np
 
 
+def timed_steps_per_s(step, sync, steps, warmup=3):
+    """Steps per second of step() after warm-up; sync() waits for the device."""
+    for _ in range(warmup):
+        step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return steps / (time.perf_counter() - t0)
+
+
 def torch_steps_per_s(b, n, m, device, steps, dtype):
     import torch
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -37,16 +49,8 @@ def torch_steps_per_s(b, n, m, device, steps, dtype):
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return b * steps / (time.perf_counter() - t0), torch.__version__
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return b * timed_steps_per_s(step, sync, steps), torch.__version__
 
 
 MLP = dict(d=100, h=196, o=1, n=256)
@@ -74,16 +78,8 @@ def torch_mlp_steps_per_s(b, device, steps, dtype):
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return b * steps / (time.perf_counter() - t0), torch.__version__
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return b * timed_steps_per_s(step, sync, steps), torch.__version__
 
 
 def jax_mlp_steps_per_s(b, steps):
@@ -112,14 +108,12 @@ def jax_mlp_steps_per_s(b, steps):
         upd, state = opt.update(g, state)
         return optax.apply_updates(p, upd), state
 
-    for _ in range(3):
-        p, state = step(p, state)
-    p.block_until_ready()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        p, state = step(p, state)
-    p.block_until_ready()
-    return b * steps / (time.perf_counter() - t0), jax.__version__
+    box = [p, state]
+
+    def run():
+        box[0], box[1] = step(box[0], box[1])
+
+    return b * timed_steps_per_s(run, lambda: box[0].block_until_ready(), steps), jax.__version__
 
 
 def jax_steps_per_s(b, n, m, steps):
@@ -141,14 +135,12 @@ def jax_steps_per_s(b, n, m, steps):
         upd, state = opt.update(g, state)
         return optax.apply_updates(x, upd), state
 
-    for _ in range(3):
-        x, state = step(x, state)
-    x.block_until_ready()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        x, state = step(x, state)
-    x.block_until_ready()
-    return b * steps / (time.perf_counter() - t0), jax.__version__
+    box = [x, state]
+
+    def run():
+        box[0], box[1] = step(box[0], box[1])
+
+    return b * timed_steps_per_s(run, lambda: box[0].block_until_ready(), steps), jax.__version__
 
 
 def main():

@@ -66,9 +66,10 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
 template <class T>
 struct MlpPass {
   const MlpShape& s;
-  const T* x;                       // inputs [n, d]
-  const T* y;                       // labels [n, o]
-  std::vector<T> h, out, dout, dh;  // [n, h], [n, o], [n, o], [n, h]
+  const T* x;                           // inputs [n, d]
+  const T* y;                           // labels [n, o]
+  std::vector<T> h, out, dout, dh, da;  // [n, h], [n, o], [n, o], [n, h], [n, h]
+  std::vector<T> ra, rh, rout, rdh;     // R-operator work space (hvp)
 
   MlpPass(const MlpShape& shape, const T* inputs, const T* labels)
       : s(shape), x(inputs), y(labels) {}
@@ -97,8 +98,8 @@ struct MlpPass {
     for (std::int64_t q = 0; q < s.o; ++q) g[s.b2() + q] = T(0);
     for (std::int64_t q = 0; q < s.n * s.o; ++q) g[s.b2() + q % s.o] += dout[q];
     gemm_call(false, false, n, hh, o, dout.data(), o, w2, dh.data(), T(0));  // dout W2
-    std::vector<T> da(dh);
-    for (std::int64_t q = 0; q < s.n * s.h; ++q) da[q] *= mlp_act_d(h[q]);
+    da.resize(dh.size());
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) da[q] = dh[q] * mlp_act_d(h[q]);
     gemm_call(true, false, hh, d, n, da.data(), hh, x, g + s.w1(), T(0));  // dA^T X
     for (std::int64_t q = 0; q < s.h; ++q) g[s.b1() + q] = T(0);
     for (std::int64_t q = 0; q < s.n * s.h; ++q) g[s.b1() + q % s.h] += da[q];
@@ -111,7 +112,10 @@ struct MlpPass {
                o = static_cast<int>(s.o);
     const T* w2 = p + s.w2();
     const T *v1 = v + s.w1(), *c1 = v + s.b1(), *v2 = v + s.w2(), *c2 = v + s.b2();
-    std::vector<T> ra(h.size()), rh(h.size()), rout(out.size()), rdh(h.size());
+    ra.resize(h.size());
+    rh.resize(h.size());
+    rout.resize(out.size());
+    rdh.resize(h.size());
     gemm_call(false, true, n, hh, d, x, d, v1, ra.data(), T(0));  // R{A} = X V1^T + c1
     for (std::int64_t q = 0; q < s.n * s.h; ++q) {
       ra[q] += c1[q % s.h];
@@ -147,10 +151,11 @@ template <class T>
 struct DeepLinearPass {
   const std::vector<std::int64_t>& d;  // widths d_0 .. d_L
   std::int64_t n;
-  const T* x;                         // [d_0, n]
-  const T* y;                         // [d_L, n]
-  std::vector<std::vector<T>> z, dz;  // activations and their gradients per layer
-  std::vector<std::int64_t> off;      // offset of W_l in the parameter row
+  const T* x;                           // [d_0, n]
+  const T* y;                           // [d_L, n]
+  std::vector<std::vector<T>> z, dz;    // activations and their gradients per layer
+  std::vector<std::vector<T>> rz, rdz;  // their R-operator images (hvp)
+  std::vector<std::int64_t> off;        // offset of W_l in the parameter row
 
   DeepLinearPass(const std::vector<std::int64_t>& widths, std::int64_t samples, const T* inputs,
                  const T* targets)
@@ -160,6 +165,8 @@ struct DeepLinearPass {
         y(targets),
         z(widths.size()),
         dz(widths.size()),
+        rz(widths.size()),
+        rdz(widths.size()),
         off(widths.size(), 0) {
     for (std::size_t l = 1; l < d.size(); ++l)
       off[l] = off[l - 1] + (l > 1 ? d[l - 1] * d[l - 2] : 0);
@@ -198,7 +205,6 @@ struct DeepLinearPass {
   void hvp(const T* p, const T* v, T* hv) {
     const int ni = static_cast<int>(n);
     const std::size_t L = layers();
-    std::vector<std::vector<T>> rz(d.size()), rdz(d.size());
     rz[0].assign(static_cast<std::size_t>(d[0] * n), T(0));
     for (std::size_t l = 1; l <= L; ++l) {
       rz[l].resize(static_cast<std::size_t>(d[l] * n));
@@ -276,9 +282,12 @@ struct HostObjective {
     if (!view.coupled) return;
     const std::int64_t n = view.n;
     if (is_network()) {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (std::int64_t r = 0; r < rows; ++r)
-        with_pass([&](auto& pass) { f[r] = pass.value_grad(x + r * n, g + r * n); });
+      // One pass (and its work space) per thread, not per trajectory.
+#pragma omp parallel
+      with_pass([&](auto& pass) {
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t r = 0; r < rows; ++r) f[r] = pass.value_grad(x + r * n, g + r * n);
+      });
       return;
     }
     if (!field()) {
@@ -310,13 +319,15 @@ struct HostObjective {
   void coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const {
     const std::int64_t n = view.n;
     if (is_network()) {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (std::int64_t r = 0; r < rows; ++r)
-        with_pass([&](auto& pass) {
-          std::vector<T> g(static_cast<std::size_t>(n));
+#pragma omp parallel
+      with_pass([&](auto& pass) {
+        std::vector<T> g(static_cast<std::size_t>(n));
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t r = 0; r < rows; ++r) {
           pass.value_grad(x + r * n, g.data());
           pass.hvp(x + r * n, v + r * n, hv + r * n);
-        });
+        }
+      });
       return;
     }
     if (!field()) {

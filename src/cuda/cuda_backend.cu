@@ -1582,6 +1582,38 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // Dense Hessians of a network objective from Hessian-vector products, shared
+  // by the mlp and deep-linear: per point x_b, prepare(x_b) runs its forward
+  // and backward pass once; then groups of up to `group` unit directions e_k
+  // go through hvp(c, x_b) (reading v, writing hv), the columns are gathered
+  // on the host, and the result is symmetrized (H + H^T) / 2 in T, as the CPU
+  // backend does. Into h [batch, n, n].
+  template <class T, class Prepare, class Hvp>
+  void hessians_from_hvps(std::int64_t batch, std::int64_t n, const T* x, std::int64_t group,
+                          DeviceArray<T>& v, DeviceArray<T>& hv, std::vector<double>& h,
+                          Prepare&& prepare, Hvp&& hvp) {
+    std::vector<T> cols, hp(checked_size(n, n));
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const T* xb = x + b * n;
+      prepare(xb);
+      for (std::int64_t k0 = 0; k0 < n; k0 += group) {
+        const std::int64_t c = std::min(group, n - k0);
+        unit_rows_kernel<T><<<flat_blocks(c * n), kFlatThreads>>>(v.get(), k0, c, n);
+        SS_LAUNCHED("unit_rows_kernel");
+        hvp(c, xb);
+        // A synchronous copy on the default stream: it waits for the GEMMs.
+        cols.resize(checked_size(c, n));
+        SS_CUDA(cudaMemcpy(cols.data(), hv.get(), cols.size() * sizeof(T), cudaMemcpyDeviceToHost));
+        for (std::int64_t j = 0; j < c; ++j)  // column k0 + j
+          for (std::int64_t i = 0; i < n; ++i) hp[i * n + k0 + j] = cols[j * n + i];
+      }
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t k = i + 1; k < n; ++k)
+          hp[i * n + k] = hp[k * n + i] = (hp[i * n + k] + hp[k * n + i]) / T(2);
+      std::copy(hp.begin(), hp.end(), h.begin() + b * n * n);
+    }
+  }
+
   // MLP Hessians as the CPU backend forms them: column k = H e_k by the
   // R-operator, then (H + H^T) / 2 in T. Point by point: its forward and
   // backward pass once, then groups of columns that fit in the memory budget
@@ -1603,31 +1635,19 @@ class CudaBackend final : public Backend {
     const double per_column = static_cast<double>(checked_size(3 * nh + no + 2 * n) * sizeof(T));
     const std::int64_t group = static_cast<std::int64_t>(
         std::min(static_cast<double>(n), std::max(1.0, budget / per_column)));
-    DeviceArray<T> v(checked_size(group, n)), hv(checked_size(group, n)),
-        ra(checked_size(group, nh)), rh(checked_size(group, nh)), rdh(checked_size(group, nh)),
-        rout(checked_size(group, no));
-    std::vector<T> cols, hp(checked_size(n, n));
-    for (std::int64_t b = 0; b < batch; ++b) {
-      const T* xb = x.get() + b * n;
-      obj.mlp_value_grad(handle, 1, xb, g.get(), f.get(), hid.get(), dh.get(), da.get(),
-                         dout.get());
-      for (std::int64_t k0 = 0; k0 < n; k0 += group) {
-        const std::int64_t c = std::min(group, n - k0);
-        unit_rows_kernel<T><<<flat_blocks(c * n), kFlatThreads>>>(v.get(), k0, c, n);
-        SS_LAUNCHED("unit_rows_kernel");
-        obj.mlp_hvp(handle, c, true, xb, hid.get(), dh.get(), dout.get(), v.get(), hv.get(),
-                    ra.get(), rh.get(), rdh.get(), rout.get());
-        // A synchronous copy on the default stream: it waits for the GEMMs.
-        cols.resize(checked_size(c, n));
-        SS_CUDA(cudaMemcpy(cols.data(), hv.get(), cols.size() * sizeof(T), cudaMemcpyDeviceToHost));
-        for (std::int64_t j = 0; j < c; ++j)  // column k0 + j
-          for (std::int64_t i = 0; i < n; ++i) hp[i * n + k0 + j] = cols[j * n + i];
-      }
-      for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t k = i + 1; k < n; ++k)
-          hp[i * n + k] = hp[k * n + i] = (hp[i * n + k] + hp[k * n + i]) / T(2);
-      std::copy(hp.begin(), hp.end(), h.begin() + b * n * n);
-    }
+    DeviceArray<T> ra(checked_size(group, nh)), rh(checked_size(group, nh)),
+        rdh(checked_size(group, nh)), rout(checked_size(group, no));
+    DeviceArray<T> v(checked_size(group, n)), hv(checked_size(group, n));
+    hessians_from_hvps<T>(
+        batch, n, x.get(), group, v, hv, h,
+        [&](const T* xb) {
+          obj.mlp_value_grad(handle, 1, xb, g.get(), f.get(), hid.get(), dh.get(), da.get(),
+                             dout.get());
+        },
+        [&](std::int64_t c, const T* xb) {
+          obj.mlp_hvp(handle, c, true, xb, hid.get(), dh.get(), dout.get(), v.get(), hv.get(),
+                      ra.get(), rh.get(), rdh.get(), rout.get());
+        });
   }
 
   // Deep-linear Hessians, formed like the mlp's (mlp_hessian_t): per point
@@ -1651,26 +1671,12 @@ class CudaBackend final : public Backend {
         std::min(static_cast<double>(n), std::max(1.0, budget / per_column)));
     DeviceArray<T> v(checked_size(group, n)), hv(checked_size(group, n)),
         rw(checked_size(group, ws));
-    std::vector<T> cols, hp(checked_size(n, n));
-    for (std::int64_t b = 0; b < batch; ++b) {
-      const T* xb = x.get() + b * n;
-      obj.dl_value_grad(handle, 1, xb, g.get(), f.get(), fw.get());
-      for (std::int64_t k0 = 0; k0 < n; k0 += group) {
-        const std::int64_t c = std::min(group, n - k0);
-        unit_rows_kernel<T><<<flat_blocks(c * n), kFlatThreads>>>(v.get(), k0, c, n);
-        SS_LAUNCHED("unit_rows_kernel");
-        obj.dl_hvp(handle, c, true, xb, fw.get(), v.get(), hv.get(), rw.get());
-        // A synchronous copy on the default stream: it waits for the GEMMs.
-        cols.resize(checked_size(c, n));
-        SS_CUDA(cudaMemcpy(cols.data(), hv.get(), cols.size() * sizeof(T), cudaMemcpyDeviceToHost));
-        for (std::int64_t j = 0; j < c; ++j)  // column k0 + j
-          for (std::int64_t i = 0; i < n; ++i) hp[i * n + k0 + j] = cols[j * n + i];
-      }
-      for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t k = i + 1; k < n; ++k)
-          hp[i * n + k] = hp[k * n + i] = (hp[i * n + k] + hp[k * n + i]) / T(2);
-      std::copy(hp.begin(), hp.end(), h.begin() + b * n * n);
-    }
+    hessians_from_hvps<T>(
+        batch, n, x.get(), group, v, hv, h,
+        [&](const T* xb) { obj.dl_value_grad(handle, 1, xb, g.get(), f.get(), fw.get()); },
+        [&](std::int64_t c, const T* xb) {
+          obj.dl_hvp(handle, c, true, xb, fw.get(), v.get(), hv.get(), rw.get());
+        });
   }
 
   // Same results as the CPU backend's LAPACKE ?syevd (row-major, 'L'): values
