@@ -5,8 +5,8 @@
 // read x[i] only; rosenbrock also reads its neighbours. The rotated quadratic
 // and the gaussian field are coupled: their gradient rows come from GEMMs
 // computed before the element pass (kernels/gaussian_field.hpp); the rotated
-// quadratic's element forms f_i = x_i g_i / 2, the field's value comes per
-// trajectory from the GEMM pass.
+// quadratic's element forms f_i = x_i g_i / 2; the values of the field, the
+// networks and the p-spin come per trajectory from the GEMM pass.
 #pragma once
 
 #include "hd.hpp"
@@ -22,6 +22,7 @@ enum class ObjectiveKind : int {
   gaussian_field = 5,   // mu/2 |x|^2 + sqrt(2/M) sum_j a_j cos(w_j.x + b_j) (coupled, GEMMs)
   mlp = 6,              // teacher-student one-hidden-layer tanh network (coupled, GEMMs)
   deep_linear = 7,      // 1/(2n) ||W_L ... W_1 X - Y||^2 (coupled, GEMMs)
+  p_spin = 8,           // spherical p-spin, p = 2, 3 (coupled, GEMMs; kernels/pspin.hpp)
 };
 
 // Device-visible view of an objective: plain values and pointers only.
@@ -70,6 +71,7 @@ struct LocalObjective {
       case ObjectiveKind::gaussian_field:
       case ObjectiveKind::mlp:
       case ObjectiveKind::deep_linear:
+      case ObjectiveKind::p_spin:
         // Gradient row from the GEMMs; the value is computed per trajectory
         // by the same pass (rows of F), so no per-coordinate term.
         g = grow[i];
@@ -109,6 +111,7 @@ struct LocalObjective {
       case ObjectiveKind::gaussian_field:  // dense Hessian: computed by GEMMs
       case ObjectiveKind::mlp:
       case ObjectiveKind::deep_linear:
+      case ObjectiveKind::p_spin:
         return;
       case ObjectiveKind::rosenbrock:
         if (i + 1 < n) {

@@ -21,6 +21,7 @@ enum Stream : std::uint32_t {
   kMlpTeacher = 8,         // mlp: teacher W1 then W2 entries
   kMlpNoise = 9,           // mlp: label noise at index s * outputs + k
   kDeepLinearData = 10,    // deep-linear: inputs X, then the teacher matrix
+  kPspinCouplings = 11,    // p-spin: J_{i1..ip} at index i1 N^(p-1) + ... + ip
 };
 
 // Four 32-bit words for counter (stream, index) under key seed.

@@ -21,6 +21,10 @@ enum class Precision { f32, f64 };
 
 inline std::size_t precision_bytes(Precision p) { return p == Precision::f32 ? 4 : 8; }
 
+// p-spin with p = 3: the contraction Y = X T^T runs over blocks of rows whose
+// [rows, N^2] work space holds at most this many elements (both backends).
+constexpr std::int64_t kPspinWorkElements = std::int64_t{8} << 20;
+
 // An objective instance, built once on the host from the experiment (random
 // parts drawn from the seed), identical for every backend.
 struct ObjectiveData {
@@ -40,10 +44,21 @@ struct ObjectiveData {
   std::vector<std::int64_t> dl_widths;
   std::int64_t dl_samples = 0;
   std::vector<double> dl_x, dl_y;
+  // p-spin (kernels/pspin.hpp): p and the Euclidean Hessian's tensor: p = 2,
+  // A = 2 N^{-1/2} sym(J) [dim, dim]; p = 3, T = 6 N^{-1} sym(J) [dim, dim, dim].
+  int pspin_p = 0;
+  std::vector<double> couplings;
+  // objective.tf32: GEMMs in f32 may use TF32 tensor cores (CUDA only).
+  bool tf32 = false;
   bool coupled() const {
     return !matrix.empty() || kind == ObjectiveKind::gaussian_field || kind == ObjectiveKind::mlp ||
-           kind == ObjectiveKind::deep_linear;
+           kind == ObjectiveKind::deep_linear || kind == ObjectiveKind::p_spin;
   }
+  // Optimizers move on the sphere |x|^2 = dim (p-spin): projected gradients,
+  // retraction by normalization, Riemannian Hessians.
+  bool sphere() const { return kind == ObjectiveKind::p_spin; }
+  // Size of the Hessians the census analyses: the N - 1 tangent directions on the sphere.
+  std::int64_t hessian_dim() const { return sphere() ? dim - 1 : dim; }
 };
 
 // One chunk of trajectories for one optimizer.
@@ -113,7 +128,10 @@ class Backend {
                                    const std::vector<double>& x) = 0;
   virtual std::vector<double> hvp(const ObjectiveData& obj, Precision p, std::int64_t batch,
                                   const std::vector<double>& x, const std::vector<double>& v) = 0;
-  // Dense Hessians, [batch, dim, dim].
+  // Dense Hessians, [batch, dim, dim]. On the sphere (p-spin): the Riemannian
+  // gradient, the Riemannian Hessian-vector product P (Y - c I) P v and the
+  // embedded Riemannian Hessian (zero on the normal; see kernels/pspin.hpp),
+  // at x as given (not retracted); the value is E = H / N.
   virtual std::vector<double> hessian(const ObjectiveData& obj, Precision p, std::int64_t batch,
                                       const std::vector<double>& x) = 0;
   // Eigenvalues (and eigenvectors when `vectors`) of `batch` symmetric n x n

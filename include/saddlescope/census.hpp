@@ -31,8 +31,15 @@ Inertia classify(const double* lambda, std::int64_t n, double zero_tol);
 // full reorthogonalization, at most `steps` iterations (exact when steps >= n).
 std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std::int64_t steps);
 
+// Sphere objectives: the embedded Riemannian Hessians h [m, n, n] at the
+// points x [m, n] restricted to the tangent space, [m, n - 1, n - 1], in the
+// orthonormal tangent basis given by a Householder reflection of x / |x|.
+std::vector<double> tangent_hessians(std::int64_t n, std::int64_t m, const double* x,
+                                     const std::vector<double>& h);
+
 // Hessians and spectra of `count` points X [count, dim] on the backend, in
-// chunks of at most `chunk` points. method "eigh": spectra [count, dim] (NaN
+// chunks of at most `chunk` points. method "eigh": spectra [count,
+// hessian_dim] (dim, or dim - 1 tangent directions on the sphere; NaN
 // rows where the solve failed); "inertia": counts only, from Sylvester's law
 // (spectra stay NaN; lambda_min / lambda_max are Lanczos estimates). info per
 // point (0 = success).

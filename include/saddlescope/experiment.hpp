@@ -30,6 +30,11 @@ struct ObjectiveSpec {
   double noise = 0.0;
   // deep-linear: layer widths d_0 .. d_L (dim = sum d_l d_{l-1}) and samples
   std::vector<std::int64_t> widths = {10, 10, 10};
+  int p = 3;          // p-spin: 2 or 3
+  bool tf32 = false;  // GEMM objectives in f32: allow TF32 tensor cores (CUDA)
+
+  // Size of the census's Hessians: dim - 1 tangent directions for the p-spin on the sphere.
+  std::int64_t hessian_dim() const { return kind == "p-spin" ? dim - 1 : dim; }
 
   // True when the objective holds a dense dim x dim matrix (coupled gradient).
   bool dense_matrix() const { return (kind == "quadratic" && rotate) || kind == "goe-quadratic"; }

@@ -103,9 +103,41 @@ std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std:
   return {alpha.front(), alpha.back()};
 }
 
+std::vector<double> tangent_hessians(std::int64_t n, std::int64_t m, const double* x,
+                                     const std::vector<double>& h) {
+  const std::int64_t t = n - 1;
+  std::vector<double> out(static_cast<std::size_t>(m * t * t));
+  std::vector<double> u(static_cast<std::size_t>(n)), z(static_cast<std::size_t>(n));
+  for (std::int64_t k = 0; k < m; ++k) {
+    const double* xk = x + k * n;
+    const double* hk = h.data() + k * n * n;
+    double r = 0;
+    for (std::int64_t i = 0; i < n; ++i) r += xk[i] * xk[i];
+    r = std::sqrt(r);
+    // Householder Q = I - beta u u^T with u = q + sign(q_last) e_last maps the
+    // unit normal q to -sign(q_last) e_last; its other columns span the tangent space.
+    for (std::int64_t i = 0; i < n; ++i) u[i] = xk[i] / r;
+    const double ql = u[n - 1];
+    u[n - 1] += ql < 0 ? -1.0 : 1.0;
+    const double beta = 1.0 / (1.0 + std::fabs(ql));
+    double gamma = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      z[i] = 0;
+      for (std::int64_t j = 0; j < n; ++j) z[i] += hk[i * n + j] * u[j];
+      gamma += u[i] * z[i];
+    }
+    double* ok = out.data() + k * t * t;
+    for (std::int64_t i = 0; i < t; ++i)
+      for (std::int64_t j = 0; j < t; ++j)
+        ok[i * t + j] =
+            hk[i * n + j] - beta * (u[i] * z[j] + z[i] * u[j]) + beta * beta * gamma * u[i] * u[j];
+  }
+  return out;
+}
+
 Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const AnalysisSpec& spec,
                        const std::vector<double>& x, std::int64_t count, std::int64_t chunk) {
-  const std::int64_t n = obj.dim;
+  const std::int64_t dim = obj.dim, n = obj.hessian_dim();
   Spectra s;
   s.values.assign(static_cast<std::size_t>(count * n), std::numeric_limits<double>::quiet_NaN());
   s.inertia.resize(static_cast<std::size_t>(count));
@@ -113,8 +145,9 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
   chunk = std::max<std::int64_t>(1, chunk);
   for (std::int64_t first = 0; first < count; first += chunk) {
     const std::int64_t m = std::min(chunk, count - first);
-    const std::vector<double> xs(x.begin() + first * n, x.begin() + (first + m) * n);
-    const std::vector<double> h = backend.hessian(obj, spec.precision, m, xs);
+    const std::vector<double> xs(x.begin() + first * dim, x.begin() + (first + m) * dim);
+    std::vector<double> h = backend.hessian(obj, spec.precision, m, xs);
+    if (obj.sphere()) h = tangent_hessians(dim, m, xs.data(), h);
     if (spec.method == "inertia") {
       // Sylvester counts at -tol and +tol from two LDL^T factorizations; the
       // relative tolerance needs max|lambda|, estimated by Lanczos.
@@ -246,8 +279,10 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
     c.finder.coords.clear();
   }
   const auto count = static_cast<std::int64_t>(c.points.size());
-  std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld (%s), %s\n",
-               static_cast<long long>(count), static_cast<long long>(n), static_cast<long long>(n),
+  const std::int64_t nh = obj.hessian_dim();
+  std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld%s (%s), %s\n",
+               static_cast<long long>(count), static_cast<long long>(nh),
+               static_cast<long long>(nh), obj.sphere() ? " (tangent space)" : "",
                e.analysis.precision == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
   Spectra s = analyze_points(obj, backend, e.analysis, x, count, run.plan.census_chunk);
   for (std::int64_t k = 0; k < count; ++k) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "kernels/pspin.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
@@ -29,9 +30,26 @@ std::vector<double> gather(const std::vector<double>& x, const std::vector<std::
   return out;
 }
 
+// On the sphere (p-spin) every row goes back to |x|^2 = n after a step.
+void retract(const ObjectiveData& obj, std::vector<double>& x) {
+  if (!obj.sphere()) return;
+  const std::int64_t n = obj.dim;
+  for (std::size_t r = 0; r < x.size() / static_cast<std::size_t>(n); ++r)
+    sphere_retract(n, x.data() + static_cast<std::int64_t>(r) * n);
+}
+
 // Newton direction d = H^{-1} g by LU with partial pivoting (H may be
-// indefinite); false when H is singular to working precision.
-bool newton_direction(std::vector<double> h, const double* g, std::int64_t n, double* d) {
+// indefinite); false when H is singular to working precision. On the sphere
+// H is the embedded Riemannian Hessian, zero on the normal q = x / |x|:
+// H + q q^T acts as H on the tangent space and as 1 on the normal, and g is
+// tangent, so d is the tangent Newton direction.
+bool newton_direction(std::vector<double> h, const double* g, std::int64_t n, double* d,
+                      const double* sphere_x) {
+  if (sphere_x) {
+    const double r = std::sqrt(row_dot(n, sphere_x, sphere_x));
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < n; ++j) h[i * n + j] += sphere_x[i] * sphere_x[j] / (r * r);
+  }
   std::vector<lapack_int> piv(static_cast<std::size_t>(n));
   std::copy(g, g + n, d);
   const int ln = static_cast<int>(n);
@@ -50,6 +68,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
   out.starts = m;
 
   std::vector<double> x = make_starts(e, 0, m);
+  retract(obj, x);
   std::vector<std::int64_t> steps(static_cast<std::size_t>(m), 0);
   std::vector<double> f_at(static_cast<std::size_t>(m)), g_at(static_cast<std::size_t>(m));
   std::vector<char> reached(static_cast<std::size_t>(m), 0);
@@ -86,6 +105,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
       const std::vector<double> hg = backend.hvp(obj, p, ns, x_still, g_still);
       for (std::int64_t k = 0; k < ns; ++k)
         for (std::int64_t j = 0; j < n; ++j) x[active[k] * n + j] -= spec.lr * hg[k * n + j];
+      retract(obj, x);
       continue;
     }
     // Newton: directions from dense solves, then step halving until ||g|| drops.
@@ -95,7 +115,8 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
     for (std::int64_t k = 0; k < ns; ++k) {
       gnorm0[k] = row_norm(g_still, k, n);
       const std::vector<double> hk(h.begin() + k * n * n, h.begin() + (k + 1) * n * n);
-      if (!newton_direction(hk, g_still.data() + k * n, n, d.data() + k * n))
+      if (!newton_direction(hk, g_still.data() + k * n, n, d.data() + k * n,
+                            obj.sphere() ? x_still.data() + k * n : nullptr))
         for (std::int64_t j = 0; j < n; ++j) d[k * n + j] = g_still[k * n + j];  // fall back to gd
     }
     std::vector<double> alpha(static_cast<std::size_t>(ns), spec.lr);
@@ -111,6 +132,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
           const std::int64_t k = trial_rows[q];
           xt[static_cast<std::int64_t>(q) * n + j] = x_still[k * n + j] - alpha[k] * d[k * n + j];
         }
+      retract(obj, xt);
       const ObjectiveEval et =
           backend.value_grad(obj, p, static_cast<std::int64_t>(trial_rows.size()), xt);
       for (std::size_t q = 0; q < trial_rows.size(); ++q) {

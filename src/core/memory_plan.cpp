@@ -35,7 +35,7 @@ std::uint64_t ensemble_bytes(const EnsembleSpec& s, std::int64_t dim) {
 
 std::uint64_t objective_bytes(const ObjectiveData& obj, Precision p) {
   return (obj.lambda.size() + obj.matrix.size() + obj.field_w.size() + obj.field_a.size() +
-          obj.field_b.size()) *
+          obj.field_b.size() + obj.couplings.size()) *
          precision_bytes(p);
 }
 
@@ -57,6 +57,22 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
                                         (e.objective.inputs + e.objective.outputs)) *
                  t
            : 0);
+  if (e.objective.kind == "p-spin") {
+    // The couplings (N^p numbers) on the device, their double master copy on
+    // the host, and for p = 3 the [rows, N^2] work space of the contraction
+    // (at most kPspinWorkElements elements).
+    std::uint64_t np = 1;
+    for (int k = 0; k < e.objective.p; ++k) np *= static_cast<std::uint64_t>(n);
+    const std::uint64_t need = np * (t + 8) + (e.objective.p == 3 ? kPspinWorkElements * t : 0);
+    if (need > plan.budget)
+      throw ResourceError(fmt::format(
+          "memory plan: the p = {} couplings are N^{} = {} numbers ({} with their work space) "
+          "but the {} backend offers {}; lower objective.dim (p = 3 at N = 500 needs {}){}",
+          e.objective.p, e.objective.p, np, human(need), backend.name(), human(plan.budget),
+          human(500ull * 500 * 500 * (t + 8) + kPspinWorkElements * t),
+          e.objective.p == 3 ? " or use p = 2 (N^2 couplings)" : ""));
+    plan.objective_bytes += need;
+  }
   if (e.objective.kind == "deep-linear")
     plan.objective_bytes +=
         static_cast<std::uint64_t>(e.objective.samples *
@@ -74,6 +90,7 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     if (field) probe.kind = ObjectiveKind::gaussian_field;
     if (e.objective.kind == "mlp") probe.kind = ObjectiveKind::mlp;  // coupled: G is counted
     if (e.objective.kind == "deep-linear") probe.kind = ObjectiveKind::deep_linear;
+    if (e.objective.kind == "p-spin") probe.kind = ObjectiveKind::p_spin;
     s.objective = &probe;
     // gaussian-field: per trajectory, the feature arguments z and weights (M each) and F.
     // mlp (CUDA): hidden activations, their gradients and outputs per trajectory.

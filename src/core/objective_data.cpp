@@ -72,6 +72,39 @@ ObjectiveData build_objective(const Experiment& e) {
             rng::normal(e.seed, rng::kObjectiveGoe, static_cast<std::uint64_t>(i * n + j));
         d.matrix[i * n + j] = d.matrix[j * n + i] = (i == j ? std::sqrt(2.0) : 1.0) * sd * z;
       }
+  } else if (o.kind == "p-spin") {
+    // J iid N(0,1) over ordered tuples; stored is the Euclidean Hessian's
+    // tensor (kernels/pspin.hpp): the sum of J over the index permutations,
+    // scaled: p = 2, A_ab = N^{-1/2} (J_ab + J_ba); p = 3,
+    // T_abc = N^{-1} sum_{perm} J_perm(abc). Each unordered tuple is drawn once
+    // and written to all its permutations, so T is exactly symmetric.
+    d.kind = ObjectiveKind::p_spin;
+    d.pspin_p = o.p;
+    const std::int64_t n = o.dim;
+    const auto j = [&](std::int64_t idx) {
+      return rng::normal(e.seed, rng::kPspinCouplings, static_cast<std::uint64_t>(idx));
+    };
+    if (o.p == 2) {
+      const double c = 1.0 / std::sqrt(static_cast<double>(n));
+      d.couplings.assign(static_cast<std::size_t>(n * n), 0.0);
+#pragma omp parallel for schedule(static)
+      for (std::int64_t a = 0; a < n; ++a)
+        for (std::int64_t b = a; b < n; ++b)
+          d.couplings[a * n + b] = d.couplings[b * n + a] = c * (j(a * n + b) + j(b * n + a));
+    } else {
+      const double c = 1.0 / static_cast<double>(n);
+      d.couplings.assign(static_cast<std::size_t>(n * n * n), 0.0);
+#pragma omp parallel for schedule(dynamic, 1)
+      for (std::int64_t a = 0; a < n; ++a)
+        for (std::int64_t b = a; b < n; ++b)
+          for (std::int64_t k = b; k < n; ++k) {
+            const std::int64_t perm[6][3] = {{a, b, k}, {a, k, b}, {b, a, k},
+                                             {b, k, a}, {k, a, b}, {k, b, a}};
+            double sum = 0;
+            for (const auto& q : perm) sum += j((q[0] * n + q[1]) * n + q[2]);
+            for (const auto& q : perm) d.couplings[(q[0] * n + q[1]) * n + q[2]] = c * sum;
+          }
+    }
   } else if (o.kind == "gaussian-field") {
     d.kind = ObjectiveKind::gaussian_field;
     const std::int64_t n = o.dim, m = o.features;
@@ -146,6 +179,7 @@ ObjectiveData build_objective(const Experiment& e) {
   } else {
     throw InputError(fmt::format("objective.kind = \"{}\" is not supported", o.kind));
   }
+  d.tf32 = o.tf32;
   return d;
 }
 

@@ -89,7 +89,7 @@ nlohmann::json census_stats(const std::vector<AnalyzedPoint>& pts, std::int64_t 
 // density integrates to 1.
 std::string density_csv(const Experiment& e, const RunResult& r) {
   const auto& c = r.census;
-  const std::int64_t n = e.objective.dim;
+  const std::int64_t n = e.objective.hessian_dim();
   std::vector<double> all;
   for (std::size_t p = 0; p < c.points.size(); ++p)
     if (c.points[p].inertia.cls != PointClass::failed)
@@ -152,7 +152,7 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
   npy::write_text((d / "points.csv").string(), csv);
   files.push_back("points.csv");
   if (e.analysis.method == "eigh") {  // inertia gives counts, not spectra
-    npy::write_f64((d / "spectra.npy").string(), {np, n}, c.spectra);
+    npy::write_f64((d / "spectra.npy").string(), {np, e.objective.hessian_dim()}, c.spectra);
     files.push_back("spectra.npy");
     npy::write_text((d / "density.csv").string(), density_csv(e, r));
     files.push_back("density.csv");
@@ -161,7 +161,8 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
     npy::write_f64((d / "point_coords.npy").string(), {np, n}, c.coords);
     files.push_back("point_coords.npy");
   }
-  nlohmann::json census = census_stats(c.points, n, [](const AnalyzedPoint&) { return true; });
+  nlohmann::json census =
+      census_stats(c.points, e.objective.hessian_dim(), [](const AnalyzedPoint&) { return true; });
   census["method"] = e.analysis.method;
   census["precision"] = e.analysis.precision == Precision::f64 ? "f64" : "f32";
   census["zero_tol_relative"] = e.analysis.zero_tol;
@@ -175,8 +176,8 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
     if (std::find(groups.begin(), groups.end(), pt.group) == groups.end())
       groups.push_back(pt.group);
   for (const auto& g : groups)
-    census["per_optimizer"][g] =
-        census_stats(c.points, n, [&g](const AnalyzedPoint& p) { return p.group == g; });
+    census["per_optimizer"][g] = census_stats(
+        c.points, e.objective.hessian_dim(), [&g](const AnalyzedPoint& p) { return p.group == g; });
   for (const char* src : {"stop", "critical"})
     census["per_source"][src] =
         census_stats(c.points, n, [src](const AnalyzedPoint& p) { return p.source == src; });

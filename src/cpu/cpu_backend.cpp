@@ -18,6 +18,7 @@
 #include "kernels/gaussian_field.hpp"
 #include "kernels/inertia.hpp"
 #include "kernels/mlp.hpp"
+#include "kernels/pspin.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 
@@ -227,17 +228,19 @@ struct DeepLinearPass {
 };
 
 // Objective arrays in precision T and the view the shared math reads; the
-// GEMM parts of coupled objectives (rotated quadratic, gaussian-field).
+// GEMM parts of coupled objectives (rotated quadratic, gaussian-field, the
+// networks, the p-spin).
 template <class T>
 struct HostObjective {
-  std::vector<T> lambda, matrix, w, a, b, mlp_x, mlp_y, dl_x, dl_y;
+  std::vector<T> lambda, matrix, w, a, b, mlp_x, mlp_y, dl_x, dl_y, couplings;
   MlpShape mlp;
   std::vector<std::int64_t> dl_widths;
   std::int64_t dl_samples = 0;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
+  int p = 0;           // p-spin order
   LocalObjective<T> view{};
-  mutable std::vector<T> z, u;  // gaussian-field work space [rows, m]
+  mutable std::vector<T> z, u;  // gaussian-field work space [rows, m]; p-spin [rows, n^2]
 
   explicit HostObjective(const ObjectiveData& d)
       : lambda(convert<T>(d.lambda)),
@@ -249,11 +252,13 @@ struct HostObjective {
         mlp_y(convert<T>(d.mlp_y)),
         dl_x(convert<T>(d.dl_x)),
         dl_y(convert<T>(d.dl_y)),
+        couplings(convert<T>(d.couplings)),
         mlp(d.mlp),
         dl_widths(d.dl_widths),
         dl_samples(d.dl_samples),
         mu(static_cast<T>(d.field_mu)),
-        m(d.features()) {
+        m(d.features()),
+        p(d.pspin_p) {
     c = m > 0 ? static_cast<T>(std::sqrt(2.0 / static_cast<double>(m))) : T(0);
     view.kind = d.kind;
     view.n = d.dim;
@@ -264,6 +269,39 @@ struct HostObjective {
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
   bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
   bool is_network() const { return is_mlp() || view.kind == ObjectiveKind::deep_linear; }
+  bool pspin() const { return view.kind == ObjectiveKind::p_spin; }
+  // Objectives whose per-trajectory value comes from the GEMM pass.
+  bool row_values() const { return field() || is_network() || pspin(); }
+
+  // The retraction onto the sphere |x|^2 = n of the running rows.
+  void retract_rows(std::int64_t rows, T* x, const std::int8_t* outcome) const {
+    const std::int64_t n = view.n;
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (std::int64_t r = 0; r < rows; ++r)
+      if (outcome[r] == kRunning) sphere_retract(n, x + r * n);
+  }
+
+  // p = 3: calls fn(r, Y_r) for every row r of x with Y_r = T . x_r =
+  // grad^2 H(x_r) [n, n], from GEMMs X T^T over blocks of rows ([block, n^2]
+  // work space of at most 8M elements); rows of a block run in parallel.
+  template <class Fn>
+  void for_each_pspin_hessian(std::int64_t rows, const T* x, Fn&& fn) const {
+    const std::int64_t n = view.n, nn = n * n;
+    const std::int64_t block =
+        std::max<std::int64_t>(1, std::min<std::int64_t>(rows, kPspinWorkElements / nn));
+    u.resize(static_cast<std::size_t>(block * nn));
+    for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
+      const std::int64_t rb = std::min(block, rows - r0);
+      gemm(false, true, rb, nn, n, x + r0 * n, couplings.data(), u.data());  // [rb, n^2]
+#pragma omp parallel for schedule(static)
+      for (std::int64_t k = 0; k < rb; ++k) fn(r0 + k, u.data() + k * nn);
+    }
+  }
+  // y = Y v for one row (single-threaded: callers run rows in parallel).
+  void pspin_apply(const T* y_mat, const T* v, T* out) const {
+    const int n = static_cast<int>(view.n);
+    gemm_call(false, false, n, 1, n, y_mat, n, v, out, T(0));
+  }
   // Runs fn(pass) with a fresh per-trajectory pass of the network objective.
   template <class Fn>
   void with_pass(Fn&& fn) const {
@@ -281,6 +319,22 @@ struct HostObjective {
   void coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
     if (!view.coupled) return;
     const std::int64_t n = view.n;
+    if (pspin()) {  // g_E = Y x / (p - 1), then E and the projection (kernels/pspin.hpp)
+      if (p == 2) {
+        gemm(false, false, rows, n, n, x, couplings.data(), g);  // G_E = X A
+#pragma omp parallel for schedule(static)
+        for (std::int64_t r = 0; r < rows; ++r)
+          f[r] = pspin_grad_epilogue(p, n, x + r * n, g + r * n);
+        return;
+      }
+      for_each_pspin_hessian(rows, x, [&](std::int64_t r, const T* y_mat) {
+        T* g_r = g + r * n;
+        pspin_apply(y_mat, x + r * n, g_r);
+        for (std::int64_t i = 0; i < n; ++i) g_r[i] /= T(2);
+        f[r] = pspin_grad_epilogue(p, n, x + r * n, g_r);
+      });
+      return;
+    }
     if (is_network()) {
       // One pass (and its work space) per thread, not per trajectory.
 #pragma omp parallel
@@ -318,6 +372,30 @@ struct HostObjective {
   // Hessian-vector products of the coupled objectives: H v per row.
   void coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const {
     const std::int64_t n = view.n;
+    if (pspin()) {  // P (Y - c I) P v with c = x . g_E / |x|^2
+      if (p == 2) {
+        std::vector<T> ge(static_cast<std::size_t>(rows * n)), pv(v, v + rows * n);
+        gemm(false, false, rows, n, n, x, couplings.data(), ge.data());  // G_E = X A
+#pragma omp parallel for schedule(static)
+        for (std::int64_t r = 0; r < rows; ++r) sphere_project(n, x + r * n, pv.data() + r * n);
+        gemm(false, false, rows, n, n, pv.data(), couplings.data(), hv);  // (P V) A
+#pragma omp parallel for schedule(static)
+        for (std::int64_t r = 0; r < rows; ++r)
+          pspin_hvp_epilogue(n, x + r * n, sphere_weingarten(n, x + r * n, ge.data() + r * n),
+                             pv.data() + r * n, hv + r * n);
+        return;
+      }
+      for_each_pspin_hessian(rows, x, [&](std::int64_t r, const T* y_mat) {
+        std::vector<T> ge(static_cast<std::size_t>(n)), pv(v + r * n, v + (r + 1) * n);
+        pspin_apply(y_mat, x + r * n, ge.data());
+        for (auto& q : ge) q /= T(2);
+        const double cw = sphere_weingarten(n, x + r * n, ge.data());
+        sphere_project(n, x + r * n, pv.data());
+        pspin_apply(y_mat, pv.data(), hv + r * n);
+        pspin_hvp_epilogue(n, x + r * n, cw, pv.data(), hv + r * n);
+      });
+      return;
+    }
     if (is_network()) {
 #pragma omp parallel
       with_pass([&](auto& pass) {
@@ -348,6 +426,24 @@ struct HostObjective {
   // Dense Hessian of a coupled objective at one point x: h [n, n].
   void coupled_hessian(const T* x, T* h) const {
     const std::int64_t n = view.n;
+    if (pspin()) {  // the embedded Riemannian Hessian P (Y - c I) P
+      std::vector<T> y_mat(couplings.begin(), couplings.begin() + n * n);
+      if (p == 3) gemm(false, false, n * n, 1, n, couplings.data(), x, y_mat.data());  // T . x
+      const double r = row_dot(n, x, x);
+      std::vector<double> q(static_cast<std::size_t>(n)), yq(static_cast<std::size_t>(n), 0.0);
+      for (std::int64_t i = 0; i < n; ++i) q[i] = x[i] / std::sqrt(r);
+      double alpha = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        for (std::int64_t j = 0; j < n; ++j) yq[i] += y_mat[i * n + j] * q[j];
+        alpha += q[i] * yq[i];
+      }
+      const double cw = alpha / (p - 1);
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < n; ++j)
+          h[i * n + j] =
+              sphere_hessian_entry(y_mat[i * n + j], i == j, q[i], q[j], yq[i], yq[j], alpha, cw);
+      return;
+    }
     if (is_network()) {  // column k = H e_k, one forward pass; symmetrized
       with_pass([&](auto& pass) {
         std::vector<T> g(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(n), T(0)),
@@ -437,6 +533,8 @@ RowPass<T> row_pass_for(ObjectiveKind o, OptimizerKind p) {
       return row_pass_for<T, ObjectiveKind::mlp>(p);
     case ObjectiveKind::deep_linear:
       return row_pass_for<T, ObjectiveKind::deep_linear>(p);
+    case ObjectiveKind::p_spin:
+      return row_pass_for<T, ObjectiveKind::p_spin>(p);
   }
   return nullptr;
 }
@@ -453,7 +551,7 @@ class CpuEnsemble final : public Ensemble {
     if (states >= 1) s1_.assign(len, static_cast<T>(s.optimizer.initial_s1()));
     if (states >= 2) s2_.assign(len, T(0));
     if (obj_.view.coupled) g_.assign(len, T(0));
-    if (obj_.field() || obj_.is_network()) f_rows_.assign(count_, 0.0);
+    if (obj_.row_values()) f_rows_.assign(count_, 0.0);
     outcome_.assign(count_, kRunning);
     steps_.assign(count_, 0);
     f_init_.assign(count_, std::numeric_limits<double>::quiet_NaN());
@@ -473,6 +571,7 @@ class CpuEnsemble final : public Ensemble {
   void iterate(std::int64_t t) override {
     const bool update = t < spec_.stop.max_steps;
     const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
+    if (obj_.pspin()) obj_.retract_rows(count_, x_[t % 2].data(), outcome_.data());
     const T* xc = x_[t % 2].data();
     T* xn = x_[(t + 1) % 2].data();
     obj_.coupled_value_grad(count_, xc, g_.data(), f_rows_.data());

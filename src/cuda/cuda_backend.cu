@@ -791,6 +791,10 @@ struct DeviceObjective {
         mu(static_cast<T>(d.field_mu)),
         m(d.features()) {
     require(d.dim >= 0, "negative objective dimension");
+    if (d.kind == ObjectiveKind::p_spin)
+      throw InputError(
+          "objective.kind = \"p-spin\" is not on the CUDA backend yet; run it with "
+          "--backend cpu");
     if (d.kind == ObjectiveKind::deep_linear) {
       constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
       require(dl_widths.size() >= 2, "deep-linear needs at least one layer");
