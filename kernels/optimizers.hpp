@@ -7,15 +7,18 @@
 #pragma once
 
 #include "hd.hpp"
+#include "rng.hpp"
 
 namespace saddlescope {
 
 enum class OptimizerKind : int {
-  gd = 0,        // torch.optim.SGD, momentum = 0
-  momentum = 1,  // torch.optim.SGD with momentum, dampening, nesterov
-  adagrad = 2,   // torch.optim.Adagrad
-  rmsprop = 3,   // torch.optim.RMSprop, centered = False
-  adam = 4,      // torch.optim.Adam, amsgrad = False
+  gd = 0,            // torch.optim.SGD, momentum = 0
+  momentum = 1,      // torch.optim.SGD with momentum, dampening, nesterov
+  adagrad = 2,       // torch.optim.Adagrad
+  rmsprop = 3,       // torch.optim.RMSprop, centered = False
+  adam = 4,          // torch.optim.Adam, amsgrad = False
+  perturbed_gd = 5,  // gd plus uniform ball perturbations (Jin et al. 2017)
+  langevin = 6,      // x -= lr g + sqrt(2 lr T_k) xi, T_k = temperature decay^(k-1)
 };
 
 // Hyperparameters; defaults are torch.optim's (except momentum.momentum,
@@ -33,11 +36,19 @@ struct OptimizerParams {
   double beta2 = 0.999;                    // adam
   double lr_decay = 0.0;                   // adagrad
   double initial_accumulator_value = 0.0;  // adagrad
+  double radius = 1e-2;                    // perturbed-gd: ball radius r
+  double g_thres = 1e-3;                   // perturbed-gd: perturb when ||grad f|| <= g_thres
+  std::int64_t t_thres = 100;              // perturbed-gd: ... and none in the last t_thres steps
+  double temperature = 1e-3;               // langevin: T at step 1
+  double temperature_decay = 1.0;          // langevin: T_k = temperature decay^(k-1)
+  std::uint64_t seed = 0;                  // noise (langevin, perturbed-gd): the experiment seed
 
   // Number of state arrays (momentum buffer, accumulators, moments) per coordinate.
   SS_HD int state_count() const {
     switch (kind) {
       case OptimizerKind::gd:
+      case OptimizerKind::perturbed_gd:
+      case OptimizerKind::langevin:
         return 0;
       case OptimizerKind::momentum:
         return momentum != 0.0 ? 1 : 0;
@@ -62,12 +73,18 @@ struct StepScalars {
   double step_size = 0;  // adam: lr / (1 - beta1^step)
   double bc2_sqrt = 1;   // adam: sqrt(1 - beta2^step)
   bool first = true;     // momentum: first step initializes the buffer with g
+  double noise = 0;      // langevin: sqrt(2 lr T_step)
+  std::int64_t step = 1;
 };
 
 inline StepScalars step_scalars(const OptimizerParams& p, std::int64_t step) {
   StepScalars s;
   s.lr = p.lr;
   s.first = step == 1;
+  s.step = step;
+  if (p.kind == OptimizerKind::langevin)
+    s.noise = std::sqrt(2.0 * p.lr * p.temperature *
+                        std::pow(p.temperature_decay, static_cast<double>(step - 1)));
   if (p.kind == OptimizerKind::adagrad)
     s.lr = p.lr / (1.0 + static_cast<double>(step - 1) * p.lr_decay);
   if (p.kind == OptimizerKind::adam) {
@@ -79,15 +96,22 @@ inline StepScalars step_scalars(const OptimizerParams& p, std::int64_t step) {
   return s;
 }
 
-// One optimizer step on one coordinate: returns the new x; updates s1, s2.
+// One optimizer step on coordinate `coord` (trajectory * dim + i, global
+// over chunks, which keys the noise): returns the new x; updates s1, s2.
 template <class T>
-SS_HD T optimizer_update(const OptimizerParams& p, const StepScalars& s, T x, T grad, T& s1,
-                         T& s2) {
+SS_HD T optimizer_update(const OptimizerParams& p, const StepScalars& s, T x, T grad, T& s1, T& s2,
+                         std::uint64_t coord = 0) {
   T g = grad;
   if (p.weight_decay != 0.0) g = g + T(p.weight_decay) * x;
   switch (p.kind) {
     case OptimizerKind::gd:
+    case OptimizerKind::perturbed_gd:  // the perturbations are applied to whole rows (below)
       return x - T(s.lr) * g;
+    case OptimizerKind::langevin: {
+      const double xi =
+          rng::normal(p.seed, rng::kLangevinNoise, coord, static_cast<std::uint32_t>(s.step));
+      return static_cast<T>(x - T(s.lr) * g + s.noise * xi);
+    }
     case OptimizerKind::momentum: {
       if (p.momentum != 0.0) {
         if (s.first) {
@@ -123,6 +147,39 @@ SS_HD T optimizer_update(const OptimizerParams& p, const StepScalars& s, T x, T 
     }
   }
   return x;
+}
+
+// perturbed-gd (Jin, Ge, Netrapalli, Kakade, Jordan 2017): at the end of
+// iteration t, a trajectory with ||grad f(x_t)|| <= g_thres and no
+// perturbation in the last t_thres iterations is marked (last = t); the
+// backend then adds a point drawn uniformly from the ball of radius r to
+// x_{t+1} (perturb_row) before evaluating it. (Jin et al. perturb x_t and
+// then step; here the step from x_t comes first, a difference of one
+// gradient step of size <= lr g_thres.)
+SS_HD bool perturb_due(const OptimizerParams& p, std::int64_t t, double gnorm, std::int64_t& last) {
+  if (!(gnorm <= p.g_thres) || (last >= 0 && t - last <= p.t_thres)) return false;
+  last = t;
+  return true;
+}
+
+// x += a uniform point of the radius-r ball in R^n: direction z / |z| with z
+// Gaussian, radius r u^(1/n) with u uniform, keyed by (trajectory, step).
+template <class T>
+SS_HD void perturb_row(const OptimizerParams& p, std::int64_t n, T* x, std::uint64_t trajectory,
+                       std::int64_t step) {
+  const auto st = static_cast<std::uint32_t>(step);
+  const std::uint64_t row = trajectory * static_cast<std::uint64_t>(n);
+  double zz = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double z =
+        rng::normal(p.seed, rng::kPerturbDirection, row + static_cast<std::uint64_t>(i), st);
+    zz += z * z;
+  }
+  const double u = rng::uniform(p.seed, rng::kPerturbRadius, trajectory, st);
+  const double scale = p.radius * pow(u, 1.0 / static_cast<double>(n)) / sqrt(zz);
+  for (std::int64_t i = 0; i < n; ++i)
+    x[i] = static_cast<T>(x[i] + scale * rng::normal(p.seed, rng::kPerturbDirection,
+                                                     row + static_cast<std::uint64_t>(i), st));
 }
 
 }  // namespace saddlescope

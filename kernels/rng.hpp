@@ -22,14 +22,17 @@ enum Stream : std::uint32_t {
   kMlpNoise = 9,           // mlp: label noise at index s * outputs + k
   kDeepLinearData = 10,    // deep-linear: inputs X, then the teacher matrix
   kPspinCouplings = 11,    // p-spin: J_{i1..ip} at index i1 N^(p-1) + ... + ip
+  kLangevinNoise = 12,     // langevin: xi at (trajectory * dim + coordinate, step)
+  kPerturbDirection = 13,  // perturbed-gd: direction at (trajectory * dim + coordinate, step)
+  kPerturbRadius = 14,     // perturbed-gd: radius at (trajectory, step)
 };
 
-// Four 32-bit words for counter (stream, index) under key seed.
+// Four 32-bit words for counter (stream, index, step) under key seed.
 SS_HD r123::Philox4x32::ctr_type philox_words(std::uint64_t seed, std::uint32_t stream,
-                                              std::uint64_t index) {
+                                              std::uint64_t index, std::uint32_t step = 0) {
   r123::Philox4x32 gen;
   r123::Philox4x32::ctr_type ctr = {
-      {static_cast<std::uint32_t>(index), static_cast<std::uint32_t>(index >> 32), stream, 0u}};
+      {static_cast<std::uint32_t>(index), static_cast<std::uint32_t>(index >> 32), stream, step}};
   r123::Philox4x32::key_type key = {
       {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
   return gen(ctr, key);
@@ -42,14 +45,16 @@ SS_HD double words_to_unit(std::uint32_t hi, std::uint32_t lo) {
 }
 
 // Uniform in (0, 1).
-SS_HD double uniform(std::uint64_t seed, std::uint32_t stream, std::uint64_t index) {
-  const auto w = philox_words(seed, stream, index);
+SS_HD double uniform(std::uint64_t seed, std::uint32_t stream, std::uint64_t index,
+                     std::uint32_t step = 0) {
+  const auto w = philox_words(seed, stream, index, step);
   return words_to_unit(w[0], w[1]);
 }
 
 // Standard normal by Box-Muller on the counter's four words.
-SS_HD double normal(std::uint64_t seed, std::uint32_t stream, std::uint64_t index) {
-  const auto w = philox_words(seed, stream, index);
+SS_HD double normal(std::uint64_t seed, std::uint32_t stream, std::uint64_t index,
+                    std::uint32_t step = 0) {
+  const auto w = philox_words(seed, stream, index, step);
   const double u1 = words_to_unit(w[0], w[1]);
   const double u2 = words_to_unit(w[2], w[3]);
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);

@@ -11,6 +11,7 @@
 #include "hd.hpp"
 #include "objectives.hpp"
 #include "optimizers.hpp"
+#include "plateau.hpp"
 
 namespace saddlescope {
 
@@ -29,10 +30,16 @@ struct IterationSums {
 };
 
 // One coordinate of one running trajectory: evaluate, accumulate, update.
+// save (plateau points, kernels/plateau.hpp): when not null, x_{t-1}, still
+// in xnext, is copied there before xnext is overwritten. row_coord: the
+// global index of the row's first coordinate (trajectory * dim), which keys
+// the optimizer's noise.
 template <class T>
 SS_HD void fused_element(const LocalObjective<T>& obj, const OptimizerParams& opt,
                          const StepScalars& sc, bool update, const T* xcur, const T* grow, T* xnext,
-                         T* s1, T* s2, std::int64_t i, IterationSums& acc) {
+                         T* s1, T* s2, std::int64_t i, IterationSums& acc, T* save = nullptr,
+                         std::uint64_t row_coord = 0) {
+  if (save) save[i] = xnext[i];
   T f, g;
   obj.eval(xcur, grow, i, f, g);
   const T xi = xcur[i];
@@ -43,7 +50,7 @@ SS_HD void fused_element(const LocalObjective<T>& obj, const OptimizerParams& op
   if (update) {
     T a = s1 ? s1[i] : T(0);
     T b = s2 ? s2[i] : T(0);
-    xnext[i] = optimizer_update(opt, sc, xi, g, a, b);
+    xnext[i] = optimizer_update(opt, sc, xi, g, a, b, row_coord + static_cast<std::uint64_t>(i));
     if (s1) s1[i] = a;
     if (s2) s2[i] = b;
   }
@@ -79,11 +86,15 @@ struct TrajectoryRecords {
   std::int64_t record_every;
 };
 
-// End of iteration t for trajectory b whose sums are s and whose x_t is xrow.
+// End of iteration t for trajectory b whose sums are s and whose x_t is
+// xrow; plateau states (one per trajectory of the chunk) are advanced when
+// given.
 template <class T>
 SS_HD void end_iteration(const StopRule& rule, const TrajectoryRecords<T>& rec, std::int64_t n,
-                         std::int64_t b, std::int64_t t, const IterationSums& s, const T* xrow) {
+                         std::int64_t b, std::int64_t t, const IterationSums& s, const T* xrow,
+                         PlateauState* plateau = nullptr, PlateauRule prule = PlateauRule{}) {
   if (t == 0) rec.f_init[b] = s.f;
+  if (plateau) plateau_update(prule, plateau[b], t, s.f, sqrt(s.gsq));
   if (b < rec.record_count && t % rec.record_every == 0) {
     const std::int64_t r = t / rec.record_every;
     float* c = rec.curves + (b * rec.records + r) * 2;

@@ -67,11 +67,14 @@ struct EnsembleSpec {
   OptimizerParams optimizer;
   Precision precision = Precision::f32;
   std::int64_t count = 0;  // trajectories in the chunk
+  std::int64_t first = 0;  // global index of its first trajectory (keys the optimizer's noise)
   StopRule stop{1e-6, 1e10, 1000};
   std::int64_t record_count = 0;  // the chunk's first record_count trajectories keep curves
   std::int64_t record_every = 10;
   std::int64_t records = 1;  // max_steps / record_every + 1
   bool record_paths = false;
+  PlateauRule plateau;               // plateau detection (always on)
+  bool keep_plateau_points = false;  // keep each trajectory's plateau point (census)
 };
 
 // Host copy of a finished chunk.
@@ -82,6 +85,13 @@ struct EnsembleResult {
   std::vector<float> curves;   // [record_count, records, 2]
   std::vector<double> paths;   // [record_count, records, dim] when record_paths
   std::vector<double> finals;  // [count, dim] when asked
+  // Plateau statistics per trajectory (kernels/plateau.hpp): episodes, total
+  // and longest length, first escape step (-1: none), and the plateau point
+  // of the longest episode: its step (-1: none), loss and gradient norm, and
+  // its coordinates [count, dim] when keep_plateau_points (NaN rows for none).
+  std::vector<std::int64_t> plateau_count, plateau_steps, longest_plateau, first_escape_step;
+  std::vector<std::int64_t> plateau_step;
+  std::vector<double> plateau_f, plateau_g, plateau_points;
 };
 
 // B x N state of one optimizer on one backend. Iteration t (t = 0 ..
@@ -148,6 +158,9 @@ class Backend {
                                                 const std::vector<double>& shifts,
                                                 std::int64_t k) = 0;
 };
+
+// The plateau statistics of a finished chunk's states into r (both backends).
+void plateau_results(const std::vector<PlateauState>& states, EnsembleResult& r);
 
 std::unique_ptr<Backend> make_cpu_backend();
 // Throws BackendError("built without CUDA" / "no CUDA device") when unavailable.

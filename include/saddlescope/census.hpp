@@ -52,11 +52,12 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
                        const std::vector<double>& x, std::int64_t count, std::int64_t chunk);
 
 struct AnalyzedPoint {
-  std::string source;  // "stop" or "critical"
+  std::string source;  // "stop", "plateau" or "critical"
   std::string group;   // the optimizer's label, or the finder ("gradient-norm", "newton")
   std::int64_t trajectory = 0, step = 0;
   double f = 0, grad_norm = 0;
-  bool critical = false;  // grad_norm <= analysis.crit_tol
+  bool critical = false;    // grad_norm <= analysis.crit_tol
+  std::int8_t outcome = 0;  // the trajectory's Outcome (stop and plateau points)
   Inertia inertia;
   int info = 0;
 };
@@ -72,6 +73,12 @@ struct CensusResult {
 
 // True when analysis.points lists `source` ("stops", "critical").
 bool analysis_wants(const AnalysisSpec& a, const char* source);
+
+// Up to max_points of the candidates (per optimizer, trajectory indices),
+// an even share per optimizer (shares one cannot use go to the others),
+// evenly spaced within each; (optimizer, trajectory) pairs in optimizer order.
+std::vector<std::pair<std::size_t, std::int64_t>> select_even(
+    const std::vector<std::vector<std::int64_t>>& cand, std::int64_t max_points);
 
 // Indices of the trajectories whose stopping points enter the census:
 // non-diverged ones, sampled evenly across optimizers up to max_points.

@@ -64,7 +64,7 @@ struct RunSpec {
 
 // [analysis]: the Hessian census of selected points (DESIGN sections 1, 3).
 struct AnalysisSpec {
-  std::vector<std::string> points = {"stops"};  // stops (plateaus, critical: later)
+  std::vector<std::string> points = {"stops"};  // any of stops, plateaus, critical
   std::string method = "none";  // eigh | none; "eigh" is the default when [analysis] is present
   std::int64_t max_points = 256;
   double zero_tol = 1e-6;  // relative: |lambda| <= zero_tol * max(1, max|lambda|) counts as zero
@@ -97,7 +97,8 @@ struct Experiment {
   std::vector<OptimizerSpec> optimizers;
   AnalysisSpec analysis;
   FinderSpec finder;
-  std::string source;  // the file it came from
+  PlateauRule plateau;  // [plateau]: detection is always on, with these defaults
+  std::string source;   // the file it came from
 
   std::int64_t records() const { return run.max_steps / run.record_every + 1; }
 };

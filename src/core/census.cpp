@@ -193,14 +193,10 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
   return s;
 }
 
-std::vector<std::pair<std::size_t, std::int64_t>> select_stops(
-    const std::vector<std::vector<std::int8_t>>& outcomes, std::int64_t max_points) {
-  std::vector<std::vector<std::int64_t>> cand(outcomes.size());
-  for (std::size_t o = 0; o < outcomes.size(); ++o)
-    for (std::size_t b = 0; b < outcomes[o].size(); ++b)
-      if (outcomes[o][b] != kDiverged) cand[o].push_back(static_cast<std::int64_t>(b));
+std::vector<std::pair<std::size_t, std::int64_t>> select_even(
+    const std::vector<std::vector<std::int64_t>>& cand, std::int64_t max_points) {
   // Quotas: an even share per optimizer; shares an optimizer cannot use go to the others.
-  std::vector<std::int64_t> quota(outcomes.size(), 0);
+  std::vector<std::int64_t> quota(cand.size(), 0);
   std::int64_t left = max_points;
   bool progress = true;
   while (left > 0 && progress) {
@@ -229,6 +225,15 @@ std::vector<std::pair<std::size_t, std::int64_t>> select_stops(
   return out;
 }
 
+std::vector<std::pair<std::size_t, std::int64_t>> select_stops(
+    const std::vector<std::vector<std::int8_t>>& outcomes, std::int64_t max_points) {
+  std::vector<std::vector<std::int64_t>> cand(outcomes.size());
+  for (std::size_t o = 0; o < outcomes.size(); ++o)
+    for (std::size_t b = 0; b < outcomes[o].size(); ++b)
+      if (outcomes[o][b] != kDiverged) cand[o].push_back(static_cast<std::int64_t>(b));
+  return select_even(cand, max_points);
+}
+
 bool analysis_wants(const AnalysisSpec& a, const char* source) {
   return std::find(a.points.begin(), a.points.end(), source) != a.points.end();
 }
@@ -254,6 +259,30 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
       p.f = t.f_final[b];
       p.grad_norm = t.gnorm_final[b];
       p.critical = p.grad_norm <= e.analysis.crit_tol;
+      p.outcome = t.outcome[b];
+      c.points.push_back(p);
+    }
+  }
+  if (analysis_wants(e.analysis, "plateaus")) {
+    // Each trajectory's plateau point (its longest episode's), evenly across optimizers.
+    std::vector<std::vector<std::int64_t>> cand;
+    for (const auto& o : run.optimizers) {
+      cand.emplace_back();
+      for (std::size_t b = 0; b < o.traj.plateau_step.size(); ++b)
+        if (o.traj.plateau_step[b] >= 0) cand.back().push_back(static_cast<std::int64_t>(b));
+    }
+    for (const auto& [o, b] : select_even(cand, e.analysis.max_points)) {
+      const auto& t = run.optimizers[o].traj;
+      x.insert(x.end(), t.plateau_points.begin() + b * n, t.plateau_points.begin() + (b + 1) * n);
+      AnalyzedPoint p;
+      p.source = "plateau";
+      p.group = run.optimizers[o].label;
+      p.trajectory = b;
+      p.step = t.plateau_step[b];
+      p.f = t.plateau_f[b];
+      p.grad_norm = t.plateau_g[b];
+      p.critical = p.grad_norm <= e.analysis.crit_tol;
+      p.outcome = t.outcome[b];
       c.points.push_back(p);
     }
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "saddlescope/errors.hpp"
@@ -25,6 +26,18 @@ void append(V& to, const V& from) {
 }
 
 }  // namespace
+
+void plateau_results(const std::vector<PlateauState>& states, EnsembleResult& r) {
+  for (const PlateauState& s : states) {
+    r.plateau_count.push_back(s.count);
+    r.plateau_steps.push_back(s.steps);
+    r.longest_plateau.push_back(s.longest);
+    r.first_escape_step.push_back(s.first_escape);
+    r.plateau_step.push_back(s.kept_step);
+    r.plateau_f.push_back(s.kept_step >= 0 ? s.kept_f : std::nan(""));
+    r.plateau_g.push_back(s.kept_step >= 0 ? s.kept_g : std::nan(""));
+  }
+}
 
 std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note) {
   if (requested == "cpu") {
@@ -76,11 +89,14 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       spec.optimizer = e.optimizers[oi].params;
       spec.precision = e.run.precision;
       spec.count = count;
+      spec.first = first;
       spec.stop = StopRule{e.run.grad_tol, e.run.diverge_above, e.run.max_steps};
       spec.record_count = std::clamp<std::int64_t>(e.run.record_trajectories - first, 0, count);
       spec.record_every = e.run.record_every;
       spec.records = e.records();
       spec.record_paths = e.run.record_paths;
+      spec.plateau = e.plateau;
+      spec.keep_plateau_points = census && analysis_wants(e.analysis, "plateaus");
       auto ens = backend.make_ensemble(spec);
       ens->set_starts(make_starts(e, first, count));
       for (std::int64_t t = 0; t <= e.run.max_steps; ++t) {
@@ -100,6 +116,14 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       append(res.traj.curves, r.curves);
       append(res.traj.paths, r.paths);
       append(res.traj.finals, r.finals);
+      append(res.traj.plateau_count, r.plateau_count);
+      append(res.traj.plateau_steps, r.plateau_steps);
+      append(res.traj.longest_plateau, r.longest_plateau);
+      append(res.traj.first_escape_step, r.first_escape_step);
+      append(res.traj.plateau_step, r.plateau_step);
+      append(res.traj.plateau_f, r.plateau_f);
+      append(res.traj.plateau_g, r.plateau_g);
+      append(res.traj.plateau_points, r.plateau_points);
     }
     res.seconds = seconds_since(t0);
     for (auto s : res.traj.steps) res.trajectory_steps += s;

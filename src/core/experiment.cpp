@@ -29,9 +29,9 @@ const std::vector<std::string> kObjectiveKinds = {
     "p-spin",          "gaussian-field", "mlp",        "deep-linear"};
 // The objectives whose work is GEMM-shaped (objective.tf32 applies to them).
 const std::vector<std::string> kGemmObjectives = {"p-spin", "gaussian-field", "mlp", "deep-linear"};
-const std::vector<std::string> kOptimizerKinds = {"gd", "momentum", "adagrad", "rmsprop", "adam"};
-const std::vector<std::string> kOptimizersNotYet = {"perturbed-gd", "langevin",
-                                                    "saddle-free-newton", "annealing"};
+const std::vector<std::string> kOptimizerKinds = {"gd",   "momentum",     "adagrad", "rmsprop",
+                                                  "adam", "perturbed-gd", "langevin"};
+const std::vector<std::string> kOptimizersNotYet = {"saddle-free-newton", "annealing"};
 
 ObjectiveSpec read_objective(const Section& s) {
   ObjectiveSpec o;
@@ -239,6 +239,15 @@ FinderSpec read_finder(const Section& s, std::int64_t trajectories) {
   return f;
 }
 
+PlateauRule read_plateau(const Section& s) {
+  s.allow_only({"grad_threshold", "min_steps", "min_drop"});
+  PlateauRule p;
+  p.grad_threshold = s.number("grad_threshold", 1e-3, 0.0, 1e30, true);
+  p.min_steps = s.integer("min_steps", 50, 1, kMaxCount);
+  p.min_drop = s.number("min_drop", 1e-3, 0.0, 1e30);
+  return p;
+}
+
 AnalysisSpec read_analysis(const Section& s) {
   s.allow_only(
       {"points", "method", "max_points", "zero_tol", "crit_tol", "precision", "save_point_coords"});
@@ -251,11 +260,7 @@ AnalysisSpec read_analysis(const Section& s) {
     a.points.clear();
     for (const auto& el : *arr) {
       const std::string v = el.is_string() ? el.as_string()->get() : "";
-      if (v == "plateaus")
-        s.fail("points",
-               "= \"plateaus\" is not supported yet in this version (it needs plateau "
-               "detection); use \"stops\" or \"critical\"");
-      if (v != "stops" && v != "critical")
+      if (v != "stops" && v != "plateaus" && v != "critical")
         s.fail("points", fmt::format("holds {}; allowed: \"stops\", \"plateaus\", \"critical\"",
                                      el.is_string() ? "\"" + v + "\"" : "a non-string"));
       if (std::find(a.points.begin(), a.points.end(), v) == a.points.end()) a.points.push_back(v);
@@ -272,12 +277,14 @@ AnalysisSpec read_analysis(const Section& s) {
 }
 
 OptimizerSpec read_optimizer(const Section& s) {
-  if (!s.has("kind")) s.fail_section("needs kind; one of: gd, momentum, adagrad, rmsprop, adam");
+  if (!s.has("kind"))
+    s.fail_section(
+        "needs kind; one of: gd, momentum, adagrad, rmsprop, adam, perturbed-gd, langevin");
   const std::string kind_raw = s.string("kind", "");
   if (std::find(kOptimizersNotYet.begin(), kOptimizersNotYet.end(), kind_raw) !=
       kOptimizersNotYet.end())
     s.fail("kind", fmt::format("= \"{}\" is not supported yet in this version; available: gd, "
-                               "momentum, adagrad, rmsprop, adam",
+                               "momentum, adagrad, rmsprop, adam, perturbed-gd, langevin",
                                kind_raw));
   const std::string kind = s.choice("kind", "", kOptimizerKinds);
   OptimizerSpec o;
@@ -296,6 +303,14 @@ OptimizerSpec read_optimizer(const Section& s) {
     keys.insert(keys.end(), {"lr_decay", "initial_accumulator_value", "eps"});
     p.lr = 1e-2;
     p.eps = 1e-10;
+  } else if (kind == "perturbed-gd") {
+    p.kind = OptimizerKind::perturbed_gd;
+    keys.insert(keys.end(), {"radius", "g_thres", "t_thres"});
+    p.lr = 1e-3;
+  } else if (kind == "langevin") {
+    p.kind = OptimizerKind::langevin;
+    keys.insert(keys.end(), {"temperature", "temperature_decay"});
+    p.lr = 1e-3;
   } else if (kind == "rmsprop") {
     p.kind = OptimizerKind::rmsprop;
     keys.insert(keys.end(), {"alpha", "eps", "momentum", "centered"});
@@ -320,6 +335,15 @@ OptimizerSpec read_optimizer(const Section& s) {
     p.nesterov = s.boolean("nesterov", false);
     if (p.nesterov && (p.momentum <= 0.0 || p.dampening != 0.0))
       s.fail("nesterov", "= true needs momentum > 0 and dampening = 0 (as torch.optim.SGD)");
+  }
+  if (kind == "perturbed-gd") {
+    p.radius = s.number("radius", 1e-2, 0.0, 1e30, true);
+    p.g_thres = s.number("g_thres", 1e-3, 0.0, 1e30);
+    p.t_thres = s.integer("t_thres", 100, 0, kMaxCount);
+  }
+  if (kind == "langevin") {
+    p.temperature = s.number("temperature", 1e-3, 0.0, 1e30);
+    p.temperature_decay = s.number("temperature_decay", 1.0, 0.0, 1.0, true);
   }
   if (kind == "adagrad") {
     p.lr_decay = s.number("lr_decay", 0.0, 0.0, 1e30);
@@ -399,12 +423,8 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   for (const auto& a : sets) config::apply_set(doc, a);
 
   const Section top(doc, "", source);
-  for (const char* later : {"plateau"})
-    if (top.has(later))
-      throw InputError(fmt::format(
-          "{}: [{}] is not supported yet in this version (planned: {}); remove the section",
-          config::where(source, top.node(later)->source()), later, "plateau detection"));
-  top.allow_only({"name", "seed", "objective", "init", "run", "optimizer", "analysis", "finder"});
+  top.allow_only(
+      {"name", "seed", "objective", "init", "run", "optimizer", "plateau", "analysis", "finder"});
 
   Experiment e;
   e.source = source;
@@ -446,8 +466,10 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
     e.optimizers.push_back(read_optimizer(Section(*t, fmt::format("optimizer[{}]", i), source)));
   }
   assign_labels(e.optimizers);
+  for (auto& o : e.optimizers) o.params.seed = e.seed;  // keys the noise of langevin, perturbed-gd
   // Without an [analysis] section no census runs (method = "none"): a census
   // of dense N x N Hessians is a deliberate choice at large N.
+  if (const auto pl = top.table("plateau")) e.plateau = read_plateau(*pl);
   if (const auto an = top.table("analysis")) e.analysis = read_analysis(*an);
   if (const auto fi = top.table("finder")) e.finder = read_finder(*fi, e.run.trajectories);
   const bool wants_critical = std::find(e.analysis.points.begin(), e.analysis.points.end(),
@@ -534,6 +556,9 @@ std::string to_toml(const Experiment& e) {
   s << "save_final_points = " << (r.save_final_points ? "true" : "false") << "\n";
   s << "record_paths = " << (r.record_paths ? "true" : "false") << "\n";
   s << "chunk_size = " << r.chunk_size << "\n";
+  s << "\n[plateau]\ngrad_threshold = " << fmt_double(e.plateau.grad_threshold)
+    << "\nmin_steps = " << e.plateau.min_steps << "\nmin_drop = " << fmt_double(e.plateau.min_drop)
+    << "\n";
   const auto& a = e.analysis;
   s << "\n[analysis]\npoints = [";
   for (std::size_t k = 0; k < a.points.size(); ++k) s << (k ? ", " : "") << quote(a.points[k]);
@@ -559,6 +584,14 @@ std::string to_toml(const Experiment& e) {
     s << "weight_decay = " << fmt_double(p.weight_decay) << "\n";
     switch (p.kind) {
       case OptimizerKind::gd:
+        break;
+      case OptimizerKind::perturbed_gd:
+        s << "radius = " << fmt_double(p.radius) << "\ng_thres = " << fmt_double(p.g_thres)
+          << "\nt_thres = " << p.t_thres << "\n";
+        break;
+      case OptimizerKind::langevin:
+        s << "temperature = " << fmt_double(p.temperature)
+          << "\ntemperature_decay = " << fmt_double(p.temperature_decay) << "\n";
         break;
       case OptimizerKind::momentum:
         s << "momentum = " << fmt_double(p.momentum) << "\ndampening = " << fmt_double(p.dampening)
@@ -594,6 +627,10 @@ const char* optimizer_kind_name(OptimizerKind k) {
       return "rmsprop";
     case OptimizerKind::adam:
       return "adam";
+    case OptimizerKind::perturbed_gd:
+      return "perturbed-gd";
+    case OptimizerKind::langevin:
+      return "langevin";
   }
   return "?";
 }
@@ -651,9 +688,18 @@ std::string describe_optimizers() {
             momentum = 0, weight_decay = 0
   adam      torch.optim.Adam with bias correction.  keys: lr = 0.001, betas = [0.9, 0.999],
             eps = 1e-8, weight_decay = 0
+  perturbed-gd  gd plus perturbations (Jin et al. 2017): when ||grad f(x_t)|| <= g_thres and
+            none happened in the last t_thres iterations, a point drawn uniformly from the
+            ball of radius r is added to x_{t+1}.  keys: lr = 0.001, radius = 0.01 (r),
+            g_thres = 0.001, t_thres = 100, weight_decay = 0
+  langevin  x -= lr g + sqrt(2 lr T_k) xi, xi ~ N(0, I), T_k = temperature decay^(k-1) at
+            step k (decay = 1: constant).  keys: lr = 0.001, temperature = 0.001,
+            temperature_decay = 1, weight_decay = 0
+Noise (langevin, perturbed-gd) is drawn from the experiment seed per trajectory,
+coordinate and step: the same on every backend and chunk size.
 Every optimizer also takes label = "..." (its name in outputs; default: the kind, or
 kind(lr=...) when a kind appears more than once).
-Planned (not in this version): perturbed-gd, langevin, saddle-free-newton, annealing.
+Planned (not in this version): saddle-free-newton, annealing.
 )";
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "saddlescope/census.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
 
@@ -24,10 +25,12 @@ std::uint64_t ensemble_bytes(const EnsembleSpec& s, std::int64_t dim) {
   const std::uint64_t t = precision_bytes(s.precision);
   const std::uint64_t n = static_cast<std::uint64_t>(dim);
   const std::uint64_t arrays = 2 + static_cast<std::uint64_t>(s.optimizer.state_count()) +
-                               (s.objective && s.objective->coupled() ? 1 : 0);
+                               (s.objective && s.objective->coupled() ? 1 : 0) +
+                               (s.keep_plateau_points ? 3 : 0);
   // + host staging of the starts (double) + per-trajectory records and the
   // CUDA backend's reduction partials (24 bytes per slice of <= 1024 coordinates).
-  const std::uint64_t per = n * t * arrays + 8 * n + 64 + 24 * (n / 1024 + 1);
+  const std::uint64_t per =
+      n * t * arrays + 8 * n + 64 + sizeof(PlateauState) + 24 * (n / 1024 + 1);
   std::uint64_t rec = static_cast<std::uint64_t>(s.record_count * s.records) * 8;
   if (s.record_paths) rec += static_cast<std::uint64_t>(s.record_count * s.records) * n * t;
   return per * static_cast<std::uint64_t>(s.count) + rec;
@@ -85,6 +88,7 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     s.optimizer = o.params;
     s.precision = e.run.precision;
     s.count = 1;
+    s.keep_plateau_points = e.analysis.method != "none" && analysis_wants(e.analysis, "plateaus");
     ObjectiveData probe;
     if (coupled) probe.matrix.resize(1);
     if (field) probe.kind = ObjectiveKind::gaussian_field;

@@ -49,6 +49,25 @@ nlohmann::json to_json(const Quantiles& q) {
 
 std::string g17(double v) { return fmt::format("{:.17g}", v); }
 
+// Plateau statistics of one optimizer's trajectories (kernels/plateau.hpp).
+nlohmann::json plateau_stats(const EnsembleResult& t) {
+  std::int64_t with = 0, episodes = 0;
+  std::vector<double> total, longest, escape;
+  for (std::size_t i = 0; i < t.plateau_count.size(); ++i) {
+    episodes += t.plateau_count[i];
+    total.push_back(static_cast<double>(t.plateau_steps[i]));
+    if (t.plateau_count[i] == 0) continue;
+    ++with;
+    longest.push_back(static_cast<double>(t.longest_plateau[i]));
+    escape.push_back(static_cast<double>(t.first_escape_step[i]));
+  }
+  return {{"trajectories_with_plateaus", with},
+          {"episodes", episodes},
+          {"plateau_steps", to_json(quantiles(total))},
+          {"longest_plateau", to_json(quantiles(longest))},
+          {"first_escape_step", to_json(quantiles(escape))}};
+}
+
 // Class counts, index histogram and the saddle fraction among critical points
 // of the census points accepted by `keep`.
 template <class Keep>
@@ -178,9 +197,27 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
   for (const auto& g : groups)
     census["per_optimizer"][g] = census_stats(
         c.points, e.objective.hessian_dim(), [&g](const AnalyzedPoint& p) { return p.group == g; });
-  for (const char* src : {"stop", "critical"})
+  for (const char* src : {"stop", "plateau", "critical"})
     census["per_source"][src] =
         census_stats(c.points, n, [src](const AnalyzedPoint& p) { return p.source == src; });
+  // Premature stops: converged by the gradient test at a point of index >= 1.
+  nlohmann::json premature = nlohmann::json::array();
+  std::map<std::string, std::int64_t> premature_per;
+  for (std::size_t p = 0; p < c.points.size(); ++p) {
+    const auto& pt = c.points[p];
+    if (pt.source != "stop" || pt.outcome != kConverged || pt.inertia.cls == PointClass::failed ||
+        pt.inertia.index < 1)
+      continue;
+    premature_per[pt.group]++;
+    premature.push_back({{"point", p},
+                         {"optimizer", pt.group},
+                         {"trajectory", pt.trajectory},
+                         {"index", pt.inertia.index},
+                         {"class", class_name(pt.inertia.cls)},
+                         {"grad_norm", number(pt.grad_norm)}});
+  }
+  census["stopped_at_saddle"] = {
+      {"count", premature.size()}, {"per_optimizer", premature_per}, {"points", premature}};
   if (c.has_finder) {
     std::int64_t analysed = 0;
     for (const auto& pt : c.points) analysed += pt.source == "critical";
@@ -261,12 +298,18 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   std::vector<std::string> files = {"config.toml"};
 
   // trajectories.csv
-  std::string csv = "optimizer,trajectory,outcome,steps,f_init,f_final,grad_norm_final\n";
+  std::string csv =
+      "optimizer,trajectory,outcome,steps,f_init,f_final,grad_norm_final,plateau_count,"
+      "plateau_steps,longest_plateau,first_escape_step\n";
   for (const auto& o : r.optimizers)
-    for (std::int64_t i = 0; i < b; ++i)
-      csv += fmt::format("{},{},{},{},{},{},{}\n", o.label, i, outcome_name(o.traj.outcome[i]),
-                         o.traj.steps[i], g17(o.traj.f_init[i]), g17(o.traj.f_final[i]),
-                         g17(o.traj.gnorm_final[i]));
+    for (std::int64_t i = 0; i < b; ++i) {
+      const auto& t = o.traj;
+      csv +=
+          fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", o.label, i, outcome_name(t.outcome[i]),
+                      t.steps[i], g17(t.f_init[i]), g17(t.f_final[i]), g17(t.gnorm_final[i]),
+                      t.plateau_count[i], t.plateau_steps[i], t.longest_plateau[i],
+                      t.first_escape_step[i] >= 0 ? std::to_string(t.first_escape_step[i]) : "");
+    }
   npy::write_text((d / "trajectories.csv").string(), csv);
   files.push_back("trajectories.csv");
 
@@ -311,6 +354,9 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
                     {"dim", n}};
   s["trajectories"] = b;
   s["max_steps"] = e.run.max_steps;
+  s["plateau_rule"] = {{"grad_threshold", e.plateau.grad_threshold},
+                       {"min_steps", e.plateau.min_steps},
+                       {"min_drop", e.plateau.min_drop}};
   s["precision"] = f64 ? "f64" : "f32";
   s["memory_plan"] = {{"chunk", r.plan.chunk},
                       {"chunks", r.plan.chunks},
@@ -332,6 +378,7 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
           {{"converged", st.converged}, {"diverged", st.diverged}, {"max_steps", st.max_steps}}},
          {"final_loss", to_json(st.final_loss)},
          {"steps", to_json(st.steps)},
+         {"plateaus", plateau_stats(o.traj)},
          {"trajectory_steps", o.trajectory_steps},
          {"seconds", o.seconds},
          {"trajectory_steps_per_second", st.trajectory_steps_per_second}});

@@ -483,19 +483,19 @@ struct HostObjective {
 // specialized, without a second copy of the math.
 template <class T, ObjectiveKind OK, OptimizerKind PK>
 IterationSums row_pass(LocalObjective<T> obj, OptimizerParams opt, const StepScalars& sc,
-                       bool update, const T* xc, const T* grow, T* xn, T* s1, T* s2,
-                       std::int64_t n) {
+                       bool update, const T* xc, const T* grow, T* xn, T* s1, T* s2, T* save,
+                       std::uint64_t row_coord, std::int64_t n) {
   obj.kind = OK;
   opt.kind = PK;
   IterationSums acc;
   for (std::int64_t i = 0; i < n; ++i)
-    fused_element(obj, opt, sc, update, xc, grow, xn, s1, s2, i, acc);
+    fused_element(obj, opt, sc, update, xc, grow, xn, s1, s2, i, acc, save, row_coord);
   return acc;
 }
 
 template <class T>
 using RowPass = IterationSums (*)(LocalObjective<T>, OptimizerParams, const StepScalars&, bool,
-                                  const T*, const T*, T*, T*, T*, std::int64_t);
+                                  const T*, const T*, T*, T*, T*, T*, std::uint64_t, std::int64_t);
 
 template <class T, ObjectiveKind OK>
 RowPass<T> row_pass_for(OptimizerKind p) {
@@ -510,6 +510,10 @@ RowPass<T> row_pass_for(OptimizerKind p) {
       return row_pass<T, OK, OptimizerKind::rmsprop>;
     case OptimizerKind::adam:
       return row_pass<T, OK, OptimizerKind::adam>;
+    case OptimizerKind::perturbed_gd:
+      return row_pass<T, OK, OptimizerKind::perturbed_gd>;
+    case OptimizerKind::langevin:
+      return row_pass<T, OK, OptimizerKind::langevin>;
   }
   return nullptr;
 }
@@ -552,6 +556,13 @@ class CpuEnsemble final : public Ensemble {
     if (states >= 2) s2_.assign(len, T(0));
     if (obj_.view.coupled) g_.assign(len, T(0));
     if (obj_.row_values()) f_rows_.assign(count_, 0.0);
+    plateau_.assign(static_cast<std::size_t>(count_), PlateauState{});
+    if (s.optimizer.kind == OptimizerKind::perturbed_gd) {
+      last_perturb_.assign(static_cast<std::size_t>(count_), -1);
+      perturb_now_.assign(static_cast<std::size_t>(count_), 0);
+    }
+    if (s.keep_plateau_points)
+      for (auto& buf : pbuf_) buf.assign(len, std::numeric_limits<T>::quiet_NaN());
     outcome_.assign(count_, kRunning);
     steps_.assign(count_, 0);
     f_init_.assign(count_, std::numeric_limits<double>::quiet_NaN());
@@ -571,6 +582,13 @@ class CpuEnsemble final : public Ensemble {
   void iterate(std::int64_t t) override {
     const bool update = t < spec_.stop.max_steps;
     const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
+    if (!perturb_now_.empty()) {  // perturbed-gd: marked at the end of iteration t - 1
+#pragma omp parallel for schedule(static) if (count_ * n_ > 16384)
+      for (std::int64_t b = 0; b < count_; ++b)
+        if (perturb_now_[b] && outcome_[b] == kRunning)
+          perturb_row(spec_.optimizer, n_, x_[t % 2].data() + b * n_,
+                      static_cast<std::uint64_t>(spec_.first + b), t);
+    }
     if (obj_.pspin()) obj_.retract_rows(count_, x_[t % 2].data(), outcome_.data());
     const T* xc = x_[t % 2].data();
     T* xn = x_[(t + 1) % 2].data();
@@ -585,10 +603,14 @@ class CpuEnsemble final : public Ensemble {
       T* s1 = s1_.empty() ? nullptr : s1_.data() + off;
       T* s2 = s2_.empty() ? nullptr : s2_.data() + off;
       const T* grow = g_.empty() ? nullptr : g_.data() + off;
-      IterationSums acc =
-          pass(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1, s2, n);
+      PlateauState& ps = plateau_[b];
+      T* save = pbuf_[0].empty() || !ps.save ? nullptr : pbuf_[ps.role[0]].data() + off;
+      IterationSums acc = pass(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1,
+                               s2, save, static_cast<std::uint64_t>((spec_.first + b) * n), n);
       if (!f_rows_.empty()) acc.f += f_rows_[b];  // per-trajectory value of the field
-      end_iteration(spec_.stop, rec, n, b, t, acc, xc + off);
+      end_iteration(spec_.stop, rec, n, b, t, acc, xc + off, plateau_.data(), spec_.plateau);
+      if (!perturb_now_.empty())
+        perturb_now_[b] = perturb_due(spec_.optimizer, t, std::sqrt(acc.gsq), last_perturb_[b]);
     }
   }
 
@@ -607,6 +629,14 @@ class CpuEnsemble final : public Ensemble {
     r.gnorm_final = gnorm_final_;
     r.curves = curves_;
     r.paths.assign(paths_.begin(), paths_.end());
+    plateau_results(plateau_, r);
+    if (!pbuf_[0].empty()) {
+      r.plateau_points.resize(static_cast<std::size_t>(count_ * n_));
+      for (std::int64_t b = 0; b < count_; ++b) {
+        const auto& buf = pbuf_[plateau_[b].role[2]];
+        for (std::int64_t i = 0; i < n_; ++i) r.plateau_points[b * n_ + i] = buf[b * n_ + i];
+      }
+    }
     if (want_finals) {
       r.finals.resize(static_cast<std::size_t>(count_ * n_));
       for (std::int64_t b = 0; b < count_; ++b) {
@@ -640,6 +670,10 @@ class CpuEnsemble final : public Ensemble {
   std::vector<double> f_init_, f_final_, gnorm_final_;
   std::vector<double> f_rows_;  // gaussian-field: values per trajectory from the GEMM pass
   std::vector<float> curves_;
+  std::vector<PlateauState> plateau_;
+  std::vector<std::int64_t> last_perturb_;  // perturbed-gd: iteration of the last perturbation
+  std::vector<std::int8_t> perturb_now_;    // perturbed-gd: perturb x_{t+1} at iteration t + 1
+  std::vector<T> pbuf_[3];                  // plateau point buffers (kernels/plateau.hpp roles)
 };
 
 template <class T>
