@@ -47,6 +47,9 @@ struct PlateauState {
   // and whether the next iteration copies x_t into buffer role[0].
   std::int8_t role[3] = {0, 1, 2};
   std::int8_t save = 0;
+  // Not plateau bookkeeping, but kept in the same per-trajectory record by
+  // end_iteration: the first iteration with f <= run.target_loss (-1: none).
+  std::int64_t target_step = -1;
 };
 
 template <class V>

@@ -8,6 +8,8 @@
 // neighbours while the pass writes.
 #pragma once
 
+#include <cmath>
+
 #include "hd.hpp"
 #include "objectives.hpp"
 #include "optimizers.hpp"
@@ -60,6 +62,7 @@ struct StopRule {
   double grad_tol;
   double diverge_above;
   std::int64_t max_steps;
+  double target_loss = NAN;  // run.target_loss: the first iteration with f <= it is recorded
 };
 
 SS_HD std::int8_t judge(const StopRule& r, std::int64_t t, const IterationSums& s) {
@@ -94,7 +97,10 @@ SS_HD void end_iteration(const StopRule& rule, const TrajectoryRecords<T>& rec, 
                          std::int64_t b, std::int64_t t, const IterationSums& s, const T* xrow,
                          PlateauState* plateau = nullptr, PlateauRule prule = PlateauRule{}) {
   if (t == 0) rec.f_init[b] = s.f;
-  if (plateau) plateau_update(prule, plateau[b], t, s.f, sqrt(s.gsq));
+  if (plateau) {
+    plateau_update(prule, plateau[b], t, s.f, sqrt(s.gsq));
+    if (plateau[b].target_step < 0 && s.f <= rule.target_loss) plateau[b].target_step = t;
+  }
   if (b < rec.record_count && t % rec.record_every == 0) {
     const std::int64_t r = t / rec.record_every;
     float* c = rec.curves + (b * rec.records + r) * 2;

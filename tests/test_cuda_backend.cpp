@@ -1,6 +1,7 @@
 // The CUDA backend against the CPU reference: batched evaluation (value and
 // gradient, Hessian-vector products, dense Hessians) of every objective, the
-// gaussian field, the mlp and the deep linear network included, in both precisions, symmetric
+// gaussian field, the mlp, the deep linear network and the spherical p-spin
+// included, in both precisions (and the p-spin with TF32 GEMMs), symmetric
 // eigendecompositions (values against LAPACK, vectors by residual and orthogonality), Sylvester
 // counts (against LAPACK's sytrf and against eigenvalue counts), full descent
 // ensembles for every optimizer and for the coupled objectives, and
@@ -21,6 +22,8 @@
 
 #include "kernels/rng.hpp"
 #include "saddlescope/backend.hpp"
+#include "saddlescope/experiment.hpp"
+#include "saddlescope/run.hpp"
 
 namespace ss = saddlescope;
 
@@ -367,6 +370,136 @@ INSTANTIATE_TEST_SUITE_P(DeepLinear, CudaDeepLinearEval,
                          [](const ::testing::TestParamInfo<ss::Precision>& p) {
                            return std::string(p.param == ss::Precision::f64 ? "f64" : "f32");
                          });
+
+// ---------------------------------------------------------------------------
+// The spherical p-spin (kernels/pspin.hpp): p = 2, G_E = X A by one GEMM;
+// p = 3, per block of rows the contraction Y = X T^T and the products Y_r x_r
+// as a strided-batched GEMM; the row epilogues are the CPU's. Values (energy
+// per spin), Riemannian gradients, Hessian-vector products and embedded
+// Riemannian Hessians, at points on the sphere |x|^2 = N and off it (evaluated
+// as given, not retracted), in both precisions. The objective is built from
+// an experiment file, as the engine builds it.
+
+constexpr std::int64_t kPspinDim = 40;
+
+// An experiment with a p-spin objective of order p and dimension n (seed 3);
+// objective_extra goes into [objective], rest after it (by default one gd
+// optimizer).
+std::string pspin_toml(int p, std::int64_t n, const std::string& objective_extra = "",
+                       const std::string& rest = "[[optimizer]]\nkind = \"gd\"\n") {
+  return "seed = 3\n[objective]\nkind = \"p-spin\"\ndim = " + std::to_string(n) +
+         "\np = " + std::to_string(p) + "\n" + objective_extra + rest;
+}
+
+ss::ObjectiveData pspin_objective(int p, std::int64_t n, bool tf32 = false) {
+  const std::string extra = tf32 ? "tf32 = true\n" : "";
+  const std::string run = tf32 ? "[run]\nprecision = \"f32\"\n" : "";
+  return ss::build_objective(ss::parse_experiment(
+      pspin_toml(p, n, extra, run + "[[optimizer]]\nkind = \"gd\"\n"), "test"));
+}
+
+// `batch` points of dimension n from the start stream of `seed`: of every five
+// rows, three scaled onto the sphere |x|^2 = N, one inside it (N / 2) and one
+// outside (2 N).
+std::vector<double> pspin_points(std::uint64_t seed, std::int64_t batch, std::int64_t n) {
+  auto x = normals(seed, batch * n, 1.0);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const double want = b % 5 == 4 ? 2.0 : b % 5 == 3 ? 0.5 : 1.0;  // |x|^2 / N
+    double r = 0;
+    for (std::int64_t i = 0; i < n; ++i) r += x[b * n + i] * x[b * n + i];
+    const double scale = std::sqrt(want * static_cast<double>(n) / r);
+    for (std::int64_t i = 0; i < n; ++i) x[b * n + i] *= scale;
+  }
+  return x;
+}
+
+class CudaPspinEval : public ::testing::TestWithParam<std::tuple<int, ss::Precision>> {
+ protected:
+  int order() const { return std::get<0>(GetParam()); }
+  ss::Precision precision() const { return std::get<1>(GetParam()); }
+  double rel() const { return precision() == ss::Precision::f64 ? 1e-10 : 1e-4; }
+};
+
+TEST_P(CudaPspinEval, ValueGrad) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = pspin_objective(order(), kPspinDim);
+  const auto x = pspin_points(61, kEvalBatch, kPspinDim);
+  const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda.f, cpu.f, rel(), "f");
+  expect_close_to_magnitude(cuda.g, cpu.g, rel(), "g");
+}
+
+TEST_P(CudaPspinEval, HessianVectorProduct) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = pspin_objective(order(), kPspinDim);
+  const auto x = pspin_points(62, kEvalBatch, kPspinDim);
+  const auto v = normals(63, kEvalBatch * kPspinDim, 1.0);  // not tangent: P v is applied
+  const auto cuda = ss::make_cuda_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  const auto cpu = ss::make_cpu_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  expect_close_to_magnitude(cuda, cpu, rel(), "Hv");
+}
+
+TEST_P(CudaPspinEval, Hessian) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = pspin_objective(order(), kPspinDim);
+  const auto x = pspin_points(64, kEvalBatch, kPspinDim);
+  const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
+  const auto cpu = ss::make_cpu_backend()->hessian(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(cuda, cpu, rel(), "H");
+}
+
+INSTANTIATE_TEST_SUITE_P(PSpin, CudaPspinEval,
+                         ::testing::Combine(::testing::Values(2, 3),
+                                            ::testing::Values(ss::Precision::f64,
+                                                              ss::Precision::f32)),
+                         [](const ::testing::TestParamInfo<CudaPspinEval::ParamType>& p) {
+                           return "p" + std::to_string(std::get<0>(p.param)) +
+                                  (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
+                         });
+
+// p = 3 with more rows than one contraction block holds: at N = 100 a block
+// is kPspinWorkElements / N^2 = 838 rows, so 1700 rows take three blocks
+// (838, 838, 24) and 845 Hessians two groups (838, 7).
+TEST(CudaPspinBlocks, P3ManyBlocksMatchCpu) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = 100, batch = 1700, points = 845;
+  ASSERT_EQ(ss::kPspinWorkElements / (n * n), 838);
+  const auto obj = pspin_objective(3, n);
+  auto cuda = ss::make_cuda_backend();
+  auto cpu = ss::make_cpu_backend();
+  const auto x = pspin_points(65, batch, n);
+  const auto v = normals(66, batch * n, 1.0);
+  const auto eg = cuda->value_grad(obj, ss::Precision::f64, batch, x);
+  const auto ec = cpu->value_grad(obj, ss::Precision::f64, batch, x);
+  expect_close_to_magnitude(eg.f, ec.f, 1e-10, "f");
+  expect_close_to_magnitude(eg.g, ec.g, 1e-10, "g");
+  expect_close_to_magnitude(cuda->hvp(obj, ss::Precision::f64, batch, x, v),
+                            cpu->hvp(obj, ss::Precision::f64, batch, x, v), 1e-10, "Hv");
+  const std::vector<double> xh(x.begin(), x.begin() + points * n);
+  expect_close_to_magnitude(cuda->hessian(obj, ss::Precision::f64, points, xh),
+                            cpu->hessian(obj, ss::Precision::f64, points, xh), 1e-10, "H");
+}
+
+// objective.tf32 on an f32 evaluation: the GEMMs may round their inputs to
+// TF32 (about 1e-3 relative), so the agreement with the CPU's f32 is loose.
+TEST(CudaPspinTf32, EvaluationAgreesLoosely) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = pspin_objective(3, kPspinDim, true);
+  ASSERT_TRUE(obj.tf32);
+  const auto x = pspin_points(67, kEvalBatch, kPspinDim);
+  const auto v = normals(68, kEvalBatch * kPspinDim, 1.0);
+  auto cuda = ss::make_cuda_backend();
+  auto cpu = ss::make_cpu_backend();
+  const auto eg = cuda->value_grad(obj, ss::Precision::f32, kEvalBatch, x);
+  const auto ec = cpu->value_grad(obj, ss::Precision::f32, kEvalBatch, x);
+  expect_close_to_magnitude(eg.f, ec.f, 2e-2, "f");
+  expect_close_to_magnitude(eg.g, ec.g, 2e-2, "g");
+  expect_close_to_magnitude(cuda->hvp(obj, ss::Precision::f32, kEvalBatch, x, v),
+                            cpu->hvp(obj, ss::Precision::f32, kEvalBatch, x, v), 2e-2, "Hv");
+  expect_close_to_magnitude(cuda->hessian(obj, ss::Precision::f32, kEvalBatch, x),
+                            cpu->hessian(obj, ss::Precision::f32, kEvalBatch, x), 2e-2, "H");
+}
 
 // ---------------------------------------------------------------------------
 // Symmetric eigendecompositions: cuSOLVER against LAPACK. Orders on both sides
@@ -867,6 +1000,112 @@ TEST(CudaEnsembleCoupled, MatchesCpuOnDeepLinear) {
   expect_match(cuda, cpu);
 }
 
+// The p-spin on the sphere: per iteration the running trajectories are
+// retracted onto |x|^2 = N, then the contraction pass gives the energies and
+// Riemannian gradients (p = 3, N = 30). Starts off the sphere (scale 2), so
+// the first retraction moves them. Some trajectories reach the loose gradient
+// tolerance within the 300 steps, the others stop at max_steps; every final
+// point lies on the sphere, and the CUDA Hessians there match the CPU's.
+constexpr std::int64_t kPspinEnsembleDim = 30;
+
+ss::EnsembleSpec pspin_spec(const ss::ObjectiveData& obj, const ss::OptimizerParams& opt,
+                            ss::Precision p) {
+  auto spec = ensemble_spec(obj, opt, p, 6);
+  spec.stop.grad_tol = 1e-3;
+  spec.stop.max_steps = 300;
+  spec.records = spec.stop.max_steps / spec.record_every + 1;
+  return spec;
+}
+
+void expect_on_sphere(const ss::EnsembleResult& r, std::int64_t n, double rel) {
+  ASSERT_EQ(r.finals.size(), r.outcome.size() * static_cast<std::size_t>(n));
+  for (std::size_t b = 0; b < r.outcome.size(); ++b) {
+    if (r.outcome[b] == ss::kDiverged) continue;
+    double r2 = 0;
+    for (std::int64_t i = 0; i < n; ++i) r2 += r.finals[b * n + i] * r.finals[b * n + i];
+    EXPECT_NEAR(r2, static_cast<double>(n), rel * static_cast<double>(n))
+        << "trajectory " << b << " off the sphere";
+  }
+}
+
+std::vector<OptimizerCase> pspin_optimizers() {
+  ss::OptimizerParams gd;
+  gd.kind = ss::OptimizerKind::gd;
+  gd.lr = 0.05;
+  ss::OptimizerParams adam;
+  adam.kind = ss::OptimizerKind::adam;
+  adam.lr = 0.02;
+  return {{"gd", gd}, {"adam", adam}};
+}
+
+class CudaPspinEnsemble : public ::testing::TestWithParam<OptimizerCase> {};
+
+TEST_P(CudaPspinEnsemble, MatchesCpuOnTheSphere) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = kPspinEnsembleDim;
+  const auto obj = pspin_objective(3, n);
+  const auto spec = pspin_spec(obj, GetParam().params, ss::Precision::f64);
+  const auto x0 = normals(71, spec.count * n, 2.0);
+  auto cuda_backend = ss::make_cuda_backend();
+  auto cpu_backend = ss::make_cpu_backend();
+  const auto cuda = run(*cuda_backend, spec, x0);
+  const auto cpu = run(*cpu_backend, spec, x0);
+  expect_match(cuda, cpu);
+  expect_on_sphere(cuda, n, 1e-12);
+  for (std::size_t b = 0; b < cuda.outcome.size(); ++b) {
+    EXPECT_NE(cuda.outcome[b], ss::kDiverged) << "trajectory " << b;
+    EXPECT_LT(cuda.f_final[b], cuda.f_init[b]) << "trajectory " << b << " descended";
+  }
+  expect_close_to_magnitude(cuda_backend->hessian(obj, ss::Precision::f64, spec.count, cuda.finals),
+                            cpu_backend->hessian(obj, ss::Precision::f64, spec.count, cuda.finals),
+                            1e-10, "H at the finals");
+}
+
+INSTANTIATE_TEST_SUITE_P(PSpin, CudaPspinEnsemble, ::testing::ValuesIn(pspin_optimizers()),
+                         [](const ::testing::TestParamInfo<OptimizerCase>& p) {
+                           return std::string(p.param.name);
+                         });
+
+// p = 2 as well (one GEMM G_E = X A per iteration).
+TEST(CudaPspinEnsembleP2, MatchesCpuOnTheSphere) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = kPspinEnsembleDim;
+  const auto obj = pspin_objective(2, n);
+  const auto spec = pspin_spec(obj, pspin_optimizers()[0].params, ss::Precision::f64);
+  const auto x0 = normals(72, spec.count * n, 2.0);
+  const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
+  const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
+  expect_match(cuda, cpu);
+  expect_on_sphere(cuda, n, 1e-12);
+}
+
+// objective.tf32 with f32: the ensemble's GEMMs may use TF32 tensor cores,
+// so trajectories agree with the CPU's f32 only loosely: the energies reached
+// within 2e-2 (relative), and the final points on the sphere.
+TEST(CudaPspinTf32, EnsembleAgreesLoosely) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = kPspinEnsembleDim;
+  const auto obj = pspin_objective(3, n, true);
+  ASSERT_TRUE(obj.tf32);
+  ss::OptimizerParams gd;
+  gd.kind = ss::OptimizerKind::gd;
+  gd.lr = 0.02;
+  auto spec = pspin_spec(obj, gd, ss::Precision::f32);
+  spec.stop.max_steps = 150;
+  spec.records = spec.stop.max_steps / spec.record_every + 1;
+  const auto x0 = normals(73, spec.count * n, 2.0);
+  const auto cuda = run(*ss::make_cuda_backend(), spec, x0);
+  const auto cpu = run(*ss::make_cpu_backend(), spec, x0);
+  ASSERT_EQ(cuda.outcome.size(), cpu.outcome.size());
+  for (std::size_t b = 0; b < cuda.outcome.size(); ++b) {
+    EXPECT_NE(cuda.outcome[b], ss::kDiverged) << "trajectory " << b;
+    EXPECT_NE(cuda.outcome[b], ss::kRunning) << "trajectory " << b;
+  }
+  expect_close(cuda.f_init, cpu.f_init, 2e-2, 1.0, "f_init");  // random starts: E near 0
+  expect_close(cuda.f_final, cpu.f_final, 2e-2, 1e-30, "f_final");
+  expect_on_sphere(cuda, n, 1e-5);
+}
+
 // Two runs of the same ensemble give the same bits: every reduction on the
 // device has a fixed order.
 void expect_deterministic(const ss::EnsembleSpec& spec, const std::vector<double>& x0) {
@@ -922,6 +1161,17 @@ TEST(CudaDeterminism, GaussianFieldF32) {
   const auto obj = field_objective();
   const auto spec = field_spec(obj, ss::Precision::f32);
   expect_deterministic(spec, normals(9, spec.count * kFieldDim, 1.0));
+}
+
+TEST(CudaDeterminism, PspinF32) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  constexpr std::int64_t n = kPspinEnsembleDim;
+  const auto obj = pspin_objective(3, n);
+  ss::OptimizerParams adam;
+  adam.kind = ss::OptimizerKind::adam;
+  adam.lr = 0.02;
+  const auto spec = pspin_spec(obj, adam, ss::Precision::f32);
+  expect_deterministic(spec, normals(74, spec.count * n, 2.0));
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "saddlescope/run.hpp"
@@ -130,6 +133,58 @@ TEST(Langevin, ZeroTemperatureIsGdAndNoiseDoesNotDependOnChunks) {
   const RunResult chunked = run(langevin_1d(0.3, 1.0, 7, 100, "chunk_size = 3\n"));
   EXPECT_EQ(whole.optimizers[0].traj.finals, chunked.optimizers[0].traj.finals);
   EXPECT_NE(whole.optimizers[0].traj.finals[0], whole.optimizers[0].traj.finals[1]);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Comparison, TargetLossStepsFractionsAndEndingsOnTheDoubleWell) {
+  // 1-D double well from 64 uniform starts on [-2, 2]: starts left of the
+  // maximum (0.126) reach the global minimum f = -5.4419 and the target -5;
+  // the others end in the local minimum (-2.6179) and never do. The step
+  // to target of each trajectory is checked against a plain gd loop.
+  const std::string text =
+      "seed = 4\n[objective]\nkind = \"double-well\"\ndim = 1\n[init]\nkind = \"uniform\"\n"
+      "scale = 2\n[run]\ntrajectories = 64\nmax_steps = 3000\nprecision = \"f64\"\n"
+      "target_loss = -5.0\nsave_final_points = true\n[[optimizer]]\nkind = \"gd\"\nlr = 0.01\n"
+      "[analysis]\nmax_points = 64\n";
+  const Experiment e = parse_experiment(text, "t");
+  auto cpu = make_cpu_backend();
+  const RunResult r = run_experiment(e, *cpu, nullptr);
+  const auto starts = make_starts(e, 0, 64);
+  const auto& t = r.optimizers[0].traj;
+  std::int64_t left = 0;
+  for (std::int64_t b = 0; b < 64; ++b) {
+    double x = starts[b];
+    std::int64_t hit = -1;
+    for (std::int64_t k = 0; k <= 3000 && hit < 0; ++k) {
+      if (x * x * x * x - 4 * x * x + x <= -5.0) hit = k;
+      x -= 0.01 * (4 * x * x * x - 8 * x + 1);
+    }
+    EXPECT_EQ(t.target_step[b], hit) << "start " << starts[b];
+    EXPECT_EQ(hit >= 0, starts[b] < 0.126) << "start " << starts[b];
+    left += starts[b] < 0.126;
+    if (hit >= 0) EXPECT_GE(r.optimizers[0].target_seconds[b], 0.0);
+  }
+  const auto dir = std::filesystem::temp_directory_path() / "saddlescope_comparison_run";
+  std::filesystem::remove_all(dir);
+  prepare_run_dir(dir.string(), e);
+  write_results(dir.string(), e, r);
+  std::ifstream js(dir / "summary.json");
+  const auto j = nlohmann::json::parse(js);
+  const auto& c = j["optimizers"][0]["comparison"];
+  EXPECT_EQ(c["reached_target"], left);
+  EXPECT_DOUBLE_EQ(c["fraction_reached"].get<double>(), left / 64.0);
+  EXPECT_DOUBLE_EQ(c["ending"]["minimum"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(c["ending"]["unanalysed"].get<double>(), 0.0);
+  std::ifstream csv(dir / "comparison.csv");
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  EXPECT_EQ(header.rfind("optimizer,trajectories,converged", 0), 0u);
+  EXPECT_EQ(row.rfind("gd,64,", 0), 0u) << row;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -91,6 +91,7 @@ struct EnsembleResult {
   // its coordinates [count, dim] when keep_plateau_points (NaN rows for none).
   std::vector<std::int64_t> plateau_count, plateau_steps, longest_plateau, first_escape_step;
   std::vector<std::int64_t> plateau_step;
+  std::vector<std::int64_t> target_step;  // first iteration with f <= run.target_loss (-1: none)
   std::vector<double> plateau_f, plateau_g, plateau_points;
 };
 

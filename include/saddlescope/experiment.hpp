@@ -60,6 +60,7 @@ struct RunSpec {
   bool save_final_points = false;
   bool record_paths = false;    // resolved: true when dim <= 3
   std::int64_t chunk_size = 0;  // trajectories per chunk; 0 = from the memory plan
+  double target_loss = NAN;     // optimizer comparison: steps to reach it (NaN: none)
 };
 
 // [analysis]: the Hessian census of selected points (DESIGN sections 1, 3).

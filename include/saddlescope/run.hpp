@@ -44,6 +44,10 @@ struct OptimizerResult {
   EnsembleResult traj;  // all chunks concatenated; curves [record_trajectories, records, 2]
   double seconds = 0;
   std::int64_t trajectory_steps = 0;  // sum over trajectories of steps taken
+  // Per trajectory: wall seconds until the first iteration with f <=
+  // run.target_loss (NaN: not reached): target_step times the mean
+  // iteration time of its chunk.
+  std::vector<double> target_seconds;
 };
 
 struct RunResult {

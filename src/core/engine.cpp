@@ -34,6 +34,7 @@ void plateau_results(const std::vector<PlateauState>& states, EnsembleResult& r)
     r.longest_plateau.push_back(s.longest);
     r.first_escape_step.push_back(s.first_escape);
     r.plateau_step.push_back(s.kept_step);
+    r.target_step.push_back(s.target_step);
     r.plateau_f.push_back(s.kept_step >= 0 ? s.kept_f : std::nan(""));
     r.plateau_g.push_back(s.kept_step >= 0 ? s.kept_g : std::nan(""));
   }
@@ -90,17 +91,21 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       spec.precision = e.run.precision;
       spec.count = count;
       spec.first = first;
-      spec.stop = StopRule{e.run.grad_tol, e.run.diverge_above, e.run.max_steps};
+      spec.stop =
+          StopRule{e.run.grad_tol, e.run.diverge_above, e.run.max_steps, e.run.target_loss};
       spec.record_count = std::clamp<std::int64_t>(e.run.record_trajectories - first, 0, count);
       spec.record_every = e.run.record_every;
       spec.records = e.records();
       spec.record_paths = e.run.record_paths;
       spec.plateau = e.plateau;
       spec.keep_plateau_points = census && analysis_wants(e.analysis, "plateaus");
+      const auto t_chunk = std::chrono::steady_clock::now();
       auto ens = backend.make_ensemble(spec);
       ens->set_starts(make_starts(e, first, count));
+      std::int64_t iterations = 0;
       for (std::int64_t t = 0; t <= e.run.max_steps; ++t) {
         ens->iterate(t);
+        iterations = t + 1;
         if ((t + 1) % kHostLook == 0 || t == e.run.max_steps) {
           const std::int64_t running = ens->running();
           if (progress) progress(oi, t, running, c, chunks);
@@ -108,6 +113,10 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
         }
       }
       EnsembleResult r = ens->result(want_finals);
+      const double per_iteration = seconds_since(t_chunk) / static_cast<double>(iterations);
+      for (const std::int64_t s : r.target_step)
+        res.target_seconds.push_back(s >= 0 ? static_cast<double>(s) * per_iteration
+                                            : std::nan(""));
       append(res.traj.outcome, r.outcome);
       append(res.traj.steps, r.steps);
       append(res.traj.f_init, r.f_init);
@@ -121,6 +130,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       append(res.traj.longest_plateau, r.longest_plateau);
       append(res.traj.first_escape_step, r.first_escape_step);
       append(res.traj.plateau_step, r.plateau_step);
+      append(res.traj.target_step, r.target_step);
       append(res.traj.plateau_f, r.plateau_f);
       append(res.traj.plateau_g, r.plateau_g);
       append(res.traj.plateau_points, r.plateau_points);

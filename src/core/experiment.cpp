@@ -206,8 +206,6 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   s.allow_only({"trajectories", "max_steps", "grad_tol", "diverge_above", "record_every",
                 "record_trajectories", "precision", "backend", "save_final_points", "record_paths",
                 "target_loss", "checkpoint_every", "chunk_size"});
-  if (s.has("target_loss"))
-    s.fail("target_loss", "is not supported yet (optimizer comparison is planned); remove it");
   if (s.has("checkpoint_every"))
     s.fail("checkpoint_every",
            "is not supported yet (checkpoint and --resume are planned); remove it");
@@ -225,6 +223,7 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   r.save_final_points = s.boolean("save_final_points", false);
   r.record_paths = s.boolean("record_paths", dim <= 3);
   r.chunk_size = s.integer("chunk_size", 0, 0, kMaxCount);
+  r.target_loss = s.number("target_loss", std::nan(""), -1e300, 1e300, false, false, true);
   return r;
 }
 
@@ -556,6 +555,7 @@ std::string to_toml(const Experiment& e) {
   s << "save_final_points = " << (r.save_final_points ? "true" : "false") << "\n";
   s << "record_paths = " << (r.record_paths ? "true" : "false") << "\n";
   s << "chunk_size = " << r.chunk_size << "\n";
+  s << "target_loss = " << fmt_double(r.target_loss) << "\n";
   s << "\n[plateau]\ngrad_threshold = " << fmt_double(e.plateau.grad_threshold)
     << "\nmin_steps = " << e.plateau.min_steps << "\nmin_drop = " << fmt_double(e.plateau.min_drop)
     << "\n";

@@ -68,6 +68,55 @@ nlohmann::json plateau_stats(const EnsembleResult& t) {
           {"first_escape_step", to_json(quantiles(escape))}};
 }
 
+// Where one optimizer's trajectories ended, from the census of stopping
+// points: fractions of all its trajectories at a minimum, at a saddle (index
+// >= 1 and n_pos >= 1, degenerate ones included), elsewhere (maxima,
+// degenerate points without negative directions, failed solves), or not
+// analysed (no census, not sampled, diverged).
+struct Ending {
+  std::int64_t minimum = 0, saddle = 0, other = 0, unanalysed = 0;
+};
+Ending ending_of(const RunResult& r, const std::string& label, std::int64_t trajectories) {
+  Ending e;
+  if (r.has_census)
+    for (const auto& p : r.census.points) {
+      if (p.source != "stop" || p.group != label) continue;
+      if (p.inertia.cls == PointClass::minimum)
+        ++e.minimum;
+      else if (p.inertia.cls != PointClass::failed && p.inertia.index >= 1 && p.inertia.n_pos >= 1)
+        ++e.saddle;
+      else
+        ++e.other;
+    }
+  e.unanalysed = trajectories - e.minimum - e.saddle - e.other;
+  return e;
+}
+
+// The optimizer comparison (summary.json "comparison", comparison.csv).
+nlohmann::json comparison(const Experiment& e, const RunResult& r, const OptimizerResult& o) {
+  const auto b = static_cast<double>(o.traj.outcome.size());
+  std::vector<double> steps, secs, f_ok;
+  for (std::size_t i = 0; i < o.traj.target_step.size(); ++i)
+    if (o.traj.target_step[i] >= 0) {
+      steps.push_back(static_cast<double>(o.traj.target_step[i]));
+      secs.push_back(o.target_seconds[i]);
+    }
+  const Ending en = ending_of(r, o.label, static_cast<std::int64_t>(o.traj.outcome.size()));
+  nlohmann::json c = {
+      {"reached_target", steps.size()},
+      {"fraction_reached", std::isnan(e.run.target_loss)
+                               ? nlohmann::json()
+                               : nlohmann::json(static_cast<double>(steps.size()) / b)},
+      {"steps_to_target", to_json(quantiles(steps))},
+      {"seconds_to_target", to_json(quantiles(secs))},
+      {"ending",
+       {{"minimum", static_cast<double>(en.minimum) / b},
+        {"saddle", static_cast<double>(en.saddle) / b},
+        {"other", static_cast<double>(en.other) / b},
+        {"unanalysed", static_cast<double>(en.unanalysed) / b}}}};
+  return c;
+}
+
 // Class counts, index histogram and the saddle fraction among critical points
 // of the census points accepted by `keep`.
 template <class Keep>
@@ -379,6 +428,7 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
          {"final_loss", to_json(st.final_loss)},
          {"steps", to_json(st.steps)},
          {"plateaus", plateau_stats(o.traj)},
+         {"comparison", comparison(e, r, o)},
          {"trajectory_steps", o.trajectory_steps},
          {"seconds", o.seconds},
          {"trajectory_steps_per_second", st.trajectory_steps_per_second}});
@@ -386,6 +436,34 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   s["optimizers"] = list;
   s["timings"] = timings;
   if (r.has_census) write_census(d, e, r, files, s);
+  // comparison.csv: one row per optimizer, the headline numbers side by side.
+  std::string cmp =
+      "optimizer,trajectories,converged,diverged,max_steps,reached_target,fraction_reached,"
+      "steps_to_target_median,steps_to_target_q25,steps_to_target_q75,"
+      "seconds_to_target_median,plateau_steps_median,first_escape_step_median,"
+      "final_loss_median,final_loss_q25,final_loss_q75,ending_minimum,ending_saddle,"
+      "ending_other,ending_unanalysed,trajectory_steps_per_second\n";
+  auto num = [](const nlohmann::json& v) {
+    return v.is_null() ? std::string() : g17(v.get<double>());
+  };
+  for (const auto& o : s["optimizers"]) {
+    const auto& c = o["comparison"];
+    cmp += fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        o["label"].get<std::string>(), b, o["outcomes"]["converged"].get<std::int64_t>(),
+        o["outcomes"]["diverged"].get<std::int64_t>(),
+        o["outcomes"]["max_steps"].get<std::int64_t>(), c["reached_target"].get<std::int64_t>(),
+        num(c["fraction_reached"]), num(c["steps_to_target"]["median"]),
+        num(c["steps_to_target"]["q25"]), num(c["steps_to_target"]["q75"]),
+        num(c["seconds_to_target"]["median"]), num(o["plateaus"]["plateau_steps"]["median"]),
+        num(o["plateaus"]["first_escape_step"]["median"]), num(o["final_loss"]["median"]),
+        num(o["final_loss"]["q25"]), num(o["final_loss"]["q75"]), num(c["ending"]["minimum"]),
+        num(c["ending"]["saddle"]), num(c["ending"]["other"]), num(c["ending"]["unanalysed"]),
+        num(o["trajectory_steps_per_second"]));
+  }
+  npy::write_text((d / "comparison.csv").string(), cmp);
+  files.push_back("comparison.csv");
+  s["target_loss"] = number(e.run.target_loss);
   s["notes"] = {"final_loss quantiles are over trajectories that did not diverge",
                 "steps counts optimizer updates applied before the final point",
                 "curves.npy holds NaN after a trajectory stopped"};

@@ -4,16 +4,24 @@
 // backends differ only in how the work is laid out and reduced.
 //
 // One descent iteration runs on the default stream with no host
-// synchronization: the GEMM pass of coupled objectives (rotated quadratic:
-// G = X A; gaussian-field: Z = X W^T, an epilogue kernel that forms the
-// per-trajectory values F and the gradient weights S, then G = mu X + S W;
-// mlp and deep-linear: the forward and backward pass of every trajectory as
-// strided-batched GEMMs over the trajectories around small kernels, giving F
-// and G), a fused step kernel (block = one slice of one trajectory's
-// coordinates, each block writing one partial IterationSums), and a status
-// kernel (thread = one trajectory) that sums the partials in slice order,
-// adds F and ends the iteration. Every reduction has a fixed order, so a run
-// is bitwise reproducible.
+// synchronization: on the sphere (p-spin) a kernel retracting the running
+// trajectories onto |x|^2 = N; the GEMM pass of coupled objectives (rotated
+// quadratic: G = X A; gaussian-field: Z = X W^T, an epilogue kernel that
+// forms the per-trajectory values F and the gradient weights S, then G =
+// mu X + S W; mlp and deep-linear: the forward and backward pass of every
+// trajectory as strided-batched GEMMs over the trajectories around small
+// kernels, giving F and G; p-spin: G_E = X A (p = 2), or per block of
+// trajectories Y = X T^T and the products Y_r x_r as a strided-batched GEMM
+// (p = 3), then an epilogue kernel giving the energies F and the Riemannian
+// gradients G, kernels/pspin.hpp), a fused step kernel (block = one slice of
+// one trajectory's coordinates, each block writing one partial
+// IterationSums), and a status kernel (thread = one trajectory) that sums the
+// partials in slice order, adds F and ends the iteration. Every reduction has
+// a fixed order, so a run is bitwise reproducible.
+//
+// cuBLAS handles run in the default math mode (f32 GEMMs round like the
+// CPU's) except for objectives with objective.tf32 evaluated in f32, whose
+// GEMMs get a handle in TF32 tensor-op mode (CublasHandle, use_tf32).
 //
 // Symmetric eigendecompositions (eigh) go to cuSOLVER's 64-bit generic API:
 // cusolverDnXsyevBatched for small matrices, cusolverDnXsyevd one matrix at a
@@ -39,6 +47,7 @@
 #include "kernels/gaussian_field.hpp"
 #include "kernels/inertia.hpp"
 #include "kernels/mlp.hpp"
+#include "kernels/pspin.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 
@@ -192,13 +201,19 @@ class DeviceArray {
   std::size_t n_ = 0;
 };
 
-// A cuBLAS handle in the default (non-TF32) math mode, so that float GEMMs
-// round like the CPU's.
+// A cuBLAS handle. By default in the default (non-TF32) math mode, so that
+// float GEMMs round like the CPU's. With tf32 (objective.tf32 = true on an f32
+// run, see use_tf32) in CUBLAS_TF32_TENSOR_OP_MATH: single-precision GEMMs on
+// this handle may round their inputs to TF32 (10 mantissa bits) and run on
+// tensor cores; double-precision GEMMs are unaffected. The mode belongs to the
+// handle, so an ensemble or evaluation of a tf32 objective gets a handle of its
+// own and every other GEMM keeps the default mode.
 class CublasHandle {
  public:
-  CublasHandle() {
+  explicit CublasHandle(bool tf32 = false) {
     SS_CUBLAS(cublasCreate(&h_));
-    const cublasStatus_t st = cublasSetMathMode(h_, CUBLAS_DEFAULT_MATH);
+    const cublasStatus_t st =
+        cublasSetMathMode(h_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
     if (st != CUBLAS_STATUS_SUCCESS) {
       cublasDestroy(h_);
       SS_CUBLAS(st);
@@ -247,6 +262,13 @@ class CusolverDn {
   cusolverDnHandle_t h_ = nullptr;
   cusolverDnParams_t params_ = nullptr;
 };
+
+// objective.tf32: the f32 GEMMs of this objective may use TF32 tensor cores
+// (f64 GEMMs never do; the experiment refuses tf32 with f64).
+template <class T>
+bool use_tf32(const ObjectiveData& d) {
+  return std::is_same_v<T, float> && d.tf32;
+}
 
 template <class T>
 std::vector<T> convert(const std::vector<double>& v) {
@@ -435,9 +457,9 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
 }
 
 // End of iteration t: thread = trajectory; partials summed in slice order,
-// then the per-trajectory value from the GEMM pass (f_rows, gaussian-field
-// and the networks only, else null) added, as the CPU backend adds it after
-// its fused pass.
+// then the per-trajectory value from the GEMM pass (f_rows: gaussian-field,
+// the networks and the p-spin, else null) added, as the CPU backend adds it
+// after its fused pass.
 template <class T>
 __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
                                      const IterationSums* partials, std::int64_t nslices,
@@ -449,7 +471,7 @@ __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
     const IterationSums* p = partials + b * nslices;
     IterationSums s = p[0];
     for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
-    if (f_rows) s.f += f_rows[b];  // per-trajectory value (gaussian field, networks)
+    if (f_rows) s.f += f_rows[b];  // per-trajectory value (gaussian field, networks, p-spin)
     end_iteration(stop, rec, n, b, t, s, xcur + b * n);
   }
 }
@@ -478,7 +500,7 @@ __global__ void gather_finals_kernel(T* x0, const T* x1, const std::int64_t* ste
 
 // Batched evaluation kernels. value_grad: block = batch row, f accumulated in
 // double and reduced in a fixed order, plus the row's value from the GEMM
-// pass (f_rows, gaussian-field only, else null).
+// pass (f_rows: gaussian-field, networks, p-spin; else null).
 template <class T>
 __global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* grow,
                                   const double* f_rows, T* g, double* f, std::int64_t batch,
@@ -748,6 +770,127 @@ __global__ void unit_rows_kernel(T* v, std::int64_t k0, std::int64_t cols, std::
     v[k] = k % n == k0 + k / n ? T(1) : T(0);
 }
 
+// p-spin kernels (kernels/pspin.hpp). The row functions run one thread per
+// row, the same sequential double reductions as the CPU backend's per-row
+// loops, so the two backends agree to the rounding of the GEMMs.
+
+// The retraction x <- sqrt(N) x / |x| of the rows still running (of every row
+// when outcome is null), x [rows, n].
+template <class T>
+__global__ void sphere_retract_kernel(T* x, const std::int8_t* outcome, std::int64_t rows,
+                                      std::int64_t n) {
+  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += std::int64_t(gridDim.x) * blockDim.x)
+    if (!outcome || outcome[r] == kRunning) sphere_retract(n, x + r * n);
+}
+
+// Gradient epilogue per row: g holds Y x on entry (p = 2: g_E = x A; p = 3:
+// Y x = 2 g_E, halved here), the Riemannian gradient g_R on exit; the energy
+// per spin E into f.
+template <class T>
+__global__ void pspin_grad_kernel(int p, const T* x, T* g, double* f, std::int64_t rows,
+                                  std::int64_t n) {
+  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += std::int64_t(gridDim.x) * blockDim.x) {
+    T* gr = g + r * n;
+    if (p == 3)
+      for (std::int64_t i = 0; i < n; ++i) gr[i] /= T(2);
+    f[r] = pspin_grad_epilogue(p, n, x + r * n, gr);
+  }
+}
+
+// u = P v per row (u must not alias v), x, v, u [rows, n].
+template <class T>
+__global__ void sphere_project_kernel(const T* x, const T* v, T* u, std::int64_t rows,
+                                      std::int64_t n) {
+  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += std::int64_t(gridDim.x) * blockDim.x) {
+    T* ur = u + r * n;
+    const T* vr = v + r * n;
+    for (std::int64_t i = 0; i < n; ++i) ur[i] = vr[i];
+    sphere_project(n, x + r * n, ur);
+  }
+}
+
+// Hessian-vector epilogue per row: ge holds Y x (p = 3: 2 g_E, halved in
+// place), hv holds Y u with u = P v; on exit hv = P (Y u - c u), c the
+// Weingarten coefficient x . g_E / |x|^2.
+template <class T>
+__global__ void pspin_hvp_kernel(int p, const T* x, T* ge, const T* u, T* hv, std::int64_t rows,
+                                 std::int64_t n) {
+  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t off = r * n;
+    T* ger = ge + off;
+    if (p == 3)
+      for (std::int64_t i = 0; i < n; ++i) ger[i] /= T(2);
+    const double c = sphere_weingarten(n, x + off, ger);
+    pspin_hvp_epilogue(n, x + off, c, u + off, hv + off);
+  }
+}
+
+// `points` copies of the n x n matrix a: h [points, nn], nn = n^2.
+template <class T>
+__global__ void broadcast_matrix_kernel(const T* a, T* h, std::int64_t points, std::int64_t nn) {
+  const std::int64_t len = points * nn;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    h[k] = a[k % nn];
+}
+
+// Dense p-spin Hessians, step 1, thread per point: the unit normal q = x / |x|
+// (double), x [points, n], q [points, n].
+template <class T>
+__global__ void pspin_normal_kernel(const T* x, double* q, std::int64_t points, std::int64_t n) {
+  for (std::int64_t pt = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; pt < points;
+       pt += std::int64_t(gridDim.x) * blockDim.x) {
+    const T* xp = x + pt * n;
+    const double norm = sqrt(row_dot(n, xp, xp));
+    for (std::int64_t i = 0; i < n; ++i) q[pt * n + i] = xp[i] / norm;
+  }
+}
+
+// Step 2, thread per (point, i): w_i = (Y q)_i in double, j in order, Y
+// [points, n, n].
+template <class T>
+__global__ void pspin_yq_kernel(const T* y, const double* q, double* w, std::int64_t points,
+                                std::int64_t n) {
+  const std::int64_t len = points * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t pt = k / n, i = k - pt * n;
+    const T* yi = y + (pt * n + i) * n;
+    const double* qp = q + pt * n;
+    double s = 0;
+    for (std::int64_t j = 0; j < n; ++j) s += yi[j] * qp[j];
+    w[k] = s;
+  }
+}
+
+// Step 3, thread per point: alpha = q . w (i in order).
+__global__ void pspin_alpha_kernel(const double* q, const double* w, double* alpha,
+                                   std::int64_t points, std::int64_t n) {
+  for (std::int64_t pt = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; pt < points;
+       pt += std::int64_t(gridDim.x) * blockDim.x)
+    alpha[pt] = row_dot(n, q + pt * n, w + pt * n);
+}
+
+// Step 4, thread per entry: Y overwritten by the embedded Riemannian Hessian
+// P (Y - c I) P with c = alpha / (p - 1), h [points, n, n].
+template <class T>
+__global__ void pspin_hessian_kernel(int p, T* h, const double* q, const double* w,
+                                     const double* alpha, std::int64_t points, std::int64_t n) {
+  const std::int64_t nn = n * n, len = points * nn;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t pt = k / nn, e = k - pt * nn, i = e / n, j = e - i * n;
+    const double* qp = q + pt * n;
+    const double* wp = w + pt * n;
+    const double a = alpha[pt];
+    h[k] = sphere_hessian_entry(h[k], i == j, qp[i], qp[j], wp[i], wp[j], a, a / (p - 1));
+  }
+}
+
 // Blocks for a kernel with one block per row (grid-stride beyond 2^20 rows).
 unsigned row_blocks(std::int64_t rows) {
   return static_cast<unsigned>(std::clamp<std::int64_t>(rows, 1, 1 << 20));
@@ -755,9 +898,10 @@ unsigned row_blocks(std::int64_t rows) {
 
 // Objective arrays on the device, the view the shared math reads, and the
 // GEMM parts of the coupled objectives (rotated quadratic, gaussian-field,
-// mlp, deep-linear), the same operations as the CPU backend's HostObjective.
-// Work spaces are the caller's: z (and u) hold [rows, work_per_row()]
-// elements of T.
+// mlp, deep-linear, p-spin), the same operations as the CPU backend's
+// HostObjective. Work spaces are the caller's: z holds work_elements(rows)
+// elements of T ([rows, work_per_row()], plus the p = 3 p-spin's contraction
+// block).
 template <class T>
 struct DeviceObjective {
   DeviceArray<T> lambda, matrix, w, a, b;
@@ -771,6 +915,10 @@ struct DeviceObjective {
   // dl_span = n (d_1 + ... + d_L).
   std::vector<std::int64_t> dl_off, dl_zoff;
   std::int64_t dl_span = 0;
+  // p-spin: the Euclidean Hessian's tensor, A [n, n] (p = 2) or T [n, n, n]
+  // (p = 3, grad^2 H(x) = T . x), and the order p.
+  DeviceArray<T> couplings;
+  int p = 0;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
   LocalObjective<T> view{};
@@ -788,13 +936,22 @@ struct DeviceObjective {
         dl_y(d.kind == ObjectiveKind::deep_linear ? d.dl_y.size() : 0),
         dl_widths(d.kind == ObjectiveKind::deep_linear ? d.dl_widths : std::vector<std::int64_t>{}),
         dl_samples(d.dl_samples),
+        couplings(d.kind == ObjectiveKind::p_spin ? d.couplings.size() : 0),
+        p(d.kind == ObjectiveKind::p_spin ? d.pspin_p : 0),
         mu(static_cast<T>(d.field_mu)),
         m(d.features()) {
     require(d.dim >= 0, "negative objective dimension");
-    if (d.kind == ObjectiveKind::p_spin)
-      throw InputError(
-          "objective.kind = \"p-spin\" is not on the CUDA backend yet; run it with "
-          "--backend cpu");
+    if (d.kind == ObjectiveKind::p_spin) {
+      require(p == 2 || p == 3, "p-spin order must be 2 or 3");
+      require(d.dim > 0, "p-spin dimension must be positive");
+      const std::size_t nn = checked_size(d.dim, d.dim);
+      // p = 3: the contraction Y = X T^T is a GEMM with n^2 columns.
+      require(p == 2 || nn <= static_cast<std::size_t>(std::numeric_limits<int>::max()),
+              "p-spin dimension too large for cuBLAS (p = 3 needs dim^2 to fit an int)");
+      require(d.couplings.size() == (p == 2 ? nn : nn * static_cast<std::size_t>(d.dim)),
+              "p-spin couplings are not dim^p");
+      couplings.upload(convert<T>(d.couplings));
+    }
     if (d.kind == ObjectiveKind::deep_linear) {
       constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
       require(dl_widths.size() >= 2, "deep-linear needs at least one layer");
@@ -856,12 +1013,31 @@ struct DeviceObjective {
   bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
   bool is_deep_linear() const { return view.kind == ObjectiveKind::deep_linear; }
   bool is_network() const { return is_mlp() || is_deep_linear(); }
+  bool pspin() const { return view.kind == ObjectiveKind::p_spin; }
   std::int64_t dl_layers() const { return static_cast<std::int64_t>(dl_widths.size()) - 1; }
   // Objectives whose coupled pass also gives the value per row (f_rows).
-  bool row_values() const { return field() || is_network(); }
+  bool row_values() const { return field() || is_network() || pspin(); }
+  // p = 3 p-spin: rows per block of the contraction Y = X T^T, whose [block,
+  // n^2] work space holds at most kPspinWorkElements elements (at least one
+  // row), as on the CPU backend; so block * n^2 also fits cuBLAS's int sizes.
+  std::int64_t pspin_block(std::int64_t rows) const {
+    const std::int64_t nn = std::max<std::int64_t>(view.n * view.n, 1);
+    return std::max<std::int64_t>(1, std::min<std::int64_t>(rows, kPspinWorkElements / nn));
+  }
+  // Elements of T of the work space z of coupled_value_grad for `rows` rows:
+  // [rows, work_per_row()], plus for the p = 3 p-spin one contraction block
+  // [pspin_block(rows), n^2] shared by all rows (a fixed size, at most
+  // kPspinWorkElements elements unless one row alone is larger: the memory
+  // plan counts it with the objective data).
+  std::size_t work_elements(std::int64_t rows) const {
+    std::size_t e = checked_size(rows, work_per_row());
+    if (pspin() && p == 3 && rows > 0) e += checked_size(pspin_block(rows), view.n * view.n);
+    return e;
+  }
   // Elements of T per row of the work space z of coupled_value_grad: the
   // field's features; the mlp's H and dH [n, h] and out [n, o]; the deep
-  // linear network's Z_1 .. Z_L and dZ_1 .. dZ_L, 2 n (d_1 + ... + d_L).
+  // linear network's Z_1 .. Z_L and dZ_1 .. dZ_L, 2 n (d_1 + ... + d_L); none
+  // for the p-spin (see work_elements).
   std::int64_t work_per_row() const {
     if (field()) return m;
     if (is_mlp()) return 2 * mlp.n * mlp.h + mlp.n * mlp.o;
@@ -869,15 +1045,20 @@ struct DeviceObjective {
     return 0;
   }
 
-  // Coupled gradient rows G for `rows` rows of x and, for the field and the
-  // mlp, the values f_rows (per row, double; z: work space [rows,
-  // work_per_row()]); no-op when not coupled. Rotated quadratic: G = X A.
-  // Gaussian field: Z = X W^T, the epilogue (F, S in Z, G = mu X), G += S W.
-  // MLP: mlp_value_grad. Deep-linear: dl_value_grad.
+  // Coupled gradient rows G for `rows` rows of x and, for the field, the
+  // networks and the p-spin, the values f_rows (per row, double; z: work
+  // space of work_elements(rows) elements); no-op when not coupled. Rotated
+  // quadratic: G = X A. Gaussian field: Z = X W^T, the epilogue (F, S in Z,
+  // G = mu X), G += S W. MLP: mlp_value_grad. Deep-linear: dl_value_grad.
+  // P-spin: pspin_value_grad (at x as given: the ensemble retracts first).
   void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
                           T* z) const {
     if (!view.coupled || rows == 0) return;
     const std::int64_t n = view.n;
+    if (pspin()) {
+      pspin_value_grad(h, rows, x, g, f_rows, z);
+      return;
+    }
     if (is_deep_linear()) {
       dl_value_grad(h, rows, x, g, f_rows, z);
       return;
@@ -1077,6 +1258,102 @@ struct DeviceObjective {
     }
   }
 
+  // p = 3 p-spin: for each block of at most pspin_block(rows) rows r0 .. r0 +
+  // rb - 1 of x [rows, n], the contraction Y = X_block T^T into y [rb, n^2]
+  // (row k of y is Y_(r0 + k) = grad^2 H(x_(r0 + k)) [n, n], as the CPU
+  // backend's GEMM), then body(r0, rb). The blocks run in order on the
+  // default stream, so y is reused without synchronization.
+  template <class F>
+  void pspin_contract(cublasHandle_t h, std::int64_t rows, const T* x, T* y, F&& body) const {
+    const std::int64_t n = view.n, nn = n * n, block = pspin_block(rows);
+    for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
+      const std::int64_t rb = std::min(block, rows - r0);
+      gemm_rm(h, false, true, rb, nn, n, x + r0 * n, couplings.get(), y);  // [rb, n^2]
+      body(r0, rb);
+    }
+  }
+
+  // p-spin values and Riemannian gradients of `rows` rows of x (at x as
+  // given), as the CPU backend forms them (kernels/pspin.hpp): p = 2,
+  // G_E = X A by one GEMM; p = 3, per block Y = X T^T (work space y
+  // [pspin_block(rows), n^2]) and the products Y_r x_r = 2 g_E by one
+  // strided-batched GEMM over the block's rows (n x n times n x 1); then the
+  // epilogue kernel per row: E into f, g_R into g.
+  void pspin_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f,
+                        T* y) const {
+    if (rows == 0) return;
+    const std::int64_t n = view.n, nn = n * n;
+    if (p == 2) {
+      for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+        gemm_rm(h, false, false, r, n, n, x + r0 * n, couplings.get(), g + r0 * n);  // G_E = X A
+      });
+    } else {
+      pspin_contract(h, rows, x, y, [&](std::int64_t r0, std::int64_t rb) {
+        gemm_rm_strided(h, false, false, n, 1, n, y, nn, x + r0 * n, n, g + r0 * n, n,
+                        rb);  // Y_r x_r
+      });
+    }
+    pspin_grad_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(p, x, g, f, rows, n);
+    SS_LAUNCHED("pspin_grad_kernel");
+  }
+
+  // p-spin Hessian-vector products P (Y - c I) P v of `rows` rows (at x as
+  // given), as the CPU backend: u = P v; p = 2, G_E = X A and Y u = U A by
+  // GEMMs; p = 3, per block Y = X T^T, then Y_r x_r and Y_r u_r by
+  // strided-batched GEMMs; then the epilogue kernel per row. Work spaces: ge,
+  // u [rows, n]; y [pspin_block(rows), n^2] (p = 3 only).
+  void pspin_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v, T* hv, T* ge, T* u,
+                 T* y) const {
+    if (rows == 0) return;
+    const std::int64_t n = view.n, nn = n * n;
+    sphere_project_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(x, v, u, rows, n);
+    SS_LAUNCHED("sphere_project_kernel");
+    if (p == 2) {
+      for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+        gemm_rm(h, false, false, r, n, n, x + r0 * n, couplings.get(), ge + r0 * n);  // X A
+        gemm_rm(h, false, false, r, n, n, u + r0 * n, couplings.get(), hv + r0 * n);  // U A
+      });
+    } else {
+      pspin_contract(h, rows, x, y, [&](std::int64_t r0, std::int64_t rb) {
+        gemm_rm_strided(h, false, false, n, 1, n, y, nn, x + r0 * n, n, ge + r0 * n, n,
+                        rb);  // Y_r x_r
+        gemm_rm_strided(h, false, false, n, 1, n, y, nn, u + r0 * n, n, hv + r0 * n, n,
+                        rb);  // Y_r u_r
+      });
+    }
+    pspin_hvp_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(p, x, ge, u, hv, rows, n);
+    SS_LAUNCHED("pspin_hvp_kernel");
+  }
+
+  // p-spin: the embedded Riemannian Hessians P (Y - c I) P of `points`
+  // points x [points, n] (at x as given) into hess [points, n, n], as the CPU
+  // backend forms them: Y = A (p = 2) or the rows of X T^T (p = 3, one GEMM:
+  // the caller keeps points * n^2 within the cuBLAS int range, e.g. points <=
+  // pspin_block); per point q = x / |x|, w = Y q, alpha = q . w (double, work
+  // spaces q, w [points, n] and alpha [points]) and c = alpha / (p - 1); then
+  // the entries in place of Y.
+  void pspin_hessians(cublasHandle_t h, std::int64_t points, const T* x, T* hess, double* q,
+                      double* w, double* alpha) const {
+    const std::int64_t n = view.n, nn = n * n;
+    if (points == 0 || n == 0) return;
+    if (p == 2) {
+      broadcast_matrix_kernel<T>
+          <<<flat_blocks(points * nn), kFlatThreads>>>(couplings.get(), hess, points, nn);
+      SS_LAUNCHED("broadcast_matrix_kernel");
+    } else {
+      gemm_rm(h, false, true, points, nn, n, x, couplings.get(), hess);  // [points, n^2]
+    }
+    pspin_normal_kernel<T><<<flat_blocks(points), kFlatThreads>>>(x, q, points, n);
+    SS_LAUNCHED("pspin_normal_kernel");
+    pspin_yq_kernel<T><<<flat_blocks(points * n), kFlatThreads>>>(hess, q, w, points, n);
+    SS_LAUNCHED("pspin_yq_kernel");
+    pspin_alpha_kernel<<<flat_blocks(points), kFlatThreads>>>(q, w, alpha, points, n);
+    SS_LAUNCHED("pspin_alpha_kernel");
+    pspin_hessian_kernel<T>
+        <<<flat_blocks(points * nn), kFlatThreads>>>(p, hess, q, w, alpha, points, n);
+    SS_LAUNCHED("pspin_hessian_kernel");
+  }
+
   // Hessian-vector products H v per row. Rotated quadratic: rows of V A (A
   // symmetric). Gaussian field: mu V + (h o (V W^T)) W, h_j the curvature at
   // Z = X W^T (z, u: work spaces [rows, m]).
@@ -1085,6 +1362,7 @@ struct DeviceObjective {
     if (rows == 0) return;
     require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
     require(!is_deep_linear(), "deep-linear Hessian-vector products go through dl_hvp");
+    require(!pspin(), "p-spin Hessian-vector products go through pspin_hvp");
     const std::int64_t n = view.n;
     if (!field()) {
       for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
@@ -1175,14 +1453,19 @@ class CudaEnsemble final : public Ensemble {
     if (states >= 2) s2_ = DeviceArray<T>(len);
     if (obj_.view.coupled) {
       g_ = DeviceArray<T>(len);
-      cublas_ = std::make_unique<CublasHandle>();
+      // objective.tf32 (f32 only): this ensemble's GEMMs may use TF32 tensor
+      // cores; its handle is its own, so nothing else changes mode.
+      cublas_ = std::make_unique<CublasHandle>(use_tf32<T>(*s.objective));
     }
     // Work space and values per trajectory: gaussian-field M T + 8 bytes
     // (budgeted by the memory plan); mlp (2 n h + n o) T + 8 bytes (H, dH,
     // out); deep-linear 2 n (d_1 + ... + d_L) T + 8 bytes (Z_l and dZ_l,
-    // l = 1 .. L; not yet budgeted by the memory plan).
+    // l = 1 .. L; not yet budgeted by the memory plan); p-spin 8 bytes, and
+    // for p = 3 one fixed [block, N^2] contraction block of at most
+    // kPspinWorkElements elements for the whole chunk (budgeted by the memory
+    // plan with the objective data).
     if (obj_.row_values()) {
-      z_ = DeviceArray<T>(checked_size(count_, obj_.work_per_row()));
+      z_ = DeviceArray<T>(obj_.work_elements(count_));
       f_rows_ = DeviceArray<double>(cnt);
     }
     partials_ = DeviceArray<IterationSums>(cnt * static_cast<std::size_t>(nslices_));
@@ -1218,6 +1501,14 @@ class CudaEnsemble final : public Ensemble {
     const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
     const T* xc = x_[t % 2].get();
     T* xn = x_[(t + 1) % 2].get();
+    // On the sphere (p-spin) the running rows of x_t are first retracted onto
+    // |x|^2 = N, as the CPU backend does: the value, gradient, step and
+    // records of iteration t are all taken at the retracted point.
+    if (obj_.pspin()) {
+      sphere_retract_kernel<T>
+          <<<flat_blocks(count_), kFlatThreads>>>(x_[t % 2].get(), outcome_.get(), count_, n_);
+      SS_LAUNCHED("sphere_retract_kernel");
+    }
     // G rows (and field values) of stopped trajectories are computed too:
     // cheaper than compacting, and never read.
     if (obj_.view.coupled)
@@ -1274,8 +1565,8 @@ class CudaEnsemble final : public Ensemble {
   std::int64_t threads_ = 32, nslices_ = 1;
   std::unique_ptr<CublasHandle> cublas_;  // only for coupled objectives
   DeviceArray<T> x_[2], s1_, s2_, g_, paths_;
-  DeviceArray<T> z_;                     // field / networks: work space [count, work_per_row]
-  DeviceArray<double> f_rows_;           // field / networks: value per trajectory [count]
+  DeviceArray<T> z_;            // field / networks / p-spin: work_elements(count) work space
+  DeviceArray<double> f_rows_;  // field / networks / p-spin: value per trajectory [count]
   DeviceArray<IterationSums> partials_;  // [count, nslices]
   DeviceArray<std::int8_t> outcome_;
   DeviceArray<std::int64_t> steps_;
@@ -1434,9 +1725,12 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  cublasHandle_t cublas() {
-    if (!cublas_) cublas_ = std::make_unique<CublasHandle>();
-    return cublas_->get();
+  // The default-mode handle, or with tf32 (use_tf32: objective.tf32 on an
+  // f32 evaluation) the TF32 one.
+  cublasHandle_t cublas(bool tf32 = false) {
+    std::unique_ptr<CublasHandle>& handle = tf32 ? cublas_tf32_ : cublas_;
+    if (!handle) handle = std::make_unique<CublasHandle>(tf32);
+    return handle->get();
   }
   const CusolverDn& cusolver() {
     if (!cusolver_) cusolver_ = std::make_unique<CusolverDn>();
@@ -1459,12 +1753,13 @@ class CudaBackend final : public Backend {
     const std::int64_t n = d.dim;
     const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
     DeviceArray<T> grow(obj.view.coupled ? x.size() : 0), g(x.size());
-    DeviceArray<T> z(checked_size(batch, obj.work_per_row()));
+    DeviceArray<T> z(obj.work_elements(batch));
     DeviceArray<double> f(checked_size(batch)), f_rows(obj.row_values() ? checked_size(batch) : 0);
     ObjectiveEval r;
     if (batch == 0) return r;
     if (obj.view.coupled)
-      obj.coupled_value_grad(cublas(), batch, x.get(), grow.get(), f_rows.get(), z.get());
+      obj.coupled_value_grad(cublas(use_tf32<T>(d)), batch, x.get(), grow.get(), f_rows.get(),
+                             z.get());
     value_grad_kernel<T><<<row_blocks(batch), kFlatThreads>>>(
         obj.view, x.get(), grow.get(), f_rows.get(), g.get(), f.get(), batch, n);
     SS_LAUNCHED("value_grad_kernel");
@@ -1486,7 +1781,7 @@ class CudaBackend final : public Backend {
       const std::size_t hid = checked_size(batch, s.n * s.h), out = checked_size(batch, s.n * s.o);
       DeviceArray<T> g(x.size()), h(hid), dh(hid), rdh(hid), ra(hid), rh(hid), dout(out), rout(out);
       DeviceArray<double> f(checked_size(batch));
-      cublasHandle_t handle = cublas();
+      cublasHandle_t handle = cublas(use_tf32<T>(d));
       obj.mlp_value_grad(handle, batch, x.get(), g.get(), f.get(), h.get(), dh.get(), rdh.get(),
                          dout.get());
       obj.mlp_hvp(handle, batch, false, x.get(), h.get(), dh.get(), dout.get(), v.get(), hv.get(),
@@ -1495,13 +1790,18 @@ class CudaBackend final : public Backend {
       const std::size_t work = checked_size(batch, obj.work_per_row());
       DeviceArray<T> g(x.size()), fw(work), rw(work);
       DeviceArray<double> f(checked_size(batch));
-      cublasHandle_t handle = cublas();
+      cublasHandle_t handle = cublas(use_tf32<T>(d));
       obj.dl_value_grad(handle, batch, x.get(), g.get(), f.get(), fw.get());
       obj.dl_hvp(handle, batch, false, x.get(), fw.get(), v.get(), hv.get(), rw.get());
+    } else if (obj.pspin()) {  // at x as given (not retracted)
+      DeviceArray<T> ge(x.size()), u(x.size());
+      DeviceArray<T> y(obj.p == 3 ? checked_size(obj.pspin_block(batch), n * n) : 0);
+      obj.pspin_hvp(cublas(use_tf32<T>(d)), batch, x.get(), v.get(), hv.get(), ge.get(), u.get(),
+                    y.get());
     } else if (obj.view.coupled) {
       const std::size_t features = obj.field() ? checked_size(batch, obj.m) : 0;
       DeviceArray<T> z(features), u(features);
-      obj.coupled_hvp(cublas(), batch, x.get(), v.get(), hv.get(), z.get(), u.get());
+      obj.coupled_hvp(cublas(use_tf32<T>(d)), batch, x.get(), v.get(), hv.get(), z.get(), u.get());
     } else {
       hvp_kernel<T><<<flat_blocks(batch * n), kFlatThreads>>>(obj.view, x.get(), v.get(), hv.get(),
                                                               batch, n);
@@ -1513,7 +1813,8 @@ class CudaBackend final : public Backend {
   // The device computes the Hessian band; the dense [batch, dim, dim] layout
   // is assembled on the host, which moves 2 instead of dim numbers per
   // coordinate across the bus. A rotated quadratic's Hessian is the matrix A
-  // itself; the gaussian field's is dense and computed by GEMMs.
+  // itself; the gaussian field's, the networks' and the p-spin's are dense
+  // and computed by GEMMs.
   template <class T>
   std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
                                 const std::vector<double>& x64) {
@@ -1530,6 +1831,10 @@ class CudaBackend final : public Backend {
     }
     if (d.kind == ObjectiveKind::deep_linear) {
       dl_hessian_t<T>(d, batch, x64, h);
+      return h;
+    }
+    if (d.kind == ObjectiveKind::p_spin) {
+      pspin_hessian_t<T>(d, batch, x64, h);
       return h;
     }
     if (d.coupled()) {
@@ -1564,7 +1869,7 @@ class CudaBackend final : public Backend {
     const DeviceObjective<T> obj(d);
     const std::int64_t n = d.dim, m = obj.m;
     const std::size_t nn = checked_size(n, n), mn = checked_size(m, n);
-    cublasHandle_t handle = cublas();
+    cublasHandle_t handle = cublas(use_tf32<T>(d));
     DeviceArray<T> hz(checked_size(batch, m));
     {
       const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
@@ -1630,7 +1935,7 @@ class CudaBackend final : public Backend {
     const DeviceObjective<T> obj(d);
     const MlpShape& s = obj.mlp;
     const std::int64_t n = d.dim, nh = s.n * s.h, no = s.n * s.o;
-    cublasHandle_t handle = cublas();
+    cublasHandle_t handle = cublas(use_tf32<T>(d));
     const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
     DeviceArray<T> g(checked_size(n)), hid(checked_size(nh)), dh(checked_size(nh)),
         da(checked_size(nh)), dout(checked_size(no));
@@ -1665,7 +1970,7 @@ class CudaBackend final : public Backend {
                     std::vector<double>& h) {
     const DeviceObjective<T> obj(d);
     const std::int64_t n = d.dim, ws = obj.work_per_row();
-    cublasHandle_t handle = cublas();
+    cublasHandle_t handle = cublas(use_tf32<T>(d));
     const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
     DeviceArray<T> g(checked_size(n)), fw(checked_size(ws));
     DeviceArray<double> f(1);
@@ -1681,6 +1986,34 @@ class CudaBackend final : public Backend {
         [&](std::int64_t c, const T* xb) {
           obj.dl_hvp(handle, c, true, xb, fw.get(), v.get(), hv.get(), rw.get());
         });
+  }
+
+  // p-spin Hessians, the embedded Riemannian P (Y - c I) P at x as given:
+  // groups of pspin_block(batch) points (at most kPspinWorkElements entries
+  // of Hessians, so that the p = 3 contraction's GEMM fits cuBLAS's int
+  // sizes), each group by pspin_hessians and one copy to the host, into h
+  // [batch, n, n] (n > 0, batch > 0).
+  template <class T>
+  void pspin_hessian_t(const ObjectiveData& d, std::int64_t batch, const std::vector<double>& x64,
+                       std::vector<double>& h) {
+    const DeviceObjective<T> obj(d);
+    const std::int64_t n = d.dim;
+    const std::size_t nn = checked_size(n, n);
+    cublasHandle_t handle = cublas(use_tf32<T>(d));
+    const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
+    const std::int64_t group = obj.pspin_block(batch);
+    DeviceArray<T> hess(checked_size(group) * nn);
+    DeviceArray<double> q(checked_size(group, n)), w(checked_size(group, n)),
+        alpha(checked_size(group));
+    std::vector<T> hh;
+    for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
+      const std::int64_t g = std::min(group, batch - b0);
+      obj.pspin_hessians(handle, g, x.get() + b0 * n, hess.get(), q.get(), w.get(), alpha.get());
+      // A synchronous copy on the default stream: it waits for the kernels.
+      hh.resize(checked_size(g) * nn);
+      SS_CUDA(cudaMemcpy(hh.data(), hess.get(), hh.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      std::copy(hh.begin(), hh.end(), h.begin() + b0 * n * n);
+    }
   }
 
   // Same results as the CPU backend's LAPACKE ?syevd (row-major, 'L'): values
@@ -1909,8 +2242,9 @@ class CudaBackend final : public Backend {
     return out;
   }
 
-  std::unique_ptr<CublasHandle> cublas_;  // created on first coupled evaluation
-  std::unique_ptr<CusolverDn> cusolver_;  // created on first eigh or count_below
+  std::unique_ptr<CublasHandle> cublas_;       // created on first coupled evaluation
+  std::unique_ptr<CublasHandle> cublas_tf32_;  // the same for tf32 objectives in f32
+  std::unique_ptr<CusolverDn> cusolver_;       // created on first eigh or count_below
 };
 
 // Why no device can be used, or "" when one can.
