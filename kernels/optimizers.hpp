@@ -19,6 +19,10 @@ enum class OptimizerKind : int {
   adam = 4,          // torch.optim.Adam, amsgrad = False
   perturbed_gd = 5,  // gd plus uniform ball perturbations (Jin et al. 2017)
   langevin = 6,      // x -= lr g + sqrt(2 lr T_k) xi, T_k = temperature decay^(k-1)
+  // Host-driven (src/core/host_optimizers.cpp: whole-batch steps through the
+  // backend's value, Hessian and eigensolver calls, not the fused pass):
+  saddle_free_newton = 7,  // x -= lr |H|^-1 g (Dauphin et al. 2014), dense
+  annealing = 8,           // gradient-free simulated annealing (Metropolis, geometric cooling)
 };
 
 // Hyperparameters; defaults are torch.optim's (except momentum.momentum,
@@ -39,8 +43,10 @@ struct OptimizerParams {
   double radius = 1e-2;                    // perturbed-gd: ball radius r
   double g_thres = 1e-3;                   // perturbed-gd: perturb when ||grad f|| <= g_thres
   std::int64_t t_thres = 100;              // perturbed-gd: ... and none in the last t_thres steps
-  double temperature = 1e-3;               // langevin: T at step 1
-  double temperature_decay = 1.0;          // langevin: T_k = temperature decay^(k-1)
+  double temperature = 1e-3;               // langevin, annealing: T at step 1
+  double temperature_decay = 1.0;          // langevin, annealing: T_k = temperature decay^(k-1)
+  double damping = 1e-2;                   // saddle-free-newton: |lambda| + damping
+  double step_size = 0.1;                  // annealing: proposal std per coordinate
   std::uint64_t seed = 0;                  // noise (langevin, perturbed-gd): the experiment seed
 
   // Number of state arrays (momentum buffer, accumulators, moments) per coordinate.
@@ -49,6 +55,8 @@ struct OptimizerParams {
       case OptimizerKind::gd:
       case OptimizerKind::perturbed_gd:
       case OptimizerKind::langevin:
+      case OptimizerKind::saddle_free_newton:
+      case OptimizerKind::annealing:
         return 0;
       case OptimizerKind::momentum:
         return momentum != 0.0 ? 1 : 0;
@@ -107,6 +115,9 @@ SS_HD T optimizer_update(const OptimizerParams& p, const StepScalars& s, T x, T 
     case OptimizerKind::gd:
     case OptimizerKind::perturbed_gd:  // the perturbations are applied to whole rows (below)
       return x - T(s.lr) * g;
+    case OptimizerKind::saddle_free_newton:  // host-driven: never a per-coordinate rule
+    case OptimizerKind::annealing:
+      return x;
     case OptimizerKind::langevin: {
       const double xi =
           rng::normal(p.seed, rng::kLangevinNoise, coord, static_cast<std::uint32_t>(s.step));

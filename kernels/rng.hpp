@@ -25,6 +25,8 @@ enum Stream : std::uint32_t {
   kLangevinNoise = 12,     // langevin: xi at (trajectory * dim + coordinate, step)
   kPerturbDirection = 13,  // perturbed-gd: direction at (trajectory * dim + coordinate, step)
   kPerturbRadius = 14,     // perturbed-gd: radius at (trajectory, step)
+  kAnnealProposal = 15,    // annealing: proposal at (trajectory * dim + coordinate, step)
+  kAnnealAccept = 16,      // annealing: Metropolis uniform at (trajectory, step)
 };
 
 // Four 32-bit words for counter (stream, index, step) under key seed.

@@ -91,8 +91,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       spec.precision = e.run.precision;
       spec.count = count;
       spec.first = first;
-      spec.stop =
-          StopRule{e.run.grad_tol, e.run.diverge_above, e.run.max_steps, e.run.target_loss};
+      spec.stop = StopRule{e.run.grad_tol, e.run.diverge_above, e.run.max_steps, e.run.target_loss};
       spec.record_count = std::clamp<std::int64_t>(e.run.record_trajectories - first, 0, count);
       spec.record_every = e.run.record_every;
       spec.records = e.records();
@@ -100,7 +99,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       spec.plateau = e.plateau;
       spec.keep_plateau_points = census && analysis_wants(e.analysis, "plateaus");
       const auto t_chunk = std::chrono::steady_clock::now();
-      auto ens = backend.make_ensemble(spec);
+      auto ens = host_driven(spec.optimizer.kind) ? make_host_ensemble(spec, backend)
+                                                  : backend.make_ensemble(spec);
       ens->set_starts(make_starts(e, first, count));
       std::int64_t iterations = 0;
       for (std::int64_t t = 0; t <= e.run.max_steps; ++t) {

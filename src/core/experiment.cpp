@@ -14,6 +14,7 @@
 
 #include "config.hpp"
 #include "saddlescope/errors.hpp"
+#include "saddlescope/run.hpp"
 
 namespace saddlescope {
 namespace {
@@ -29,9 +30,11 @@ const std::vector<std::string> kObjectiveKinds = {
     "p-spin",          "gaussian-field", "mlp",        "deep-linear"};
 // The objectives whose work is GEMM-shaped (objective.tf32 applies to them).
 const std::vector<std::string> kGemmObjectives = {"p-spin", "gaussian-field", "mlp", "deep-linear"};
-const std::vector<std::string> kOptimizerKinds = {"gd",   "momentum",     "adagrad", "rmsprop",
-                                                  "adam", "perturbed-gd", "langevin"};
-const std::vector<std::string> kOptimizersNotYet = {"saddle-free-newton", "annealing"};
+const std::vector<std::string> kOptimizerKinds = {
+    "gd",       "momentum",           "adagrad",  "rmsprop", "adam", "perturbed-gd",
+    "langevin", "saddle-free-newton", "annealing"};
+// saddle-free-newton decomposes a dense N x N Hessian per trajectory per step.
+constexpr std::int64_t kMaxSaddleFreeNewtonDim = 4096;
 
 ObjectiveSpec read_objective(const Section& s) {
   ObjectiveSpec o;
@@ -278,13 +281,8 @@ AnalysisSpec read_analysis(const Section& s) {
 OptimizerSpec read_optimizer(const Section& s) {
   if (!s.has("kind"))
     s.fail_section(
-        "needs kind; one of: gd, momentum, adagrad, rmsprop, adam, perturbed-gd, langevin");
-  const std::string kind_raw = s.string("kind", "");
-  if (std::find(kOptimizersNotYet.begin(), kOptimizersNotYet.end(), kind_raw) !=
-      kOptimizersNotYet.end())
-    s.fail("kind", fmt::format("= \"{}\" is not supported yet in this version; available: gd, "
-                               "momentum, adagrad, rmsprop, adam, perturbed-gd, langevin",
-                               kind_raw));
+        "needs kind; one of: gd, momentum, adagrad, rmsprop, adam, perturbed-gd, langevin, "
+        "saddle-free-newton, annealing");
   const std::string kind = s.choice("kind", "", kOptimizerKinds);
   OptimizerSpec o;
   OptimizerParams& p = o.params;
@@ -310,6 +308,14 @@ OptimizerSpec read_optimizer(const Section& s) {
     p.kind = OptimizerKind::langevin;
     keys.insert(keys.end(), {"temperature", "temperature_decay"});
     p.lr = 1e-3;
+  } else if (kind == "saddle-free-newton") {
+    p.kind = OptimizerKind::saddle_free_newton;
+    keys = {"kind", "label", "lr", "damping"};
+    p.lr = 1.0;
+  } else if (kind == "annealing") {
+    p.kind = OptimizerKind::annealing;
+    keys = {"kind", "label", "temperature", "temperature_decay", "step_size"};
+    p.lr = 0.0;
   } else if (kind == "rmsprop") {
     p.kind = OptimizerKind::rmsprop;
     keys.insert(keys.end(), {"alpha", "eps", "momentum", "centered"});
@@ -343,6 +349,12 @@ OptimizerSpec read_optimizer(const Section& s) {
   if (kind == "langevin") {
     p.temperature = s.number("temperature", 1e-3, 0.0, 1e30);
     p.temperature_decay = s.number("temperature_decay", 1.0, 0.0, 1.0, true);
+  }
+  if (kind == "saddle-free-newton") p.damping = s.number("damping", 1e-2, 0.0, 1e30);
+  if (kind == "annealing") {
+    p.temperature = s.number("temperature", 1.0, 0.0, 1e30);
+    p.temperature_decay = s.number("temperature_decay", 0.999, 0.0, 1.0, true);
+    p.step_size = s.number("step_size", 0.1, 0.0, 1e30, true);
   }
   if (kind == "adagrad") {
     p.lr_decay = s.number("lr_decay", 0.0, 0.0, 1e30);
@@ -465,7 +477,17 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
     e.optimizers.push_back(read_optimizer(Section(*t, fmt::format("optimizer[{}]", i), source)));
   }
   assign_labels(e.optimizers);
-  for (auto& o : e.optimizers) o.params.seed = e.seed;  // keys the noise of langevin, perturbed-gd
+  for (std::size_t i = 0; i < e.optimizers.size(); ++i) {
+    auto& o = e.optimizers[i];
+    o.params.seed = e.seed;  // keys the noise of langevin, perturbed-gd, annealing
+    if (o.params.kind == OptimizerKind::saddle_free_newton &&
+        e.objective.dim > kMaxSaddleFreeNewtonDim)
+      throw InputError(fmt::format(
+          "{}: optimizer[{}] saddle-free-newton eigendecomposes a dense {} x {} Hessian per "
+          "trajectory per step; it is limited to objective.dim <= {}: lower the dim or use a "
+          "first-order optimizer (perturbed-gd escapes saddles too)",
+          source, i, e.objective.dim, e.objective.dim, kMaxSaddleFreeNewtonDim));
+  }
   // Without an [analysis] section no census runs (method = "none"): a census
   // of dense N x N Hessians is a deliberate choice at large N.
   if (const auto pl = top.table("plateau")) e.plateau = read_plateau(*pl);
@@ -580,8 +602,8 @@ std::string to_toml(const Experiment& e) {
     const auto& p = opt.params;
     s << "\n[[optimizer]]\nkind = " << quote(optimizer_kind_name(p.kind)) << "\n";
     s << "label = " << quote(opt.label) << "\n";
-    s << "lr = " << fmt_double(p.lr) << "\n";
-    s << "weight_decay = " << fmt_double(p.weight_decay) << "\n";
+    if (p.kind != OptimizerKind::annealing) s << "lr = " << fmt_double(p.lr) << "\n";
+    if (!host_driven(p.kind)) s << "weight_decay = " << fmt_double(p.weight_decay) << "\n";
     switch (p.kind) {
       case OptimizerKind::gd:
         break;
@@ -592,6 +614,14 @@ std::string to_toml(const Experiment& e) {
       case OptimizerKind::langevin:
         s << "temperature = " << fmt_double(p.temperature)
           << "\ntemperature_decay = " << fmt_double(p.temperature_decay) << "\n";
+        break;
+      case OptimizerKind::saddle_free_newton:
+        s << "damping = " << fmt_double(p.damping) << "\n";
+        break;
+      case OptimizerKind::annealing:
+        s << "temperature = " << fmt_double(p.temperature)
+          << "\ntemperature_decay = " << fmt_double(p.temperature_decay)
+          << "\nstep_size = " << fmt_double(p.step_size) << "\n";
         break;
       case OptimizerKind::momentum:
         s << "momentum = " << fmt_double(p.momentum) << "\ndampening = " << fmt_double(p.dampening)
@@ -631,6 +661,10 @@ const char* optimizer_kind_name(OptimizerKind k) {
       return "perturbed-gd";
     case OptimizerKind::langevin:
       return "langevin";
+    case OptimizerKind::saddle_free_newton:
+      return "saddle-free-newton";
+    case OptimizerKind::annealing:
+      return "annealing";
   }
   return "?";
 }
@@ -695,11 +729,20 @@ std::string describe_optimizers() {
   langevin  x -= lr g + sqrt(2 lr T_k) xi, xi ~ N(0, I), T_k = temperature decay^(k-1) at
             step k (decay = 1: constant).  keys: lr = 0.001, temperature = 0.001,
             temperature_decay = 1, weight_decay = 0
-Noise (langevin, perturbed-gd) is drawn from the experiment seed per trajectory,
-coordinate and step: the same on every backend and chunk size.
+  saddle-free-newton  x -= lr V diag(1 / (|lambda| + damping)) V^T g from the dense
+            eigendecomposition H = V diag(lambda) V^T (Dauphin et al. 2014): Newton's step
+            with the negative curvature directions turned into descent directions.
+            keys: lr = 1, damping = 0.01; dim <= 4096
+  annealing gradient-free simulated annealing: proposals x' = x + step_size xi,
+            xi ~ N(0, I), accepted with probability min(1, exp(-(f' - f) / T_k)),
+            T_k = temperature decay^(k-1).  keys: temperature = 1,
+            temperature_decay = 0.999, step_size = 0.1 (no lr)
+saddle-free-newton and annealing step the whole batch through the backend's value,
+Hessian and eigensolver calls (host-driven; on CUDA each step moves the batch).
+Noise (langevin, perturbed-gd, annealing) is drawn from the experiment seed per
+trajectory, coordinate and step: the same on every backend and chunk size.
 Every optimizer also takes label = "..." (its name in outputs; default: the kind, or
 kind(lr=...) when a kind appears more than once).
-Planned (not in this version): saddle-free-newton, annealing.
 )";
 }
 

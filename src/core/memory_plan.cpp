@@ -109,7 +109,12 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     if (e.objective.kind == "deep-linear")
       for (std::size_t l = 1; l < e.objective.widths.size(); ++l)
         dl_work += 2 * static_cast<std::uint64_t>(e.objective.samples * e.objective.widths[l]) * t;
-    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + mlp_work + dl_work + 8);
+    // saddle-free-newton: the Hessian, its eigenvectors and the solver's copy, in double.
+    const std::uint64_t sfn_work =
+        o.params.kind == OptimizerKind::saddle_free_newton
+            ? 3 * static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n) * 8
+            : 0;
+    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + mlp_work + dl_work + sfn_work + 8);
     s.count = 0;
     s.record_count = e.run.record_trajectories;
     s.records = e.records();

@@ -514,6 +514,9 @@ RowPass<T> row_pass_for(OptimizerKind p) {
       return row_pass<T, OK, OptimizerKind::perturbed_gd>;
     case OptimizerKind::langevin:
       return row_pass<T, OK, OptimizerKind::langevin>;
+    case OptimizerKind::saddle_free_newton:  // host-driven (src/core/host_optimizers.cpp)
+    case OptimizerKind::annealing:
+      return nullptr;
   }
   return nullptr;
 }
