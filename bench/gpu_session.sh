@@ -2,9 +2,10 @@
 # One command for a session with a GPU: build with CUDA, run every test (the
 # CUDA tests then compare against the CPU backend instead of skipping),
 # compute-sanitizer memcheck and racecheck on the CUDA tests, the fused-step
-# benchmark and the 20k example. Writes at most 5 files to $OUT (default
-# ./gpu-results): session.log, nvidia-smi.txt, fused_step-*.json (2), census-*.json,
-# field-*.json, mlp-*.json, st20k-summary.json (8 files: the device tool returns at most 8).
+# benchmarks and the 20k example. Writes at most 8 files to $OUT (default
+# ./gpu-results): session.log (with nvidia-smi), fused_step-*.json (2), census-*.json,
+# field-*.json, mlp-*.json, cublas-fraction-*.json, st20k-summary.json (8 files: the
+# device tool returns at most 8).
 #
 # The device machines have CUDA and CMake but not the Debian packages and no
 # network: run `bash tools/device_deps.sh pack` here first and carry
@@ -17,7 +18,7 @@ mkdir -p "$out"
 log="$out/session.log"
 exec > >(tee -a "$log") 2>&1
 export PATH="/usr/local/cuda/bin:$PATH"
-nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+nvidia-smi 2>&1 | head -20   # into session.log (the device tool returns at most 8 files)
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' ' '-' | tr -cd 'A-Za-z0-9-')
 echo "== GPU: $gpu"
 
@@ -51,6 +52,9 @@ python3 bench/peers_gemm.py --objective gaussian-field --backend cuda --binary b
   --out "$out/field-cuda-$gpu.json"
 python3 bench/peers_gemm.py --objective mlp --backend cuda --binary build/default/bench/bench_fused_step \
   --out "$out/mlp-cuda-$gpu.json"
+echo "== fraction of step time inside cuBLAS (nsys)"
+python3 bench/cublas_fraction.py --binary build/default/bench/bench_fused_step \
+  --out "$out/cublas-fraction-$gpu.json"
 echo "== example styblinski-tang-20k"
 rm -rf /tmp/st20k
 ./build/default/saddlescope run examples/styblinski-tang-20k.toml -o /tmp/st20k 2>&1 | tail -8
