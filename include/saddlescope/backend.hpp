@@ -108,6 +108,13 @@ class Ensemble {
   // Trajectories still running (synchronizes with the device).
   virtual std::int64_t running() = 0;
   virtual EnsembleResult result(bool want_finals) = 0;
+  // Checkpointing: the complete state after the last iterate() (synchronizes
+  // with the device), and its restoration into a fresh ensemble of the same
+  // spec on the same backend, after which iterate(t + 1) continues exactly
+  // as if never interrupted. An empty state means "not supported": a resume
+  // then restarts the chunk.
+  virtual std::vector<std::uint8_t> save_state() { return {}; }
+  virtual void load_state(const std::vector<std::uint8_t>& state) { (void)state; }
 };
 
 // Batched objective evaluation; X, V are row-major [batch, dim] host arrays.

@@ -28,6 +28,12 @@ class ResourceError : public Error {
   explicit ResourceError(const std::string& what) : Error(what, 3) {}
 };
 
+// A run stopped by SIGINT / SIGTERM after writing its checkpoint. Exit code 1.
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(const std::string& what) : Error(what, 1) {}
+};
+
 // A backend that is not available (built without CUDA, no device). Exit code 1.
 class BackendError : public Error {
  public:

@@ -4,6 +4,7 @@
 // on a backend -> RunResult -> run directory.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -87,7 +88,20 @@ OptimizerStats summarize(const OptimizerResult& r);
 using ProgressFn =
     std::function<void(std::size_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t)>;
 
-RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress = {});
+// Checkpointing of a run (DESIGN section 4): every `every_seconds` (and when
+// `stop` becomes true: then the run throws Interrupted after writing it) the
+// engine saves the finished chunks and the running ensemble's state to
+// `path`; with `resume` it continues from that file. The file is removed
+// when the run's results are complete.
+struct Checkpointing {
+  std::string path;  // "" = no checkpoints
+  double every_seconds = 300;
+  bool resume = false;
+  const volatile std::sig_atomic_t* stop = nullptr;  // set by a signal handler
+};
+
+RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress = {},
+                         const Checkpointing* checkpoint = nullptr);
 
 // The census of a finished run: its stopping points (analysis.points "stops")
 // and the finder's critical points ("critical") -> Hessians, spectra, classes.

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
+#include "checkpoint.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
 
@@ -61,7 +63,32 @@ std::unique_ptr<Backend> select_backend(const std::string& requested, std::strin
   return make_cpu_backend();
 }
 
-RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress) {
+namespace {
+
+void append_result(EnsembleResult& to, const EnsembleResult& r) {
+  append(to.outcome, r.outcome);
+  append(to.steps, r.steps);
+  append(to.f_init, r.f_init);
+  append(to.f_final, r.f_final);
+  append(to.gnorm_final, r.gnorm_final);
+  append(to.curves, r.curves);
+  append(to.paths, r.paths);
+  append(to.finals, r.finals);
+  append(to.plateau_count, r.plateau_count);
+  append(to.plateau_steps, r.plateau_steps);
+  append(to.longest_plateau, r.longest_plateau);
+  append(to.first_escape_step, r.first_escape_step);
+  append(to.plateau_step, r.plateau_step);
+  append(to.target_step, r.target_step);
+  append(to.plateau_f, r.plateau_f);
+  append(to.plateau_g, r.plateau_g);
+  append(to.plateau_points, r.plateau_points);
+}
+
+}  // namespace
+
+RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress,
+                         const Checkpointing* cp) {
   const auto t_all = std::chrono::steady_clock::now();
   RunResult out;
   out.backend = backend.name();
@@ -74,15 +101,70 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   out.seconds_objective = seconds_since(t_obj);
 
   const std::int64_t b_total = e.run.trajectories;
-  const std::int64_t chunk = out.plan.chunk, chunks = out.plan.chunks;
+  std::int64_t chunk = out.plan.chunk, chunks = out.plan.chunks;
   const bool census = e.analysis.method != "none";
   const bool want_finals =
       e.run.save_final_points || (census && analysis_wants(e.analysis, "stops"));
-  for (std::size_t oi = 0; oi < e.optimizers.size(); ++oi) {
+
+  // Checkpointing: where to start, and what was finished before.
+  const bool checkpoints = cp && !cp->path.empty();
+  const std::string config = to_toml(e);
+  ckpt::State resume_from;
+  if (checkpoints && cp->resume) {
+    resume_from = ckpt::load(cp->path);
+    if (resume_from.config != config)
+      throw InputError(fmt::format(
+          "{}: the checkpoint belongs to a different experiment than config.toml", cp->path));
+    if (resume_from.backend != backend.name())
+      throw InputError(fmt::format(
+          "{}: the run was checkpointed on the {} backend; resume it there (--backend {}): "
+          "results are only reproducible on the same backend",
+          cp->path, resume_from.backend, resume_from.backend));
+    // The chunking of the interrupted run (the memory budget may differ now;
+    // results do not depend on the chunking, the checkpoint's positions do).
+    if (resume_from.chunk_size >= 1 && resume_from.chunk_size <= b_total) {
+      chunk = resume_from.chunk_size;
+      chunks = (b_total + chunk - 1) / chunk;
+    }
+    if (resume_from.chunk >= chunks || resume_from.optimizer > e.optimizers.size())
+      throw InputError(
+          fmt::format("{}: the checkpoint does not match this run's chunks "
+                      "(a different memory budget?)",
+                      cp->path));
+  }
+  auto last_save = std::chrono::steady_clock::now();
+  auto save = [&](std::size_t oi, std::int64_t c, std::int64_t t,
+                  std::vector<std::uint8_t> ens_state, const OptimizerResult* partial) {
+    ckpt::State st;
+    st.config = config;
+    st.backend = backend.name();
+    st.optimizer = oi;
+    st.chunk = c;
+    st.chunk_size = chunk;
+    st.iteration = t;
+    st.ensemble = std::move(ens_state);
+    st.done = out.optimizers;
+    if (partial) st.done.push_back(*partial);
+    ckpt::save(cp->path, st);
+    last_save = std::chrono::steady_clock::now();
+  };
+  auto stop_requested = [&] { return checkpoints && cp->stop && *cp->stop; };
+  auto interrupted = [&] {
+    return Interrupted(fmt::format(
+        "interrupted: finished work saved in {}; continue with: saddlescope run --resume {}",
+        cp->path, std::filesystem::path(cp->path).parent_path().string()));
+  };
+
+  const std::size_t first_opt = checkpoints && cp->resume ? resume_from.optimizer : 0;
+  for (std::size_t oi = 0; oi < first_opt; ++oi) out.optimizers.push_back(resume_from.done[oi]);
+  for (std::size_t oi = first_opt; oi < e.optimizers.size(); ++oi) {
+    const bool resuming = checkpoints && cp->resume && oi == first_opt;
     const auto t0 = std::chrono::steady_clock::now();
     OptimizerResult res;
     res.label = e.optimizers[oi].label;
-    for (std::int64_t c = 0; c < chunks; ++c) {
+    if (resuming && resume_from.done.size() > oi) res = resume_from.done[oi];
+    const double seconds_before = res.seconds;
+    for (std::int64_t c = resuming ? resume_from.chunk : 0; c < chunks; ++c) {
       const std::int64_t first = c * chunk;
       const std::int64_t count = std::min(chunk, b_total - first);
       EnsembleSpec spec;
@@ -102,14 +184,25 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       auto ens = host_driven(spec.optimizer.kind) ? make_host_ensemble(spec, backend)
                                                   : backend.make_ensemble(spec);
       ens->set_starts(make_starts(e, first, count));
+      std::int64_t t_begin = 0;
+      if (resuming && c == resume_from.chunk && !resume_from.ensemble.empty()) {
+        ens->load_state(resume_from.ensemble);
+        t_begin = resume_from.iteration + 1;
+      }
       std::int64_t iterations = 0;
-      for (std::int64_t t = 0; t <= e.run.max_steps; ++t) {
+      for (std::int64_t t = t_begin; t <= e.run.max_steps; ++t) {
         ens->iterate(t);
-        iterations = t + 1;
+        ++iterations;
         if ((t + 1) % kHostLook == 0 || t == e.run.max_steps) {
           const std::int64_t running = ens->running();
           if (progress) progress(oi, t, running, c, chunks);
           if (running == 0) break;
+          if (checkpoints && t < e.run.max_steps &&
+              (stop_requested() || seconds_since(last_save) >= cp->every_seconds)) {
+            res.seconds = seconds_before + seconds_since(t0);
+            save(oi, c, t, ens->save_state(), &res);
+            if (stop_requested()) throw interrupted();
+          }
         }
       }
       EnsembleResult r = ens->result(want_finals);
@@ -117,27 +210,23 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       for (const std::int64_t s : r.target_step)
         res.target_seconds.push_back(s >= 0 ? static_cast<double>(s) * per_iteration
                                             : std::nan(""));
-      append(res.traj.outcome, r.outcome);
-      append(res.traj.steps, r.steps);
-      append(res.traj.f_init, r.f_init);
-      append(res.traj.f_final, r.f_final);
-      append(res.traj.gnorm_final, r.gnorm_final);
-      append(res.traj.curves, r.curves);
-      append(res.traj.paths, r.paths);
-      append(res.traj.finals, r.finals);
-      append(res.traj.plateau_count, r.plateau_count);
-      append(res.traj.plateau_steps, r.plateau_steps);
-      append(res.traj.longest_plateau, r.longest_plateau);
-      append(res.traj.first_escape_step, r.first_escape_step);
-      append(res.traj.plateau_step, r.plateau_step);
-      append(res.traj.target_step, r.target_step);
-      append(res.traj.plateau_f, r.plateau_f);
-      append(res.traj.plateau_g, r.plateau_g);
-      append(res.traj.plateau_points, r.plateau_points);
+      append_result(res.traj, r);
+      if (checkpoints && c + 1 < chunks &&
+          (stop_requested() || seconds_since(last_save) >= cp->every_seconds)) {
+        res.seconds = seconds_before + seconds_since(t0);
+        save(oi, c + 1, -1, {}, &res);
+        if (stop_requested()) throw interrupted();
+      }
     }
-    res.seconds = seconds_since(t0);
+    res.seconds = seconds_before + seconds_since(t0);
+    res.trajectory_steps = 0;
     for (auto s : res.traj.steps) res.trajectory_steps += s;
     out.optimizers.push_back(std::move(res));
+    // Always after an optimizer (and so before the census): what is finished stays finished.
+    if (checkpoints) {
+      save(oi + 1, 0, -1, {}, nullptr);
+      if (stop_requested()) throw interrupted();
+    }
   }
   if (census) {
     const auto t_census = std::chrono::steady_clock::now();

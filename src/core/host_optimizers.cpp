@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 
+#include "checkpoint.hpp"
 #include "kernels/pspin.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
@@ -79,6 +80,31 @@ class HostEnsemble final : public Ensemble {
   }
 
   std::int64_t running() override { return static_cast<std::int64_t>(running_rows().size()); }
+
+  std::vector<std::uint8_t> save_state() override {
+    ckpt::Writer w;
+    for (const auto* v : {&x_, &f_, &g_, &f_init_, &f_final_, &gnorm_final_, &paths_, &pbuf_[0],
+                          &pbuf_[1], &pbuf_[2]})
+      w.vec(*v);
+    w.vec(outcome_);
+    w.vec(steps_);
+    w.vec(curves_);
+    w.vec(plateau_);
+    return w.bytes();
+  }
+
+  void load_state(const std::vector<std::uint8_t>& state) override {
+    ckpt::Reader rd(state, "checkpoint (host-driven ensemble)");
+    for (auto* v : {&x_, &f_, &g_, &f_init_, &f_final_, &gnorm_final_, &paths_, &pbuf_[0],
+                    &pbuf_[1], &pbuf_[2]})
+      *v = rd.vec<double>();
+    outcome_ = rd.vec<std::int8_t>();
+    steps_ = rd.vec<std::int64_t>();
+    curves_ = rd.vec<float>();
+    plateau_ = rd.vec<PlateauState>();
+    if (!rd.done() || x_.size() != static_cast<std::size_t>(count_ * n_))
+      throw InputError("checkpoint: the ensemble state does not match this run");
+  }
 
   EnsembleResult result(bool want_finals) override {
     EnsembleResult r;

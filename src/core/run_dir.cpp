@@ -470,6 +470,9 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   files.push_back("summary.json");
   s["files"] = files;
   npy::write_text((d / "summary.json").string(), s.dump(2) + "\n");
+  // The results are complete: the checkpoint (if any) has done its job.
+  std::error_code ec;
+  fs::remove(d / "checkpoint.bin", ec);
 }
 
 }  // namespace saddlescope

@@ -21,6 +21,7 @@
 #include "kernels/pspin.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
+#include "src/core/checkpoint.hpp"
 
 namespace saddlescope {
 namespace {
@@ -621,6 +622,40 @@ class CpuEnsemble final : public Ensemble {
     std::int64_t r = 0;
     for (auto o : outcome_) r += o == kRunning;
     return r;
+  }
+
+  std::vector<std::uint8_t> save_state() override {
+    ckpt::Writer w;
+    for (const auto* v : {&x_[0], &x_[1], &s1_, &s2_, &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]})
+      w.vec(*v);
+    w.vec(outcome_);
+    w.vec(steps_);
+    w.vec(f_init_);
+    w.vec(f_final_);
+    w.vec(gnorm_final_);
+    w.vec(curves_);
+    w.vec(plateau_);
+    w.vec(last_perturb_);
+    w.vec(perturb_now_);
+    return w.bytes();
+  }
+
+  void load_state(const std::vector<std::uint8_t>& state) override {
+    ckpt::Reader rd(state, "checkpoint (cpu ensemble)");
+    for (auto* v : {&x_[0], &x_[1], &s1_, &s2_, &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]})
+      *v = rd.vec<T>();
+    outcome_ = rd.vec<std::int8_t>();
+    steps_ = rd.vec<std::int64_t>();
+    f_init_ = rd.vec<double>();
+    f_final_ = rd.vec<double>();
+    gnorm_final_ = rd.vec<double>();
+    curves_ = rd.vec<float>();
+    plateau_ = rd.vec<PlateauState>();
+    last_perturb_ = rd.vec<std::int64_t>();
+    perturb_now_ = rd.vec<std::int8_t>();
+    if (!rd.done() || x_[0].size() != static_cast<std::size_t>(count_ * n_) ||
+        outcome_.size() != static_cast<std::size_t>(count_))
+      throw InputError("checkpoint: the ensemble state does not match this run");
   }
 
   EnsembleResult result(bool want_finals) override {

@@ -1,0 +1,232 @@
+// Checkpoint and resume: the checkpoint file round-trips and refuses damaged
+// input; a run stopped (as by SIGINT) at several points - inside a chunk,
+// between chunks, between optimizers, before the census - and resumed
+// produces results identical, bit for bit, to an uninterrupted run, and the
+// same files apart from timings.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "saddlescope/errors.hpp"
+#include "saddlescope/run.hpp"
+#include "src/core/checkpoint.hpp"
+
+using namespace saddlescope;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Four optimizers of every ensemble kind (fused, noisy, host-driven), two
+// chunks each, plateaus, a target and a census of stops and plateau points.
+const char* kExperiment = R"(name = "resume"
+seed = 9
+[objective]
+kind = "deep-linear"
+widths = [3, 3, 3]
+samples = 20
+[init]
+kind = "gaussian"
+scale = 0.05
+[run]
+trajectories = 12
+chunk_size = 6
+max_steps = 500
+precision = "f64"
+record_every = 5
+record_trajectories = 10
+target_loss = 0.05
+save_final_points = true
+[plateau]
+grad_threshold = 0.02
+min_steps = 5
+[[optimizer]]
+kind = "adam"
+lr = 0.005
+[[optimizer]]
+kind = "perturbed-gd"
+lr = 0.05
+g_thres = 0.02
+t_thres = 10
+[[optimizer]]
+kind = "langevin"
+lr = 0.05
+temperature = 1e-6
+[[optimizer]]
+kind = "annealing"
+temperature = 0.01
+step_size = 0.02
+[analysis]
+points = ["stops", "plateaus"]
+max_points = 40
+)";
+
+// Bitwise equality (NaN marks "none" in several arrays).
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+void expect_same(const RunResult& a, const RunResult& b) {
+  ASSERT_EQ(a.optimizers.size(), b.optimizers.size());
+  for (std::size_t o = 0; o < a.optimizers.size(); ++o) {
+    SCOPED_TRACE(a.optimizers[o].label);
+    const auto &x = a.optimizers[o].traj, &y = b.optimizers[o].traj;
+    EXPECT_EQ(x.outcome, y.outcome);
+    EXPECT_EQ(x.steps, y.steps);
+    EXPECT_EQ(x.f_init, y.f_init);
+    EXPECT_EQ(x.f_final, y.f_final);
+    EXPECT_EQ(x.gnorm_final, y.gnorm_final);
+    EXPECT_EQ(x.finals, y.finals);
+    EXPECT_EQ(x.plateau_count, y.plateau_count);
+    EXPECT_EQ(x.plateau_steps, y.plateau_steps);
+    EXPECT_EQ(x.first_escape_step, y.first_escape_step);
+    EXPECT_EQ(x.plateau_step, y.plateau_step);
+    EXPECT_EQ(x.target_step, y.target_step);
+    EXPECT_TRUE(same_bits(x.plateau_points, y.plateau_points));
+    EXPECT_TRUE(same_bits(x.plateau_f, y.plateau_f));
+    EXPECT_EQ(a.optimizers[o].trajectory_steps, b.optimizers[o].trajectory_steps);
+    EXPECT_TRUE(same_bits(x.curves, y.curves));
+  }
+  ASSERT_EQ(a.census.points.size(), b.census.points.size());
+  for (std::size_t p = 0; p < a.census.points.size(); ++p) {
+    EXPECT_EQ(a.census.points[p].inertia.index, b.census.points[p].inertia.index);
+    EXPECT_EQ(a.census.points[p].f, b.census.points[p].f);
+  }
+  EXPECT_EQ(a.census.spectra, b.census.spectra);
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// summary.json without the wall-clock fields.
+nlohmann::json timeless(const fs::path& p) {
+  auto j = nlohmann::json::parse(slurp(p));
+  j.erase("timings");
+  j["memory_plan"].erase("budget_bytes");  // the free memory of the moment
+  j["census"].erase("seconds");
+  for (auto& o : j["optimizers"]) {
+    o.erase("seconds");
+    o.erase("trajectory_steps_per_second");
+    o["comparison"].erase("seconds_to_target");
+  }
+  return j;
+}
+
+struct Stop {
+  std::size_t optimizer;
+  std::int64_t chunk, step;
+  const char* what;
+};
+
+class Resume : public ::testing::TestWithParam<Stop> {};
+
+TEST_P(Resume, GivesTheUninterruptedResults) {
+  const Stop at = GetParam();
+  SCOPED_TRACE(at.what);
+  const Experiment e = parse_experiment(kExperiment, "t");
+  auto cpu = make_cpu_backend();
+  const RunResult whole = run_experiment(e, *cpu, nullptr);
+
+  const fs::path dir = fs::temp_directory_path() / ("saddlescope_resume_" + std::string(at.what));
+  fs::remove_all(dir);
+  prepare_run_dir(dir.string(), e);
+  volatile std::sig_atomic_t stop = 0;
+  Checkpointing cp;
+  cp.path = (dir / "checkpoint.bin").string();
+  cp.every_seconds = 1e9;  // only the forced checkpoints
+  cp.stop = &stop;
+  const ProgressFn trip = [&](std::size_t oi, std::int64_t t, std::int64_t, std::int64_t c,
+                              std::int64_t) {
+    if (oi == at.optimizer && c == at.chunk && t >= at.step) stop = 1;
+  };
+  EXPECT_THROW(run_experiment(e, *cpu, trip, &cp), Interrupted);
+  ASSERT_TRUE(fs::exists(cp.path));
+  stop = 0;
+  cp.resume = true;
+  const RunResult resumed = run_experiment(e, *cpu, nullptr, &cp);
+  expect_same(whole, resumed);
+
+  // Files: identical apart from timings; the checkpoint is gone.
+  write_results(dir.string(), e, resumed);
+  EXPECT_FALSE(fs::exists(cp.path));
+  const fs::path ref = fs::temp_directory_path() / ("saddlescope_whole_" + std::string(at.what));
+  fs::remove_all(ref);
+  prepare_run_dir(ref.string(), e);
+  write_results(ref.string(), e, whole);
+  for (const char* f : {"config.toml", "trajectories.csv", "curves.npy", "finals.npy", "points.csv",
+                        "spectra.npy", "density.csv"})
+    EXPECT_EQ(slurp(dir / f), slurp(ref / f)) << f;
+  EXPECT_EQ(timeless(dir / "summary.json"), timeless(ref / "summary.json"));
+  fs::remove_all(dir);
+  fs::remove_all(ref);
+}
+
+INSTANTIATE_TEST_SUITE_P(AtSeveralPoints, Resume,
+                         ::testing::Values(Stop{0, 0, 63, "inside_first_chunk"},
+                                           Stop{1, 1, 95, "inside_second_chunk"},
+                                           Stop{2, 0, 500, "between_chunks"},
+                                           Stop{3, 0, 127, "host_driven"},
+                                           Stop{3, 1, 500, "before_census"}),
+                         [](const auto& info) { return std::string(info.param.what); });
+
+TEST(Checkpoint, DamagedFilesAreRefusedClearly) {
+  const fs::path dir = fs::temp_directory_path() / "saddlescope_ckpt_damaged";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "checkpoint.bin").string();
+  try {
+    ckpt::load(path);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no checkpoint"), std::string::npos);
+  }
+  ckpt::State s;
+  s.config = "x";
+  s.backend = "cpu";
+  s.done.emplace_back();
+  s.done.back().traj.f_final = {1.0, 2.0};
+  ckpt::save(path, s);
+  const ckpt::State back = ckpt::load(path);
+  EXPECT_EQ(back.done.at(0).traj.f_final, s.done[0].traj.f_final);
+  std::string bytes = slurp(path);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 5);
+  EXPECT_THROW(ckpt::load(path), InputError);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "not a checkpoint at all";
+  EXPECT_THROW(ckpt::load(path), InputError);
+  fs::remove_all(dir);
+}
+
+TEST(Checkpoint, ResumeRefusesAnotherExperiment) {
+  const fs::path dir = fs::temp_directory_path() / "saddlescope_ckpt_other";
+  fs::remove_all(dir);
+  const Experiment e = parse_experiment(kExperiment, "t");
+  prepare_run_dir(dir.string(), e);
+  auto cpu = make_cpu_backend();
+  volatile std::sig_atomic_t stop = 1;
+  Checkpointing cp;
+  cp.path = (dir / "checkpoint.bin").string();
+  cp.stop = &stop;
+  EXPECT_THROW(run_experiment(e, *cpu, nullptr, &cp), Interrupted);
+  std::string other = kExperiment;
+  other.replace(other.find("seed = 9"), 8, "seed = 8");
+  cp.resume = true;
+  stop = 0;
+  try {
+    run_experiment(parse_experiment(other, "t"), *cpu, nullptr, &cp);
+    FAIL();
+  } catch (const InputError& err) {
+    EXPECT_NE(std::string(err.what()).find("different experiment"), std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
