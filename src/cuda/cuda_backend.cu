@@ -16,8 +16,15 @@
 // gradients G, kernels/pspin.hpp), a fused step kernel (block = one slice of
 // one trajectory's coordinates, each block writing one partial
 // IterationSums), and a status kernel (thread = one trajectory) that sums the
-// partials in slice order, adds F and ends the iteration. Every reduction has
-// a fixed order, so a run is bitwise reproducible.
+// partials in slice order, adds F and ends the iteration (outcome, records,
+// plateau state, kernels/plateau.hpp, and perturbed-gd's schedule). For
+// perturbed-gd a kernel (thread = trajectory) first perturbs the rows of x_t
+// marked at the end of the previous iteration, before the retraction. The
+// plateau points, when kept, are copied by the fused step into three role
+// buffers, as on the CPU. The optimizer noise (langevin, perturbed-gd) is
+// keyed by global trajectory and coordinate indices, so it does not depend on
+// the chunking or the backend. Every reduction has a fixed order, so a run is
+// bitwise reproducible.
 //
 // cuBLAS handles run in the default math mode (f32 GEMMs round like the
 // CPU's) except for objectives with objective.tf32 evaluated in f32, whose
@@ -433,24 +440,41 @@ __device__ IterationSums block_sum(IterationSums v, double* sh) {
   return v;
 }
 
+// The three plateau point buffers [count, n] of an ensemble, indexed by the
+// roles of each trajectory's PlateauState (kernels/plateau.hpp); all null
+// unless the points are kept.
+template <class T>
+struct PlateauBuffers {
+  T* buf[3];
+};
+
 // Fused pass of iteration t: blockIdx.x is a slice of coordinates, blockIdx.y
 // (grid-stride) a trajectory. Stopped trajectories are skipped block-wide, so
-// the branch is uniform and block_sum's barriers are safe.
+// the branch is uniform and block_sum's barriers are safe. A trajectory's
+// PlateauState is read here (save flag, role of the current-run buffer) and
+// written only by the previous iteration's end_iteration_kernel, so the read
+// is race free. `first`: the chunk's global first trajectory, which keys the
+// optimizer's noise through the global coordinate (first + b) * n + i.
 template <class T>
 __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, StepScalars sc,
                                   bool update, const T* xcur, const T* g, T* xnext, T* s1, T* s2,
-                                  const std::int8_t* outcome, IterationSums* partials,
-                                  std::int64_t count, std::int64_t n, std::int64_t slice_len) {
+                                  const std::int8_t* outcome, const PlateauState* plateau,
+                                  PlateauBuffers<T> pbuf, IterationSums* partials,
+                                  std::int64_t count, std::int64_t n, std::int64_t first,
+                                  std::int64_t slice_len) {
   __shared__ double sh[96];
   const std::int64_t begin = blockIdx.x * slice_len;
   const std::int64_t end = begin + slice_len < n ? begin + slice_len : n;
   for (std::int64_t b = blockIdx.y; b < count; b += gridDim.y) {
     if (outcome[b] != kRunning) continue;
     const std::int64_t off = b * n;
+    T* save = nullptr;
+    if (pbuf.buf[0] && plateau[b].save) save = pbuf.buf[plateau[b].role[0]] + off;
+    const auto row_coord = static_cast<std::uint64_t>((first + b) * n);
     IterationSums acc;
     for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
       fused_element(obj, opt, sc, update, xcur + off, g ? g + off : nullptr, xnext + off,
-                    s1 ? s1 + off : nullptr, s2 ? s2 + off : nullptr, i, acc);
+                    s1 ? s1 + off : nullptr, s2 ? s2 + off : nullptr, i, acc, save, row_coord);
     acc = block_sum(acc, sh);
     if (threadIdx.x == 0) partials[b * gridDim.x + blockIdx.x] = acc;
   }
@@ -459,12 +483,18 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
 // End of iteration t: thread = trajectory; partials summed in slice order,
 // then the per-trajectory value from the GEMM pass (f_rows: gaussian-field,
 // the networks and the p-spin, else null) added, as the CPU backend adds it
-// after its fused pass.
+// after its fused pass. The trajectory's plateau state is advanced (and its
+// target step recorded) by end_iteration; perturbed-gd (last_perturb and
+// perturb_now not null) then decides whether x_{t+1} is perturbed at the
+// start of iteration t + 1. Only trajectories running at the start of
+// iteration t (those whose fused pass ran) are touched, as on the CPU.
 template <class T>
 __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
                                      const IterationSums* partials, std::int64_t nslices,
-                                     const double* f_rows, const T* xcur, std::int64_t count,
-                                     std::int64_t n, std::int64_t t) {
+                                     const double* f_rows, const T* xcur, PlateauState* plateau,
+                                     PlateauRule prule, OptimizerParams opt,
+                                     std::int64_t* last_perturb, std::int8_t* perturb_now,
+                                     std::int64_t count, std::int64_t n, std::int64_t t) {
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
        b += std::int64_t(gridDim.x) * blockDim.x) {
     if (rec.outcome[b] != kRunning) continue;
@@ -472,8 +502,23 @@ __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
     IterationSums s = p[0];
     for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
     if (f_rows) s.f += f_rows[b];  // per-trajectory value (gaussian field, networks, p-spin)
-    end_iteration(stop, rec, n, b, t, s, xcur + b * n);
+    end_iteration(stop, rec, n, b, t, s, xcur + b * n, plateau, prule);
+    if (perturb_now) perturb_now[b] = perturb_due(opt, t, sqrt(s.gsq), last_perturb[b]);
   }
+}
+
+// perturbed-gd, start of iteration t: thread = trajectory; the running rows
+// marked at the end of iteration t - 1 get a uniform point of the radius-r
+// ball added to x_t (kernels/optimizers.hpp), keyed by the global trajectory
+// first + b and the step t, before anything reads x_t.
+template <class T>
+__global__ void perturb_rows_kernel(OptimizerParams opt, T* x, const std::int8_t* perturb_now,
+                                    const std::int8_t* outcome, std::int64_t count, std::int64_t n,
+                                    std::int64_t first, std::int64_t t) {
+  for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
+       b += std::int64_t(gridDim.x) * blockDim.x)
+    if (perturb_now[b] && outcome[b] == kRunning)
+      perturb_row(opt, n, x + b * n, static_cast<std::uint64_t>(first + b), t);
 }
 
 __global__ void count_running_kernel(const std::int8_t* outcome, std::int64_t count,
@@ -1477,6 +1522,17 @@ class CudaEnsemble final : public Ensemble {
     curves_ = DeviceArray<float>(checked_size(s.record_count, s.records) * 2);
     if (s.record_paths) paths_ = DeviceArray<T>(checked_size(s.record_count, s.records) * n_);
     running_ = DeviceArray<unsigned long long>(1);
+    // Plateau detection (always on): one state per trajectory; the three
+    // plateau point buffers only when the points are kept (census of
+    // "plateaus"); perturbed-gd's schedule only for perturbed-gd.
+    plateau_ = DeviceArray<PlateauState>(cnt);
+    plateau_.upload(std::vector<PlateauState>(cnt, PlateauState{}));
+    if (s.keep_plateau_points)
+      for (auto& buf : pbuf_) buf = DeviceArray<T>(len);
+    if (s.optimizer.kind == OptimizerKind::perturbed_gd) {
+      last_perturb_ = DeviceArray<std::int64_t>(cnt);
+      perturb_now_ = DeviceArray<std::int8_t>(cnt);
+    }
 
     // Same initial state as the CPU backend.
     fill(x_[0], T(0));
@@ -1491,6 +1547,9 @@ class CudaEnsemble final : public Ensemble {
     fill(gnorm_final_, nan);
     fill(curves_, std::numeric_limits<float>::quiet_NaN());
     fill(paths_, std::numeric_limits<T>::quiet_NaN());
+    for (auto& buf : pbuf_) fill(buf, std::numeric_limits<T>::quiet_NaN());
+    fill(last_perturb_, std::int64_t(-1));
+    fill(perturb_now_, std::int8_t(0));
   }
 
   void set_starts(const std::vector<double>& x0) override { x_[0].upload(convert<T>(x0)); }
@@ -1501,7 +1560,16 @@ class CudaEnsemble final : public Ensemble {
     const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
     const T* xc = x_[t % 2].get();
     T* xn = x_[(t + 1) % 2].get();
-    // On the sphere (p-spin) the running rows of x_t are first retracted onto
+    // perturbed-gd: the running rows marked at the end of iteration t - 1
+    // are perturbed first, as the CPU backend does (before the retraction and
+    // the GEMM pass, so that everything of iteration t sees the perturbed x_t).
+    if (!perturb_now_.empty()) {
+      perturb_rows_kernel<T><<<flat_blocks(count_), kFlatThreads>>>(
+          spec_.optimizer, x_[t % 2].get(), perturb_now_.get(), outcome_.get(), count_, n_,
+          spec_.first, t);
+      SS_LAUNCHED("perturb_rows_kernel");
+    }
+    // On the sphere (p-spin) the running rows of x_t are then retracted onto
     // |x|^2 = N, as the CPU backend does: the value, gradient, step and
     // records of iteration t are all taken at the retracted point.
     if (obj_.pspin()) {
@@ -1516,13 +1584,16 @@ class CudaEnsemble final : public Ensemble {
 
     const dim3 grid(static_cast<unsigned>(nslices_),
                     static_cast<unsigned>(std::min<std::int64_t>(count_, kMaxGridY)));
+    const PlateauBuffers<T> pbuf{{pbuf_[0].get(), pbuf_[1].get(), pbuf_[2].get()}};
     fused_step_kernel<T><<<grid, static_cast<unsigned>(threads_)>>>(
         obj_.view, spec_.optimizer, sc, update, xc, g_.get(), xn, s1_.get(), s2_.get(),
-        outcome_.get(), partials_.get(), count_, n_, threads_ * kPerThread);
+        outcome_.get(), plateau_.get(), pbuf, partials_.get(), count_, n_, spec_.first,
+        threads_ * kPerThread);
     SS_LAUNCHED("fused_step_kernel");
 
     end_iteration_kernel<T><<<flat_blocks(count_), kFlatThreads>>>(
-        spec_.stop, records(), partials_.get(), nslices_, f_rows_.get(), xc, count_, n_, t);
+        spec_.stop, records(), partials_.get(), nslices_, f_rows_.get(), xc, plateau_.get(),
+        spec_.plateau, spec_.optimizer, last_perturb_.get(), perturb_now_.get(), count_, n_, t);
     SS_LAUNCHED("end_iteration_kernel");
   }
 
@@ -1544,6 +1615,20 @@ class CudaEnsemble final : public Ensemble {
     r.gnorm_final = gnorm_final_.download();
     r.curves = curves_.download();
     r.paths = to_double(paths_.download());
+    const std::vector<PlateauState> states = plateau_.download();
+    plateau_results(states, r);
+    if (!pbuf_[0].empty()) {
+      // Row b from the buffer in the kept role of trajectory b, one buffer
+      // downloaded at a time.
+      r.plateau_points.resize(checked_size(count_, n_));
+      for (int k = 0; k < 3; ++k) {
+        const std::vector<T> buf = pbuf_[k].download();
+        for (std::int64_t b = 0; b < count_; ++b)
+          if (states[b].role[2] == k)
+            for (std::int64_t i = 0; i < n_; ++i)
+              r.plateau_points[b * n_ + i] = static_cast<double>(buf[b * n_ + i]);
+      }
+    }
     if (want_finals && !x_[0].empty()) {
       gather_finals_kernel<T><<<flat_blocks(count_ * n_), kFlatThreads>>>(x_[0].get(), x_[1].get(),
                                                                           steps_.get(), count_, n_);
@@ -1573,6 +1658,10 @@ class CudaEnsemble final : public Ensemble {
   DeviceArray<double> f_init_, f_final_, gnorm_final_;
   DeviceArray<float> curves_;
   DeviceArray<unsigned long long> running_;
+  DeviceArray<PlateauState> plateau_;       // [count]
+  DeviceArray<T> pbuf_[3];                  // plateau point buffers [count, n], when kept
+  DeviceArray<std::int64_t> last_perturb_;  // perturbed-gd: iteration of the last perturbation
+  DeviceArray<std::int8_t> perturb_now_;    // perturbed-gd: perturb x_{t+1} at iteration t + 1
 };
 
 // ---------------------------------------------------------------------------
