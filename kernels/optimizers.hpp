@@ -75,6 +75,12 @@ struct OptimizerParams {
   }
 };
 
+// Optimizers stepped from the host through backend calls
+// (src/core/host_optimizers.cpp), not by a per-coordinate rule.
+inline bool host_driven(OptimizerKind k) {
+  return k == OptimizerKind::saddle_free_newton || k == OptimizerKind::annealing;
+}
+
 // Scalars of step number `step` (1-based, as torch's state['step']).
 struct StepScalars {
   double lr = 0;         // learning rate for this step (adagrad: decayed)

@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
+#include "src/core/config.hpp"
 
 using namespace saddlescope;
 namespace fs = std::filesystem;
@@ -122,6 +124,15 @@ std::vector<Bad> bad_cases() {
        kGood + "[finder]\nkind = \"newton\"\n",
        {},
        {"finder", "add \"critical\" to analysis.points"}},
+      {"non_ascii_outside_string",
+       kGood + "[plateau]\nmin_steps = 5\xc2\xa0\n",
+       {},
+       {"test.toml:13", "non-ASCII character outside a string"}},
+      {"non_ascii_set_value",
+       kGood,
+       {"run.precision=f\xc3\xa9"
+        "6"},
+       {"--set", "non-ASCII character outside quotes"}},
       {"plateau_min_steps",
        kGood + "[plateau]\nmin_steps = 0\n",
        {},
@@ -328,6 +339,45 @@ TEST_F(Cli, ExitCodes) {
             0)
       << msg;
   EXPECT_TRUE(fs::exists(dir / "ok" / "summary.json"));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(FuzzRegressions, EveryCaseIsRefusedOrRoundTrips) {
+  // Inputs found by tools/fuzz.sh: each must be refused with InputError or
+  // accepted with a config.toml that parses back to itself.
+  const fs::path dir = fs::path(SADDLESCOPE_TEST_DATA) / ".." / "fuzz" / "regressions";
+  int cases = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    SCOPED_TRACE(entry.path().filename().string());
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    ++cases;
+    std::string resolved;
+    try {
+      resolved = to_toml(parse_experiment(ss.str(), "fuzz"));
+    } catch (const InputError&) {
+      continue;
+    }
+    EXPECT_EQ(to_toml(parse_experiment(resolved, "resolved")), resolved);
+  }
+  EXPECT_GE(cases, 3);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(NonAscii, AllowedInStringsAndCommentsRefusedElsewhere) {
+  using saddlescope::config::non_ascii_outside_strings;
+  EXPECT_EQ(non_ascii_outside_strings("# λ = 2 ☃\nname = \"é\"\nx = 'ü'\n"), 0u);
+  EXPECT_EQ(non_ascii_outside_strings("a = \"\"\"\nλ\n\\\"\"\"\"\nb = '''\n☃'''\n"), 0u);
+  EXPECT_EQ(non_ascii_outside_strings("a = \"esc \\\" é\"\n"), 0u);
+  EXPECT_EQ(non_ascii_outside_strings("a = 1\nb = 1e-\xcb\x8f\n"), 2u);
+  EXPECT_EQ(non_ascii_outside_strings("a = \"unterminated\nλ = 1\n"), 2u);
 }
 
 }  // namespace

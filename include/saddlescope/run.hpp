@@ -37,10 +37,9 @@ struct MemoryPlan {
   std::int64_t census_chunk = 0;             // points analyzed at once
   std::string describe() const;
 };
-// Optimizers whose steps are driven from the host through the backend's
-// value_grad / hessian / eigh calls (saddle-free-newton, annealing;
-// src/core/host_optimizers.cpp) instead of a backend's fused ensemble.
-bool host_driven(OptimizerKind k);
+// The host-driven optimizers (saddle-free-newton, annealing; host_driven()
+// in kernels/optimizers.hpp) step through the backend's value_grad / hessian
+// / eigh calls (src/core/host_optimizers.cpp) instead of a fused ensemble.
 std::unique_ptr<Ensemble> make_host_ensemble(const EnsembleSpec& spec, Backend& backend);
 
 // Throws ResourceError (exit 3) when not even one trajectory fits.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include "saddlescope/errors.hpp"
@@ -84,11 +85,44 @@ std::string where(const std::string& file, const toml::source_region& r) {
   return fmt::format("{}:{}:{}", file, r.begin.line, r.begin.column);
 }
 
+std::size_t non_ascii_outside_strings(const std::string& text) {
+  std::size_t line = 1;
+  const std::size_t n = text.size();
+  auto at = [&](std::size_t i, const char* s) { return text.compare(i, std::strlen(s), s) == 0; };
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+    } else if (c == '#') {  // comment: to the end of the line
+      while (i + 1 < n && text[i + 1] != '\n') ++i;
+    } else if (at(i, "\"\"\"") || at(i, "'''")) {  // multi-line strings
+      const char* close = c == '"' ? "\"\"\"" : "'''";
+      for (i += 3; i < n && !at(i, close); ++i) {
+        if (c == '"' && text[i] == '\\' && i + 1 < n) ++i;  // an escaped character
+        if (text[i] == '\n') ++line;
+      }
+      i += 2;
+    } else if (c == '"' || c == '\'') {  // one-line strings (an unterminated one ends at the line)
+      for (++i; i < n && text[i] != c && text[i] != '\n'; ++i)
+        if (c == '"' && text[i] == '\\' && i + 1 < n && text[i + 1] != '\n') ++i;
+      if (i < n && text[i] == '\n') ++line;
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      return line;
+    }
+  }
+  return 0;
+}
+
 void apply_set(toml::table& doc, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw InputError(
         fmt::format("--set '{}': expected section.key=value, for example --set run.trajectories=64",
+                    assignment));
+  if (non_ascii_outside_strings(assignment.substr(eq + 1)) != 0)
+    throw InputError(
+        fmt::format("--set '{}': a non-ASCII character outside quotes; quote "
+                    "string values: --set 'name=\"...\"'",
                     assignment));
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);

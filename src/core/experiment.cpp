@@ -424,6 +424,11 @@ void assign_labels(std::vector<OptimizerSpec>& opts) {
 
 Experiment parse_experiment(const std::string& text, const std::string& source,
                             const std::vector<std::string>& sets, const std::string& base_dir) {
+  if (const std::size_t line = config::non_ascii_outside_strings(text))
+    throw InputError(
+        fmt::format("{}:{}: malformed TOML: a non-ASCII character outside a string "
+                    "or comment (keys and values other than strings are ASCII)",
+                    source, line));
   toml::table doc;
   try {
     doc = toml::parse(text, source);

@@ -255,10 +255,6 @@ class HostEnsemble final : public Ensemble {
 
 }  // namespace
 
-bool host_driven(OptimizerKind k) {
-  return k == OptimizerKind::saddle_free_newton || k == OptimizerKind::annealing;
-}
-
 std::unique_ptr<Ensemble> make_host_ensemble(const EnsembleSpec& spec, Backend& backend) {
   return std::make_unique<HostEnsemble>(spec, backend);
 }
