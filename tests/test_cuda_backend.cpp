@@ -7,16 +7,22 @@
 // ensembles for every optimizer and for the coupled objectives, the
 // per-trajectory features (plateau statistics, plateau points and target
 // steps; perturbed-gd and langevin, whose noise is keyed by global
-// trajectory and coordinate, across chunks and on the sphere), and
-// run-to-run bitwise determinism. Every test skips when no CUDA device is
+// trajectory and coordinate, across chunks and on the sphere), run-to-run
+// bitwise determinism, checkpoints (a run stopped and resumed, and an
+// ensemble's saved state loaded into a fresh one, give the uninterrupted
+// results bit for bit; a state that does not fit is refused), and the
+// host-driven optimizers (saddle-free-newton, annealing) stepping through
+// this backend's evaluations. Every test skips when no CUDA device is
 // usable.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <random>
@@ -26,10 +32,13 @@
 
 #include "kernels/rng.hpp"
 #include "saddlescope/backend.hpp"
+#include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
 #include "saddlescope/run.hpp"
+#include "src/core/checkpoint.hpp"
 
 namespace ss = saddlescope;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -1524,6 +1533,409 @@ TEST(CudaPlateauPoints, OnlyWhenKept) {
     EXPECT_GT(*std::max_element(cpu.plateau_count.begin(), cpu.plateau_count.end()), 0);
     expect_match(cuda, cpu);
     expect_plateaus_match(cuda, cpu, 1e-12);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints and the host-driven optimizers: a CUDA run stopped and resumed
+// gives the uninterrupted CUDA run's results bit for bit; an ensemble's
+// saved state loaded into a fresh ensemble continues identically, and a
+// state that does not fit is refused; saddle-free-newton and annealing,
+// which step through this backend's value_grad / hessian / eigh, agree with
+// the CPU, and a device ensemble refuses them.
+
+// Every array of two chunk results, bit for bit (NaN marks "none" in several).
+void expect_same_result(const ss::EnsembleResult& a, const ss::EnsembleResult& b) {
+  EXPECT_TRUE(same_bits(a.outcome, b.outcome)) << "outcome";
+  EXPECT_TRUE(same_bits(a.steps, b.steps)) << "steps";
+  EXPECT_TRUE(same_bits(a.f_init, b.f_init)) << "f_init";
+  EXPECT_TRUE(same_bits(a.f_final, b.f_final)) << "f_final";
+  EXPECT_TRUE(same_bits(a.gnorm_final, b.gnorm_final)) << "gnorm_final";
+  EXPECT_TRUE(same_bits(a.curves, b.curves)) << "curves";
+  EXPECT_TRUE(same_bits(a.paths, b.paths)) << "paths";
+  EXPECT_TRUE(same_bits(a.finals, b.finals)) << "finals";
+  EXPECT_TRUE(same_bits(a.plateau_count, b.plateau_count)) << "plateau_count";
+  EXPECT_TRUE(same_bits(a.plateau_steps, b.plateau_steps)) << "plateau_steps";
+  EXPECT_TRUE(same_bits(a.longest_plateau, b.longest_plateau)) << "longest_plateau";
+  EXPECT_TRUE(same_bits(a.first_escape_step, b.first_escape_step)) << "first_escape_step";
+  EXPECT_TRUE(same_bits(a.plateau_step, b.plateau_step)) << "plateau_step";
+  EXPECT_TRUE(same_bits(a.target_step, b.target_step)) << "target_step";
+  EXPECT_TRUE(same_bits(a.plateau_f, b.plateau_f)) << "plateau_f";
+  EXPECT_TRUE(same_bits(a.plateau_g, b.plateau_g)) << "plateau_g";
+  EXPECT_TRUE(same_bits(a.plateau_points, b.plateau_points)) << "plateau_points";
+}
+
+// Two runs of one experiment: every optimizer's results and the census, bit for bit.
+void expect_same_run(const ss::RunResult& a, const ss::RunResult& b) {
+  ASSERT_EQ(a.optimizers.size(), b.optimizers.size());
+  for (std::size_t o = 0; o < a.optimizers.size(); ++o) {
+    SCOPED_TRACE(a.optimizers[o].label);
+    expect_same_result(a.optimizers[o].traj, b.optimizers[o].traj);
+    EXPECT_EQ(a.optimizers[o].trajectory_steps, b.optimizers[o].trajectory_steps);
+  }
+  ASSERT_EQ(a.has_census, b.has_census);
+  ASSERT_EQ(a.census.points.size(), b.census.points.size());
+  for (std::size_t k = 0; k < a.census.points.size(); ++k) {
+    const auto& p = a.census.points[k];
+    const auto& q = b.census.points[k];
+    EXPECT_EQ(p.source, q.source) << "point " << k;
+    EXPECT_EQ(p.group, q.group) << "point " << k;
+    EXPECT_EQ(p.trajectory, q.trajectory) << "point " << k;
+    EXPECT_EQ(p.step, q.step) << "point " << k;
+    EXPECT_TRUE(
+        same_bits(std::vector<double>{p.f, p.grad_norm}, std::vector<double>{q.f, q.grad_norm}))
+        << "point " << k;
+    EXPECT_EQ(p.inertia.index, q.inertia.index) << "point " << k;
+  }
+  EXPECT_TRUE(same_bits(a.census.spectra, b.census.spectra)) << "census spectra";
+}
+
+// The CPU resume test's experiment (tests/test_checkpoint.cpp) with the
+// fused and noisy device ensembles only (adam; perturbed-gd and langevin,
+// whose noise is keyed by the step and whose perturbation schedule is
+// state), paths recorded: two chunks of six trajectories on the deep linear
+// network (the coupled GEMM path, whose work arrays are not saved), plateau
+// points kept for the census (the role buffers), a target loss.
+std::string resume_experiment(ss::Precision p) {
+  return std::string("name = \"cuda-resume\"\nseed = 9\n") +
+         "[objective]\nkind = \"deep-linear\"\nwidths = [3, 3, 3]\nsamples = 20\n"
+         "[init]\nkind = \"gaussian\"\nscale = 0.05\n"
+         "[run]\ntrajectories = 12\nchunk_size = 6\nmax_steps = 500\nprecision = \"" +
+         (p == ss::Precision::f64 ? "f64" : "f32") +
+         "\"\nrecord_every = 5\nrecord_trajectories = 10\nrecord_paths = true\n"
+         "target_loss = 0.05\nsave_final_points = true\n"
+         "[plateau]\ngrad_threshold = 0.02\nmin_steps = 5\n"
+         "[[optimizer]]\nkind = \"adam\"\nlr = 0.005\n"
+         "[[optimizer]]\nkind = \"perturbed-gd\"\nlr = 0.05\ng_thres = 0.02\nt_thres = 10\n"
+         "[[optimizer]]\nkind = \"langevin\"\nlr = 0.05\ntemperature = 1e-6\n"
+         "[analysis]\npoints = [\"stops\", \"plateaus\"]\nmax_points = 40\n";
+}
+
+// Where the run is stopped (the first host look at or after `step` of that
+// optimizer's chunk), and the iteration its checkpoint must record (-1: a
+// checkpoint between chunks, which holds no ensemble state).
+struct ResumeStop {
+  const char* what;
+  std::size_t optimizer;
+  std::int64_t chunk, step, iteration;
+};
+void PrintTo(const ResumeStop& s, std::ostream* os) { *os << s.what; }
+
+class CudaResume : public ::testing::TestWithParam<std::tuple<ResumeStop, ss::Precision>> {};
+
+TEST_P(CudaResume, GivesTheUninterruptedResults) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const ResumeStop at = std::get<0>(GetParam());
+  const ss::Precision p = std::get<1>(GetParam());
+  const ss::Experiment e = ss::parse_experiment(resume_experiment(p), "t");
+  auto backend = ss::make_cuda_backend();
+  const ss::RunResult whole = ss::run_experiment(e, *backend, nullptr);
+  ASSERT_EQ(whole.plan.chunks, 2);
+
+  const fs::path dir =
+      fs::temp_directory_path() / (std::string("saddlescope_cuda_resume_") + at.what +
+                                   (p == ss::Precision::f64 ? "_f64" : "_f32"));
+  fs::remove_all(dir);
+  ss::prepare_run_dir(dir.string(), e);
+  volatile std::sig_atomic_t stop = 0;
+  ss::Checkpointing cp;
+  cp.path = (dir / "checkpoint.bin").string();
+  cp.every_seconds = 1e9;  // only the forced checkpoint
+  cp.stop = &stop;
+  const ss::ProgressFn trip = [&](std::size_t oi, std::int64_t t, std::int64_t, std::int64_t c,
+                                  std::int64_t) {
+    if (oi == at.optimizer && c == at.chunk && t >= at.step) stop = 1;
+  };
+  EXPECT_THROW(ss::run_experiment(e, *backend, trip, &cp), ss::Interrupted);
+  ASSERT_TRUE(fs::exists(cp.path));
+  // The checkpoint holds the CUDA ensemble's state inside a chunk (an
+  // empty state would restart the chunk and pass without testing it).
+  const ss::ckpt::State saved = ss::ckpt::load(cp.path);
+  EXPECT_EQ(saved.backend, "cuda");
+  EXPECT_EQ(saved.optimizer, at.optimizer);
+  EXPECT_EQ(saved.iteration, at.iteration);
+  EXPECT_EQ(saved.chunk, at.iteration >= 0 ? at.chunk : at.chunk + 1);
+  EXPECT_EQ(saved.ensemble.empty(), at.iteration < 0);
+
+  stop = 0;
+  cp.resume = true;
+  const ss::RunResult resumed = ss::run_experiment(e, *backend, nullptr, &cp);
+  expect_same_run(whole, resumed);
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AtSeveralPoints, CudaResume,
+    ::testing::Combine(::testing::Values(ResumeStop{"inside_first_chunk", 0, 0, 63, 63},
+                                         ResumeStop{"inside_second_chunk", 1, 1, 95, 95},
+                                         ResumeStop{"langevin_inside_chunk", 2, 0, 200, 223},
+                                         ResumeStop{"between_chunks", 2, 0, 500, -1}),
+                       ::testing::Values(ss::Precision::f64, ss::Precision::f32)),
+    [](const ::testing::TestParamInfo<std::tuple<ResumeStop, ss::Precision>>& p) {
+      return std::string(std::get<0>(p.param).what) +
+             (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
+    });
+
+// Iterations from..to of an ensemble, every one (no early exit).
+void iterate_range(ss::Ensemble& e, std::int64_t from, std::int64_t to) {
+  for (std::int64_t t = from; t <= to; ++t) e.iterate(t);
+}
+
+// Ensembles with every kind of state: adam (two optimizer states),
+// perturbed-gd (its schedule and pending perturbations) and langevin (noise
+// keyed by the step), plateau points kept, paths recorded, a target loss.
+// On the deep linear network (the coupled path) the starts grow from row to
+// row (scale (b + 1) / count times `scale`): the small ones sit on plateaus
+// (the longest not always the first, so the buffers change roles), the
+// others converge, at odd and even steps before and after the saves, or run
+// to max_steps; one converges at step 0. On styblinski-tang rows span
+// several slices (per-slice partial sums), perturbed-gd is perturbed near
+// the minima, and the two largest starts diverge at steps 3 and 4.
+struct SavedCase {
+  const char* name;
+  ss::ObjectiveData objective;
+  ss::OptimizerParams optimizer;
+  double scale;        // of the starts
+  double grad_tol;     // stop rule
+  double plateau;      // plateau gradient threshold
+  double target_loss;  // stop rule's target
+};
+void PrintTo(const SavedCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<SavedCase> saved_cases() {
+  ss::OptimizerParams adam;
+  adam.kind = ss::OptimizerKind::adam;
+  adam.lr = 0.015;
+  ss::OptimizerParams pgd;
+  pgd.kind = ss::OptimizerKind::perturbed_gd;
+  pgd.lr = 0.1;
+  pgd.radius = 0.01;
+  pgd.g_thres = 0.02;
+  pgd.t_thres = 10;
+  pgd.seed = 5;
+  ss::OptimizerParams langevin;
+  langevin.kind = ss::OptimizerKind::langevin;
+  langevin.lr = 0.1;
+  langevin.temperature = 1e-4;
+  langevin.seed = 5;
+  ss::OptimizerParams pgd_st = pgd;
+  pgd_st.lr = 0.01;
+  pgd_st.g_thres = 1.0;
+  ss::OptimizerParams langevin_st = langevin;
+  langevin_st.lr = 0.01;
+  langevin_st.temperature = 0.01;
+  const auto dl = deep_linear_objective();
+  const auto st = make_objective(ss::ObjectiveKind::styblinski_tang, 2500);
+  return {{"adam_deep_linear", dl, adam, 0.3, 3e-3, 0.03, 0.2},
+          {"pgd_deep_linear", dl, pgd, 0.3, 3e-3, 0.02, 0.2},
+          {"langevin_deep_linear", dl, langevin, 0.3, 3e-3, 0.02, 0.2},
+          {"pgd_styblinski_tang", st, pgd_st, 3.0, 1e-3, 1.0, -8.2e4},
+          {"langevin_styblinski_tang", st, langevin_st, 3.0, 1e-3, 1.0, -8.2e4}};
+}
+
+ss::EnsembleSpec saved_spec(const SavedCase& c, ss::Precision p) {
+  auto spec = ensemble_spec(c.objective, c.optimizer, p, 10);
+  spec.first = 6;  // keys the noise
+  spec.stop.grad_tol = c.grad_tol;
+  spec.stop.max_steps = 150;
+  spec.stop.target_loss = c.target_loss;
+  spec.records = spec.stop.max_steps / spec.record_every + 1;
+  spec.keep_plateau_points = true;
+  spec.plateau = ss::PlateauRule{c.plateau, 5, 1e-3};
+  return spec;
+}
+
+// Starts of row b scaled by c.scale (b + 1) / count.
+std::vector<double> saved_starts(const SavedCase& c, const ss::EnsembleSpec& spec,
+                                 std::uint64_t seed) {
+  const std::int64_t n = c.objective.dim;
+  std::vector<double> x = normals(seed, spec.count * n, 1.0);
+  for (std::int64_t b = 0; b < spec.count; ++b)
+    for (std::int64_t i = 0; i < n; ++i)
+      x[b * n + i] *= c.scale * static_cast<double>(b + 1) / static_cast<double>(spec.count);
+  return x;
+}
+
+class CudaSavedState : public ::testing::TestWithParam<std::tuple<SavedCase, ss::Precision>> {};
+
+// An ensemble saved after iteration `at` (even and odd: the current point
+// in either buffer) and loaded into a fresh ensemble given other starts
+// (which the state replaces) continues as the saved one does, and as one
+// never paused. The saved one's result(true) before saving (it gathers the
+// stopped rows' finals into buffer 0) changes nothing either.
+TEST_P(CudaSavedState, ContinuesInAFreshEnsemble) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const SavedCase& c = std::get<0>(GetParam());
+  const ss::EnsembleSpec spec = saved_spec(c, std::get<1>(GetParam()));
+  const std::int64_t last = spec.stop.max_steps;
+  const auto x0 = saved_starts(c, spec, 61);
+  auto backend = ss::make_cuda_backend();
+  auto whole = backend->make_ensemble(spec);
+  whole->set_starts(x0);
+  iterate_range(*whole, 0, last);
+  const ss::EnsembleResult want = whole->result(true);
+  for (const std::int64_t at : {40, 77, 101, 120}) {
+    SCOPED_TRACE("saved after iteration " + std::to_string(at));
+    auto a = backend->make_ensemble(spec);
+    a->set_starts(x0);
+    iterate_range(*a, 0, at);
+    a->result(true);
+    const std::vector<std::uint8_t> state = a->save_state();
+    ASSERT_FALSE(state.empty());
+    auto b = backend->make_ensemble(spec);
+    b->set_starts(saved_starts(c, spec, 62));
+    b->load_state(state);
+    EXPECT_TRUE(b->save_state() == state) << "the loaded state saved again";
+    iterate_range(*a, at + 1, last);
+    iterate_range(*b, at + 1, last);
+    SCOPED_TRACE("saved");
+    expect_same_result(a->result(true), want);
+    SCOPED_TRACE("loaded");
+    expect_same_result(b->result(true), want);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ensembles, CudaSavedState,
+    ::testing::Combine(::testing::ValuesIn(saved_cases()),
+                       ::testing::Values(ss::Precision::f64, ss::Precision::f32)),
+    [](const ::testing::TestParamInfo<std::tuple<SavedCase, ss::Precision>>& p) {
+      return std::string(std::get<0>(p.param).name) +
+             (std::get<1>(p.param) == ss::Precision::f64 ? "_f64" : "_f32");
+    });
+
+// The state must fit the ensemble: another count, another precision, a
+// truncated or extended state, or damaged plateau buffer roles are refused
+// (InputError), and the refused ensemble still runs from its own state.
+TEST(CudaSavedStateRefused, WhenItDoesNotFit) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const SavedCase c = saved_cases()[1];  // perturbed-gd on the deep linear network
+  const ss::EnsembleSpec spec = saved_spec(c, ss::Precision::f64);
+  const auto x0 = saved_starts(c, spec, 63);
+  auto backend = ss::make_cuda_backend();
+  auto a = backend->make_ensemble(spec);
+  a->set_starts(x0);
+  iterate_range(*a, 0, 20);
+  const std::vector<std::uint8_t> state = a->save_state();
+
+  auto fresh = [&](const ss::EnsembleSpec& s) {
+    auto e = backend->make_ensemble(s);
+    e->set_starts(saved_starts(c, s, 63));
+    return e;
+  };
+  ss::EnsembleSpec fewer = spec;
+  fewer.count = spec.count - 1;
+  EXPECT_THROW(fresh(fewer)->load_state(state), ss::InputError);
+  ss::EnsembleSpec single = spec;
+  single.precision = ss::Precision::f32;
+  EXPECT_THROW(fresh(single)->load_state(state), ss::InputError);
+  ss::EnsembleSpec no_points = spec;
+  no_points.keep_plateau_points = false;
+  EXPECT_THROW(fresh(no_points)->load_state(state), ss::InputError);
+  EXPECT_THROW(fresh(spec)->load_state({state.begin(), state.end() - 1}), ss::InputError);
+  std::vector<std::uint8_t> longer = state;
+  longer.push_back(0);
+  EXPECT_THROW(fresh(spec)->load_state(longer), ss::InputError);
+
+  // The same state with one trajectory's buffer roles damaged: the arrays
+  // are re-read and re-written in the layout save_state writes.
+  ss::ckpt::Reader rd(state, "test");
+  ss::ckpt::Writer w;
+  for (int k = 0; k < 8; ++k) w.vec(rd.vec<double>());
+  w.vec(rd.vec<std::int8_t>());
+  w.vec(rd.vec<std::int64_t>());
+  for (int k = 0; k < 3; ++k) w.vec(rd.vec<double>());
+  w.vec(rd.vec<float>());
+  std::vector<ss::PlateauState> plateau = rd.vec<ss::PlateauState>();
+  ASSERT_EQ(plateau.size(), static_cast<std::size_t>(spec.count));
+  plateau[3].role[1] = plateau[3].role[0];
+  w.vec(plateau);
+  w.vec(rd.vec<std::int64_t>());
+  w.vec(rd.vec<std::int8_t>());
+  ASSERT_TRUE(rd.done());
+  auto damaged = fresh(spec);
+  EXPECT_THROW(damaged->load_state(w.bytes()), ss::InputError);
+  // Nothing was uploaded: it runs from its own starts like any other.
+  iterate_range(*damaged, 0, 20);
+  auto clean = fresh(spec);
+  iterate_range(*clean, 0, 20);
+  EXPECT_TRUE(damaged->save_state() == clean->save_state());
+}
+
+// The host-driven optimizers on the CUDA backend: their steps call this
+// backend's value_grad, hessian and eigh (cuSOLVER; eigenvectors may differ
+// in sign, which the saddle-free Newton step does not see), and agree with
+// the CPU in f64 to ~1e-9, with the same outcomes and steps. Annealing
+// decides on each proposal: at temperature 0 (chosen for this) it accepts
+// exactly when f' <= f, which the backends' rounding difference (~1e-16 of
+// f) could flip only if a Gaussian proposal of step 0.02 changed f by less
+// than that, which practically never happens; so its accepted points, which
+// are sums of the same proposals, agree bit for bit in practice. Two
+// objectives: the deep linear network (coupled: GEMM passes, Hessians from
+// batched columns) and the double well (separable: banded Hessians), two
+// chunks each.
+std::string host_driven_experiment(const std::string& objective) {
+  return "name = \"host-driven\"\nseed = 4\n[objective]\n" + objective +
+         "[init]\nkind = \"gaussian\"\nscale = 0.3\n"
+         "[run]\ntrajectories = 8\nchunk_size = 5\nmax_steps = 80\nprecision = \"f64\"\n"
+         "grad_tol = 1e-8\nrecord_every = 2\nrecord_trajectories = 6\nrecord_paths = true\n"
+         "save_final_points = true\n"
+         "[[optimizer]]\nkind = \"saddle-free-newton\"\nlr = 0.5\ndamping = 0.1\n"
+         "[[optimizer]]\nkind = \"annealing\"\ntemperature = 0\nstep_size = 0.02\n";
+}
+
+TEST(CudaHostDriven, SaddleFreeNewtonAndAnnealingMatchCpu) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  for (const char* objective : {"kind = \"deep-linear\"\nwidths = [3, 3, 3]\nsamples = 20\n",
+                                "kind = \"double-well\"\ndim = 5\n"}) {
+    SCOPED_TRACE(objective);
+    const ss::Experiment e = ss::parse_experiment(host_driven_experiment(objective), "t");
+    auto cuda_backend = ss::make_cuda_backend();
+    auto cpu_backend = ss::make_cpu_backend();
+    const ss::RunResult cuda = ss::run_experiment(e, *cuda_backend, nullptr);
+    const ss::RunResult cpu = ss::run_experiment(e, *cpu_backend, nullptr);
+    ASSERT_EQ(cuda.plan.chunks, 2);
+    ASSERT_EQ(cuda.optimizers.size(), cpu.optimizers.size());
+    for (std::size_t k = 0; k < cpu.optimizers.size(); ++k) {
+      SCOPED_TRACE(cpu.optimizers[k].label);
+      const auto& a = cuda.optimizers[k].traj;
+      const auto& t = cpu.optimizers[k].traj;
+      EXPECT_EQ(a.outcome, t.outcome);
+      EXPECT_EQ(a.steps, t.steps);
+      // Losses relative to the objective's scale (floor 1): saddle-free
+      // Newton drives the deep linear network's loss to ~1e-17, the square
+      // of its residuals' rounding, where relative agreement means nothing.
+      expect_close(a.f_init, t.f_init, 1e-9, 1.0, "f_init");
+      expect_close(a.f_final, t.f_final, 1e-9, 1.0, "f_final");
+      expect_close(a.gnorm_final, t.gnorm_final, 1e-9, 1e-2, "gnorm_final");
+      expect_close(a.finals, t.finals, 1e-9, 1.0, "finals");
+      expect_close(a.paths, t.paths, 1e-9, 1.0, "paths");
+      const std::vector<double> a_curves(a.curves.begin(), a.curves.end());
+      const std::vector<double> t_curves(t.curves.begin(), t.curves.end());
+      expect_close(a_curves, t_curves, 1e-5, 1e-6, "curves");
+      // The runs move: every trajectory's loss fell.
+      for (std::size_t b = 0; b < t.outcome.size(); ++b)
+        EXPECT_LT(t.f_final[b], t.f_init[b]) << "trajectory " << b;
+    }
+  }
+}
+
+// A device ensemble refuses them clearly (the engine never asks for one).
+TEST(CudaHostDriven, DeviceEnsembleRefusesThem) {
+  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  const auto obj = make_objective(ss::ObjectiveKind::double_well, 4);
+  auto backend = ss::make_cuda_backend();
+  for (const auto kind : {ss::OptimizerKind::saddle_free_newton, ss::OptimizerKind::annealing}) {
+    ss::OptimizerParams opt;
+    opt.kind = kind;
+    try {
+      backend->make_ensemble(ensemble_spec(obj, opt, ss::Precision::f64, 3));
+      ADD_FAILURE() << ss::optimizer_kind_name(kind) << " was accepted";
+    } catch (const ss::BackendError& err) {
+      EXPECT_NE(std::string(err.what()).find("host-driven"), std::string::npos) << err.what();
+      EXPECT_NE(std::string(err.what()).find(ss::optimizer_kind_name(kind)), std::string::npos)
+          << err.what();
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // OpenBLAS GEMMs for coupled objectives. It is the reference backend that
 // every CUDA result is tested against.
 #include <cblas.h>
+#include <fmt/format.h>
 #include <lapacke.h>
 #include <omp.h>
 
@@ -880,6 +881,10 @@ class CpuBackend final : public Backend {
     return 2.0 * static_cast<double>(bytes) / best;
   }
   std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
+    if (host_driven(s.optimizer.kind))
+      throw BackendError(fmt::format(
+          "optimizer {} is host-driven: run it with make_host_ensemble, not a device ensemble",
+          static_cast<int>(s.optimizer.kind)));
     if (s.precision == Precision::f32) return std::make_unique<CpuEnsemble<float>>(s);
     return std::make_unique<CpuEnsemble<double>>(s);
   }

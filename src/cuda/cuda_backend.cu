@@ -36,6 +36,13 @@
 // Sylvester counts (count_below) factor H - sI with cuSOLVER's Bunch-Kaufman
 // sytrf, one (matrix, shift) at a time, and read the inertia of D on the
 // device with the shared negative_count_ldlt (kernels/inertia.hpp).
+//
+// Checkpoints: an ensemble's state (CudaEnsemble::save_state, load_state)
+// is every device array that carries state from one iteration to the next
+// or into result(), copied to the host and written in the CPU ensemble's
+// layout. The host-driven optimizers (saddle-free-newton, annealing) have no
+// device ensemble: src/core/host_optimizers.cpp steps them through this
+// backend's value_grad / hessian / eigh, and make_ensemble refuses them.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
@@ -57,6 +64,8 @@
 #include "kernels/pspin.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
+#include "saddlescope/experiment.hpp"
+#include "src/core/checkpoint.hpp"
 
 namespace saddlescope {
 namespace {
@@ -289,6 +298,18 @@ std::vector<double> to_double(const std::vector<T>& v) {
 std::size_t checked_size(std::int64_t a, std::int64_t b = 1) {
   require(a >= 0 && b >= 0, "negative array size");
   return static_cast<std::size_t>(a) * static_cast<std::size_t>(b);
+}
+
+// The next array of a checkpoint, which must have the size of `like`, the
+// device array it is restored into (InputError otherwise, as on the CPU).
+template <class E>
+std::vector<E> read_like(ckpt::Reader& rd, const DeviceArray<E>& like) {
+  std::vector<E> v = rd.vec<E>();
+  if (v.size() != like.size())
+    throw InputError("checkpoint: the ensemble state does not match this run (an array of " +
+                     std::to_string(v.size()) + " elements where this ensemble has " +
+                     std::to_string(like.size()) + ")");
+  return v;
 }
 
 // ---------------------------------------------------------------------------
@@ -1606,6 +1627,86 @@ class CudaEnsemble final : public Ensemble {
     return static_cast<std::int64_t>(running_.download()[0]);
   }
 
+  // Checkpoints, in the CPU ensemble's layout and order. Saved, in the
+  // ensemble's precision T where the arrays are in T:
+  //   x_[0], x_[1]   x_{t+1} of the running rows is in x_[(t + 1) % 2], and a
+  //                  stopped row's final point in x_[steps % 2], either one.
+  //                  After a result(want_finals) x_[0] also holds the gathered
+  //                  finals; the gather touches stopped rows only (running
+  //                  rows have steps 0), which are never read again, so the
+  //                  buffers are saved as they are;
+  //   s1_, s2_       the optimizer's states (empty when it has none);
+  //   paths_, pbuf_  the recorded paths and the three plateau point buffers;
+  //   outcome_ .. curves_  the records (outcome, steps, f_init, f_final,
+  //                  gnorm_final, curves);
+  //   plateau_       each trajectory's PlateauState: the plateau bookkeeping,
+  //                  the target step, the buffer roles and the save flag the
+  //                  next fused step reads;
+  //   last_perturb_, perturb_now_  perturbed-gd's schedule and the rows the
+  //                  next iteration perturbs first (empty otherwise).
+  // Not saved, because each iteration writes them before reading them: g_
+  // (the coupled gradient rows), z_ and f_rows_ (the GEMM pass's work space
+  // and values per trajectory), partials_ (written by the fused step, read by
+  // the status kernel of the same iteration); running_, zeroed by every
+  // running(). threads_ and nslices_ are functions of n; the objective's
+  // device data and the cuBLAS handle are built from the spec; the step
+  // scalars and the noise are functions of t, which iterate() is given.
+  std::vector<std::uint8_t> save_state() override {
+    // Synchronous copies on the default stream: they wait for the last iterate().
+    ckpt::Writer w;
+    for (const DeviceArray<T>* a :
+         {&x_[0], &x_[1], &s1_, &s2_, &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]})
+      w.vec(a->download());
+    w.vec(outcome_.download());
+    w.vec(steps_.download());
+    w.vec(f_init_.download());
+    w.vec(f_final_.download());
+    w.vec(gnorm_final_.download());
+    w.vec(curves_.download());
+    w.vec(plateau_.download());
+    w.vec(last_perturb_.download());
+    w.vec(perturb_now_.download());
+    return w.bytes();
+  }
+
+  // Everything is read and checked before anything is uploaded, so a refused
+  // state leaves the ensemble as it was.
+  void load_state(const std::vector<std::uint8_t>& state) override {
+    ckpt::Reader rd(state, "checkpoint (cuda ensemble)");
+    DeviceArray<T>* const arrays[] = {&x_[0],  &x_[1],    &s1_,      &s2_,
+                                      &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]};
+    std::vector<T> values[8];
+    for (int k = 0; k < 8; ++k) values[k] = read_like(rd, *arrays[k]);
+    const std::vector<std::int8_t> outcome = read_like(rd, outcome_);
+    const std::vector<std::int64_t> steps = read_like(rd, steps_);
+    const std::vector<double> f_init = read_like(rd, f_init_);
+    const std::vector<double> f_final = read_like(rd, f_final_);
+    const std::vector<double> gnorm_final = read_like(rd, gnorm_final_);
+    const std::vector<float> curves = read_like(rd, curves_);
+    const std::vector<PlateauState> plateau = read_like(rd, plateau_);
+    const std::vector<std::int64_t> last_perturb = read_like(rd, last_perturb_);
+    const std::vector<std::int8_t> perturb_now = read_like(rd, perturb_now_);
+    if (!rd.done())
+      throw InputError("checkpoint: the ensemble state does not match this run (trailing data)");
+    // The roles index the three plateau point buffers on the device: each
+    // state's must be a permutation of 0, 1, 2.
+    for (const PlateauState& ps : plateau) {
+      const int a = ps.role[0], b = ps.role[1], c = ps.role[2];
+      if (a < 0 || a > 2 || b < 0 || b > 2 || c < 0 || c > 2 || a == b || a == c || b == c)
+        throw InputError("checkpoint: the ensemble state is damaged (plateau buffer roles)");
+    }
+    for (int k = 0; k < 8; ++k) arrays[k]->upload(values[k]);
+    outcome_.upload(outcome);
+    steps_.upload(steps);
+    f_init_.upload(f_init);
+    f_final_.upload(f_final);
+    gnorm_final_.upload(gnorm_final);
+    curves_.upload(curves);
+    plateau_.upload(plateau);
+    last_perturb_.upload(last_perturb);
+    perturb_now_.upload(perturb_now);
+  }
+
   EnsembleResult result(bool want_finals) override {
     EnsembleResult r;
     r.outcome = outcome_.download();
@@ -1781,8 +1882,17 @@ class CudaBackend final : public Backend {
     return 2.0 * static_cast<double>(bytes) / (static_cast<double>(best_ms) * 1e-3);
   }
 
+  // The host-driven optimizers have no per-coordinate rule for a device
+  // ensemble: the engine runs them through make_host_ensemble
+  // (src/core/host_optimizers.cpp), which calls value_grad / hessian / eigh.
   std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
     require(s.objective != nullptr, "ensemble without an objective");
+    const OptimizerKind k = s.optimizer.kind;
+    if (k == OptimizerKind::saddle_free_newton || k == OptimizerKind::annealing)
+      throw BackendError(std::string("cuda backend: ") + optimizer_kind_name(k) +
+                         " is a host-driven optimizer with no device ensemble; it runs through "
+                         "make_host_ensemble, which steps it with this backend's value_grad, "
+                         "hessian and eigh");
     if (s.precision == Precision::f32) return std::make_unique<CudaEnsemble<float>>(s);
     return std::make_unique<CudaEnsemble<double>>(s);
   }
