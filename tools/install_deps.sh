@@ -14,6 +14,8 @@ packages=(
   librandom123-dev             # Random123: Philox counter-based random numbers
   libgtest-dev                 # GoogleTest: the test suite
   libopenblas-dev liblapacke-dev  # OpenBLAS + LAPACKE: CPU BLAS/LAPACK
+  python3 python3-numpy python3-matplotlib  # the report (saddlescope report, python/)
+  python3-pytest               # the report's tests (tests/python)
 )
 # OpenMP comes with g++ (libgomp).
 

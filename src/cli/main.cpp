@@ -1,14 +1,28 @@
-// The saddlescope command (DESIGN section 2): run, validate, list, --version.
+// The saddlescope command (DESIGN section 2): run, validate, list, report, --version.
 // Exit codes: 0 success, 2 bad input, 3 resources, 1 anything else.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
 #include "saddlescope/run.hpp"
+
+extern char** environ;
 
 using namespace saddlescope;
 
@@ -60,6 +74,152 @@ int validate_command(const std::string& file, const std::string& backend_flag,
   return 0;
 }
 
+// --- report: runs the Python package python/saddlescope_report (docs/report.md) ---
+
+bool is_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool is_executable(const std::string& path) {
+  return is_file(path) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::string executable_dir() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  const std::string exe(buf, static_cast<std::size_t>(n));
+  return exe.substr(0, exe.rfind('/'));
+}
+
+// The folder holding saddlescope_report/: $SADDLESCOPE_PYTHON_DIR, an installed
+// <prefix>/share/saddlescope/python beside <prefix>/bin, the source tree the
+// binary was built from, or ../../python from a build/<preset>/ binary.
+std::string find_report_package() {
+  const std::string marker = "/saddlescope_report/__main__.py";
+  if (const char* env = std::getenv("SADDLESCOPE_PYTHON_DIR"); env && *env) {
+    if (is_file(env + marker)) return env;
+    throw Error(fmt::format("SADDLESCOPE_PYTHON_DIR={} holds no saddlescope_report package "
+                            "(expected {}{})",
+                            env, env, marker),
+                1);
+  }
+  std::vector<std::string> candidates;
+  const std::string exe_dir = executable_dir();
+  if (!exe_dir.empty()) candidates.push_back(exe_dir + "/../share/saddlescope/python");
+#ifdef SADDLESCOPE_SOURCE_DIR
+  candidates.push_back(std::string(SADDLESCOPE_SOURCE_DIR) + "/python");
+#endif
+  if (!exe_dir.empty()) {
+    candidates.push_back(exe_dir + "/../../python");
+    candidates.push_back(exe_dir + "/../python");
+  }
+  for (const auto& c : candidates)
+    if (is_file(c + marker)) return c;
+  std::string tried;
+  for (const auto& c : candidates) tried += (tried.empty() ? "" : ", ") + c;
+  throw Error(fmt::format("the report package (python/saddlescope_report) was not found (looked "
+                          "in {}); set SADDLESCOPE_PYTHON_DIR to the python/ folder of the "
+                          "saddlescope sources",
+                          tried),
+              1);
+}
+
+// Runs `python -c CHECK` quietly; true when it exits 0.
+bool python_has_report_modules(const std::string& python) {
+  static const char* check =
+      "import importlib.util as u, sys\n"
+      "ok = all(u.find_spec(m) for m in ('numpy', 'matplotlib'))\n"
+      "ok = ok and (u.find_spec('tomllib') or u.find_spec('tomli'))\n"
+      "sys.exit(0 if ok else 3)\n";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> args = {python, "-c", check};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return false;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// A Python 3 with numpy and matplotlib: $SADDLESCOPE_PYTHON, else the first
+// python3 on PATH that has them (a pyenv or venv python3 may lack them where
+// the distribution's /usr/bin/python3 has them), else /usr/bin/python3.
+std::string find_report_python() {
+  const std::string hint =
+      "install them with `bash tools/install_deps.sh` (Debian: apt-get install python3-numpy "
+      "python3-matplotlib), or set SADDLESCOPE_PYTHON to a Python 3 that has them";
+  if (const char* env = std::getenv("SADDLESCOPE_PYTHON"); env && *env) {
+    if (python_has_report_modules(env)) return env;
+    throw Error(fmt::format("report: SADDLESCOPE_PYTHON={} does not run, or lacks numpy or "
+                            "matplotlib (Python >= 3.11, or tomli); {}",
+                            env, hint),
+                1);
+  }
+  std::vector<std::string> candidates;
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "";
+  for (std::size_t start = 0; start <= p.size();) {
+    std::size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    const std::string dir = p.substr(start, end - start);
+    if (!dir.empty()) candidates.push_back(dir + "/python3");
+    start = end + 1;
+  }
+  candidates.push_back("/usr/bin/python3");
+  candidates.push_back("/usr/local/bin/python3");
+  std::vector<std::string> tried;
+  for (const auto& c : candidates) {
+    if (std::find(tried.begin(), tried.end(), c) != tried.end() || !is_executable(c)) continue;
+    tried.push_back(c);
+    if (python_has_report_modules(c)) return c;
+  }
+  if (tried.empty())
+    throw Error(
+        "report needs Python 3 with numpy and matplotlib, and no python3 was found on "
+        "PATH or in /usr/bin; " +
+            hint,
+        1);
+  std::string list;
+  for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+  throw Error(fmt::format("report needs Python 3 (>= 3.11, or tomli) with numpy and matplotlib; "
+                          "none of {} has them: {}",
+                          list, hint),
+              1);
+}
+
+// Replaces this process by `python -m saddlescope_report RUN_DIR`, whose exit
+// code (0, 2 bad input, 1 other) becomes the command's.
+int report_command(const std::string& run_dir, const std::string& out_dir) {
+  const std::string package_dir = find_report_package();
+  const std::string python = find_report_python();
+  const char* old = std::getenv("PYTHONPATH");
+  const std::string pythonpath =
+      package_dir + (old && *old ? std::string(":") + old : std::string());
+  ::setenv("PYTHONPATH", pythonpath.c_str(), 1);
+  std::vector<std::string> args = {python, "-m", "saddlescope_report", run_dir};
+  if (!out_dir.empty()) {
+    args.push_back("--output");
+    args.push_back(out_dir);
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::execv(python.c_str(), argv.data());
+  throw Error(fmt::format("report: cannot run {}: {}", python, std::strerror(errno)), 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +237,7 @@ int main(int argc, char** argv) {
       "  saddlescope run exp.toml --set optimizer.lr=0.01 --set run.precision=f64\n"
       "  saddlescope validate exp.toml\n"
       "  saddlescope list optimizers\n"
+      "  saddlescope report runs/st        (figures and runs/st/report/index.html)\n"
       "Experiment file reference: docs/experiment.md; run directory: docs/run-directory.md.\n"
       "Each subcommand has its own --help (saddlescope run --help).");
 
@@ -110,8 +271,12 @@ int main(int argc, char** argv) {
   std::string report_dir;
   auto* report = app.add_subcommand(
       "report",
-      "Figures and report/index.html for a run directory (not available in this version)");
-  report->add_option("run_dir", report_dir, "Run directory");
+      "Figures (PNG, SVG) and a self-contained RUN_DIR/report/index.html for a run directory "
+      "(Python 3 with numpy and matplotlib; docs/report.md)");
+  report->add_option("run_dir", report_dir, "Run directory written by saddlescope run")->required();
+  std::string report_out;
+  report->add_option("-o,--output", report_out,
+                     "Report folder (default RUN_DIR/report), e.g. when RUN_DIR is read-only");
 
   std::string what = "all";
   auto* list = app.add_subcommand("list", "List objectives and optimizers with their parameters");
@@ -132,11 +297,7 @@ int main(int argc, char** argv) {
       throw InputError(
           "run --resume is not available in this version (checkpoint and resume are planned); "
           "start the run again with saddlescope run EXPERIMENT.toml");
-    if (*report)
-      throw InputError(
-          "report is not available in this version (figures and the HTML report are planned); the "
-          "run directory's summary.json, trajectories.csv and curves.npy hold the results "
-          "(docs/run-directory.md)");
+    if (*report) return report_command(report_dir, report_out);
     if (*run) return run_command(file, out_dir, backend, sets);
     if (*validate) return validate_command(file, backend, sets);
     if (*list) {
