@@ -58,9 +58,10 @@ struct RunSpec {
   Precision precision = Precision::f32;
   std::string backend = "auto";  // auto | cpu | cuda
   bool save_final_points = false;
-  bool record_paths = false;    // resolved: true when dim <= 3
-  std::int64_t chunk_size = 0;  // trajectories per chunk; 0 = from the memory plan
-  double target_loss = NAN;     // optimizer comparison: steps to reach it (NaN: none)
+  bool record_paths = false;      // resolved: true when dim <= 3
+  std::int64_t chunk_size = 0;    // trajectories per chunk; 0 = from the memory plan
+  double target_loss = NAN;       // optimizer comparison: steps to reach it (NaN: none)
+  double checkpoint_every = 300;  // seconds between checkpoints (run --resume)
 };
 
 // [analysis]: the Hessian census of selected points (DESIGN sections 1, 3).

@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -27,6 +29,36 @@ extern char** environ;
 using namespace saddlescope;
 
 namespace {
+
+// SIGINT / SIGTERM: the first asks the running experiment to checkpoint and
+// stop at its next host look; the handler then restores the default action,
+// so a second signal ends the process at once (the last checkpoint, written
+// atomically, stays valid).
+volatile std::sig_atomic_t g_stop = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop = 1;
+  std::signal(sig, SIG_DFL);
+  const char msg[] =
+      "\nsaddlescope: stopping: a checkpoint is written at the next check (signal again to quit "
+      "at once)\n";
+  const ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+}
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+Checkpointing checkpointing(const std::string& dir, const Experiment& e, bool resume) {
+  Checkpointing cp;
+  cp.path = (std::filesystem::path(dir) / "checkpoint.bin").string();
+  cp.every_seconds = e.run.checkpoint_every;
+  cp.resume = resume;
+  cp.stop = &g_stop;
+  return cp;
+}
 
 void print_report(const Experiment& e, const RunResult& r, const std::string& dir) {
   fmt::print("saddlescope {}: {} on {} (N = {}, {} trajectories, {})\n", SADDLESCOPE_VERSION,
@@ -56,7 +88,35 @@ int run_command(const std::string& file, const std::string& out_dir,
   std::fprintf(stderr, "%s\n", plan.describe().c_str());
   const std::string dir = out_dir.empty() ? default_run_dir(e) : out_dir;
   prepare_run_dir(dir, e);
-  const RunResult r = run_experiment(e, *backend, stderr_progress(e));
+  install_stop_handlers();
+  const Checkpointing cp = checkpointing(dir, e, false);
+  const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);
+  write_results(dir, e, r);
+  print_report(e, r, dir);
+  return 0;
+}
+
+// run --resume RUN_DIR: the experiment from RUN_DIR/config.toml, continued
+// from RUN_DIR/checkpoint.bin on the backend that wrote it.
+int resume_command(const std::string& dir, const std::string& backend_flag) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir))
+    throw InputError(fmt::format("run --resume {}: no such run directory", dir));
+  const fs::path config = fs::path(dir) / "config.toml";
+  if (!fs::exists(config))
+    throw InputError(
+        fmt::format("run --resume {}: no config.toml there: not a run directory", dir));
+  if (fs::exists(fs::path(dir) / "summary.json"))
+    throw InputError(fmt::format(
+        "run --resume {}: the run finished (summary.json exists); nothing to resume", dir));
+  Experiment e = load_experiment(config.string());
+  if (!backend_flag.empty()) e.run.backend = backend_flag;
+  std::string note;
+  auto backend = select_backend(e.run.backend, note);
+  std::fprintf(stderr, "%s\nresuming %s\n", note.c_str(), dir.c_str());
+  install_stop_handlers();
+  const Checkpointing cp = checkpointing(dir, e, true);
+  const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);
   write_results(dir, e, r);
   print_report(e, r, dir);
   return 0;
@@ -244,7 +304,13 @@ int main(int argc, char** argv) {
   std::string file, out_dir, backend;
   std::vector<std::string> sets;
   auto* run = app.add_subcommand("run", "Run an experiment file and write a run directory");
-  run->add_option("experiment", file, "Experiment file (TOML; see docs/experiment.md)")->required();
+  run->add_option("experiment", file, "Experiment file (TOML; see docs/experiment.md)");
+  std::string resume_dir;
+  run->add_option("--resume", resume_dir,
+                  "Continue the killed or interrupted run in RUN_DIR from its checkpoint "
+                  "(RUN_DIR/checkpoint.bin, written every run.checkpoint_every seconds and on "
+                  "Ctrl-C); no experiment file then")
+      ->option_text("RUN_DIR");
   run->add_option("-o,--output", out_dir,
                   "Run directory: new or empty (default runs/<name>-<UTC timestamp>)");
   run->add_option("--backend", backend,
@@ -265,9 +331,6 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
-  // Contract commands of later versions: present so that they answer clearly.
-  bool resume = false;
-  run->add_flag("--resume", resume, "Continue a killed run (not available in this version)");
   std::string report_dir;
   auto* report = app.add_subcommand(
       "report",
@@ -293,11 +356,17 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*run && resume)
-      throw InputError(
-          "run --resume is not available in this version (checkpoint and resume are planned); "
-          "start the run again with saddlescope run EXPERIMENT.toml");
     if (*report) return report_command(report_dir, report_out);
+    if (*run && !resume_dir.empty()) {
+      if (!file.empty() || !out_dir.empty() || !sets.empty())
+        throw InputError(
+            "run --resume RUN_DIR takes no experiment file, -o or --set: the run continues "
+            "with RUN_DIR/config.toml in RUN_DIR");
+      return resume_command(resume_dir, backend);
+    }
+    if (*run && file.empty())
+      throw InputError(
+          "run needs an experiment file: saddlescope run EXPERIMENT.toml (or --resume RUN_DIR)");
     if (*run) return run_command(file, out_dir, backend, sets);
     if (*validate) return validate_command(file, backend, sets);
     if (*list) {

@@ -20,11 +20,11 @@ std::string where(const std::string& file, const toml::source_region& r);
 // Apply one "path.to.key=value" override to the document (value parsed as a
 // TOML value, else taken as a string). Throws InputError on a malformed flag.
 void apply_set(toml::table& doc, const std::string& assignment);
-// TOML allows non-ASCII characters only inside strings and comments. toml++
-// 3.3 (Debian 12) reaches an unreachable branch (undefined behaviour) on
-// some non-ASCII code points elsewhere, found by tools/fuzz.sh; so they are
-// refused before parsing: returns the 1-based line of the first one, or 0.
-std::size_t non_ascii_outside_strings(const std::string& text);
+// Experiment files and --set values must be ASCII: toml++ 3.3 (Debian 12)
+// reaches an unreachable branch (undefined behaviour) on non-ASCII code
+// points U+00A1-U+0499 and U+2D6E-U+3167 in several lexing paths, found by
+// tools/fuzz.sh. Returns the 1-based line of the first non-ASCII byte, or 0.
+std::size_t first_non_ascii_line(const std::string& text);
 
 // A table being read: tracks its path for messages and refuses unknown keys.
 class Section {
