@@ -349,15 +349,16 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   // trajectories.csv
   std::string csv =
       "optimizer,trajectory,outcome,steps,f_init,f_final,grad_norm_final,plateau_count,"
-      "plateau_steps,longest_plateau,first_escape_step\n";
+      "plateau_steps,longest_plateau,first_escape_step,steps_to_target\n";
   for (const auto& o : r.optimizers)
     for (std::int64_t i = 0; i < b; ++i) {
       const auto& t = o.traj;
-      csv +=
-          fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", o.label, i, outcome_name(t.outcome[i]),
-                      t.steps[i], g17(t.f_init[i]), g17(t.f_final[i]), g17(t.gnorm_final[i]),
-                      t.plateau_count[i], t.plateau_steps[i], t.longest_plateau[i],
-                      t.first_escape_step[i] >= 0 ? std::to_string(t.first_escape_step[i]) : "");
+      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", o.label, i,
+                         outcome_name(t.outcome[i]), t.steps[i], g17(t.f_init[i]),
+                         g17(t.f_final[i]), g17(t.gnorm_final[i]), t.plateau_count[i],
+                         t.plateau_steps[i], t.longest_plateau[i],
+                         t.first_escape_step[i] >= 0 ? std::to_string(t.first_escape_step[i]) : "",
+                         t.target_step[i] >= 0 ? std::to_string(t.target_step[i]) : "");
     }
   npy::write_text((d / "trajectories.csv").string(), csv);
   files.push_back("trajectories.csv");
