@@ -13,6 +13,7 @@
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
 #include "src/core/config.hpp"
+#include "src/core/npy.hpp"
 
 using namespace saddlescope;
 namespace fs = std::filesystem;
@@ -442,6 +443,47 @@ TEST(CliResume, InterruptedRunResumesToTheSameResults) {
   EXPECT_EQ(slurp(a / "trajectories.csv"), slurp(b / "trajectories.csv"));
   EXPECT_EQ(slurp(a / "curves.npy"), slurp(b / "curves.npy"));
   EXPECT_EQ(run_cli("run --resume " + (dir / "nothing").string(), &err), 2);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(CliBadFiles, StartFilesOfWrongShapeOrDtypeAndUnwritableOutput) {
+  // More of the bad-input campaign through the binary: each exits 2 with a
+  // message naming the problem and leaves no run directory.
+  const fs::path dir = fs::temp_directory_path() / "saddlescope_cli_badfiles";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string exp =
+      replace(kGood, "[run]", "[init]\nkind = \"file\"\nfile = \"starts.npy\"\n[run]");
+  std::ofstream(dir / "e.toml") << exp;
+  std::string msg;
+  // a valid .npy of the wrong shape (trajectories = 8, dim = 4 are needed)
+  saddlescope::npy::write_f64((dir / "starts.npy").string(), {3, 4}, std::vector<double>(12, 0.5));
+  EXPECT_EQ(run_cli("run " + (dir / "e.toml").string() + " -o " + (dir / "a").string(), &msg), 2);
+  EXPECT_NE(msg.find("shape (3, 4)"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(dir / "a"));
+  // a valid .npy of an unsupported dtype (int32)
+  {
+    const std::string h = "{'descr': '<i4', 'fortran_order': False, 'shape': (8, 4), }";
+    const std::size_t total = (10 + h.size() + 1 + 63) / 64 * 64;  // header padded to 64
+    std::string header = h + std::string(total - 10 - h.size() - 1, ' ') + "\n";
+    std::ofstream f(dir / "starts.npy", std::ios::binary);
+    f << "\x93NUMPY" << '\x01' << '\x00' << static_cast<char>(header.size()) << '\x00' << header
+      << std::string(8 * 4 * 4, '\0');
+  }
+  EXPECT_EQ(run_cli("run " + (dir / "e.toml").string() + " -o " + (dir / "b").string(), &msg), 2);
+  EXPECT_NE(msg.find("<i4"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(dir / "b"));
+  // an output directory that cannot be created (below a regular file)
+  std::ofstream(dir / "plain") << "x";
+  std::ofstream(dir / "g.toml") << kGood;
+  EXPECT_EQ(
+      run_cli("run " + (dir / "g.toml").string() + " -o " + (dir / "plain" / "out").string(), &msg),
+      2);
+  EXPECT_NE(msg.find("cannot create the directory"), std::string::npos) << msg;
   fs::remove_all(dir);
 }
 
