@@ -3,15 +3,17 @@
 # CUDA tests then compare against the CPU backend instead of skipping),
 # compute-sanitizer memcheck and racecheck on the CUDA tests, the fused-step
 # benchmarks and the 20k example. Writes at most 8 files to $OUT (default
-# ./gpu-results): session.log (with nvidia-smi), fused_step-*.json (2), census-*.json,
-# field-*.json, mlp-*.json, cublas-fraction-*.json, st20k-summary.json (8 files: the
-# device tool returns at most 8).
+# ./gpu-results): session.log (with nvidia-smi), suite-cuda-*.json (bench/suite.py),
+# fused_step-cuda-f64-*.json, st20k-summary.json (the device tool returns at most 8 files).
 #
 # The device machines have CUDA and CMake but not the Debian packages and no
 # network: run `bash tools/device_deps.sh pack` here first and carry
 # .device-deps/debs (device tool: carry = [".device-deps/debs"]).
-#   command: bash bench/gpu_session.sh
+#   command: bash bench/gpu_session.sh [all|tests|bench]
+# (a device command may run 10 minutes at most: `tests` = build, ctest,
+# compute-sanitizer; `bench` = build, benchmark suite, example; `all` = both)
 set -uo pipefail
+mode="${1:-all}"
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
@@ -31,6 +33,7 @@ cmake --preset default > /dev/null && cmake --build --preset default -j "$(nproc
 [ -x build/default/tests/saddlescope_tests ] || { echo "build failed"; exit 1; }
 grep -q "SADDLESCOPE_HAVE_CUDA:INTERNAL=ON\|CMAKE_CUDA_COMPILER:" build/default/CMakeCache.txt && echo "CUDA configured"
 
+if [ "$mode" != "bench" ]; then
 echo "== ctest"
 ctest --preset default -j 8 2>&1 | tail -4
 echo "== CUDA tests"
@@ -41,21 +44,13 @@ for tool in memcheck racecheck; do
     ./build/default/tests/saddlescope_tests --gtest_filter='*Cuda*' 2>&1 | tail -4
   echo "rc=${PIPESTATUS[0]}"
 done
-echo "== benchmark"
-./build/default/bench/bench_fused_step --backend cuda --out "$out/fused_step-cuda-f32-$gpu.json"
+fi
+if [ "$mode" != "tests" ]; then
+echo "== benchmark suite (one JSON: fused step vs copy roof, peers, census, scaling, flagship, cuBLAS fraction)"
+python3 bench/suite.py --backend cuda --out "$out/suite-cuda-$gpu.json" 2>&1 | tail -20
 ./build/default/bench/bench_fused_step --backend cuda --precision f64 --out "$out/fused_step-cuda-f64-$gpu.json"
-echo "== census eigensolvers vs torch.linalg.eigvalsh"
-python3 bench/bench_census.py --backend cuda --binary build/default/bench/bench_census \
-  --out "$out/census-cuda-$gpu.json"
-echo "== gaussian-field ensembles vs PyTorch / JAX"
-python3 bench/peers_gemm.py --objective gaussian-field --backend cuda --binary build/default/bench/bench_fused_step \
-  --out "$out/field-cuda-$gpu.json"
-python3 bench/peers_gemm.py --objective mlp --backend cuda --binary build/default/bench/bench_fused_step \
-  --out "$out/mlp-cuda-$gpu.json"
-echo "== fraction of step time inside cuBLAS (nsys)"
-python3 bench/cublas_fraction.py --binary build/default/bench/bench_fused_step \
-  --out "$out/cublas-fraction-$gpu.json"
 echo "== example styblinski-tang-20k"
 rm -rf /tmp/st20k
 ./build/default/saddlescope run examples/styblinski-tang-20k.toml -o /tmp/st20k 2>&1 | tail -8
 cp /tmp/st20k/summary.json "$out/st20k-summary.json" 2>/dev/null
+fi
