@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -72,6 +73,37 @@ void print_report(const Experiment& e, const RunResult& r, const std::string& di
     fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14.6g} {:>14.0f} {:>12.3g}\n", o.label, st.converged,
                st.diverged, st.max_steps, st.final_loss.median, st.steps.median,
                st.trajectory_steps_per_second);
+  }
+  if (!std::isnan(e.run.target_loss)) {
+    fmt::print("target loss {}:", e.run.target_loss);
+    for (const auto& o : r.optimizers) {
+      std::vector<double> steps;
+      for (const auto t : o.traj.target_step)
+        if (t >= 0) steps.push_back(static_cast<double>(t));
+      fmt::print("  {} {}/{}", o.label, steps.size(), o.traj.target_step.size());
+      if (!steps.empty()) fmt::print(" (median step {:.0f})", quantiles(steps).median);
+    }
+    fmt::print("\n");
+  }
+  if (r.has_census) {
+    std::int64_t counts[5] = {0, 0, 0, 0, 0}, critical = 0, saddles = 0, premature = 0;
+    for (const auto& p : r.census.points) {
+      counts[static_cast<int>(p.inertia.cls)]++;
+      if (p.critical && p.inertia.cls != PointClass::failed) {
+        ++critical;
+        saddles += p.inertia.cls == PointClass::saddle;
+      }
+      premature += p.source == "stop" && p.outcome == kConverged &&
+                   p.inertia.cls != PointClass::failed && p.inertia.index >= 1;
+    }
+    fmt::print("census: {} points:", r.census.points.size());
+    for (int c = 0; c < 5; ++c)
+      if (counts[c]) fmt::print(" {} {}", counts[c], class_name(static_cast<PointClass>(c)));
+    if (critical)
+      fmt::print("; saddle fraction among {} critical points {:.3f}", critical,
+                 static_cast<double>(saddles) / static_cast<double>(critical));
+    if (premature) fmt::print("; {} converged at a saddle", premature);
+    fmt::print("\n");
   }
   fmt::print("time: {:.2f} s; results in {}\n", r.seconds_total, dir);
 }
