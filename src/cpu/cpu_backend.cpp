@@ -482,11 +482,14 @@ struct HostObjective {
 
 // One trajectory's fused pass with the objective and optimizer kinds fixed at
 // compile time: the switches of the shared math fold away and the loop is
-// specialized, without a second copy of the math.
+// specialized, without a second copy of the math. `flatten` inlines the whole
+// per-element call tree (without it GCC keeps the optimizer rule out of line:
+// adam's step measured 1.6x slower).
 template <class T, ObjectiveKind OK, OptimizerKind PK>
-IterationSums row_pass(LocalObjective<T> obj, OptimizerParams opt, const StepScalars& sc,
-                       bool update, const T* xc, const T* grow, T* xn, T* s1, T* s2, T* save,
-                       std::uint64_t row_coord, std::int64_t n) {
+__attribute__((flatten)) IterationSums row_pass(LocalObjective<T> obj, OptimizerParams opt,
+                                                const StepScalars& sc, bool update, const T* xc,
+                                                const T* grow, T* xn, T* s1, T* s2, T* save,
+                                                std::uint64_t row_coord, std::int64_t n) {
   obj.kind = OK;
   opt.kind = PK;
   IterationSums acc;
