@@ -174,6 +174,11 @@ def main():
     if "seconds" in parts.get("flagship", {}):
         print(f"  flagship mlp-20k {parts['flagship']['seconds']:.1f} s ({' '.join(parts['flagship']['overrides'])})")
     print("wrote", path)
+    # The scaling and peer figures beside it (needs matplotlib; skipped without).
+    r = subprocess.run([sys.executable, "-m", "saddlescope_report.bench", path],
+                       cwd=os.path.join(ROOT, "python"), capture_output=True, text=True)
+    print(r.stdout.strip() if r.returncode == 0 else
+          "figures not drawn: " + (r.stderr.strip().splitlines() or ["?"])[-1])
     return 0
 
 
