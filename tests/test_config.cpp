@@ -428,7 +428,7 @@ TEST(CliResume, InterruptedRunResumesToTheSameResults) {
   EXPECT_FALSE(fs::exists(a / "summary.json"));
   std::string err;
   EXPECT_EQ(run_cli("run --resume " + a.string() + " -o " + b.string(), &err), 2) << err;
-  EXPECT_EQ(run_cli("run --resume " + a.string(), &err), 0) << err;
+  EXPECT_EQ(run_cli("run --resume " + a.string() + " --backend cpu", &err), 0) << err;
   EXPECT_FALSE(fs::exists(a / "checkpoint.bin"));
   EXPECT_EQ(run_cli("run --resume " + a.string(), &err), 2);
   EXPECT_NE(err.find("the run finished"), std::string::npos) << err;

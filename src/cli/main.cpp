@@ -141,10 +141,9 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
   if (fs::exists(fs::path(dir) / "summary.json"))
     throw InputError(fmt::format(
         "run --resume {}: the run finished (summary.json exists); nothing to resume", dir));
-  Experiment e = load_experiment(config.string());
-  if (!backend_flag.empty()) e.run.backend = backend_flag;
-  std::string note;
-  auto backend = select_backend(e.run.backend, note);
+  const Experiment e = load_experiment(config.string());
+  std::string note;  // --backend chooses the device without changing the experiment
+  auto backend = select_backend(backend_flag.empty() ? e.run.backend : backend_flag, note);
   std::fprintf(stderr, "%s\nresuming %s\n", note.c_str(), dir.c_str());
   install_stop_handlers();
   const Checkpointing cp = checkpointing(dir, e, true);

@@ -126,7 +126,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       chunk = resume_from.chunk_size;
       chunks = (b_total + chunk - 1) / chunk;
     }
-    if (resume_from.chunk >= chunks || resume_from.optimizer > e.optimizers.size())
+    if (resume_from.chunk >= chunks || resume_from.optimizer > e.optimizers.size() ||
+        resume_from.done.size() < resume_from.optimizer)
       throw InputError(
           fmt::format("{}: the checkpoint does not match this run's chunks "
                       "(a different memory budget?)",
