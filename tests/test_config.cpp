@@ -406,7 +406,8 @@ pid_t spawn_cli(const std::vector<std::string>& args) {
 TEST(CliResume, InterruptedRunResumesToTheSameResults) {
   // SIGINT during a run: exit 1 with a checkpoint and no summary.json;
   // run --resume finishes it; its trajectories.csv equals an uninterrupted
-  // run's. (The run lasts a few seconds; the signal comes after 0.4 s.)
+  // run's. (The run lasts a few seconds; the signal comes 50 ms after its
+  // run directory appears.)
   const fs::path dir = fs::temp_directory_path() / "saddlescope_cli_resume";
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -418,7 +419,10 @@ TEST(CliResume, InterruptedRunResumesToTheSameResults) {
                         "[[optimizer]]\nkind = \"gd\"\nlr = 0.005\n";
   const fs::path a = dir / "a", b = dir / "b";
   const pid_t pid = spawn_cli({"run", exp.string(), "-o", a.string(), "--backend", "cpu"});
-  usleep(400000);
+  // Signal once the run directory exists (the handlers are installed by then),
+  // however slow the machine is.
+  for (int k = 0; k < 2000 && !fs::exists(a / "config.toml"); ++k) usleep(5000);
+  usleep(50000);
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);

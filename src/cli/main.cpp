@@ -119,8 +119,8 @@ int run_command(const std::string& file, const std::string& out_dir,
   const MemoryPlan plan = plan_memory(e, *backend);  // refuses (exit 3) before creating the run dir
   std::fprintf(stderr, "%s\n", plan.describe().c_str());
   const std::string dir = out_dir.empty() ? default_run_dir(e) : out_dir;
+  install_stop_handlers();  // from here on a signal ends the run with a checkpoint
   prepare_run_dir(dir, e);
-  install_stop_handlers();
   const Checkpointing cp = checkpointing(dir, e, false);
   const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);
   write_results(dir, e, r);
