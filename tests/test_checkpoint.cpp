@@ -4,6 +4,7 @@
 // produces results identical, bit for bit, to an uninterrupted run, and the
 // same files apart from timings.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
@@ -136,7 +137,8 @@ TEST_P(Resume, GivesTheUninterruptedResults) {
   auto cpu = make_cpu_backend();
   const RunResult whole = run_experiment(e, *cpu, nullptr);
 
-  const fs::path dir = fs::temp_directory_path() / ("saddlescope_resume_" + std::string(at.what));
+  const fs::path dir = fs::temp_directory_path() / ("saddlescope_resume_" + std::string(at.what) +
+                                                    "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   prepare_run_dir(dir.string(), e);
   volatile std::sig_atomic_t stop = 0;
@@ -158,7 +160,8 @@ TEST_P(Resume, GivesTheUninterruptedResults) {
   // Files: identical apart from timings; the checkpoint is gone.
   write_results(dir.string(), e, resumed);
   EXPECT_FALSE(fs::exists(cp.path));
-  const fs::path ref = fs::temp_directory_path() / ("saddlescope_whole_" + std::string(at.what));
+  const fs::path ref = fs::temp_directory_path() / ("saddlescope_whole_" + std::string(at.what) +
+                                                    "_" + std::to_string(::getpid()));
   fs::remove_all(ref);
   prepare_run_dir(ref.string(), e);
   write_results(ref.string(), e, whole);
@@ -179,7 +182,8 @@ INSTANTIATE_TEST_SUITE_P(AtSeveralPoints, Resume,
                          [](const auto& info) { return std::string(info.param.what); });
 
 TEST(Checkpoint, DamagedFilesAreRefusedClearly) {
-  const fs::path dir = fs::temp_directory_path() / "saddlescope_ckpt_damaged";
+  const fs::path dir =
+      fs::temp_directory_path() / ("saddlescope_ckpt_damaged_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "checkpoint.bin").string();
@@ -206,7 +210,8 @@ TEST(Checkpoint, DamagedFilesAreRefusedClearly) {
 }
 
 TEST(Checkpoint, ResumeRefusesAnotherExperiment) {
-  const fs::path dir = fs::temp_directory_path() / "saddlescope_ckpt_other";
+  const fs::path dir =
+      fs::temp_directory_path() / ("saddlescope_ckpt_other_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const Experiment e = parse_experiment(kExperiment, "t");
   prepare_run_dir(dir.string(), e);

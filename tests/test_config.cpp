@@ -408,7 +408,8 @@ TEST(CliResume, InterruptedRunResumesToTheSameResults) {
   // run --resume finishes it; its trajectories.csv equals an uninterrupted
   // run's. (The run lasts a few seconds; the signal comes 50 ms after its
   // run directory appears.)
-  const fs::path dir = fs::temp_directory_path() / "saddlescope_cli_resume";
+  const fs::path dir =
+      fs::temp_directory_path() / ("saddlescope_cli_resume_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path exp = dir / "e.toml";
@@ -457,7 +458,8 @@ namespace {
 TEST(CliBadFiles, StartFilesOfWrongShapeOrDtypeAndUnwritableOutput) {
   // More of the bad-input campaign through the binary: each exits 2 with a
   // message naming the problem and leaves no run directory.
-  const fs::path dir = fs::temp_directory_path() / "saddlescope_cli_badfiles";
+  const fs::path dir =
+      fs::temp_directory_path() / ("saddlescope_cli_badfiles_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string exp =

@@ -5,6 +5,7 @@
 // a quadratic (closed-form discrete stationary variance); noise does not
 // depend on the chunking.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -167,7 +168,8 @@ TEST(Comparison, TargetLossStepsFractionsAndEndingsOnTheDoubleWell) {
     left += starts[b] < 0.126;
     if (hit >= 0) EXPECT_GE(r.optimizers[0].target_seconds[b], 0.0);
   }
-  const auto dir = std::filesystem::temp_directory_path() / "saddlescope_comparison_run";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("saddlescope_comparison_run_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   prepare_run_dir(dir.string(), e);
   write_results(dir.string(), e, r);

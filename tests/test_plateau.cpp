@@ -3,6 +3,7 @@
 // of gradient descent from near a quadratic saddle (closed form), plateau
 // points in the census, and premature stops at saddles.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -191,7 +192,8 @@ TEST(PlateauDetection, PlateauPointsEnterTheCensusAsSaddles) {
     EXPECT_EQ(p.step, 0);
   }
   EXPECT_EQ(r.optimizers[0].traj.plateau_points[0], 1e-5);
-  const auto dir = std::filesystem::temp_directory_path() / "saddlescope_plateau_run";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("saddlescope_plateau_run_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   prepare_run_dir(dir.string(), e);
   write_results(dir.string(), e, r);
@@ -223,7 +225,8 @@ TEST(PlateauDetection, GdOnTheStableManifoldStopsAtTheSaddleAndIsFlagged) {
   ASSERT_EQ(r.optimizers[0].traj.outcome[0], kConverged);
   ASSERT_EQ(r.census.points.size(), 2u);
   EXPECT_EQ(r.census.points[0].inertia.index, 1);
-  const auto dir = std::filesystem::temp_directory_path() / "saddlescope_stable_run";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("saddlescope_stable_run_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   prepare_run_dir(dir.string(), e);
   write_results(dir.string(), e, r);

@@ -7,6 +7,7 @@
 // semicircle of the Riemannian Hessian).
 #include <gtest/gtest.h>
 #include <lapacke.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -223,7 +224,8 @@ TEST(PSpin, P2CriticalPointsAreTheEigenvectorsWithIndexK) {
     for (std::int64_t i = 0; i < n; ++i)
       starts.push_back(sign * std::sqrt(double(n)) * a[i * n + ks[q]] + 0.03 * z(gen));
   }
-  const auto dir = std::filesystem::temp_directory_path() / "saddlescope_p2_starts";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("saddlescope_p2_starts_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string file = (dir / "starts.npy").string();
   npy::write_f64(file, {static_cast<std::int64_t>(ks.size()), n}, starts);
