@@ -329,6 +329,7 @@ int main(int argc, char** argv) {
       "  saddlescope validate exp.toml\n"
       "  saddlescope list optimizers\n"
       "  saddlescope report runs/st        (figures and runs/st/report/index.html)\n"
+      "  saddlescope run --resume runs/st  (continue a killed or interrupted run)\n"
       "Experiment file reference: docs/experiment.md; run directory: docs/run-directory.md.\n"
       "Each subcommand has its own --help (saddlescope run --help).");
 
