@@ -245,22 +245,27 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   const std::int64_t n = e.objective.dim;
   CensusResult c;
   std::vector<double> x;
+  // A trajectory's point (its stop or its plateau point) into the census.
+  auto add = [&](const char* source, std::size_t o, std::int64_t b, const std::vector<double>& at,
+                 std::int64_t step, double f, double g) {
+    x.insert(x.end(), at.begin() + b * n, at.begin() + (b + 1) * n);
+    AnalyzedPoint p;
+    p.source = source;
+    p.group = run.optimizers[o].label;
+    p.trajectory = b;
+    p.step = step;
+    p.f = f;
+    p.grad_norm = g;
+    p.critical = g <= e.analysis.crit_tol;
+    p.outcome = run.optimizers[o].traj.outcome[b];
+    c.points.push_back(p);
+  };
   if (analysis_wants(e.analysis, "stops")) {
     std::vector<std::vector<std::int8_t>> outcomes;
     for (const auto& o : run.optimizers) outcomes.push_back(o.traj.outcome);
     for (const auto& [o, b] : select_stops(outcomes, e.analysis.max_points)) {
       const auto& t = run.optimizers[o].traj;
-      x.insert(x.end(), t.finals.begin() + b * n, t.finals.begin() + (b + 1) * n);
-      AnalyzedPoint p;
-      p.source = "stop";
-      p.group = run.optimizers[o].label;
-      p.trajectory = b;
-      p.step = t.steps[b];
-      p.f = t.f_final[b];
-      p.grad_norm = t.gnorm_final[b];
-      p.critical = p.grad_norm <= e.analysis.crit_tol;
-      p.outcome = t.outcome[b];
-      c.points.push_back(p);
+      add("stop", o, b, t.finals, t.steps[b], t.f_final[b], t.gnorm_final[b]);
     }
   }
   if (analysis_wants(e.analysis, "plateaus")) {
@@ -273,17 +278,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
     }
     for (const auto& [o, b] : select_even(cand, e.analysis.max_points)) {
       const auto& t = run.optimizers[o].traj;
-      x.insert(x.end(), t.plateau_points.begin() + b * n, t.plateau_points.begin() + (b + 1) * n);
-      AnalyzedPoint p;
-      p.source = "plateau";
-      p.group = run.optimizers[o].label;
-      p.trajectory = b;
-      p.step = t.plateau_step[b];
-      p.f = t.plateau_f[b];
-      p.grad_norm = t.plateau_g[b];
-      p.critical = p.grad_norm <= e.analysis.crit_tol;
-      p.outcome = t.outcome[b];
-      c.points.push_back(p);
+      add("plateau", o, b, t.plateau_points, t.plateau_step[b], t.plateau_f[b], t.plateau_g[b]);
     }
   }
   if (analysis_wants(e.analysis, "critical")) {

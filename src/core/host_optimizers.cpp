@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "checkpoint.hpp"
+#include "host_track.hpp"
 #include "kernels/pspin.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
@@ -25,21 +26,14 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 class HostEnsemble final : public Ensemble {
  public:
   HostEnsemble(const EnsembleSpec& s, Backend& backend)
-      : spec_(s), obj_(*s.objective), backend_(backend), n_(obj_.dim), count_(s.count) {
+      : spec_(s),
+        obj_(*s.objective),
+        backend_(backend),
+        n_(obj_.dim),
+        count_(s.count),
+        track_(s, s.count, obj_.dim) {
     const auto len = static_cast<std::size_t>(count_ * n_);
     x_.assign(len, 0.0);
-    outcome_.assign(static_cast<std::size_t>(count_), kRunning);
-    steps_.assign(static_cast<std::size_t>(count_), 0);
-    f_init_.assign(static_cast<std::size_t>(count_), kNaN);
-    f_final_ = f_init_;
-    gnorm_final_ = f_init_;
-    curves_.assign(static_cast<std::size_t>(s.record_count * s.records * 2),
-                   std::numeric_limits<float>::quiet_NaN());
-    if (s.record_paths)
-      paths_.assign(static_cast<std::size_t>(s.record_count * s.records * n_), kNaN);
-    plateau_.assign(static_cast<std::size_t>(count_), PlateauState{});
-    if (s.keep_plateau_points)
-      for (auto& b : pbuf_) b.assign(len, kNaN);
     f_.assign(static_cast<std::size_t>(count_), kNaN);
     g_.assign(len, kNaN);
   }
@@ -55,7 +49,7 @@ class HostEnsemble final : public Ensemble {
     // Values and gradients at x_t: annealing caches them from the previous
     // step's proposal (x_t is the accepted proposal or the old point).
     if (!(annealing() && t > 0)) evaluate(rows, x_, f_, g_);
-    const TrajectoryRecords<double> rec = records();
+    const TrajectoryRecords<double> rec = track_.view(spec_);
     std::vector<std::int64_t> step_rows;
     for (const std::int64_t b : rows) {
       const double* xb = x_.data() + b * n_;
@@ -66,11 +60,10 @@ class HostEnsemble final : public Ensemble {
         const double ax = std::fabs(xb[i]);
         s.xmax = (s.xmax >= ax || s.xmax != s.xmax) ? s.xmax : ax;
       }
-      end_iteration(spec_.stop, rec, n_, b, t, s, xb, plateau_.data(), spec_.plateau);
-      const PlateauState& ps = plateau_[b];
-      if (!pbuf_[0].empty() && ps.save)  // x_t is the run's new best: keep it now
-        std::copy(xb, xb + n_, pbuf_[ps.role[0]].begin() + b * n_);
-      if (outcome_[b] == kRunning && t < spec_.stop.max_steps) step_rows.push_back(b);
+      end_iteration(spec_.stop, rec, n_, b, t, s, xb, track_.plateau.data(), spec_.plateau);
+      if (double* keep = track_.plateau_save(b))  // x_t is the run's new best: keep it now
+        std::copy(xb, xb + n_, keep);
+      if (track_.outcome[b] == kRunning && t < spec_.stop.max_steps) step_rows.push_back(b);
     }
     if (step_rows.empty()) return;
     if (annealing())
@@ -79,51 +72,27 @@ class HostEnsemble final : public Ensemble {
       newton_step(step_rows);
   }
 
-  std::int64_t running() override { return static_cast<std::int64_t>(running_rows().size()); }
+  std::int64_t running() override { return track_.running(); }
 
   std::vector<std::uint8_t> save_state() override {
     ckpt::Writer w;
-    for (const auto* v : {&x_, &f_, &g_, &f_init_, &f_final_, &gnorm_final_, &paths_, &pbuf_[0],
-                          &pbuf_[1], &pbuf_[2]})
-      w.vec(*v);
-    w.vec(outcome_);
-    w.vec(steps_);
-    w.vec(curves_);
-    w.vec(plateau_);
+    for (const auto* v : {&x_, &f_, &g_}) w.vec(*v);
+    track_.write(w);
     return w.bytes();
   }
 
   void load_state(const std::vector<std::uint8_t>& state) override {
     ckpt::Reader rd(state, "checkpoint (host-driven ensemble)");
-    for (auto* v : {&x_, &f_, &g_, &f_init_, &f_final_, &gnorm_final_, &paths_, &pbuf_[0],
-                    &pbuf_[1], &pbuf_[2]})
-      *v = rd.vec<double>();
-    outcome_ = rd.vec<std::int8_t>();
-    steps_ = rd.vec<std::int64_t>();
-    curves_ = rd.vec<float>();
-    plateau_ = rd.vec<PlateauState>();
+    for (auto* v : {&x_, &f_, &g_}) *v = rd.vec<double>();
+    track_.read(rd);
     if (!rd.done() || x_.size() != static_cast<std::size_t>(count_ * n_))
       throw InputError("checkpoint: the ensemble state does not match this run");
   }
 
   EnsembleResult result(bool want_finals) override {
     EnsembleResult r;
-    r.outcome = outcome_;
-    r.steps = steps_;
-    r.f_init = f_init_;
-    r.f_final = f_final_;
-    r.gnorm_final = gnorm_final_;
-    r.curves = curves_;
-    r.paths = paths_;
+    track_.fill(r);
     if (want_finals) r.finals = x_;
-    plateau_results(plateau_, r);
-    if (!pbuf_[0].empty()) {
-      r.plateau_points.resize(x_.size());
-      for (std::int64_t b = 0; b < count_; ++b)
-        std::copy(pbuf_[plateau_[b].role[2]].begin() + b * n_,
-                  pbuf_[plateau_[b].role[2]].begin() + (b + 1) * n_,
-                  r.plateau_points.begin() + b * n_);
-    }
     return r;
   }
 
@@ -133,7 +102,7 @@ class HostEnsemble final : public Ensemble {
   std::vector<std::int64_t> running_rows() const {
     std::vector<std::int64_t> r;
     for (std::int64_t b = 0; b < count_; ++b)
-      if (outcome_[b] == kRunning) r.push_back(b);
+      if (track_.outcome[b] == kRunning) r.push_back(b);
     return r;
   }
 
@@ -227,30 +196,12 @@ class HostEnsemble final : public Ensemble {
     }
   }
 
-  TrajectoryRecords<double> records() {
-    return {outcome_.data(),
-            steps_.data(),
-            f_init_.data(),
-            f_final_.data(),
-            gnorm_final_.data(),
-            curves_.data(),
-            paths_.empty() ? nullptr : paths_.data(),
-            spec_.record_count,
-            spec_.records,
-            spec_.record_every};
-  }
-
   EnsembleSpec spec_;
   const ObjectiveData& obj_;
   Backend& backend_;
   std::int64_t n_, count_;
+  HostTrack<double> track_;  // records, plateau states and points
   std::vector<double> x_, f_, g_;
-  std::vector<std::int8_t> outcome_;
-  std::vector<std::int64_t> steps_;
-  std::vector<double> f_init_, f_final_, gnorm_final_, paths_;
-  std::vector<float> curves_;
-  std::vector<PlateauState> plateau_;
-  std::vector<double> pbuf_[3];
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 #include "src/core/checkpoint.hpp"
+#include "src/core/host_track.hpp"
 
 namespace saddlescope {
 namespace {
@@ -555,7 +556,11 @@ template <class T>
 class CpuEnsemble final : public Ensemble {
  public:
   explicit CpuEnsemble(const EnsembleSpec& s)
-      : spec_(s), obj_(*s.objective), n_(s.objective->dim), count_(s.count) {
+      : spec_(s),
+        obj_(*s.objective),
+        n_(s.objective->dim),
+        count_(s.count),
+        track_(s, s.count, s.objective->dim) {
     const std::size_t len = static_cast<std::size_t>(count_ * n_);
     x_[0].assign(len, T(0));
     x_[1].assign(len, T(0));
@@ -564,23 +569,10 @@ class CpuEnsemble final : public Ensemble {
     if (states >= 2) s2_.assign(len, T(0));
     if (obj_.view.coupled) g_.assign(len, T(0));
     if (obj_.row_values()) f_rows_.assign(count_, 0.0);
-    plateau_.assign(static_cast<std::size_t>(count_), PlateauState{});
     if (s.optimizer.kind == OptimizerKind::perturbed_gd) {
       last_perturb_.assign(static_cast<std::size_t>(count_), -1);
       perturb_now_.assign(static_cast<std::size_t>(count_), 0);
     }
-    if (s.keep_plateau_points)
-      for (auto& buf : pbuf_) buf.assign(len, std::numeric_limits<T>::quiet_NaN());
-    outcome_.assign(count_, kRunning);
-    steps_.assign(count_, 0);
-    f_init_.assign(count_, std::numeric_limits<double>::quiet_NaN());
-    f_final_.assign(count_, std::numeric_limits<double>::quiet_NaN());
-    gnorm_final_.assign(count_, std::numeric_limits<double>::quiet_NaN());
-    curves_.assign(static_cast<std::size_t>(s.record_count * s.records * 2),
-                   std::numeric_limits<float>::quiet_NaN());
-    if (s.record_paths)
-      paths_.assign(static_cast<std::size_t>(s.record_count * s.records * n_),
-                    std::numeric_limits<T>::quiet_NaN());
   }
 
   void set_starts(const std::vector<double>& x0) override {
@@ -593,52 +585,40 @@ class CpuEnsemble final : public Ensemble {
     if (!perturb_now_.empty()) {  // perturbed-gd: marked at the end of iteration t - 1
 #pragma omp parallel for schedule(static) if (count_ * n_ > 16384)
       for (std::int64_t b = 0; b < count_; ++b)
-        if (perturb_now_[b] && outcome_[b] == kRunning)
+        if (perturb_now_[b] && track_.outcome[b] == kRunning)
           perturb_row(spec_.optimizer, n_, x_[t % 2].data() + b * n_,
                       static_cast<std::uint64_t>(spec_.first + b), t);
     }
-    if (obj_.pspin()) obj_.retract_rows(count_, x_[t % 2].data(), outcome_.data());
+    if (obj_.pspin()) obj_.retract_rows(count_, x_[t % 2].data(), track_.outcome.data());
     const T* xc = x_[t % 2].data();
     T* xn = x_[(t + 1) % 2].data();
     obj_.coupled_value_grad(count_, xc, g_.data(), f_rows_.data());
-    const TrajectoryRecords<T> rec = records();
+    const TrajectoryRecords<T> rec = track_.view(spec_);
     const std::int64_t n = n_;
     const RowPass<T> pass = row_pass_for<T>(obj_.view.kind, spec_.optimizer.kind);
 #pragma omp parallel for schedule(dynamic, 4) if (count_ * n > 16384)
     for (std::int64_t b = 0; b < count_; ++b) {
-      if (outcome_[b] != kRunning) continue;
+      if (track_.outcome[b] != kRunning) continue;
       const std::size_t off = static_cast<std::size_t>(b * n);
       T* s1 = s1_.empty() ? nullptr : s1_.data() + off;
       T* s2 = s2_.empty() ? nullptr : s2_.data() + off;
       const T* grow = g_.empty() ? nullptr : g_.data() + off;
-      PlateauState& ps = plateau_[b];
-      T* save = pbuf_[0].empty() || !ps.save ? nullptr : pbuf_[ps.role[0]].data() + off;
+      T* save = track_.plateau_save(b);
       IterationSums acc = pass(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1,
                                s2, save, static_cast<std::uint64_t>((spec_.first + b) * n), n);
       if (!f_rows_.empty()) acc.f += f_rows_[b];  // per-trajectory value of the field
-      end_iteration(spec_.stop, rec, n, b, t, acc, xc + off, plateau_.data(), spec_.plateau);
+      end_iteration(spec_.stop, rec, n, b, t, acc, xc + off, track_.plateau.data(), spec_.plateau);
       if (!perturb_now_.empty())
         perturb_now_[b] = perturb_due(spec_.optimizer, t, std::sqrt(acc.gsq), last_perturb_[b]);
     }
   }
 
-  std::int64_t running() override {
-    std::int64_t r = 0;
-    for (auto o : outcome_) r += o == kRunning;
-    return r;
-  }
+  std::int64_t running() override { return track_.running(); }
 
   std::vector<std::uint8_t> save_state() override {
     ckpt::Writer w;
-    for (const auto* v : {&x_[0], &x_[1], &s1_, &s2_, &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]})
-      w.vec(*v);
-    w.vec(outcome_);
-    w.vec(steps_);
-    w.vec(f_init_);
-    w.vec(f_final_);
-    w.vec(gnorm_final_);
-    w.vec(curves_);
-    w.vec(plateau_);
+    for (const auto* v : {&x_[0], &x_[1], &s1_, &s2_}) w.vec(*v);
+    track_.write(w);
     w.vec(last_perturb_);
     w.vec(perturb_now_);
     return w.bytes();
@@ -646,43 +626,21 @@ class CpuEnsemble final : public Ensemble {
 
   void load_state(const std::vector<std::uint8_t>& state) override {
     ckpt::Reader rd(state, "checkpoint (cpu ensemble)");
-    for (auto* v : {&x_[0], &x_[1], &s1_, &s2_, &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]})
-      *v = rd.vec<T>();
-    outcome_ = rd.vec<std::int8_t>();
-    steps_ = rd.vec<std::int64_t>();
-    f_init_ = rd.vec<double>();
-    f_final_ = rd.vec<double>();
-    gnorm_final_ = rd.vec<double>();
-    curves_ = rd.vec<float>();
-    plateau_ = rd.vec<PlateauState>();
+    for (auto* v : {&x_[0], &x_[1], &s1_, &s2_}) *v = rd.vec<T>();
+    track_.read(rd);
     last_perturb_ = rd.vec<std::int64_t>();
     perturb_now_ = rd.vec<std::int8_t>();
-    if (!rd.done() || x_[0].size() != static_cast<std::size_t>(count_ * n_) ||
-        outcome_.size() != static_cast<std::size_t>(count_))
+    if (!rd.done() || x_[0].size() != static_cast<std::size_t>(count_ * n_))
       throw InputError("checkpoint: the ensemble state does not match this run");
   }
 
   EnsembleResult result(bool want_finals) override {
     EnsembleResult r;
-    r.outcome = outcome_;
-    r.steps = steps_;
-    r.f_init = f_init_;
-    r.f_final = f_final_;
-    r.gnorm_final = gnorm_final_;
-    r.curves = curves_;
-    r.paths.assign(paths_.begin(), paths_.end());
-    plateau_results(plateau_, r);
-    if (!pbuf_[0].empty()) {
-      r.plateau_points.resize(static_cast<std::size_t>(count_ * n_));
-      for (std::int64_t b = 0; b < count_; ++b) {
-        const auto& buf = pbuf_[plateau_[b].role[2]];
-        for (std::int64_t i = 0; i < n_; ++i) r.plateau_points[b * n_ + i] = buf[b * n_ + i];
-      }
-    }
+    track_.fill(r);
     if (want_finals) {
       r.finals.resize(static_cast<std::size_t>(count_ * n_));
       for (std::int64_t b = 0; b < count_; ++b) {
-        const auto& buf = x_[steps_[b] % 2];
+        const auto& buf = x_[track_.steps[b] % 2];
         for (std::int64_t i = 0; i < n_; ++i) r.finals[b * n_ + i] = buf[b * n_ + i];
       }
     }
@@ -690,32 +648,14 @@ class CpuEnsemble final : public Ensemble {
   }
 
  private:
-  TrajectoryRecords<T> records() {
-    return {outcome_.data(),
-            steps_.data(),
-            f_init_.data(),
-            f_final_.data(),
-            gnorm_final_.data(),
-            curves_.data(),
-            paths_.empty() ? nullptr : paths_.data(),
-            spec_.record_count,
-            spec_.records,
-            spec_.record_every};
-  }
-
   EnsembleSpec spec_;
   HostObjective<T> obj_;
   std::int64_t n_, count_;
-  std::vector<T> x_[2], s1_, s2_, g_, paths_;
-  std::vector<std::int8_t> outcome_;
-  std::vector<std::int64_t> steps_;
-  std::vector<double> f_init_, f_final_, gnorm_final_;
-  std::vector<double> f_rows_;  // gaussian-field: values per trajectory from the GEMM pass
-  std::vector<float> curves_;
-  std::vector<PlateauState> plateau_;
+  HostTrack<T> track_;  // records, plateau states and points
+  std::vector<T> x_[2], s1_, s2_, g_;
+  std::vector<double> f_rows_;              // values per trajectory from the GEMM pass
   std::vector<std::int64_t> last_perturb_;  // perturbed-gd: iteration of the last perturbation
   std::vector<std::int8_t> perturb_now_;    // perturbed-gd: perturb x_{t+1} at iteration t + 1
-  std::vector<T> pbuf_[3];                  // plateau point buffers (kernels/plateau.hpp roles)
 };
 
 template <class T>
