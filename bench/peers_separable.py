@@ -125,7 +125,7 @@ def main():
     a = ap.parse_args()
     gpu = a.backend == "cuda"
     b = a.trajectories or (4096 if gpu else 256)
-    steps = a.steps or (200 if gpu else 20)
+    steps = a.steps or (200 if gpu else 100)
     binary = a.binary or os.path.join(ROOT, "build", "default" if gpu else "cpu", "saddlescope")
     x0 = np.random.default_rng(0).uniform(-4, 4, size=(b, a.dim)).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:

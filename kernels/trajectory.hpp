@@ -19,6 +19,14 @@ namespace saddlescope {
 
 enum Outcome : std::int8_t { kRunning = 0, kConverged = 1, kDiverged = 2, kMaxSteps = 3 };
 
+// max(a, b) that keeps a NaN from either side (a NaN coordinate marks the
+// trajectory diverged). Written without a short-circuit branch so that
+// vectorizers can turn it into a compare and a blend.
+SS_HD double nan_max(double a, double b) {
+  const double m = b > a ? b : a;  // a when either is NaN
+  return b != b ? b : m;
+}
+
 // Per-trajectory sums of one iteration, accumulated in double.
 struct IterationSums {
   double f = 0;     // f(x_t)
@@ -27,32 +35,44 @@ struct IterationSums {
   SS_HD void add(const IterationSums& o) {
     f += o.f;
     gsq += o.gsq;
-    xmax = (xmax >= o.xmax || xmax != xmax) ? xmax : o.xmax;  // keeps NaN from either side
+    xmax = nan_max(xmax, o.xmax);
   }
 };
 
-// One coordinate of one running trajectory: evaluate, accumulate, update.
-// save (plateau points, kernels/plateau.hpp): when not null, x_{t-1}, still
-// in xnext, is copied there before xnext is overwritten. row_coord: the
-// global index of the row's first coordinate (trajectory * dim), which keys
-// the optimizer's noise.
+// One coordinate of one running trajectory: evaluate f_i and g_i at x_t,
+// accumulate them into acc, and return x_{t+1,i} from the optimizer rule
+// with the coordinate's state in a, b (s1[i], s2[i], updated in place).
+// row_coord: the global index of the row's first coordinate (trajectory *
+// dim), which keys the optimizer's noise. Callers that do not update discard
+// the result (the rule is pure, so compilers drop it).
+template <class T>
+SS_HD T fused_coordinate(const LocalObjective<T>& obj, const OptimizerParams& opt,
+                         const StepScalars& sc, const T* xcur, const T* grow, std::int64_t i,
+                         IterationSums& acc, T& a, T& b, std::uint64_t row_coord) {
+  T f, g;
+  obj.eval(xcur, grow, i, f, g);
+  const T xi = xcur[i];
+  acc.f += static_cast<double>(f);
+  acc.gsq += static_cast<double>(g) * static_cast<double>(g);
+  acc.xmax = nan_max(acc.xmax, fabs(static_cast<double>(xi)));
+  return optimizer_update(opt, sc, xi, g, a, b, row_coord + static_cast<std::uint64_t>(i));
+}
+
+// fused_coordinate on the arrays of one row: the state arrays s1, s2 may be
+// null (optimizers without state); save (plateau points,
+// kernels/plateau.hpp): when not null, x_{t-1}, still in xnext, is copied
+// there before xnext is overwritten.
 template <class T>
 SS_HD void fused_element(const LocalObjective<T>& obj, const OptimizerParams& opt,
                          const StepScalars& sc, bool update, const T* xcur, const T* grow, T* xnext,
                          T* s1, T* s2, std::int64_t i, IterationSums& acc, T* save = nullptr,
                          std::uint64_t row_coord = 0) {
   if (save) save[i] = xnext[i];
-  T f, g;
-  obj.eval(xcur, grow, i, f, g);
-  const T xi = xcur[i];
-  acc.f += static_cast<double>(f);
-  acc.gsq += static_cast<double>(g) * static_cast<double>(g);
-  const double ax = fabs(static_cast<double>(xi));
-  acc.xmax = (acc.xmax >= ax || acc.xmax != acc.xmax) ? acc.xmax : ax;  // NaN stays NaN
+  T a = update && s1 ? s1[i] : T(0);
+  T b = update && s2 ? s2[i] : T(0);
+  const T x1 = fused_coordinate(obj, opt, sc, xcur, grow, i, acc, a, b, row_coord);
   if (update) {
-    T a = s1 ? s1[i] : T(0);
-    T b = s2 ? s2[i] : T(0);
-    xnext[i] = optimizer_update(opt, sc, xi, g, a, b, row_coord + static_cast<std::uint64_t>(i));
+    xnext[i] = x1;
     if (s1) s1[i] = a;
     if (s2) s2[i] = b;
   }

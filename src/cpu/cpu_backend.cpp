@@ -25,6 +25,14 @@
 #include "src/core/checkpoint.hpp"
 #include "src/core/host_track.hpp"
 
+// Row passes compiled for several x86-64 levels, chosen at load time
+// (GCC's function multiversioning); one generic version elsewhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SS_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SS_CPU_CLONES
+#endif
+
 namespace saddlescope {
 namespace {
 
@@ -481,22 +489,125 @@ struct HostObjective {
   }
 };
 
+// The CPU row pass's per-trajectory sums run in kSumLanes lanes: coordinate
+// i adds into lane i % kSumLanes, in order, and the lanes are combined in a
+// fixed order at the end. The sums are therefore the same for every vector
+// width the compiler picks (and on every CPU), while the lanes leave it free
+// to vectorize the pass (one ordered sum cannot be: floating-point addition
+// is not associative).
+constexpr std::int64_t kSumLanes = 16;
+
+// Coordinates [i0, i0 + len) of one row, coordinate i0 + j into lane j.
+// kUpdate, kSave (plateau points) and kStates (optimizer state arrays) fixed
+// at compile time keep the loop free of branches the vectorizer cannot take;
+// opt and sc are copies, so their fields are loop invariants, not loads.
+template <class T, bool kUpdate, bool kSave, int kStates>
+SS_HD void lane_block(const LocalObjective<T>& obj, const OptimizerParams opt,
+                      const StepScalars sc, const T* xc, const T* grow, T* xn, T* s1, T* s2,
+                      T* save, std::uint64_t row_coord, std::int64_t i0, std::int64_t len,
+                      double* f, double* gsq, double* xm) {
+#pragma omp simd
+  for (std::int64_t j = 0; j < len; ++j) {
+    const std::int64_t i = i0 + j;
+    IterationSums e{f[j], gsq[j], xm[j]};
+    if (kSave) save[i] = xn[i];
+    T a = kUpdate && kStates >= 1 ? s1[i] : T(0);
+    T b = kUpdate && kStates >= 2 ? s2[i] : T(0);
+    const T x1 = fused_coordinate(obj, opt, sc, xc, grow, i, e, a, b, row_coord);
+    if (kUpdate) {
+      xn[i] = x1;
+      if (kStates >= 1) s1[i] = a;
+      if (kStates >= 2) s2[i] = b;
+    }
+    f[j] = e.f;
+    gsq[j] = e.gsq;
+    xm[j] = e.xmax;
+  }
+}
+
+template <class T, bool kUpdate, bool kSave, int kStates>
+SS_HD IterationSums lane_row(const LocalObjective<T>& obj, const OptimizerParams& opt,
+                             const StepScalars& sc, const T* xc, const T* grow, T* xn, T* s1,
+                             T* s2, T* save, std::uint64_t row_coord, std::int64_t n) {
+  alignas(64) double f[kSumLanes] = {}, gsq[kSumLanes] = {}, xm[kSumLanes] = {};
+  const std::int64_t full = n - n % kSumLanes;
+  for (std::int64_t i0 = 0; i0 < full; i0 += kSumLanes)
+    lane_block<T, kUpdate, kSave, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
+                                           i0, kSumLanes, f, gsq, xm);
+  lane_block<T, kUpdate, kSave, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
+                                         full, n - full, f, gsq, xm);
+  IterationSums acc;
+  for (std::int64_t j = 0; j < kSumLanes; ++j) acc.add(IterationSums{f[j], gsq[j], xm[j]});
+  return acc;
+}
+
+template <class T, int kStates>
+SS_HD IterationSums row_variant(const LocalObjective<T>& obj, const OptimizerParams& opt,
+                                const StepScalars& sc, bool update, const T* xc, const T* grow,
+                                T* xn, T* s1, T* s2, T* save, std::uint64_t row_coord,
+                                std::int64_t n) {
+  if (!update)
+    return lane_row<T, false, false, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save,
+                                              row_coord, n);
+  if (save)
+    return lane_row<T, true, true, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
+                                            n);
+  return lane_row<T, true, false, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
+                                           n);
+}
+
+// The optimizer state arrays a pass uses, fixed at compile time.
+template <class T>
+SS_HD IterationSums row_states(const LocalObjective<T>& obj, const OptimizerParams& opt,
+                               const StepScalars& sc, bool update, const T* xc, const T* grow,
+                               T* xn, T* s1, T* s2, T* save, std::uint64_t row_coord,
+                               std::int64_t n) {
+  switch (opt.state_count()) {  // folds to one case for most optimizers
+    case 0:
+      return row_variant<T, 0>(obj, opt, sc, update, xc, grow, xn, s1, s2, save, row_coord, n);
+    case 1:
+      return row_variant<T, 1>(obj, opt, sc, update, xc, grow, xn, s1, s2, save, row_coord, n);
+    default:
+      return row_variant<T, 2>(obj, opt, sc, update, xc, grow, xn, s1, s2, save, row_coord, n);
+  }
+}
+
 // One trajectory's fused pass with the objective and optimizer kinds fixed at
 // compile time: the switches of the shared math fold away and the loop is
 // specialized, without a second copy of the math. `flatten` inlines the whole
 // per-element call tree (without it GCC keeps the optimizer rule out of line:
-// adam's step measured 1.6x slower).
+// adam's step measured 1.6x slower). On x86-64 with GCC each pass is also
+// compiled for AVX-512 and AVX2 and picked at load time (target_clones); with
+// -ffp-contract=off (CMakeLists.txt) every version gives the same numbers.
 template <class T, ObjectiveKind OK, OptimizerKind PK>
-__attribute__((flatten)) IterationSums row_pass(LocalObjective<T> obj, OptimizerParams opt,
-                                                const StepScalars& sc, bool update, const T* xc,
-                                                const T* grow, T* xn, T* s1, T* s2, T* save,
-                                                std::uint64_t row_coord, std::int64_t n) {
+SS_CPU_CLONES __attribute__((flatten)) IterationSums row_pass(
+    LocalObjective<T> obj, OptimizerParams opt, const StepScalars& sc, bool update, const T* xc,
+    const T* grow, T* xn, T* s1, T* s2, T* save, std::uint64_t row_coord, std::int64_t n) {
   obj.kind = OK;
   opt.kind = PK;
-  IterationSums acc;
-  for (std::int64_t i = 0; i < n; ++i)
-    fused_element(obj, opt, sc, update, xc, grow, xn, s1, s2, i, acc, save, row_coord);
-  return acc;
+  if (PK == OptimizerKind::momentum) {
+    // GCC does not if-convert momentum's two flags (nesterov, first step)
+    // inside the loop: each combination gets its own loop with them constant.
+    StepScalars s = sc;
+    const bool nesterov = opt.nesterov, first = sc.first;
+    opt.nesterov = false;
+    s.first = false;
+    if (nesterov && first) {
+      opt.nesterov = true;
+      s.first = true;
+      return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
+    }
+    if (nesterov) {
+      opt.nesterov = true;
+      return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
+    }
+    if (first) {
+      s.first = true;
+      return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
+    }
+    return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
+  }
+  return row_states(obj, opt, sc, update, xc, grow, xn, s1, s2, save, row_coord, n);
 }
 
 template <class T>
@@ -805,23 +916,39 @@ class CpuBackend final : public Backend {
     return s.str();
   }
   std::uint64_t memory_budget() const override { return available_host_memory() / 10 * 7; }
+  // The roof: the faster of two copies of the same bytes, memcpy (glibc
+  // picks streaming stores for large sizes) and a plain vectorized loop
+  // (regular stores, as the fused pass does); on the development machine the
+  // loop measured 1.5x memcpy's bandwidth. Bytes read plus bytes written.
   double copy_bandwidth(std::uint64_t bytes, int repeats) override {
-    std::vector<char> a(bytes, 1), b(bytes, 0);
+    const std::size_t words = std::max<std::size_t>(1, bytes / sizeof(std::uint64_t));
+    std::vector<std::uint64_t> a(words, 1), b(words, 0);
     double best = 1e300;
-    for (int r = 0; r < repeats + 1; ++r) {  // the first pass warms the pages
-      const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < repeats + 1; ++r) {  // the first round warms the pages
+      for (int way = 0; way < 2; ++way) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (way == 0) {
 #pragma omp parallel
-      {
-        const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
-        const std::size_t id = static_cast<std::size_t>(omp_get_thread_num());
-        const std::size_t lo = bytes * id / nt, hi = bytes * (id + 1) / nt;
-        std::memcpy(b.data() + lo, a.data() + lo, hi - lo);
+          {
+            const std::size_t nt = static_cast<std::size_t>(omp_get_num_threads());
+            const std::size_t id = static_cast<std::size_t>(omp_get_thread_num());
+            const std::size_t lo = words * id / nt, hi = words * (id + 1) / nt;
+            std::memcpy(b.data() + lo, a.data() + lo, (hi - lo) * sizeof(std::uint64_t));
+          }
+        } else {
+          const std::uint64_t* src = a.data();
+          std::uint64_t* dst = b.data();
+#pragma omp parallel for simd schedule(static)
+          for (std::size_t i = 0; i < words; ++i) dst[i] = src[i] + static_cast<std::uint64_t>(r);
+        }
+        const double t =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r > 0) best = std::min(best, t);
       }
-      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (r > 0) best = std::min(best, t);
     }
-    if (b[bytes / 2] != 1) throw Error("copy benchmark: copy did not happen", 1);
-    return 2.0 * static_cast<double>(bytes) / best;
+    if (b[words / 2] != 1 + static_cast<std::uint64_t>(repeats))
+      throw Error("copy benchmark: copy did not happen", 1);
+    return 2.0 * static_cast<double>(words * sizeof(std::uint64_t)) / best;
   }
   std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
     if (host_driven(s.optimizer.kind))
