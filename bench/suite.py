@@ -175,8 +175,14 @@ def main():
         print(f"  flagship mlp-20k {parts['flagship']['seconds']:.1f} s ({' '.join(parts['flagship']['overrides'])})")
     print("wrote", path)
     # The scaling and peer figures beside it (needs matplotlib; skipped without).
-    r = subprocess.run([sys.executable, "-m", "saddlescope_report.bench", path],
-                       cwd=os.path.join(ROOT, "python"), capture_output=True, text=True)
+    # The peers' Python (torch) may lack matplotlib where Debian's has it: try both.
+    for py in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        if not os.path.exists(py):
+            continue
+        r = subprocess.run([py, "-m", "saddlescope_report.bench", path],
+                           cwd=os.path.join(ROOT, "python"), capture_output=True, text=True)
+        if r.returncode == 0:
+            break
     print(r.stdout.strip() if r.returncode == 0 else
           "figures not drawn: " + (r.stderr.strip().splitlines() or ["?"])[-1])
     return 0
