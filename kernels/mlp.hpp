@@ -18,6 +18,8 @@ struct MlpShape {
   SS_HD std::int64_t b2() const { return h * d + h + o * h; }
 };
 
+// The activation. The CPU backend applies it to whole arrays through SLEEF's
+// vectorized tanh (src/cpu/vector_math.hpp, within 1 ulp of this one).
 template <class T>
 SS_HD T mlp_act(T a) {
   return tanh(a);

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.device-deps
 debs=(libfmt-dev libfmt9 libcli11-dev libtomlplusplus-dev libtomlplusplus3 nlohmann-json3-dev librandom123-dev
-      libgtest-dev googletest libopenblas-dev libopenblas0 libopenblas-pthread-dev
+      libsleef-dev libsleef3 libgtest-dev googletest libopenblas-dev libopenblas0 libopenblas-pthread-dev
       libopenblas0-pthread liblapacke liblapacke-dev libtmglib3 libgfortran5)
 arch=x86_64-linux-gnu
 

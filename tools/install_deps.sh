@@ -12,6 +12,7 @@ packages=(
   libtomlplusplus-dev          # toml++: experiment files
   nlohmann-json3-dev           # nlohmann-json: summary.json, benchmark JSON
   librandom123-dev             # Random123: Philox counter-based random numbers
+  libsleef-dev                 # SLEEF: vectorized tanh for the CPU mlp
   libgtest-dev                 # GoogleTest: the test suite
   libopenblas-dev liblapacke-dev  # OpenBLAS + LAPACKE: CPU BLAS/LAPACK
   python3 python3-numpy python3-matplotlib  # the report (saddlescope report, python/)

@@ -24,6 +24,7 @@
 #include "saddlescope/errors.hpp"
 #include "src/core/checkpoint.hpp"
 #include "src/core/host_track.hpp"
+#include "src/cpu/vector_math.hpp"
 
 // Row passes compiled for several x86-64 levels, chosen at load time
 // (GCC's function multiversioning); one generic version elsewhere.
@@ -71,6 +72,21 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
   }
 }
 
+// m[r, j] += bias[j] for an r x c row-major matrix.
+template <class T>
+void add_row_bias(T* m, const T* bias, std::int64_t rows, std::int64_t cols) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; ++j) m[r * cols + j] += bias[j];
+}
+
+// out[j] = sum_r m[r, j], rows in order, for an r x c row-major matrix.
+template <class T>
+void column_sums(const T* m, std::int64_t rows, std::int64_t cols, T* out) {
+  for (std::int64_t j = 0; j < cols; ++j) out[j] = T(0);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; ++j) out[j] += m[r * cols + j];
+}
+
 // The teacher-student MLP on one parameter row p (layout in kernels/mlp.hpp):
 // the forward pass, value and gradient, and Hessian-vector products by
 // forward-over-reverse differentiation (Pearlmutter's R-operator), each a few
@@ -96,7 +112,8 @@ struct MlpPass {
     dh.resize(h.size());
     const T *w1 = p + s.w1(), *b1 = p + s.b1(), *w2 = p + s.w2(), *b2 = p + s.b2();
     gemm_call(false, true, n, hh, d, x, d, w1, h.data(), T(0));  // X W1^T
-    for (std::int64_t q = 0; q < s.n * s.h; ++q) h[q] = mlp_act(h[q] + b1[q % s.h]);
+    add_row_bias(h.data(), b1, s.n, s.h);
+    tanh_inplace(h.data(), s.n * s.h);  // mlp_act, vectorized (src/cpu/vector_math.hpp)
     gemm_call(false, true, n, o, hh, h.data(), hh, w2, out.data(), T(0));  // H W2^T
     double loss = 0;
     const T inv_n = T(1) / static_cast<T>(s.n);
@@ -107,14 +124,12 @@ struct MlpPass {
     }
     if (!g) return loss / static_cast<double>(s.n);
     gemm_call(true, false, o, hh, n, dout.data(), o, h.data(), g + s.w2(), T(0));  // dout^T H
-    for (std::int64_t q = 0; q < s.o; ++q) g[s.b2() + q] = T(0);
-    for (std::int64_t q = 0; q < s.n * s.o; ++q) g[s.b2() + q % s.o] += dout[q];
+    column_sums(dout.data(), s.n, s.o, g + s.b2());
     gemm_call(false, false, n, hh, o, dout.data(), o, w2, dh.data(), T(0));  // dout W2
     da.resize(dh.size());
     for (std::int64_t q = 0; q < s.n * s.h; ++q) da[q] = dh[q] * mlp_act_d(h[q]);
     gemm_call(true, false, hh, d, n, da.data(), hh, x, g + s.w1(), T(0));  // dA^T X
-    for (std::int64_t q = 0; q < s.h; ++q) g[s.b1() + q] = T(0);
-    for (std::int64_t q = 0; q < s.n * s.h; ++q) g[s.b1() + q % s.h] += da[q];
+    column_sums(da.data(), s.n, s.h, g + s.b1());
     return loss / static_cast<double>(s.n);
   }
 
@@ -129,10 +144,8 @@ struct MlpPass {
     rout.resize(out.size());
     rdh.resize(h.size());
     gemm_call(false, true, n, hh, d, x, d, v1, ra.data(), T(0));  // R{A} = X V1^T + c1
-    for (std::int64_t q = 0; q < s.n * s.h; ++q) {
-      ra[q] += c1[q % s.h];
-      rh[q] = mlp_act_d(h[q]) * ra[q];  // R{H}
-    }
+    add_row_bias(ra.data(), c1, s.n, s.h);
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) rh[q] = mlp_act_d(h[q]) * ra[q];  // R{H}
     gemm_call(false, true, n, o, hh, rh.data(), hh, w2, rout.data(), T(0));  // R{H} W2^T
     gemm_call(false, true, n, o, hh, h.data(), hh, v2, rout.data(), T(1));   // + H V2^T
     const T inv_n = T(1) / static_cast<T>(s.n);
@@ -140,16 +153,14 @@ struct MlpPass {
     // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
     gemm_call(true, false, o, hh, n, rout.data(), o, h.data(), hv + s.w2(), T(0));
     gemm_call(true, false, o, hh, n, dout.data(), o, rh.data(), hv + s.w2(), T(1));
-    for (std::int64_t q = 0; q < s.o; ++q) hv[s.b2() + q] = T(0);
-    for (std::int64_t q = 0; q < s.n * s.o; ++q) hv[s.b2() + q % s.o] += rout[q];
+    column_sums(rout.data(), s.n, s.o, hv + s.b2());
     // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
     gemm_call(false, false, n, hh, o, rout.data(), o, w2, rdh.data(), T(0));
     gemm_call(false, false, n, hh, o, dout.data(), o, v2, rdh.data(), T(1));
     for (std::int64_t q = 0; q < s.n * s.h; ++q)
       rdh[q] = rdh[q] * mlp_act_d(h[q]) + dh[q] * mlp_act_dd(h[q]) * ra[q];
     gemm_call(true, false, hh, d, n, rdh.data(), hh, x, hv + s.w1(), T(0));  // R{dA}^T X
-    for (std::int64_t q = 0; q < s.h; ++q) hv[s.b1() + q] = T(0);
-    for (std::int64_t q = 0; q < s.n * s.h; ++q) hv[s.b1() + q % s.h] += rdh[q];
+    column_sums(rdh.data(), s.n, s.h, hv + s.b1());
   }
 };
 

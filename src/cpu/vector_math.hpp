@@ -1,0 +1,28 @@
+// Elementwise transcendental functions over arrays for the CPU backend,
+// vectorized by SLEEF (Debian's libsleef): the mlp's tanh activation, which
+// glibc evaluates one element at a time (it was 60% of the mlp's step).
+//
+// All paths use SLEEF's deterministic FMA family ("finz", 1.0-ulp bound):
+// AVX-512F (16 float / 8 double lanes), AVX2+FMA (8 / 4 lanes) or the scalar
+// `purecfma` function, chosen once at run time. The finz functions perform the
+// same operations at every vector width, so every path returns the same bits
+// and results do not depend on the CPU (tests/test_vector_math.cpp checks
+// each path the CPU has against the scalar one, and the accuracy against
+// long double). Only an x86-64 CPU without FMA (before 2013) or another
+// architecture falls back to glibc's tanh, whose last bits differ.
+#pragma once
+
+#include <cstdint>
+
+namespace saddlescope {
+
+enum class VectorIsa : int { scalar = 0, avx2 = 1, avx512 = 2 };
+
+// The widest path this CPU runs.
+VectorIsa best_vector_isa();
+
+// x[i] = tanh(x[i]) for i < n, on the given path (default: the best one).
+void tanh_inplace(float* x, std::int64_t n, VectorIsa isa = best_vector_isa());
+void tanh_inplace(double* x, std::int64_t n, VectorIsa isa = best_vector_isa());
+
+}  // namespace saddlescope
