@@ -39,7 +39,7 @@ case "${1:-}" in
   env)
     root="$PWD/$dir/root/usr"
     echo "export CMAKE_PREFIX_PATH=\"$root\${CMAKE_PREFIX_PATH:+:\$CMAKE_PREFIX_PATH}\""
-    echo "export CPATH=\"$root/include\${CPATH:+:\$CPATH}\""
+    echo "export CPATH=\"$root/include:$root/include/$arch\${CPATH:+:\$CPATH}\""
     echo "export LD_LIBRARY_PATH=\"$root/lib/$arch:$root/lib/$arch/openblas-pthread\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\""
     echo "export LIBRARY_PATH=\"$root/lib/$arch\${LIBRARY_PATH:+:\$LIBRARY_PATH}\""
     ;;
