@@ -68,14 +68,8 @@ int main(int argc, char** argv) {
     // Inertia: the same two steps the census takes (Lanczos tolerance, then counts).
     std::vector<std::int64_t> counts;
     const double t_inertia = best([&] {
-      std::vector<double> shifts(static_cast<std::size_t>(2 * batch));
-      for (std::int64_t b = 0; b < batch; ++b) {
-        const auto ext = lanczos_extremes(a.data.data() + b * n * n, n, 120);
-        const double tol = 1e-6 * std::max({1.0, std::fabs(ext.first), std::fabs(ext.second)});
-        shifts[2 * b] = -tol;
-        shifts[2 * b + 1] = tol;
-      }
-      counts = backend->count_below(p, batch, n, a.data, shifts, 2);
+      const InertiaShifts is = inertia_shifts(a.data.data(), batch, n, 1e-6);
+      counts = backend->count_below(p, batch, n, a.data, is.shifts, 2);
     });
     // Equal work: inertia's index must match the eigenvalues' count below -tol.
     std::int64_t mismatches = 0;

@@ -31,6 +31,16 @@ Inertia classify(const double* lambda, std::int64_t n, double zero_tol);
 // full reorthogonalization, at most `steps` iterations (exact when steps >= n).
 std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std::int64_t steps);
 
+// The inertia method's first step for m stacked n x n matrices: Lanczos
+// extremes (120 steps; the matrices over the host's threads) and the
+// Sylvester shifts -tol, +tol of each, tol = zero_tol * max(1, max |lambda|),
+// laid out [m, 2] for Backend::count_below.
+struct InertiaShifts {
+  std::vector<std::pair<double, double>> extremes;  // [m] (lambda_min, lambda_max)
+  std::vector<double> shifts;                       // [m, 2]
+};
+InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol);
+
 // Sphere objectives: the embedded Riemannian Hessians h [m, n, n] at the
 // points x [m, n] restricted to the tangent space, [m, n - 1, n - 1], in the
 // orthonormal tangent basis given by a Householder reflection of x / |x|.

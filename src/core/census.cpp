@@ -135,6 +135,21 @@ std::vector<double> tangent_hessians(std::int64_t n, std::int64_t m, const doubl
   return out;
 }
 
+InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol) {
+  InertiaShifts r;
+  r.extremes.resize(static_cast<std::size_t>(m));
+  r.shifts.resize(static_cast<std::size_t>(2 * m));
+#pragma omp parallel for schedule(dynamic, 1) if (m > 1)
+  for (std::int64_t k = 0; k < m; ++k) {
+    r.extremes[k] = lanczos_extremes(h + k * n * n, n, 120);
+    const double amax = std::max(std::fabs(r.extremes[k].first), std::fabs(r.extremes[k].second));
+    const double tol = zero_tol * std::max(1.0, amax);
+    r.shifts[2 * k] = -tol;
+    r.shifts[2 * k + 1] = tol;
+  }
+  return r;
+}
+
 Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const AnalysisSpec& spec,
                        const std::vector<double>& x, std::int64_t count, std::int64_t chunk) {
   const std::int64_t dim = obj.dim, n = obj.hessian_dim();
@@ -151,15 +166,9 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
     if (spec.method == "inertia") {
       // Sylvester counts at -tol and +tol from two LDL^T factorizations; the
       // relative tolerance needs max|lambda|, estimated by Lanczos.
-      std::vector<double> shifts(static_cast<std::size_t>(2 * m));
-      std::vector<std::pair<double, double>> ext(static_cast<std::size_t>(m));
-      for (std::int64_t k = 0; k < m; ++k) {
-        ext[k] = lanczos_extremes(h.data() + k * n * n, n, 120);
-        const double amax = std::max(std::fabs(ext[k].first), std::fabs(ext[k].second));
-        const double tol = spec.zero_tol * std::max(1.0, amax);
-        shifts[2 * k] = -tol;
-        shifts[2 * k + 1] = tol;
-      }
+      const InertiaShifts is = inertia_shifts(h.data(), m, n, spec.zero_tol);
+      const std::vector<double>& shifts = is.shifts;
+      const auto& ext = is.extremes;
       const std::vector<std::int64_t> c = backend.count_below(spec.precision, m, n, h, shifts, 2);
       for (std::int64_t k = 0; k < m; ++k) {
         const std::int64_t p = first + k;

@@ -847,6 +847,16 @@ std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
   return h;
 }
 
+// Runs body(i) for i < count over the OpenMP threads, each item one call of
+// single-threaded LAPACK (OpenBLAS is kept at one thread: CpuBackend()), so
+// a matrix's result does not depend on how many share the call (OpenBLAS's
+// threaded level-2 kernels sum in an order that depends on its threads).
+template <class F>
+void lapack_items(std::int64_t count, F&& body) {
+#pragma omp parallel for schedule(dynamic, 1) if (count > 1)
+  for (std::int64_t i = 0; i < count; ++i) body(i);
+}
+
 // LAPACK's divide-and-conquer symmetric eigensolver (dsyevd / ssyevd).
 template <class T>
 EighResult eigh_t(std::int64_t batch, std::int64_t n, const std::vector<double>& h, bool vectors) {
@@ -855,9 +865,9 @@ EighResult eigh_t(std::int64_t batch, std::int64_t n, const std::vector<double>&
   if (vectors) r.vectors.assign(static_cast<std::size_t>(batch * n * n), 0.0);
   r.info.assign(static_cast<std::size_t>(batch), 0);
   const int ln = static_cast<int>(n);
-  std::vector<T> a(static_cast<std::size_t>(n * n)), w(static_cast<std::size_t>(n));
-  for (std::int64_t b = 0; b < batch; ++b) {
-    std::copy(h.begin() + b * n * n, h.begin() + (b + 1) * n * n, a.begin());
+  lapack_items(batch, [&](std::int64_t b) {
+    std::vector<T> a(h.begin() + b * n * n, h.begin() + (b + 1) * n * n);
+    std::vector<T> w(static_cast<std::size_t>(n));
     const char jobz = vectors ? 'V' : 'N';
     int info;
     if constexpr (std::is_same_v<T, double>)
@@ -867,7 +877,7 @@ EighResult eigh_t(std::int64_t batch, std::int64_t n, const std::vector<double>&
     r.info[b] = info;
     std::copy(w.begin(), w.end(), r.values.begin() + b * n);
     if (vectors) std::copy(a.begin(), a.end(), r.vectors.begin() + b * n * n);
-  }
+  });
   return r;
 }
 
@@ -879,22 +889,20 @@ std::vector<std::int64_t> count_below_t(std::int64_t batch, std::int64_t n,
   std::vector<std::int64_t> out(static_cast<std::size_t>(batch * k), -1);
   if (n == 0) return std::vector<std::int64_t>(out.size(), 0);  // nothing below any shift
   const int ln = static_cast<int>(n);
-  std::vector<T> a(static_cast<std::size_t>(n * n));
-  std::vector<lapack_int> ipiv(static_cast<std::size_t>(n));
-  for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t j = 0; j < k; ++j) {
-      const double s = shifts[b * k + j];
-      for (std::int64_t q = 0; q < n * n; ++q) a[q] = static_cast<T>(h[b * n * n + q]);
-      for (std::int64_t i = 0; i < n; ++i)
-        a[i * n + i] = static_cast<T>(h[b * n * n + i * n + i] - s);
-      int info;
-      if constexpr (std::is_same_v<T, double>)
-        info = LAPACKE_dsytrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln, ipiv.data());
-      else
-        info = LAPACKE_ssytrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln, ipiv.data());
-      // info > 0: an exactly zero pivot; D is still valid and that eigenvalue is not negative.
-      if (info >= 0) out[b * k + j] = negative_count_ldlt(a.data(), ipiv.data(), n, n, 1);
-    }
+  lapack_items(batch * k, [&](std::int64_t item) {
+    const std::int64_t b = item / k, j = item % k;
+    const double s = shifts[b * k + j];
+    std::vector<T> a(h.begin() + b * n * n, h.begin() + (b + 1) * n * n);
+    std::vector<lapack_int> ipiv(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) a[i * n + i] = static_cast<T>(h[b * n * n + i * n + i] - s);
+    int info;
+    if constexpr (std::is_same_v<T, double>)
+      info = LAPACKE_dsytrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln, ipiv.data());
+    else
+      info = LAPACKE_ssytrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln, ipiv.data());
+    // info > 0: an exactly zero pivot; D is still valid and that eigenvalue is not negative.
+    if (info >= 0) out[b * k + j] = negative_count_ldlt(a.data(), ipiv.data(), n, n, 1);
+  });
   return out;
 }
 
