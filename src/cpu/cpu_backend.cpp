@@ -27,11 +27,21 @@
 #include "src/cpu/vector_math.hpp"
 
 // Row passes compiled for several x86-64 levels, chosen at load time
-// (GCC's function multiversioning); one generic version elsewhere.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// (GCC's function multiversioning); one generic version elsewhere, and under
+// AddressSanitizer (the sanitizer build checks memory, not instruction sets,
+// and three instrumented copies of every pass triple its compile time).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define SS_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SS_CPU_CLONES
+#endif
+// `flatten` on the row passes (below); not under AddressSanitizer, where the
+// instrumented flattened passes took over 10 minutes to compile.
+#if defined(__SANITIZE_ADDRESS__)
+#define SS_FLATTEN
+#else
+#define SS_FLATTEN __attribute__((flatten))
 #endif
 
 namespace saddlescope {
@@ -591,7 +601,7 @@ SS_HD IterationSums row_states(const LocalObjective<T>& obj, const OptimizerPara
 // compiled for AVX-512 and AVX2 and picked at load time (target_clones); with
 // -ffp-contract=off (CMakeLists.txt) every version gives the same numbers.
 template <class T, ObjectiveKind OK, OptimizerKind PK>
-SS_CPU_CLONES __attribute__((flatten)) IterationSums row_pass(
+SS_CPU_CLONES SS_FLATTEN IterationSums row_pass(
     LocalObjective<T> obj, OptimizerParams opt, const StepScalars& sc, bool update, const T* xc,
     const T* grow, T* xn, T* s1, T* s2, T* save, std::uint64_t row_coord, std::int64_t n) {
   obj.kind = OK;

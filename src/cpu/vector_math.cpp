@@ -36,30 +36,27 @@ void tail(double* x, std::int64_t i, std::int64_t n) {
   for (; i < n; ++i) x[i] = Sleef_finz_tanhd1_u10purecfma(x[i]);
 }
 
+// One vector loop per path and precision: W lanes at a time through SLEEF,
+// the tail through the scalar function. (A macro: intrinsics need the
+// target attribute of the function they are written in.)
+#define SS_SLEEF_LOOP(W, LOAD, STORE, FN)                           \
+  std::int64_t i = 0;                                               \
+  for (; i + (W) <= n; i += (W)) STORE(x + i, FN(LOAD(x + i)));     \
+  tail(x, i, n)
+
 __attribute__((target("avx512f"))) void tanh_avx512(float* x, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(x + i, Sleef_finz_tanhf16_u10avx512f(_mm512_loadu_ps(x + i)));
-  tail(x, i, n);
+  SS_SLEEF_LOOP(16, _mm512_loadu_ps, _mm512_storeu_ps, Sleef_finz_tanhf16_u10avx512f);
 }
 __attribute__((target("avx512f"))) void tanh_avx512(double* x, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm512_storeu_pd(x + i, Sleef_finz_tanhd8_u10avx512f(_mm512_loadu_pd(x + i)));
-  tail(x, i, n);
+  SS_SLEEF_LOOP(8, _mm512_loadu_pd, _mm512_storeu_pd, Sleef_finz_tanhd8_u10avx512f);
 }
 __attribute__((target("avx2,fma"))) void tanh_avx2(float* x, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(x + i, Sleef_finz_tanhf8_u10avx2(_mm256_loadu_ps(x + i)));
-  tail(x, i, n);
+  SS_SLEEF_LOOP(8, _mm256_loadu_ps, _mm256_storeu_ps, Sleef_finz_tanhf8_u10avx2);
 }
 __attribute__((target("avx2,fma"))) void tanh_avx2(double* x, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    _mm256_storeu_pd(x + i, Sleef_finz_tanhd4_u10avx2(_mm256_loadu_pd(x + i)));
-  tail(x, i, n);
+  SS_SLEEF_LOOP(4, _mm256_loadu_pd, _mm256_storeu_pd, Sleef_finz_tanhd4_u10avx2);
 }
+#undef SS_SLEEF_LOOP
 #endif
 
 bool has_fma() {
