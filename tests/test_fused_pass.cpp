@@ -93,9 +93,9 @@ void replay(const PassCase& c, std::int64_t n, std::uint64_t row, std::vector<T>
     IterationSums lanes[kLanes];
     for (std::int64_t i = 0; i < n; ++i)
       fused_element<T>(obj, c.opt, sc, t < steps, x.data(), static_cast<const T*>(nullptr),
-                    xn.data(), states >= 1 ? s1.data() : nullptr,
-                    states >= 2 ? s2.data() : nullptr, i, lanes[i % kLanes], nullptr,
-                    row * static_cast<std::uint64_t>(n));
+                       xn.data(), states >= 1 ? s1.data() : nullptr,
+                       states >= 2 ? s2.data() : nullptr, i, lanes[i % kLanes], nullptr,
+                       row * static_cast<std::uint64_t>(n));
     IterationSums s;
     for (const IterationSums& l : lanes) s.add(l);
     sums.push_back(s);

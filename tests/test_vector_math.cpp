@@ -24,7 +24,9 @@ std::vector<T> inputs(std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
     const double u = rng::uniform(11, 0, static_cast<std::uint64_t>(i), 0);
     // Most in the activations' range, some tiny, some saturated.
-    x[i] = static_cast<T>(i % 7 == 0 ? (u - 0.5) * 1e-5 : i % 11 == 0 ? (u - 0.5) * 80 : (u - 0.5) * 8);
+    x[i] = static_cast<T>(i % 7 == 0    ? (u - 0.5) * 1e-5
+                          : i % 11 == 0 ? (u - 0.5) * 80
+                                        : (u - 0.5) * 8);
   }
   x[0] = T(0);
   x[1] = -T(0);
@@ -52,7 +54,8 @@ void paths_agree() {
           << "path " << static_cast<int>(isa) << ", tanh(" << x[i] << "): " << got[i]
           << ", scalar path " << ref[i];
   }
-  if (checked == 0) GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512F: only the scalar path";
+  if (checked == 0)
+    GTEST_SKIP() << "this CPU has neither AVX2+FMA nor AVX-512F: only the scalar path";
 }
 
 template <class T>

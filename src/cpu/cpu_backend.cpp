@@ -156,8 +156,8 @@ struct MlpPass {
     gemm_call(false, true, n, hh, d, x, d, v1, ra.data(), T(0));  // R{A} = X V1^T + c1
     add_row_bias(ra.data(), c1, s.n, s.h);
     for (std::int64_t q = 0; q < s.n * s.h; ++q) rh[q] = mlp_act_d(h[q]) * ra[q];  // R{H}
-    gemm_call(false, true, n, o, hh, rh.data(), hh, w2, rout.data(), T(0));  // R{H} W2^T
-    gemm_call(false, true, n, o, hh, h.data(), hh, v2, rout.data(), T(1));   // + H V2^T
+    gemm_call(false, true, n, o, hh, rh.data(), hh, w2, rout.data(), T(0));        // R{H} W2^T
+    gemm_call(false, true, n, o, hh, h.data(), hh, v2, rout.data(), T(1));         // + H V2^T
     const T inv_n = T(1) / static_cast<T>(s.n);
     for (std::int64_t q = 0; q < s.n * s.o; ++q) rout[q] = (rout[q] + c2[q % s.o]) * inv_n;
     // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
@@ -523,10 +523,10 @@ constexpr std::int64_t kSumLanes = 16;
 // at compile time keep the loop free of branches the vectorizer cannot take;
 // opt and sc are copies, so their fields are loop invariants, not loads.
 template <class T, bool kUpdate, bool kSave, int kStates>
-SS_HD void lane_block(const LocalObjective<T>& obj, const OptimizerParams opt,
-                      const StepScalars sc, const T* xc, const T* grow, T* xn, T* s1, T* s2,
-                      T* save, std::uint64_t row_coord, std::int64_t i0, std::int64_t len,
-                      double* f, double* gsq, double* xm) {
+SS_HD void lane_block(const LocalObjective<T>& obj, const OptimizerParams opt, const StepScalars sc,
+                      const T* xc, const T* grow, T* xn, T* s1, T* s2, T* save,
+                      std::uint64_t row_coord, std::int64_t i0, std::int64_t len, double* f,
+                      double* gsq, double* xm) {
 #pragma omp simd
   for (std::int64_t j = 0; j < len; ++j) {
     const std::int64_t i = i0 + j;
@@ -548,15 +548,15 @@ SS_HD void lane_block(const LocalObjective<T>& obj, const OptimizerParams opt,
 
 template <class T, bool kUpdate, bool kSave, int kStates>
 SS_HD IterationSums lane_row(const LocalObjective<T>& obj, const OptimizerParams& opt,
-                             const StepScalars& sc, const T* xc, const T* grow, T* xn, T* s1,
-                             T* s2, T* save, std::uint64_t row_coord, std::int64_t n) {
+                             const StepScalars& sc, const T* xc, const T* grow, T* xn, T* s1, T* s2,
+                             T* save, std::uint64_t row_coord, std::int64_t n) {
   alignas(64) double f[kSumLanes] = {}, gsq[kSumLanes] = {}, xm[kSumLanes] = {};
   const std::int64_t full = n - n % kSumLanes;
   for (std::int64_t i0 = 0; i0 < full; i0 += kSumLanes)
-    lane_block<T, kUpdate, kSave, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
-                                           i0, kSumLanes, f, gsq, xm);
-  lane_block<T, kUpdate, kSave, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
-                                         full, n - full, f, gsq, xm);
+    lane_block<T, kUpdate, kSave, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord, i0,
+                                           kSumLanes, f, gsq, xm);
+  lane_block<T, kUpdate, kSave, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord, full,
+                                         n - full, f, gsq, xm);
   IterationSums acc;
   for (std::int64_t j = 0; j < kSumLanes; ++j) acc.add(IterationSums{f[j], gsq[j], xm[j]});
   return acc;
@@ -568,13 +568,11 @@ SS_HD IterationSums row_variant(const LocalObjective<T>& obj, const OptimizerPar
                                 T* xn, T* s1, T* s2, T* save, std::uint64_t row_coord,
                                 std::int64_t n) {
   if (!update)
-    return lane_row<T, false, false, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save,
-                                              row_coord, n);
+    return lane_row<T, false, false, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
+                                              n);
   if (save)
-    return lane_row<T, true, true, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
-                                            n);
-  return lane_row<T, true, false, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord,
-                                           n);
+    return lane_row<T, true, true, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord, n);
+  return lane_row<T, true, false, kStates>(obj, opt, sc, xc, grow, xn, s1, s2, save, row_coord, n);
 }
 
 // The optimizer state arrays a pass uses, fixed at compile time.
@@ -601,9 +599,10 @@ SS_HD IterationSums row_states(const LocalObjective<T>& obj, const OptimizerPara
 // compiled for AVX-512 and AVX2 and picked at load time (target_clones); with
 // -ffp-contract=off (CMakeLists.txt) every version gives the same numbers.
 template <class T, ObjectiveKind OK, OptimizerKind PK>
-SS_CPU_CLONES SS_FLATTEN IterationSums row_pass(
-    LocalObjective<T> obj, OptimizerParams opt, const StepScalars& sc, bool update, const T* xc,
-    const T* grow, T* xn, T* s1, T* s2, T* save, std::uint64_t row_coord, std::int64_t n) {
+SS_CPU_CLONES SS_FLATTEN IterationSums row_pass(LocalObjective<T> obj, OptimizerParams opt,
+                                                const StepScalars& sc, bool update, const T* xc,
+                                                const T* grow, T* xn, T* s1, T* s2, T* save,
+                                                std::uint64_t row_coord, std::int64_t n) {
   obj.kind = OK;
   opt.kind = PK;
   if (PK == OptimizerKind::momentum) {
@@ -904,7 +903,8 @@ std::vector<std::int64_t> count_below_t(std::int64_t batch, std::int64_t n,
     const double s = shifts[b * k + j];
     std::vector<T> a(h.begin() + b * n * n, h.begin() + (b + 1) * n * n);
     std::vector<lapack_int> ipiv(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) a[i * n + i] = static_cast<T>(h[b * n * n + i * n + i] - s);
+    for (std::int64_t i = 0; i < n; ++i)
+      a[i * n + i] = static_cast<T>(h[b * n * n + i * n + i] - s);
     int info;
     if constexpr (std::is_same_v<T, double>)
       info = LAPACKE_dsytrf(LAPACK_ROW_MAJOR, 'L', ln, a.data(), ln, ipiv.data());

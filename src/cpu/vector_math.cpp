@@ -39,9 +39,9 @@ void tail(double* x, std::int64_t i, std::int64_t n) {
 // One vector loop per path and precision: W lanes at a time through SLEEF,
 // the tail through the scalar function. (A macro: intrinsics need the
 // target attribute of the function they are written in.)
-#define SS_SLEEF_LOOP(W, LOAD, STORE, FN)                           \
-  std::int64_t i = 0;                                               \
-  for (; i + (W) <= n; i += (W)) STORE(x + i, FN(LOAD(x + i)));     \
+#define SS_SLEEF_LOOP(W, LOAD, STORE, FN)                       \
+  std::int64_t i = 0;                                           \
+  for (; i + (W) <= n; i += (W)) STORE(x + i, FN(LOAD(x + i))); \
   tail(x, i, n)
 
 __attribute__((target("avx512f"))) void tanh_avx512(float* x, std::int64_t n) {
