@@ -608,24 +608,15 @@ SS_CPU_CLONES SS_FLATTEN IterationSums row_pass(LocalObjective<T> obj, Optimizer
   if (PK == OptimizerKind::momentum) {
     // GCC does not if-convert momentum's two flags (nesterov, first step)
     // inside the loop: each combination gets its own loop with them constant.
-    StepScalars s = sc;
-    const bool nesterov = opt.nesterov, first = sc.first;
-    opt.nesterov = false;
-    s.first = false;
-    if (nesterov && first) {
-      opt.nesterov = true;
-      s.first = true;
-      return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
-    }
-    if (nesterov) {
-      opt.nesterov = true;
-      return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
-    }
-    if (first) {
-      s.first = true;
-      return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
-    }
-    return row_states(obj, opt, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
+    const auto fixed = [&](bool nesterov, bool first) {
+      OptimizerParams o = opt;
+      StepScalars s = sc;
+      o.nesterov = nesterov;
+      s.first = first;
+      return row_states(obj, o, s, update, xc, grow, xn, s1, s2, save, row_coord, n);
+    };
+    if (opt.nesterov) return sc.first ? fixed(true, true) : fixed(true, false);
+    return sc.first ? fixed(false, true) : fixed(false, false);
   }
   return row_states(obj, opt, sc, update, xc, grow, xn, s1, s2, save, row_coord, n);
 }
