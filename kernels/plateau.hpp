@@ -1,4 +1,4 @@
-// Plateau detection (DESIGN section 1), one small state machine per
+// Plateau detection (docs/design.md section 1), one small state machine per
 // trajectory, advanced once per iteration by both backends with the
 // iteration's loss f and gradient norm g; no host round trip.
 //

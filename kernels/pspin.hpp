@@ -1,4 +1,4 @@
-// The spherical pure p-spin (DESIGN section 5), written once for both
+// The spherical pure p-spin (docs/design.md section 5), written once for both
 // backends: H(s) = N^{-(p-1)/2} sum J_{i1..ip} s_i1 .. s_ip on the sphere
 // |s|^2 = N. The couplings are stored as the tensor of the Euclidean Hessian,
 // Y(s) = grad^2 H(s): p = 2, the constant matrix A = 2 N^{-1/2} sym(J);

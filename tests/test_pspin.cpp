@@ -36,7 +36,7 @@ ObjectiveData pspin(int p, std::int64_t n, std::uint64_t seed) {
 }
 
 // H(s) = N^{-(p-1)/2} sum over ordered tuples J s..s, J read straight from
-// the Philox stream (the DESIGN definition, no symmetrization).
+// the Philox stream (the docs/design.md definition, no symmetrization).
 double direct_h(int p, std::int64_t n, std::uint64_t seed, const double* s) {
   double h = 0;
   auto j = [&](std::int64_t idx) {

@@ -1,4 +1,4 @@
-// Published closed-form results the engine must reproduce (DESIGN section 9):
+// Published closed-form results the engine must reproduce (docs/design.md section 9):
 // gd on x^2 is x_k = 2 * 0.8^k at lr 0.1, oscillates and converges at 0.95,
 // diverges at 1.1; the double well from +2 / -2 at lr 0.01 approaches
 // 1.346997 / -1.472998, with the basin boundary at the maximum 0.126000.

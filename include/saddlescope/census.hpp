@@ -1,4 +1,4 @@
-// The Hessian census (DESIGN section 1): at selected points, the dense
+// The Hessian census (docs/design.md section 1): at selected points, the dense
 // Hessian, its spectrum, the index (eigenvalues < -tol), the zero and
 // positive counts and the class, with the relative zero tolerance
 // tol = zero_tol * max(1, max|lambda|).

@@ -1,4 +1,4 @@
-// Error types carrying the command's exit code (DESIGN section 2):
+// Error types carrying the command's exit code (docs/design.md section 2):
 // 2 bad input, 3 resources, 1 anything else.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The experiment: the parsed, validated and resolved experiment file
-// (DESIGN section 3). Every default is filled in and every value range-checked
+// (docs/design.md section 3). Every default is filled in and every value range-checked
 // before anything is allocated; bad input throws InputError naming the file,
 // line, key and what is allowed.
 #pragma once
@@ -64,7 +64,7 @@ struct RunSpec {
   double checkpoint_every = 300;  // seconds between checkpoints (run --resume)
 };
 
-// [analysis]: the Hessian census of selected points (DESIGN sections 1, 3).
+// [analysis]: the Hessian census of selected points (docs/design.md sections 1, 3).
 struct AnalysisSpec {
   std::vector<std::string> points = {"stops"};  // any of stops, plateaus, critical
   std::string method = "none";  // eigh | none; "eigh" is the default when [analysis] is present
@@ -75,7 +75,7 @@ struct AnalysisSpec {
   bool save_point_coords = false;
 };
 
-// [finder]: critical points of any index (DESIGN section 6).
+// [finder]: critical points of any index (docs/design.md section 6).
 struct FinderSpec {
   std::string kind = "none";  // none | gradient-norm | newton
   std::int64_t starts = 256;  // the first `starts` trajectory starts ([init])

@@ -1,4 +1,4 @@
-// Critical-point finders (DESIGN section 6): zero-gradient points of any
+// Critical-point finders (docs/design.md section 6): zero-gradient points of any
 // index, which descent methods avoid by design.
 //   gradient-norm: gradient descent on 1/2 ||grad f||^2, whose gradient is
 //                  H grad f (one Hessian-vector product per step);

@@ -1,5 +1,5 @@
 // Running an experiment: the objective instance, the starts, the memory plan,
-// the ensemble engine and the run directory (DESIGN sections 4 and 7).
+// the ensemble engine and the run directory (docs/design.md sections 4 and 7).
 // Data flows one way: Experiment -> ObjectiveData + starts -> Ensemble chunks
 // on a backend -> RunResult -> run directory.
 #pragma once
@@ -87,7 +87,7 @@ OptimizerStats summarize(const OptimizerResult& r);
 using ProgressFn =
     std::function<void(std::size_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t)>;
 
-// Checkpointing of a run (DESIGN section 4): every `every_seconds` (and when
+// Checkpointing of a run (docs/design.md section 4): every `every_seconds` (and when
 // `stop` becomes true: then the run throws Interrupted after writing it) the
 // engine saves the finished chunks and the running ensemble's state to
 // `path`; with `resume` it continues from that file. The file is removed
@@ -110,7 +110,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
 // Choose the backend for `requested` (auto | cpu | cuda); says why on `note`.
 std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note);
 
-// The run directory (DESIGN section 4). `prepare_run_dir` refuses an existing
+// The run directory (docs/design.md section 4). `prepare_run_dir` refuses an existing
 // non-empty directory (InputError) and writes config.toml; `write_results`
 // writes the rest, each file atomically, summary.json last.
 std::string default_run_dir(const Experiment& e);

@@ -1,6 +1,6 @@
 """python3 -m saddlescope_report RUN_DIR [-o OUT_DIR]: what `saddlescope report` runs.
 
-Exit codes (DESIGN section 2): 0 report written; 2 bad input (a missing or
+Exit codes (docs/design.md section 2): 0 report written; 2 bad input (a missing or
 corrupt run-directory file: the message names the file and the problem);
 1 anything else (a figure that failed, a report folder that cannot be
 written, matplotlib missing). No tracebacks unless SADDLESCOPE_DEBUG is set.

@@ -1,4 +1,4 @@
-// The saddlescope command (DESIGN section 2): run, validate, list, report, --version.
+// The saddlescope command (docs/design.md section 2): run, validate, list, report, --version.
 // Exit codes: 0 success, 2 bad input, 3 resources, 1 anything else.
 #include <fcntl.h>
 #include <fmt/format.h>

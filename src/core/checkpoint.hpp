@@ -1,4 +1,4 @@
-// Checkpoints (DESIGN section 4, `--resume`): a little-endian binary record
+// Checkpoints (docs/design.md section 4, `--resume`): a little-endian binary record
 // of where a run is (optimizer, chunk, last finished iteration), the results
 // of every finished chunk, and the running chunk's ensemble state. Written
 // to RUN_DIR/checkpoint.bin.tmp and renamed, so a killed writer leaves the

@@ -1,5 +1,5 @@
 // The experiment schema: which sections and keys exist, their types, ranges
-// and defaults (DESIGN section 3), and the resolved TOML written to
+// and defaults (docs/design.md section 3), and the resolved TOML written to
 // config.toml.
 #include "saddlescope/experiment.hpp"
 

@@ -1,4 +1,4 @@
-// Progress on stderr for long runs (DESIGN section 2): steps, running
+// Progress on stderr for long runs (docs/design.md section 2): steps, running
 // trajectories and an ETA; in place on a terminal, every 5 s otherwise.
 #include <fmt/format.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// The run directory (DESIGN section 4): config.toml first, results after,
+// The run directory (docs/design.md section 4): config.toml first, results after,
 // every file written atomically (tmp + rename), summary.json last so that
 // its presence means the run finished.
 #include <fmt/format.h>
