@@ -181,6 +181,136 @@ INSTANTIATE_TEST_SUITE_P(AtSeveralPoints, Resume,
                                            Stop{3, 1, 500, "before_census"}),
                          [](const auto& info) { return std::string(info.param.what); });
 
+// A CPU backend that raises the stop flag at its n-th dense Hessian: a stop
+// inside the finder (Newton steps and polishing take Hessians) or inside the
+// census's Hessian groups, wherever the count falls.
+class TripAtHessian : public Backend {
+ public:
+  TripAtHessian(std::int64_t at, volatile std::sig_atomic_t* stop)
+      : inner_(make_cpu_backend()), at_(at), stop_(stop) {}
+  std::string name() const override { return inner_->name(); }
+  std::string device() const override { return inner_->device(); }
+  std::uint64_t memory_budget() const override { return inner_->memory_budget(); }
+  std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
+    return inner_->make_ensemble(s);
+  }
+  double copy_bandwidth(std::uint64_t b, int r) override { return inner_->copy_bandwidth(b, r); }
+  ObjectiveEval value_grad(const ObjectiveData& o, Precision p, std::int64_t b,
+                           const std::vector<double>& x) override {
+    return inner_->value_grad(o, p, b, x);
+  }
+  std::vector<double> hvp(const ObjectiveData& o, Precision p, std::int64_t b,
+                          const std::vector<double>& x, const std::vector<double>& v) override {
+    return inner_->hvp(o, p, b, x, v);
+  }
+  std::vector<double> hessian(const ObjectiveData& o, Precision p, std::int64_t b,
+                              const std::vector<double>& x) override {
+    if (++calls_ == at_) *stop_ = 1;
+    return inner_->hessian(o, p, b, x);
+  }
+  EighResult eigh(Precision p, std::int64_t b, std::int64_t n, const std::vector<double>& h,
+                  bool v) override {
+    return inner_->eigh(p, b, n, h, v);
+  }
+  std::vector<std::int64_t> count_below(Precision p, std::int64_t b, std::int64_t n,
+                                        const std::vector<double>& h, const std::vector<double>& s,
+                                        std::int64_t k) override {
+    return inner_->count_below(p, b, n, h, s, k);
+  }
+  std::int64_t calls() const { return calls_; }
+
+ private:
+  std::unique_ptr<Backend> inner_;
+  std::int64_t at_, calls_ = 0;
+  volatile std::sig_atomic_t* stop_;
+};
+
+// Stops of gd and a newton finder on the 3-D double well, 600 starts; the
+// census analyses the groups of 64 points one after another.
+const char* kCensusExperiment = R"(name = "resume-census"
+seed = 2
+[objective]
+kind = "double-well"
+dim = 3
+[init]
+kind = "uniform"
+scale = 2.5
+[run]
+trajectories = 200
+max_steps = 2000
+precision = "f64"
+[[optimizer]]
+kind = "gd"
+lr = 0.01
+[analysis]
+points = ["stops", "critical"]
+max_points = 200
+[finder]
+kind = "newton"
+starts = 600
+max_steps = 100
+[finder.init]
+kind = "uniform"
+scale = 3
+)";
+
+TEST(Checkpoint, CensusAndFinderResumeGiveTheUninterruptedResults) {
+  const Experiment e = parse_experiment(kCensusExperiment, "t");
+  volatile std::sig_atomic_t never = 0;
+  TripAtHessian counting(-1, &never);
+  const RunResult whole = run_experiment(e, counting, nullptr);
+  const std::int64_t hessians = counting.calls();
+  ASSERT_GT(hessians, 10);
+  const fs::path ref =
+      fs::temp_directory_path() / ("saddlescope_census_whole_" + std::to_string(::getpid()));
+  fs::remove_all(ref);
+  prepare_run_dir(ref.string(), e);
+  write_results(ref.string(), e, whole);
+  // Stops in the finder's first steps, its polishing, late in the finder,
+  // and in the census's Hessian groups (the last calls).
+  // The census takes the last 4 Hessians (227 points in groups of 64); a stop
+  // raised during the last group has nothing left to interrupt.
+  for (const std::int64_t at : {std::int64_t{2}, std::int64_t{6}, hessians - 3, hessians - 2}) {
+    SCOPED_TRACE("stop at Hessian call " + std::to_string(at));
+    const fs::path dir =
+        fs::temp_directory_path() /
+        ("saddlescope_census_resume_" + std::to_string(at) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    prepare_run_dir(dir.string(), e);
+    volatile std::sig_atomic_t stop = 0;
+    TripAtHessian trip(at, &stop);
+    Checkpointing cp;
+    cp.path = (dir / "checkpoint.bin").string();
+    cp.every_seconds = 1e9;  // only the forced checkpoints
+    cp.stop = &stop;
+    EXPECT_THROW(run_experiment(e, trip, nullptr, &cp), Interrupted);
+    ASSERT_TRUE(fs::exists(cp.path));
+    // The checkpoint holds the census's own state: the finder's (phase 0)
+    // for the early stops, the Hessian groups' (phase 1) for the late ones.
+    const ckpt::State st = ckpt::load(cp.path);
+    ASSERT_GE(st.census.size(), 8u);
+    std::uint64_t phase = 9;
+    std::memcpy(&phase, st.census.data(), 8);
+    EXPECT_EQ(phase, at < hessians - 4 ? 0u : 1u);
+    stop = 0;
+    cp.resume = true;
+    auto cpu = make_cpu_backend();
+    const RunResult resumed = run_experiment(e, *cpu, nullptr, &cp);
+    expect_same(whole, resumed);
+    EXPECT_EQ(whole.census.finder.outcome, resumed.census.finder.outcome);
+    EXPECT_EQ(whole.census.finder.steps, resumed.census.finder.steps);
+    write_results(dir.string(), e, resumed);
+    for (const char* f : {"points.csv", "distinct.csv", "finder.csv", "spectra.npy"})
+      EXPECT_EQ(slurp(dir / f), slurp(ref / f)) << f;
+    auto a = timeless(dir / "summary.json"), b = timeless(ref / "summary.json");
+    a["census"]["finder"].erase("seconds");
+    b["census"]["finder"].erase("seconds");
+    EXPECT_EQ(a, b);
+    fs::remove_all(dir);
+  }
+  fs::remove_all(ref);
+}
+
 TEST(Checkpoint, DamagedFilesAreRefusedClearly) {
   const fs::path dir =
       fs::temp_directory_path() / ("saddlescope_ckpt_damaged_" + std::to_string(::getpid()));

@@ -6,6 +6,7 @@
 // points, each with its closed-form index.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "saddlescope/errors.hpp"
@@ -112,8 +113,69 @@ TEST(Finder, ConfigurationMustBeConsistent) {
                            "[run]\ntrajectories = 10\n[analysis]\npoints = [\"stops\", "
                            "\"critical\"]\n[finder]\nkind = \"gradient-norm\"\n",
                        "t");
-  EXPECT_EQ(e.finder.starts, 10);
+  EXPECT_EQ(e.finder.starts, 256);  // its own count, not capped by run.trajectories
   EXPECT_DOUBLE_EQ(e.finder.lr, 1e-3);
+  EXPECT_EQ(e.finder.init.kind, e.init.kind);  // [finder.init] defaults to [init]
+  EXPECT_FALSE(e.finder.own_init);
+  // finder.dedup_tol of 0.1 files is analysis.dedup_tol now; both at once is refused.
+  EXPECT_DOUBLE_EQ(parse_experiment(base + "[analysis]\npoints = [\"critical\"]\n[finder]\nkind = "
+                                           "\"newton\"\ndedup_tol = 1e-5\n",
+                                    "t")
+                       .analysis.dedup_tol,
+                   1e-5);
+  EXPECT_THROW(parse_experiment(base + "[analysis]\npoints = [\"critical\"]\ndedup_tol = 1e-5\n"
+                                       "[finder]\nkind = \"newton\"\ndedup_tol = 1e-5\n",
+                                "t"),
+               InputError);
+}
+
+TEST(Finder, OwnStartsAndInitAndFinderOnlyExperiments) {
+  const std::string finder_only =
+      "seed = 5\n[objective]\nkind = \"double-well\"\ndim = 2\n[init]\nkind = \"gaussian\"\n"
+      "[analysis]\npoints = [\"critical\"]\n[finder]\nkind = \"newton\"\nstarts = 300\n"
+      "[finder.init]\nkind = \"uniform\"\nscale = 2.5\n";
+  const Experiment e = parse_experiment(finder_only, "t");
+  EXPECT_TRUE(e.optimizers.empty());
+  EXPECT_EQ(e.trajectories(), 0);
+  EXPECT_TRUE(e.finder.own_init);
+  EXPECT_EQ(e.finder.init.kind, "uniform");
+  // config.toml keeps [finder.init] and parses back to the same experiment.
+  EXPECT_EQ(to_toml(parse_experiment(to_toml(e), "config.toml")), to_toml(e));
+  // The starts come from [finder.init]: uniform on [-2.5, 2.5].
+  const std::vector<double> x = make_finder_starts(e, 0, 300);
+  double lo = 0, hi = 0;
+  for (double v : x) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  EXPECT_GE(lo, -2.5);
+  EXPECT_LE(hi, 2.5);
+  EXPECT_LT(lo, -2.0);
+  EXPECT_GT(hi, 2.0);
+  // A finder-only run: every start has an outcome, the 2-D double well's 9
+  // critical points are found, and there are no trajectories.
+  auto cpu = make_cpu_backend();
+  const RunResult r = run_experiment(e, *cpu);
+  EXPECT_TRUE(r.optimizers.empty());
+  ASSERT_TRUE(r.has_census);
+  const FinderResult& f = r.census.finder;
+  ASSERT_EQ(f.outcome.size(), 300u);
+  EXPECT_EQ(f.count(kFinderConverged) + f.count(kFinderStalled) + f.count(kFinderMaxSteps) +
+                f.count(kFinderDiverged),
+            300);
+  EXPECT_EQ(f.points.size(), 9u);
+  EXPECT_EQ(r.census.distinct.size(), 9u);
+  std::int64_t hits = 0;
+  for (const auto& p : f.points) hits += p.hits;
+  EXPECT_EQ(hits, f.count(kFinderConverged));
+  // Without a finder, an experiment needs an optimizer; a finder-only one
+  // analyses critical points only.
+  EXPECT_THROW(parse_experiment("[objective]\nkind = \"double-well\"\ndim = 2\n", "t"), InputError);
+  EXPECT_THROW(
+      parse_experiment("[objective]\nkind = \"double-well\"\ndim = 2\n[analysis]\npoints = "
+                       "[\"stops\", \"critical\"]\n[finder]\nkind = \"newton\"\n",
+                       "t"),
+      InputError);
 }
 
 }  // namespace

@@ -234,11 +234,12 @@ TEST(PSpin, P2CriticalPointsAreTheEigenvectorsWithIndexK) {
                                   "[init]\nkind = \"file\"\nfile = \"" + file +
                                       "\"\n[run]\ntrajectories = " + std::to_string(ks.size()) +
                                       "\n[analysis]\npoints = [\"critical\"]\ncrit_tol = 1e-9\n"
-                                      "[finder]\nkind = \"newton\"\nmax_steps = 50\n"),
+                                      "[finder]\nkind = \"newton\"\nmax_steps = 50\nstarts = " +
+                                      std::to_string(ks.size()) + "\n"),
                        "test");
   auto cpu = make_cpu_backend();
   const FinderResult f = find_critical_points(e, d, *cpu);
-  ASSERT_EQ(f.reached, static_cast<std::int64_t>(ks.size()));
+  ASSERT_EQ(f.count(kFinderConverged), static_cast<std::int64_t>(ks.size()));
   ASSERT_EQ(f.points.size(), ks.size());
   const Spectra s =
       analyze_points(d, *cpu, e.analysis, f.coords, static_cast<std::int64_t>(ks.size()), 4);

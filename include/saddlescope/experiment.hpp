@@ -70,7 +70,10 @@ struct AnalysisSpec {
   std::string method = "none";  // eigh | none; "eigh" is the default when [analysis] is present
   std::int64_t max_points = 256;
   double zero_tol = 1e-6;  // relative: |lambda| <= zero_tol * max(1, max|lambda|) counts as zero
-  double crit_tol = 1e-4;  // ||grad f|| <= crit_tol makes a point critical
+  double crit_tol = 1e-4;  // ||grad f|| <= max(crit_tol, rounding floor) makes a point critical
+  // Merge distance of distinct points: 0 = derived per point from its
+  // accuracy (docs/experiment.md, census rules); > 0 = this fixed distance.
+  double dedup_tol = 0;
   Precision precision = Precision::f64;
   bool save_point_coords = false;
 };
@@ -78,11 +81,12 @@ struct AnalysisSpec {
 // [finder]: critical points of any index (docs/design.md section 6).
 struct FinderSpec {
   std::string kind = "none";  // none | gradient-norm | newton
-  std::int64_t starts = 256;  // the first `starts` trajectory starts ([init])
+  std::int64_t starts = 256;  // how many starts, drawn from `init`
   std::int64_t max_steps = 2000;
-  double lr = 0;            // gradient-norm: step on 1/2 ||grad f||^2 (default 1e-3);
-                            // newton: first trial step (default 1, halved on failure)
-  double dedup_tol = 1e-6;  // points closer than this (Euclidean) are the same point
+  double lr = 0;          // gradient-norm: step on 1/2 ||grad f||^2 (default 1e-3);
+                          // newton: first trial step (default 1, halved on failure)
+  InitSpec init;          // [finder.init]; a copy of [init] when not given
+  bool own_init = false;  // true when [finder.init] was given
 };
 
 struct OptimizerSpec {
@@ -103,6 +107,8 @@ struct Experiment {
   std::string source;   // the file it came from
 
   std::int64_t records() const { return run.max_steps / run.record_every + 1; }
+  // Trajectories actually run: run.trajectories, or 0 in a finder-only experiment.
+  std::int64_t trajectories() const { return optimizers.empty() ? 0 : run.trajectories; }
 };
 
 // Parse and validate an experiment file; `sets` are --set overrides

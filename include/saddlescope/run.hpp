@@ -22,7 +22,11 @@ ObjectiveData build_objective(const Experiment& e);
 // Starts of trajectories [first, first + count), row-major [count, dim]. A
 // trajectory's start depends only on the seed and its global index.
 std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::int64_t count);
-// Check init.file (shape [trajectories, dim], float32/float64) before allocating.
+// Starts of the finder [first, first + count), from [finder.init] (or [init]);
+// start i from the same init as trajectory i is the same point.
+std::vector<double> make_finder_starts(const Experiment& e, std::int64_t first, std::int64_t count);
+// Check init.file (shape [trajectories, dim], float32/float64) and the
+// finder's start file before allocating.
 void check_start_file(const Experiment& e);
 
 struct MemoryPlan {
@@ -104,8 +108,11 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
 
 // The census of a finished run: its stopping points (analysis.points "stops")
 // and the finder's critical points ("critical") -> Hessians, spectra, classes.
+// With `cp` it checkpoints (the finder's state, then the finished Hessian
+// groups) and `resume` continues such a state; progress on stderr when asked.
 CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
-                        Backend& backend);
+                        Backend& backend, const CensusCheckpoint* cp = nullptr,
+                        const std::vector<std::uint8_t>* resume = nullptr, bool progress = false);
 
 // Choose the backend for `requested` (auto | cpu | cuda); says why on `note`.
 std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note);
@@ -123,4 +130,18 @@ namespace saddlescope {
 // Progress on stderr: a line rewritten in place when stderr is a terminal,
 // else a line every few seconds.
 ProgressFn stderr_progress(const Experiment& e);
+
+// A progress line for a phase of known size (finder, census): the fraction
+// done, a detail, the time elapsed and left; in place on a terminal, every
+// 5 s otherwise. `upper_bound`: the time left is a worst case ("at most").
+class PhaseProgress {
+ public:
+  PhaseProgress(std::string what, bool upper_bound);
+  void update(double fraction, const std::string& detail, bool final);
+
+ private:
+  std::string what_;
+  bool upper_bound_, tty_;
+  double start_, last_ = -1e300;
+};
 }  // namespace saddlescope

@@ -1,9 +1,11 @@
-"""python3 -m saddlescope_report RUN_DIR [-o OUT_DIR]: what `saddlescope report` runs.
+"""python3 -m saddlescope_report RUN_DIR [-o OUT_DIR] [figure options]: what
+`saddlescope report` runs (figure options: options.py, docs/report.md).
 
 Exit codes (docs/design.md section 2): 0 report written; 2 bad input (a missing or
 corrupt run-directory file: the message names the file and the problem);
 1 anything else (a figure that failed, a report folder that cannot be
-written, matplotlib missing). No tracebacks unless SADDLESCOPE_DEBUG is set.
+written, matplotlib missing); invalid options exit 2 with argparse's message.
+No tracebacks unless SADDLESCOPE_DEBUG is set.
 """
 
 import argparse
@@ -21,13 +23,16 @@ def _fail(msg, code):
 
 
 def main(argv=None):
+    from . import options
     ap = argparse.ArgumentParser(
-        prog=PROG, description="Figures (PNG, SVG) and a self-contained report/index.html "
-        "for a saddlescope run directory.")
+        prog=PROG, description="Figures (PNG, SVG or PDF) and a self-contained "
+        "report/index.html for a saddlescope run directory (or a sweep's).")
     ap.add_argument("run_dir", help="run directory written by saddlescope run")
     ap.add_argument("-o", "--output", help="report folder (default RUN_DIR/report)")
     ap.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    options.add_arguments(ap)
     args = ap.parse_args(argv)
+    opts = options.from_args(args)
     try:
         import numpy  # noqa: F401
         import matplotlib  # noqa: F401
@@ -44,7 +49,8 @@ def main(argv=None):
                 print(f"  {item.name}: {item.title}")
             else:
                 print(f"  {item.name}: not drawn ({item.reason})")
-        index, made, skipped, errors = report.build(args.run_dir, args.output, log=log)
+        index, made, skipped, errors = report.build(args.run_dir, args.output, log=log,
+                                                    options=opts)
     except RunDirError as e:
         return _fail(str(e), 2)
     except OSError as e:
@@ -62,8 +68,9 @@ def main(argv=None):
     for name, err in errors:
         print(f"{PROG}: error: figure {name} failed: {err}", file=sys.stderr)
     if not args.quiet:
-        print(f"report: {index} ({len(made)} figure{'s' if len(made) != 1 else ''}, PNG and "
-              "SVG beside it)")
+        kinds = " and ".join(e.upper() for e in opts.extensions())
+        print(f"report: {index} ({len(made)} figure{'s' if len(made) != 1 else ''}, {kinds} "
+              "beside it)")
     return 1 if errors else 0
 
 

@@ -92,17 +92,19 @@ def _intervals(flags, steps):
     return out
 
 
-def make(run):
+def make(run, opts=None):
     title = "Loss and gradient norm curves"
+    if not run.labels:
+        return [Skipped("curves", title, "no optimizer in this run (a finder-only census): "
+                        "no loss curves")]
     if run.curves is None or run.curves.shape[1] == 0:
         return [Skipped("curves", title, "no recorded curves (run.record_trajectories = 0 or "
                         "no curves.npy)")]
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     rt = run.curves.shape[1]
     stride = max(1, -(-run.records // MAX_RECORDS))
-    fig = plt.figure(figsize=(11, 4.8))
+    fig = style.figure((11, 4.8))
     gs = fig.add_gridspec(2, 2, height_ratios=[0.1, 1])
     ax_f = fig.add_subplot(gs[1, 0])
     ax_g = fig.add_subplot(gs[1, 1], sharex=ax_f)

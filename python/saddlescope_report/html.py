@@ -44,15 +44,31 @@ def _table_block(t, cls=""):
     return _table(header, rows, cls) + f'\n<p class="tcap">{html.escape(cap)}</p>'
 
 
+def file_links(made):
+    """Links to a figure's files (NAME.png, NAME.svg or NAME.pdf)."""
+    files = getattr(made, "files", None) or [f"{made.name}.png", f"{made.name}.svg"]
+    return " · ".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in files)
+
+
+def embed_png(outdir, name):
+    with open(os.path.join(outdir, f"{name}.png"), "rb") as f:
+        return base64.b64encode(f.read()).decode("ascii")
+
+
 def render(run, sections, skipped, errors, outdir):
     """The page. sections: [(Made, [table blocks to show after it])]."""
     from . import tables
 
     title = f"saddlescope report: {run.name}"
     s = run.summary
-    sub = (f"{run.kind}, N = {run.dim:,}, {run.trajectories:,} trajector"
-           f"{'ies' if run.trajectories != 1 else 'y'} × {len(run.labels)} optimizer"
-           f"{'s' if len(run.labels) != 1 else ''} ({', '.join(run.labels)}); "
+    if run.labels:
+        what = (f"{run.trajectories:,} trajector{'ies' if run.trajectories != 1 else 'y'} × "
+                f"{len(run.labels)} optimizer{'s' if len(run.labels) != 1 else ''} "
+                f"({', '.join(run.labels)})")
+    else:
+        what = ("finder only" + (f": {run.finder_kind}" if run.finder_kind else "")
+                + (f", {run.finder_starts:,} starts" if run.finder_starts else ""))
+    sub = (f"{run.kind}, N = {run.dim:,}, {what}; "
            f"{s.get('backend', '-')} backend, saddlescope {s.get('version', '-')}")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -74,19 +90,16 @@ def render(run, sections, skipped, errors, outdir):
     images = [m for m, _ in sections if m.name == "facts"]
     if images:
         parts.append('<p class="tcap">The run facts and the census table as an image, for '
-                     'slides: <a href="facts.png">facts.png</a> · '
-                     '<a href="facts.svg">facts.svg</a>.</p>')
+                     'slides: ' + file_links(images[0]) + '.</p>')
     for made, after in sections:
         if made.name == "facts":
             continue
-        with open(os.path.join(outdir, f"{made.name}.png"), "rb") as f:
-            data = base64.b64encode(f.read()).decode("ascii")
+        data = embed_png(outdir, made.name)
         parts.append(f'<h2 id="{made.name}">{html.escape(made.title)}</h2>')
         parts.append(f'<figure><img src="data:image/png;base64,{data}" '
                      f'alt="{html.escape(made.title)}">')
         parts.append(f"<figcaption>{html.escape(made.caption)} "
-                     f'<span class="files">Files: <a href="{made.name}.png">{made.name}.png</a>'
-                     f' · <a href="{made.name}.svg">{made.name}.svg</a></span></figcaption>'
+                     f'<span class="files">Files: {file_links(made)}</span></figcaption>'
                      "</figure>")
         for block in after:
             parts.append(block)
@@ -96,7 +109,7 @@ def render(run, sections, skipped, errors, outdir):
             parts.append(f"<li><b>{html.escape(sk.title)}</b>: {html.escape(sk.reason)}</li>")
         parts.append("</ul>")
     parts.append('<p class="tcap">Written by <code>saddlescope report</code> from the run '
-                 "directory alone; figures are in this folder as PNG and SVG. What each figure "
+                 "directory alone; the figures' files are in this folder. What each figure "
                  "shows: docs/report.md in the saddlescope sources.</p>")
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"

@@ -158,11 +158,11 @@ def _row_height(geo):
 
 
 def _draw_1d(run, land, geo):
-    import matplotlib.pyplot as plt
 
     nopt = len(run.labels)
     nrow, ncol = _grid(nopt)
-    fig = plt.figure(figsize=(max(7.5, 4.0 * ncol + 0.6), 0.9 + 3.1 * nrow))
+    fig = style.figure((max(7.5, 4.0 * ncol + 0.6), 0.9 + 3.1 * nrow),
+                       min_height=0.6 + 2.4 * nrow)
     gs = fig.add_gridspec(nrow + 1, ncol, height_ratios=[0.1] + [1] * nrow)
     xs = np.linspace(geo.lo[0], geo.hi[0], 1200)
     fx = land.f(xs[:, None]) if land is not None else None
@@ -208,7 +208,7 @@ def _draw_1d(run, land, geo):
         ax.set_xlim(geo.lo[0], geo.hi[0])
         if ylo is not None:
             ax.set_ylim(ylo, yhi)
-        ax.set_title(_panel_title(run, geo, o), loc="left", fontsize=9)
+        style.label_title(ax, _panel_title(run, geo, o), fontsize=9)
         ax.set_xlabel("x")
         ax.set_ylabel("f(x)")
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -229,12 +229,12 @@ def _contour_data(land, lo, hi, n=220):
 
 
 def _draw_2d(run, land, geo):
-    import matplotlib.pyplot as plt
     import matplotlib.patheffects as pe
 
     nopt = len(run.labels)
     nrow, ncol = _grid(nopt)
-    fig = plt.figure(figsize=(max(7.5, 4.2 * ncol + 1.4), 0.9 + _row_height(geo) * nrow))
+    fig = style.figure((max(7.5, 4.2 * ncol + 1.4), 0.9 + _row_height(geo) * nrow),
+                       min_height=0.6 + 2.4 * nrow)
     gs = fig.add_gridspec(nrow + 1, ncol, height_ratios=[0.1] + [1] * nrow)
     axes = []
     cont = None
@@ -277,7 +277,7 @@ def _draw_2d(run, land, geo):
         ratio = (geo.hi[1] - geo.lo[1]) / (geo.hi[0] - geo.lo[0])
         if 1 / 3 < ratio < 3:
             ax.set_aspect("equal", adjustable="box")
-        ax.set_title(_panel_title(run, geo, o), loc="left", fontsize=9)
+        style.label_title(ax, _panel_title(run, geo, o), fontsize=9)
         ax.set_xlabel("x₁")
         ax.set_ylabel("x₂")
         ax.grid(False)
@@ -293,9 +293,8 @@ def _draw_2d(run, land, geo):
 
 
 def _draw_surface(run, land, geo):
-    import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(8.5, 6.6))
+    fig = style.figure((8.5, 6.6))
     ax = fig.add_subplot(projection="3d", computed_zorder=False)
     X, Y, Z, _ = _contour_data(land, geo.lo, geo.hi, n=70)
     ax.plot_surface(X, Y, Z, cmap="RdYlBu_r", alpha=0.55, linewidth=0, antialiased=True,
@@ -393,7 +392,6 @@ def _end_clusters(run, land, geo):
 
 
 def _draw_basins(run, land, geo):
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
     nopt = len(run.labels)
@@ -416,7 +414,7 @@ def _draw_basins(run, land, geo):
     boundaries = [p[0] for p, c in zip(geo.crit, geo.crit_class) if c == "maximum"] \
         if run.dim == 1 else []
     if run.dim == 1:
-        fig = plt.figure(figsize=(11, 2.6 + 0.55 * nopt + 0.5))
+        fig = style.figure((11, 2.6 + 0.55 * nopt + 0.5), min_height=1.8 + 0.45 * nopt)
         gs = fig.add_gridspec(3, 1, height_ratios=[0.12, 1.6, 0.45 * nopt])
         axf = fig.add_subplot(gs[1])
         axb = fig.add_subplot(gs[2], sharex=axf)
@@ -457,6 +455,7 @@ def _draw_basins(run, land, geo):
                                     zorder=5)
             ticks.append(run.labels[o] + (f"\n({crossed} crossed)" if crossed else ""))
         axb.set_yticks(np.arange(nopt)[::-1], ticks)
+        axb.set_ylabel("optimizer")
         axb.set_ylim(-0.6, nopt - 0.4)
         axb.grid(False)
         axb.set_xlabel("start x₀ (one tick per recorded trajectory, coloured by where it "
@@ -473,7 +472,8 @@ def _draw_basins(run, land, geo):
         style.legend_row(fig.add_subplot(gs[0]), handles, [h.get_label() for h in handles])
     else:
         nrow, ncol = _grid(nopt)
-        fig = plt.figure(figsize=(max(7.5, 4.2 * ncol + 0.4), 1.0 + _row_height(geo) * nrow))
+        fig = style.figure((max(7.5, 4.2 * ncol + 0.4), 1.0 + _row_height(geo) * nrow),
+                           min_height=0.6 + 2.4 * nrow)
         gs = fig.add_gridspec(nrow + 1, ncol, height_ratios=[0.12] + [1] * nrow)
         if land is not None:
             X, Y, Z, levels = _contour_data(land, geo.lo, geo.hi)
@@ -496,7 +496,7 @@ def _draw_basins(run, land, geo):
             if 1 / 3 < ratio < 3:
                 ax.set_aspect("equal", adjustable="box")
             ax.grid(False)
-            ax.set_title(run.labels[o], loc="left", fontsize=9)
+            style.label_title(ax, run.labels[o], fontsize=9)
             ax.set_xlabel("start x₁")
             ax.set_ylabel("start x₂")
         style.legend_row(fig.add_subplot(gs[0, :]), handles, [h.get_label() for h in handles])
@@ -505,8 +505,11 @@ def _draw_basins(run, land, geo):
     return fig
 
 
-def make(run):
+def make(run, opts=None):
     title = "Landscape"
+    if not run.labels:
+        return [Skipped("landscape", title, "no optimizer in this run (a finder-only census): "
+                        "no trajectories to draw")]
     if run.dim > 2:
         return [Skipped("landscape", title, f"N = {run.dim:,}: landscape figures are drawn "
                         "for 1-D and 2-D objectives")]

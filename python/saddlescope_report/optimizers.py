@@ -46,8 +46,11 @@ def _target_steps(run, o):
     return first[reached] * run.record_every, f.shape[0], False
 
 
-def make(run):
+def make(run, opts=None):
     title = "Optimizer comparison"
+    if not run.labels:
+        return [Skipped("optimizers", title, "no optimizer in this run (a finder-only "
+                        "census): nothing to compare")]
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
@@ -63,7 +66,7 @@ def make(run):
         panels += ["target"]
     ncol = 3
     nrow = -(-len(panels) // ncol)
-    fig = plt.figure(figsize=(12, 1.0 + 3.3 * nrow + 0.08 * nopt))
+    fig = style.figure((12, 1.0 + 3.3 * nrow + 0.08 * nopt), min_height=0.8 + 2.4 * nrow)
     gs = fig.add_gridspec(nrow + 1, ncol, height_ratios=[0.1] + [1] * nrow)
     axes = {}
     for i, p in enumerate(panels):
@@ -87,10 +90,9 @@ def make(run):
     ax.set_xlim(0, 1)
     ax.set_yticks(ypos, run.labels)
     ax.set_xlabel("fraction of trajectories")
+    ax.set_ylabel("optimizer")
     ax.set_title("outcomes", loc="left")
     ax.grid(axis="y", visible=False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False,
-              fontsize=8, handlelength=1.2, columnspacing=1.0)
 
     # Final loss: a histogram per optimizer row (a ridgeline), diverged ones left out.
     ax = axes["final"]
@@ -133,12 +135,13 @@ def make(run):
                     color="#333333")
         ax.set_xlim(edges[0], edges[-1])
         if ax.get_xscale() == "linear":
-            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.xaxis.set_major_locator(MaxNLocator(5 if fig.get_figwidth() >= 9 else 3))
     tidy_ticks(ax, "x", most=6)
     ax.set_yticks(ypos, run.labels)
     ax.set_ylim(-0.6, nopt - 0.4)
     ax.grid(axis="y", visible=False)
     ax.set_xlabel(("final energy E" if run.is_pspin else "final loss f") + " (not diverged)")
+    ax.set_ylabel("optimizer")
     ax.set_title(f"final {'energy' if run.is_pspin else 'loss'}: histogram per optimizer, "
                  "bar = median", loc="left")
 
@@ -151,7 +154,7 @@ def make(run):
     if st_all.size and np.nanmax(st_all) > 100 * max(1.0, np.nanmin(st_all[st_all > 0])
                                                      if np.any(st_all > 0) else 1.0):
         ax.set_xscale("symlog", linthresh=10)
-    ax.set_xlabel("steps until the trajectory stopped")
+    ax.set_xlabel("steps until the stop")
     ax.set_ylabel("fraction of trajectories")
     ax.set_ylim(0, 1.02)
     ax.set_title("stop step (CDF, any outcome)", loc="left")
@@ -167,7 +170,7 @@ def make(run):
                 counts, _ = np.histogram(longest[o], edges)
                 ax.stairs(counts, edges, color=style.optimizer_color(o), linewidth=1.5,
                           label=run.labels[o])
-        ax.set_xlabel("longest plateau episode (steps)")
+        ax.set_xlabel("longest plateau (steps)")
         ax.set_ylabel("trajectories")
         ax.set_title("plateau durations (trajectories with one)", loc="left")
 
@@ -179,11 +182,12 @@ def make(run):
             n_pl = int(np.sum(traj["plateau_count"][rows] > 0))
             if v.size:
                 _ecdf(ax, v, v.size, style.optimizer_color(o),
-                      f"{run.labels[o]} ({n_pl} of {B:,})")
-        ax.set_xlabel("first escape step (exit of the first plateau)")
-        ax.set_ylabel("fraction of trajectories with a plateau")
+                      f"{run.labels[o]}: {n_pl:,}/{B:,}")
+        ax.set_xlabel("first escape step")
+        ax.set_ylabel("fraction (had a plateau)")
         ax.set_ylim(0, 1.02)
-        ax.legend(loc="best", title="had a plateau", fontsize=7.5, title_fontsize=7.5)
+        ax.legend(loc="best", title="had a plateau", fontsize=7, title_fontsize=7,
+                  handlelength=1.0, borderaxespad=0.2, borderpad=0.3)
         ax.set_title("escape from the first plateau (CDF)", loc="left")
 
     exact_all = True
@@ -203,8 +207,8 @@ def make(run):
                         markeredgecolor="black", markeredgewidth=0.6)
         handles["quartiles"] = plt.Line2D([], [], linestyle="none", marker="D", color="#999999",
                                           markeredgecolor="black", markeredgewidth=0.6,
-                                          label="exact quartiles (summary.json)")
-        ax.set_xlabel(f"steps to reach f ≤ {style.fmt_num(run.target_loss)}")
+                                          label="exact quartiles (every trajectory)")
+        ax.set_xlabel(f"steps to f ≤ {style.fmt_num(run.target_loss)}")
         ax.set_ylabel("fraction of trajectories" if exact_all
                       else "fraction of recorded trajectories")
         ax.set_ylim(0, 1.02)
@@ -214,6 +218,8 @@ def make(run):
         if p in axes:
             tidy_ticks(axes[p], "x", most=7)
     leg = [Patch(color=style.optimizer_color(o), label=run.labels[o]) for o in range(nopt)]
+    leg += [Patch(color=style.OUTCOME_COLORS[oc], label=f"outcome: {oc}")
+            for oc in ("converged", "max_steps", "diverged")]
     leg += list(handles.values())
     style.legend_row(fig.add_subplot(gs[0, :]), leg, [h.get_label() for h in leg])
     fig.suptitle(style.run_title(run, "Optimizers compared on the same starts"), x=0.01,
@@ -236,5 +242,4 @@ def make(run):
                     "recorded trajectories only).")
     if len(panels) == 3 and not has_plateaus:
         caption += " No trajectory had a plateau episode, so no plateau panels."
-    return [Made("optimizers", title, caption, fig)] if nopt else [
-        Skipped("optimizers", title, "no optimizers")]
+    return [Made("optimizers", title, caption, fig)]

@@ -22,16 +22,28 @@ except ImportError:  # Python < 3.11
     except ImportError:
         tomllib = None
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2            # what the report reads (docs/run-directory.md "Changes")
+SCHEMA_VERSIONS = (1, 2)      # 1: before distinct points; read with fallbacks
 OUTCOMES = ("converged", "diverged", "max_steps")
+FINDER_OUTCOMES = ("converged", "stalled", "max_steps", "diverged")
 CLASSES = ("minimum", "saddle", "maximum", "degenerate", "failed")
 SOURCES = ("stop", "plateau", "critical")
+TOL_RULES = ("zero_tol", "backward_error", "second_order")
 
 TRAJECTORY_COLUMNS = ("optimizer", "trajectory", "outcome", "steps", "f_init", "f_final",
                       "grad_norm_final", "plateau_count", "plateau_steps", "longest_plateau",
                       "first_escape_step")
 POINT_COLUMNS = ("point", "source", "optimizer", "trajectory", "step", "f", "grad_norm", "index",
                  "n_zero", "n_pos", "lambda_min", "lambda_max", "class")
+# schema 2 additions to points.csv; distinct_id is required when distinct.csv exists
+POINT_COLUMNS_2 = ("distinct_id", "critical", "crit_threshold", "lambda_tol", "rho", "f_field")
+DISTINCT_COLUMNS = ("distinct_id", "representative", "source", "optimizer", "f", "critical",
+                    "index", "class", "multiplicity", "mult_stop", "mult_plateau",
+                    "mult_critical")
+DISTINCT_OPTIONAL = ("trajectory", "f_field", "grad_norm", "n_zero", "n_pos", "lambda_min",
+                     "lambda_max", "lambda_tol", "members_agree")
+FINDER_COLUMNS = ("start", "outcome", "steps")
+FINDER_OPTIONAL = ("f", "grad_norm", "point", "distinct_id")
 DENSITY_COLUMNS = ("group", "bin_lo", "bin_hi", "density")
 COMPARISON_COLUMNS = ("optimizer", "trajectories", "converged", "diverged", "max_steps",
                       "reached_target", "fraction_reached", "steps_to_target_median",
@@ -248,13 +260,15 @@ class Run:
     """A loaded and checked run directory.
 
     Attributes (arrays may be memory-mapped; None when the run lacks the file):
-      path, config, summary, name, kind, dim, spectrum_dim (N - 1 for p-spin),
-      labels (optimizer labels in file order), kinds, lrs, trajectories (B),
-      record_every, record_trajectories, records, max_steps,
+      path, config, summary, schema (1 or 2), name, kind, dim, spectrum_dim (N - 1 for
+      p-spin), labels (optimizer labels in file order; empty for a finder-only run), kinds,
+      lrs, trajectories (B), record_every, record_trajectories, records, max_steps,
       traj (trajectories.csv columns; rows optimizer-major), comparison,
       curves [opt, rt, records, 2], paths [opt, rt, records, dim],
-      finals [opt, B, dim], points (points.csv columns), spectra [P, N],
-      density (density.csv columns), census (summary.json census or None).
+      finals [opt, B, dim], points (points.csv columns), distinct (distinct.csv columns,
+      with "_mult_groups": the mult:<group> columns), finder (finder.csv columns),
+      spectra [P, N], density (density.csv columns), census (summary.json census or None),
+      finder_kind, finder_starts (None without a finder).
     """
 
     def file(self, name):
@@ -272,6 +286,96 @@ class Run:
     def value_name(self):
         return "E = H/N" if self.is_pspin else "f"
 
+    @property
+    def finder_only(self):
+        return not self.labels
+
+    @property
+    def crit_tol(self):
+        """The census's crit_tol (summary.json census.tolerances, or census.crit_tol in
+        schema 1); NaN when unknown."""
+        cen = self.census if isinstance(self.census, dict) else {}
+        tol = cen.get("tolerances")
+        if isinstance(tol, dict) and "crit_tol" in tol:
+            return _num(tol.get("crit_tol"))
+        if "crit_tol" in cen:
+            return _num(cen.get("crit_tol"))
+        a = self.config.get("analysis", {}) if isinstance(self.config, dict) else {}
+        return _num(a.get("crit_tol", 1e-4)) if isinstance(a, dict) and a else math.nan
+
+    def distinct_table(self):
+        """The distinct points: distinct.csv, or (schema 1, no distinct.csv) every analysed
+        point as its own distinct point of multiplicity 1. None without a census.
+
+        A dict of arrays: index, class, source, optimizer, f, f_field, critical (bool),
+        multiplicity, mult_stop, mult_plateau, mult_critical, and "merged" (True when
+        read from distinct.csv)."""
+        if self.distinct is not None:
+            d = self.distinct
+            D = d["_rows"]
+            out = {k: d[k] for k in ("index", "class", "source", "optimizer", "f",
+                                     "multiplicity", "mult_stop", "mult_plateau",
+                                     "mult_critical")}
+            out["f_field"] = d["f_field"] if "f_field" in d else np.full(D, np.nan)
+            out["critical"] = d["critical"] > 0.5
+            out["merged"] = True
+            out["rows"] = D
+            return out
+        pts = self.points
+        if pts is None:
+            return None
+        P = pts["_rows"]
+        src = pts["source"]
+        if "critical" in pts:
+            crit = pts["critical"] > 0.5
+        else:
+            tol = self.crit_tol
+            crit = pts["grad_norm"] <= (tol if np.isfinite(tol) else 1e-4)
+        one = np.ones(P)
+        return {"index": pts["index"], "class": pts["class"], "source": src,
+                "optimizer": pts["optimizer"], "f": pts["f"],
+                "f_field": pts["f_field"] if "f_field" in pts else np.full(P, np.nan),
+                "critical": crit, "multiplicity": one,
+                "mult_stop": (src == "stop").astype(float),
+                "mult_plateau": (src == "plateau").astype(float),
+                "mult_critical": (src == "critical").astype(float),
+                "merged": False, "rows": P}
+
+
+def _header(path):
+    """The header cells of a CSV file ([] when empty)."""
+    try:
+        with open(path, "r", encoding="utf-8", newline="") as f:
+            row = next(csv.reader(f), [])
+    except OSError as e:
+        raise RunDirError(path, f"cannot read: {e.strerror}") from None
+    except (UnicodeDecodeError, csv.Error):
+        return []
+    return [h.strip() for h in row]
+
+
+def _check_member(path, col, values, allowed, what):
+    bad = ~np.isin(values, allowed)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise RunDirError(path, f"line {i + 2}: {what} {values[i]!r} is not one of "
+                          f"{', '.join(allowed)}")
+
+
+def _check_ids(path, col, values, n, what, allow_empty=False):
+    """Integer ids in 0 .. n - 1 (empty cells allowed when allow_empty)."""
+    v = np.asarray(values, float)
+    ok = np.isfinite(v)
+    if not allow_empty and not np.all(ok):
+        i = int(np.argmax(~ok))
+        raise RunDirError(path, f"line {i + 2}, column {col}: empty ({what})")
+    w = v[ok]
+    bad = (w != np.round(w)) | (w < 0) | (w >= n)
+    if np.any(bad):
+        i = int(np.nonzero(ok)[0][np.argmax(bad)])
+        raise RunDirError(path, f"line {i + 2}, column {col}: {v[i]:g} is not a row of "
+                          f"{what} (0 .. {n - 1})")
+
 
 def load_run(path):
     """Loads and checks RUN_DIR; raises RunDirError naming the file and the problem."""
@@ -285,6 +389,9 @@ def load_run(path):
     run.path = path
     f = run.file
 
+    if os.path.exists(f("sweep.toml")) and not os.path.exists(f("summary.json")):
+        raise RunDirError(f("summary.json"), "missing: the sweep did not finish (summary.json "
+                          "is written last; continue it with saddlescope run --resume)")
     if not os.path.exists(f("config.toml")):
         raise RunDirError(f("config.toml"), "missing: this is not a saddlescope run directory")
     if not os.path.exists(f("summary.json")):
@@ -298,10 +405,15 @@ def load_run(path):
     run.config, run.summary = config, summary
 
     sv = summary.get("schema_version")
-    if sv != SCHEMA_VERSION:
+    if sv not in SCHEMA_VERSIONS or isinstance(sv, bool):
         raise RunDirError(f("summary.json"), f"schema_version {sv!r}; this report reads "
-                          f"schema_version {SCHEMA_VERSION} (saddlescope 0.1)")
+                          f"schema_version {SCHEMA_VERSION} (saddlescope 0.2) and 1 "
+                          "(saddlescope 0.1)")
+    run.schema = sv
     sp = f("summary.json")
+    if summary.get("kind") == "sweep":
+        raise RunDirError(sp, "a sweep (kind = \"sweep\"), not a single run: report it as a "
+                          "sweep (saddlescope report RUN_DIR does)")
     obj = _get(summary, sp, "objective", "dict", "")
     run.kind = _get(obj, sp, "kind", "str", "objective.")
     run.dim = _get(obj, sp, "dim", "int", "objective.")
@@ -309,11 +421,16 @@ def load_run(path):
         raise RunDirError(sp, f"objective.dim = {run.dim} is not positive")
     run.spectrum_dim = run.dim - 1 if run.is_pspin else run.dim
     run.name = str(summary.get("name", os.path.basename(path)))
-    run.trajectories = _get(summary, sp, "trajectories", "int", "")
-    run.max_steps = _get(summary, sp, "max_steps", "int", "")
     opts = _get(summary, sp, "optimizers", "list", "")
-    if not opts:
+    if not opts and sv < 2:
         raise RunDirError(sp, "optimizers is empty")
+    if opts:
+        run.trajectories = _get(summary, sp, "trajectories", "int", "")
+        run.max_steps = _get(summary, sp, "max_steps", "int", "")
+    else:  # a finder-only run: no trajectories
+        t, m = summary.get("trajectories", 0), summary.get("max_steps", 0)
+        run.trajectories = t if isinstance(t, int) and not isinstance(t, bool) else 0
+        run.max_steps = m if isinstance(m, int) and not isinstance(m, bool) else 0
     run.labels, run.kinds, run.lrs = [], [], []
     for i, o in enumerate(opts):
         run.labels.append(_get(o, sp, "label", "str", f"optimizers[{i}]."))
@@ -324,6 +441,14 @@ def load_run(path):
     run.census = summary.get("census")
     if run.census is not None and not isinstance(run.census, dict):
         raise RunDirError(sp, "census is not a table")
+    fcfg = config.get("finder") if isinstance(config.get("finder"), dict) else {}
+    cfin = run.census.get("finder") if isinstance(run.census, dict) else None
+    cfin = cfin if isinstance(cfin, dict) else {}
+    kind = cfin.get("kind", fcfg.get("kind"))
+    run.finder_kind = kind if isinstance(kind, str) and kind != "none" else None
+    starts = cfin.get("starts", fcfg.get("starts"))
+    run.finder_starts = (starts if run.finder_kind and isinstance(starts, int)
+                         and not isinstance(starts, bool) else None)
     files = summary.get("files", [])
     if not isinstance(files, list):
         raise RunDirError(sp, "files is not a list")
@@ -336,8 +461,12 @@ def load_run(path):
                               "(deleted or moved?)")
 
     cp = f("config.toml")
-    rcfg = _get(config, cp, "run", "dict", "")
-    run.record_every = _get(rcfg, cp, "record_every", "int", "run.")
+    rcfg = config.get("run", {}) if not opts else _get(config, cp, "run", "dict", "")
+    rcfg = rcfg if isinstance(rcfg, dict) else {}
+    if opts or "record_every" in rcfg:
+        run.record_every = _get(rcfg, cp, "record_every", "int", "run.")
+    else:
+        run.record_every = 1
     if run.record_every < 1:
         raise RunDirError(cp, f"run.record_every = {run.record_every} is not positive")
     run.record_trajectories = int(rcfg.get("record_trajectories", min(64, run.trajectories)))
@@ -354,7 +483,7 @@ def load_run(path):
 
     nopt, B = len(run.labels), run.trajectories
 
-    # trajectories.csv (always written)
+    # trajectories.csv (always written; only its header for a finder-only run)
     tp = f("trajectories.csv")
     if not os.path.exists(tp):
         raise RunDirError(tp, "missing (every finished run writes it)")
@@ -369,11 +498,7 @@ def load_run(path):
             bad = int(np.argmax(got != label)) + o * B
             raise RunDirError(tp, f"line {bad + 2}: optimizer {got[bad - o * B]!r}, expected "
                               f"{label!r} (rows are optimizer-major, in summary.json's order)")
-    bad = ~np.isin(traj["outcome"], OUTCOMES)
-    if np.any(bad):
-        i = int(np.argmax(bad))
-        raise RunDirError(tp, f"line {i + 2}: outcome {traj['outcome'][i]!r} is not one of "
-                          f"{', '.join(OUTCOMES)}")
+    _check_member(tp, "outcome", traj["outcome"], OUTCOMES, "outcome")
     run.traj = traj
 
     # comparison.csv
@@ -391,9 +516,13 @@ def load_run(path):
     if os.path.exists(f("curves.npy")):
         c = _load_npy(f("curves.npy"), 4, "[optimizers, record_trajectories, records, 2]")
         rt = c.shape[1]
-        _expect_shape(f("curves.npy"), c, (nopt, rt, run.records, 2),
-                      "[optimizers, record_trajectories, records = max_steps // record_every "
-                      "+ 1, 2]")
+        if nopt == 0:  # a finder-only run: [0, 0, records, 2]
+            _expect_shape(f("curves.npy"), c, (0, 0, c.shape[2], 2),
+                          "[0, 0, records, 2]: the run has no optimizer")
+        else:
+            _expect_shape(f("curves.npy"), c, (nopt, rt, run.records, 2),
+                          "[optimizers, record_trajectories, records = max_steps // "
+                          "record_every + 1, 2]")
         if rt > B:
             raise RunDirError(f("curves.npy"), f"{rt} recorded trajectories, more than the "
                               f"{B} trajectories")
@@ -404,7 +533,8 @@ def load_run(path):
     run.paths = None
     if os.path.exists(f("paths.npy")):
         p = _load_npy(f("paths.npy"), 4, "[optimizers, record_trajectories, records, dim]")
-        _expect_shape(f("paths.npy"), p, (nopt, p.shape[1], run.records, run.dim),
+        _expect_shape(f("paths.npy"), p, (nopt, p.shape[1], p.shape[2] if nopt == 0 else
+                                          run.records, run.dim),
                       "[optimizers, record_trajectories, records, dim]")
         if run.curves is not None and p.shape[1] != run.curves.shape[1]:
             raise RunDirError(f("paths.npy"), f"{p.shape[1]} trajectories, curves.npy has "
@@ -418,23 +548,61 @@ def load_run(path):
         _expect_shape(f("finals.npy"), fin, (nopt, B, run.dim), "[optimizers, trajectories, dim]")
         run.finals = fin
 
-    # points.csv, spectra.npy, density.csv (a census)
-    run.points = run.spectra = run.density = None
+    # points.csv, distinct.csv, finder.csv, spectra.npy, density.csv (a census)
+    run.points = run.distinct = run.finder = run.spectra = run.density = None
+    has_distinct = os.path.exists(f("distinct.csv"))
     if os.path.exists(f("points.csv")):
-        pts = read_csv(f("points.csv"), POINT_COLUMNS,
-                       set(POINT_COLUMNS) - {"source", "optimizer", "class"},
-                       text=("source", "optimizer", "class"))
-        bad = ~np.isin(pts["source"], SOURCES)
-        if np.any(bad):
-            i = int(np.argmax(bad))
-            raise RunDirError(f("points.csv"), f"line {i + 2}: source {pts['source'][i]!r} is "
-                              f"not one of {', '.join(SOURCES)}")
-        bad = ~np.isin(pts["class"], CLASSES)
-        if np.any(bad):
-            i = int(np.argmax(bad))
-            raise RunDirError(f("points.csv"), f"line {i + 2}: class {pts['class'][i]!r} is "
-                              f"not one of {', '.join(CLASSES)}")
+        pp = f("points.csv")
+        required = POINT_COLUMNS + (("distinct_id",) if has_distinct else ())
+        pts = read_csv(pp, required,
+                       set(POINT_COLUMNS + POINT_COLUMNS_2) - {"source", "optimizer", "class"},
+                       text=("source", "optimizer", "class", "tol_rule"))
+        _check_member(pp, "source", pts["source"], SOURCES, "source")
+        _check_member(pp, "class", pts["class"], CLASSES, "class")
+        if "tol_rule" in pts:
+            rule = pts["tol_rule"]
+            _check_member(pp, "tol_rule", rule[rule != ""], TOL_RULES, "tol_rule")
         run.points = pts
+    if has_distinct:
+        dp = f("distinct.csv")
+        if run.points is None:
+            raise RunDirError(dp, "present without points.csv (it describes points.csv's "
+                              "rows)")
+        groups = [h for h in _header(dp) if h.startswith("mult:")]
+        d = read_csv(dp, DISTINCT_COLUMNS,
+                     set(DISTINCT_COLUMNS + DISTINCT_OPTIONAL + tuple(groups))
+                     - {"source", "optimizer", "class"},
+                     text=("source", "optimizer", "class"))
+        D = d["_rows"]
+        if not np.array_equal(d["distinct_id"], np.arange(D)):
+            i = int(np.argmax(d["distinct_id"] != np.arange(D)))
+            raise RunDirError(dp, f"line {i + 2}: distinct_id {d['distinct_id'][i]:g}, "
+                              f"expected {i} (rows are numbered 0 .. D - 1)")
+        _check_ids(dp, "representative", d["representative"], run.points["_rows"],
+                   "points.csv")
+        _check_member(dp, "source", d["source"], SOURCES, "source")
+        _check_member(dp, "class", d["class"], CLASSES, "class")
+        for col in ("multiplicity", "mult_stop", "mult_plateau", "mult_critical"):
+            v = d[col]
+            bad = ~(v >= 0)
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise RunDirError(dp, f"line {i + 2}, column {col}: {v[i]:g} is not a count")
+        d["_mult_groups"] = [g[len("mult:"):] for g in groups]
+        _check_ids(f("points.csv"), "distinct_id", run.points["distinct_id"], D, "distinct.csv")
+        run.distinct = d
+    if os.path.exists(f("finder.csv")):
+        fp = f("finder.csv")
+        fc = read_csv(fp, FINDER_COLUMNS, set(FINDER_COLUMNS + FINDER_OPTIONAL) - {"outcome"},
+                      text=("outcome",))
+        _check_member(fp, "outcome", fc["outcome"], FINDER_OUTCOMES, "outcome")
+        if "point" in fc and run.points is not None:
+            _check_ids(fp, "point", fc["point"], run.points["_rows"], "points.csv",
+                       allow_empty=True)
+        if "distinct_id" in fc and run.distinct is not None:
+            _check_ids(fp, "distinct_id", fc["distinct_id"], run.distinct["_rows"],
+                       "distinct.csv", allow_empty=True)
+        run.finder = fc
     if os.path.exists(f("spectra.npy")):
         s = _load_npy(f("spectra.npy"), 2, "[points, N]")
         if run.points is None:
@@ -470,3 +638,137 @@ def quantile_fields(q):
 def number(v):
     """summary.json number (null -> NaN)."""
     return _num(v)
+
+
+# ---------------------------------------------------------------------------
+# Sweeps (docs/run-directory.md "Sweeps")
+
+SWEEP_STATS = ("distinct_points", "critical_points", "saddle_fraction",
+               "saddle_fraction_weighted", "distinct_minima", "distinct_saddles",
+               "distinct_maxima", "distinct_degenerate", "index_mean", "index_median",
+               "index_max", "premature_stops")
+SWEEP_OPTIMIZER_STATS = ("label", "converged_fraction", "final_loss_median",
+                         "trajectories_with_plateaus", "plateau_steps_median",
+                         "fraction_reached", "steps_to_target_median")
+
+
+def is_sweep(path):
+    """True when PATH is a sweep's run directory (summary.json kind "sweep", or a
+    sweep.toml without summary.json: an unfinished sweep)."""
+    path = os.path.normpath(path)
+    sp = os.path.join(path, "summary.json")
+    if os.path.exists(sp):
+        try:
+            with open(sp, "r", encoding="utf-8") as f:
+                s = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False  # load_run reports it
+        return isinstance(s, dict) and s.get("kind") == "sweep"
+    return os.path.exists(os.path.join(path, "sweep.toml"))
+
+
+class Sweep:
+    """A loaded sweep directory.
+
+    path, summary, name, keys (swept keys in file order), points (count in summary.json),
+    rows (sweep.csv rows), columns (header), cells {column: [str]}, values {column: array
+    float64 with NaN for empty or non-numeric cells}, numeric {column: bool: every
+    non-empty cell is a number}, optimizers (indices i with optimizer.<i>.* columns),
+    optimizer_labels {i: label}.
+    """
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+
+def load_sweep(path):
+    """Loads and checks a sweep directory; raises RunDirError naming the file."""
+    path = os.path.normpath(path)
+    if not os.path.isdir(path):
+        raise RunDirError(path, "no such directory")
+    sw = Sweep()
+    sw.path = path
+    sp = sw.file("summary.json")
+    if not os.path.exists(sp):
+        raise RunDirError(sp, "missing: the sweep did not finish (summary.json is written "
+                          "last; continue it with saddlescope run --resume)")
+    s = _read_json(sp)
+    if not isinstance(s, dict):
+        raise RunDirError(sp, "not a JSON object")
+    sv = s.get("schema_version")
+    if sv != SCHEMA_VERSION or isinstance(sv, bool):
+        raise RunDirError(sp, f"schema_version {sv!r}; this report reads sweeps of "
+                          f"schema_version {SCHEMA_VERSION} (saddlescope 0.2)")
+    if s.get("kind") != "sweep":
+        raise RunDirError(sp, f"kind {s.get('kind')!r}, expected \"sweep\"")
+    sw.summary = s
+    sw.name = str(s.get("name", os.path.basename(path)))
+    keys = _get(s, sp, "keys", "list", "")
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise RunDirError(sp, f"keys = {keys!r}: expected a non-empty list of swept keys")
+    sw.keys = list(keys)
+    npts = s.get("points")
+    sw.points = npts if isinstance(npts, int) and not isinstance(npts, bool) else None
+    cp = sw.file("sweep.csv")
+    if not os.path.exists(cp):
+        raise RunDirError(cp, "missing (a sweep writes it after every point)")
+    try:
+        with open(cp, "r", encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        raise RunDirError(cp, f"cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise RunDirError(cp, "not UTF-8 text") from None
+    except csv.Error as e:
+        raise RunDirError(cp, f"not valid CSV: {e}") from None
+    if not rows:
+        raise RunDirError(cp, "empty file (no header)")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in ("point", "dir", *sw.keys) if c not in header]
+    if missing:
+        raise RunDirError(cp, f"header lacks column(s) {', '.join(missing)} (header: "
+                          f"{','.join(header)})")
+    body = [r for r in rows[1:] if r]
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise RunDirError(cp, f"line {i + 2}: {len(r)} cells, the header has "
+                              f"{len(header)} (truncated or corrupt file?)")
+    sw.columns = header
+    sw.rows = len(body)
+    sw.cells = {h: [r[j].strip() for r in body] for j, h in enumerate(header)}
+    sw.values, sw.numeric = {}, {}
+    for h in header:
+        vals, numeric = [], True
+        for c in sw.cells[h]:
+            if c == "" or c.lower() in ("null", "nan"):
+                vals.append(math.nan)
+                continue
+            try:
+                vals.append(float(c))
+            except ValueError:
+                vals.append(math.nan)
+                numeric = False
+        sw.values[h] = np.array(vals, dtype=np.float64)
+        sw.numeric[h] = numeric
+    pts = sw.values["point"]
+    if not np.all(np.isfinite(pts)) or np.any(pts != np.round(pts)) or np.any(pts < 0):
+        i = int(np.argmax(~(np.isfinite(pts) & (pts == np.round(pts)) & (pts >= 0))))
+        raise RunDirError(cp, f"line {i + 2}, column point: {sw.cells['point'][i]!r} is not a "
+                          "point number")
+    for i, d in enumerate(sw.cells["dir"]):
+        if d.startswith("/") or ".." in d.split("/"):
+            raise RunDirError(cp, f"line {i + 2}, column dir: {d!r} is not a folder inside "
+                              "the sweep directory")
+    opt = set()
+    for h in header:
+        parts = h.split(".")
+        if len(parts) == 3 and parts[0] == "optimizer" and parts[1].isdigit() and \
+                parts[2] in SWEEP_OPTIMIZER_STATS and h not in sw.keys:
+            opt.add(int(parts[1]))
+    sw.optimizers = sorted(opt)
+    sw.optimizer_labels = {}
+    for i in sw.optimizers:
+        labels = [c for c in sw.cells.get(f"optimizer.{i}.label", []) if c]
+        sw.optimizer_labels[i] = labels[0] if labels and len(set(labels)) == 1 else (
+            f"optimizer {i}" if not labels else " / ".join(dict.fromkeys(labels)))
+    return sw

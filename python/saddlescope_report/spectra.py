@@ -1,11 +1,19 @@
-"""Figure 1: Hessian eigenvalue densities per optimizer and class.
+"""Figure: Hessian eigenvalue densities per optimizer and class.
 
-One row per density.csv group (<optimizer or finder>/<class>), the histogram
-in a linear and in a log density view, the zero eigenvalue marked. For the
-goe-quadratic the semicircle on [-2 sigma, 2 sigma] is overlaid; for the
-p-spin the average over the group's points of semicircles of radius
-2 sqrt(p (p - 1)) centred at -p E (E = the point's energy per spin), the
-law of the Riemannian Hessian at energy E (docs/experiment.md).
+One row per group (<optimizer or finder>/<class>, as density.csv), the
+histogram in a linear and in a log density view, the zero eigenvalue marked.
+The histograms are recomputed from spectra.npy when it is present (density.csv
+is used only without it): each group's bins follow the Freedman-Diaconis rule
+on its own eigenvalues (10 to 200 bins) and are aligned so that 0 is a bin
+edge, so the negative eigenvalues are never smeared across zero. When the
+spectrum spans orders of magnitude (or --spectra-scale symlog) the eigenvalue
+axis is symmetric-logarithmic and the bins are uniform in that coordinate,
+mirrored around 0.
+
+Overlays: for the goe-quadratic the semicircle on [-2 sigma, 2 sigma]; for
+the p-spin the average over the group's points of semicircles of radius
+2 sqrt(p (p - 1)) centred at -p E (E = the point's energy per spin), the law
+of the Riemannian Hessian at energy E (docs/experiment.md).
 """
 
 import math
@@ -18,6 +26,113 @@ from .result import Made, Skipped
 from .rundir import CLASSES
 
 MAX_GROUPS = 10
+MIN_BINS, MAX_BINS = 10, 200
+SYMLOG_SPAN = 1e3      # auto: symlog when max |lambda| / (25th percentile of |lambda|) exceeds it
+MAX_DECADES = 10       # the symlog axis shows at most this many decades inside max |lambda|
+
+
+# ---------------------------------------------------------------------------
+# Scale and bins
+
+
+def _sample(values, most=2_000_000):
+    """At most `most` finite values, evenly strided (quantiles of huge spectra)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size > most:
+        v = v[:: -(-v.size // most)]
+    return v[np.isfinite(v)]
+
+
+def choose_scale(values, forced="auto"):
+    """('linear', None) or ('symlog', linthresh) for an eigenvalue axis.
+
+    auto: symlog when max |lambda| over the 25th percentile of the nonzero |lambda|
+    exceeds SYMLOG_SPAN (e.g. |lambda| from 1e-6 to 1e3). linthresh is a power of 10
+    near the 5th percentile of |lambda|, at most MAX_DECADES below max |lambda|.
+    """
+    if forced == "linear":
+        return "linear", None
+    v = _sample(values)
+    a = np.abs(v[v != 0])
+    if a.size == 0:
+        return ("symlog", 1.0) if forced == "symlog" else ("linear", None)
+    big = float(a.max())
+    wide = big / float(np.percentile(a, 25)) > SYMLOG_SPAN
+    if forced != "symlog" and not wide:
+        return "linear", None
+    small = max(float(np.percentile(a, 5)), big * 10.0 ** -MAX_DECADES)
+    linthresh = 10.0 ** math.floor(math.log10(small))
+    if linthresh >= big:
+        linthresh = 10.0 ** (math.floor(math.log10(big)) - 1)
+    return "symlog", linthresh
+
+
+def symlog_transform(linthresh):
+    """matplotlib's symlog transform (base 10, linscale 1) and its inverse, on arrays."""
+    from matplotlib.scale import SymmetricalLogTransform
+    t = SymmetricalLogTransform(10, linthresh, 1.0)
+    inv = t.inverted()
+
+    def fwd(x):
+        a = np.asarray(x, float)
+        return np.asarray(t.transform_non_affine(np.atleast_1d(a))).reshape(a.shape)
+
+    def back(y):
+        a = np.asarray(y, float)
+        return np.asarray(inv.transform_non_affine(np.atleast_1d(a))).reshape(a.shape)
+
+    return fwd, back
+
+
+def _fd_width(t):
+    """Freedman-Diaconis width of a sample (None when its IQR is 0)."""
+    q75, q25 = np.percentile(t, [75, 25])
+    if not q75 > q25:
+        return None
+    return 2 * (q75 - q25) / t.size ** (1 / 3)
+
+
+def aligned_edges(t):
+    """Bin edges k * w over the sample t (0 is on the grid, so 0 is an edge whenever it
+    lies in the range), w from Freedman-Diaconis clamped to MIN_BINS..MAX_BINS bins."""
+    lo, hi = float(t.min()), float(t.max())
+    span = hi - lo
+    if not span > 0:
+        w = max(abs(lo), 1.0) * 0.05
+    else:
+        w = _fd_width(_sample(t)) or span / MIN_BINS
+        n = min(MAX_BINS, max(MIN_BINS, math.ceil(span / w)))
+        w = span / n
+    k0, k1 = math.floor(lo / w), math.ceil(hi / w)
+    if k1 == k0:
+        k1 += 1
+    return w * np.arange(k0, k1 + 1)
+
+
+def histogram(values, scale):
+    """(edges in lambda, heights) of one group's eigenvalues.
+
+    linear: density (integrates to 1 over lambda); symlog: bins uniform in the
+    symlog coordinate, mirrored around 0, heights = fraction of the eigenvalues
+    per bin."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    kind, linthresh = scale
+    if kind == "linear":
+        edges = aligned_edges(v)
+        counts, _ = np.histogram(v, edges)
+        return edges, counts / (v.size * np.diff(edges))
+    fwd, inv = symlog_transform(linthresh)
+    t = fwd(v)
+    edges_t = aligned_edges(t)
+    edges = inv(edges_t)
+    edges[edges_t == 0] = 0.0
+    counts, _ = np.histogram(t, edges_t)
+    return edges, counts / v.size
+
+
+# ---------------------------------------------------------------------------
+# Groups
 
 
 def _groups_from_density(run):
@@ -29,38 +144,27 @@ def _groups_from_density(run):
         order = np.argsort(lo, kind="stable")
         lo, hi, dens = lo[order], hi[order], dens[order]
         edges = np.append(lo, hi[-1])
-        groups.append((g, edges, dens))
+        groups.append((g, edges, dens, None))
     return groups
 
 
-def _groups_from_spectra(run):
-    """The density.csv histograms recomputed from spectra.npy (when density.csv is absent)."""
-    pts, s = run.points, np.asarray(run.spectra)
-    keys = [f"{o}/{c}" for o, c in zip(pts["optimizer"], pts["class"])]
-    allv = s[np.isfinite(s)]
-    if allv.size == 0:
-        return []
-    lo, hi = float(allv.min()), float(allv.max())
-    if hi <= lo:
-        hi = lo + 1.0
-    q75, q25 = np.percentile(allv, [75, 25])
-    width = 2 * (q75 - q25) / allv.size ** (1 / 3) if q75 > q25 else (hi - lo) / 10
-    nbins = int(min(200, max(10, math.ceil((hi - lo) / width))))
-    edges = np.linspace(lo, hi, nbins + 1)
-    groups = []
-    for g in dict.fromkeys(keys):
-        rows = np.array([k == g for k in keys])
-        v = s[rows].ravel()
+def _group_values(run):
+    """[(group, eigenvalues of its points)] from spectra.npy, groups as density.csv."""
+    pts, s = run.points, run.spectra
+    keys = np.char.add(np.char.add(pts["optimizer"].astype(str), "/"),
+                       pts["class"].astype(str))
+    out = []
+    for g in dict.fromkeys(keys.tolist()):
+        rows = np.nonzero(keys == g)[0]
+        v = np.asarray(s[rows], dtype=np.float64).ravel()
         v = v[np.isfinite(v)]
-        if v.size == 0:
-            continue
-        counts, _ = np.histogram(v, edges)
-        groups.append((g, edges, counts / (v.size * np.diff(edges))))
-    return groups
+        if v.size:
+            out.append((g, v))
+    return out
 
 
 def _theory(run, group):
-    """(label, callable lam -> density) of the law to overlay for a group, or None."""
+    """(label, callable lam -> density, (lo, hi)) of the law to overlay, or None."""
     oc = run.objective_config
     if run.kind == "goe-quadratic":
         sigma = float(oc.get("sigma", 1.0))
@@ -90,17 +194,25 @@ def _theory(run, group):
     return None
 
 
-def make(run):
+def make(run, opts=None):
     title = "Hessian spectra"
     if run.density is None and run.spectra is None:
         why = ("no census in this run" if run.points is None else
                "the census used method = \"inertia\" (counts, no spectra)")
         return [Skipped("spectra", title, f"{why}: add [analysis] with method = \"eigh\" to "
                         "the experiment for eigenvalue histograms")]
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
-    groups = _groups_from_density(run) if run.density is not None else _groups_from_spectra(run)
+    forced = opts.spectra_scale if opts is not None else "auto"
+    from_spectra = run.spectra is not None
+    if from_spectra:
+        values = _group_values(run)
+        scale = choose_scale(np.concatenate([v for _, v in values]) if values else [], forced)
+        groups = [(g, *histogram(v, scale), v.size) for g, v in values]
+    else:
+        groups = _groups_from_density(run)
+        los = np.concatenate([g[1] for g in groups]) if groups else np.array([])
+        scale = choose_scale(los, forced)
     groups = [g for g in groups if g[2].size and np.any(g[2] > 0)]
     opt_order = {label: i for i, label in enumerate(run.labels)}
     cls_order = {c: i for i, c in enumerate(CLASSES)}
@@ -111,8 +223,8 @@ def make(run):
 
     groups.sort(key=key)
     if not groups:
-        return [Skipped("spectra", title, "density.csv holds no histogram (every solve "
-                        "failed?)")]
+        return [Skipped("spectra", title, ("spectra.npy" if from_spectra else "density.csv")
+                        + " holds no finite eigenvalue (every solve failed?)")]
     dropped = []
     if len(groups) > MAX_GROUPS:
         dropped = [g[0] for g in groups[MAX_GROUPS:]]
@@ -122,28 +234,39 @@ def make(run):
         for o, c in zip(run.points["optimizer"], run.points["class"]):
             npts[f"{o}/{c}"] = npts.get(f"{o}/{c}", 0) + 1
 
+    symlog = scale[0] == "symlog"
     lo = min(g[1][0] for g in groups)
     hi = max(g[1][-1] for g in groups)
     theories = {g[0]: _theory(run, g[0]) for g in groups}
     for t in theories.values():
         if t is not None:
             lo, hi = min(lo, t[2][0]), max(hi, t[2][1])
-    span = hi - lo if hi > lo else max(1.0, abs(hi))
-    zero_shown = lo - 0.25 * span <= 0 <= hi + 0.25 * span
-    if zero_shown:
-        lo, hi = min(lo, 0.0), max(hi, 0.0)
-        span = hi - lo if hi > lo else 1.0
-    xlim = (lo - 0.03 * span, hi + 0.03 * span)
+    if symlog:
+        fwd, inv = symlog_transform(scale[1])
+        tlo, thi = float(fwd(min(lo, 0.0))), float(fwd(max(hi, 0.0)))
+        tspan = thi - tlo if thi > tlo else 1.0
+        xlim = tuple(inv(np.array([tlo - 0.03 * tspan, thi + 0.03 * tspan])))
+        zero_shown = True
+    else:
+        span = hi - lo if hi > lo else max(1.0, abs(hi))
+        zero_shown = lo - 0.25 * span <= 0 <= hi + 0.25 * span
+        if zero_shown:
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+            span = hi - lo if hi > lo else 1.0
+        xlim = (lo - 0.03 * span, hi + 0.03 * span)
 
     n = len(groups)
-    fig = plt.figure(figsize=(11, 1.5 + 1.75 * n))
+    fig = style.figure((11, 1.5 + 1.75 * n), min_height=0.8 + 1.3 * n)
     gs = fig.add_gridspec(n + 1, 2, height_ratios=[0.16] + [1] * n)
     axes = np.empty((n, 2), dtype=object)
     for r in range(n):
         for c in range(2):
             axes[r, c] = fig.add_subplot(gs[r + 1, c], sharex=axes[0, 0] if r or c else None)
+    if symlog:
+        axes[0, 0].set_xscale("symlog", linthresh=scale[1])
+    ylabel = "fraction per bin" if symlog and from_spectra else "density"
     cls_color = style.CLASS_COLORS
-    for r, (g, edges, dens) in enumerate(groups):
+    for r, (g, edges, dens, *_rest) in enumerate(groups):
         cls = g.rpartition("/")[2]
         color = cls_color.get(cls, "#555555")
         count = npts.get(g)
@@ -152,13 +275,21 @@ def make(run):
             ax = axes[r, c]
             ax.stairs(dens, edges, fill=True, color=color, alpha=0.35, linewidth=0)
             ax.stairs(dens, edges, color=color, linewidth=1.0,
-                      label="histogram (density.csv; colour = class)")
+                      label="histogram (colour = class)")
             if zero_shown:
                 ax.axvline(0.0, color="black", linestyle="--", linewidth=0.9, label="λ = 0")
             t = theories[g]
             if t is not None:
-                xs = np.linspace(*xlim, 800)
-                ys = t[1](xs)
+                if symlog:
+                    ts = np.linspace(float(fwd(xlim[0])), float(fwd(xlim[1])), 1600)
+                    xs = inv(ts)
+                    ys = t[1](xs)
+                    if from_spectra:  # density per lambda -> fraction in a bin of this width
+                        dt = float(np.median(np.diff(fwd(edges))))
+                        ys = ys * np.gradient(xs, ts) * dt
+                else:
+                    xs = np.linspace(*xlim, 800)
+                    ys = t[1](xs)
                 if logy:
                     ys = np.where(ys > 0, ys, np.nan)
                 ax.plot(xs, ys, color="black", linewidth=1.2, label=t[0])
@@ -170,14 +301,15 @@ def make(run):
             else:
                 ax.set_ylim(0, None)
             ax.set_xlim(*xlim)
-            ax.set_title(label + ("  (log density)" if logy else ""), loc="left", fontsize=9)
-            if c == 0:
-                ax.set_ylabel("density")
+            style.label_title(ax, f"{g}: log scale" if logy else label, fontsize=9)
+            ax.set_ylabel(ylabel + (" (log)" if logy else ""))
             if r < n - 1:
                 ax.tick_params(labelbottom=False)
             else:
-                ax.set_xlabel("eigenvalue λ of the Riemannian Hessian (N − 1 tangent directions)"
-                              if run.is_pspin else "eigenvalue λ of the Hessian")
+                ax.set_xlabel(("eigenvalue λ of the Riemannian Hessian (N − 1 tangent "
+                               "directions)" if run.is_pspin else "eigenvalue λ of the Hessian")
+                              + (f"\n(symlog axis: linear within ±{style.fmt_num(scale[1])})"
+                                 if symlog else ""))
         if not zero_shown:
             axes[r, 0].annotate(f"λ = 0 lies far left of the axis: every eigenvalue ≥ "
                                 f"{style.fmt_num(edges[0])}" if edges[0] > 0 else
@@ -185,13 +317,28 @@ def make(run):
                                 f"{style.fmt_num(edges[-1])}",
                                 xy=(0.01, 0.9), xycoords="axes fraction", fontsize=8,
                                 color="#444444", va="top")
+    if symlog:
+        from .census import tidy_ticks
+        tidy_ticks(axes[-1, 0], "x", most=max(3, int(0.75 * fig.get_figwidth())))
     style.legend_row(fig.add_subplot(gs[0, :]), *axes[0, 0].get_legend_handles_labels())
     fig.suptitle(style.run_title(run, "Hessian eigenvalue densities per optimizer and class"),
                  x=0.01, ha="left", fontsize=10.5)
     caption = ("Histogram of the Hessian eigenvalues of the analysed points, one row per "
-               "optimizer (or finder) and class, normalised to integrate to 1 (density.csv); "
-               "left linear, right log density. The dashed line is λ = 0: eigenvalues left of "
-               "it are descent directions.")
+               "optimizer (or finder) and class; left linear, right log scale. ")
+    if from_spectra and symlog:
+        caption += (f"The eigenvalue axis is symmetric-logarithmic (linear within "
+                    f"±{style.fmt_num(scale[1])}, logarithmic beyond"
+                    + (", chosen because the spectrum spans orders of magnitude"
+                       if forced == "auto" else "") + "); the bins are uniform on that "
+                    "axis and mirrored around 0, and the heights are the fraction of the "
+                    "group's eigenvalues in each bin. ")
+    elif from_spectra:
+        caption += ("Recomputed from spectra.npy: each group's bins follow the "
+                    "Freedman-Diaconis rule on its eigenvalues, with 0 on a bin edge; "
+                    "densities integrate to 1. ")
+    else:
+        caption += "From density.csv (no spectra.npy): densities integrate to 1. "
+    caption += "The dashed line is λ = 0: eigenvalues left of it are descent directions."
     if run.kind == "goe-quadratic":
         caption += " The black curve is the Wigner semicircle the GOE spectrum tends to."
     if run.is_pspin:

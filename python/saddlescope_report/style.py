@@ -69,21 +69,107 @@ def run_title(run, what):
     labels = ", ".join(run.labels)
     if len(labels) > 70:
         labels = f"{len(run.labels)} optimizers"
+    if not run.labels:
+        fk = getattr(run, "finder_kind", None)
+        starts = getattr(run, "finder_starts", None)
+        what_ran = (f"finder {fk}" if fk else "no optimizer") + (
+            f", {starts:,} starts" if isinstance(starts, int) else "")
+        return f"{what}\n{run.name}: {run.kind}, N = {run.dim:,}, {what_ran}"
     B = run.trajectories
     return (f"{what}\n{run.name}: {run.kind}, N = {run.dim:,}, "
             f"{B:,} trajector{'ies' if B != 1 else 'y'}, {labels}")
 
 
-def save(fig, outdir, name):
-    """Writes NAME.png and NAME.svg atomically (temporary name, then rename)."""
+def label_title(ax, text, **kw):
+    """A panel title that names what the panel holds (an optimizer, a group): with
+    --no-titles it stays, after the panel letter."""
+    ax.set_title(text, loc="left", **kw)
+    ax._saddlescope_label = text
+
+
+_SIZE = [None]  # --size while a report is drawn (style.options)
+
+
+class options:
+    """with style.options(opts): figures made by style.figure take opts.size, so that
+    their layout (legend rows, panel widths) is computed for the size they are saved at."""
+
+    def __init__(self, opts):
+        self.size = getattr(opts, "size", None)
+
+    def __enter__(self):
+        self.saved = _SIZE[0]
+        _SIZE[0] = self.size
+        return self
+
+    def __exit__(self, *exc):
+        _SIZE[0] = self.saved
+        return False
+
+
+def figure(figsize, min_height=0.0, **kw):
+    """plt.figure with the figure's own size, or --size when one is in force; with
+    --size, a figure of rows (a table, one row per group) stays at least min_height
+    inches tall so that its rows stay readable."""
+    size = _SIZE[0]
+    if size is not None:
+        size = (size[0], max(size[1], min_height))
+    fig = plt.figure(figsize=size or figsize, **kw)
+    fig._saddlescope_min_height = min_height
+    return fig
+
+
+def apply_options(fig, opts):
+    """--size and --no-titles on a finished figure (before saving)."""
+    if opts is None:
+        return
+    if opts.size is not None:
+        h = max(opts.size[1], getattr(fig, "_saddlescope_min_height", 0.0))
+        fig.set_size_inches(opts.size[0], h, forward=False)
+    if not opts.titles:
+        strip_titles(fig)
+
+
+def strip_titles(fig):
+    """Removes the suptitle and every panel title; panels are lettered (a), (b), ...
+    when there are several; a title set by label_title stays after its letter."""
+    sup = getattr(fig, "_suptitle", None)
+    if sup is not None:
+        sup.remove()
+        fig._suptitle = None
+    titled = [ax for ax in fig.axes
+              if any(ax.get_title(loc=loc) for loc in ("left", "center", "right"))]
+    letters = len(titled) > 1
+    for i, ax in enumerate(titled):
+        label = getattr(ax, "_saddlescope_label", None)
+        size = ax._left_title.get_fontsize()
+        for loc in ("left", "center", "right"):
+            ax.set_title("", loc=loc)
+        letter = f"({chr(ord('a') + i)})" if letters and i < 26 else ""
+        if letter:
+            ax.set_title(letter, loc="left", fontsize=size, fontweight="bold")
+        if label:
+            # The label after the letter, in normal weight: a second left title would
+            # overlap, so it goes in as one text with the letter when there is one.
+            ax.set_title(f"{letter} {label}".strip(), loc="left", fontsize=size,
+                         fontweight="normal")
+
+
+def save(fig, outdir, name, opts=None):
+    """Writes NAME.png (always: the page embeds it) and NAME.svg, or NAME.<format>,
+    atomically (temporary name, then rename); returns the file names written."""
+    exts = opts.extensions() if opts is not None else ("png", "svg")
+    dpi = opts.dpi if opts is not None else 100
     written = []
-    for ext in ("png", "svg"):
+    for ext in exts:
         final = os.path.join(outdir, f"{name}.{ext}")
         tmp = os.path.join(outdir, f".{name}.{ext}.tmp")
-        meta = {"Date": None} if ext == "svg" else {"Software": None}
-        fig.savefig(tmp, format=ext, metadata=meta)
+        meta = {"png": {"Software": None}, "svg": {"Date": None},
+                "pdf": {"CreationDate": None, "ModDate": None, "Producer": None,
+                        "Creator": "saddlescope report"}}[ext]
+        fig.savefig(tmp, format=ext, metadata=meta, dpi=dpi)
         os.replace(tmp, final)
-        written.append(final)
+        written.append(f"{name}.{ext}")
     return written
 
 
@@ -110,7 +196,7 @@ def legend_row(ax, handles, labels, ncols=None):
         seen.setdefault(lab, h)
     if ncols is None:
         chars = sum(len(k) + 6 for k in seen)
-        per_row = int(ax.figure.get_figwidth() * 11)
+        per_row = int(ax.figure.get_figwidth() * 9)
         rows = max(1, -(-chars // per_row))
         ncols = -(-len(seen) // rows)
     ax.legend(list(seen.values()), list(seen.keys()), loc="center", frameon=False,

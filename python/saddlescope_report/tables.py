@@ -69,12 +69,18 @@ def run_facts(run):
         rows.append(("starts", f"{init.get('kind', '-')}"
                      + (f" ({_params(init, {'kind'})})" if len(init) > 1 else "")))
     r = c.get("run", {}) if isinstance(c.get("run"), dict) else {}
-    rows.append(("trajectories", f"{run.trajectories:,} per optimizer, the same starts for "
-                 f"every optimizer; curves of the first {run.record_trajectories:,} "
-                 f"every {run.record_every:,} steps"))
-    rows.append(("stopping", f"max_steps = {run.max_steps:,}, grad_tol = "
-                 f"{fmt_num(r.get('grad_tol'))}, diverge_above = "
-                 f"{fmt_num(r.get('diverge_above'))}"))
+    if run.labels:
+        rows.append(("trajectories", f"{run.trajectories:,} per optimizer, the same starts "
+                     f"for every optimizer; curves of the first {run.record_trajectories:,} "
+                     f"every {run.record_every:,} steps"))
+        rows.append(("stopping", f"max_steps = {run.max_steps:,}, grad_tol = "
+                     f"{fmt_num(r.get('grad_tol'))}, diverge_above = "
+                     f"{fmt_num(r.get('diverge_above'))}"))
+    else:
+        rows.append(("trajectories", "none: a finder-only run (no [[optimizer]])"))
+        fc = c.get("finder") if isinstance(c.get("finder"), dict) else {}
+        if fc:
+            rows.append(("finder settings", _params(fc, set())))
     rows.append(("precision", f"{s.get('precision', r.get('precision', '-'))}"))
     for i, label in enumerate(run.labels):
         oc = run.optimizer_config[i] if i < len(run.optimizer_config) else {}
@@ -89,14 +95,15 @@ def run_facts(run):
     rows.append(("timings", ", ".join(parts)))
     speeds = [f"{o['label']} {fmt_num(o.get('trajectory_steps_per_second'), 3)}"
               for o in s.get("optimizers", []) if isinstance(o, dict)]
-    rows.append(("trajectory-steps / s", ", ".join(speeds)))
+    if speeds:
+        rows.append(("trajectory-steps / s", ", ".join(speeds)))
     mp = s.get("memory_plan")
     if isinstance(mp, dict):
         rows.append(("memory plan", f"{fmt_num(mp.get('chunk'))} trajectories at once, "
                      f"{fmt_num(mp.get('chunks'))} chunk(s) per optimizer, peak "
                      f"{_bytes(mp.get('peak_bytes'))} of {_bytes(mp.get('budget_bytes'))}"))
     pr = run.plateau_rule if isinstance(run.plateau_rule, dict) else {}
-    if pr:
+    if pr and run.labels:
         rows.append(("plateau rule", f"‖∇f‖ ≤ {fmt_num(pr.get('grad_threshold'))} for ≥ "
                      f"{fmt_num(pr.get('min_steps'))} steps, then a drop ≥ "
                      f"{fmt_num(pr.get('min_drop'))}·(|f| + 1)"))
@@ -107,12 +114,21 @@ def run_facts(run):
         cls = cen.get("classes", {}) if isinstance(cen.get("classes"), dict) else {}
         counts = ", ".join(f"{cls.get(k, 0):,} {k}" for k in CLASSES if cls.get(k))
         sf = number(cen.get("saddle_fraction_among_critical"))
-        rows.append(("census", f"{fmt_num(cen.get('points'))} points by {cen.get('method', '-')}"
-                     f" ({cen.get('precision', '-')}): {counts or 'none'}"))
+        if "distinct_points" in cen:
+            what = (f"{fmt_num(cen.get('points'))} analysed points, "
+                    f"{fmt_num(cen.get('distinct_points'))} distinct")
+        else:
+            what = f"{fmt_num(cen.get('points'))} points"
+        rows.append(("census", f"{what} by {cen.get('method', '-')} "
+                     f"({cen.get('precision', '-')}): {counts or 'none'}"))
+        crit = ("distinct critical points" if "distinct_points" in cen else "critical points")
         rows.append(("saddle fraction", (f"{sf:.4g}" if np.isfinite(sf) else "- (no critical "
                                          "points)")
-                     + f" among {fmt_num(cen.get('critical_points'))} critical points "
-                     f"(‖∇f‖ ≤ {fmt_num(cen.get('crit_tol'))})"))
+                     + f" among {fmt_num(cen.get('critical_points'))} {crit} "
+                     f"(‖∇f‖ ≤ {fmt_num(run.crit_tol)})"))
+        fi = cen.get("finder")
+        if isinstance(fi, dict):
+            rows.append(("finder", finder_text(fi)))
     else:
         rows.append(("census", "none (no [analysis] section)"))
     return ("Run facts: what was run, where and how fast (summary.json, config.toml).",
@@ -120,6 +136,8 @@ def run_facts(run):
 
 
 def comparison(run):
+    if not run.labels:
+        return None
     header = ["optimizer", "converged", "max_steps", "diverged", "median final loss",
               "final loss q25 – q75", "median steps", "plateau steps (median)",
               "first escape (median)"]
@@ -172,41 +190,197 @@ def comparison(run):
     return cap, header, rows
 
 
+def _dict(d, key):
+    v = d.get(key) if isinstance(d, dict) else None
+    return v if isinstance(v, dict) else {}
+
+
+def _pair(d, w):
+    """'distinct (weighted)' for a count cell; 'd' alone when there is no weighted figure."""
+    if w is None:
+        return fmt_num(d)
+    return f"{fmt_num(d)} ({fmt_num(w)})"
+
+
+def _frac(v):
+    v = number(v)
+    return f"{v:.4g}" if np.isfinite(v) else "-"
+
+
 def census(run):
+    """The census table: per group, counts over distinct points with the
+    multiplicity-weighted counts in brackets (schema 1: analysed points)."""
     cen = run.census
     if not isinstance(cen, dict):
         return None
-    header = ["points", *CLASSES, "critical", "saddle fraction among critical",
-              "index fraction α: median (q25 – q75)"]
+    distinct = "distinct_points" in cen
+    if distinct:
+        header = ["distinct points", "findings (Σ multiplicity)", *CLASSES, "critical",
+                  "saddle fraction among critical", "index fraction α: median (q25 – q75)"]
+    else:
+        header = ["points", *CLASSES, "critical", "saddle fraction among critical",
+                  "index fraction α: median (q25 – q75)"]
     rows = []
 
     def row(name, st):
-        if not isinstance(st, dict) or not st.get("points"):
+        if not isinstance(st, dict) or not (st.get("points") or st.get("distinct_points")):
             return
-        cls = st.get("classes", {}) if isinstance(st.get("classes"), dict) else {}
-        sf = number(st.get("saddle_fraction_among_critical"))
+        cls = _dict(st, "classes")
         q = quantile_fields(st.get("index_fraction"))
-        rows.append([name, fmt_num(st.get("points"))] + [fmt_num(cls.get(k, 0)) for k in CLASSES]
-                    + [fmt_num(st.get("critical_points")), f"{sf:.4g}" if np.isfinite(sf) else "-",
-                       f"{fmt_num(q['median'])} ({fmt_num(q['q25'])} – {fmt_num(q['q75'])})"])
+        alpha = f"{fmt_num(q['median'])} ({fmt_num(q['q25'])} – {fmt_num(q['q75'])})"
+        if distinct:
+            w = _dict(st, "multiplicity_weighted")
+            wcls = _dict(w, "classes")
+            has_w = bool(w)
+            rows.append([name, fmt_num(st.get("distinct_points")),
+                         fmt_num(w.get("points")) if has_w else "-"]
+                        + [_pair(cls.get(k, 0), wcls.get(k, 0) if has_w else None)
+                           for k in CLASSES]
+                        + [_pair(st.get("critical_points"),
+                                 w.get("critical_points") if has_w else None),
+                           f"{_frac(st.get('saddle_fraction_among_critical'))}"
+                           + (f" ({_frac(w.get('saddle_fraction_among_critical'))})"
+                              if has_w else ""),
+                           alpha])
+        else:
+            rows.append([name, fmt_num(st.get("points"))]
+                        + [fmt_num(cls.get(k, 0)) for k in CLASSES]
+                        + [fmt_num(st.get("critical_points")),
+                           _frac(st.get("saddle_fraction_among_critical")), alpha])
 
     row("all", cen)
-    ps = cen.get("per_source", {}) if isinstance(cen.get("per_source"), dict) else {}
+    ps = _dict(cen, "per_source")
     for k in ("stop", "plateau", "critical"):
         row(f"source: {k}", ps.get(k))
-    po = cen.get("per_optimizer", {}) if isinstance(cen.get("per_optimizer"), dict) else {}
+    po = _dict(cen, "per_optimizer")
     for k, v in po.items():
-        row(f"optimizer: {k}", v)
-    cap = ("Census of the analysed points (summary.json census): class counts per source and "
-           "per optimizer or finder; critical = points with ‖∇f‖ ≤ crit_tol; the saddle "
-           "fraction counts critical points only.")
-    fi = cen.get("finder")
-    if isinstance(fi, dict):
-        cap += (f" Finder {fi.get('kind', '-')}: {fmt_num(fi.get('starts'))} starts, "
-                f"{fmt_num(fi.get('reached'))} reached ‖∇f‖ ≤ crit_tol, "
-                f"{fmt_num(fi.get('distinct_points'))} distinct points, "
-                f"{fmt_num(fi.get('analysed_points'))} analysed.")
+        row(f"{'finder' if k == run.finder_kind else 'optimizer'}: {k}", v)
+    if distinct:
+        cap = ("Census (summary.json census) over distinct points: points within the merge "
+               "tolerance are one point (distinct.csv), counted once; in brackets the same "
+               "counted once per finding (multiplicity-weighted: every analysed stop and "
+               "plateau point, every converged finder start). Per source and per optimizer "
+               "or finder: the distinct points found from it (a point found by several "
+               "counts in each). Critical = ‖∇f‖ ≤ the point's threshold; the saddle "
+               "fraction counts critical points only; α over distinct points.")
+    else:
+        cap = ("Census of the analysed points (summary.json census, schema_version "
+               f"{run.schema}: duplicates not merged): class counts per source and per "
+               "optimizer or finder; critical = points with ‖∇f‖ ≤ crit_tol; the saddle "
+               "fraction counts critical points only.")
     return cap, ["group"] + header, rows
+
+
+def finder_text(fi):
+    """One line on the finder (run facts)."""
+    out = _dict(fi, "outcomes")
+    if out:
+        oc = ", ".join(f"{fmt_num(out.get(k, 0))} {k}" for k in
+                       ("converged", "stalled", "max_steps", "diverged"))
+    else:  # schema 1
+        oc = f"{fmt_num(fi.get('reached'))} reached ‖∇f‖ ≤ crit_tol"
+    return (f"{fi.get('kind', '-')}: {fmt_num(fi.get('starts'))} starts ({oc}); "
+            f"{fmt_num(fi.get('distinct_points'))} distinct points, "
+            f"{fmt_num(fi.get('analysed_points'))} analysed")
+
+
+def finder(run):
+    """The finder's outcomes (summary.json census.finder)."""
+    cen = run.census
+    fi = cen.get("finder") if isinstance(cen, dict) else None
+    if not isinstance(fi, dict):
+        return None
+    out = _dict(fi, "outcomes")
+    starts = number(fi.get("starts"))
+
+    def share(k):
+        v = number(out.get(k, 0))
+        pct = f" ({100 * v / starts:.0f}%)" if np.isfinite(v) and starts > 0 else ""
+        return fmt_num(v) + pct
+
+    q = quantile_fields(fi.get("polish_steps"))
+    if out:
+        header = ["finder", "starts", "converged", "stalled", "max_steps", "diverged",
+                  "distinct points", "analysed points", "polish steps: median (q25 – q75)",
+                  "time"]
+        row = [str(fi.get("kind", "-")), fmt_num(starts)] + [share(k) for k in (
+            "converged", "stalled", "max_steps", "diverged")] + [
+            fmt_num(fi.get("distinct_points")), fmt_num(fi.get("analysed_points")),
+            f"{fmt_num(q['median'])} ({fmt_num(q['q25'])} – {fmt_num(q['q75'])})"
+            if np.isfinite(q["count"]) and q["count"] > 0 else "-",
+            _seconds(fi.get("seconds"))]
+    else:  # schema 1
+        header = ["finder", "starts", "reached ‖∇f‖ ≤ crit_tol", "distinct points",
+                  "analysed points", "time"]
+        row = [str(fi.get("kind", "-")), fmt_num(starts), fmt_num(fi.get("reached")),
+               fmt_num(fi.get("distinct_points")), fmt_num(fi.get("analysed_points")),
+               _seconds(fi.get("seconds"))]
+    cap = ("Critical-point finder (summary.json census.finder): the outcome of every start "
+           "(converged: ‖∇f‖ ≤ its critical threshold, then polished by Newton steps; "
+           "stalled: no more progress; max_steps; diverged), the distinct points the "
+           "converged starts reached, how many of them the census analysed "
+           "(analysis.max_points), the Newton polishing steps per converged start, and the "
+           "finder's wall time. finder.csv lists every start.")
+    if run.finder is not None and out:
+        fc = run.finder["outcome"]
+        counts = {k: int(np.sum(fc == k)) for k in ("converged", "stalled", "max_steps",
+                                                    "diverged")}
+        if any(counts[k] != number(out.get(k, 0)) for k in counts):
+            cap += (" Note: finder.csv's outcome counts ("
+                    + ", ".join(f"{v} {k}" for k, v in counts.items())
+                    + ") differ from summary.json's.")
+    return cap, header, [row]
+
+
+def _quantiles_text(q):
+    q = quantile_fields(q)
+    if not np.isfinite(q["count"]) or q["count"] == 0:
+        return "- (not estimated at any point)"
+    return (f"median {fmt_num(q['median'])} (q25 {fmt_num(q['q25'])} – q75 "
+            f"{fmt_num(q['q75'])}), min {fmt_num(q['min'])}, max {fmt_num(q['max'])} over "
+            f"{fmt_num(q['count'])} points")
+
+
+def tolerances(run):
+    """The census rules in force (summary.json census.tolerances)."""
+    cen = run.census
+    if not isinstance(cen, dict):
+        return None
+    tol = _dict(cen, "tolerances")
+    rows = []
+    if tol:
+        rows.append(("critical point", f"‖∇f‖ ≤ crit_threshold = max(crit_tol = "
+                     f"{fmt_num(tol.get('crit_tol'))}, the gradient's rounding floor at the "
+                     "point)"))
+        rows.append(("eigenvalue tolerance λ_tol", "the largest of: zero_tol · max(1, ‖H‖) "
+                     f"with zero_tol = {fmt_num(tol.get('zero_tol_relative'))}; the backward "
+                     f"error {fmt_num(tol.get('backward_error_factor'))} · n · u · ‖H‖; "
+                     + ("at critical points √(ρ‖∇f‖) (second order)"
+                        if tol.get("second_order") else "no second-order term")))
+        rules = _dict(tol, "tol_rule")
+        if rules:
+            rows.append(("rule that set λ_tol", ", ".join(f"{k} at {fmt_num(v)} point"
+                                                         f"{'s' if v != 1 else ''}"
+                                                         for k, v in rules.items())))
+        rows.append(("λ_tol", _quantiles_text(tol.get("lambda_tol"))))
+        rows.append(("ρ (Hessian Lipschitz estimate)", _quantiles_text(tol.get("rho"))))
+        dd = tol.get("dedup_tol")
+        rows.append(("merge", (f"critical points within {fmt_num(tol.get('merge_factor'))} · "
+                               "(r_i + r_j) are one distinct point (r = position accuracy)")
+                     if dd is None or not number(dd) > 0 else
+                     f"critical points within dedup_tol = {fmt_num(dd)} are one distinct "
+                     "point"))
+    else:  # schema 1
+        rows.append(("critical point", f"‖∇f‖ ≤ crit_tol = {fmt_num(cen.get('crit_tol'))}"))
+        rows.append(("eigenvalue tolerance", f"zero_tol · max(1, max |λ|) with zero_tol = "
+                     f"{fmt_num(cen.get('zero_tol_relative'))}"))
+    rows.append(("eigensolver", f"{cen.get('method', '-')} in {cen.get('precision', '-')}, "
+                 f"{fmt_num(cen.get('failed_solves', 0))} failed solve(s), "
+                 f"{_seconds(cen.get('seconds'))}"))
+    cap = ("Census rules in force (summary.json census.tolerances; docs/experiment.md "
+           "\"Census rules\"): when a point is critical, when an eigenvalue counts as zero, "
+           "and when two points are the same distinct point.")
+    return cap, ["", ""], [[k, v] for k, v in rows]
 
 
 def premature_stops(run):
@@ -217,12 +391,19 @@ def premature_stops(run):
     if not isinstance(sas, dict) or not sas.get("count"):
         return None
     pts = sas.get("points", []) if isinstance(sas.get("points"), list) else []
-    rows = [[fmt_num(p.get("point")), str(p.get("optimizer", "-")), fmt_num(p.get("trajectory")),
-             fmt_num(p.get("index")), str(p.get("class", "-")), fmt_num(p.get("grad_norm"))]
+    has_d = any(isinstance(p, dict) and "distinct_id" in p for p in pts)
+    rows = [[fmt_num(p.get("point"))] + ([fmt_num(p.get("distinct_id"))] if has_d else [])
+            + [str(p.get("optimizer", "-")), fmt_num(p.get("trajectory")),
+               fmt_num(p.get("index")), str(p.get("class", "-")), fmt_num(p.get("grad_norm"))]
             for p in pts[:50] if isinstance(p, dict)]
     per = sas.get("per_optimizer", {}) if isinstance(sas.get("per_optimizer"), dict) else {}
-    cap = (f"Premature stops: {fmt_num(sas.get('count'))} trajectories converged by the gradient "
-           "test at a point of index ≥ 1 (a saddle the test mistook for a minimum): "
+    at = (f" at {fmt_num(sas.get('distinct_points'))} distinct point"
+          f"{'s' if sas.get('distinct_points') != 1 else ''}"
+          if "distinct_points" in sas else "")
+    cap = (f"Premature stops: {fmt_num(sas.get('count'))} trajectories converged by the "
+           f"gradient test at a point of index ≥ 1{at} (a saddle the test mistook for a "
+           "minimum; a negative eigenvalue beyond the point's tolerance): "
            + ", ".join(f"{k} {fmt_num(v)}" for k, v in per.items()) + "."
            + (f" The first 50 of {len(pts)} are listed." if len(pts) > 50 else ""))
-    return cap, ["point", "optimizer", "trajectory", "index", "class", "‖∇f‖"], rows
+    return cap, (["point"] + (["distinct point"] if has_d else [])
+                 + ["optimizer", "trajectory", "index", "class", "‖∇f‖"]), rows

@@ -24,6 +24,7 @@
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
 #include "saddlescope/run.hpp"
+#include "saddlescope/sweep.hpp"
 
 extern char** environ;
 
@@ -63,11 +64,12 @@ Checkpointing checkpointing(const std::string& dir, const Experiment& e, bool re
 
 void print_report(const Experiment& e, const RunResult& r, const std::string& dir) {
   fmt::print("saddlescope {}: {} on {} (N = {}, {} trajectories, {})\n", SADDLESCOPE_VERSION,
-             e.name, r.backend, e.objective.dim, e.run.trajectories,
+             e.name, r.backend, e.objective.dim, e.trajectories(),
              e.run.precision == Precision::f64 ? "f64" : "f32");
   fmt::print("device: {}\n", r.device);
-  fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14} {:>14} {:>12}\n", "optimizer", "converged",
-             "diverged", "max_steps", "median f_final", "median steps", "traj-steps/s");
+  if (!r.optimizers.empty())
+    fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14} {:>14} {:>12}\n", "optimizer", "converged",
+               "diverged", "max_steps", "median f_final", "median steps", "traj-steps/s");
   for (const auto& o : r.optimizers) {
     const OptimizerStats st = summarize(o);
     fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14.6g} {:>14.0f} {:>12.3g}\n", o.label, st.converged,
@@ -86,23 +88,32 @@ void print_report(const Experiment& e, const RunResult& r, const std::string& di
     fmt::print("\n");
   }
   if (r.has_census) {
+    // Over distinct points (docs/run-directory.md, census).
+    const CensusResult& c = r.census;
     std::int64_t counts[5] = {0, 0, 0, 0, 0}, critical = 0, saddles = 0, premature = 0;
-    for (const auto& p : r.census.points) {
+    for (const DistinctPoint& d : c.distinct) {
+      const AnalyzedPoint& p = c.points[d.representative];
       counts[static_cast<int>(p.inertia.cls)]++;
       if (p.critical && p.inertia.cls != PointClass::failed) {
         ++critical;
         saddles += p.inertia.cls == PointClass::saddle;
       }
+    }
+    for (const auto& p : c.points)
       premature += p.source == "stop" && p.outcome == kConverged &&
                    p.inertia.cls != PointClass::failed && p.inertia.index >= 1;
-    }
-    fmt::print("census: {} points:", r.census.points.size());
-    for (int c = 0; c < 5; ++c)
-      if (counts[c]) fmt::print(" {} {}", counts[c], class_name(static_cast<PointClass>(c)));
+    if (c.has_finder)
+      fmt::print("finder {}: {} starts: {} converged, {} stalled, {} at max_steps, {} diverged\n",
+                 e.finder.kind, c.finder.starts, c.finder.count(kFinderConverged),
+                 c.finder.count(kFinderStalled), c.finder.count(kFinderMaxSteps),
+                 c.finder.count(kFinderDiverged));
+    fmt::print("census: {} points analysed, {} distinct:", c.points.size(), c.distinct.size());
+    for (int k = 0; k < 5; ++k)
+      if (counts[k]) fmt::print(" {} {}", counts[k], class_name(static_cast<PointClass>(k)));
     if (critical)
-      fmt::print("; saddle fraction among {} critical points {:.3f}", critical,
+      fmt::print("; saddle fraction among {} distinct critical points {:.3f}", critical,
                  static_cast<double>(saddles) / static_cast<double>(critical));
-    if (premature) fmt::print("; {} converged at a saddle", premature);
+    if (premature) fmt::print("; {} stops converged at a saddle", premature);
     fmt::print("\n");
   }
   fmt::print("time: {:.2f} s; results in {}\n", r.seconds_total, dir);
@@ -110,6 +121,14 @@ void print_report(const Experiment& e, const RunResult& r, const std::string& di
 
 int run_command(const std::string& file, const std::string& out_dir,
                 const std::string& backend_flag, const std::vector<std::string>& sets) {
+  if (file_has_sweep(file)) {  // docs/experiment.md [sweep]: one run per point
+    const Sweep s = load_sweep(file, sets, backend_flag);  // every point validated first
+    install_stop_handlers();
+    SweepOptions o;
+    o.stop = &g_stop;
+    run_sweep(s, out_dir, o);
+    return 0;
+  }
   Experiment e = load_experiment(file, sets);
   if (!backend_flag.empty()) e.run.backend = backend_flag;
   check_start_file(e);
@@ -134,6 +153,14 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir))
     throw InputError(fmt::format("run --resume {}: no such run directory", dir));
+  if (is_sweep_dir(dir)) {  // RUN_DIR/sweep.toml: continue at the first unfinished point
+    install_stop_handlers();
+    SweepOptions o;
+    o.stop = &g_stop;
+    o.backend = backend_flag;
+    resume_sweep(dir, o);
+    return 0;
+  }
   const fs::path config = fs::path(dir) / "config.toml";
   if (!fs::exists(config))
     throw InputError(
@@ -155,6 +182,10 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
 
 int validate_command(const std::string& file, const std::string& backend_flag,
                      const std::vector<std::string>& sets) {
+  if (file_has_sweep(file)) {  // every point of the sweep, listed and checked
+    validate_sweep(load_sweep(file, sets, backend_flag));
+    return 0;
+  }
   Experiment e = load_experiment(file, sets);
   if (!backend_flag.empty()) e.run.backend = backend_flag;
   check_start_file(e);
@@ -290,7 +321,8 @@ std::string find_report_python() {
 
 // Replaces this process by `python -m saddlescope_report RUN_DIR`, whose exit
 // code (0, 2 bad input, 1 other) becomes the command's.
-int report_command(const std::string& run_dir, const std::string& out_dir) {
+int report_command(const std::string& run_dir, const std::string& out_dir,
+                   const std::vector<std::string>& figure_args) {
   const std::string package_dir = find_report_package();
   const std::string python = find_report_python();
   const char* old = std::getenv("PYTHONPATH");
@@ -302,6 +334,7 @@ int report_command(const std::string& run_dir, const std::string& out_dir) {
     args.push_back("--output");
     args.push_back(out_dir);
   }
+  args.insert(args.end(), figure_args.begin(), figure_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -329,19 +362,36 @@ int main(int argc, char** argv) {
       "  saddlescope validate exp.toml\n"
       "  saddlescope list optimizers\n"
       "  saddlescope report runs/st        (figures and runs/st/report/index.html)\n"
-      "  saddlescope run --resume runs/st  (continue a killed or interrupted run)\n"
+      "  saddlescope run --resume runs/st  (continue a killed or interrupted run or sweep)\n"
+      "  saddlescope run examples/gaussian-field-sweep.toml -o runs/gf  (a [sweep]: one run per "
+      "point)\n"
       "Experiment file reference: docs/experiment.md; run directory: docs/run-directory.md.\n"
       "Each subcommand has its own --help (saddlescope run --help).");
 
   std::string file, out_dir, backend;
   std::vector<std::string> sets;
   auto* run = app.add_subcommand("run", "Run an experiment file and write a run directory");
+  run->footer(
+      "Sweeps: an experiment file with a [sweep] table, for example\n"
+      "  [sweep]\n"
+      "  \"objective.dim\" = [5, 10, 20]\n"
+      "  \"optimizer.0.lr\" = [0.01, 0.1]\n"
+      "runs once per point of the Cartesian product of the lists (file order, the last key\n"
+      "varying fastest; every point is validated before the first runs) and writes\n"
+      "RUN_DIR/sweep.toml, one ordinary run directory per point in RUN_DIR/sweep/NNN/,\n"
+      "RUN_DIR/sweep.csv (the swept values and headline statistics of each finished point)\n"
+      "and RUN_DIR/summary.json last. Keys: \"section.key\", \"optimizer.N.key\" (0-based),\n"
+      "\"optimizer.key\" (every optimizer) and \"seed\"; --set and --backend apply to every\n"
+      "point. Ctrl-C checkpoints the running point; `run --resume RUN_DIR` keeps the finished\n"
+      "points and continues at the first unfinished one. `saddlescope validate FILE` lists the\n"
+      "points. Reference: docs/experiment.md [sweep], docs/run-directory.md Sweeps.");
   run->add_option("experiment", file, "Experiment file (TOML; see docs/experiment.md)");
   std::string resume_dir;
   run->add_option("--resume", resume_dir,
                   "Continue the killed or interrupted run in RUN_DIR from its checkpoint "
                   "(RUN_DIR/checkpoint.bin, written every run.checkpoint_every seconds and on "
-                  "Ctrl-C); no experiment file then")
+                  "Ctrl-C), or a sweep (RUN_DIR/sweep.toml) at its first unfinished point; no "
+                  "experiment file then")
       ->option_text("RUN_DIR");
   run->add_option("-o,--output", out_dir,
                   "Run directory: new or empty (default runs/<name>-<UTC timestamp>)");
@@ -355,7 +405,9 @@ int main(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
   auto* validate = app.add_subcommand(
-      "validate", "Check an experiment file; print the resolved experiment and the memory plan");
+      "validate",
+      "Check an experiment file; print the resolved experiment and the memory plan (for a "
+      "[sweep]: every point, listed with its swept values and memory plan)");
   validate->add_option("experiment", file, "Experiment file (TOML)")->required();
   validate->add_option("--backend", backend, "auto, cpu or cuda (for the memory plan)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
@@ -372,6 +424,26 @@ int main(int argc, char** argv) {
   std::string report_out;
   report->add_option("-o,--output", report_out,
                      "Report folder (default RUN_DIR/report), e.g. when RUN_DIR is read-only");
+  std::string report_dpi, report_size, report_format, report_spectra_scale;
+  bool report_no_titles = false;
+  report->add_option("--dpi", report_dpi, "Resolution of raster figures (default 100)")
+      ->check(CLI::Range(20, 1200));
+  report
+      ->add_option("--size", report_size,
+                   "Figure size W,H in inches for every figure (default: each figure's own)")
+      ->option_text("W,H");
+  report
+      ->add_option("--format", report_format,
+                   "Figure file format beside the page's PNG: png, svg or pdf (default: png "
+                   "and svg)")
+      ->check(CLI::IsMember({"png", "svg", "pdf"}));
+  report
+      ->add_option("--spectra-scale", report_spectra_scale,
+                   "Eigenvalue axis of the spectra: auto (symmetric-log when the spectrum "
+                   "spans orders of magnitude), linear or symlog")
+      ->check(CLI::IsMember({"auto", "linear", "symlog"}));
+  report->add_flag("--no-titles", report_no_titles,
+                   "No figure titles (for papers: captions carry them); panel labels stay");
 
   std::string what = "all";
   auto* list = app.add_subcommand("list", "List objectives and optimizers with their parameters");
@@ -388,7 +460,17 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*report) return report_command(report_dir, report_out);
+    if (*report) {
+      std::vector<std::string> figure_args;
+      if (!report_dpi.empty()) figure_args.insert(figure_args.end(), {"--dpi", report_dpi});
+      if (!report_size.empty()) figure_args.insert(figure_args.end(), {"--size", report_size});
+      if (!report_format.empty())
+        figure_args.insert(figure_args.end(), {"--format", report_format});
+      if (!report_spectra_scale.empty())
+        figure_args.insert(figure_args.end(), {"--spectra-scale", report_spectra_scale});
+      if (report_no_titles) figure_args.push_back("--no-titles");
+      return report_command(report_dir, report_out, figure_args);
+    }
     if (*run && !resume_dir.empty()) {
       if (!file.empty() || !out_dir.empty() || !sets.empty())
         throw InputError(

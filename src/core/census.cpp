@@ -3,16 +3,32 @@
 #include "saddlescope/census.hpp"
 
 #include <cblas.h>
+#include <fmt/format.h>
 #include <lapacke.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <random>
 
+#include "checkpoint.hpp"
+#include "kernels/pspin.hpp"
+#include "saddlescope/distinct.hpp"
+#include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
+
+namespace {
+PointClass class_of(const Inertia& r) {
+  return r.n_zero > 0   ? PointClass::degenerate
+         : r.index == 0 ? PointClass::minimum
+         : r.n_pos == 0 ? PointClass::maximum
+                        : PointClass::saddle;
+}
+}  // namespace
 
 const char* class_name(PointClass c) {
   switch (c) {
@@ -30,33 +46,72 @@ const char* class_name(PointClass c) {
   return "?";
 }
 
-Inertia classify(const double* lambda, std::int64_t n, double zero_tol) {
+const char* tol_rule_name(TolRule r) {
+  switch (r) {
+    case TolRule::zero_tol:
+      return "zero_tol";
+    case TolRule::backward_error:
+      return "backward_error";
+    case TolRule::second_order:
+      return "second_order";
+  }
+  return "?";
+}
+
+double unit_roundoff(Precision p) { return p == Precision::f32 ? 0x1.0p-24 : 0x1.0p-53; }
+
+PointRule census_rule(const AnalysisSpec& a, std::int64_t n, double hnorm, const PointFacts& p) {
+  PointRule r;
+  // The gradient cannot fall below the rounding of the point's coordinates
+  // times the curvature: max(crit_tol, 2 u_x ||H|| max(1, ||x||)).
+  r.crit_threshold = std::max(a.crit_tol, 2.0 * p.coord_roundoff * hnorm * std::max(1.0, p.x_norm));
+  r.critical = p.grad_norm <= r.crit_threshold;
+  r.lambda_tol = a.zero_tol * std::max(1.0, hnorm);
+  const double backward =
+      kBackwardErrorFactor * static_cast<double>(n) * unit_roundoff(a.precision) * hnorm;
+  if (backward > r.lambda_tol) {
+    r.lambda_tol = backward;
+    r.rule = TolRule::backward_error;
+  }
+  // Jin et al. (2017): at ||g|| <= eps a curvature above -sqrt(rho eps) is no escape direction.
+  if (r.critical && std::isfinite(p.rho)) {
+    const double second = std::sqrt(p.rho * p.grad_norm);
+    if (second > r.lambda_tol) {
+      r.lambda_tol = second;
+      r.rule = TolRule::second_order;
+    }
+  }
+  return r;
+}
+
+Inertia count_inertia(const double* lambda, std::int64_t n, double tol, TolRule rule) {
   Inertia r;
-  double amax = 0;
+  double smin = std::numeric_limits<double>::infinity();
   for (std::int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(lambda[i])) return r;  // failed
-    amax = std::max(amax, std::fabs(lambda[i]));
+    smin = std::min(smin, std::fabs(lambda[i]));
   }
-  r.tol = zero_tol * std::max(1.0, amax);
+  r.tol = tol;
+  r.rule = rule;
   for (std::int64_t i = 0; i < n; ++i) {
-    if (lambda[i] < -r.tol)
+    if (lambda[i] < -tol)
       ++r.index;
-    else if (lambda[i] <= r.tol)
+    else if (lambda[i] <= tol)
       ++r.n_zero;
     else
       ++r.n_pos;
   }
   r.lambda_min = n ? *std::min_element(lambda, lambda + n) : 0.0;
   r.lambda_max = n ? *std::max_element(lambda, lambda + n) : 0.0;
-  if (r.n_zero > 0)
-    r.cls = PointClass::degenerate;
-  else if (r.index == 0)
-    r.cls = PointClass::minimum;
-  else if (r.n_pos == 0)
-    r.cls = PointClass::maximum;
-  else
-    r.cls = PointClass::saddle;
+  r.sigma_min = n ? smin : 0.0;
+  r.cls = class_of(r);
   return r;
+}
+
+Inertia classify(const double* lambda, std::int64_t n, double zero_tol) {
+  double amax = 0;
+  for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(lambda[i]));
+  return count_inertia(lambda, n, zero_tol * std::max(1.0, amax), TolRule::zero_tol);
 }
 
 // Extreme eigenvalues of a dense symmetric matrix (row-major n x n) by
@@ -135,13 +190,22 @@ std::vector<double> tangent_hessians(std::int64_t n, std::int64_t m, const doubl
   return out;
 }
 
+namespace {
+// Lanczos extremes of m stacked n x n matrices, the matrices over the threads.
+std::vector<std::pair<double, double>> extremes_of(const double* h, std::int64_t m,
+                                                   std::int64_t n) {
+  std::vector<std::pair<double, double>> ext(static_cast<std::size_t>(m));
+#pragma omp parallel for schedule(dynamic, 1) if (m > 1)
+  for (std::int64_t k = 0; k < m; ++k) ext[k] = lanczos_extremes(h + k * n * n, n, 120);
+  return ext;
+}
+}  // namespace
+
 InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol) {
   InertiaShifts r;
-  r.extremes.resize(static_cast<std::size_t>(m));
+  r.extremes = extremes_of(h, m, n);
   r.shifts.resize(static_cast<std::size_t>(2 * m));
-#pragma omp parallel for schedule(dynamic, 1) if (m > 1)
   for (std::int64_t k = 0; k < m; ++k) {
-    r.extremes[k] = lanczos_extremes(h + k * n * n, n, 120);
     const double amax = std::max(std::fabs(r.extremes[k].first), std::fabs(r.extremes[k].second));
     const double tol = zero_tol * std::max(1.0, amax);
     r.shifts[2 * k] = -tol;
@@ -150,56 +214,149 @@ InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, do
   return r;
 }
 
+std::vector<double> estimate_rho(const ObjectiveData& obj, Backend& backend, Precision p,
+                                 const std::vector<double>& x, const std::vector<double>& g,
+                                 std::int64_t count) {
+  const std::int64_t n = obj.dim;
+  constexpr int kDirections = 3, kPowerSteps = 6;
+  std::vector<double> rho(static_cast<std::size_t>(count), std::nan(""));
+  // Two fixed directions (mt19937_64 is specified bit for bit by the standard).
+  std::mt19937_64 gen(0x7a11c0deULL);
+  std::vector<double> fixed(static_cast<std::size_t>(2 * n));
+  for (auto& v : fixed) v = static_cast<double>(gen() >> 11) * 0x1.0p-53 - 0.5;
+  const double h0 = std::cbrt(unit_roundoff(p));
+  const std::int64_t chunk =
+      std::max<std::int64_t>(1, std::min<std::int64_t>(256, (std::int64_t{1} << 22) / n));
+  auto unit = [&](double* v, const double* at) {  // tangent at `at` (sphere), then normalized
+    if (obj.sphere()) sphere_project(n, at, v);
+    const double s = std::sqrt(row_dot(n, v, v));
+    if (!(s > 0) || !std::isfinite(s)) return false;
+    for (std::int64_t i = 0; i < n; ++i) v[i] /= s;
+    return true;
+  };
+  for (std::int64_t a = 0; a < count; a += chunk) {
+    const std::int64_t mc = std::min(chunk, count - a), probes = kDirections * mc;
+    std::vector<double> xs(static_cast<std::size_t>(2 * probes * n)),
+        v(static_cast<std::size_t>(probes * n));
+    std::vector<double> step(static_cast<std::size_t>(mc));
+    for (std::int64_t k = 0; k < mc; ++k) {
+      const double* xk = x.data() + (a + k) * n;
+      step[k] = h0 * std::max(1.0, std::sqrt(row_dot(n, xk, xk) / static_cast<double>(n)));
+      for (int d = 0; d < kDirections; ++d) {
+        double* w = v.data() + (k * kDirections + d) * n;
+        if (d == 0)
+          std::copy(g.begin() + (a + k) * n, g.begin() + (a + k + 1) * n, w);
+        else
+          std::copy(fixed.begin() + (d - 1) * n, fixed.begin() + d * n, w);
+        if (!unit(w, xk)) {  // a zero gradient: the first fixed direction instead
+          std::copy(fixed.begin(), fixed.begin() + n, w);
+          unit(w, xk);
+        }
+        double* xp = xs.data() + (k * kDirections + d) * n;
+        double* xm = xs.data() + (probes + k * kDirections + d) * n;
+        for (std::int64_t i = 0; i < n; ++i) {
+          xp[i] = xk[i] + step[k] * w[i];
+          xm[i] = xk[i] - step[k] * w[i];
+        }
+        if (obj.sphere()) {
+          sphere_retract(n, xp);
+          sphere_retract(n, xm);
+        }
+      }
+    }
+    std::vector<double> norm(static_cast<std::size_t>(probes), 0.0);
+    for (int it = 0; it < kPowerSteps; ++it) {
+      std::vector<double> vv(v);
+      vv.insert(vv.end(), v.begin(), v.end());
+      const std::vector<double> y = backend.hvp(obj, p, 2 * probes, xs, vv);
+      for (std::int64_t j = 0; j < probes; ++j) {
+        const std::int64_t k = j / kDirections;
+        std::vector<double> d(static_cast<std::size_t>(n));
+        for (std::int64_t i = 0; i < n; ++i)
+          d[i] = (y[j * n + i] - y[(probes + j) * n + i]) / (2 * step[k]);
+        if (obj.sphere()) sphere_project(n, x.data() + (a + k) * n, d.data());
+        norm[j] = std::sqrt(row_dot(n, d.data(), d.data()));
+        if (norm[j] > 0 && std::isfinite(norm[j]))
+          for (std::int64_t i = 0; i < n; ++i) v[j * n + i] = d[i] / norm[j];
+      }
+    }
+    for (std::int64_t k = 0; k < mc; ++k) {
+      double r = 0;
+      for (int d = 0; d < kDirections; ++d) r = std::max(r, norm[k * kDirections + d]);
+      rho[a + k] = std::isfinite(r) ? r : std::nan("");
+    }
+  }
+  return rho;
+}
+
 Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const AnalysisSpec& spec,
-                       const std::vector<double>& x, std::int64_t count, std::int64_t chunk) {
+                       const std::vector<double>& x, std::int64_t count, std::int64_t chunk,
+                       const std::vector<PointFacts>& facts, const AnalysisHooks& hooks) {
   const std::int64_t dim = obj.dim, n = obj.hessian_dim();
-  Spectra s;
-  s.values.assign(static_cast<std::size_t>(count * n), std::numeric_limits<double>::quiet_NaN());
-  s.inertia.resize(static_cast<std::size_t>(count));
-  s.info.assign(static_cast<std::size_t>(count), 0);
+  Spectra local;
+  Spectra& s = hooks.into ? *hooks.into : local;
+  const auto uc = static_cast<std::size_t>(count);
+  if (s.values.size() != uc * static_cast<std::size_t>(n) || s.inertia.size() != uc ||
+      s.info.size() != uc || s.rules.size() != uc) {
+    s.values.assign(uc * static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
+    s.inertia.assign(uc, Inertia{});
+    s.info.assign(uc, 0);
+    s.rules.assign(uc, PointRule{});
+  }
   chunk = std::max<std::int64_t>(1, chunk);
-  for (std::int64_t first = 0; first < count; first += chunk) {
+  auto facts_of = [&](std::int64_t p) { return facts.empty() ? PointFacts{} : facts[p]; };
+  for (std::int64_t first = hooks.start; first < count; first += chunk) {
     const std::int64_t m = std::min(chunk, count - first);
     const std::vector<double> xs(x.begin() + first * dim, x.begin() + (first + m) * dim);
     std::vector<double> h = backend.hessian(obj, spec.precision, m, xs);
     if (obj.sphere()) h = tangent_hessians(dim, m, xs.data(), h);
     if (spec.method == "inertia") {
       // Sylvester counts at -tol and +tol from two LDL^T factorizations; the
-      // relative tolerance needs max|lambda|, estimated by Lanczos.
-      const InertiaShifts is = inertia_shifts(h.data(), m, n, spec.zero_tol);
-      const std::vector<double>& shifts = is.shifts;
-      const auto& ext = is.extremes;
+      // tolerance needs max|lambda|, estimated by Lanczos.
+      const auto ext = extremes_of(h.data(), m, n);
+      std::vector<double> shifts(static_cast<std::size_t>(2 * m));
+      std::vector<PointRule> rules(static_cast<std::size_t>(m));
+      for (std::int64_t k = 0; k < m; ++k) {
+        const double amax = std::max(std::fabs(ext[k].first), std::fabs(ext[k].second));
+        rules[k] = census_rule(spec, n, amax, facts_of(first + k));
+        shifts[2 * k] = -rules[k].lambda_tol;
+        shifts[2 * k + 1] = rules[k].lambda_tol;
+      }
       const std::vector<std::int64_t> c = backend.count_below(spec.precision, m, n, h, shifts, 2);
       for (std::int64_t k = 0; k < m; ++k) {
         const std::int64_t p = first + k;
+        s.rules[p] = rules[k];
         if (c[2 * k] < 0 || c[2 * k + 1] < 0 || !std::isfinite(ext[k].first)) {
           s.info[p] = -1;
           continue;
         }
         Inertia& r = s.inertia[p];
-        r.tol = shifts[2 * k + 1];
+        r.tol = rules[k].lambda_tol;
+        r.rule = rules[k].rule;
         r.index = c[2 * k];
         r.n_zero = c[2 * k + 1] - c[2 * k];
         r.n_pos = n - c[2 * k + 1];
         r.lambda_min = ext[k].first;
         r.lambda_max = ext[k].second;
-        r.cls = r.n_zero > 0   ? PointClass::degenerate
-                : r.index == 0 ? PointClass::minimum
-                : r.n_pos == 0 ? PointClass::maximum
-                               : PointClass::saddle;
+        r.sigma_min = std::nan("");
+        r.cls = class_of(r);
       }
-      continue;
+    } else {
+      const EighResult e = backend.eigh(spec.precision, m, n, h, false);
+      for (std::int64_t k = 0; k < m; ++k) {
+        const std::int64_t p = first + k;
+        s.info[p] = e.info[k];
+        if (e.info[k] != 0) continue;  // spectrum stays NaN, class failed
+        const double* lam = e.values.data() + k * n;
+        std::copy(lam, lam + n, s.values.begin() + p * n);
+        const double amax = n ? std::max(std::fabs(lam[0]), std::fabs(lam[n - 1])) : 0.0;
+        s.rules[p] = census_rule(spec, n, std::isfinite(amax) ? amax : 0.0, facts_of(p));
+        s.inertia[p] = count_inertia(lam, n, s.rules[p].lambda_tol, s.rules[p].rule);
+      }
     }
-    const EighResult e = backend.eigh(spec.precision, m, n, h, false);
-    for (std::int64_t k = 0; k < m; ++k) {
-      const std::int64_t p = first + k;
-      s.info[p] = e.info[k];
-      if (e.info[k] != 0) continue;  // spectrum stays NaN, class failed
-      std::copy(e.values.begin() + k * n, e.values.begin() + (k + 1) * n, s.values.begin() + p * n);
-      s.inertia[p] = classify(e.values.data() + k * n, n, spec.zero_tol);
-    }
+    if (hooks.after_chunk) hooks.after_chunk(first + m, s);
   }
-  return s;
+  return hooks.into ? std::move(*hooks.into) : std::move(local);
 }
 
 std::vector<std::pair<std::size_t, std::int64_t>> select_even(
@@ -247,25 +404,172 @@ bool analysis_wants(const AnalysisSpec& a, const char* source) {
   return std::find(a.points.begin(), a.points.end(), source) != a.points.end();
 }
 
-// The census: stopping points and the finders' critical points -> Hessians,
-// spectra, classes.
+std::vector<double> merge_radii(const AnalysisSpec& a, const std::vector<AnalyzedPoint>& pts) {
+  std::vector<double> r(pts.size(), -1.0);
+  for (std::size_t k = 0; k < pts.size(); ++k) {
+    const AnalyzedPoint& p = pts[k];
+    if (p.inertia.cls == PointClass::failed || p.info != 0 || !std::isfinite(p.accuracy)) continue;
+    r[k] = a.dedup_tol > 0 ? a.dedup_tol / 2 : kMergeFactor * p.accuracy;
+  }
+  return r;
+}
+
+std::vector<DistinctPoint> distinct_points(const std::vector<AnalyzedPoint>& pts,
+                                           const std::vector<std::string>& groups) {
+  std::int64_t count = 0;
+  for (const auto& p : pts) count = std::max(count, p.distinct_id + 1);
+  std::vector<DistinctPoint> d(static_cast<std::size_t>(count));
+  std::vector<char> seen(static_cast<std::size_t>(count), 0);
+  for (std::size_t k = 0; k < pts.size(); ++k) {
+    const AnalyzedPoint& p = pts[k];
+    if (p.distinct_id < 0) continue;
+    DistinctPoint& q = d[p.distinct_id];
+    if (!seen[p.distinct_id]) {
+      seen[p.distinct_id] = 1;
+      q.representative = static_cast<std::int64_t>(k);
+      q.mult_group.assign(groups.size(), 0);
+    } else {
+      const AnalyzedPoint& r = pts[q.representative];
+      // Critical members first, then the most accurate, then the flattest.
+      const bool better =
+          p.critical != r.critical
+              ? p.critical
+              : p.accuracy < r.accuracy || (p.accuracy == r.accuracy && p.grad_norm < r.grad_norm);
+      if (better) q.representative = static_cast<std::int64_t>(k);
+    }
+    const std::int64_t mult = p.multiplicity;
+    if (p.source == "stop") q.mult_stop += mult;
+    if (p.source == "plateau") q.mult_plateau += mult;
+    if (p.source == "critical") q.mult_critical += mult;
+    const auto g = std::find(groups.begin(), groups.end(), p.group);
+    if (g != groups.end()) q.mult_group[g - groups.begin()] += mult;
+  }
+  for (std::size_t k = 0; k < pts.size(); ++k) {
+    const AnalyzedPoint& p = pts[k];
+    if (p.distinct_id < 0) continue;
+    DistinctPoint& q = d[p.distinct_id];
+    const AnalyzedPoint& r = pts[q.representative];
+    if (p.inertia.cls != r.inertia.cls || p.inertia.index != r.inertia.index)
+      q.members_agree = false;
+  }
+  return d;
+}
+
+namespace {
+
+// Points analysed per Hessian group: well under a second of eigensolver work
+// on a CPU (1e9 / n^3 matrices), within the memory plan's group.
+std::int64_t census_group(std::int64_t n, std::int64_t plan_chunk) {
+  const auto dn = static_cast<double>(n);
+  const double by_time = 1e9 / std::max(1.0, dn * dn * dn);
+  return std::clamp<std::int64_t>(static_cast<std::int64_t>(by_time), 1,
+                                  std::max<std::int64_t>(1, plan_chunk));
+}
+
+void write_finder(ckpt::Writer& w, const FinderResult& f) {
+  w.pod(f.starts);
+  w.vec(f.outcome);
+  w.vec(f.steps);
+  w.vec(f.polish_steps);
+  w.vec(f.point);
+  w.vec(f.f);
+  w.vec(f.grad_norm);
+  w.vec(f.points);
+  w.vec(f.coords);
+  w.pod(f.seconds);
+}
+
+FinderResult read_finder(ckpt::Reader& r) {
+  FinderResult f;
+  f.starts = r.pod<std::int64_t>();
+  f.outcome = r.vec<std::int8_t>();
+  f.steps = r.vec<std::int64_t>();
+  f.polish_steps = r.vec<std::int64_t>();
+  f.point = r.vec<std::int64_t>();
+  f.f = r.vec<double>();
+  f.grad_norm = r.vec<double>();
+  f.points = r.vec<FoundPoint>();
+  f.coords = r.vec<double>();
+  f.seconds = r.pod<double>();
+  return f;
+}
+
+// The census's checkpoint record: phase 0 = the finder is running (its
+// state follows), phase 1 = the Hessian groups (the finder's result, the
+// group size and the finished points' results follow).
+constexpr std::uint64_t kPhaseFinder = 0, kPhaseAnalysis = 1;
+
+}  // namespace
+
+// The census: stopping points, plateau points and the finder's critical
+// points -> facts (value, gradient, rho) -> Hessians, spectra, classes ->
+// distinct points (docs/experiment.md, census rules).
 CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
-                        Backend& backend) {
+                        Backend& backend, const CensusCheckpoint* cp,
+                        const std::vector<std::uint8_t>* resume, bool progress) {
   const std::int64_t n = e.objective.dim;
+  const Precision pa = e.analysis.precision;
   CensusResult c;
+  for (const auto& o : run.optimizers) c.groups.push_back(o.label);
+  if (analysis_wants(e.analysis, "critical")) c.groups.push_back(e.finder.kind);
+
+  // Where a resumed census stands.
+  std::uint64_t phase = kPhaseFinder;
+  std::vector<std::uint8_t> finder_state;
+  std::int64_t group = census_group(obj.hessian_dim(), run.plan.census_chunk), done = 0;
+  Spectra partial;
+  bool have_finder = false;
+  if (resume && !resume->empty()) {
+    ckpt::Reader r(*resume, "checkpoint.bin (census)");
+    phase = r.pod<std::uint64_t>();
+    if (phase == kPhaseFinder) {
+      finder_state = r.vec<std::uint8_t>();
+    } else {
+      c.finder = read_finder(r);
+      have_finder = true;
+      group = r.pod<std::int64_t>();
+      done = r.pod<std::int64_t>();
+      partial.values = r.vec<double>();
+      partial.inertia = r.vec<Inertia>();
+      partial.info = r.vec<int>();
+      partial.rules = r.vec<PointRule>();
+    }
+    if (!r.done() || group < 1 || done < 0)
+      throw InputError("checkpoint.bin: corrupt census state");
+  }
+
+  // The finder, checkpointed as phase 0.
+  if (analysis_wants(e.analysis, "critical")) {
+    c.has_finder = true;
+    if (!have_finder) {
+      CensusCheckpoint fcp;
+      if (cp) {
+        fcp.due = cp->due;
+        fcp.stopping = cp->stopping;
+        fcp.save = [&](const std::vector<std::uint8_t>& state, bool stopping) {
+          ckpt::Writer w;
+          w.pod(kPhaseFinder);
+          w.vec(state);
+          cp->save(w.bytes(), stopping);
+        };
+      }
+      c.finder = find_critical_points(e, obj, backend, cp ? &fcp : nullptr,
+                                      finder_state.empty() ? nullptr : &finder_state, progress);
+    }
+  }
+
   std::vector<double> x;
+  std::vector<double> roundoff;  // of the precision each point's coordinates are stored in
   // A trajectory's point (its stop or its plateau point) into the census.
   auto add = [&](const char* source, std::size_t o, std::int64_t b, const std::vector<double>& at,
-                 std::int64_t step, double f, double g) {
+                 std::int64_t step) {
     x.insert(x.end(), at.begin() + b * n, at.begin() + (b + 1) * n);
+    roundoff.push_back(unit_roundoff(e.run.precision));
     AnalyzedPoint p;
     p.source = source;
     p.group = run.optimizers[o].label;
     p.trajectory = b;
     p.step = step;
-    p.f = f;
-    p.grad_norm = g;
-    p.critical = g <= e.analysis.crit_tol;
     p.outcome = run.optimizers[o].traj.outcome[b];
     c.points.push_back(p);
   };
@@ -274,7 +578,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
     for (const auto& o : run.optimizers) outcomes.push_back(o.traj.outcome);
     for (const auto& [o, b] : select_stops(outcomes, e.analysis.max_points)) {
       const auto& t = run.optimizers[o].traj;
-      add("stop", o, b, t.finals, t.steps[b], t.f_final[b], t.gnorm_final[b]);
+      add("stop", o, b, t.finals, t.steps[b]);
     }
   }
   if (analysis_wants(e.analysis, "plateaus")) {
@@ -287,43 +591,117 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
     }
     for (const auto& [o, b] : select_even(cand, e.analysis.max_points)) {
       const auto& t = run.optimizers[o].traj;
-      add("plateau", o, b, t.plateau_points, t.plateau_step[b], t.plateau_f[b], t.plateau_g[b]);
+      add("plateau", o, b, t.plateau_points, t.plateau_step[b]);
     }
   }
-  if (analysis_wants(e.analysis, "critical")) {
-    c.has_finder = true;
-    c.finder = find_critical_points(e, obj, backend);
+  c.finder_first_row = static_cast<std::int64_t>(c.points.size());
+  if (c.has_finder) {
     const std::size_t take =
         std::min(c.finder.points.size(), static_cast<std::size_t>(e.analysis.max_points));
     for (std::size_t q = 0; q < take; ++q) {
       const FoundPoint& fp = c.finder.points[q];
       x.insert(x.end(), c.finder.coords.begin() + static_cast<std::int64_t>(q) * n,
                c.finder.coords.begin() + static_cast<std::int64_t>(q + 1) * n);
+      roundoff.push_back(unit_roundoff(pa));
       AnalyzedPoint p;
       p.source = "critical";
       p.group = e.finder.kind;
       p.trajectory = fp.start;
       p.step = fp.steps;
-      p.f = fp.f;
-      p.grad_norm = fp.grad_norm;
-      p.critical = true;
+      p.accuracy = fp.accuracy;
+      p.multiplicity = fp.hits;
       c.points.push_back(p);
     }
-    c.finder.coords.clear();
   }
   const auto count = static_cast<std::int64_t>(c.points.size());
   const std::int64_t nh = obj.hessian_dim();
+
+  // Facts: value and gradient in the analysis precision, rho.
+  std::vector<PointFacts> facts(static_cast<std::size_t>(count));
+  std::vector<double> g_all(static_cast<std::size_t>(count * n));
+  const std::int64_t vg_chunk = 256;
+  for (std::int64_t a = 0; a < count; a += vg_chunk) {
+    const std::int64_t m = std::min(vg_chunk, count - a);
+    const std::vector<double> xs(x.begin() + a * n, x.begin() + (a + m) * n);
+    const ObjectiveEval ev = backend.value_grad(obj, pa, m, xs);
+    std::copy(ev.g.begin(), ev.g.end(), g_all.begin() + a * n);
+    for (std::int64_t k = 0; k < m; ++k) {
+      AnalyzedPoint& p = c.points[a + k];
+      const double* xk = xs.data() + k * n;
+      const double* gk = ev.g.data() + k * n;
+      p.f = ev.f[k];
+      p.grad_norm = std::sqrt(row_dot(n, gk, gk));
+      facts[a + k].grad_norm = p.grad_norm;
+      facts[a + k].x_norm = std::sqrt(row_dot(n, xk, xk));
+      facts[a + k].coord_roundoff = roundoff[a + k];
+      if (obj.kind == ObjectiveKind::gaussian_field)
+        p.f_field = p.f - 0.5 * obj.field_mu * facts[a + k].x_norm * facts[a + k].x_norm;
+    }
+  }
+  const std::vector<double> rho = estimate_rho(obj, backend, pa, x, g_all, count);
+  for (std::int64_t k = 0; k < count; ++k) facts[k].rho = rho[k];
+  g_all = {};
+
   std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld%s (%s), %s\n",
                static_cast<long long>(count), static_cast<long long>(nh),
                static_cast<long long>(nh), obj.sphere() ? " (tangent space)" : "",
-               e.analysis.precision == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
-  Spectra s = analyze_points(obj, backend, e.analysis, x, count, run.plan.census_chunk);
-  for (std::int64_t k = 0; k < count; ++k) {
-    c.points[k].inertia = s.inertia[k];
-    c.points[k].info = s.info[k];
+               pa == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
+  PhaseProgress shown("census " + e.analysis.method, false);
+  AnalysisHooks hooks;
+  if (done > 0) {
+    if (done > count || partial.info.size() != static_cast<std::size_t>(count))
+      throw InputError("checkpoint.bin: the census state does not match this experiment");
+    hooks.start = done;
+    hooks.into = &partial;
   }
+  hooks.after_chunk = [&](std::int64_t finished, const Spectra& sp) {
+    if (progress)
+      shown.update(count ? static_cast<double>(finished) / static_cast<double>(count) : 1.0,
+                   fmt::format("{} of {} points", finished, count), finished == count);
+    if (cp && finished < count && cp->due()) {
+      ckpt::Writer w;
+      w.pod(kPhaseAnalysis);
+      write_finder(w, c.finder);
+      w.pod(group);
+      w.pod(finished);
+      w.vec(sp.values);
+      w.vec(sp.inertia);
+      w.vec(sp.info);
+      w.vec(sp.rules);
+      cp->save(w.bytes(), cp->stopping());
+    }
+  };
+  Spectra s = analyze_points(obj, backend, e.analysis, x, count, group, facts, hooks);
+
+  for (std::int64_t k = 0; k < count; ++k) {
+    AnalyzedPoint& p = c.points[k];
+    p.inertia = s.inertia[k];
+    p.info = s.info[k];
+    p.rho = p.info == 0 ? facts[k].rho : std::nan("");
+    p.critical = s.info[k] == 0 && s.rules[k].critical;
+    p.crit_threshold = s.rules[k].crit_threshold;
+    if (p.source != "critical") {
+      // The Newton-step bound on the distance to the critical point, g /
+      // curvature, with the curvature at least lambda_tol and sqrt(rho g)
+      // (the distance to a degenerate critical point is about sqrt(g / rho)),
+      // plus the rounding of the stored coordinates.
+      double curv =
+          std::max(p.inertia.tol, std::isfinite(p.inertia.sigma_min) ? p.inertia.sigma_min : 0.0);
+      if (std::isfinite(p.rho)) curv = std::max(curv, std::sqrt(p.rho * p.grad_norm));
+      p.accuracy = (curv > 0 ? p.grad_norm / curv : std::numeric_limits<double>::infinity()) +
+                   roundoff[k] * std::max(1.0, facts[k].x_norm);
+    }
+  }
+  // Distinct points: critical points merged by their radii (docs/experiment.md, census rules).
+  std::vector<char> anchor(static_cast<std::size_t>(count));
+  for (std::int64_t k = 0; k < count; ++k) anchor[k] = c.points[k].critical;
+  const std::vector<std::int64_t> ids =
+      distinct_ids(x.data(), count, n, merge_radii(e.analysis, c.points), anchor);
+  for (std::int64_t k = 0; k < count; ++k) c.points[k].distinct_id = ids[k];
+  c.distinct = distinct_points(c.points, c.groups);
   c.spectra = std::move(s.values);
   if (e.analysis.save_point_coords) c.coords = std::move(x);
+  c.finder.coords.clear();  // the analysed ones are in `coords` when saved
   return c;
 }
 

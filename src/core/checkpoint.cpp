@@ -12,7 +12,7 @@
 
 namespace saddlescope::ckpt {
 namespace {
-constexpr std::uint64_t kMagic = 0x3174706b63737373ull;  // "ssckpt1" + version byte
+constexpr std::uint64_t kMagic = 0x3274706b63737373ull;  // "ssckpt2" + version byte
 }
 
 void Reader::fail() const {
@@ -79,6 +79,7 @@ void save(const std::string& path, const State& s) {
     w.pod(o.trajectory_steps);
     w.vec(o.target_seconds);
   }
+  w.vec(s.census);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -123,6 +124,7 @@ State load(const std::string& path) {
     o.target_seconds = rd.vec<double>();
     s.done.push_back(std::move(o));
   }
+  s.census = rd.vec<std::uint8_t>();
   if (!rd.done()) throw InputError(fmt::format("{}: corrupt checkpoint (trailing data)", path));
   return s;
 }

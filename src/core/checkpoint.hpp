@@ -21,8 +21,9 @@ class Writer {
   template <class T>
   void pod(const T& v) {
     static_assert(std::is_trivially_copyable_v<T>);
-    const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
-    buf_.insert(buf_.end(), p, p + sizeof(T));
+    const std::size_t at = buf_.size();
+    buf_.resize(at + sizeof(T));
+    std::memcpy(buf_.data() + at, &v, sizeof(T));
   }
   template <class T>
   void vec(const std::vector<T>& v) {
@@ -89,6 +90,8 @@ struct State {
   std::int64_t iteration = -1;         // last finished iteration of that chunk (-1: none)
   std::vector<std::uint8_t> ensemble;  // its ensemble state (empty: restart the chunk)
   std::vector<OptimizerResult> done;   // optimizers so far; the last one partial (its chunks)
+  std::vector<std::uint8_t>
+      census;  // the census's own state (finder, Hessian groups); empty: not begun
 };
 
 void save(const std::string& path, const State& s);

@@ -126,7 +126,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       chunk = resume_from.chunk_size;
       chunks = (b_total + chunk - 1) / chunk;
     }
-    if (resume_from.chunk >= chunks || resume_from.optimizer > e.optimizers.size() ||
+    if ((chunks > 0 && resume_from.chunk >= chunks) ||
+        resume_from.optimizer > e.optimizers.size() ||
         resume_from.done.size() < resume_from.optimizer)
       throw InputError(
           fmt::format("{}: the checkpoint does not match this run's chunks "
@@ -135,7 +136,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   }
   auto last_save = std::chrono::steady_clock::now();
   auto save = [&](std::size_t oi, std::int64_t c, std::int64_t t,
-                  std::vector<std::uint8_t> ens_state, const OptimizerResult* partial) {
+                  std::vector<std::uint8_t> ens_state, const OptimizerResult* partial,
+                  std::vector<std::uint8_t> census_state = {}) {
     ckpt::State st;
     st.config = config;
     st.backend = backend.name();
@@ -146,6 +148,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
     st.ensemble = std::move(ens_state);
     st.done = out.optimizers;
     if (partial) st.done.push_back(*partial);
+    st.census = std::move(census_state);
     ckpt::save(cp->path, st);
     last_save = std::chrono::steady_clock::now();
   };
@@ -232,7 +235,19 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   if (census) {
     const auto t_census = std::chrono::steady_clock::now();
     out.has_census = true;
-    out.census = run_census(e, obj, out, backend);
+    // The finder and the census checkpoint their own state (after every
+    // finder step and Hessian group, when due), so a stop there is quick.
+    CensusCheckpoint ccp;
+    ccp.stopping = stop_requested;
+    ccp.due = [&] { return stop_requested() || seconds_since(last_save) >= cp->every_seconds; };
+    ccp.save = [&](const std::vector<std::uint8_t>& state, bool stopping) {
+      save(e.optimizers.size(), 0, -1, {}, nullptr, state);
+      if (stopping) throw interrupted();
+    };
+    const bool census_resume = checkpoints && cp->resume && first_opt == e.optimizers.size();
+    out.census =
+        run_census(e, obj, out, backend, checkpoints ? &ccp : nullptr,
+                   census_resume ? &resume_from.census : nullptr, static_cast<bool>(progress));
     out.census.seconds = seconds_since(t_census);
   }
   out.seconds_total = seconds_since(t_all);

@@ -228,14 +228,22 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   return r;
 }
 
-FinderSpec read_finder(const Section& s, std::int64_t trajectories) {
+FinderSpec read_finder(const Section& s, const InitSpec& init, std::int64_t dim,
+                       const std::string& base_dir, double& dedup_tol) {
   FinderSpec f;
   f.kind = s.choice("kind", "none", {"none", "gradient-norm", "newton"});
-  s.allow_only({"kind", "starts", "max_steps", "lr", "dedup_tol"});
-  f.starts = s.integer("starts", std::min<std::int64_t>(256, trajectories), 1, trajectories);
+  s.allow_only({"kind", "starts", "max_steps", "lr", "init", "dedup_tol"});
+  f.starts = s.integer("starts", 256, 1, kMaxCount);
   f.max_steps = s.integer("max_steps", 2000, 1, kMaxCount);
   f.lr = s.number("lr", f.kind == "newton" ? 1.0 : 1e-3, 0.0, 1e30, true);
-  f.dedup_tol = s.number("dedup_tol", 1e-6, 0.0, 1e30);
+  // finder.dedup_tol of saddlescope 0.1 is now analysis.dedup_tol (a merge
+  // distance for every source); read here when [analysis] does not set it.
+  if (s.has("dedup_tol")) dedup_tol = s.number("dedup_tol", 0.0, 0.0, 1e30);
+  f.init = init;
+  if (const auto fi = s.table("init")) {
+    f.init = read_init(*fi, dim, base_dir);
+    f.own_init = true;
+  }
   return f;
 }
 
@@ -249,8 +257,8 @@ PlateauRule read_plateau(const Section& s) {
 }
 
 AnalysisSpec read_analysis(const Section& s) {
-  s.allow_only(
-      {"points", "method", "max_points", "zero_tol", "crit_tol", "precision", "save_point_coords"});
+  s.allow_only({"points", "method", "max_points", "zero_tol", "crit_tol", "dedup_tol", "precision",
+                "save_point_coords"});
   AnalysisSpec a;
   if (const toml::node* n = s.node("points")) {
     const toml::array* arr = n->as_array();
@@ -270,6 +278,7 @@ AnalysisSpec read_analysis(const Section& s) {
   a.max_points = s.integer("max_points", 256, 1, 1'000'000);
   a.zero_tol = s.number("zero_tol", 1e-6, 0.0, 1.0);
   a.crit_tol = s.number("crit_tol", 1e-4, 0.0, 1e30);
+  a.dedup_tol = s.number("dedup_tol", 0.0, 0.0, 1e30);
   a.precision =
       s.choice("precision", "f64", {"f32", "f64"}) == "f32" ? Precision::f32 : Precision::f64;
   a.save_point_coords = s.boolean("save_point_coords", false);
@@ -420,6 +429,15 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
+// An [init]-shaped table ([init], [finder.init]) in config.toml.
+void write_init(std::ostream& s, const char* header, const InitSpec& i) {
+  s << "\n[" << header << "]\nkind = " << quote(i.kind) << "\n";
+  if (i.kind == "gaussian" || i.kind == "uniform" || i.kind == "sphere")
+    s << "scale = " << fmt_double(i.scale) << "\n";
+  if (i.kind == "point") s << "point = " << fmt_list(i.point) << "\n";
+  if (i.kind == "file") s << "file = " << quote(i.file_resolved) << "\n";
+}
+
 // Unique labels: the kind alone when unique, else kind(lr=...), else kind#i.
 void assign_labels(std::vector<OptimizerSpec>& opts) {
   std::map<std::string, int> count;
@@ -454,6 +472,11 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   for (const auto& a : sets) config::apply_set(doc, a);
 
   const Section top(doc, "", source);
+  if (top.has("sweep"))  // docs/experiment.md [sweep]: src/core/sweep.cpp runs each point
+    top.fail("sweep",
+             "makes this file several experiments, one per point: run it with `saddlescope run "
+             "FILE` (a run directory per point under RUN_DIR/sweep/) or check it with "
+             "`saddlescope validate FILE`");
   top.allow_only(
       {"name", "seed", "objective", "init", "run", "optimizer", "plateau", "analysis", "finder"});
 
@@ -482,19 +505,16 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
     obj->fail("tf32",
               "= true needs run.precision = \"f32\" (TF32 rounds f32 GEMM inputs; f64 "
               "GEMMs never use it)");
-  const toml::node* opt = top.node("optimizer");
-  if (!opt)
-    throw InputError(
-        fmt::format("{}: missing [[optimizer]]: list at least one (kind = gd, "
-                    "momentum, adagrad, rmsprop or adam)",
-                    source));
-  const toml::array* arr = opt->as_array();
-  if (!arr || arr->empty())
-    top.fail("optimizer", "must be an array of tables: write each one as [[optimizer]]");
-  for (std::size_t i = 0; i < arr->size(); ++i) {
-    const toml::table* t = arr->get(i)->as_table();
-    if (!t) top.fail("optimizer", "must be an array of tables: write each one as [[optimizer]]");
-    e.optimizers.push_back(read_optimizer(Section(*t, fmt::format("optimizer[{}]", i), source)));
+  // [[optimizer]] may be absent in a finder-only experiment (checked below).
+  if (const toml::node* opt = top.node("optimizer")) {
+    const toml::array* arr = opt->as_array();
+    if (!arr || arr->empty())
+      top.fail("optimizer", "must be an array of tables: write each one as [[optimizer]]");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::table* t = arr->get(i)->as_table();
+      if (!t) top.fail("optimizer", "must be an array of tables: write each one as [[optimizer]]");
+      e.optimizers.push_back(read_optimizer(Section(*t, fmt::format("optimizer[{}]", i), source)));
+    }
   }
   assign_labels(e.optimizers);
   for (std::size_t i = 0; i < e.optimizers.size(); ++i) {
@@ -512,7 +532,20 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   // of dense N x N Hessians is a deliberate choice at large N.
   if (const auto pl = top.table("plateau")) e.plateau = read_plateau(*pl);
   if (const auto an = top.table("analysis")) e.analysis = read_analysis(*an);
-  if (const auto fi = top.table("finder")) e.finder = read_finder(*fi, e.run.trajectories);
+  if (const auto fi = top.table("finder")) {
+    double dedup = -1;
+    e.finder = read_finder(*fi, e.init, e.objective.dim, base_dir, dedup);
+    if (dedup >= 0) {
+      const auto an = top.table("analysis");
+      if (an && an->has("dedup_tol"))
+        fi->fail("dedup_tol",
+                 "is set twice: it moved to analysis.dedup_tol (a merge distance for every "
+                 "source); remove it from [finder]");
+      e.analysis.dedup_tol = dedup;
+    }
+  } else {
+    e.finder.init = e.init;
+  }
   const bool wants_critical = std::find(e.analysis.points.begin(), e.analysis.points.end(),
                                         "critical") != e.analysis.points.end() &&
                               e.analysis.method != "none";
@@ -524,6 +557,21 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
     top.fail("finder",
              "finds critical points for the census: add \"critical\" to analysis.points "
              "(and [analysis] method = \"eigh\")");
+  if (e.optimizers.empty() && e.finder.kind == "none")
+    throw InputError(
+        fmt::format("{}: missing [[optimizer]]: list at least one (kind = gd, momentum, adagrad, "
+                    "rmsprop, adam, perturbed-gd, langevin, saddle-free-newton or annealing), "
+                    "or give a [finder] for a finder-only census",
+                    source));
+  if (e.optimizers.empty()) {
+    // Finder only: the census has no trajectory points to analyse.
+    for (const auto& p : e.analysis.points)
+      if (p != "critical")
+        top.fail("analysis",
+                 fmt::format("points include \"{}\", but the experiment has no [[optimizer]] "
+                             "(a finder-only census analyses \"critical\" points only)",
+                             p));
+  }
   return e;
 }
 
@@ -578,12 +626,7 @@ std::string to_toml(const Experiment& e) {
   if (o.kind == "gaussian-field")
     s << "features = " << o.features << "\nlength_scale = " << fmt_double(o.length_scale)
       << "\nmu = " << fmt_double(o.mu) << "\n";
-  const auto& i = e.init;
-  s << "\n[init]\nkind = " << quote(i.kind) << "\n";
-  if (i.kind == "gaussian" || i.kind == "uniform" || i.kind == "sphere")
-    s << "scale = " << fmt_double(i.scale) << "\n";
-  if (i.kind == "point") s << "point = " << fmt_list(i.point) << "\n";
-  if (i.kind == "file") s << "file = " << quote(i.file_resolved) << "\n";
+  write_init(s, "init", e.init);
   const auto& r = e.run;
   s << "\n[run]\n";
   s << "trajectories = " << r.trajectories << "\n";
@@ -609,6 +652,7 @@ std::string to_toml(const Experiment& e) {
   s << "max_points = " << a.max_points << "\n";
   s << "zero_tol = " << fmt_double(a.zero_tol) << "\n";
   s << "crit_tol = " << fmt_double(a.crit_tol) << "\n";
+  s << "dedup_tol = " << fmt_double(a.dedup_tol) << "\n";
   s << "precision = " << quote(a.precision == Precision::f64 ? "f64" : "f32") << "\n";
   s << "save_point_coords = " << (a.save_point_coords ? "true" : "false") << "\n";
   const auto& f = e.finder;
@@ -617,7 +661,7 @@ std::string to_toml(const Experiment& e) {
     s << "starts = " << f.starts << "\n";
     s << "max_steps = " << f.max_steps << "\n";
     s << "lr = " << fmt_double(f.lr) << "\n";
-    s << "dedup_tol = " << fmt_double(f.dedup_tol) << "\n";
+    if (f.own_init) write_init(s, "finder.init", f.init);
   }
   for (const auto& opt : e.optimizers) {
     const auto& p = opt.params;

@@ -45,7 +45,8 @@ std::uint64_t objective_bytes(const ObjectiveData& obj, Precision p) {
 MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   MemoryPlan plan;
   plan.budget = backend.memory_budget();
-  const std::int64_t n = e.objective.dim, b = e.run.trajectories;
+  const std::int64_t n = e.objective.dim;
+  std::int64_t b = e.run.trajectories;
   const std::uint64_t t = precision_bytes(e.run.precision);
   // Objective data without building it: the rotated quadratic holds an n x n matrix.
   const bool coupled = e.objective.dense_matrix();
@@ -123,17 +124,21 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   }
   plan.per_trajectory_bytes = per;
   const std::uint64_t fixed = plan.objective_bytes + rec;
-  if (plan.budget <= fixed || (plan.budget - fixed) / per < 1)
+  if (e.optimizers.empty()) {  // a finder-only census: no trajectories
+    b = 0;
+  } else if (plan.budget <= fixed || (plan.budget - fixed) / per < 1)
     throw ResourceError(fmt::format(
         "memory plan: one trajectory needs {} plus {} for the objective and records, but the {} "
         "backend offers {}; lower objective.dim, run.record_trajectories or run.max_steps / "
         "run.record_every, or use precision = \"f32\"",
         human(per), human(fixed), backend.name(), human(plan.budget)));
-  const std::int64_t fit = static_cast<std::int64_t>(
-      std::min<std::uint64_t>((plan.budget - fixed) / per, static_cast<std::uint64_t>(b)));
-  plan.chunk = e.run.chunk_size > 0 ? std::min<std::int64_t>(e.run.chunk_size, fit) : fit;
-  plan.chunk = std::min(plan.chunk, b);
-  plan.chunks = (b + plan.chunk - 1) / plan.chunk;
+  if (b > 0) {
+    const std::int64_t fit = static_cast<std::int64_t>(
+        std::min<std::uint64_t>((plan.budget - fixed) / per, static_cast<std::uint64_t>(b)));
+    plan.chunk = e.run.chunk_size > 0 ? std::min<std::int64_t>(e.run.chunk_size, fit) : fit;
+    plan.chunk = std::min(plan.chunk, b);
+    plan.chunks = (b + plan.chunk - 1) / plan.chunk;
+  }
   plan.peak_bytes = fixed + per * static_cast<std::uint64_t>(plan.chunk);
   const std::uint64_t opts = e.optimizers.size();
   if (e.analysis.method != "none") {
@@ -152,17 +157,23 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
         {plan.budget / plan.census_bytes_per_point,
          static_cast<std::uint64_t>(e.analysis.max_points), std::uint64_t{64}}));
   }
-  if (e.finder.kind == "newton") {
-    // Newton holds a dense Hessian per active start (and a factorization copy).
+  if (e.finder.kind != "none") {
+    // The finder keeps every start's state on the host and steps slices of
+    // starts (finder_slice); newton holds dense Hessians and their solver
+    // copies for one slice, and needs room for one start at least.
     const std::uint64_t nn = static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
-    const std::uint64_t need = static_cast<std::uint64_t>(e.finder.starts) * nn * 8 * 2;
-    if (need > plan.budget)
+    const std::uint64_t one =
+        e.finder.kind == "newton" ? 3 * nn * 8 : 8 * static_cast<std::uint64_t>(n) * 8;
+    if (one > plan.budget / 2)
       throw ResourceError(fmt::format(
-          "memory plan: the newton finder holds {} of Hessians ({} starts x {} x {}) but the {} "
-          "backend offers {}; lower finder.starts or use finder.kind = \"gradient-norm\"",
-          human(need), e.finder.starts, n, n, backend.name(), human(plan.budget)));
+          "memory plan: one newton finder start holds {} (a dense {} x {} Hessian and its "
+          "solver's copies) but the {} backend offers {}; lower objective.dim or use "
+          "finder.kind = \"gradient-norm\"",
+          human(one), n, n, backend.name(), human(plan.budget)));
+    plan.host_result_bytes +=
+        static_cast<std::uint64_t>(e.finder.starts) * (static_cast<std::uint64_t>(n) * 8 * 2 + 64);
   }
-  plan.host_result_bytes =
+  plan.host_result_bytes +=
       opts * (static_cast<std::uint64_t>(b) * 48 +
               static_cast<std::uint64_t>(e.run.record_trajectories * e.records()) *
                   (8 + (e.run.record_paths ? 8 * static_cast<std::uint64_t>(n) : 0)) +
@@ -171,6 +182,16 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
 }
 
 std::string MemoryPlan::describe() const {
+  if (chunk == 0) {
+    std::string s = fmt::format(
+        "memory plan: no trajectories (a finder-only census); {} objective data; {} of finder "
+        "state kept on the host",
+        human(objective_bytes), human(host_result_bytes));
+    if (census_bytes_per_point > 0)
+      s += fmt::format("; census: {} per point, {} points at a time", human(census_bytes_per_point),
+                       census_chunk);
+    return s;
+  }
   std::string s = fmt::format(
       "memory plan: {} per trajectory, {} objective data; {} trajectories per chunk, {} chunk{} "
       "per optimizer; peak {} of {} available; {} of results kept on the host",

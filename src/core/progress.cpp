@@ -54,3 +54,38 @@ ProgressFn stderr_progress(const Experiment& e) {
 }
 
 }  // namespace saddlescope
+
+namespace saddlescope {
+namespace {
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+PhaseProgress::PhaseProgress(std::string what, bool upper_bound)
+    : what_(std::move(what)),
+      upper_bound_(upper_bound),
+      tty_(isatty(fileno(stderr)) != 0),
+      start_(now_seconds()) {}
+
+void PhaseProgress::update(double fraction, const std::string& detail, bool final) {
+  const double now = now_seconds();
+  const bool drew = last_ > -1e299;
+  if (!drew && now - start_ < 1.0) return;  // quiet for phases shorter than a second
+  if (!final && now - last_ < (tty_ ? 0.25 : 5.0)) return;
+  last_ = now;
+  const double elapsed = now - start_;
+  const double left = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0.0;
+  const std::string line =
+      fmt::format("{} | {:.0f}% | {} | {:.0f}s elapsed, {}{:.0f}s left", what_, 100 * fraction,
+                  detail, elapsed, upper_bound_ ? "at most " : "about ", left);
+  if (tty_) {
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    if (final) std::fprintf(stderr, "\n");
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace saddlescope

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -117,44 +118,123 @@ nlohmann::json comparison(const Experiment& e, const RunResult& r, const Optimiz
   return c;
 }
 
-// Class counts, index histogram and the saddle fraction among critical points
-// of the census points accepted by `keep`.
-template <class Keep>
-nlohmann::json census_stats(const std::vector<AnalyzedPoint>& pts, std::int64_t n, Keep keep) {
-  std::int64_t count = 0, critical = 0, critical_saddles = 0;
-  std::map<std::string, std::int64_t> classes = {
-      {"minimum", 0}, {"maximum", 0}, {"saddle", 0}, {"degenerate", 0}, {"failed", 0}};
-  std::map<std::int64_t, std::int64_t> index_hist;
+// Census statistics over distinct points (docs/run-directory.md, census):
+// the distinct points with weight(d) > 0, each once, and beside them the
+// same counted weight(d) times; `points` counts the analysed rows row_keep accepts.
+nlohmann::json census_stats(const CensusResult& c, std::int64_t n,
+                            const std::function<bool(const AnalyzedPoint&)>& row_keep,
+                            const std::function<std::int64_t(const DistinctPoint&)>& weight) {
+  std::int64_t rows = 0;
+  for (const auto& p : c.points) rows += row_keep(p);
+  auto classes0 = [] {
+    return std::map<std::string, std::int64_t>{
+        {"minimum", 0}, {"maximum", 0}, {"saddle", 0}, {"degenerate", 0}, {"failed", 0}};
+  };
+  std::int64_t count = 0, critical = 0, saddles = 0, w_points = 0, w_critical = 0, w_saddles = 0;
+  auto classes = classes0(), w_classes = classes0();
+  std::map<std::int64_t, std::int64_t> hist, w_hist;
   std::vector<double> alpha;
-  for (const auto& p : pts) {
-    if (!keep(p)) continue;
+  for (const DistinctPoint& d : c.distinct) {
+    const std::int64_t w = weight(d);
+    if (w <= 0) continue;
+    const AnalyzedPoint& p = c.points[d.representative];
+    const bool ok = p.inertia.cls != PointClass::failed;
     ++count;
+    w_points += w;
     classes[class_name(p.inertia.cls)]++;
-    if (p.inertia.cls != PointClass::failed) {
-      index_hist[p.inertia.index]++;
+    w_classes[class_name(p.inertia.cls)] += w;
+    if (ok) {
+      hist[p.inertia.index]++;
+      w_hist[p.inertia.index] += w;
       alpha.push_back(static_cast<double>(p.inertia.index) / static_cast<double>(n));
     }
-    if (p.critical && p.inertia.cls != PointClass::failed) {
+    if (p.critical && ok) {
       ++critical;
-      critical_saddles += p.inertia.cls == PointClass::saddle;
+      w_critical += w;
+      saddles += p.inertia.cls == PointClass::saddle;
+      w_saddles += p.inertia.cls == PointClass::saddle ? w : 0;
     }
   }
-  nlohmann::json hist = nlohmann::json::object();
-  for (const auto& [k, v] : index_hist) hist[std::to_string(k)] = v;
-  return {{"points", count},
+  auto to_hist = [](const std::map<std::int64_t, std::int64_t>& h) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : h) j[std::to_string(k)] = v;
+    return j;
+  };
+  auto fraction = [](std::int64_t a, std::int64_t b) {
+    return b > 0 ? nlohmann::json(static_cast<double>(a) / static_cast<double>(b))
+                 : nlohmann::json();
+  };
+  return {{"points", rows},
+          {"distinct_points", count},
           {"classes", classes},
-          {"index_histogram", hist},
+          {"index_histogram", to_hist(hist)},
           {"index_fraction", to_json(quantiles(alpha))},
           {"critical_points", critical},
-          {"saddle_fraction_among_critical",
-           critical > 0 ? nlohmann::json(static_cast<double>(critical_saddles) /
-                                         static_cast<double>(critical))
-                        : nlohmann::json()}};
+          {"saddle_fraction_among_critical", fraction(saddles, critical)},
+          {"multiplicity_weighted",
+           {{"points", w_points},
+            {"classes", w_classes},
+            {"index_histogram", to_hist(w_hist)},
+            {"critical_points", w_critical},
+            {"saddle_fraction_among_critical", fraction(w_saddles, w_critical)}}}};
+}
+
+// The index-energy law (docs/run-directory.md, census index_energy): the
+// index fraction of distinct critical points in equal-count bins of their
+// value, for the distinct points with weight(d) > 0.
+nlohmann::json index_energy_bins(const Experiment& e, const CensusResult& c, std::int64_t n,
+                                 bool field,
+                                 const std::function<std::int64_t(const DistinctPoint&)>& weight) {
+  std::vector<std::pair<double, double>> va;  // (value, alpha)
+  for (const DistinctPoint& d : c.distinct) {
+    const AnalyzedPoint& p = c.points[d.representative];
+    const double v = field ? p.f_field : p.f;
+    if (weight(d) <= 0 || !p.critical || p.inertia.cls == PointClass::failed || !std::isfinite(v))
+      continue;
+    va.emplace_back(v, static_cast<double>(p.inertia.index) / static_cast<double>(n));
+  }
+  std::sort(va.begin(), va.end());
+  const auto total = static_cast<std::int64_t>(va.size());
+  nlohmann::json bins = nlohmann::json::array();
+  if (total == 0) return bins;
+  std::int64_t nb = std::min<std::int64_t>(
+      20, static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(total)))));
+  nb = std::max<std::int64_t>(1, std::min(nb, total / 5));
+  const bool pspin = e.objective.kind == "p-spin";
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::int64_t lo = b * total / nb, hi = (b + 1) * total / nb;
+    double fs = 0, as = 0;
+    for (std::int64_t k = lo; k < hi; ++k) {
+      fs += va[k].first;
+      as += va[k].second;
+    }
+    const auto cnt = static_cast<double>(hi - lo);
+    const double f_mean = fs / cnt, a_mean = as / cnt;
+    double ss = 0;
+    for (std::int64_t k = lo; k < hi; ++k) ss += (va[k].second - a_mean) * (va[k].second - a_mean);
+    nlohmann::json bin = {
+        {"f_lo", va[lo].first},
+        {"f_hi", va[hi - 1].first},
+        {"f_mean", f_mean},
+        {"count", hi - lo},
+        {"alpha_mean", a_mean},
+        {"alpha_stderr", hi - lo >= 2 ? nlohmann::json(std::sqrt(ss / (cnt - 1)) / std::sqrt(cnt))
+                                      : nlohmann::json()}};
+    if (pspin) {
+      // Fraction below 0 of the semicircle of radius 2 sqrt(p(p-1)) centred at -p E.
+      const double p = e.objective.p, radius = 2 * std::sqrt(p * (p - 1));
+      const double t = std::clamp((p * f_mean) / radius, -1.0, 1.0);
+      bin["alpha_theory"] = 0.5 + (t * std::sqrt(1 - t * t) + std::asin(t)) / M_PI;
+    }
+    bins.push_back(bin);
+  }
+  return bins;
 }
 
 // density.csv: eigenvalue histograms per optimizer x class on common bins
-// spanning the data (Freedman-Diaconis width, 10 to 200 bins); each group's
-// density integrates to 1.
+// spanning the data (Freedman-Diaconis width, 10 to 200 bins), edges on
+// multiples of the width so that 0 is an edge; each group's density
+// integrates to 1.
 std::string density_csv(const Experiment& e, const RunResult& r) {
   const auto& c = r.census;
   const std::int64_t n = e.objective.hessian_dim();
@@ -166,16 +246,19 @@ std::string density_csv(const Experiment& e, const RunResult& r) {
   std::string csv = "group,bin_lo,bin_hi,density\n";
   if (all.empty()) return csv;
   std::sort(all.begin(), all.end());
-  const double lo = all.front(), hi = all.back();
+  double lo = all.front();
+  const double hi = all.back();
   const Quantiles q = quantiles(all);
   const double iqr = q.q75 - q.q25;
-  int bins = 10;
-  if (hi > lo && iqr > 0) {
-    const double width = 2 * iqr / std::cbrt(static_cast<double>(all.size()));
-    bins = static_cast<int>(std::clamp(std::ceil((hi - lo) / width), 10.0, 200.0));
-  }
   const double span = hi > lo ? hi - lo : 1.0;
-  const double w = span / bins;
+  int target = 10;
+  if (hi > lo && iqr > 0) {
+    const double fd = 2 * iqr / std::cbrt(static_cast<double>(all.size()));
+    target = static_cast<int>(std::clamp(std::ceil(span / fd), 10.0, 200.0));
+  }
+  const double w = span / target;
+  lo = std::floor(lo / w) * w;  // edges at multiples of w: 0 is one of them
+  const int bins = std::max(1, static_cast<int>(std::ceil((hi - lo) / w - 1e-9)) + (hi == lo));
   std::map<std::string, std::vector<double>> groups;
   for (std::size_t p = 0; p < c.points.size(); ++p) {
     const auto& pt = c.points[p];
@@ -185,7 +268,7 @@ std::string density_csv(const Experiment& e, const RunResult& r) {
     counts.resize(static_cast<std::size_t>(bins), 0.0);
     for (std::int64_t i = 0; i < n; ++i) {
       const double v = c.spectra[static_cast<std::int64_t>(p) * n + i];
-      const int k = std::clamp(static_cast<int>((v - lo) / w), 0, bins - 1);
+      const int k = std::clamp(static_cast<int>(std::floor((v - lo) / w)), 0, bins - 1);
       counts[static_cast<std::size_t>(k)] += 1;
     }
   }
@@ -199,28 +282,75 @@ std::string density_csv(const Experiment& e, const RunResult& r) {
   return csv;
 }
 
+std::string opt_num(double v) { return std::isfinite(v) ? g17(v) : ""; }
+
 void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
                   std::vector<std::string>& files, nlohmann::json& summary) {
   const auto& c = r.census;
-  const std::int64_t n = e.objective.dim;
+  const std::int64_t n = e.objective.dim, nh = e.objective.hessian_dim();
   const auto np = static_cast<std::int64_t>(c.points.size());
   std::string csv =
       "point,source,optimizer,trajectory,step,f,grad_norm,index,n_zero,n_pos,lambda_min,"
-      "lambda_max,class\n";
+      "lambda_max,class,distinct_id,critical,crit_threshold,lambda_tol,tol_rule,rho,f_field\n";
   for (std::int64_t p = 0; p < np; ++p) {
     const auto& pt = c.points[p];
     const bool ok = pt.inertia.cls != PointClass::failed;
     csv += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p, pt.source, pt.group, pt.trajectory, pt.step,
-        g17(pt.f), g17(pt.grad_norm), ok ? std::to_string(pt.inertia.index) : "",
-        ok ? std::to_string(pt.inertia.n_zero) : "", ok ? std::to_string(pt.inertia.n_pos) : "",
-        ok ? g17(pt.inertia.lambda_min) : "", ok ? g17(pt.inertia.lambda_max) : "",
-        class_name(pt.inertia.cls));
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p, pt.source, pt.group,
+        pt.trajectory, pt.step, g17(pt.f), g17(pt.grad_norm),
+        ok ? std::to_string(pt.inertia.index) : "", ok ? std::to_string(pt.inertia.n_zero) : "",
+        ok ? std::to_string(pt.inertia.n_pos) : "", ok ? g17(pt.inertia.lambda_min) : "",
+        ok ? g17(pt.inertia.lambda_max) : "", class_name(pt.inertia.cls), pt.distinct_id,
+        pt.critical ? 1 : 0, g17(pt.crit_threshold), ok ? g17(pt.inertia.tol) : "",
+        ok ? tol_rule_name(pt.inertia.rule) : "", opt_num(pt.rho), opt_num(pt.f_field));
   }
   npy::write_text((d / "points.csv").string(), csv);
   files.push_back("points.csv");
+
+  // distinct.csv
+  std::string dcsv =
+      "distinct_id,representative,source,optimizer,trajectory,f,f_field,grad_norm,critical,"
+      "index,n_zero,n_pos,lambda_min,lambda_max,lambda_tol,class,members_agree,multiplicity,"
+      "mult_stop,mult_plateau,mult_critical";
+  for (const auto& g : c.groups) dcsv += ",mult:" + g;
+  dcsv += "\n";
+  for (std::size_t k = 0; k < c.distinct.size(); ++k) {
+    const DistinctPoint& q = c.distinct[k];
+    const AnalyzedPoint& pt = c.points[q.representative];
+    const bool ok = pt.inertia.cls != PointClass::failed;
+    dcsv += fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", k, q.representative,
+        pt.source, pt.group, pt.trajectory, g17(pt.f), opt_num(pt.f_field), g17(pt.grad_norm),
+        pt.critical ? 1 : 0, ok ? std::to_string(pt.inertia.index) : "",
+        ok ? std::to_string(pt.inertia.n_zero) : "", ok ? std::to_string(pt.inertia.n_pos) : "",
+        ok ? g17(pt.inertia.lambda_min) : "", ok ? g17(pt.inertia.lambda_max) : "",
+        ok ? g17(pt.inertia.tol) : "", class_name(pt.inertia.cls), q.members_agree ? 1 : 0,
+        q.multiplicity(), q.mult_stop, q.mult_plateau, q.mult_critical);
+    for (const std::int64_t m : q.mult_group) dcsv += fmt::format(",{}", m);
+    dcsv += "\n";
+  }
+  npy::write_text((d / "distinct.csv").string(), dcsv);
+  files.push_back("distinct.csv");
+
+  if (c.has_finder) {  // finder.csv: one row per start
+    std::string fcsv = "start,outcome,steps,f,grad_norm,point,distinct_id\n";
+    const auto analysed = static_cast<std::int64_t>(
+        std::count_if(c.points.begin(), c.points.end(),
+                      [](const AnalyzedPoint& p) { return p.source == "critical"; }));
+    for (std::int64_t i = 0; i < c.finder.starts; ++i) {
+      const std::int64_t q = c.finder.point[i];
+      const bool in = q >= 0 && q < analysed;
+      const std::int64_t row = c.finder_first_row + q;
+      fcsv += fmt::format("{},{},{},{},{},{},{}\n", i, finder_outcome_name(c.finder.outcome[i]),
+                          c.finder.steps[i], g17(c.finder.f[i]), g17(c.finder.grad_norm[i]),
+                          in ? std::to_string(row) : "",
+                          in ? std::to_string(c.points[row].distinct_id) : "");
+    }
+    npy::write_text((d / "finder.csv").string(), fcsv);
+    files.push_back("finder.csv");
+  }
   if (e.analysis.method == "eigh") {  // inertia gives counts, not spectra
-    npy::write_f64((d / "spectra.npy").string(), {np, e.objective.hessian_dim()}, c.spectra);
+    npy::write_f64((d / "spectra.npy").string(), {np, nh}, c.spectra);
     files.push_back("spectra.npy");
     npy::write_text((d / "density.csv").string(), density_csv(e, r));
     files.push_back("density.csv");
@@ -229,50 +359,108 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
     npy::write_f64((d / "point_coords.npy").string(), {np, n}, c.coords);
     files.push_back("point_coords.npy");
   }
-  nlohmann::json census =
-      census_stats(c.points, e.objective.hessian_dim(), [](const AnalyzedPoint&) { return true; });
+  auto all_rows = [](const AnalyzedPoint&) { return true; };
+  auto all_mult = [](const DistinctPoint& q) { return q.multiplicity(); };
+  nlohmann::json census = census_stats(c, nh, all_rows, all_mult);
   census["method"] = e.analysis.method;
   census["precision"] = e.analysis.precision == Precision::f64 ? "f64" : "f32";
-  census["zero_tol_relative"] = e.analysis.zero_tol;
   census["crit_tol"] = e.analysis.crit_tol;
   census["seconds"] = c.seconds;
   std::int64_t failed = 0;
   for (const auto& pt : c.points) failed += pt.info != 0;
   census["failed_solves"] = failed;
-  std::vector<std::string> groups;
-  for (const auto& pt : c.points)
-    if (std::find(groups.begin(), groups.end(), pt.group) == groups.end())
-      groups.push_back(pt.group);
-  for (const auto& g : groups)
-    census["per_optimizer"][g] = census_stats(
-        c.points, e.objective.hessian_dim(), [&g](const AnalyzedPoint& p) { return p.group == g; });
-  for (const char* src : {"stop", "plateau", "critical"})
-    census["per_source"][src] =
-        census_stats(c.points, n, [src](const AnalyzedPoint& p) { return p.source == src; });
+  for (std::size_t g = 0; g < c.groups.size(); ++g)
+    census["per_optimizer"][c.groups[g]] = census_stats(
+        c, nh, [&](const AnalyzedPoint& p) { return p.group == c.groups[g]; },
+        [g](const DistinctPoint& q) { return q.mult_group[g]; });
+  const std::pair<const char*, std::int64_t DistinctPoint::*> sources[] = {
+      {"stop", &DistinctPoint::mult_stop},
+      {"plateau", &DistinctPoint::mult_plateau},
+      {"critical", &DistinctPoint::mult_critical}};
+  nlohmann::json energy = {{"value", e.objective.kind == "p-spin" ? "E" : "f"},
+                           {"theory", e.objective.kind == "p-spin"
+                                          ? nlohmann::json("p-spin: fraction below 0 of the "
+                                                           "semicircle of radius 2 sqrt(p(p-1)) "
+                                                           "centred at -p E")
+                                          : nlohmann::json()}};
+  nlohmann::json field = {{"value", "f_field"}, {"theory", nlohmann::json()}};
+  const bool gf = e.objective.kind == "gaussian-field";
+  for (const auto& [src, member] : sources) {
+    const std::string name = src;
+    auto weight = [member = member](const DistinctPoint& q) { return q.*member; };
+    census["per_source"][src] = census_stats(
+        c, nh, [&](const AnalyzedPoint& p) { return p.source == name; }, weight);
+    energy["per_source"][src] = index_energy_bins(e, c, nh, false, weight);
+    if (gf) field["per_source"][src] = index_energy_bins(e, c, nh, true, weight);
+  }
+  energy["per_source"]["all"] = index_energy_bins(e, c, nh, false, all_mult);
+  census["index_energy"] = energy;
+  if (gf) {
+    field["per_source"]["all"] = index_energy_bins(e, c, nh, true, all_mult);
+    census["index_energy_field"] = field;
+  }
+  // The rules in force (docs/experiment.md, census rules).
+  std::vector<double> rhos, tols;
+  std::map<std::string, std::int64_t> rules;
+  for (const auto& pt : c.points) {
+    if (std::isfinite(pt.rho)) rhos.push_back(pt.rho);
+    if (pt.inertia.cls == PointClass::failed) continue;
+    tols.push_back(pt.inertia.tol);
+    rules[tol_rule_name(pt.inertia.rule)]++;
+  }
+  census["tolerances"] = {
+      {"zero_tol_relative", e.analysis.zero_tol},
+      {"backward_error_factor", kBackwardErrorFactor},
+      {"second_order", true},
+      {"merge_factor", kMergeFactor},
+      {"dedup_tol",
+       e.analysis.dedup_tol > 0 ? nlohmann::json(e.analysis.dedup_tol) : nlohmann::json()},
+      {"crit_tol", e.analysis.crit_tol},
+      {"rho", to_json(quantiles(rhos))},
+      {"lambda_tol", to_json(quantiles(tols))},
+      {"tol_rule", rules}};
   // Premature stops: converged by the gradient test at a point of index >= 1.
   nlohmann::json premature = nlohmann::json::array();
   std::map<std::string, std::int64_t> premature_per;
+  std::vector<std::int64_t> premature_ids;
   for (std::size_t p = 0; p < c.points.size(); ++p) {
     const auto& pt = c.points[p];
     if (pt.source != "stop" || pt.outcome != kConverged || pt.inertia.cls == PointClass::failed ||
         pt.inertia.index < 1)
       continue;
     premature_per[pt.group]++;
+    premature_ids.push_back(pt.distinct_id);
     premature.push_back({{"point", p},
+                         {"distinct_id", pt.distinct_id},
                          {"optimizer", pt.group},
                          {"trajectory", pt.trajectory},
                          {"index", pt.inertia.index},
                          {"class", class_name(pt.inertia.cls)},
                          {"grad_norm", number(pt.grad_norm)}});
   }
-  census["stopped_at_saddle"] = {
-      {"count", premature.size()}, {"per_optimizer", premature_per}, {"points", premature}};
+  std::sort(premature_ids.begin(), premature_ids.end());
+  premature_ids.erase(std::unique(premature_ids.begin(), premature_ids.end()), premature_ids.end());
+  census["stopped_at_saddle"] = {{"count", premature.size()},
+                                 {"distinct_points", premature_ids.size()},
+                                 {"per_optimizer", premature_per},
+                                 {"points", premature}};
   if (c.has_finder) {
     std::int64_t analysed = 0;
     for (const auto& pt : c.points) analysed += pt.source == "critical";
-    census["finder"] = {{"kind", e.finder.kind},       {"starts", c.finder.starts},
-                        {"reached", c.finder.reached}, {"distinct_points", c.finder.points.size()},
-                        {"analysed_points", analysed}, {"dedup_tol", e.finder.dedup_tol},
+    std::vector<double> polish;
+    for (std::size_t i = 0; i < c.finder.outcome.size(); ++i)
+      if (c.finder.outcome[i] == kFinderConverged)
+        polish.push_back(static_cast<double>(c.finder.polish_steps[i]));
+    census["finder"] = {{"kind", e.finder.kind},
+                        {"starts", c.finder.starts},
+                        {"outcomes",
+                         {{"converged", c.finder.count(kFinderConverged)},
+                          {"stalled", c.finder.count(kFinderStalled)},
+                          {"max_steps", c.finder.count(kFinderMaxSteps)},
+                          {"diverged", c.finder.count(kFinderDiverged)}}},
+                        {"distinct_points", c.finder.points.size()},
+                        {"analysed_points", analysed},
+                        {"polish_steps", to_json(quantiles(polish))},
                         {"seconds", c.finder.seconds}};
   }
   summary["census"] = census;
@@ -342,7 +530,7 @@ void prepare_run_dir(const std::string& dir, const Experiment& e) {
 
 void write_results(const std::string& dir, const Experiment& e, const RunResult& r) {
   const fs::path d(dir);
-  const std::int64_t b = e.run.trajectories, n = e.objective.dim;
+  const std::int64_t b = e.trajectories(), n = e.objective.dim;
   const std::int64_t opts = static_cast<std::int64_t>(r.optimizers.size());
   std::vector<std::string> files = {"config.toml"};
 
@@ -364,7 +552,7 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   files.push_back("trajectories.csv");
 
   // curves.npy [optimizers, record_trajectories, records, 2]
-  const std::int64_t rt = e.run.record_trajectories, rec = e.records();
+  const std::int64_t rt = opts > 0 ? e.run.record_trajectories : 0, rec = e.records();
   std::vector<float> curves;
   for (const auto& o : r.optimizers)
     curves.insert(curves.end(), o.traj.curves.begin(), o.traj.curves.end());
@@ -394,7 +582,7 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   }
 
   nlohmann::json s;
-  s["schema_version"] = 1;
+  s["schema_version"] = 2;
   s["version"] = SADDLESCOPE_VERSION;
   s["name"] = e.name;
   s["seed"] = e.seed;

@@ -12,41 +12,40 @@
 namespace saddlescope {
 namespace {
 
-npy::Array read_start_file(const Experiment& e) {
-  const std::string& path = e.init.file_resolved;
+// The start file of `in`, checked: shape [rows, dim] with rows == `rows`
+// (exact) or rows >= `rows` (a finder reading the first rows of [init]'s file).
+npy::Array read_start_file(const InitSpec& in, std::int64_t dim, std::int64_t rows, bool exact,
+                           const char* what, const char* rows_name) {
+  const std::string& path = in.file_resolved;
   npy::Array a = npy::read(path);
-  const std::int64_t b = e.run.trajectories, n = e.objective.dim;
-  const bool ok2 = a.shape.size() == 2 && a.shape[0] == b && a.shape[1] == n;
-  const bool ok1 = a.shape.size() == 1 && n == 1 && a.shape[0] == b;
+  const std::int64_t n = dim;
+  const std::int64_t got_rows = a.shape.empty() ? -1 : a.shape[0];
+  const bool rows_ok = exact ? got_rows == rows : got_rows >= rows;
+  const bool ok2 = a.shape.size() == 2 && rows_ok && a.shape[1] == n;
+  const bool ok1 = a.shape.size() == 1 && n == 1 && rows_ok;
   if (!ok2 && !ok1) {
     std::string got;
     for (auto s : a.shape) got += (got.empty() ? "" : ", ") + std::to_string(s);
     throw InputError(fmt::format(
-        "{}: init.file has shape ({}); it must be [run.trajectories, objective.dim] = ({}, {})",
-        path, got, b, n));
+        "{}: {} has shape ({}); it must be [{}{}, objective.dim] = "
+        "({}{}, {})",
+        path, what, got, exact ? "" : "at least ", rows_name, exact ? "" : ">= ", rows, n));
   }
   for (std::size_t i = 0; i < a.data.size(); ++i)
     if (!std::isfinite(a.data[i]))
-      throw InputError(
-          fmt::format("{}: init.file holds a non-finite value at trajectory {}, "
-                      "coordinate {}",
-                      path, i / static_cast<std::size_t>(n), i % static_cast<std::size_t>(n)));
+      throw InputError(fmt::format("{}: {} holds a non-finite value at row {}, coordinate {}", path,
+                                   what, i / static_cast<std::size_t>(n),
+                                   i % static_cast<std::size_t>(n)));
   return a;
 }
 
-}  // namespace
-
-void check_start_file(const Experiment& e) {
-  if (e.init.kind == "file") read_start_file(e);
-}
-
-std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::int64_t count) {
-  const std::int64_t n = e.objective.dim;
+// Rows [first, first + count) of the starts `in` describes; random kinds use
+// Philox keyed on (seed, row * dim + coordinate).
+std::vector<double> starts_from(const InitSpec& in, std::uint64_t seed, std::int64_t n,
+                                const npy::Array* file, std::int64_t first, std::int64_t count) {
   std::vector<double> x(static_cast<std::size_t>(count * n));
-  const InitSpec& in = e.init;
   if (in.kind == "file") {
-    const npy::Array a = read_start_file(e);
-    std::copy(a.data.begin() + first * n, a.data.begin() + (first + count) * n, x.begin());
+    std::copy(file->data.begin() + first * n, file->data.begin() + (first + count) * n, x.begin());
     return x;
   }
   if (in.kind == "point") {
@@ -63,8 +62,8 @@ std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::in
     double* row = x.data() + b * n;
     for (std::int64_t i = 0; i < n; ++i) {
       const std::uint64_t idx = base + static_cast<std::uint64_t>(i);
-      row[i] = uniform ? in.scale * (2.0 * rng::uniform(e.seed, rng::kInitStart, idx) - 1.0)
-                       : rng::normal(e.seed, rng::kInitStart, idx);
+      row[i] = uniform ? in.scale * (2.0 * rng::uniform(seed, rng::kInitStart, idx) - 1.0)
+                       : rng::normal(seed, rng::kInitStart, idx);
     }
     if (gaussian) {
       for (std::int64_t i = 0; i < n; ++i) row[i] *= in.scale;
@@ -76,6 +75,36 @@ std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::in
     }
   }
   return x;
+}
+
+npy::Array trajectory_file(const Experiment& e) {
+  return read_start_file(e.init, e.objective.dim, e.run.trajectories, true, "init.file",
+                         "run.trajectories");
+}
+
+npy::Array finder_file(const Experiment& e) {
+  return e.finder.own_init ? read_start_file(e.finder.init, e.objective.dim, e.finder.starts, true,
+                                             "finder.init.file", "finder.starts")
+                           : read_start_file(e.finder.init, e.objective.dim, e.finder.starts, false,
+                                             "init.file (read by the finder)", "finder.starts");
+}
+
+}  // namespace
+
+void check_start_file(const Experiment& e) {
+  if (e.init.kind == "file" && !e.optimizers.empty()) trajectory_file(e);
+  if (e.finder.kind != "none" && e.finder.init.kind == "file") finder_file(e);
+}
+
+std::vector<double> make_starts(const Experiment& e, std::int64_t first, std::int64_t count) {
+  const npy::Array file = e.init.kind == "file" ? trajectory_file(e) : npy::Array{};
+  return starts_from(e.init, e.seed, e.objective.dim, &file, first, count);
+}
+
+std::vector<double> make_finder_starts(const Experiment& e, std::int64_t first,
+                                       std::int64_t count) {
+  const npy::Array file = e.finder.init.kind == "file" ? finder_file(e) : npy::Array{};
+  return starts_from(e.finder.init, e.seed, e.objective.dim, &file, first, count);
 }
 
 }  // namespace saddlescope

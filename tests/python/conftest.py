@@ -213,6 +213,50 @@ lr = 0.01
 [analysis]
 points = ["plateaus"]
 """,
+    # A finder-only census (no [[optimizer]]).
+    "fonly": """
+name = "fonly"
+seed = 3
+[objective]
+kind = "double-well"
+dim = 3
+[init]
+kind = "uniform"
+scale = 2.5
+[analysis]
+points = ["critical"]
+crit_tol = 1e-8
+[finder]
+kind = "newton"
+starts = 300
+max_steps = 60
+""",
+    # A sweep over the dimension: sweep.csv, sweep/NNN/, summary.json kind "sweep".
+    "sweep": """
+name = "sweep"
+seed = 3
+[objective]
+kind = "double-well"
+dim = 2
+[init]
+kind = "uniform"
+scale = 2.5
+[run]
+trajectories = 8
+max_steps = 500
+[[optimizer]]
+kind = "gd"
+lr = 0.01
+[analysis]
+points = ["stops", "critical"]
+crit_tol = 1e-8
+[finder]
+kind = "newton"
+starts = 60
+max_steps = 60
+[sweep]
+"objective.dim" = [1, 2, 3]
+""",
 }
 
 
@@ -313,3 +357,43 @@ def write_synthetic_run(path, spectra, f_values, kind="goe-quadratic", objective
             for lo, hi, d in zip(edges[:-1], edges[1:], dens):
                 f.write(f"gd/{cls},{lo!r},{hi!r},{d!r}\n")
     return path
+
+
+# ---------------------------------------------------------------------------
+# Synthetic run directories of schema_version 2 (synthetic.py), no binary needed.
+
+import synthetic  # noqa: E402
+
+SYNTHETIC = {
+    "dw": lambda d: synthetic.double_well(d),
+    "finder_only": lambda d: synthetic.double_well(d, dim=3, finder_only=True),
+    "pspin": lambda d: synthetic.pspin(d),
+    "gfield": lambda d: synthetic.gaussian_field(d),
+    "wide": lambda d: synthetic.wide_spectrum(d),
+    "sweep1": lambda d: synthetic.sweep(d, {"optimizer.0.lr": [1e-4, 1e-3, 1e-2, 1e-1]}),
+    "sweep2": lambda d: synthetic.sweep(d, {"objective.dim": [2, 3, 4],
+                                            "optimizer.0.lr": [0.001, 0.01]}),
+}
+_synth = {}
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory):
+    """synth(name): the path of a synthetic run directory (written once per session)."""
+    base = tmp_path_factory.mktemp("synthetic")
+
+    def get(name):
+        if name not in _synth:
+            _synth[name] = SYNTHETIC[name](str(base / name))
+        return _synth[name]
+    return get
+
+
+@pytest.fixture
+def synth_copy(synth, tmp_path):
+    """A private copy of a synthetic run directory, to corrupt."""
+    def get(name):
+        dst = str(tmp_path / name)
+        shutil.copytree(synth(name), dst)
+        return dst
+    return get
