@@ -2,9 +2,10 @@
 // census rules): P points of dimension D in C well-separated clusters
 // (P / C jittered copies of each centre, the way many trajectories reach the
 // same critical points), merged with the census's radius test. Prints one
-// JSON object per size with the time, the peak resident memory and whether
-// the C clusters were found, so the growth with P can be read off (it must
-// not be quadratic).
+// JSON object per size with the time, the peak resident memory, the member
+// comparisons and distance evaluations per point, and whether the C
+// clusters were found, so the growth with P can be read off (it must not be
+// quadratic: the work per point stays flat as P grows).
 //
 //   bench_distinct [--dim D] [--clusters C] [--sizes 10000,30000,100000,300000]
 #include <fmt/format.h>
@@ -54,24 +55,32 @@ int main(int argc, char** argv) {
     }
     const std::vector<double> radius(static_cast<std::size_t>(p), 1e-7);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto ids = saddlescope::merge_points(x.data(), p, dim, radius);
+    saddlescope::MergeStats stats;
+    const auto ids = saddlescope::merge_points(x.data(), p, dim, radius, &stats);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::int64_t found = ids.empty() ? 0 : *std::max_element(ids.begin(), ids.end()) + 1;
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     const double input_mb = static_cast<double>(x.size() * sizeof(double)) / 1e6;
-    out.push_back({{"points", p},
-                   {"dim", dim},
-                   {"clusters", clusters},
-                   {"distinct_found", found},
-                   {"seconds", secs},
-                   {"microseconds_per_point", 1e6 * secs / static_cast<double>(p)},
-                   {"input_mb", input_mb},
-                   {"peak_rss_mb", static_cast<double>(ru.ru_maxrss) / 1e3}});
-    std::fprintf(stderr, "%lld points x %lld: %.3f s, %lld distinct (of %lld)\n",
+    out.push_back(
+        {{"points", p},
+         {"dim", dim},
+         {"clusters", clusters},
+         {"distinct_found", found},
+         {"seconds", secs},
+         {"microseconds_per_point", 1e6 * secs / static_cast<double>(p)},
+         {"comparisons_per_point", static_cast<double>(stats.comparisons) / static_cast<double>(p)},
+         {"distances_per_point", static_cast<double>(stats.distances) / static_cast<double>(p)},
+         {"input_mb", input_mb},
+         {"peak_rss_mb", static_cast<double>(ru.ru_maxrss) / 1e3}});
+    std::fprintf(stderr,
+                 "%lld points x %lld: %.3f s, %lld distinct (of %lld), %.2f comparisons and %.2f "
+                 "distances per point\n",
                  static_cast<long long>(p), static_cast<long long>(dim), secs,
-                 static_cast<long long>(found), static_cast<long long>(clusters));
+                 static_cast<long long>(found), static_cast<long long>(clusters),
+                 static_cast<double>(stats.comparisons) / static_cast<double>(p),
+                 static_cast<double>(stats.distances) / static_cast<double>(p));
   }
   std::printf("%s\n", out.dump(2).c_str());
   return 0;

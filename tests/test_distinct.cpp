@@ -113,3 +113,28 @@ TEST(Distinct, NonFinitePointsStayAlone) {
   const auto ids = merge_points(x.data(), 4, 1, std::vector<double>(4, 1.0));
   EXPECT_EQ(ids, (std::vector<std::int64_t>{0, 1, 0, 0}));
 }
+
+TEST(Distinct, WorkPerPointStaysFlatWithManyCopies) {
+  // 50 points found 400 times each (20,000 points): an all-pairs merge would
+  // compare about P^2 / (2 * 50) = 4e6 pairs; the sweep compares each point
+  // with about one member of its own component.
+  const std::int64_t dim = 10, centres = 50, copies = 400;
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> jit(-1e-10, 1e-10);
+  std::vector<double> c(static_cast<std::size_t>(centres * dim));
+  for (auto& v : c) v = normal(gen);
+  std::vector<double> x;
+  std::vector<std::int64_t> truth;
+  for (std::int64_t k = 0; k < copies; ++k)
+    for (std::int64_t q = 0; q < centres; ++q) {
+      for (std::int64_t d = 0; d < dim; ++d) x.push_back(c[q * dim + d] + jit(gen));
+      truth.push_back(q);
+    }
+  const auto count = static_cast<std::int64_t>(truth.size());
+  saddlescope::MergeStats st;
+  EXPECT_EQ(merge_points(x.data(), count, dim, std::vector<double>(truth.size(), 1e-8), &st),
+            truth);
+  EXPECT_LT(st.comparisons, 4 * count);
+  EXPECT_LT(st.distances, 2 * count);
+}

@@ -16,11 +16,18 @@ namespace saddlescope {
 //
 // The points are projected on one fixed pseudo-random direction; two linked
 // points have projections within radius[i] + radius[j], so a sweep over the
-// intervals [p_i - r_i, p_i + r_i] sorted by their start compares only
-// points whose intervals overlap, and skips pairs already in one component:
-// O(P log P + overlapping pairs) time, O(P) memory beside x.
+// intervals [p_i - r_i, p_i + r_i] sorted by their start compares a point
+// only with the components whose intervals overlap its own, and with one of
+// their members when it is within reach: O(P log P) time for P points in
+// separated clusters however many copies each holds, O(P) memory beside x.
+// The work done, to check it is not quadratic: member visits (`comparisons`)
+// and full distance evaluations among them.
+struct MergeStats {
+  std::int64_t comparisons = 0, distances = 0;
+};
 std::vector<std::int64_t> merge_points(const double* x, std::int64_t count, std::int64_t dim,
-                                       const std::vector<double>& radius);
+                                       const std::vector<double>& radius,
+                                       MergeStats* stats = nullptr);
 
 // For each point i with role[i] == 1, the nearest point j with role[j] == 2
 // such that ||x_i - x_j|| <= radius[i] + radius[j] (both >= 0), or -1; the

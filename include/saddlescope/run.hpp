@@ -122,6 +122,9 @@ std::unique_ptr<Backend> select_backend(const std::string& requested, std::strin
 // writes the rest, each file atomically, summary.json last.
 std::string default_run_dir(const Experiment& e);
 void prepare_run_dir(const std::string& dir, const Experiment& e);
+// The same for any result directory: refuses an existing non-empty `dir`
+// (InputError), creates it and writes `file` holding `text` (atomically).
+void prepare_output_dir(const std::string& dir, const std::string& file, const std::string& text);
 void write_results(const std::string& dir, const Experiment& e, const RunResult& r);
 
 }  // namespace saddlescope

@@ -136,6 +136,22 @@ def _read_csv_fast(path, numeric, text):
     return out
 
 
+def _csv_rows(path):
+    """All rows of a CSV file (header first); RunDirError when unreadable or empty."""
+    try:
+        with open(path, "r", encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        raise RunDirError(path, f"cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise RunDirError(path, "not UTF-8 text") from None
+    except csv.Error as e:
+        raise RunDirError(path, f"not valid CSV: {e}") from None
+    if not rows:
+        raise RunDirError(path, "empty file (no header)")
+    return rows
+
+
 def read_csv(path, required, numeric, text=()):
     """Reads a CSV table with a header into {column: array}.
 
@@ -155,17 +171,7 @@ def read_csv(path, required, numeric, text=()):
         if not missing:
             del fast["_header"]
             return fast
-    try:
-        with open(path, "r", encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f))
-    except OSError as e:
-        raise RunDirError(path, f"cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise RunDirError(path, "not UTF-8 text") from None
-    except csv.Error as e:
-        raise RunDirError(path, f"not valid CSV: {e}") from None
-    if not rows:
-        raise RunDirError(path, "empty file (no header)")
+    rows = _csv_rows(path)
     header = [h.strip() for h in rows[0]]
     missing = [c for c in required if c not in header]
     if missing:
@@ -712,17 +718,7 @@ def load_sweep(path):
     cp = sw.file("sweep.csv")
     if not os.path.exists(cp):
         raise RunDirError(cp, "missing (a sweep writes it after every point)")
-    try:
-        with open(cp, "r", encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f))
-    except OSError as e:
-        raise RunDirError(cp, f"cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise RunDirError(cp, "not UTF-8 text") from None
-    except csv.Error as e:
-        raise RunDirError(cp, f"not valid CSV: {e}") from None
-    if not rows:
-        raise RunDirError(cp, "empty file (no header)")
+    rows = _csv_rows(cp)
     header = [h.strip() for h in rows[0]]
     missing = [c for c in ("point", "dir", *sw.keys) if c not in header]
     if missing:

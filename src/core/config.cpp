@@ -294,4 +294,18 @@ std::optional<Section> Section::table(const std::string& key) const {
   return Section(*n->as_table(), key_path(key), file_);
 }
 
+toml::table parse_ascii_toml(const std::string& text, const std::string& source) {
+  if (const std::size_t line = first_non_ascii_line(text))
+    throw InputError(fmt::format(
+        "{}:{}: holds a non-ASCII character; experiment files are ASCII (the TOML library of "
+        "this build mishandles some non-ASCII characters), comments and strings included",
+        source, line));
+  try {
+    return toml::parse(text, std::string_view{source});
+  } catch (const toml::parse_error& e) {
+    throw InputError(fmt::format("{}:{}:{}: malformed TOML: {}", source, e.source().begin.line,
+                                 e.source().begin.column, e.description()));
+  }
+}
+
 }  // namespace saddlescope::config

@@ -25,6 +25,9 @@ void apply_set(toml::table& doc, const std::string& assignment);
 // points U+00A1-U+0499 and U+2D6E-U+3167 in several lexing paths, found by
 // tools/fuzz.sh. Returns the 1-based line of the first non-ASCII byte, or 0.
 std::size_t first_non_ascii_line(const std::string& text);
+// An experiment file's text as a TOML document: refuses non-ASCII text and
+// malformed TOML with InputError naming `source`, line and column.
+toml::table parse_ascii_toml(const std::string& text, const std::string& source);
 
 // A table being read: tracks its path for messages and refuses unknown keys.
 class Section {

@@ -93,6 +93,92 @@ void sweep_pairs(const double* x, std::int64_t dim, const std::vector<double>& r
   }
 }
 
+// Links every pair within radius[i] + radius[j] into uf's components. The
+// sweep keeps the active intervals grouped by component: a point is compared
+// with the members of each overlapping component until one is within reach,
+// and not at all with its own component's, so many copies of one point cost
+// O(1) each. Members whose interval ended stay in a component's list until
+// the list has doubled since it was last cleaned (they can never be within
+// reach again), and a component whose last interval ended leaves the sweep:
+// O(P log P) in all, with small-to-large merges of the lists.
+void link_components(const double* x, std::int64_t dim, const std::vector<double>& radius,
+                     const Sweep& s, UnionFind& uf, MergeStats* stats) {
+  MergeStats local;
+  MergeStats& st = stats ? *stats : local;
+  const auto count = static_cast<std::int64_t>(uf.parent.size());
+  const auto uc = static_cast<std::size_t>(count);
+  std::vector<std::vector<std::int64_t>> members(uc);
+  std::vector<double> end(uc, -std::numeric_limits<double>::infinity());  // latest interval end
+  std::vector<std::size_t> cleaned(uc, 0);
+  std::vector<std::int64_t> seen(uc, -1), active, next;
+  auto unite = [&](std::int64_t a, std::int64_t b) {  // roots a, b -> the new root
+    if (a == b) return a;
+    const std::int64_t r = std::min(a, b), o = std::max(a, b);
+    uf.parent[o] = r;
+    if (members[r].size() < members[o].size()) std::swap(members[r], members[o]);
+    members[r].insert(members[r].end(), members[o].begin(), members[o].end());
+    std::vector<std::int64_t>().swap(members[o]);
+    end[r] = std::max(end[r], end[o]);
+    cleaned[r] = std::max(cleaned[r], cleaned[o]);
+    return r;
+  };
+  auto within = [&](std::int64_t i, std::int64_t j) {
+    const double tol = radius[i] + radius[j];
+    ++st.comparisons;
+    if (std::fabs(s.proj[i] - s.proj[j]) > tol) return false;
+    ++st.distances;
+    double d2 = 0;
+    for (std::int64_t k = 0; k < dim; ++k) {
+      const double diff = x[i * dim + k] - x[j * dim + k];
+      d2 += diff * diff;
+    }
+    return std::sqrt(d2) <= tol;
+  };
+  for (std::size_t step = 0; step < s.order.size(); ++step) {
+    const std::int64_t i = s.order[step];
+    const double start = s.proj[i] - radius[i];
+    const auto stamp = static_cast<std::int64_t>(step);
+    members[i] = {i};
+    end[i] = s.proj[i] + radius[i];
+    next.clear();
+    for (const std::int64_t c : active) {
+      std::int64_t rc = uf.find(c);
+      if (seen[rc] == stamp) continue;
+      auto& mem = members[rc];
+      if (end[rc] < start) {  // every interval of the component ended: it leaves
+        std::vector<std::int64_t>().swap(mem);
+        continue;
+      }
+      if (mem.size() >= 2 * cleaned[rc] + 8) {
+        st.comparisons += static_cast<std::int64_t>(mem.size());
+        std::size_t keep = 0;
+        for (const std::int64_t j : mem)
+          if (s.proj[j] + radius[j] >= start) mem[keep++] = j;
+        mem.resize(keep);
+        cleaned[rc] = keep;
+      }
+      const std::int64_t ri = uf.find(i);
+      if (ri != rc)
+        for (const std::int64_t j : mem)
+          if (within(i, j)) {
+            rc = unite(ri, rc);
+            break;
+          }
+      rc = uf.find(rc);
+      if (seen[rc] != stamp) {
+        seen[rc] = stamp;
+        next.push_back(rc);
+      }
+    }
+    const std::int64_t ri = uf.find(i);
+    if (seen[ri] != stamp) {
+      seen[ri] = stamp;
+      next.push_back(ri);
+    }
+    active.swap(next);
+  }
+}
+
 std::vector<std::int64_t> number_by_first(UnionFind& uf, std::int64_t count) {
   std::vector<std::int64_t> id(static_cast<std::size_t>(count), -1),
       root_id(static_cast<std::size_t>(count), -1);
@@ -108,12 +194,10 @@ std::vector<std::int64_t> number_by_first(UnionFind& uf, std::int64_t count) {
 }  // namespace
 
 std::vector<std::int64_t> merge_points(const double* x, std::int64_t count, std::int64_t dim,
-                                       const std::vector<double>& radius) {
+                                       const std::vector<double>& radius, MergeStats* stats) {
   const Sweep s = sweep_order(x, count, dim, radius);
   UnionFind uf(count);
-  sweep_pairs(
-      x, dim, radius, s, [&](std::int64_t i, std::int64_t j) { return uf.find(i) == uf.find(j); },
-      [&](std::int64_t i, std::int64_t j, double) { uf.join(i, j); });
+  link_components(x, dim, radius, s, uf, stats);
   return number_by_first(uf, count);
 }
 
@@ -151,10 +235,7 @@ std::vector<std::int64_t> distinct_ids(const double* x, std::int64_t count, std:
   }
   // Anchors among themselves; then each other point to its nearest anchor.
   UnionFind uf(count);
-  const Sweep s = sweep_order(x, count, dim, r_anchor);
-  sweep_pairs(
-      x, dim, r_anchor, s, [&](std::int64_t i, std::int64_t j) { return uf.find(i) == uf.find(j); },
-      [&](std::int64_t i, std::int64_t j, double) { uf.join(i, j); });
+  link_components(x, dim, r_anchor, sweep_order(x, count, dim, r_anchor), uf, nullptr);
   const std::vector<std::int64_t> near = nearest_within(x, count, dim, radius, role);
   for (std::int64_t i = 0; i < count; ++i)
     if (near[i] >= 0) uf.join(i, near[i]);

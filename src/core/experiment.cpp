@@ -457,18 +457,7 @@ void assign_labels(std::vector<OptimizerSpec>& opts) {
 
 Experiment parse_experiment(const std::string& text, const std::string& source,
                             const std::vector<std::string>& sets, const std::string& base_dir) {
-  if (const std::size_t line = config::first_non_ascii_line(text))
-    throw InputError(fmt::format(
-        "{}:{}: holds a non-ASCII character; experiment files are ASCII (the TOML library of "
-        "this build mishandles some non-ASCII characters), comments and strings included",
-        source, line));
-  toml::table doc;
-  try {
-    doc = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw InputError(fmt::format("{}:{}:{}: malformed TOML: {}", source, e.source().begin.line,
-                                 e.source().begin.column, e.description()));
-  }
+  toml::table doc = config::parse_ascii_toml(text, source);
   for (const auto& a : sets) config::apply_set(doc, a);
 
   const Section top(doc, "", source);

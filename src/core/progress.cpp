@@ -10,6 +10,21 @@
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
+namespace {
+
+// One progress line: rewritten in place on a terminal (ended by a newline
+// when `final`), a line of its own otherwise.
+void print_progress(const std::string& line, bool tty, bool final) {
+  if (tty) {
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    if (final) std::fprintf(stderr, "\n");
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace
 
 ProgressFn stderr_progress(const Experiment& e) {
   struct State {
@@ -43,13 +58,7 @@ ProgressFn stderr_progress(const Experiment& e) {
         "optimizer {}/{} {} | chunk {}/{} | step {}/{} | running {} | {:.0f}s elapsed, at most "
         "{:.0f}s left",
         oi + 1, opts, labels[oi], chunk + 1, chunks, t, steps, running, elapsed, eta);
-    if (st->tty) {
-      std::fprintf(stderr, "\r\033[K%s", line.c_str());
-      if (finished) std::fprintf(stderr, "\n");
-    } else {
-      std::fprintf(stderr, "%s\n", line.c_str());
-    }
-    std::fflush(stderr);
+    print_progress(line, st->tty, finished);
   };
 }
 
@@ -79,13 +88,7 @@ void PhaseProgress::update(double fraction, const std::string& detail, bool fina
   const std::string line =
       fmt::format("{} | {:.0f}% | {} | {:.0f}s elapsed, {}{:.0f}s left", what_, 100 * fraction,
                   detail, elapsed, upper_bound_ ? "at most " : "about ", left);
-  if (tty_) {
-    std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    if (final) std::fprintf(stderr, "\n");
-  } else {
-    std::fprintf(stderr, "%s\n", line.c_str());
-  }
-  std::fflush(stderr);
+  print_progress(line, tty_, final);
 }
 
 }  // namespace saddlescope

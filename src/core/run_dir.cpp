@@ -507,7 +507,7 @@ std::string default_run_dir(const Experiment& e) {
   return (fs::path("runs") / (e.name + "-" + stamp)).string();
 }
 
-void prepare_run_dir(const std::string& dir, const Experiment& e) {
+void prepare_output_dir(const std::string& dir, const std::string& file, const std::string& text) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec))
@@ -522,10 +522,14 @@ void prepare_run_dir(const std::string& dir, const Experiment& e) {
   if (ec)
     throw InputError(fmt::format("-o {}: cannot create the directory: {}", dir, ec.message()));
   try {
-    npy::write_text((fs::path(dir) / "config.toml").string(), to_toml(e));
+    npy::write_text((fs::path(dir) / file).string(), text);
   } catch (const Error&) {
     throw InputError(fmt::format("-o {}: the directory is not writable", dir));
   }
+}
+
+void prepare_run_dir(const std::string& dir, const Experiment& e) {
+  prepare_output_dir(dir, "config.toml", to_toml(e));
 }
 
 void write_results(const std::string& dir, const Experiment& e, const RunResult& r) {

@@ -570,18 +570,7 @@ bool is_sweep_dir(const std::string& dir) {
 Sweep parse_sweep(const std::string& text, const std::string& source,
                   const std::vector<std::string>& sets, const std::string& base_dir,
                   const std::string& backend) {
-  if (const std::size_t line = config::first_non_ascii_line(text))
-    throw InputError(fmt::format(
-        "{}:{}: holds a non-ASCII character; experiment files are ASCII (the TOML library of "
-        "this build mishandles some non-ASCII characters), comments and strings included",
-        source, line));
-  toml::table doc;
-  try {
-    doc = toml::parse(text, std::string_view{source});
-  } catch (const toml::parse_error& e) {
-    throw InputError(fmt::format("{}:{}:{}: malformed TOML: {}", source, e.source().begin.line,
-                                 e.source().begin.column, e.description()));
-  }
+  toml::table doc = config::parse_ascii_toml(text, source);
   toml::table with_sets = doc;
   for (const auto& a : sets) config::apply_set(with_sets, a);
   const toml::node* swn = with_sets.get("sweep");
@@ -836,24 +825,7 @@ void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o)
     dir = default_run_dir(named);
   }
   if (stop_requested(o)) throw Interrupted("interrupted before the sweep started; nothing written");
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec))
-      throw InputError(fmt::format("-o {}: exists and is not a directory", dir));
-    if (!fs::is_empty(dir, ec))
-      throw InputError(fmt::format(
-          "-o {}: the directory exists and is not empty; saddlescope never overwrites results: "
-          "name a new or empty directory",
-          dir));
-  }
-  fs::create_directories(dir, ec);
-  if (ec)
-    throw InputError(fmt::format("-o {}: cannot create the directory: {}", dir, ec.message()));
-  try {
-    npy::write_text((fs::path(dir) / "sweep.toml").string(), s.text);
-  } catch (const Error&) {
-    throw InputError(fmt::format("-o {}: the directory is not writable", dir));
-  }
+  prepare_output_dir(dir, "sweep.toml", s.text);
   if (!o.quiet)
     std::fprintf(stderr, "sweep %s: %zu points over %s; results in %s\n", s.name.c_str(),
                  s.points.size(), fmt::format("{}", fmt::join(s.keys, " x ")).c_str(), dir.c_str());
