@@ -17,7 +17,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -62,61 +64,62 @@ Checkpointing checkpointing(const std::string& dir, const Experiment& e, bool re
   return cp;
 }
 
-void print_report(const Experiment& e, const RunResult& r, const std::string& dir) {
-  fmt::print("saddlescope {}: {} on {} (N = {}, {} trajectories, {})\n", SADDLESCOPE_VERSION,
-             e.name, r.backend, e.objective.dim, e.trajectories(),
-             e.run.precision == Precision::f64 ? "f64" : "f32");
-  fmt::print("device: {}\n", r.device);
-  if (!r.optimizers.empty())
+// The terminal report: the headline numbers of RUN_DIR/summary.json, read
+// back from the file, so the terminal and the run directory never disagree
+// (docs/run-directory.md defines each number once).
+void print_report(const std::string& dir) {
+  std::ifstream in(std::filesystem::path(dir) / "summary.json");
+  const nlohmann::json s = nlohmann::json::parse(in);
+  auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
+  fmt::print("saddlescope {}: {} on {} (N = {}, {} trajectories, {})\n",
+             s["version"].get<std::string>(), s["name"].get<std::string>(),
+             s["backend"].get<std::string>(), s["objective"]["dim"].get<std::int64_t>(),
+             s["trajectories"].get<std::int64_t>(), s["precision"].get<std::string>());
+  fmt::print("device: {}\n", s["device"].get<std::string>());
+  const auto& opts = s["optimizers"];
+  if (!opts.empty())
     fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14} {:>14} {:>12}\n", "optimizer", "converged",
                "diverged", "max_steps", "median f_final", "median steps", "traj-steps/s");
-  for (const auto& o : r.optimizers) {
-    const OptimizerStats st = summarize(o);
-    fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14.6g} {:>14.0f} {:>12.3g}\n", o.label, st.converged,
-               st.diverged, st.max_steps, st.final_loss.median, st.steps.median,
-               st.trajectory_steps_per_second);
-  }
-  if (!std::isnan(e.run.target_loss)) {
-    fmt::print("target loss {}:", e.run.target_loss);
-    for (const auto& o : r.optimizers) {
-      std::vector<double> steps;
-      for (const auto t : o.traj.target_step)
-        if (t >= 0) steps.push_back(static_cast<double>(t));
-      fmt::print("  {} {}/{}", o.label, steps.size(), o.traj.target_step.size());
-      if (!steps.empty()) fmt::print(" (median step {:.0f})", quantiles(steps).median);
+  for (const auto& o : opts)
+    fmt::print("{:<22} {:>9} {:>9} {:>9} {:>14.6g} {:>14.0f} {:>12.3g}\n",
+               o["label"].get<std::string>(), o["outcomes"]["converged"].get<std::int64_t>(),
+               o["outcomes"]["diverged"].get<std::int64_t>(),
+               o["outcomes"]["max_steps"].get<std::int64_t>(), num(o["final_loss"]["median"]),
+               num(o["steps"]["median"]), num(o["trajectory_steps_per_second"]));
+  if (s["target_loss"].is_number()) {
+    fmt::print("target loss {}:", s["target_loss"].get<double>());
+    for (const auto& o : opts) {
+      const auto& c = o["comparison"];
+      fmt::print("  {} {}/{}", o["label"].get<std::string>(),
+                 c["reached_target"].get<std::int64_t>(), s["trajectories"].get<std::int64_t>());
+      if (c["steps_to_target"]["median"].is_number())
+        fmt::print(" (median step {:.0f})", num(c["steps_to_target"]["median"]));
     }
     fmt::print("\n");
   }
-  if (r.has_census) {
-    // Over distinct points (docs/run-directory.md, census).
-    const CensusResult& c = r.census;
-    std::int64_t counts[5] = {0, 0, 0, 0, 0}, critical = 0, saddles = 0, premature = 0;
-    for (const DistinctPoint& d : c.distinct) {
-      const AnalyzedPoint& p = c.points[d.representative];
-      counts[static_cast<int>(p.inertia.cls)]++;
-      if (p.critical && p.inertia.cls != PointClass::failed) {
-        ++critical;
-        saddles += p.inertia.cls == PointClass::saddle;
-      }
-    }
-    for (const auto& p : c.points)
-      premature += p.source == "stop" && p.outcome == kConverged &&
-                   p.inertia.cls != PointClass::failed && p.inertia.index >= 1;
-    if (c.has_finder)
+  if (s.contains("census")) {
+    const auto& c = s["census"];  // over distinct points (docs/run-directory.md, census)
+    if (c.contains("finder")) {
+      const auto& f = c["finder"];
       fmt::print("finder {}: {} starts: {} converged, {} stalled, {} at max_steps, {} diverged\n",
-                 e.finder.kind, c.finder.starts, c.finder.count(kFinderConverged),
-                 c.finder.count(kFinderStalled), c.finder.count(kFinderMaxSteps),
-                 c.finder.count(kFinderDiverged));
-    fmt::print("census: {} points analysed, {} distinct:", c.points.size(), c.distinct.size());
-    for (int k = 0; k < 5; ++k)
-      if (counts[k]) fmt::print(" {} {}", counts[k], class_name(static_cast<PointClass>(k)));
-    if (critical)
+                 f["kind"].get<std::string>(), f["starts"].get<std::int64_t>(),
+                 f["outcomes"]["converged"].get<std::int64_t>(),
+                 f["outcomes"]["stalled"].get<std::int64_t>(),
+                 f["outcomes"]["max_steps"].get<std::int64_t>(),
+                 f["outcomes"]["diverged"].get<std::int64_t>());
+    }
+    fmt::print("census: {} points analysed, {} distinct:", c["points"].get<std::int64_t>(),
+               c["distinct_points"].get<std::int64_t>());
+    for (const char* k : {"minimum", "maximum", "saddle", "degenerate", "failed"})
+      if (const auto n = c["classes"][k].get<std::int64_t>()) fmt::print(" {} {}", n, k);
+    if (const auto critical = c["critical_points"].get<std::int64_t>())
       fmt::print("; saddle fraction among {} distinct critical points {:.3f}", critical,
-                 static_cast<double>(saddles) / static_cast<double>(critical));
-    if (premature) fmt::print("; {} stops converged at a saddle", premature);
+                 num(c["saddle_fraction_among_critical"]));
+    if (const auto premature = c["stopped_at_saddle"]["count"].get<std::int64_t>())
+      fmt::print("; {} stops converged at a saddle", premature);
     fmt::print("\n");
   }
-  fmt::print("time: {:.2f} s; results in {}\n", r.seconds_total, dir);
+  fmt::print("time: {:.2f} s; results in {}\n", num(s["timings"]["total_s"]), dir);
 }
 
 int run_command(const std::string& file, const std::string& out_dir,
@@ -143,7 +146,7 @@ int run_command(const std::string& file, const std::string& out_dir,
   const Checkpointing cp = checkpointing(dir, e, false);
   const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);
   write_results(dir, e, r);
-  print_report(e, r, dir);
+  print_report(dir);
   return 0;
 }
 
@@ -176,7 +179,7 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
   const Checkpointing cp = checkpointing(dir, e, true);
   const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);
   write_results(dir, e, r);
-  print_report(e, r, dir);
+  print_report(dir);
   return 0;
 }
 
