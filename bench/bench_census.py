@@ -42,7 +42,7 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     binary = args.binary or os.path.join(root, "build", "default" if args.backend == "cuda" else "cpu", "bench", "bench_census")
     if args.sizes is None:
-        args.sizes = "64x1000,256x8,1024x2" if args.backend == "cpu" else "64x10000,256x64,1024x64,4096x64,8192x4"
+        args.sizes = "64x1000,256x8,1024x2" if args.backend == "cpu" else "64x10000,256x64,1024x16,4096x4"
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     rng = np.random.default_rng(0)
     rows = []

@@ -147,10 +147,14 @@ def main():
                         f"{peer}_max_rel_diff": diff, f"{peer}_equal_work": diff <= 1e-4,
                         f"speedup_vs_{peer}": ours[kind] / rate if diff <= 1e-4 else None})
         rows.append(row)
-        peers = "  ".join(
-            f"{p}: {row[p + '_traj_steps_per_s']:.3g}/s (x{row['speedup_vs_' + p]:.2f}, "
-            f"diff {row[p + '_max_rel_diff']:.1e})" if row.get(p + "_traj_steps_per_s") else
-            f"{p}: not installed" for p in ("torch", "jax"))
+        def peer_text(p):
+            if not row.get(p + "_traj_steps_per_s"):
+                return f"{p}: not installed"
+            rate, diff = row[p + "_traj_steps_per_s"], row[p + "_max_rel_diff"]
+            if row["speedup_vs_" + p] is None:  # unequal work: no ratio
+                return f"{p}: {rate:.3g}/s (work differs: final points diff {diff:.1e} > 1e-4)"
+            return f"{p}: {rate:.3g}/s (x{row['speedup_vs_' + p]:.2f}, diff {diff:.1e})"
+        peers = "  ".join(peer_text(p) for p in ("torch", "jax"))
         print(f"{kind:5s} saddlescope {ours[kind]:.3g} traj-steps/s  {peers}")
     tag = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()[:40]
     path = a.out or os.path.join(ROOT, "bench", "results", f"separable-{a.backend}-{tag}.json")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark suite: one command, one JSON, a short table.
 
-  python3 bench/suite.py [--backend cpu|cuda] [--quick]
+  python3 bench/suite.py [--backend cpu|cuda] [--quick] [--timeout S] [--skip PART,...]
 
 Runs, on the chosen backend (default: cuda when nvidia-smi finds a GPU, else
 cpu), one after the other in this script:
@@ -22,6 +22,10 @@ Each part's JSON is kept whole under "parts"; the suite JSON adds the device,
 driver and toolkit versions, the commit and the date, and is written to
 bench/results/suite-<backend>-<device>-<date>.json. Missing peers (torch, jax)
 are recorded as such, never faked. --quick shrinks every size (a smoke run).
+--timeout S stops any one program after S seconds and records the part as
+timed out (a device session has minutes); --skip leaves out named parts
+(fused_step, separable_peers, gaussian-field_peers, mlp_peers, census_peers,
+scaling, flagship, cublas_fraction), recorded as skipped.
 """
 import argparse
 import json
@@ -36,8 +40,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+TIMEOUT = None  # seconds for any one program (--timeout); None: no limit
+
+
 def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, **kw)
+    try:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT,
+                              timeout=kw.pop("timeout", TIMEOUT), **kw)
+    except subprocess.TimeoutExpired as e:
+        raise subprocess.CalledProcessError(124, cmd, output="",
+                                            stderr=f"timed out after {e.timeout:g} s") from None
 
 
 def version_of(cmd):
@@ -47,8 +59,14 @@ def version_of(cmd):
         return None
 
 
+SKIP = set()
+
+
 def part(name, cmd, out, results):
     """Runs one benchmark that writes JSON to `out`; keeps it (or the error) under results."""
+    if name in SKIP:
+        results[name] = {"skipped": "--skip"}
+        return
     t0 = time.perf_counter()
     print(f"== {name}", flush=True)
     try:
@@ -69,7 +87,13 @@ def main():
     ap.add_argument("--backend", choices=["cpu", "cuda"], default=None)
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds any one program may run; a part that runs longer is recorded as timed out")
+    ap.add_argument("--skip", default="", help="comma-separated parts to leave out (recorded as skipped)")
     a = ap.parse_args()
+    global TIMEOUT
+    TIMEOUT = a.timeout
+    SKIP.update(x for x in a.skip.split(",") if x)
     gpu_present = shutil.which("nvidia-smi") is not None and \
         version_of(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]) is not None
     backend = a.backend or ("cuda" if gpu_present else "cpu")
@@ -105,6 +129,8 @@ def main():
         curves = {"step_vs_trajectories": [], "step_vs_dim": []}
         bs = [16, 64, 256] if q else ([256, 1024, 4096, 16384] if gpu else [16, 64, 256, 1024])
         ns = [1000, 5000] if q else [1000, 5000, 20000, 100000]
+        if "scaling" in SKIP:
+            bs, ns, curves = [], [], {"skipped": "--skip"}
         for key, grid in (("step_vs_trajectories", [(b_, 20000 if not q else 2000) for b_ in bs]),
                           ("step_vs_dim", [(64 if q else 256, n_) for n_ in ns])):
             for b_, n_ in grid:
@@ -120,6 +146,8 @@ def main():
                     curves[key].append({"trajectories": b_, "dim": n_, "error": str(e)[-300:]})
         parts["scaling"] = curves
         # The flagship example end to end.
+        if "flagship" in SKIP:
+            parts["flagship"] = {"skipped": "--skip"}
         t0 = time.perf_counter()
         flag = os.path.join(tmp, "flagship")
         sets = (["--set", "run.trajectories=1024", "--set", "run.max_steps=2000"] if gpu and not q
@@ -127,6 +155,8 @@ def main():
         if gpu and not q:  # the flagship's census of 64 stopping points (dense 19,993^2 Hessians)
             sets += ["--set", "analysis.method=eigh", "--set", "analysis.max_points=64"]
         try:
+            if "flagship" in SKIP:
+                raise OSError("skipped")
             sh([cli, "run", "examples/mlp-20k.toml", "-o", flag, "--backend", backend] + sets)
             s = json.load(open(os.path.join(flag, "summary.json")))
             parts["flagship"] = {"example": "examples/mlp-20k.toml", "overrides": sets,
@@ -134,7 +164,8 @@ def main():
                                  "timings": s["timings"], "trajectories": s["trajectories"],
                                  "max_steps": s["max_steps"]}
         except (subprocess.CalledProcessError, OSError, ValueError) as e:
-            parts["flagship"] = {"error": str(e)[-500:]}
+            if "flagship" not in SKIP:
+                parts["flagship"] = {"error": (getattr(e, "stderr", None) or str(e))[-500:]}
         if gpu:
             part("cublas_fraction", [sys.executable, "bench/cublas_fraction.py", "--binary", fused,
                                      "--out", j("cublas")], j("cublas"), parts)

@@ -47,10 +47,15 @@ struct PlateauState {
   // and whether the next iteration copies x_t into buffer role[0].
   std::int8_t role[3] = {0, 1, 2};
   std::int8_t save = 0;
+  // Named padding: checkpoints store this struct's bytes, so no byte may be
+  // left indeterminate (on CUDA an implicit gap held whatever the registers
+  // did, and two equal ensembles saved different bytes).
+  std::int8_t reserved[4] = {0, 0, 0, 0};
   // Not plateau bookkeeping, but kept in the same per-trajectory record by
   // end_iteration: the first iteration with f <= run.target_loss (-1: none).
   std::int64_t target_step = -1;
 };
+static_assert(sizeof(PlateauState) == 19 * 8, "PlateauState has an unnamed padding gap");
 
 template <class V>
 SS_HD void ss_swap(V& a, V& b) {

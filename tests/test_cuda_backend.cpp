@@ -12,8 +12,9 @@
 // ensemble's saved state loaded into a fresh one, give the uninterrupted
 // results bit for bit; a state that does not fit is refused), and the
 // host-driven optimizers (saddle-free-newton, annealing) stepping through
-// this backend's evaluations. Every test skips when no CUDA device is
-// usable.
+// this backend's evaluations. Every test skips, saying why, when no CUDA
+// device is usable, and fails instead under SADDLESCOPE_REQUIRE_CUDA=1 or
+// with a driver that is installed but broken (cuda_required.hpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cuda_required.hpp"
 #include "kernels/rng.hpp"
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
@@ -150,7 +152,7 @@ class CudaEval : public ::testing::TestWithParam<std::tuple<EvalCase, ss::Precis
 };
 
 TEST_P(CudaEval, ValueGrad) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = objective();
   const auto x = normals(11, kEvalBatch * kEvalDim, 2.0);
   const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
@@ -160,7 +162,7 @@ TEST_P(CudaEval, ValueGrad) {
 }
 
 TEST_P(CudaEval, HessianVectorProduct) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = objective();
   const auto x = normals(12, kEvalBatch * kEvalDim, 2.0);
   const auto v = normals(13, kEvalBatch * kEvalDim, 1.0);
@@ -170,7 +172,7 @@ TEST_P(CudaEval, HessianVectorProduct) {
 }
 
 TEST_P(CudaEval, Hessian) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = objective();
   const auto x = normals(14, kEvalBatch * kEvalDim, 2.0);
   const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
@@ -226,7 +228,7 @@ class CudaFieldEval : public ::testing::TestWithParam<ss::Precision> {
 };
 
 TEST_P(CudaFieldEval, ValueGrad) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = field_objective();
   const auto x = normals(21, kEvalBatch * kFieldDim, 1.0);
   const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
@@ -236,7 +238,7 @@ TEST_P(CudaFieldEval, ValueGrad) {
 }
 
 TEST_P(CudaFieldEval, HessianVectorProduct) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = field_objective();
   const auto x = normals(22, kEvalBatch * kFieldDim, 1.0);
   const auto v = normals(23, kEvalBatch * kFieldDim, 1.0);
@@ -246,7 +248,7 @@ TEST_P(CudaFieldEval, HessianVectorProduct) {
 }
 
 TEST_P(CudaFieldEval, Hessian) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = field_objective();
   const auto x = normals(24, kEvalBatch * kFieldDim, 1.0);
   const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
@@ -290,7 +292,7 @@ class CudaMlpEval : public ::testing::TestWithParam<ss::Precision> {
 };
 
 TEST_P(CudaMlpEval, ValueGrad) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = mlp_objective();
   const auto x = normals(43, kEvalBatch * obj.dim, 0.7);
   const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
@@ -300,7 +302,7 @@ TEST_P(CudaMlpEval, ValueGrad) {
 }
 
 TEST_P(CudaMlpEval, HessianVectorProduct) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = mlp_objective();
   const auto x = normals(44, kEvalBatch * obj.dim, 0.7);
   const auto v = normals(45, kEvalBatch * obj.dim, 1.0);
@@ -310,7 +312,7 @@ TEST_P(CudaMlpEval, HessianVectorProduct) {
 }
 
 TEST_P(CudaMlpEval, Hessian) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = mlp_objective();
   const auto x = normals(46, kEvalBatch * obj.dim, 0.7);
   const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
@@ -350,7 +352,7 @@ class CudaDeepLinearEval : public ::testing::TestWithParam<ss::Precision> {
 };
 
 TEST_P(CudaDeepLinearEval, ValueGrad) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = deep_linear_objective();
   const auto x = normals(53, kEvalBatch * obj.dim, 0.7);
   const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
@@ -360,7 +362,7 @@ TEST_P(CudaDeepLinearEval, ValueGrad) {
 }
 
 TEST_P(CudaDeepLinearEval, HessianVectorProduct) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = deep_linear_objective();
   const auto x = normals(54, kEvalBatch * obj.dim, 0.7);
   const auto v = normals(55, kEvalBatch * obj.dim, 1.0);
@@ -370,7 +372,7 @@ TEST_P(CudaDeepLinearEval, HessianVectorProduct) {
 }
 
 TEST_P(CudaDeepLinearEval, Hessian) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = deep_linear_objective();
   const auto x = normals(56, kEvalBatch * obj.dim, 0.7);
   const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
@@ -434,7 +436,7 @@ class CudaPspinEval : public ::testing::TestWithParam<std::tuple<int, ss::Precis
 };
 
 TEST_P(CudaPspinEval, ValueGrad) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = pspin_objective(order(), kPspinDim);
   const auto x = pspin_points(61, kEvalBatch, kPspinDim);
   const auto cuda = ss::make_cuda_backend()->value_grad(obj, precision(), kEvalBatch, x);
@@ -444,7 +446,7 @@ TEST_P(CudaPspinEval, ValueGrad) {
 }
 
 TEST_P(CudaPspinEval, HessianVectorProduct) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = pspin_objective(order(), kPspinDim);
   const auto x = pspin_points(62, kEvalBatch, kPspinDim);
   const auto v = normals(63, kEvalBatch * kPspinDim, 1.0);  // not tangent: P v is applied
@@ -454,7 +456,7 @@ TEST_P(CudaPspinEval, HessianVectorProduct) {
 }
 
 TEST_P(CudaPspinEval, Hessian) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = pspin_objective(order(), kPspinDim);
   const auto x = pspin_points(64, kEvalBatch, kPspinDim);
   const auto cuda = ss::make_cuda_backend()->hessian(obj, precision(), kEvalBatch, x);
@@ -475,7 +477,7 @@ INSTANTIATE_TEST_SUITE_P(PSpin, CudaPspinEval,
 // is kPspinWorkElements / N^2 = 838 rows, so 1700 rows take three blocks
 // (838, 838, 24) and 845 Hessians two groups (838, 7).
 TEST(CudaPspinBlocks, P3ManyBlocksMatchCpu) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 100, batch = 1700, points = 845;
   ASSERT_EQ(ss::kPspinWorkElements / (n * n), 838);
   const auto obj = pspin_objective(3, n);
@@ -497,7 +499,7 @@ TEST(CudaPspinBlocks, P3ManyBlocksMatchCpu) {
 // objective.tf32 on an f32 evaluation: the GEMMs may round their inputs to
 // TF32 (about 1e-3 relative), so the agreement with the CPU's f32 is loose.
 TEST(CudaPspinTf32, EvaluationAgreesLoosely) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = pspin_objective(3, kPspinDim, true);
   ASSERT_TRUE(obj.tf32);
   const auto x = pspin_points(67, kEvalBatch, kPspinDim);
@@ -611,7 +613,7 @@ class CudaEigh : public ::testing::TestWithParam<std::tuple<std::int64_t, ss::Pr
 };
 
 TEST_P(CudaEigh, ValuesAndVectorsMatchCpu) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto h = random_symmetric(kEighBatch, n(), 1000 + static_cast<std::uint64_t>(n()));
   const auto cpu = ss::make_cpu_backend()->eigh(precision(), kEighBatch, n(), h, false);
   const auto cuda = ss::make_cuda_backend()->eigh(precision(), kEighBatch, n(), h, true);
@@ -619,7 +621,7 @@ TEST_P(CudaEigh, ValuesAndVectorsMatchCpu) {
 }
 
 TEST_P(CudaEigh, ValuesOnlyMatchCpu) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto h = random_symmetric(kEighBatch, n(), 2000 + static_cast<std::uint64_t>(n()));
   const auto cpu = ss::make_cpu_backend()->eigh(precision(), kEighBatch, n(), h, false);
   const auto cuda = ss::make_cuda_backend()->eigh(precision(), kEighBatch, n(), h, false);
@@ -629,7 +631,7 @@ TEST_P(CudaEigh, ValuesOnlyMatchCpu) {
 // Only the lower triangle may be trusted: NaN above the diagonal must not
 // change the result.
 TEST_P(CudaEigh, ReadsOnlyTheLowerTriangle) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const std::int64_t n = this->n();
   const auto h = random_symmetric(kEighBatch, n, 3000 + static_cast<std::uint64_t>(n));
   auto lower = h;
@@ -652,7 +654,7 @@ INSTANTIATE_TEST_SUITE_P(Orders, CudaEigh,
                          });
 
 TEST(CudaEighEmpty, NoMatricesOrOrderZero) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   auto backend = ss::make_cuda_backend();
   const auto none = backend->eigh(ss::Precision::f64, 0, 5, {}, true);
   EXPECT_TRUE(none.values.empty());
@@ -728,7 +730,7 @@ class CudaCountBelow : public ::testing::TestWithParam<std::tuple<std::int64_t, 
 };
 
 TEST_P(CudaCountBelow, MatchesCpuSytrf) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto in = count_inputs(n(), 4000 + static_cast<std::uint64_t>(n()));
   const auto cpu = ss::make_cpu_backend()->count_below(precision(), kCountBatch, n(), in.h,
                                                        in.shifts, kCountShifts);
@@ -739,7 +741,7 @@ TEST_P(CudaCountBelow, MatchesCpuSytrf) {
 }
 
 TEST_P(CudaCountBelow, MatchesEigenvalueCounts) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto in = count_inputs(n(), 4000 + static_cast<std::uint64_t>(n()));
   const auto cuda = ss::make_cuda_backend()->count_below(precision(), kCountBatch, n(), in.h,
                                                          in.shifts, kCountShifts);
@@ -749,7 +751,7 @@ TEST_P(CudaCountBelow, MatchesEigenvalueCounts) {
 // Only the lower triangle may be trusted: NaN above the diagonal must not
 // change the counts.
 TEST_P(CudaCountBelow, ReadsOnlyTheLowerTriangle) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const std::int64_t n = this->n();
   const auto in = count_inputs(n, 5000 + static_cast<std::uint64_t>(n));
   auto lower = in.h;
@@ -774,7 +776,7 @@ INSTANTIATE_TEST_SUITE_P(Orders, CudaCountBelow,
 // The shifts sit midway between eigenvalues, so f32 and f64 give the same
 // counts on the device.
 TEST(CudaCountBelowPrecisions, F32AgreesWithF64) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   auto backend = ss::make_cuda_backend();
   for (std::int64_t n : {5, 64, 200}) {
     SCOPED_TRACE(::testing::Message() << "n = " << n);
@@ -791,7 +793,7 @@ TEST(CudaCountBelowPrecisions, F32AgreesWithF64) {
 // pivot (sytrf info > 0): the count is still valid and the zero eigenvalue of
 // H - sI is not counted as negative.
 TEST(CudaCountBelowSingular, ZeroPivotCountsStrictlyBelow) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 5, k = 4;
   std::vector<double> h(n * n, 0.0);
   for (std::int64_t i = 0; i < n; ++i) h[i * n + i] = static_cast<double>(i - 2);  // -2 .. 2
@@ -807,7 +809,7 @@ TEST(CudaCountBelowSingular, ZeroPivotCountsStrictlyBelow) {
 }
 
 TEST(CudaCountBelowEmpty, NoMatricesNoShiftsOrOrderZero) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   auto backend = ss::make_cuda_backend();
   EXPECT_TRUE(backend->count_below(ss::Precision::f64, 0, 5, {}, {}, 3).empty());
   EXPECT_TRUE(
@@ -908,7 +910,7 @@ std::vector<OptimizerCase> optimizer_cases() {
 class CudaEnsemble : public ::testing::TestWithParam<OptimizerCase> {};
 
 TEST_P(CudaEnsemble, MatchesCpuOnStyblinskiTang) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 300, count = 37;
   const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
   const auto spec = ensemble_spec(obj, GetParam().params, ss::Precision::f64, count);
@@ -926,7 +928,7 @@ INSTANTIATE_TEST_SUITE_P(AllOptimizers, CudaEnsemble, ::testing::ValuesIn(optimi
 // Rows longer than one block's slice: per-slice partial sums are combined by
 // the status kernel.
 TEST(CudaEnsembleMultiSlice, MatchesCpuOnStyblinskiTang) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 2500, count = 37;
   const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
   const auto spec = ensemble_spec(obj, optimizer_cases()[0].params, ss::Precision::f64, count);
@@ -938,7 +940,7 @@ TEST(CudaEnsembleMultiSlice, MatchesCpuOnStyblinskiTang) {
 
 // The coupled path: a GEMM per iteration feeds the fused step.
 TEST(CudaEnsembleCoupled, MatchesCpuOnRotatedQuadratic) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 64, count = 37;
   const auto obj = make_objective(ss::ObjectiveKind::quadratic, n, true, 1.0);  // convex
   ss::OptimizerParams gd;
@@ -968,7 +970,7 @@ ss::EnsembleSpec field_spec(const ss::ObjectiveData& obj, ss::Precision p) {
 }
 
 TEST(CudaEnsembleCoupled, MatchesCpuOnGaussianField) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = field_objective();
   const auto spec = field_spec(obj, ss::Precision::f64);
   const auto x0 = normals(8, spec.count * kFieldDim, 1.0);
@@ -981,7 +983,7 @@ TEST(CudaEnsembleCoupled, MatchesCpuOnGaussianField) {
 // trajectories, and the per-trajectory losses added before the end of the
 // iteration. 60 Adam steps from small random parameters.
 TEST(CudaEnsembleCoupled, MatchesCpuOnMlp) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = mlp_objective();
   ss::OptimizerParams adam;
   adam.kind = ss::OptimizerKind::adam;
@@ -999,7 +1001,7 @@ TEST(CudaEnsembleCoupled, MatchesCpuOnMlp) {
 // pass over the trajectories, and the per-trajectory losses added before the
 // end of the iteration. 80 gradient-descent steps from small random weights.
 TEST(CudaEnsembleCoupled, MatchesCpuOnDeepLinear) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = deep_linear_objective();
   ss::OptimizerParams gd;
   gd.kind = ss::OptimizerKind::gd;
@@ -1054,7 +1056,7 @@ std::vector<OptimizerCase> pspin_optimizers() {
 class CudaPspinEnsemble : public ::testing::TestWithParam<OptimizerCase> {};
 
 TEST_P(CudaPspinEnsemble, MatchesCpuOnTheSphere) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = kPspinEnsembleDim;
   const auto obj = pspin_objective(3, n);
   const auto spec = pspin_spec(obj, GetParam().params, ss::Precision::f64);
@@ -1081,7 +1083,7 @@ INSTANTIATE_TEST_SUITE_P(PSpin, CudaPspinEnsemble, ::testing::ValuesIn(pspin_opt
 
 // p = 2 as well (one GEMM G_E = X A per iteration).
 TEST(CudaPspinEnsembleP2, MatchesCpuOnTheSphere) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = kPspinEnsembleDim;
   const auto obj = pspin_objective(2, n);
   const auto spec = pspin_spec(obj, pspin_optimizers()[0].params, ss::Precision::f64);
@@ -1096,7 +1098,7 @@ TEST(CudaPspinEnsembleP2, MatchesCpuOnTheSphere) {
 // so trajectories agree with the CPU's f32 only loosely: the energies reached
 // within 2e-2 (relative), and the final points on the sphere.
 TEST(CudaPspinTf32, EnsembleAgreesLoosely) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = kPspinEnsembleDim;
   const auto obj = pspin_objective(3, n, true);
   ASSERT_TRUE(obj.tf32);
@@ -1142,7 +1144,7 @@ void expect_deterministic(const ss::EnsembleSpec& spec, const std::vector<double
 }
 
 TEST(CudaDeterminism, SeparableMultiSliceF32) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 2500, count = 37;  // rows span several blocks
   const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
   ss::OptimizerParams adam;
@@ -1153,7 +1155,7 @@ TEST(CudaDeterminism, SeparableMultiSliceF32) {
 }
 
 TEST(CudaDeterminism, StyblinskiTangF64) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 300, count = 37;
   const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
   for (const auto& c : optimizer_cases()) {
@@ -1164,7 +1166,7 @@ TEST(CudaDeterminism, StyblinskiTangF64) {
 }
 
 TEST(CudaDeterminism, CoupledF32) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 64, count = 37;
   const auto obj = make_objective(ss::ObjectiveKind::quadratic, n, true);  // a saddle
   ss::OptimizerParams rmsprop;
@@ -1176,7 +1178,7 @@ TEST(CudaDeterminism, CoupledF32) {
 }
 
 TEST(CudaDeterminism, GaussianFieldF32) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = field_objective();
   const auto spec = field_spec(obj, ss::Precision::f32);
   expect_deterministic(spec, normals(9, spec.count * kFieldDim, 1.0));
@@ -1185,7 +1187,7 @@ TEST(CudaDeterminism, GaussianFieldF32) {
 // The noisy optimizers (perturbation kernel, noise in the fused step) with
 // plateau points kept, in f32 on rows of several blocks.
 TEST(CudaDeterminism, NoisyOptimizersWithPlateauPointsF32) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = 2500, count = 13;
   const auto obj = make_objective(ss::ObjectiveKind::styblinski_tang, n);
   ss::OptimizerParams pgd;
@@ -1207,7 +1209,7 @@ TEST(CudaDeterminism, NoisyOptimizersWithPlateauPointsF32) {
 }
 
 TEST(CudaDeterminism, PspinF32) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = kPspinEnsembleDim;
   const auto obj = pspin_objective(3, n);
   ss::OptimizerParams adam;
@@ -1357,7 +1359,7 @@ void expect_census_match(const ss::RunResult& cuda, const ss::RunResult& cpu, do
 class CudaPlateaus : public ::testing::TestWithParam<ss::Precision> {};
 
 TEST_P(CudaPlateaus, SaddleEscapeMatchesCpuAcrossChunks) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const ss::Precision p = GetParam();
   const ss::Experiment whole = ss::parse_experiment(saddle_plateau_experiment(p), "t");
   ss::Experiment chunked = whole;
@@ -1394,7 +1396,7 @@ std::string deep_linear_stages_experiment() {
 }
 
 TEST(CudaPlateausDeepLinear, StagesMatchCpu) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const ss::Experiment e = ss::parse_experiment(deep_linear_stages_experiment(), "t");
   auto cuda_backend = ss::make_cuda_backend();
   auto cpu_backend = ss::make_cpu_backend();
@@ -1437,7 +1439,7 @@ std::string noisy_experiment(ss::Precision p) {
 class CudaNoisyOptimizers : public ::testing::TestWithParam<ss::Precision> {};
 
 TEST_P(CudaNoisyOptimizers, MatchCpuAcrossChunks) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const ss::Precision p = GetParam();
   const ss::Experiment whole = ss::parse_experiment(noisy_experiment(p), "t");
   ss::Experiment chunked = whole;
@@ -1486,7 +1488,7 @@ std::vector<OptimizerCase> noisy_optimizers() {
 class CudaNoisyPspin : public ::testing::TestWithParam<OptimizerCase> {};
 
 TEST_P(CudaNoisyPspin, MatchesCpuOnTheSphere) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   constexpr std::int64_t n = kPspinEnsembleDim;
   const auto obj = pspin_objective(3, n);
   auto spec = pspin_spec(obj, GetParam().params, ss::Precision::f64);
@@ -1514,7 +1516,7 @@ INSTANTIATE_TEST_SUITE_P(PSpin, CudaNoisyPspin, ::testing::ValuesIn(noisy_optimi
 // Plateau points are kept only when asked: without keep_plateau_points the
 // statistics are there and the points are not, on both backends.
 TEST(CudaPlateauPoints, OnlyWhenKept) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const ss::ObjectiveData obj = make_objective(ss::ObjectiveKind::quadratic, 2);  // [-1, 3]
   ss::OptimizerParams gd;
   gd.kind = ss::OptimizerKind::gd;
@@ -1624,7 +1626,7 @@ void PrintTo(const ResumeStop& s, std::ostream* os) { *os << s.what; }
 class CudaResume : public ::testing::TestWithParam<std::tuple<ResumeStop, ss::Precision>> {};
 
 TEST_P(CudaResume, GivesTheUninterruptedResults) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const ResumeStop at = std::get<0>(GetParam());
   const ss::Precision p = std::get<1>(GetParam());
   const ss::Experiment e = ss::parse_experiment(resume_experiment(p), "t");
@@ -1764,7 +1766,7 @@ class CudaSavedState : public ::testing::TestWithParam<std::tuple<SavedCase, ss:
 // never paused. The saved one's result(true) before saving (it gathers the
 // stopped rows' finals into buffer 0) changes nothing either.
 TEST_P(CudaSavedState, ContinuesInAFreshEnsemble) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const SavedCase& c = std::get<0>(GetParam());
   const ss::EnsembleSpec spec = saved_spec(c, std::get<1>(GetParam()));
   const std::int64_t last = spec.stop.max_steps;
@@ -1808,7 +1810,7 @@ INSTANTIATE_TEST_SUITE_P(
 // truncated or extended state, or damaged plateau buffer roles are refused
 // (InputError), and the refused ensemble still runs from its own state.
 TEST(CudaSavedStateRefused, WhenItDoesNotFit) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const SavedCase c = saved_cases()[1];  // perturbed-gd on the deep linear network
   const ss::EnsembleSpec spec = saved_spec(c, ss::Precision::f64);
   const auto x0 = saved_starts(c, spec, 63);
@@ -1885,7 +1887,7 @@ std::string host_driven_experiment(const std::string& objective) {
 }
 
 TEST(CudaHostDriven, SaddleFreeNewtonAndAnnealingMatchCpu) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   for (const char* objective : {"kind = \"deep-linear\"\nwidths = [3, 3, 3]\nsamples = 20\n",
                                 "kind = \"double-well\"\ndim = 5\n"}) {
     SCOPED_TRACE(objective);
@@ -1922,7 +1924,7 @@ TEST(CudaHostDriven, SaddleFreeNewtonAndAnnealingMatchCpu) {
 
 // A device ensemble refuses them clearly (the engine never asks for one).
 TEST(CudaHostDriven, DeviceEnsembleRefusesThem) {
-  if (!saddlescope::cuda_available()) GTEST_SKIP() << saddlescope::cuda_unavailable_reason();
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
   const auto obj = make_objective(ss::ObjectiveKind::double_well, 4);
   auto backend = ss::make_cuda_backend();
   for (const auto kind : {ss::OptimizerKind::saddle_free_newton, ss::OptimizerKind::annealing}) {

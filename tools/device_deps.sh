@@ -5,6 +5,8 @@
 #   tools/device_deps.sh pack     # here: download the .deb files into .device-deps/debs
 #   tools/device_deps.sh unpack   # there: extract them into .device-deps/root
 #   tools/device_deps.sh env      # there: print the exports that make CMake and the loader find them
+#   tools/device_deps.sh bin      # here: pack build/default's programs into .device-deps/bin.tar.xz
+#   tools/device_deps.sh install  # there: unpack them into build/default (no build on device time)
 #
 # Carry .device-deps/debs with the device tool's `carry`, then on the device:
 #   bash tools/device_deps.sh unpack && eval "$(bash tools/device_deps.sh env)" && bash bench/gpu_session.sh
@@ -43,8 +45,32 @@ case "${1:-}" in
     echo "export LD_LIBRARY_PATH=\"$root/lib/$arch:$root/lib/$arch/openblas-pthread\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\""
     echo "export LIBRARY_PATH=\"$root/lib/$arch\${LIBRARY_PATH:+:\$LIBRARY_PATH}\""
     ;;
+  bin)
+    # The programs a GPU session runs, built here (same CUDA toolkit, x86-64),
+    # so that the device's minutes go to running them. Their compiled-in test
+    # data paths point into this checkout: SOURCE_DIR lets `install` link it.
+    b=build/default
+    for f in saddlescope tests/saddlescope_tests bench/bench_fused_step bench/bench_census; do
+      [ -x "$b/$f" ] || { echo "device_deps bin: $b/$f is missing: cmake --build --preset default" >&2; exit 1; }
+    done
+    grep -q "^CMAKE_CUDA_COMPILER:" "$b/CMakeCache.txt" ||
+      { echo "device_deps bin: $b was configured without CUDA" >&2; exit 1; }
+    mkdir -p "$dir"
+    echo "$PWD" > "$b/SOURCE_DIR"
+    git rev-parse HEAD > "$b/COMMIT" 2>/dev/null || true
+    tar -C "$b" -cJf "$dir/bin.tar.xz" SOURCE_DIR COMMIT saddlescope tests/saddlescope_tests \
+      bench/bench_fused_step bench/bench_census
+    du -sh "$dir/bin.tar.xz"
+    ;;
+  install)
+    [ -f "$dir/bin.tar.xz" ] || { echo "device_deps install: no $dir/bin.tar.xz" >&2; exit 1; }
+    mkdir -p build/default && tar -C build/default -xJf "$dir/bin.tar.xz"
+    src=$(cat build/default/SOURCE_DIR)
+    if [ "$src" != "$PWD" ] && ! [ -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"; fi
+    echo "installed build/default programs built from $(cat build/default/COMMIT 2>/dev/null) in $src"
+    ;;
   *)
-    echo "usage: tools/device_deps.sh pack|unpack|env" >&2
+    echo "usage: tools/device_deps.sh pack|unpack|env|bin|install" >&2
     exit 2
     ;;
 esac

@@ -2446,15 +2446,29 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CusolverDn> cusolver_;       // created on first eigh or count_below
 };
 
-// Why no device can be used, or "" when one can.
+// Why no device can be used, or "" when one can. No driver library or no
+// device reads "no CUDA device: ..." (the CPU backend is the answer); a
+// driver that is installed but fails reads "CUDA driver ..." so that it is
+// reported as broken rather than taken for an absent GPU
+// (tests/cuda_required.hpp fails on it instead of skipping).
 std::string device_problem() {
+  int driver = 0;
+  if (cudaDriverGetVersion(&driver) != cudaSuccess || driver == 0) {
+    cudaGetLastError();
+    return "no CUDA device: no CUDA driver is installed";
+  }
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err == cudaErrorNoDevice || (err == cudaSuccess && count == 0)) {
+    cudaGetLastError();
+    return std::string("no CUDA device: ") + cudaGetErrorString(cudaErrorNoDevice);
+  }
   if (err != cudaSuccess) {
     cudaGetLastError();  // do not leave the error for an unrelated later check
-    return std::string("no CUDA device: ") + cudaGetErrorString(err);
+    return "CUDA driver " + std::to_string(driver / 1000) + "." +
+           std::to_string(driver % 1000 / 10) +
+           " is installed but does not work: " + cudaGetErrorString(err);
   }
-  if (count == 0) return std::string("no CUDA device: ") + cudaGetErrorString(cudaErrorNoDevice);
   return "";
 }
 
