@@ -103,7 +103,7 @@ std::vector<Bad> bad_cases() {
        {},
        {"optimizer[0].radius", "valid keys"}},
       {"unknown_optimizer",
-       replace(kGood, "\"adam\"", "\"adamw\""),
+       replace(kGood, "\"adam\"", "\"adamax\""),
        {},
        {"optimizer[0].kind", "gd, momentum"}},
       {"missing_dim", replace(kGood, "dim = 4\n", ""), {}, {"needs dim"}},

@@ -900,11 +900,20 @@ std::vector<OptimizerCase> optimizer_cases() {
   adam.kind = ss::OptimizerKind::adam;
   adam.lr = 0.05;
 
-  return {{"gd", gd},
-          {"momentum", momentum},
-          {"adagrad", adagrad},
-          {"rmsprop", rmsprop},
-          {"adam", adam}};
+  ss::OptimizerParams adamw = adam;
+  adamw.kind = ss::OptimizerKind::adamw;
+  adamw.weight_decay = 0.1;
+
+  ss::OptimizerParams nadam = adam;
+  nadam.kind = ss::OptimizerKind::nadam;
+  nadam.momentum_decay = 0.01;
+
+  ss::OptimizerParams radam = adam;
+  radam.kind =
+      ss::OptimizerKind::radam;  // the un-adapted steps (rho_k <= 5) and the rectified ones
+
+  return {{"gd", gd},     {"momentum", momentum}, {"adagrad", adagrad}, {"rmsprop", rmsprop},
+          {"adam", adam}, {"adamw", adamw},       {"nadam", nadam},     {"radam", radam}};
 }
 
 class CudaEnsemble : public ::testing::TestWithParam<OptimizerCase> {};

@@ -66,6 +66,14 @@ std::vector<PassCase> cases() {
   g.lr_decay = 0.01;
   g.initial_accumulator_value = 0.1;
   v.push_back({"adagrad_rastrigin", ObjectiveKind::rastrigin, g});
+  OptimizerParams w = params(OptimizerKind::adamw);
+  w.weight_decay = 0.1;
+  v.push_back({"adamw_styblinski", ObjectiveKind::styblinski_tang, w});
+  OptimizerParams na = params(OptimizerKind::nadam);
+  na.weight_decay = 1e-2;
+  v.push_back({"nadam_wd_rastrigin", ObjectiveKind::rastrigin, na});
+  OptimizerParams ra = params(OptimizerKind::radam);
+  v.push_back({"radam_double_well", ObjectiveKind::double_well, ra});
   OptimizerParams l = params(OptimizerKind::langevin);
   l.temperature = 1e-2;
   l.seed = 7;

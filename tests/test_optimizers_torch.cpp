@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "saddlescope/backend.hpp"
+#include "saddlescope/optimizer_registry.hpp"
 
 using namespace saddlescope;
 using nlohmann::json;
@@ -87,14 +88,9 @@ ObjectiveKind objective_kind(const std::string& s) {
 }
 
 OptimizerKind optimizer_kind(const std::string& s) {
-  static const std::map<std::string, OptimizerKind> kinds = {{"gd", OptimizerKind::gd},
-                                                             {"momentum", OptimizerKind::momentum},
-                                                             {"adagrad", OptimizerKind::adagrad},
-                                                             {"rmsprop", OptimizerKind::rmsprop},
-                                                             {"adam", OptimizerKind::adam}};
-  const auto it = kinds.find(s);
-  if (it == kinds.end()) throw std::runtime_error("unknown optimizer kind " + s);
-  return it->second;
+  const OptimizerInfo* o = find_optimizer(s);
+  if (o == nullptr) throw std::runtime_error("unknown optimizer kind " + s);
+  return o->kind;
 }
 
 OptimizerParams optimizer_params(const json& j) {
@@ -111,6 +107,7 @@ OptimizerParams optimizer_params(const json& j) {
   p.beta2 = j.at("beta2").get<double>();
   p.lr_decay = j.at("lr_decay").get<double>();
   p.initial_accumulator_value = j.at("initial_accumulator_value").get<double>();
+  p.momentum_decay = j.value("momentum_decay", p.momentum_decay);
   return p;
 }
 
@@ -121,8 +118,8 @@ std::string test_name(const testing::TestParamInfo<int>& info) {
   return s;
 }
 
-// The file itself: readable, and covering every optimizer kind on both
-// objectives in both dtypes.
+// The file itself: readable, and covering every registered optimizer that
+// has a torch.optim counterpart on both objectives in both dtypes.
 TEST(TorchReference, FileCoversEveryOptimizer) {
   const Reference& r = reference();
   ASSERT_EQ(r.error, "") << kReferencePath;
@@ -131,11 +128,16 @@ TEST(TorchReference, FileCoversEveryOptimizer) {
     seen.insert(c.at("objective").at("kind").get<std::string>() + "/" +
                 c.at("optimizer").at("kind").get<std::string>() + "/" +
                 c.at("dtype").get<std::string>());
-  for (const char* obj : {"styblinski_tang", "rosenbrock"})
-    for (const char* opt : {"gd", "momentum", "adagrad", "rmsprop", "adam"})
+  int covered = 0;
+  for (const OptimizerInfo& o : optimizer_registry()) {
+    if (std::string(o.torch).rfind("torch.optim.", 0) != 0) continue;
+    ++covered;
+    for (const char* obj : {"styblinski_tang", "rosenbrock"})
       for (const char* dt : {"float64", "float32"})
-        EXPECT_TRUE(seen.count(std::string(obj) + "/" + opt + "/" + dt))
-            << obj << "/" << opt << "/" << dt << " missing";
+        EXPECT_TRUE(seen.count(std::string(obj) + "/" + o.name + "/" + dt))
+            << obj << "/" << o.name << "/" << dt << " missing";
+  }
+  EXPECT_EQ(covered, 8);  // gd, momentum, adagrad, rmsprop, adam, adamw, nadam, radam
   std::printf("torch %s, %zu cases, generated %s\n",
               r.doc.value("torch_version", std::string("?")).c_str(), r.doc["cases"].size(),
               r.doc.value("date", std::string("?")).c_str());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "optimizer_registry.hpp"
 
 namespace saddlescope {
 
@@ -126,8 +127,8 @@ std::string to_toml(const Experiment& e);
 // The experiment-file name of an optimizer kind ("gd", "momentum", ...).
 const char* optimizer_kind_name(OptimizerKind k);
 
-// Names, parameters with defaults and meaning, for `saddlescope list`.
+// Names, parameters with defaults and meaning, for `saddlescope list`
+// (the optimizers' text: describe_optimizers, optimizer_registry.hpp).
 std::string describe_objectives();
-std::string describe_optimizers();
 
 }  // namespace saddlescope

@@ -452,6 +452,9 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "List objectives and optimizers with their parameters");
   list->add_option("what", what, "objectives, optimizers or all")
       ->check(CLI::IsMember({"all", "objectives", "optimizers"}));
+  bool list_markdown = false;
+  list->add_flag("--markdown", list_markdown,
+                 "The optimizers' key tables as docs/experiment.md holds them (from the registry)");
 
   try {
     app.parse(argc, argv);
@@ -486,6 +489,10 @@ int main(int argc, char** argv) {
           "run needs an experiment file: saddlescope run EXPERIMENT.toml (or --resume RUN_DIR)");
     if (*run) return run_command(file, out_dir, backend, sets);
     if (*validate) return validate_command(file, backend, sets);
+    if (*list && list_markdown) {
+      fmt::print("{}", optimizer_tables_markdown());
+      return 0;
+    }
     if (*list) {
       if (what != "optimizers") fmt::print("{}", describe_objectives());
       if (what == "all") fmt::print("\n");

@@ -11,6 +11,12 @@
 
 namespace saddlescope::config {
 
+// A float as TOML writes it: shortest round-trip form, always with a '.' or
+// exponent ("1.0", "0.001", "1e-10"), nan and +-inf spelled as TOML does.
+std::string toml_number(double v);
+// A TOML array of floats ("[0.9, 0.999]").
+std::string toml_numbers(const std::vector<double>& v);
+
 // The valid name closest to `name` (edit distance), or "" when none is close.
 std::string nearest(const std::string& name, const std::vector<std::string>& valid);
 

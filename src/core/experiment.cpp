@@ -30,9 +30,6 @@ const std::vector<std::string> kObjectiveKinds = {
     "p-spin",          "gaussian-field", "mlp",        "deep-linear"};
 // The objectives whose work is GEMM-shaped (objective.tf32 applies to them).
 const std::vector<std::string> kGemmObjectives = {"p-spin", "gaussian-field", "mlp", "deep-linear"};
-const std::vector<std::string> kOptimizerKinds = {
-    "gd",       "momentum",           "adagrad",  "rmsprop", "adam", "perturbed-gd",
-    "langevin", "saddle-free-newton", "annealing"};
 // saddle-free-newton decomposes a dense N x N Hessian per trajectory per step.
 constexpr std::int64_t kMaxSaddleFreeNewtonDim = 4096;
 
@@ -286,122 +283,61 @@ AnalysisSpec read_analysis(const Section& s) {
 }
 
 OptimizerSpec read_optimizer(const Section& s) {
-  if (!s.has("kind"))
-    s.fail_section(
-        "needs kind; one of: gd, momentum, adagrad, rmsprop, adam, perturbed-gd, langevin, "
-        "saddle-free-newton, annealing");
-  const std::string kind = s.choice("kind", "", kOptimizerKinds);
+  const std::vector<std::string> names = optimizer_names();
+  if (!s.has("kind")) s.fail_section(fmt::format("needs kind; one of: {}", fmt::join(names, ", ")));
+  const OptimizerInfo& info = *find_optimizer(s.choice("kind", "", names));
   OptimizerSpec o;
   OptimizerParams& p = o.params;
-  std::vector<std::string> keys = {"kind", "label", "lr", "weight_decay"};
-  if (kind == "gd") {
-    p.kind = OptimizerKind::gd;
-    p.lr = 1e-3;
-  } else if (kind == "momentum") {
-    p.kind = OptimizerKind::momentum;
-    keys.insert(keys.end(), {"momentum", "dampening", "nesterov"});
-    p.lr = 1e-3;
-    p.momentum = 0.9;
-  } else if (kind == "adagrad") {
-    p.kind = OptimizerKind::adagrad;
-    keys.insert(keys.end(), {"lr_decay", "initial_accumulator_value", "eps"});
-    p.lr = 1e-2;
-    p.eps = 1e-10;
-  } else if (kind == "perturbed-gd") {
-    p.kind = OptimizerKind::perturbed_gd;
-    keys.insert(keys.end(), {"radius", "g_thres", "t_thres"});
-    p.lr = 1e-3;
-  } else if (kind == "langevin") {
-    p.kind = OptimizerKind::langevin;
-    keys.insert(keys.end(), {"temperature", "temperature_decay"});
-    p.lr = 1e-3;
-  } else if (kind == "saddle-free-newton") {
-    p.kind = OptimizerKind::saddle_free_newton;
-    keys = {"kind", "label", "lr", "damping"};
-    p.lr = 1.0;
-  } else if (kind == "annealing") {
-    p.kind = OptimizerKind::annealing;
-    keys = {"kind", "label", "temperature", "temperature_decay", "step_size"};
-    p.lr = 0.0;
-  } else if (kind == "rmsprop") {
-    p.kind = OptimizerKind::rmsprop;
-    keys.insert(keys.end(), {"alpha", "eps", "momentum", "centered"});
-    p.lr = 1e-2;
-  } else {
-    p.kind = OptimizerKind::adam;
-    keys.insert(keys.end(), {"betas", "eps", "amsgrad"});
-    p.lr = 1e-3;
-  }
+  p.kind = info.kind;
+  p.lr = 0.0;  // the rate of an optimizer without an lr key (annealing)
+  std::vector<std::string> keys = {"kind", "label"};
+  for (std::size_t i = 0; i < info.key_count; ++i) keys.emplace_back(info.keys[i].key);
   s.allow_only(keys);
   o.label = s.string("label", "");
   if (o.label.find_first_of(",\"\n\r") != std::string::npos)
     s.fail("label", fmt::format("= \"{}\" may not contain commas, quotes or line breaks (it is a "
                                 "column of trajectories.csv)",
                                 o.label));
-  p.lr = s.number("lr", p.lr, 0.0, 1e30);
-  p.weight_decay = s.number("weight_decay", 0.0, 0.0, 1e30);
-  p.eps = s.number("eps", p.eps, 0.0, 1.0);
-  if (kind == "momentum") {
-    p.momentum = s.number("momentum", p.momentum, 0.0, 1.0);
-    p.dampening = s.number("dampening", 0.0, 0.0, 1.0);
-    p.nesterov = s.boolean("nesterov", false);
-    if (p.nesterov && (p.momentum <= 0.0 || p.dampening != 0.0))
-      s.fail("nesterov", "= true needs momentum > 0 and dampening = 0 (as torch.optim.SGD)");
-  }
-  if (kind == "perturbed-gd") {
-    p.radius = s.number("radius", 1e-2, 0.0, 1e30, true);
-    p.g_thres = s.number("g_thres", 1e-3, 0.0, 1e30);
-    p.t_thres = s.integer("t_thres", 100, 0, kMaxCount);
-  }
-  if (kind == "langevin") {
-    p.temperature = s.number("temperature", 1e-3, 0.0, 1e30);
-    p.temperature_decay = s.number("temperature_decay", 1.0, 0.0, 1.0, true);
-  }
-  if (kind == "saddle-free-newton") p.damping = s.number("damping", 1e-2, 0.0, 1e30);
-  if (kind == "annealing") {
-    p.temperature = s.number("temperature", 1.0, 0.0, 1e30);
-    p.temperature_decay = s.number("temperature_decay", 0.999, 0.0, 1.0, true);
-    p.step_size = s.number("step_size", 0.1, 0.0, 1e30, true);
-  }
-  if (kind == "adagrad") {
-    p.lr_decay = s.number("lr_decay", 0.0, 0.0, 1e30);
-    p.initial_accumulator_value = s.number("initial_accumulator_value", 0.0, 0.0, 1e30);
-  }
-  if (kind == "rmsprop") {
-    p.alpha = s.number("alpha", 0.99, 0.0, 1.0);
-    p.momentum = s.number("momentum", 0.0, 0.0, 1.0);
-    if (s.boolean("centered", false))
-      s.fail("centered", "= true is not supported (RMSprop without centering only)");
-  }
-  if (kind == "adam") {
-    if (s.has("betas")) {
-      const auto b = s.numbers("betas");
-      if (b.size() != 2)
-        s.fail("betas", fmt::format("must hold 2 values [beta1, beta2], got {}", b.size()));
-      if (!(b[0] >= 0 && b[0] < 1) || !(b[1] >= 0 && b[1] < 1))
-        s.fail("betas",
-               fmt::format("= [{}, {}] is out of range: each beta must be in [0, 1)", b[0], b[1]));
-      p.beta1 = b[0];
-      p.beta2 = b[1];
+  // Every key of the optimizer's table (kernels/optimizers/<name>.hpp), its
+  // default where the file does not set it.
+  for (std::size_t i = 0; i < info.key_count; ++i) {
+    const OptimizerKey& k = info.keys[i];
+    switch (k.type) {
+      case OptimizerKey::number:
+        p.*k.value = s.number(k.key, k.def, k.lo, k.hi, k.lo_open, k.hi_open);
+        break;
+      case OptimizerKey::integer:
+        p.*k.count = s.integer(k.key, static_cast<std::int64_t>(k.def), 0, kMaxCount);
+        break;
+      case OptimizerKey::flag:
+        p.*k.boolean = s.boolean(k.key, k.def != 0.0);
+        break;
+      case OptimizerKey::false_only:
+        if (s.boolean(k.key, false)) s.fail(k.key, k.help);
+        break;
+      case OptimizerKey::pair: {
+        p.*k.value = k.def;
+        p.*k.second = k.def2;
+        if (!s.has(k.key)) break;
+        const auto b = s.numbers(k.key);
+        if (b.size() != 2)
+          s.fail(k.key, fmt::format("must hold 2 values [beta1, beta2], got {}", b.size()));
+        if (!(b[0] >= k.lo && b[0] < k.hi) || !(b[1] >= k.lo && b[1] < k.hi))
+          s.fail(k.key, fmt::format("= [{}, {}] is out of range: each beta must be in [0, 1)", b[0],
+                                    b[1]));
+        p.*k.value = b[0];
+        p.*k.second = b[1];
+        break;
+      }
     }
-    if (s.boolean("amsgrad", false)) s.fail("amsgrad", "= true is not supported yet");
   }
+  const OptimizerCheck bad = info.check(p);
+  if (bad.key != nullptr) s.fail(bad.key, bad.message);
   return o;
 }
 
-std::string fmt_double(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-std::string fmt_list(const std::vector<double>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + fmt_double(v[i]);
-  return s + "]";
-}
+std::string fmt_double(double v) { return config::toml_number(v); }
+std::string fmt_list(const std::vector<double>& v) { return config::toml_numbers(v); }
 
 // A TOML basic string that is pure ASCII: quotes and backslashes escaped,
 // control characters and non-ASCII code points (values may hold them via
@@ -656,72 +592,34 @@ std::string to_toml(const Experiment& e) {
     const auto& p = opt.params;
     s << "\n[[optimizer]]\nkind = " << quote(optimizer_kind_name(p.kind)) << "\n";
     s << "label = " << quote(opt.label) << "\n";
-    if (p.kind != OptimizerKind::annealing) s << "lr = " << fmt_double(p.lr) << "\n";
-    if (!host_driven(p.kind)) s << "weight_decay = " << fmt_double(p.weight_decay) << "\n";
-    switch (p.kind) {
-      case OptimizerKind::gd:
-        break;
-      case OptimizerKind::perturbed_gd:
-        s << "radius = " << fmt_double(p.radius) << "\ng_thres = " << fmt_double(p.g_thres)
-          << "\nt_thres = " << p.t_thres << "\n";
-        break;
-      case OptimizerKind::langevin:
-        s << "temperature = " << fmt_double(p.temperature)
-          << "\ntemperature_decay = " << fmt_double(p.temperature_decay) << "\n";
-        break;
-      case OptimizerKind::saddle_free_newton:
-        s << "damping = " << fmt_double(p.damping) << "\n";
-        break;
-      case OptimizerKind::annealing:
-        s << "temperature = " << fmt_double(p.temperature)
-          << "\ntemperature_decay = " << fmt_double(p.temperature_decay)
-          << "\nstep_size = " << fmt_double(p.step_size) << "\n";
-        break;
-      case OptimizerKind::momentum:
-        s << "momentum = " << fmt_double(p.momentum) << "\ndampening = " << fmt_double(p.dampening)
-          << "\nnesterov = " << (p.nesterov ? "true" : "false") << "\n";
-        break;
-      case OptimizerKind::adagrad:
-        s << "lr_decay = " << fmt_double(p.lr_decay)
-          << "\ninitial_accumulator_value = " << fmt_double(p.initial_accumulator_value)
-          << "\neps = " << fmt_double(p.eps) << "\n";
-        break;
-      case OptimizerKind::rmsprop:
-        s << "alpha = " << fmt_double(p.alpha) << "\neps = " << fmt_double(p.eps)
-          << "\nmomentum = " << fmt_double(p.momentum) << "\ncentered = false\n";
-        break;
-      case OptimizerKind::adam:
-        s << "betas = " << fmt_list({p.beta1, p.beta2}) << "\neps = " << fmt_double(p.eps)
-          << "\namsgrad = false\n";
-        break;
+    const OptimizerInfo& info = optimizer_info(p.kind);
+    for (std::size_t i = 0; i < info.key_count; ++i) {
+      const OptimizerKey& k = info.keys[i];
+      s << k.key << " = ";
+      switch (k.type) {
+        case OptimizerKey::number:
+          s << fmt_double(p.*k.value);
+          break;
+        case OptimizerKey::integer:
+          s << p.*k.count;
+          break;
+        case OptimizerKey::flag:
+          s << (p.*k.boolean ? "true" : "false");
+          break;
+        case OptimizerKey::pair:
+          s << fmt_list({p.*k.value, p.*k.second});
+          break;
+        case OptimizerKey::false_only:
+          s << "false";
+          break;
+      }
+      s << "\n";
     }
   }
   return s.str();
 }
 
-const char* optimizer_kind_name(OptimizerKind k) {
-  switch (k) {
-    case OptimizerKind::gd:
-      return "gd";
-    case OptimizerKind::momentum:
-      return "momentum";
-    case OptimizerKind::adagrad:
-      return "adagrad";
-    case OptimizerKind::rmsprop:
-      return "rmsprop";
-    case OptimizerKind::adam:
-      return "adam";
-    case OptimizerKind::perturbed_gd:
-      return "perturbed-gd";
-    case OptimizerKind::langevin:
-      return "langevin";
-    case OptimizerKind::saddle_free_newton:
-      return "saddle-free-newton";
-    case OptimizerKind::annealing:
-      return "annealing";
-  }
-  return "?";
-}
+const char* optimizer_kind_name(OptimizerKind k) { return optimizer_info(k).name; }
 
 std::string describe_objectives() {
   return R"(Objectives ([objective] kind = ...; value, gradient, Hessian-vector product, Hessian):
@@ -762,41 +660,6 @@ std::string describe_objectives() {
 The GEMM-based kinds (p-spin, gaussian-field, mlp, deep-linear) also take tf32 = false: true
 lets f32 GEMMs on CUDA use TF32 tensor cores (inputs rounded to 10 mantissa bits, about 1e-3
 relative error per product instead of 1e-7); the CPU backend computes in f32 regardless.
-)";
-}
-
-std::string describe_optimizers() {
-  return R"(Optimizers ([[optimizer]] kind = ...; update rules and defaults of torch.optim):
-  gd        x -= lr g (torch.optim.SGD).  keys: lr = 0.001, weight_decay = 0
-  momentum  SGD with momentum (torch.optim.SGD).  keys: lr = 0.001, momentum = 0.9 (torch's
-            default 0 would make it gd), dampening = 0, nesterov = false, weight_decay = 0
-  adagrad   torch.optim.Adagrad.  keys: lr = 0.01, lr_decay = 0, initial_accumulator_value = 0,
-            eps = 1e-10, weight_decay = 0
-  rmsprop   torch.optim.RMSprop (not centered).  keys: lr = 0.01, alpha = 0.99, eps = 1e-8,
-            momentum = 0, weight_decay = 0
-  adam      torch.optim.Adam with bias correction.  keys: lr = 0.001, betas = [0.9, 0.999],
-            eps = 1e-8, weight_decay = 0
-  perturbed-gd  gd plus perturbations (Jin et al. 2017): when ||grad f(x_t)|| <= g_thres and
-            none happened in the last t_thres iterations, a point drawn uniformly from the
-            ball of radius r is added to x_{t+1}.  keys: lr = 0.001, radius = 0.01 (r),
-            g_thres = 0.001, t_thres = 100, weight_decay = 0
-  langevin  x -= lr g + sqrt(2 lr T_k) xi, xi ~ N(0, I), T_k = temperature decay^(k-1) at
-            step k (decay = 1: constant).  keys: lr = 0.001, temperature = 0.001,
-            temperature_decay = 1, weight_decay = 0
-  saddle-free-newton  x -= lr V diag(1 / (|lambda| + damping)) V^T g from the dense
-            eigendecomposition H = V diag(lambda) V^T (Dauphin et al. 2014): Newton's step
-            with the negative curvature directions turned into descent directions.
-            keys: lr = 1, damping = 0.01; dim <= 4096
-  annealing gradient-free simulated annealing: proposals x' = x + step_size xi,
-            xi ~ N(0, I), accepted with probability min(1, exp(-(f' - f) / T_k)),
-            T_k = temperature decay^(k-1).  keys: temperature = 1,
-            temperature_decay = 0.999, step_size = 0.1 (no lr)
-saddle-free-newton and annealing step the whole batch through the backend's value,
-Hessian and eigensolver calls (host-driven; on CUDA each step moves the batch).
-Noise (langevin, perturbed-gd, annealing) is drawn from the experiment seed per
-trajectory, coordinate and step: the same on every backend and chunk size.
-Every optimizer also takes label = "..." (its name in outputs; default: the kind, or
-kind(lr=...) when a kind appears more than once).
 )";
 }
 

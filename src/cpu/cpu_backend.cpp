@@ -625,26 +625,19 @@ template <class T>
 using RowPass = IterationSums (*)(LocalObjective<T>, OptimizerParams, const StepScalars&, bool,
                                   const T*, const T*, T*, T*, T*, T*, std::uint64_t, std::int64_t);
 
+// The pass of every registered optimizer (kernels/optimizers/registry.hpp);
+// host-driven ones have none (src/core/host_optimizers.cpp steps them).
 template <class T, ObjectiveKind OK>
 RowPass<T> row_pass_for(OptimizerKind p) {
   switch (p) {
-    case OptimizerKind::gd:
-      return row_pass<T, OK, OptimizerKind::gd>;
-    case OptimizerKind::momentum:
-      return row_pass<T, OK, OptimizerKind::momentum>;
-    case OptimizerKind::adagrad:
-      return row_pass<T, OK, OptimizerKind::adagrad>;
-    case OptimizerKind::rmsprop:
-      return row_pass<T, OK, OptimizerKind::rmsprop>;
-    case OptimizerKind::adam:
-      return row_pass<T, OK, OptimizerKind::adam>;
-    case OptimizerKind::perturbed_gd:
-      return row_pass<T, OK, OptimizerKind::perturbed_gd>;
-    case OptimizerKind::langevin:
-      return row_pass<T, OK, OptimizerKind::langevin>;
-    case OptimizerKind::saddle_free_newton:  // host-driven (src/core/host_optimizers.cpp)
-    case OptimizerKind::annealing:
-      return nullptr;
+#define SS_ROW_PASS_CASE(name, Rule) \
+  case OptimizerKind::name:          \
+    if constexpr (Rule::host_driven) \
+      return nullptr;                \
+    else                             \
+      return row_pass<T, OK, OptimizerKind::name>;
+    SS_OPTIMIZERS(SS_ROW_PASS_CASE)
+#undef SS_ROW_PASS_CASE
   }
   return nullptr;
 }
@@ -703,7 +696,7 @@ class CpuEnsemble final : public Ensemble {
 
   void iterate(std::int64_t t) override {
     const bool update = t < spec_.stop.max_steps;
-    const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
+    const StepScalars sc = scalars_.at(t + 1);
     if (!perturb_now_.empty()) {  // perturbed-gd: marked at the end of iteration t - 1
 #pragma omp parallel for schedule(static) if (count_ * n_ > 16384)
       for (std::int64_t b = 0; b < count_; ++b)
@@ -771,6 +764,7 @@ class CpuEnsemble final : public Ensemble {
 
  private:
   EnsembleSpec spec_;
+  StepScalarSequence scalars_{spec_.optimizer};  // each step's scalars from the last (nadam)
   HostObjective<T> obj_;
   std::int64_t n_, count_;
   HostTrack<T> track_;  // records, plateau states and points

@@ -1578,7 +1578,7 @@ class CudaEnsemble final : public Ensemble {
   void iterate(std::int64_t t) override {
     if (count_ == 0) return;
     const bool update = t < spec_.stop.max_steps;
-    const StepScalars sc = step_scalars(spec_.optimizer, t + 1);
+    const StepScalars sc = scalars_.at(t + 1);
     const T* xc = x_[t % 2].get();
     T* xn = x_[(t + 1) % 2].get();
     // perturbed-gd: the running rows marked at the end of iteration t - 1
@@ -1746,6 +1746,7 @@ class CudaEnsemble final : public Ensemble {
   }
 
   EnsembleSpec spec_;
+  StepScalarSequence scalars_{spec_.optimizer};  // each step's scalars from the last (nadam)
   DeviceObjective<T> obj_;
   std::int64_t n_, count_;
   std::int64_t threads_ = 32, nslices_ = 1;

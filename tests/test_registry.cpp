@@ -1,0 +1,177 @@
+// The optimizer registry (kernels/optimizers/registry.hpp): every optimizer
+// reachable by its experiment-file name, its key table's defaults and
+// ranges applied by the parser, config.toml written from the same table and
+// read back to the same parameters, the docs' tables equal to the generated
+// ones, and the step scalars of consecutive steps (nadam's running product)
+// equal to those computed from scratch.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "saddlescope/errors.hpp"
+#include "saddlescope/experiment.hpp"
+#include "saddlescope/optimizer_registry.hpp"
+
+using namespace saddlescope;
+
+namespace {
+
+std::string experiment_with(const std::string& optimizer_table) {
+  return "[objective]\nkind = \"double-well\"\ndim = 2\n[run]\ntrajectories = 4\n"
+         "max_steps = 10\n[[optimizer]]\n" +
+         optimizer_table;
+}
+
+bool same_params(const OptimizerParams& a, const OptimizerParams& b) {
+  return a.kind == b.kind && a.lr == b.lr && a.weight_decay == b.weight_decay &&
+         a.momentum == b.momentum && a.dampening == b.dampening && a.nesterov == b.nesterov &&
+         a.alpha == b.alpha && a.eps == b.eps && a.beta1 == b.beta1 && a.beta2 == b.beta2 &&
+         a.lr_decay == b.lr_decay && a.initial_accumulator_value == b.initial_accumulator_value &&
+         a.momentum_decay == b.momentum_decay && a.radius == b.radius && a.g_thres == b.g_thres &&
+         a.t_thres == b.t_thres && a.temperature == b.temperature &&
+         a.temperature_decay == b.temperature_decay && a.damping == b.damping &&
+         a.step_size == b.step_size;
+}
+
+}  // namespace
+
+TEST(OptimizerRegistry, NamesAndKeysAreUnique) {
+  std::set<std::string> names;
+  for (const OptimizerInfo& o : optimizer_registry()) {
+    EXPECT_TRUE(names.insert(o.name).second) << o.name;
+    EXPECT_EQ(find_optimizer(o.name), &o);
+    EXPECT_EQ(&optimizer_info(o.kind), &o);
+    EXPECT_STREQ(optimizer_kind_name(o.kind), o.name);
+    std::set<std::string> keys;
+    for (std::size_t i = 0; i < o.key_count; ++i) {
+      EXPECT_TRUE(keys.insert(o.keys[i].key).second) << o.name << "." << o.keys[i].key;
+      EXPECT_GT(std::strlen(o.keys[i].help), 0u) << o.name << "." << o.keys[i].key;
+    }
+    EXPECT_EQ(o.host_driven, host_driven(o.kind)) << o.name;
+  }
+  EXPECT_EQ(names.size(), 12u);
+  EXPECT_EQ(find_optimizer("adamax"), nullptr);
+}
+
+// A table holding only `kind` gets every key's default; the parameters
+// round-trip through config.toml.
+TEST(OptimizerRegistry, DefaultsComeFromTheKeyTableAndRoundTrip) {
+  for (const OptimizerInfo& o : optimizer_registry()) {
+    SCOPED_TRACE(o.name);
+    const Experiment e =
+        parse_experiment(experiment_with("kind = \"" + std::string(o.name) + "\"\n"), "t.toml");
+    ASSERT_EQ(e.optimizers.size(), 1u);
+    const OptimizerParams& p = e.optimizers[0].params;
+    EXPECT_EQ(p.kind, o.kind);
+    bool has_lr = false;
+    for (std::size_t i = 0; i < o.key_count; ++i) {
+      const OptimizerKey& k = o.keys[i];
+      has_lr = has_lr || std::strcmp(k.key, "lr") == 0;
+      switch (k.type) {
+        case OptimizerKey::number:
+          EXPECT_EQ(p.*k.value, k.def) << k.key;
+          break;
+        case OptimizerKey::integer:
+          EXPECT_EQ(static_cast<double>(p.*k.count), k.def) << k.key;
+          break;
+        case OptimizerKey::flag:
+          EXPECT_EQ(p.*k.boolean, k.def != 0.0) << k.key;
+          break;
+        case OptimizerKey::pair:
+          EXPECT_EQ(p.*k.value, k.def) << k.key;
+          EXPECT_EQ(p.*k.second, k.def2) << k.key;
+          break;
+        case OptimizerKey::false_only:
+          break;
+      }
+    }
+    if (!has_lr) EXPECT_EQ(p.lr, 0.0);  // annealing: no rate
+    const Experiment back = parse_experiment(to_toml(e), "config.toml");
+    EXPECT_TRUE(same_params(back.optimizers[0].params, p));
+  }
+}
+
+TEST(OptimizerRegistry, NewOptimizersReadTheirKeys) {
+  const Experiment e = parse_experiment(
+      experiment_with("kind = \"nadam\"\nlr = 0.01\nbetas = [0.8, 0.95]\nmomentum_decay = 0.02\n"
+                      "weight_decay = 0.1\n"),
+      "t.toml");
+  const OptimizerParams& p = e.optimizers[0].params;
+  EXPECT_EQ(p.kind, OptimizerKind::nadam);
+  EXPECT_EQ(p.lr, 0.01);
+  EXPECT_EQ(p.beta1, 0.8);
+  EXPECT_EQ(p.beta2, 0.95);
+  EXPECT_EQ(p.momentum_decay, 0.02);
+  EXPECT_EQ(p.weight_decay, 0.1);
+  EXPECT_EQ(p.state_count(), 2);
+  // Keys of other optimizers are refused, naming the valid ones.
+  try {
+    parse_experiment(experiment_with("kind = \"radam\"\nmomentum_decay = 0.1\n"), "t.toml");
+    FAIL();
+  } catch (const InputError& err) {
+    EXPECT_NE(std::string(err.what()).find("momentum_decay"), std::string::npos) << err.what();
+  }
+  EXPECT_THROW(parse_experiment(experiment_with("kind = \"adamw\"\namsgrad = true\n"), "t.toml"),
+               InputError);
+  EXPECT_THROW(
+      parse_experiment(experiment_with("kind = \"adamw\"\nbetas = [0.9, 1.0]\n"), "t.toml"),
+      InputError);
+  // The unknown kind lists every registered one.
+  try {
+    parse_experiment(experiment_with("kind = \"adamax\"\n"), "t.toml");
+    FAIL();
+  } catch (const InputError& err) {
+    for (const std::string& name : optimizer_names())
+      EXPECT_NE(std::string(err.what()).find(name), std::string::npos) << name;
+  }
+}
+
+// nadam carries prod mu_i (float32) from step to step; the sequence the
+// ensembles use equals the scalars computed from step 1, bit for bit.
+TEST(OptimizerRegistry, StepScalarSequenceEqualsScratch) {
+  for (const OptimizerInfo& o : optimizer_registry()) {
+    OptimizerParams p;
+    p.kind = o.kind;
+    p.lr = 0.01;
+    p.weight_decay = 0.1;
+    StepScalarSequence seq(p);
+    for (std::int64_t k = 1; k <= 300; ++k) {
+      const StepScalars a = seq.at(k);
+      const StepScalars b = step_scalars(p, k);
+      ASSERT_EQ(std::memcmp(&a.lr, &b.lr, sizeof(double)), 0);
+      ASSERT_EQ(a.mu_product, b.mu_product) << o.name << " step " << k;
+      ASSERT_EQ(a.c_grad, b.c_grad) << o.name << " step " << k;
+      ASSERT_EQ(a.c_avg, b.c_avg) << o.name << " step " << k;
+      ASSERT_EQ(a.rect, b.rect) << o.name << " step " << k;
+      ASSERT_EQ(a.step_size, b.step_size) << o.name << " step " << k;
+      ASSERT_EQ(a.decay, b.decay) << o.name << " step " << k;
+    }
+  }
+  // The schedule itself: mu_k -> beta1 (1 - 0.96^(k psi) / 2), radam
+  // un-adapted until rho_k > 5 (step 6 for beta2 = 0.999).
+  OptimizerParams r;
+  r.kind = OptimizerKind::radam;
+  EXPECT_EQ(step_scalars(r, 5).rect, 0.0);
+  EXPECT_GT(step_scalars(r, 6).rect, 0.0);
+}
+
+// docs/experiment.md holds the generated optimizer tables verbatim.
+TEST(OptimizerRegistry, DocsTablesAreTheGeneratedOnes) {
+  std::ifstream in(SADDLESCOPE_DOCS "/experiment.md");
+  ASSERT_TRUE(in) << SADDLESCOPE_DOCS "/experiment.md";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  const std::string begin =
+      "<!-- optimizer tables: begin (generated by saddlescope list --markdown) -->\n";
+  const std::string end = "<!-- optimizer tables: end -->";
+  const auto a = doc.find(begin), b = doc.find(end);
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  EXPECT_EQ(doc.substr(a + begin.size(), b - a - begin.size()), optimizer_tables_markdown())
+      << "regenerate with: saddlescope list --markdown";
+}
