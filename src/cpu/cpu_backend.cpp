@@ -67,19 +67,52 @@ void gemm_call(bool ta, bool tb, int m, int n, int k, const double* a, int lda, 
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
               k, 1.0, a, lda, b, tb ? k : n, beta, c, n);
 }
+// Row tile of the row-batched GEMMs. OpenBLAS computes a row of C with
+// another kernel (another summation order) when it falls in a remainder
+// block of fewer rows than its unroll, so a trajectory's bits would depend
+// on how many rows share the call: the chunk, the thread split, the running
+// rows after compaction. Calls are therefore made on whole tiles of
+// kRowTile rows (a multiple of every OpenBLAS unroll), the last one padded
+// with zero rows: a row's result is then the same for any row count and
+// position (measured on OpenBLAS 0.3.21, f32 and f64, and held by
+// tests/test_engine.cpp's chunking and compaction tests).
+constexpr std::int64_t kRowTile = 32;
+
+// C (m x n) = A (m x k, or k x m when ta) B + beta C, in whole row tiles
+// when !ta (rows of A are trajectories), split over threads by tiles.
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, const T* b,
           T* c, T beta = T(0)) {
   const int lda = static_cast<int>(ta ? m : k);
-  const std::int64_t threads = (m * n * k > (1 << 18)) ? omp_get_max_threads() : 1;
-  const std::int64_t per = (m + threads - 1) / threads;
-#pragma omp parallel for schedule(static) if (threads > 1)
-  for (std::int64_t t = 0; t < threads; ++t) {
-    const std::int64_t r0 = t * per, r1 = std::min(m, r0 + per);
-    if (r0 >= r1) continue;
-    gemm_call(ta, tb, static_cast<int>(r1 - r0), static_cast<int>(n), static_cast<int>(k),
-              a + (ta ? r0 : r0 * k), lda, b, c + r0 * n, beta);
+  if (ta) {  // one call: the rows of A are not trajectories
+    gemm_call(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a, lda, b, c,
+              beta);
+    return;
   }
+  const std::int64_t tiles = m / kRowTile, rest = m % kRowTile;
+  const std::int64_t threads =
+      (m * n * k > (1 << 18)) ? std::min<std::int64_t>(omp_get_max_threads(), tiles) : 1;
+  if (tiles > 0) {
+    const std::int64_t per = (tiles + std::max<std::int64_t>(threads, 1) - 1) /
+                             std::max<std::int64_t>(threads, 1) * kRowTile;
+#pragma omp parallel for schedule(static) if (threads > 1)
+    for (std::int64_t t = 0; t < std::max<std::int64_t>(threads, 1); ++t) {
+      const std::int64_t r0 = t * per, r1 = std::min(tiles * kRowTile, r0 + per);
+      if (r0 >= r1) continue;
+      gemm_call(false, tb, static_cast<int>(r1 - r0), static_cast<int>(n), static_cast<int>(k),
+                a + r0 * k, lda, b, c + r0 * n, beta);
+    }
+  }
+  if (rest == 0) return;
+  // The last rows in a zero-padded tile.
+  const std::int64_t r0 = tiles * kRowTile;
+  std::vector<T> ap(static_cast<std::size_t>(kRowTile * k), T(0));
+  std::vector<T> cp(static_cast<std::size_t>(kRowTile * n), T(0));
+  std::copy_n(a + r0 * k, rest * k, ap.data());
+  if (beta != T(0)) std::copy_n(c + r0 * n, rest * n, cp.data());
+  gemm_call(false, tb, static_cast<int>(kRowTile), static_cast<int>(n), static_cast<int>(k),
+            ap.data(), static_cast<int>(k), b, cp.data(), beta);
+  std::copy_n(cp.data(), rest * n, c + r0 * n);
 }
 
 // m[r, j] += bias[j] for an r x c row-major matrix.
@@ -707,7 +740,7 @@ class CpuEnsemble final : public Ensemble {
     if (obj_.pspin()) obj_.retract_rows(count_, x_[t % 2].data(), track_.outcome.data());
     const T* xc = x_[t % 2].data();
     T* xn = x_[(t + 1) % 2].data();
-    obj_.coupled_value_grad(count_, xc, g_.data(), f_rows_.data());
+    coupled_value_grad_running(xc);
     const TrajectoryRecords<T> rec = track_.view(spec_);
     const std::int64_t n = n_;
     const RowPass<T> pass = row_pass_for<T>(obj_.view.kind, spec_.optimizer.kind);
@@ -729,6 +762,37 @@ class CpuEnsemble final : public Ensemble {
   }
 
   std::int64_t running() override { return track_.running(); }
+
+  // The coupled evaluation (GEMMs, network passes) of the running rows:
+  // once a trajectory has stopped, they are packed in order and evaluated
+  // alone (active-set compaction, docs/design.md section II.4), so stopped
+  // rows cost nothing. A row's results are the same bits whichever other
+  // rows are evaluated with it (the property that makes chunking invisible;
+  // tests/regression/example_digests.py and the chunking tests hold it).
+  void coupled_value_grad_running(const T* xc) {
+    if (!obj_.view.coupled) return;
+    active_.clear();
+    for (std::int64_t b = 0; b < count_; ++b)
+      if (track_.outcome[b] == kRunning) active_.push_back(b);
+    const auto rows = static_cast<std::int64_t>(active_.size());
+    double* f = f_rows_.empty() ? nullptr : f_rows_.data();
+    if (rows == count_) return obj_.coupled_value_grad(count_, xc, g_.data(), f);
+    if (rows == 0) return;
+    const std::int64_t n = n_;
+    x_active_.resize(static_cast<std::size_t>(rows * n));
+    g_active_.resize(static_cast<std::size_t>(rows * n));
+    f_active_.resize(static_cast<std::size_t>(rows));
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (std::int64_t k = 0; k < rows; ++k)
+      std::copy_n(xc + active_[k] * n, n, x_active_.data() + k * n);
+    obj_.coupled_value_grad(rows, x_active_.data(), g_active_.data(),
+                            f == nullptr ? nullptr : f_active_.data());
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (std::int64_t k = 0; k < rows; ++k) {
+      std::copy_n(g_active_.data() + k * n, n, g_.data() + active_[k] * n);
+      if (f != nullptr) f[active_[k]] = f_active_[k];
+    }
+  }
 
   std::vector<std::uint8_t> save_state() override {
     ckpt::Writer w;
@@ -769,7 +833,10 @@ class CpuEnsemble final : public Ensemble {
   std::int64_t n_, count_;
   HostTrack<T> track_;  // records, plateau states and points
   std::vector<T> x_[2], s1_, s2_, g_;
-  std::vector<double> f_rows_;              // values per trajectory from the GEMM pass
+  std::vector<double> f_rows_;          // values per trajectory from the GEMM pass
+  std::vector<std::int64_t> active_;    // the running rows, in order (compaction)
+  std::vector<T> x_active_, g_active_;  // their x and gradients, packed
+  std::vector<double> f_active_;
   std::vector<std::int64_t> last_perturb_;  // perturbed-gd: iteration of the last perturbation
   std::vector<std::int8_t> perturb_now_;    // perturbed-gd: perturb x_{t+1} at iteration t + 1
 };
