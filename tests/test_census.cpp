@@ -9,10 +9,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <sstream>
 
+#include "forwarding_backend.hpp"
 #include "saddlescope/census.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
@@ -403,6 +405,39 @@ TEST(Census, RunWritesPointsSpectraDensityAndSummary) {
   EXPECT_FALSE(integral.empty());
   for (const auto& [g, total] : integral) EXPECT_NEAR(total, 1.0, 1e-9) << g;
   fs::remove_all(dir);
+}
+
+// A backend whose Sylvester counts stop at a smaller order (as CUDA's
+// 32-bit sytrf does at 46,340): the CPU backend otherwise.
+class LimitedCountBackend final : public saddlescope::testing::ForwardingBackend {
+ public:
+  explicit LimitedCountBackend(std::int64_t limit) : limit_(limit) {}
+  std::string name() const override { return "limited"; }
+  std::int64_t max_count_order() const override { return limit_; }
+
+ private:
+  std::int64_t limit_;
+};
+
+TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
+  const auto experiment = [](const char* method) {
+    return parse_experiment(
+        std::string("[objective]\nkind = \"double-well\"\ndim = 40\n[run]\ntrajectories = 2\n"
+                    "[[optimizer]]\nkind = \"gd\"\n[analysis]\nmethod = \"") +
+            method + "\"\n",
+        "t");
+  };
+  LimitedCountBackend limited(39), enough(40);
+  EXPECT_NO_THROW(plan_memory(experiment("inertia"), enough));
+  EXPECT_NO_THROW(plan_memory(experiment("eigh"), limited));
+  try {
+    plan_memory(experiment("inertia"), limited);
+    FAIL() << "accepted";
+  } catch (const ResourceError& err) {
+    for (const char* want : {"inertia", "39", "objective.dim is 40", "--backend cpu", "eigh"})
+      EXPECT_NE(std::string(err.what()).find(want), std::string::npos) << err.what();
+  }
+  EXPECT_EQ(make_cpu_backend()->max_count_order(), std::numeric_limits<std::int64_t>::max());
 }
 
 TEST(Census, HessiansThatFitNowhereAreRefusedBeforeRunning) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "forwarding_backend.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
 #include "src/core/checkpoint.hpp"
@@ -185,43 +186,17 @@ INSTANTIATE_TEST_SUITE_P(AtSeveralPoints, Resume,
 // A CPU backend that raises the stop flag at its n-th dense Hessian: a stop
 // inside the finder (Newton steps and polishing take Hessians) or inside the
 // census's Hessian groups, wherever the count falls.
-class TripAtHessian : public Backend {
+class TripAtHessian : public saddlescope::testing::ForwardingBackend {
  public:
-  TripAtHessian(std::int64_t at, volatile std::sig_atomic_t* stop)
-      : inner_(make_cpu_backend()), at_(at), stop_(stop) {}
-  std::string name() const override { return inner_->name(); }
-  std::string device() const override { return inner_->device(); }
-  std::uint64_t memory_budget() const override { return inner_->memory_budget(); }
-  std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
-    return inner_->make_ensemble(s);
-  }
-  double copy_bandwidth(std::uint64_t b, int r) override { return inner_->copy_bandwidth(b, r); }
-  ObjectiveEval value_grad(const ObjectiveData& o, Precision p, std::int64_t b,
-                           const std::vector<double>& x) override {
-    return inner_->value_grad(o, p, b, x);
-  }
-  std::vector<double> hvp(const ObjectiveData& o, Precision p, std::int64_t b,
-                          const std::vector<double>& x, const std::vector<double>& v) override {
-    return inner_->hvp(o, p, b, x, v);
-  }
+  TripAtHessian(std::int64_t at, volatile std::sig_atomic_t* stop) : at_(at), stop_(stop) {}
   std::vector<double> hessian(const ObjectiveData& o, Precision p, std::int64_t b,
                               const std::vector<double>& x) override {
     if (++calls_ == at_) *stop_ = 1;
-    return inner_->hessian(o, p, b, x);
-  }
-  EighResult eigh(Precision p, std::int64_t b, std::int64_t n, const std::vector<double>& h,
-                  bool v) override {
-    return inner_->eigh(p, b, n, h, v);
-  }
-  std::vector<std::int64_t> count_below(Precision p, std::int64_t b, std::int64_t n,
-                                        const std::vector<double>& h, const std::vector<double>& s,
-                                        std::int64_t k) override {
-    return inner_->count_below(p, b, n, h, s, k);
+    return ForwardingBackend::hessian(o, p, b, x);
   }
   std::int64_t calls() const { return calls_; }
 
  private:
-  std::unique_ptr<Backend> inner_;
   std::int64_t at_, calls_ = 0;
   volatile std::sig_atomic_t* stop_;
 };

@@ -628,6 +628,26 @@ TEST_P(CudaEigh, ValuesOnlyMatchCpu) {
   expect_eigh_matches(cuda, cpu, h, precision(), kEighBatch, n(), false);
 }
 
+// A matrix's eigenvalues and vectors are the same bits whether it is solved
+// alone or in a stack (the batched solver's algorithm is pinned, as the CPU
+// backend's stacks are, tests/test_census.cpp Eigh.StackedAndAloneGiveTheSameBits).
+TEST_P(CudaEigh, StackedAndAloneGiveTheSameBits) {
+  SADDLESCOPE_CUDA_TEST_OR_SKIP();
+  const std::int64_t n = this->n();
+  const auto h = random_symmetric(kEighBatch, n, 4000 + static_cast<std::uint64_t>(n));
+  auto backend = ss::make_cuda_backend();
+  const auto stacked = backend->eigh(precision(), kEighBatch, n, h, true);
+  for (std::int64_t b = 0; b < kEighBatch; ++b) {
+    SCOPED_TRACE(::testing::Message() << "matrix " << b);
+    const std::vector<double> one(h.begin() + b * n * n, h.begin() + (b + 1) * n * n);
+    const auto alone = backend->eigh(precision(), 1, n, one, true);
+    EXPECT_TRUE(
+        std::equal(alone.values.begin(), alone.values.end(), stacked.values.begin() + b * n));
+    EXPECT_TRUE(std::equal(alone.vectors.begin(), alone.vectors.end(),
+                           stacked.vectors.begin() + b * n * n));
+  }
+}
+
 // Only the lower triangle may be trusted: NaN above the diagonal must not
 // change the result.
 TEST_P(CudaEigh, ReadsOnlyTheLowerTriangle) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -165,6 +166,10 @@ class Backend {
                                                 const std::vector<double>& h,
                                                 const std::vector<double>& shifts,
                                                 std::int64_t k) = 0;
+  // The largest order count_below accepts (the memory plan refuses larger
+  // inertia censuses before anything runs): unlimited on the CPU; cuSOLVER's
+  // sytrf takes 32-bit sizes, n^2 < 2^31, on CUDA.
+  virtual std::int64_t max_count_order() const { return std::numeric_limits<std::int64_t>::max(); }
 };
 
 // The plateau statistics of a finished chunk's states into r (both backends).

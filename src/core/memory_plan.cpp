@@ -141,6 +141,12 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   }
   plan.peak_bytes = fixed + per * static_cast<std::uint64_t>(plan.chunk);
   const std::uint64_t opts = e.optimizers.size();
+  if (e.analysis.method == "inertia" && n > backend.max_count_order())
+    throw ResourceError(fmt::format(
+        "memory plan: analysis.method = \"inertia\" on the {} backend factors Hessians of order "
+        "at most {} (cuSOLVER's sytrf takes 32-bit sizes), and objective.dim is {}; use the CPU "
+        "backend (--backend cpu) or analysis.method = \"eigh\"",
+        backend.name(), backend.max_count_order(), n));
   if (e.analysis.method != "none") {
     // The Hessian in double on the host, plus the solver's copy and work
     // space in the analysis precision (about two more n x n arrays).

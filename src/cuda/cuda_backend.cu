@@ -250,9 +250,9 @@ class CublasHandle {
 };
 
 // A cuSOLVER dense handle and the parameter object of its 64-bit generic API
-// (default algorithms). The handle runs on the default stream, like every
-// other call here, and is asked for deterministic results (the default, made
-// explicit).
+// (default algorithms, except the batched eigensolver's, pinned below). The handle runs on the
+// default stream, like every other call here, and is asked for deterministic results (the default,
+// made explicit).
 class CusolverDn {
  public:
   CusolverDn() {
@@ -260,6 +260,12 @@ class CusolverDn {
     try {
       SS_CUSOLVER(cusolverDnSetDeterministicMode(h_, CUSOLVER_DETERMINISTIC_RESULTS));
       SS_CUSOLVER(cusolverDnCreateParams(&params_));
+      // cusolverDnXsyevBatched's default algorithm "may switch between
+      // algorithms for best performance" (by batch size among others); ALG_1
+      // uses one algorithm for consistent results, so a Hessian's
+      // eigenvalues do not depend on how many matrices share its call
+      // (CudaEighStacked in tests/test_cuda_backend.cpp).
+      SS_CUSOLVER(cusolverDnSetAdvOptions(params_, CUSOLVERDN_SYEVBATCHED, CUSOLVER_ALG_1));
     } catch (...) {
       cusolver_log(cusolverDnDestroy(h_), "cusolverDnDestroy");
       throw;
@@ -1855,6 +1861,9 @@ class CudaBackend final : public Backend {
     return std::string(prop.name) + mem;
   }
 
+  // cusolverDn<t>sytrf indexes the n x n matrix with 32-bit ints.
+  std::int64_t max_count_order() const override { return 46340; }
+
   std::uint64_t memory_budget() const override {
     std::size_t free_bytes = 0, total_bytes = 0;
     SS_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -1865,21 +1874,25 @@ class CudaBackend final : public Backend {
   double copy_bandwidth(std::uint64_t bytes, int repeats) override {
     DeviceArray<char> a(bytes), b(bytes);
     SS_CUDA(cudaMemset(a.get(), 1, bytes));
-    cudaEvent_t start, stop;
-    SS_CUDA(cudaEventCreate(&start));
-    SS_CUDA(cudaEventCreate(&stop));
+    // Events owned by guards: a failing call below throws without leaking them.
+    struct Event {
+      cudaEvent_t e = nullptr;
+      Event() { SS_CUDA(cudaEventCreate(&e)); }
+      ~Event() { cudaEventDestroy(e); }
+      Event(const Event&) = delete;
+      Event& operator=(const Event&) = delete;
+    };
+    const Event start, stop;
     float best_ms = 1e30f;
     for (int r = 0; r < repeats + 1; ++r) {  // the first copy warms up
-      SS_CUDA(cudaEventRecord(start));
+      SS_CUDA(cudaEventRecord(start.e));
       SS_CUDA(cudaMemcpy(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice));
-      SS_CUDA(cudaEventRecord(stop));
-      SS_CUDA(cudaEventSynchronize(stop));
+      SS_CUDA(cudaEventRecord(stop.e));
+      SS_CUDA(cudaEventSynchronize(stop.e));
       float ms = 0;
-      SS_CUDA(cudaEventElapsedTime(&ms, start, stop));
+      SS_CUDA(cudaEventElapsedTime(&ms, start.e, stop.e));
       if (r > 0) best_ms = std::min(best_ms, ms);
     }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
     return 2.0 * static_cast<double>(bytes) / (static_cast<double>(best_ms) * 1e-3);
   }
 
