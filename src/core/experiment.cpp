@@ -484,10 +484,9 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
              "(and [analysis] method = \"eigh\")");
   if (e.optimizers.empty() && e.finder.kind == "none")
     throw InputError(
-        fmt::format("{}: missing [[optimizer]]: list at least one (kind = gd, momentum, adagrad, "
-                    "rmsprop, adam, perturbed-gd, langevin, saddle-free-newton or annealing), "
-                    "or give a [finder] for a finder-only census",
-                    source));
+        fmt::format("{}: missing [[optimizer]]: list at least one (kind = one of {}), or give "
+                    "a [finder] for a finder-only census",
+                    source, fmt::join(optimizer_names(), ", ")));
   if (e.optimizers.empty()) {
     // Finder only: the census has no trajectory points to analyse.
     for (const auto& p : e.analysis.points)
