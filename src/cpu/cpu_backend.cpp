@@ -106,8 +106,10 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
   if (rest == 0) return;
   // The last rows in a zero-padded tile.
   const std::int64_t r0 = tiles * kRowTile;
-  std::vector<T> ap(static_cast<std::size_t>(kRowTile * k), T(0));
-  std::vector<T> cp(static_cast<std::size_t>(kRowTile * n), T(0));
+  // Per-thread buffers kept between calls: no allocation per step.
+  thread_local std::vector<T> ap, cp;
+  ap.assign(static_cast<std::size_t>(kRowTile * k), T(0));
+  cp.assign(static_cast<std::size_t>(kRowTile * n), T(0));
   std::copy_n(a + r0 * k, rest * k, ap.data());
   if (beta != T(0)) std::copy_n(c + r0 * n, rest * n, cp.data());
   gemm_call(false, tb, static_cast<int>(kRowTile), static_cast<int>(n), static_cast<int>(k),
