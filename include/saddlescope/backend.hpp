@@ -185,7 +185,5 @@ std::string cuda_unavailable_reason();
 
 // Bytes a chunk of `count` trajectories needs on the device, objective data excluded.
 std::uint64_t ensemble_bytes(const EnsembleSpec& spec, std::int64_t dim);
-// Bytes of the objective's device data.
-std::uint64_t objective_bytes(const ObjectiveData& obj, Precision p);
 
 }  // namespace saddlescope

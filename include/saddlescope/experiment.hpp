@@ -31,14 +31,12 @@ struct ObjectiveSpec {
   double noise = 0.0;
   // deep-linear: layer widths d_0 .. d_L (dim = sum d_l d_{l-1}) and samples
   std::vector<std::int64_t> widths = {10, 10, 10};
-  int p = 3;          // p-spin: 2 or 3
-  bool tf32 = false;  // GEMM objectives in f32: allow TF32 tensor cores (CUDA)
+  std::int64_t p = 3;  // p-spin: 2 or 3
+  bool tf32 = false;   // GEMM objectives in f32: allow TF32 tensor cores (CUDA)
 
-  // Size of the census's Hessians: dim - 1 tangent directions for the p-spin on the sphere.
-  std::int64_t hessian_dim() const { return kind == "p-spin" ? dim - 1 : dim; }
-
-  // True when the objective holds a dense dim x dim matrix (coupled gradient).
-  bool dense_matrix() const { return (kind == "quadratic" && rotate) || kind == "goe-quadratic"; }
+  // Size of the census's Hessians: dim - 1 tangent directions for the p-spin
+  // on the sphere (objective_registry.cpp).
+  std::int64_t hessian_dim() const;
 };
 
 struct InitSpec {
@@ -126,9 +124,5 @@ std::string to_toml(const Experiment& e);
 
 // The experiment-file name of an optimizer kind ("gd", "momentum", ...).
 const char* optimizer_kind_name(OptimizerKind k);
-
-// Names, parameters with defaults and meaning, for `saddlescope list`
-// (the optimizers' text: describe_optimizers, optimizer_registry.hpp).
-std::string describe_objectives();
 
 }  // namespace saddlescope

@@ -25,6 +25,7 @@
 
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
+#include "saddlescope/objective_registry.hpp"
 #include "saddlescope/run.hpp"
 #include "saddlescope/sweep.hpp"
 
@@ -453,8 +454,10 @@ int main(int argc, char** argv) {
   list->add_option("what", what, "objectives, optimizers or all")
       ->check(CLI::IsMember({"all", "objectives", "optimizers"}));
   bool list_markdown = false;
-  list->add_flag("--markdown", list_markdown,
-                 "The optimizers' key tables as docs/experiment.md holds them (from the registry)");
+  list->add_flag(
+      "--markdown", list_markdown,
+      "The key tables as docs/experiment.md holds them (generated from the objective and "
+      "optimizer registries)");
 
   try {
     app.parse(argc, argv);
@@ -490,7 +493,12 @@ int main(int argc, char** argv) {
     if (*run) return run_command(file, out_dir, backend, sets);
     if (*validate) return validate_command(file, backend, sets);
     if (*list && list_markdown) {
-      fmt::print("{}", optimizer_tables_markdown());
+      if (what == "objectives") fmt::print("{}", objective_tables_markdown());
+      if (what == "optimizers") fmt::print("{}", optimizer_tables_markdown());
+      if (what == "all")
+        fmt::print("{}\n{}{}\n\n{}\n{}{}\n", kObjectiveTablesBegin, objective_tables_markdown(),
+                   kObjectiveTablesEnd, kOptimizerTablesBegin, optimizer_tables_markdown(),
+                   kOptimizerTablesEnd);
       return 0;
     }
     if (*list) {

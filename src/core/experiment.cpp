@@ -14,6 +14,7 @@
 
 #include "config.hpp"
 #include "saddlescope/errors.hpp"
+#include "saddlescope/objective_registry.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
@@ -21,149 +22,10 @@ namespace {
 
 using config::Section;
 
-constexpr std::int64_t kMaxDim = 100'000'000;
 constexpr std::int64_t kMaxCount = 1'000'000'000;
 
-const std::vector<std::string> kObjectiveKinds = {
-    "quadratic",       "saddle-2d",      "bowl-2d",    "double-well",
-    "styblinski-tang", "rastrigin",      "rosenbrock", "goe-quadratic",
-    "p-spin",          "gaussian-field", "mlp",        "deep-linear"};
-// The objectives whose work is GEMM-shaped (objective.tf32 applies to them).
-const std::vector<std::string> kGemmObjectives = {"p-spin", "gaussian-field", "mlp", "deep-linear"};
 // saddle-free-newton decomposes a dense N x N Hessian per trajectory per step.
 constexpr std::int64_t kMaxSaddleFreeNewtonDim = 4096;
-
-ObjectiveSpec read_objective(const Section& s) {
-  ObjectiveSpec o;
-  if (s.string("kind", "").empty())
-    s.fail("kind",
-           "is required; one of: quadratic, saddle-2d, bowl-2d, double-well, styblinski-tang, "
-           "rastrigin, rosenbrock, goe-quadratic, p-spin, gaussian-field, mlp, deep-linear");
-  const std::string kind = s.choice("kind", "", kObjectiveKinds);
-  const bool gemm =
-      std::find(kGemmObjectives.begin(), kGemmObjectives.end(), kind) != kGemmObjectives.end();
-  std::vector<std::string> keys = {"kind", "dim"};
-  if (gemm) keys.push_back("tf32");
-  if (kind == "p-spin") keys.push_back("p");
-  if (kind == "quadratic" || kind == "saddle-2d" || kind == "bowl-2d")
-    keys.insert(keys.end(), {"eigenvalues", "negative", "curvature", "rotate"});
-  if (kind == "rastrigin") keys.push_back("a");
-  if (kind == "goe-quadratic") keys.push_back("sigma");
-  if (kind == "gaussian-field") keys.insert(keys.end(), {"features", "length_scale", "mu"});
-  const std::vector<std::string> mlp_keys = {"inputs",  "hidden",         "outputs",
-                                             "samples", "teacher_hidden", "noise"};
-  if (kind == "mlp") keys.insert(keys.end(), mlp_keys.begin(), mlp_keys.end());
-  if (kind == "deep-linear") keys.insert(keys.end(), {"widths", "samples"});
-  for (const auto& [k, v] : s.raw()) {
-    const std::string key(k.str());
-    if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
-    if (key == "eigenvalues" || key == "negative" || key == "curvature" || key == "rotate")
-      s.fail(key, fmt::format("applies only to kind = \"quadratic\" (this is \"{}\")", kind));
-    if (key == "a") s.fail(key, "applies only to kind = \"rastrigin\"");
-    if (key == "sigma") s.fail(key, "applies only to kind = \"goe-quadratic\"");
-    if (key == "features" || key == "length_scale" || key == "mu")
-      s.fail(key, "applies only to kind = \"gaussian-field\"");
-    if (key == "widths") s.fail(key, "applies only to kind = \"deep-linear\"");
-    if (key == "p") s.fail(key, "applies only to kind = \"p-spin\"");
-    if (key == "tf32")
-      s.fail(key, "applies only to the GEMM-based kinds p-spin, gaussian-field, mlp, deep-linear");
-    if (std::find(mlp_keys.begin(), mlp_keys.end(), key) != mlp_keys.end())
-      s.fail(key, key == "samples" ? "applies only to kind = \"mlp\" or \"deep-linear\""
-                                   : "applies only to kind = \"mlp\"");
-  }
-  s.allow_only(keys);
-
-  o.kind = kind;
-  o.tf32 = gemm && s.boolean("tf32", false);
-  if (kind == "saddle-2d" || kind == "bowl-2d") {
-    for (const char* k : {"eigenvalues", "negative", "curvature"})
-      if (s.has(k))
-        s.fail(k, fmt::format("cannot be combined with the preset \"{}\" (it fixes the "
-                              "eigenvalues); use kind = \"quadratic\" to choose them",
-                              kind));
-    o.preset = kind;
-    o.kind = "quadratic";
-    o.eigenvalues =
-        kind == "saddle-2d" ? std::vector<double>{2.0, -2.0} : std::vector<double>{2.0, 2.0};
-    o.dim = s.integer("dim", 2, 2, 2);
-    o.rotate = s.boolean("rotate", false);
-    return o;
-  }
-  if (kind == "quadratic") {
-    o.eigenvalues = s.numbers("eigenvalues");
-    o.rotate = s.boolean("rotate", false);
-    if (s.has("eigenvalues") && s.has("negative"))
-      s.fail("negative",
-             "cannot be combined with eigenvalues: give either the eigenvalue "
-             "list or negative = k with curvature = c");
-    if (s.has("eigenvalues")) {
-      if (o.eigenvalues.empty()) s.fail("eigenvalues", "must hold at least one value");
-      if (s.has("curvature"))
-        s.fail("curvature", "applies only with negative = k (the eigenvalues are given)");
-      o.dim = s.integer("dim", static_cast<std::int64_t>(o.eigenvalues.size()), 1, kMaxDim);
-      if (o.dim != static_cast<std::int64_t>(o.eigenvalues.size()))
-        s.fail("dim", fmt::format("= {} does not match the {} eigenvalues given", o.dim,
-                                  o.eigenvalues.size()));
-      return o;
-    }
-    if (!s.has("dim"))
-      s.fail_section("needs dim with negative = k (and curvature = c), or an eigenvalues list");
-    o.dim = s.integer("dim", 1, 1, kMaxDim);
-    o.negative = s.integer("negative", 0, 0, o.dim);
-    o.curvature = s.number("curvature", 1.0, 0.0, 1e30, true);
-    o.eigenvalues.assign(static_cast<std::size_t>(o.dim), o.curvature);
-    for (std::int64_t i = 0; i < o.negative; ++i) o.eigenvalues[i] = -o.curvature;
-    return o;
-  }
-  if (kind == "deep-linear") {
-    if (s.has("widths")) {
-      const auto w = s.numbers("widths");
-      if (w.size() < 2) s.fail("widths", "needs at least 2 widths [d_0, ..., d_L] (one layer)");
-      o.widths.clear();
-      for (double v : w) {
-        if (v < 1 || v > 1e6 || v != std::floor(v))
-          s.fail("widths", fmt::format("holds {}; widths must be integers from 1 to 1e6", v));
-        o.widths.push_back(static_cast<std::int64_t>(v));
-      }
-    }
-    o.samples = s.integer("samples", 100, 1, 100'000'000);
-    std::int64_t p = 0;
-    for (std::size_t l = 1; l < o.widths.size(); ++l) p += o.widths[l] * o.widths[l - 1];
-    o.dim = s.integer("dim", p, 1, kMaxDim);
-    if (o.dim != p)
-      s.fail("dim", fmt::format("= {} does not match sum_l widths[l] * widths[l-1] = {}; omit dim",
-                                o.dim, p));
-    return o;
-  }
-  if (kind == "mlp") {
-    o.inputs = s.integer("inputs", 100, 1, 1'000'000);
-    o.hidden = s.integer("hidden", 196, 1, 1'000'000);
-    o.outputs = s.integer("outputs", 1, 1, 1'000'000);
-    o.samples = s.integer("samples", 256, 1, 100'000'000);
-    o.teacher_hidden = s.integer("teacher_hidden", 8, 1, 1'000'000);
-    o.noise = s.number("noise", 0.0, 0.0, 1e30);
-    const std::int64_t p = o.hidden * o.inputs + o.hidden + o.outputs * o.hidden + o.outputs;
-    o.dim = s.integer("dim", p, 1, kMaxDim);
-    if (o.dim != p)
-      s.fail("dim",
-             fmt::format("= {} does not match the student's parameter count hidden * inputs "
-                         "+ hidden + outputs * hidden + outputs = {}; omit dim or set it to {}",
-                         o.dim, p, p));
-    return o;
-  }
-  if (!s.has("dim"))
-    s.fail_section(fmt::format("needs dim (the number of parameters N) for kind = \"{}\"", kind));
-  o.dim = s.integer("dim", 1, kind == "rosenbrock" || kind == "p-spin" ? 2 : 1, kMaxDim);
-  if (kind == "p-spin") o.p = static_cast<int>(s.integer("p", 3, 2, 3));
-  if (kind == "rastrigin") o.a = s.number("a", 10.0, 0.0, 1e30);
-  if (kind == "goe-quadratic") o.sigma = s.number("sigma", 1.0, 0.0, 1e30, true);
-  if (kind == "gaussian-field") {
-    o.features = s.integer("features", 1024, 1, 100'000'000);
-    o.length_scale = s.number("length_scale", 1.0, 0.0, 1e30, true);
-    o.mu = s.number("mu", 0.1, 0.0, 1e30);
-  }
-  return o;
-}
 
 InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_dir) {
   InitSpec i;
@@ -518,38 +380,7 @@ std::string to_toml(const Experiment& e) {
     << "\n";
   s << "name = " << quote(e.name) << "\n";
   s << "seed = " << e.seed << "\n\n";
-  const auto& o = e.objective;
-  s << "[objective]\n";
-  s << "kind = " << quote(o.preset.empty() ? o.kind : o.preset) << "\n";
-  s << "dim = " << o.dim << "\n";
-  if (o.kind == "quadratic") {
-    if (o.preset.empty()) {
-      if (o.negative >= 0) {
-        s << "negative = " << o.negative << "\n";
-        s << "curvature = " << fmt_double(o.curvature) << "\n";
-      } else {
-        s << "eigenvalues = " << fmt_list(o.eigenvalues) << "\n";
-      }
-    }
-    s << "rotate = " << (o.rotate ? "true" : "false") << "\n";
-  }
-  if (o.kind == "rastrigin") s << "a = " << fmt_double(o.a) << "\n";
-  if (o.kind == "goe-quadratic") s << "sigma = " << fmt_double(o.sigma) << "\n";
-  if (o.kind == "p-spin") s << "p = " << o.p << "\n";
-  if (std::find(kGemmObjectives.begin(), kGemmObjectives.end(), o.kind) != kGemmObjectives.end())
-    s << "tf32 = " << (o.tf32 ? "true" : "false") << "\n";
-  if (o.kind == "deep-linear") {
-    s << "widths = [";
-    for (std::size_t l = 0; l < o.widths.size(); ++l) s << (l ? ", " : "") << o.widths[l];
-    s << "]\nsamples = " << o.samples << "\n";
-  }
-  if (o.kind == "mlp")
-    s << "inputs = " << o.inputs << "\nhidden = " << o.hidden << "\noutputs = " << o.outputs
-      << "\nsamples = " << o.samples << "\nteacher_hidden = " << o.teacher_hidden
-      << "\nnoise = " << fmt_double(o.noise) << "\n";
-  if (o.kind == "gaussian-field")
-    s << "features = " << o.features << "\nlength_scale = " << fmt_double(o.length_scale)
-      << "\nmu = " << fmt_double(o.mu) << "\n";
+  s << objective_toml(e.objective);
   write_init(s, "init", e.init);
   const auto& r = e.run;
   s << "\n[run]\n";
@@ -619,47 +450,5 @@ std::string to_toml(const Experiment& e) {
 }
 
 const char* optimizer_kind_name(OptimizerKind k) { return optimizer_info(k).name; }
-
-std::string describe_objectives() {
-  return R"(Objectives ([objective] kind = ...; value, gradient, Hessian-vector product, Hessian):
-  quadratic        f = 1/2 x^T Q diag(lambda) Q^T x.  keys: dim, eigenvalues = [...] | negative = k
-                   with curvature = c (default 1: k eigenvalues -c, the rest +c), rotate = false
-                   (true: Q is a Haar-random rotation drawn from the seed; else Q = I)
-  saddle-2d        preset: quadratic x^2 - y^2 (eigenvalues [2, -2]), dim 2
-  bowl-2d          preset: quadratic x^2 + y^2 (eigenvalues [2, 2]), dim 2
-  double-well      f = sum_i x_i^4 - 4 x_i^2 + x_i.  keys: dim.  minima -1.472998 (global),
-                   1.346997 (local), maximum 0.126000 per coordinate; 3^N critical points
-  styblinski-tang  f = 1/2 sum_i x_i^4 - 16 x_i^2 + 5 x_i.  keys: dim
-  rastrigin        f = a N + sum_i x_i^2 - a cos(2 pi x_i).  keys: dim, a = 10
-  rosenbrock       f = sum_{i<N-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2.  keys: dim (>= 2)
-  goe-quadratic    f = 1/2 x^T A x, A from the Gaussian orthogonal ensemble drawn from the seed:
-                   off-diagonal variance sigma^2/N, diagonal 2 sigma^2/N; its spectrum tends to
-                   the semicircle on [-2 sigma, 2 sigma].  keys: dim, sigma = 1
-  p-spin           spherical pure p-spin H(s) = N^{-(p-1)/2} sum J_{i1..ip} s_i1 .. s_ip,
-                   J ~ N(0,1) iid over all ordered index tuples, on the sphere |s|^2 = N.
-                   The value reported (curves, tables, census) is the energy per spin E = H/N;
-                   gradients, grad_tol and Hessians are those of H on the sphere (Riemannian:
-                   optimizers see the projected gradient and every step is followed by the
-                   retraction s <- sqrt(N) s/|s|; the census's Hessian has the N - 1 tangent
-                   directions). p = 3 stores N^3 couplings.  keys: dim, p = 3 (2 or 3)
-  gaussian-field   f = mu/2 |x|^2 + sqrt(2/M) sum_j a_j cos(w_j.x + b_j), a ~ N(0,1),
-                   w ~ N(0, I/l^2), b ~ U[0, 2 pi): random features of an isotropic Gaussian
-                   field (covariance exp(-|x-y|^2 / 2 l^2)) with a confining term; GEMM-based.
-                   keys: dim, features = 1024 (M), length_scale = 1 (l), mu = 0.1
-  mlp              teacher-student regression: a one-hidden-layer tanh student, parameters
-                   x = [W1 (hidden x inputs), b1, W2 (outputs x hidden), b2], fitted by
-                   L = 1/(2 samples) ||tanh(X W1^T + b1) W2^T + b2 - Y||^2 to Gaussian inputs X
-                   labelled by a random tanh teacher of width teacher_hidden (plus noise).
-                   keys: inputs = 100, hidden = 196, outputs = 1, samples = 256,
-                   teacher_hidden = 8, noise = 0; dim = 19,993 by default (inferred)
-  deep-linear      L = 1/(2n) ||W_L ... W_1 X - Y||_F^2, X (d_0 x n) Gaussian, Y = T X for a
-                   Gaussian teacher T (d_L x d_0, variance 1/d_0); small starts give the
-                   classic plateaus.  keys: widths = [10, 10, 10] (d_0 .. d_L), samples = 100;
-                   dim = sum_l d_l d_(l-1) (inferred)
-The GEMM-based kinds (p-spin, gaussian-field, mlp, deep-linear) also take tf32 = false: true
-lets f32 GEMMs on CUDA use TF32 tensor cores (inputs rounded to 10 mantissa bits, about 1e-3
-relative error per product instead of 1e-7); the CPU backend computes in f32 regardless.
-)";
-}
 
 }  // namespace saddlescope

@@ -7,6 +7,7 @@
 
 #include "saddlescope/census.hpp"
 #include "saddlescope/errors.hpp"
+#include "saddlescope/objective_registry.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
@@ -36,52 +37,23 @@ std::uint64_t ensemble_bytes(const EnsembleSpec& s, std::int64_t dim) {
   return per * static_cast<std::uint64_t>(s.count) + rec;
 }
 
-std::uint64_t objective_bytes(const ObjectiveData& obj, Precision p) {
-  return (obj.lambda.size() + obj.matrix.size() + obj.field_w.size() + obj.field_a.size() +
-          obj.field_b.size() + obj.couplings.size()) *
-         precision_bytes(p);
-}
-
 MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   MemoryPlan plan;
   plan.budget = backend.memory_budget();
   const std::int64_t n = e.objective.dim;
   std::int64_t b = e.run.trajectories;
   const std::uint64_t t = precision_bytes(e.run.precision);
-  // Objective data without building it: the rotated quadratic holds an n x n matrix.
-  const bool coupled = e.objective.dense_matrix();
-  const bool field = e.objective.kind == "gaussian-field";
-  const std::uint64_t m = field ? static_cast<std::uint64_t>(e.objective.features) : 0;
-  plan.objective_bytes =
-      static_cast<std::uint64_t>(n) * t * (e.objective.kind == "quadratic" ? 1 : 0) +
-      (coupled ? static_cast<std::uint64_t>(n) * n * t : 0) +
-      m * (static_cast<std::uint64_t>(n) + 2) * t +
-      (e.objective.kind == "mlp"
-           ? static_cast<std::uint64_t>(e.objective.samples *
-                                        (e.objective.inputs + e.objective.outputs)) *
-                 t
-           : 0);
-  if (e.objective.kind == "p-spin") {
-    // The couplings (N^p numbers) on the device, their double master copy on
-    // the host, and for p = 3 the [rows, N^2] work space of the contraction
-    // (at most kPspinWorkElements elements).
-    std::uint64_t np = 1;
-    for (int k = 0; k < e.objective.p; ++k) np *= static_cast<std::uint64_t>(n);
-    const std::uint64_t need = np * (t + 8) + (e.objective.p == 3 ? kPspinWorkElements * t : 0);
-    if (need > plan.budget)
-      throw ResourceError(fmt::format(
-          "memory plan: the p = {} couplings are N^{} = {} numbers ({} with their work space) "
-          "but the {} backend offers {}; lower objective.dim (p = 3 at N = 500 needs {}){}",
-          e.objective.p, e.objective.p, np, human(need), backend.name(), human(plan.budget),
-          human(500ull * 500 * 500 * (t + 8) + kPspinWorkElements * t),
-          e.objective.p == 3 ? " or use p = 2 (N^2 couplings)" : ""));
-    plan.objective_bytes += need;
-  }
-  if (e.objective.kind == "deep-linear")
-    plan.objective_bytes +=
-        static_cast<std::uint64_t>(e.objective.samples *
-                                   (e.objective.widths.front() + e.objective.widths.back())) *
-        t;
+  // Objective data and work space without building it (the registry's
+  // functions per kind, src/core/objectives/).
+  const ObjectiveInfo& info = objective_info(e.objective);
+  plan.objective_bytes = info.data_bytes(e.objective, t);
+  if (info.too_big && plan.objective_bytes > plan.budget)
+    throw ResourceError(
+        fmt::format("memory plan: the objective's data needs {} but the {} "
+                    "backend offers {}; {}",
+                    human(plan.objective_bytes), backend.name(), human(plan.budget),
+                    info.too_big(e.objective, t)));
+  const std::uint64_t work = info.work_bytes(e.objective, t);
   // The widest optimizer decides the chunk.
   std::uint64_t per = 0, rec = 0;
   for (const auto& o : e.optimizers) {
@@ -90,32 +62,16 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     s.precision = e.run.precision;
     s.count = 1;
     s.keep_plateau_points = e.analysis.method != "none" && analysis_wants(e.analysis, "plateaus");
-    ObjectiveData probe;
-    if (coupled) probe.matrix.resize(1);
-    if (field) probe.kind = ObjectiveKind::gaussian_field;
-    if (e.objective.kind == "mlp") probe.kind = ObjectiveKind::mlp;  // coupled: G is counted
-    if (e.objective.kind == "deep-linear") probe.kind = ObjectiveKind::deep_linear;
-    if (e.objective.kind == "p-spin") probe.kind = ObjectiveKind::p_spin;
+    ObjectiveData probe;  // ensemble_bytes asks only whether it is coupled
+    probe.kind = info.kernel;
+    if (info.coupled(e.objective) && !probe.coupled()) probe.matrix.resize(1);
     s.objective = &probe;
-    // gaussian-field: per trajectory, the feature arguments z and weights (M each) and F.
-    // mlp (CUDA): hidden activations, their gradients and outputs per trajectory.
-    const std::uint64_t mlp_work =
-        e.objective.kind == "mlp"
-            ? static_cast<std::uint64_t>(e.objective.samples *
-                                         (2 * e.objective.hidden + e.objective.outputs)) *
-                  t
-            : 0;
-    // deep-linear (CUDA): every layer's activations and their gradients.
-    std::uint64_t dl_work = 0;
-    if (e.objective.kind == "deep-linear")
-      for (std::size_t l = 1; l < e.objective.widths.size(); ++l)
-        dl_work += 2 * static_cast<std::uint64_t>(e.objective.samples * e.objective.widths[l]) * t;
     // saddle-free-newton: the Hessian, its eigenvectors and the solver's copy, in double.
     const std::uint64_t sfn_work =
         o.params.kind == OptimizerKind::saddle_free_newton
             ? 3 * static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n) * 8
             : 0;
-    per = std::max(per, ensemble_bytes(s, n) + 2 * m * t + mlp_work + dl_work + sfn_work + 8);
+    per = std::max(per, ensemble_bytes(s, n) + work + sfn_work + 8);
     s.count = 0;
     s.record_count = e.run.record_trajectories;
     s.records = e.records();

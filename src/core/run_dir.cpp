@@ -14,6 +14,7 @@
 
 #include "npy.hpp"
 #include "saddlescope/errors.hpp"
+#include "saddlescope/objective_registry.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
@@ -200,7 +201,7 @@ nlohmann::json index_energy_bins(const Experiment& e, const CensusResult& c, std
   std::int64_t nb = std::min<std::int64_t>(
       20, static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(total)))));
   nb = std::max<std::int64_t>(1, std::min(nb, total / 5));
-  const bool pspin = e.objective.kind == "p-spin";
+  const bool pspin = objective_info(e.objective).sphere;
   for (std::int64_t b = 0; b < nb; ++b) {
     const std::int64_t lo = b * total / nb, hi = (b + 1) * total / nb;
     double fs = 0, as = 0;
@@ -222,7 +223,8 @@ nlohmann::json index_energy_bins(const Experiment& e, const CensusResult& c, std
                                       : nlohmann::json()}};
     if (pspin) {
       // Fraction below 0 of the semicircle of radius 2 sqrt(p(p-1)) centred at -p E.
-      const double p = e.objective.p, radius = 2 * std::sqrt(p * (p - 1));
+      const auto p = static_cast<double>(e.objective.p);
+      const double radius = 2 * std::sqrt(p * (p - 1));
       const double t = std::clamp((p * f_mean) / radius, -1.0, 1.0);
       bin["alpha_theory"] = 0.5 + (t * std::sqrt(1 - t * t) + std::asin(t)) / M_PI;
     }
@@ -377,14 +379,14 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
       {"stop", &DistinctPoint::mult_stop},
       {"plateau", &DistinctPoint::mult_plateau},
       {"critical", &DistinctPoint::mult_critical}};
-  nlohmann::json energy = {{"value", e.objective.kind == "p-spin" ? "E" : "f"},
-                           {"theory", e.objective.kind == "p-spin"
-                                          ? nlohmann::json("p-spin: fraction below 0 of the "
-                                                           "semicircle of radius 2 sqrt(p(p-1)) "
-                                                           "centred at -p E")
-                                          : nlohmann::json()}};
+  const bool sphere = objective_info(e.objective).sphere;
+  nlohmann::json energy = {{"value", sphere ? "E" : "f"},
+                           {"theory", sphere ? nlohmann::json("p-spin: fraction below 0 of the "
+                                                              "semicircle of radius 2 sqrt(p(p-1)) "
+                                                              "centred at -p E")
+                                             : nlohmann::json()}};
   nlohmann::json field = {{"value", "f_field"}, {"theory", nlohmann::json()}};
-  const bool gf = e.objective.kind == "gaussian-field";
+  const bool gf = objective_info(e.objective).field_value;
   for (const auto& [src, member] : sources) {
     const std::string name = src;
     auto weight = [member = member](const DistinctPoint& q) { return q.*member; };

@@ -1,0 +1,28 @@
+// Pieces shared by the objective kinds' files (src/core/objectives/).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+
+#include "../config.hpp"
+#include "saddlescope/objective_registry.hpp"
+
+namespace saddlescope::objectives {
+
+constexpr std::int64_t kMaxDim = 100'000'000;
+
+// dim given by the user, at least lo (most kinds need it).
+inline void read_required_dim(const config::Section& s, ObjectiveSpec& o, std::int64_t lo) {
+  if (!s.has("dim"))
+    s.fail_section(fmt::format("needs dim (the number of parameters N) for kind = \"{}\"", o.kind));
+  o.dim = s.integer("dim", 1, lo, kMaxDim);
+}
+
+// Kinds without data or work space.
+inline void no_data(const ObjectiveSpec&, std::uint64_t, ObjectiveData&) {}
+inline std::uint64_t no_bytes(const ObjectiveSpec&, std::uint64_t) { return 0; }
+inline bool never(const ObjectiveSpec&) { return false; }
+inline bool always(const ObjectiveSpec&) { return true; }
+
+}  // namespace saddlescope::objectives
