@@ -1,7 +1,7 @@
 // Per-coordinate math of the local objectives, written once for both
-// backends. A local objective gives, for coordinate i of one trajectory's row
-// x, the value term f_i (f = sum_i f_i), the gradient g_i, the Hessian-vector
-// product (H v)_i and the Hessian band (H_ii, H_i,i+1). Separable objectives
+// backends; each kind's terms are in its header in kernels/objectives/. A local objective gives,
+// for coordinate i of one trajectory's row x, the value term f_i (f = sum_i f_i), the gradient g_i,
+// the Hessian-vector product (H v)_i and the Hessian band (H_ii, H_i,i+1). Separable objectives
 // read x[i] only; rosenbrock also reads its neighbours. The rotated quadratic
 // and the gaussian field are coupled: their gradient rows come from GEMMs
 // computed before the element pass (kernels/gaussian_field.hpp); the rotated
@@ -10,6 +10,7 @@
 #pragma once
 
 #include "hd.hpp"
+#include "objectives/registry.hpp"
 
 namespace saddlescope {
 
@@ -35,91 +36,33 @@ struct LocalObjective {
   T rastrigin_a;    // rastrigin amplitude A
 
   // Value term and gradient of coordinate i. grow is the coupled gradient
-  // row (ignored unless coupled).
+  // row (ignored unless coupled). The terms of each kind: its header in
+  // kernels/objectives/.
   SS_HD void eval(const T* x, const T* grow, std::int64_t i, T& f, T& g) const {
-    const T xi = x[i];
     f = T(0);
     g = T(0);
     switch (kind) {
-      case ObjectiveKind::quadratic:
-        if (coupled) {
-          g = grow[i];
-          f = T(0.5) * xi * g;
-        } else {
-          g = lambda[i] * xi;
-          f = T(0.5) * g * xi;
-        }
-        return;
-      case ObjectiveKind::double_well: {
-        const T x2 = xi * xi;
-        f = x2 * x2 - T(4) * x2 + xi;
-        g = T(4) * x2 * xi - T(8) * xi + T(1);
-        return;
-      }
-      case ObjectiveKind::styblinski_tang: {
-        const T x2 = xi * xi;
-        f = T(0.5) * (x2 * x2 - T(16) * x2 + T(5) * xi);
-        g = T(2) * x2 * xi - T(16) * xi + T(2.5);
-        return;
-      }
-      case ObjectiveKind::rastrigin: {
-        const T w = T(6.283185307179586) * xi;
-        f = rastrigin_a + xi * xi - rastrigin_a * cos(w);
-        g = T(2) * xi + T(6.283185307179586) * rastrigin_a * sin(w);
-        return;
-      }
-      case ObjectiveKind::gaussian_field:
-      case ObjectiveKind::mlp:
-      case ObjectiveKind::deep_linear:
-      case ObjectiveKind::p_spin:
-        // Gradient row from the GEMMs; the value is computed per trajectory
-        // by the same pass (rows of F), so no per-coordinate term.
-        g = grow[i];
-        return;
-      case ObjectiveKind::rosenbrock: {
-        if (i + 1 < n) {
-          const T d = x[i + 1] - xi * xi;
-          const T e = T(1) - xi;
-          f = T(100) * d * d + e * e;
-          g = T(-400) * xi * d - T(2) * e;
-        }
-        if (i > 0) g += T(200) * (xi - x[i - 1] * x[i - 1]);
-        return;
-      }
+#define SS_EVAL_CASE(name, Terms)            \
+  case ObjectiveKind::name:                  \
+    Terms::eval<T>(*this, x, grow, i, f, g); \
+    return;
+      SS_OBJECTIVE_KINDS(SS_EVAL_CASE)
+#undef SS_EVAL_CASE
     }
   }
 
   // Hessian band of coordinate i: diag = H_ii, upper = H_i,i+1 (0 past the
-  // end). Coupled quadratics have a dense Hessian (the matrix A) instead.
+  // end; 0 for the dense Hessians of the coupled kinds).
   SS_HD void hessian_band(const T* x, std::int64_t i, T& diag, T& upper) const {
-    const T xi = x[i];
     diag = T(0);
     upper = T(0);
     switch (kind) {
-      case ObjectiveKind::quadratic:
-        diag = coupled ? T(0) : lambda[i];
-        return;
-      case ObjectiveKind::double_well:
-        diag = T(12) * xi * xi - T(8);
-        return;
-      case ObjectiveKind::styblinski_tang:
-        diag = T(6) * xi * xi - T(16);
-        return;
-      case ObjectiveKind::rastrigin:
-        diag = T(2) + T(39.47841760435743) * rastrigin_a * cos(T(6.283185307179586) * xi);
-        return;
-      case ObjectiveKind::gaussian_field:  // dense Hessian: computed by GEMMs
-      case ObjectiveKind::mlp:
-      case ObjectiveKind::deep_linear:
-      case ObjectiveKind::p_spin:
-        return;
-      case ObjectiveKind::rosenbrock:
-        if (i + 1 < n) {
-          diag += T(1200) * xi * xi - T(400) * x[i + 1] + T(2);
-          upper = T(-400) * xi;
-        }
-        if (i > 0) diag += T(200);
-        return;
+#define SS_BAND_CASE(name, Terms)             \
+  case ObjectiveKind::name:                   \
+    Terms::band<T>(*this, x, i, diag, upper); \
+    return;
+      SS_OBJECTIVE_KINDS(SS_BAND_CASE)
+#undef SS_BAND_CASE
     }
   }
 
