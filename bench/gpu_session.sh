@@ -3,7 +3,8 @@
 # In order of what matters most, each step bounded so the whole fits one
 # device call (GPU_SESSION_SECONDS, default 570):
 #   1. every CUDA test against the CPU backend, SADDLESCOPE_REQUIRE_CUDA=1 so
-#      that none may skip (cuda-tests.log);
+#      that none may skip (cuda-tests.log): the tests over backends
+#      (tests/backends.hpp) instantiated on cuda, named cuda/Suite.Test/case;
 #   2. compute-sanitizer memcheck and racecheck on the CUDA tests
 #      (sanitizer.log);
 #   3. the fused step in f64 and the benchmark suite beside PyTorch / JAX
@@ -61,7 +62,7 @@ fi
 
 if [ "$mode" != "bench" ]; then
   echo "== CUDA tests, SADDLESCOPE_REQUIRE_CUDA=1 ($SECONDS s)"
-  bounded 120 "$tests" --gtest_filter='*Cuda*' > "$out/cuda-tests.log" 2>&1
+  bounded 120 "$tests" --gtest_filter='cuda/*' > "$out/cuda-tests.log" 2>&1
   echo "rc=$?"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |Failure|^\[==========\]" "$out/cuda-tests.log" | head -40
   for tool in memcheck racecheck; do
@@ -69,9 +70,13 @@ if [ "$mode" != "bench" ]; then
     # memcheck over every CUDA test took about 4 minutes on an H200
     # (bench/results/gpu-nvidia-h200-20261129/); racecheck covers the
     # kernels with shared memory (the fused step's and status kernel's
-    # reductions: the ensemble suites) within its bound.
+    # reductions: the ensemble suites, determinism, and the evaluation of
+    # the separable objectives and the rotated quadratic) within its bound.
     cap=$([ $tool = memcheck ] && echo 240 || echo 90)
-    filter=$([ $tool = memcheck ] && echo '*Cuda*' || echo '*CudaEnsemble*:*CudaDeterminism*:*CudaEval*')
+    race='cuda/BackendEnsemble*:cuda/BackendDeterminism*:cuda/BackendEval.*/quadratic*'
+    race+=':cuda/BackendEval.*/double_well*:cuda/BackendEval.*/styblinski_tang*'
+    race+=':cuda/BackendEval.*/rastrigin*:cuda/BackendEval.*/rosenbrock*'
+    filter=$([ $tool = memcheck ] && echo 'cuda/*' || echo "$race")
     echo "==== $tool" >> "$out/sanitizer.log"
     bounded "$cap" compute-sanitizer --tool "$tool" --error-exitcode 9 \
       "$tests" --gtest_filter="$filter" > "$out/$tool.tmp" 2>&1
@@ -97,7 +102,7 @@ if [ "$mode" != "tests" ]; then
 fi
 if [ "$mode" != "bench" ]; then
   echo "== the other tests, CUDA build ($SECONDS s)"
-  bounded 600 "$tests" --gtest_filter='-*Cuda*' > "$out/other-tests.log" 2>&1
+  bounded 600 "$tests" --gtest_filter='-cuda/*' > "$out/other-tests.log" 2>&1
   echo "rc=$?"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]" "$out/other-tests.log" | head -20
 fi

@@ -1,0 +1,167 @@
+// Batched evaluation on the device backends against the CPU reference: value
+// and gradient, Hessian-vector products and dense Hessians of every objective
+// kind, in both precisions (the CPU's own derivatives are checked against
+// finite differences in test_objectives.cpp and test_pspin.cpp):
+// - the separable objectives and the rotated quadratic (coupled by a GEMM),
+//   at N = 300: several warps per row, not a multiple of 32;
+// - the gaussian field: GEMMs around per-feature weights (values per row in
+//   double, gradients mu x + W^T s, Hessian-vector products and dense
+//   Hessians mu I + W^T diag(h) W);
+// - the teacher-student MLP: strided-batched GEMMs over the trajectories
+//   around small kernels (forward, residuals with the loss per row in double,
+//   backpropagation, column sums for the biases), Hessian-vector products by
+//   the R-operator and dense Hessians from batched columns H e_k;
+// - the deep linear network: per layer one strided-batched GEMM over the rows
+//   (X shared), the residual kernel (loss in double, dZ_L = R / n), the
+//   backward GEMMs, the R-operator and batched columns H e_k;
+// - the spherical p-spin (kernels/pspin.hpp): p = 2, G_E = X A by one GEMM;
+//   p = 3, per block of rows the contraction Y = X T^T and the products
+//   Y_r x_r as a strided-batched GEMM; the row epilogues are the CPU's.
+//   Values (energy per spin), Riemannian gradients, Hessian-vector products
+//   and embedded Riemannian Hessians, at points on the sphere |x|^2 = N and
+//   off it (evaluated as given, not retracted); p = 3 over several
+//   contraction blocks, and with TF32 GEMMs.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "backend_inputs.hpp"
+#include "backends.hpp"
+#include "saddlescope/backend.hpp"
+
+namespace {
+
+using namespace saddlescope;
+using namespace saddlescope::testing;
+
+constexpr std::int64_t kEvalBatch = 5;
+constexpr std::int64_t kEvalDim = 300;  // the objectives built by kind
+constexpr std::int64_t kPspinDim = 40;
+
+// One objective and its points: value_grad at points from `seed`,
+// hvp at points from seed + 1 along vectors N(0, 1) from seed + 2, hessian at
+// points from seed + 3. Points are N(0, scale^2), or (scale 0) the p-spin's
+// points on, inside and outside the sphere.
+struct EvalCase {
+  const char* name;
+  ObjectiveData (*objective)();
+  std::uint64_t seed;
+  double scale;
+  double rel_f64, rel_f32;  // relative to the magnitude of the CPU's array
+};
+void PrintTo(const EvalCase& c, std::ostream* os) { *os << c.name; }
+
+template <ObjectiveKind kind, bool rotated = false>
+ObjectiveData by_kind() {
+  return make_objective(kind, kEvalDim, rotated);
+}
+template <int p>
+ObjectiveData pspin() {
+  return pspin_objective(p, kPspinDim);
+}
+
+const EvalCase kEvalCases[] = {
+    {"quadratic", by_kind<ObjectiveKind::quadratic>, 11, 2.0, 1e-12, 1e-5},
+    {"quadratic_rotated", by_kind<ObjectiveKind::quadratic, true>, 11, 2.0, 1e-12, 1e-5},
+    {"double_well", by_kind<ObjectiveKind::double_well>, 11, 2.0, 1e-12, 1e-5},
+    {"styblinski_tang", by_kind<ObjectiveKind::styblinski_tang>, 11, 2.0, 1e-12, 1e-5},
+    {"rastrigin", by_kind<ObjectiveKind::rastrigin>, 11, 2.0, 1e-12, 1e-5},
+    {"rosenbrock", by_kind<ObjectiveKind::rosenbrock>, 11, 2.0, 1e-12, 1e-5},
+    {"gaussian_field", field_objective, 21, 1.0, 1e-12, 1e-4},
+    {"mlp", mlp_objective, 43, 0.7, 1e-11, 1e-4},
+    {"deep_linear", deep_linear_objective, 53, 0.7, 1e-11, 1e-4},
+    {"pspin_p2", pspin<2>, 61, 0.0, 1e-10, 1e-4},
+    {"pspin_p3", pspin<3>, 61, 0.0, 1e-10, 1e-4},
+};
+
+class BackendEval : public OnBackend<EvalCase, Precision> {
+ protected:
+  const EvalCase& c() const { return param<0>(); }
+  Precision precision() const { return param<1>(); }
+  double rel() const { return precision() == Precision::f64 ? c().rel_f64 : c().rel_f32; }
+  std::vector<double> points(const ObjectiveData& obj, std::uint64_t seed) const {
+    if (c().scale == 0.0) return pspin_points(seed, kEvalBatch, obj.dim);
+    return normals(seed, kEvalBatch * obj.dim, c().scale);
+  }
+};
+
+TEST_P(BackendEval, ValueGrad) {
+  const auto obj = c().objective();
+  const auto x = points(obj, c().seed);
+  const auto got = backend().value_grad(obj, precision(), kEvalBatch, x);
+  const auto cpu = make_cpu_backend()->value_grad(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(got.f, cpu.f, rel(), "f");
+  expect_close_to_magnitude(got.g, cpu.g, rel(), "g");
+}
+
+TEST_P(BackendEval, HessianVectorProduct) {
+  const auto obj = c().objective();
+  const auto x = points(obj, c().seed + 1);
+  const auto v = normals(c().seed + 2, kEvalBatch * obj.dim, 1.0);  // p-spin: P v is applied
+  const auto got = backend().hvp(obj, precision(), kEvalBatch, x, v);
+  const auto cpu = make_cpu_backend()->hvp(obj, precision(), kEvalBatch, x, v);
+  expect_close_to_magnitude(got, cpu, rel(), "Hv");
+}
+
+TEST_P(BackendEval, Hessian) {
+  const auto obj = c().objective();
+  const auto x = points(obj, c().seed + 3);
+  const auto got = backend().hessian(obj, precision(), kEvalBatch, x);
+  const auto cpu = make_cpu_backend()->hessian(obj, precision(), kEvalBatch, x);
+  expect_close_to_magnitude(got, cpu, rel(), "H");
+}
+
+SADDLESCOPE_ON_DEVICE_BACKENDS(BackendEval, (::testing::ValuesIn(kEvalCases),
+                                             ::testing::Values(Precision::f64, Precision::f32)));
+
+class BackendPspinBlocks : public OnBackend<> {};
+
+// p = 3 with more rows than one contraction block holds: at N = 100 a block
+// is kPspinWorkElements / N^2 = 838 rows, so 1700 rows take three blocks
+// (838, 838, 24) and 845 Hessians two groups (838, 7).
+TEST_P(BackendPspinBlocks, P3ManyBlocksMatchCpu) {
+  constexpr std::int64_t n = 100, batch = 1700, points = 845;
+  ASSERT_EQ(kPspinWorkElements / (n * n), 838);
+  const auto obj = pspin_objective(3, n);
+  auto cpu = make_cpu_backend();
+  const auto x = pspin_points(65, batch, n);
+  const auto v = normals(66, batch * n, 1.0);
+  const auto eg = backend().value_grad(obj, Precision::f64, batch, x);
+  const auto ec = cpu->value_grad(obj, Precision::f64, batch, x);
+  expect_close_to_magnitude(eg.f, ec.f, 1e-10, "f");
+  expect_close_to_magnitude(eg.g, ec.g, 1e-10, "g");
+  expect_close_to_magnitude(backend().hvp(obj, Precision::f64, batch, x, v),
+                            cpu->hvp(obj, Precision::f64, batch, x, v), 1e-10, "Hv");
+  const std::vector<double> xh(x.begin(), x.begin() + points * n);
+  expect_close_to_magnitude(backend().hessian(obj, Precision::f64, points, xh),
+                            cpu->hessian(obj, Precision::f64, points, xh), 1e-10, "H");
+}
+
+SADDLESCOPE_ON_DEVICE_BACKENDS(BackendPspinBlocks, ());
+
+class BackendPspinTf32 : public OnBackend<> {};
+
+// objective.tf32 on an f32 evaluation: the GEMMs may round their inputs to
+// TF32 (about 1e-3 relative), so the agreement with the CPU's f32 is loose.
+TEST_P(BackendPspinTf32, EvaluationAgreesLoosely) {
+  const auto obj = pspin_objective(3, kPspinDim, true);
+  ASSERT_TRUE(obj.tf32);
+  const auto x = pspin_points(67, kEvalBatch, kPspinDim);
+  const auto v = normals(68, kEvalBatch * kPspinDim, 1.0);
+  auto cpu = make_cpu_backend();
+  const auto eg = backend().value_grad(obj, Precision::f32, kEvalBatch, x);
+  const auto ec = cpu->value_grad(obj, Precision::f32, kEvalBatch, x);
+  expect_close_to_magnitude(eg.f, ec.f, 2e-2, "f");
+  expect_close_to_magnitude(eg.g, ec.g, 2e-2, "g");
+  expect_close_to_magnitude(backend().hvp(obj, Precision::f32, kEvalBatch, x, v),
+                            cpu->hvp(obj, Precision::f32, kEvalBatch, x, v), 2e-2, "Hv");
+  expect_close_to_magnitude(backend().hessian(obj, Precision::f32, kEvalBatch, x),
+                            cpu->hessian(obj, Precision::f32, kEvalBatch, x), 2e-2, "H");
+}
+
+SADDLESCOPE_ON_DEVICE_BACKENDS(BackendPspinTf32, ());
+
+}  // namespace
