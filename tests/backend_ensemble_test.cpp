@@ -16,6 +16,7 @@
 #include "saddlescope/backend.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
+#include "saddlescope/optimizer_registry.hpp"
 #include "saddlescope/run.hpp"
 
 namespace {
@@ -376,12 +377,15 @@ TEST_P(BackendHostDriven, SaddleFreeNewtonAndAnnealingMatchCpu) {
   }
 }
 
-// A device ensemble refuses them clearly, naming the optimizer (the engine
-// never asks for one). Device backends only: the CPU backend refuses them
-// too, but names the optimizer by its enum value.
+// A backend's ensemble refuses every host-driven optimizer of the registry
+// clearly, naming it (the engine never asks for one).
 TEST_P(BackendHostDriven, DeviceEnsembleRefusesThem) {
   const auto obj = make_objective(ObjectiveKind::double_well, 4);
-  for (const auto kind : {OptimizerKind::saddle_free_newton, OptimizerKind::annealing}) {
+  int refused = 0;
+  for (const OptimizerInfo& info : optimizer_registry()) {
+    if (!info.host_driven) continue;
+    const OptimizerKind kind = info.kind;
+    ++refused;
     OptimizerParams opt;
     opt.kind = kind;
     try {
@@ -393,8 +397,9 @@ TEST_P(BackendHostDriven, DeviceEnsembleRefusesThem) {
           << err.what();
     }
   }
+  EXPECT_EQ(refused, 2);  // saddle-free-newton, annealing
 }
 
-SADDLESCOPE_ON_DEVICE_BACKENDS(BackendHostDriven, ());
+SADDLESCOPE_ON_EVERY_BACKEND(BackendHostDriven, ());
 
 }  // namespace

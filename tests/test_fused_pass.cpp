@@ -1,4 +1,4 @@
-// The CPU backend's fused pass (src/cpu/cpu_backend.cpp: lane-blocked,
+// The CPU backend's fused pass (src/cpu/ensemble.cpp: lane-blocked,
 // vectorized, compiled for AVX-512 / AVX2 / baseline x86-64 and chosen at
 // load time) against a plain scalar replay of the shared per-coordinate rule
 // (kernels/trajectory.hpp fused_element) with the documented summation order:

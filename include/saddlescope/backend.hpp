@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "../../kernels/objectives.hpp"
 #include "../../kernels/optimizers.hpp"
 #include "../../kernels/trajectory.hpp"
+#include "host_linalg.hpp"
 
 namespace saddlescope {
 
@@ -170,11 +172,19 @@ class Backend {
   // inertia censuses before anything runs): unlimited on the CPU; cuSOLVER's
   // sytrf takes 32-bit sizes, n^2 < 2^31, on CUDA.
   virtual std::int64_t max_count_order() const { return std::numeric_limits<std::int64_t>::max(); }
+  // The host's dense linear algebra for core's own small solves (objective
+  // construction, Lanczos, finder steps): cpu_host_linalg() on every backend,
+  // so those numbers do not depend on the backend.
+  virtual const HostLinalg& host_linalg() const = 0;
 };
 
 // The plateau statistics of a finished chunk's states into r (both backends).
 void plateau_results(const std::vector<PlateauState>& states, EnsembleResult& r);
 
+// The backends, defined by the targets above core (docs/design.md, Part II):
+// saddlescope_cpu (make_cpu_backend), saddlescope_cuda (the CUDA backend or
+// its stub) and saddlescope_backends (select_backend). Core never calls them:
+// whoever drives core hands it a Backend, or a BackendSelector.
 std::unique_ptr<Backend> make_cpu_backend();
 // Throws BackendError("built without CUDA" / "no CUDA device") when unavailable.
 std::unique_ptr<Backend> make_cuda_backend();
@@ -182,6 +192,12 @@ std::unique_ptr<Backend> make_cuda_backend();
 bool cuda_available();
 // Why CUDA is unavailable ("" when it is available).
 std::string cuda_unavailable_reason();
+// Choose the backend for `requested` (auto | cpu | cuda); says why on `note`.
+std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note);
+// How core is given backends it must choose itself (a sweep: one per
+// run.backend of its points): select_backend, or a stand-in.
+using BackendSelector =
+    std::function<std::unique_ptr<Backend>(const std::string& requested, std::string& note)>;
 
 // Bytes a chunk of `count` trajectories needs on the device, objective data excluded.
 std::uint64_t ensemble_bytes(const EnsembleSpec& spec, std::int64_t dim);

@@ -73,8 +73,11 @@ std::vector<double> estimate_rho(const ObjectiveData& obj, Backend& backend, Pre
                                  std::int64_t count);
 
 // Extreme eigenvalues (min, max) of a dense symmetric matrix by Lanczos with
-// full reorthogonalization, at most `steps` iterations (exact when steps >= n).
-std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std::int64_t steps);
+// full reorthogonalization, at most `steps` iterations (exact when steps >= n);
+// its products and tridiagonal eigenvalues by `la` (the census passes
+// Backend::host_linalg(); the default needs saddlescope_cpu linked).
+std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std::int64_t steps,
+                                           const HostLinalg& la = cpu_host_linalg());
 
 // The inertia method's first step for m stacked n x n matrices: Lanczos
 // extremes (120 steps; the matrices over the host's threads) and the
@@ -84,7 +87,8 @@ struct InertiaShifts {
   std::vector<std::pair<double, double>> extremes;  // [m] (lambda_min, lambda_max)
   std::vector<double> shifts;                       // [m, 2]
 };
-InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol);
+InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol,
+                             const HostLinalg& la = cpu_host_linalg());
 
 // Sphere objectives: the embedded Riemannian Hessians h [m, n, n] at the
 // points x [m, n] restricted to the tangent space, [m, n - 1, n - 1], in the

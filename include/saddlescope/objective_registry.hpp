@@ -14,6 +14,7 @@
 
 #include "backend.hpp"
 #include "experiment.hpp"
+#include "host_linalg.hpp"
 
 namespace saddlescope {
 
@@ -74,8 +75,10 @@ struct ObjectiveInfo {
   // After the typed keys are read into spec: dim (required, fixed or
   // inferred), untyped keys and cross-checks. Throws InputError.
   void (*read)(const config::Section&, ObjectiveSpec&) = nullptr;
-  // The instance drawn from the seed: ObjectiveData's kind and arrays.
-  void (*build)(const ObjectiveSpec&, std::uint64_t seed, ObjectiveData&) = nullptr;
+  // The instance drawn from the seed: ObjectiveData's kind and arrays (dense
+  // linear algebra through la: core makes no LAPACK call of its own).
+  void (*build)(const ObjectiveSpec&, std::uint64_t seed, const HostLinalg& la,
+                ObjectiveData&) = nullptr;
   // True when the gradient rows come from a coupled evaluation (GEMMs, a
   // dense matrix, network passes): one more N-vector per trajectory.
   bool (*coupled)(const ObjectiveSpec&) = nullptr;

@@ -16,8 +16,10 @@
 
 namespace saddlescope {
 
-// The objective drawn from the experiment seed (identical for every backend).
-ObjectiveData build_objective(const Experiment& e);
+// The objective drawn from the experiment seed (identical for every backend),
+// its dense algebra (the rotated quadratic's QR and product) by `la`: the
+// engine passes Backend::host_linalg(); the default needs saddlescope_cpu.
+ObjectiveData build_objective(const Experiment& e, const HostLinalg& la = cpu_host_linalg());
 
 // Starts of trajectories [first, first + count), row-major [count, dim]. A
 // trajectory's start depends only on the seed and its global index.
@@ -113,9 +115,6 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
 CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const RunResult& run,
                         Backend& backend, const CensusCheckpoint* cp = nullptr,
                         const std::vector<std::uint8_t>* resume = nullptr, bool progress = false);
-
-// Choose the backend for `requested` (auto | cpu | cuda); says why on `note`.
-std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note);
 
 // The run directory (docs/design.md section 4). `prepare_run_dir` refuses an existing
 // non-empty directory (InputError) and writes config.toml; `write_results`

@@ -67,14 +67,18 @@ struct SweepOptions {
 // sweep.toml first, then the points (the start files and memory plans of all
 // of them checked first), sweep.csv after each, summary.json last. Throws
 // Interrupted (exit 1) when stopped, naming the command that continues.
-void run_sweep(const Sweep& s, const std::string& dir, const SweepOptions& o = {});
+// `select` chooses the backend of each kind the points ask for, once per kind
+// (the default, select_backend, needs saddlescope_backends linked).
+void run_sweep(const Sweep& s, const std::string& dir, const SweepOptions& o = {},
+               const BackendSelector& select = select_backend);
 // `run --resume RUN_DIR` of a sweep: finished points (summary.json) are kept,
 // the first unfinished one resumes from its checkpoint.bin (or starts again
 // when it has none), then the rest run.
-void resume_sweep(const std::string& dir, const SweepOptions& o = {});
+void resume_sweep(const std::string& dir, const SweepOptions& o = {},
+                  const BackendSelector& select = select_backend);
 // `validate` of a sweep: prints the points (index, directory, swept values)
 // with each one's memory plan, after checking each (start file, memory plan).
-void validate_sweep(const Sweep& s);
+void validate_sweep(const Sweep& s, const BackendSelector& select = select_backend);
 
 // The sweep.csv text of the finished points of a sweep directory (the rows
 // of points whose summary.json exists), as run_sweep writes it.

@@ -2,9 +2,7 @@
 // chunked Hessian -> eigensolver pipeline on a backend, the census of a run.
 #include "saddlescope/census.hpp"
 
-#include <cblas.h>
 #include <fmt/format.h>
-#include <lapacke.h>
 
 #include <algorithm>
 #include <chrono>
@@ -118,7 +116,8 @@ Inertia classify(const double* lambda, std::int64_t n, double zero_tol) {
 // Lanczos with full reorthogonalization from a fixed start: exact (to
 // rounding) when it runs n steps, and for larger n accurate to far below the
 // zero tolerance's sensitivity after `steps` iterations in practice.
-std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std::int64_t steps) {
+std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std::int64_t steps,
+                                           const HostLinalg& la) {
   steps = std::min(steps, n);
   std::vector<double> q(static_cast<std::size_t>((steps + 1) * n), 0.0),
       w(static_cast<std::size_t>(n));
@@ -132,7 +131,7 @@ std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std:
   const int ln = static_cast<int>(n);
   for (std::int64_t j = 0; j < steps; ++j) {
     const double* qj = q.data() + j * n;
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, ln, ln, 1.0, h, ln, qj, 1, 0.0, w.data(), 1);
+    la.gemv(ln, ln, 1.0, h, ln, qj, 0.0, w.data());
     double a = 0;
     for (std::int64_t i = 0; i < n; ++i) a += w[i] * qj[i];
     alpha.push_back(a);
@@ -154,7 +153,7 @@ std::pair<double, double> lanczos_extremes(const double* h, std::int64_t n, std:
   const auto k = static_cast<int>(alpha.size());
   beta.resize(static_cast<std::size_t>(std::max(k - 1, 0)));
   beta.push_back(0.0);
-  LAPACKE_dstev(LAPACK_COL_MAJOR, 'N', k, alpha.data(), beta.data(), nullptr, 1);
+  la.stev('N', k, alpha.data(), beta.data(), nullptr, 1);
   return {alpha.front(), alpha.back()};
 }
 
@@ -192,18 +191,19 @@ std::vector<double> tangent_hessians(std::int64_t n, std::int64_t m, const doubl
 
 namespace {
 // Lanczos extremes of m stacked n x n matrices, the matrices over the threads.
-std::vector<std::pair<double, double>> extremes_of(const double* h, std::int64_t m,
-                                                   std::int64_t n) {
+std::vector<std::pair<double, double>> extremes_of(const double* h, std::int64_t m, std::int64_t n,
+                                                   const HostLinalg& la) {
   std::vector<std::pair<double, double>> ext(static_cast<std::size_t>(m));
 #pragma omp parallel for schedule(dynamic, 1) if (m > 1)
-  for (std::int64_t k = 0; k < m; ++k) ext[k] = lanczos_extremes(h + k * n * n, n, 120);
+  for (std::int64_t k = 0; k < m; ++k) ext[k] = lanczos_extremes(h + k * n * n, n, 120, la);
   return ext;
 }
 }  // namespace
 
-InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol) {
+InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol,
+                             const HostLinalg& la) {
   InertiaShifts r;
-  r.extremes = extremes_of(h, m, n);
+  r.extremes = extremes_of(h, m, n, la);
   r.shifts.resize(static_cast<std::size_t>(2 * m));
   for (std::int64_t k = 0; k < m; ++k) {
     const double amax = std::max(std::fabs(r.extremes[k].first), std::fabs(r.extremes[k].second));
@@ -313,7 +313,7 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
     if (spec.method == "inertia") {
       // Sylvester counts at -tol and +tol from two LDL^T factorizations; the
       // tolerance needs max|lambda|, estimated by Lanczos.
-      const auto ext = extremes_of(h.data(), m, n);
+      const auto ext = extremes_of(h.data(), m, n, backend.host_linalg());
       std::vector<double> shifts(static_cast<std::size_t>(2 * m));
       std::vector<PointRule> rules(static_cast<std::size_t>(m));
       for (std::int64_t k = 0; k < m; ++k) {

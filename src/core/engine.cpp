@@ -42,27 +42,6 @@ void plateau_results(const std::vector<PlateauState>& states, EnsembleResult& r)
   }
 }
 
-std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note) {
-  if (requested == "cpu") {
-    note = "backend: cpu (requested)";
-    return make_cpu_backend();
-  }
-  if (requested == "cuda") {
-    auto b = make_cuda_backend();  // throws BackendError with the reason
-    note = "backend: cuda (requested), " + b->device();
-    return b;
-  }
-  if (requested != "auto")
-    throw InputError(fmt::format("--backend {}: allowed auto, cpu, cuda", requested));
-  if (cuda_available()) {
-    auto b = make_cuda_backend();
-    note = "backend: cuda (auto), " + b->device();
-    return b;
-  }
-  note = "backend: cpu (auto: " + cuda_unavailable_reason() + ")";
-  return make_cpu_backend();
-}
-
 namespace {
 
 void append_result(EnsembleResult& to, const EnsembleResult& r) {
@@ -97,7 +76,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   out.plan = plan_memory(e, backend);
 
   const auto t_obj = std::chrono::steady_clock::now();
-  const ObjectiveData obj = build_objective(e);
+  const ObjectiveData obj = build_objective(e, backend.host_linalg());
   out.seconds_objective = seconds_since(t_obj);
 
   const std::int64_t b_total = e.run.trajectories;

@@ -2,7 +2,6 @@
 #include "saddlescope/finder.hpp"
 
 #include <fmt/format.h>
-#include <lapacke.h>
 
 #include <algorithm>
 #include <chrono>
@@ -68,23 +67,22 @@ void add_normal(std::vector<double>& h, std::int64_t n, const double* sphere_x) 
 // Newton direction d = H^{-1} g by LU with partial pivoting (H may be
 // indefinite); false when H is singular to working precision.
 bool newton_direction(std::vector<double> h, const double* g, std::int64_t n, double* d,
-                      const double* sphere_x) {
+                      const double* sphere_x, const HostLinalg& la) {
   add_normal(h, n, sphere_x);
-  std::vector<lapack_int> piv(static_cast<std::size_t>(n));
   std::copy(g, g + n, d);
   const int ln = static_cast<int>(n);
-  return LAPACKE_dgesv(LAPACK_ROW_MAJOR, ln, 1, h.data(), ln, piv.data(), d, 1) == 0;
+  return la.gesv(ln, 1, h.data(), ln, d, 1) == 0;
 }
 
 // Pseudo-inverse Newton direction d = H^+ g from the eigendecomposition,
 // eigenvalues below 100 n u max|lambda| in magnitude dropped: converges to a
 // degenerate critical point (a manifold of minima) where LU would not.
 bool pinv_direction(std::vector<double> h, const double* g, std::int64_t n, double* d,
-                    const double* sphere_x, double u) {
+                    const double* sphere_x, double u, const HostLinalg& la) {
   add_normal(h, n, sphere_x);
   std::vector<double> w(static_cast<std::size_t>(n));
   const int ln = static_cast<int>(n);
-  if (LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'L', ln, h.data(), ln, w.data()) != 0) return false;
+  if (la.syevd('V', 'L', ln, h.data(), ln, w.data()) != 0) return false;
   const double amax = std::max(std::fabs(w.front()), std::fabs(w.back()));
   const double cut = 100.0 * static_cast<double>(n) * u * amax;
   std::fill(d, d + n, 0.0);
@@ -240,9 +238,9 @@ Polished polish_group(const ObjectiveData& obj, Backend& backend, Precision p,
       const double floor = u * std::max(1.0, std::sqrt(row_dot(n, xk, xk)));
       std::vector<double> d(static_cast<std::size_t>(n));
       const std::vector<double> hk(h.begin() + k * n * n, h.begin() + (k + 1) * n * n);
-      const bool ok =
-          std::isfinite(row_norm(ev.g, k, n)) &&
-          pinv_direction(hk, ev.g.data() + k * n, n, d.data(), obj.sphere() ? xk : nullptr, u);
+      const bool ok = std::isfinite(row_norm(ev.g, k, n)) &&
+                      pinv_direction(hk, ev.g.data() + k * n, n, d.data(),
+                                     obj.sphere() ? xk : nullptr, u, backend.host_linalg());
       double dn = 0;
       for (double v : d) dn += v * v;
       dn = std::sqrt(dn);
@@ -427,7 +425,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
             continue;
           }
           if (!newton_direction(hq, g_go.data() + q * n, n, d.data() + q * n,
-                                obj.sphere() ? xq : nullptr))
+                                obj.sphere() ? xq : nullptr, backend.host_linalg()))
             std::copy(g_go.begin() + q * n, g_go.begin() + (q + 1) * n,
                       d.begin() + q * n);  // singular: a gradient step
         }

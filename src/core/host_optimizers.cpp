@@ -13,9 +13,9 @@
 #include <limits>
 
 #include "checkpoint.hpp"
-#include "host_track.hpp"
 #include "kernels/pspin.hpp"
 #include "saddlescope/errors.hpp"
+#include "saddlescope/host_track.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {

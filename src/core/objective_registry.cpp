@@ -302,13 +302,13 @@ std::string objective_tables_markdown() {
   return s;
 }
 
-ObjectiveData build_objective(const Experiment& e) {
+ObjectiveData build_objective(const Experiment& e, const HostLinalg& la) {
   const ObjectiveSpec& o = e.objective;
   ObjectiveData d;
   d.dim = o.dim;
   const ObjectiveInfo& info = objective_info(o);
   d.kind = info.kernel;
-  info.build(o, e.seed, d);
+  info.build(o, e.seed, la, d);
   d.tf32 = o.tf32;
   return d;
 }

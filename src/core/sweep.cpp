@@ -426,14 +426,14 @@ auto at_point(const Sweep& s, std::size_t k, F&& f) -> decltype(f()) {
 // unless quiet, and is kept in notes()).
 class Backends {
  public:
-  Backends(std::string override_backend, bool quiet)
-      : override_(std::move(override_backend)), quiet_(quiet) {}
+  Backends(std::string override_backend, bool quiet, BackendSelector select)
+      : override_(std::move(override_backend)), quiet_(quiet), select_(std::move(select)) {}
   Backend& get(const Experiment& e) {
     const std::string want = override_.empty() ? e.run.backend : override_;
     auto& b = backends_[want];
     if (!b) {
       std::string note;
-      b = select_backend(want, note);
+      b = select_(want, note);
       notes_.push_back(note);
       if (!quiet_) std::fprintf(stderr, "%s\n", note.c_str());
     }
@@ -444,6 +444,7 @@ class Backends {
  private:
   std::string override_;
   bool quiet_;
+  BackendSelector select_;
   std::map<std::string, std::unique_ptr<Backend>> backends_;
   std::vector<std::string> notes_;
 };
@@ -809,8 +810,9 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets,
   return parse_sweep(read_text(path), path, sets, base.empty() ? "." : base, backend);
 }
 
-void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o) {
-  Backends backends(o.backend, o.quiet);
+void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o,
+               const BackendSelector& select) {
+  Backends backends(o.backend, o.quiet, select);
   // Every point's start file and memory plan before anything is written.
   for (std::size_t k = 0; k < s.points.size(); ++k)
     at_point(s, k, [&] {
@@ -832,7 +834,7 @@ void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o)
   run_points(s, dir, o, backends);
 }
 
-void resume_sweep(const std::string& dir, const SweepOptions& o) {
+void resume_sweep(const std::string& dir, const SweepOptions& o, const BackendSelector& select) {
   const fs::path d(dir);
   if (!fs::is_directory(d))
     throw InputError(fmt::format("run --resume {}: no such run directory", dir));
@@ -842,7 +844,7 @@ void resume_sweep(const std::string& dir, const SweepOptions& o) {
     throw InputError(fmt::format(
         "run --resume {}: the sweep finished (summary.json exists); nothing to resume", dir));
   const Sweep s = load_sweep((d / "sweep.toml").string());
-  Backends backends(o.backend, o.quiet);
+  Backends backends(o.backend, o.quiet, select);
   std::size_t done = 0;
   for (std::size_t k = 0; k < s.points.size(); ++k) {
     const fs::path pdir = d / s.points[k].dir;
@@ -868,8 +870,8 @@ void resume_sweep(const std::string& dir, const SweepOptions& o) {
   run_points(s, d, o, backends);
 }
 
-void validate_sweep(const Sweep& s) {
-  Backends backends("", true);
+void validate_sweep(const Sweep& s, const BackendSelector& select) {
+  Backends backends("", true, select);
   std::vector<MemoryPlan> plans;
   for (std::size_t k = 0; k < s.points.size(); ++k)
     plans.push_back(at_point(s, k, [&] {

@@ -20,7 +20,7 @@ inline void read_required_dim(const config::Section& s, ObjectiveSpec& o, std::i
 }
 
 // Kinds without data or work space.
-inline void no_data(const ObjectiveSpec&, std::uint64_t, ObjectiveData&) {}
+inline void no_data(const ObjectiveSpec&, std::uint64_t, const HostLinalg&, ObjectiveData&) {}
 inline std::uint64_t no_bytes(const ObjectiveSpec&, std::uint64_t) { return 0; }
 inline bool never(const ObjectiveSpec&) { return false; }
 inline bool always(const ObjectiveSpec&) { return true; }

@@ -42,7 +42,7 @@ ObjectiveInfo deep_linear() {
       s.fail("dim", fmt::format("= {} does not match sum_l widths[l] * widths[l-1] = {}; omit dim",
                                 spec.dim, p));
   };
-  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, ObjectiveData& d) {
+  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, const HostLinalg&, ObjectiveData& d) {
     d.dl_widths = spec.widths;
     d.dl_samples = spec.samples;
     const std::int64_t d0 = spec.widths.front(), dl = spec.widths.back(), n = spec.samples;

@@ -25,7 +25,7 @@ ObjectiveInfo gaussian_field() {
       ObjectiveKind::gaussian_field};
   o.field_value = true;
   o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 1); };
-  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, ObjectiveData& d) {
+  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, const HostLinalg&, ObjectiveData& d) {
     const std::int64_t n = spec.dim, m = spec.features;
     d.field_mu = spec.mu;
     d.field_w.resize(static_cast<std::size_t>(m * n));

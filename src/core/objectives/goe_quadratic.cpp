@@ -21,7 +21,7 @@ ObjectiveInfo goe_quadratic() {
                 "the semicircle's radius is 2 sigma")},
       ObjectiveKind::quadratic};
   o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 1); };
-  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, ObjectiveData& d) {
+  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, const HostLinalg&, ObjectiveData& d) {
     // GOE: A_ij = A_ji ~ N(0, sigma^2 / N) for i < j, A_ii ~ N(0, 2 sigma^2 / N).
     const std::int64_t n = spec.dim;
     const double sd = spec.sigma / std::sqrt(static_cast<double>(n));

@@ -43,7 +43,7 @@ ObjectiveInfo mlp() {
                          "+ hidden + outputs * hidden + outputs = {}; omit dim or set it to {}",
                          spec.dim, p, p));
   };
-  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, ObjectiveData& d) {
+  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, const HostLinalg&, ObjectiveData& d) {
     // Data: Gaussian inputs; labels from a random tanh teacher (weights with
     // variance 1/fan-in) plus optional Gaussian noise.
     MlpShape& m = d.mlp;

@@ -31,7 +31,7 @@ ObjectiveInfo p_spin() {
       ObjectiveKind::p_spin};
   o.sphere = true;
   o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 2); };
-  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, ObjectiveData& d) {
+  o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, const HostLinalg&, ObjectiveData& d) {
     // J iid N(0,1) over ordered tuples; stored is the Euclidean Hessian's
     // tensor (kernels/pspin.hpp): the sum of J over the index permutations,
     // scaled: p = 2, A_ab = N^{-1/2} (J_ab + J_ba); p = 3,

@@ -1,8 +1,5 @@
 // quadratic: 1/2 x^T Q diag(lambda) Q^T x, and its presets saddle-2d and
 // bowl-2d (kernels/objectives.hpp; rotated: a dense matrix, coupled).
-#include <cblas.h>
-#include <lapacke.h>
-
 #include <vector>
 
 #include "common.hpp"
@@ -14,36 +11,36 @@ namespace {
 
 // Haar-distributed rotation: QR of a Gaussian matrix with R's diagonal made
 // positive (Mezzadri 2007). Row-major n x n.
-std::vector<double> haar_rotation(std::int64_t n, std::uint64_t seed) {
+std::vector<double> haar_rotation(std::int64_t n, std::uint64_t seed, const HostLinalg& la) {
   std::vector<double> q(static_cast<std::size_t>(n * n));
   for (std::int64_t k = 0; k < n * n; ++k)
     q[k] = rng::normal(seed, rng::kObjectiveRotation, static_cast<std::uint64_t>(k));
   std::vector<double> tau(static_cast<std::size_t>(n));
   const int ln = static_cast<int>(n);
-  int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, ln, ln, q.data(), ln, tau.data());
+  int info = la.geqrf(ln, ln, q.data(), ln, tau.data());
   if (info != 0) throw Error(fmt::format("LAPACKE_dgeqrf failed (info = {})", info), 1);
   std::vector<double> sign(static_cast<std::size_t>(n));
   for (std::int64_t j = 0; j < n; ++j) sign[j] = q[j * n + j] < 0 ? -1.0 : 1.0;
-  info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, ln, ln, ln, q.data(), ln, tau.data());
+  info = la.orgqr(ln, ln, ln, q.data(), ln, tau.data());
   if (info != 0) throw Error(fmt::format("LAPACKE_dorgqr failed (info = {})", info), 1);
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < n; ++j) q[i * n + j] *= sign[j];
   return q;
 }
 
-void build_quadratic(const ObjectiveSpec& o, std::uint64_t seed, ObjectiveData& d) {
+void build_quadratic(const ObjectiveSpec& o, std::uint64_t seed, const HostLinalg& la,
+                     ObjectiveData& d) {
   d.lambda = o.eigenvalues;
   if (!o.rotate) return;
   const std::int64_t n = o.dim;
-  const std::vector<double> q = haar_rotation(n, seed);
+  const std::vector<double> q = haar_rotation(n, seed, la);
   std::vector<double> ql(q);
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < n; ++j) ql[i * n + j] *= o.eigenvalues[j];
   d.matrix.assign(static_cast<std::size_t>(n * n), 0.0);
   const int ln = static_cast<int>(n);
   // A = (Q diag(lambda)) Q^T
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ln, ln, ln, 1.0, ql.data(), ln, q.data(), ln,
-              0.0, d.matrix.data(), ln);
+  la.gemm(false, true, ln, ln, ln, 1.0, ql.data(), ln, q.data(), ln, 0.0, d.matrix.data(), ln);
   // Symmetrize exactly so that the matrix is symmetric to the last bit.
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = i + 1; j < n; ++j) {

@@ -13,7 +13,7 @@ ObjectiveInfo rastrigin() {
        real_key("a", &ObjectiveSpec::a, 10.0, 0.0, 1e30, false, "amplitude of the cosine")},
       ObjectiveKind::rastrigin};
   o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 1); };
-  o.build = [](const ObjectiveSpec& spec, std::uint64_t, ObjectiveData& d) {
+  o.build = [](const ObjectiveSpec& spec, std::uint64_t, const HostLinalg&, ObjectiveData& d) {
     d.rastrigin_a = spec.a;
   };
   o.coupled = never;

@@ -1,5 +1,6 @@
 // The per-trajectory bookkeeping of an ensemble that keeps it in host
-// memory (the CPU ensemble, the host-driven optimizers): the record arrays
+// memory (the CPU ensemble, src/cpu/ensemble.cpp, and the host-driven
+// optimizers, src/core/host_optimizers.cpp): the record arrays
 // end_iteration writes, the plateau states and plateau point buffers, their
 // checkpoint serialization and their copy into an EnsembleResult.
 #pragma once
@@ -7,9 +8,9 @@
 #include <limits>
 #include <vector>
 
-#include "checkpoint.hpp"
-#include "saddlescope/backend.hpp"
-#include "saddlescope/errors.hpp"
+#include "backend.hpp"
+#include "checkpoint_bytes.hpp"
+#include "errors.hpp"
 
 namespace saddlescope {
 

@@ -1,0 +1,549 @@
+// The CPU backend's objectives (src/cpu/objectives.hpp): OpenBLAS GEMMs on
+// fixed row tiles, the networks' forward, backward and R-operator passes, the
+// coupled evaluation of HostObjective and the batched evaluation.
+#include "src/cpu/objectives.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/gaussian_field.hpp"
+#include "kernels/mlp.hpp"
+#include "kernels/pspin.hpp"
+#include "src/cpu/vector_math.hpp"
+
+namespace saddlescope::cpu_detail {
+namespace {
+
+// Row-major C[m, n] = op(A) op(B) (+ beta C), op(A) [m, k], op(B) [k, n];
+// ta / tb transpose A [k, m] / B [n, k]. The rows of C are split over the
+// OpenMP threads, each calling single-threaded OpenBLAS: OpenBLAS's own
+// pthreads and idle OpenMP threads otherwise compete for the cores (measured
+// 2.3x slower on the gaussian-field step with 2 cores).
+void gemm_call(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b,
+               float* c, float beta) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+              k, 1.0f, a, lda, b, tb ? k : n, beta, c, n);
+}
+void gemm_call(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b,
+               double* c, double beta) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+              k, 1.0, a, lda, b, tb ? k : n, beta, c, n);
+}
+// Row tile of the row-batched GEMMs. OpenBLAS computes a row of C with
+// another kernel (another summation order) when it falls in a remainder
+// block of fewer rows than its unroll, so a trajectory's bits would depend
+// on how many rows share the call: the chunk, the thread split, the running
+// rows after compaction. Calls are therefore made on whole tiles of
+// kRowTile rows (a multiple of every OpenBLAS unroll), the last one padded
+// with zero rows: a row's result is then the same for any row count and
+// position (measured on OpenBLAS 0.3.21, f32 and f64, and held by
+// tests/test_engine.cpp's chunking and compaction tests).
+constexpr std::int64_t kRowTile = 32;
+
+// C (m x n) = A (m x k, or k x m when ta) B + beta C, in whole row tiles
+// when !ta (rows of A are trajectories), split over threads by tiles.
+template <class T>
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, const T* b,
+          T* c, T beta = T(0)) {
+  const int lda = static_cast<int>(ta ? m : k);
+  if (ta) {  // one call: the rows of A are not trajectories
+    gemm_call(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a, lda, b, c,
+              beta);
+    return;
+  }
+  const std::int64_t tiles = m / kRowTile, rest = m % kRowTile;
+  const std::int64_t threads =
+      (m * n * k > (1 << 18)) ? std::min<std::int64_t>(omp_get_max_threads(), tiles) : 1;
+  if (tiles > 0) {
+    const std::int64_t per = (tiles + std::max<std::int64_t>(threads, 1) - 1) /
+                             std::max<std::int64_t>(threads, 1) * kRowTile;
+#pragma omp parallel for schedule(static) if (threads > 1)
+    for (std::int64_t t = 0; t < std::max<std::int64_t>(threads, 1); ++t) {
+      const std::int64_t r0 = t * per, r1 = std::min(tiles * kRowTile, r0 + per);
+      if (r0 >= r1) continue;
+      gemm_call(false, tb, static_cast<int>(r1 - r0), static_cast<int>(n), static_cast<int>(k),
+                a + r0 * k, lda, b, c + r0 * n, beta);
+    }
+  }
+  if (rest == 0) return;
+  // The last rows in a zero-padded tile.
+  const std::int64_t r0 = tiles * kRowTile;
+  // Per-thread buffers kept between calls: no allocation per step.
+  thread_local std::vector<T> ap, cp;
+  ap.assign(static_cast<std::size_t>(kRowTile * k), T(0));
+  cp.assign(static_cast<std::size_t>(kRowTile * n), T(0));
+  std::copy_n(a + r0 * k, rest * k, ap.data());
+  if (beta != T(0)) std::copy_n(c + r0 * n, rest * n, cp.data());
+  gemm_call(false, tb, static_cast<int>(kRowTile), static_cast<int>(n), static_cast<int>(k),
+            ap.data(), static_cast<int>(k), b, cp.data(), beta);
+  std::copy_n(cp.data(), rest * n, c + r0 * n);
+}
+
+// m[r, j] += bias[j] for an r x c row-major matrix.
+template <class T>
+void add_row_bias(T* m, const T* bias, std::int64_t rows, std::int64_t cols) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; ++j) m[r * cols + j] += bias[j];
+}
+
+// out[j] = sum_r m[r, j], rows in order, for an r x c row-major matrix.
+template <class T>
+void column_sums(const T* m, std::int64_t rows, std::int64_t cols, T* out) {
+  for (std::int64_t j = 0; j < cols; ++j) out[j] = T(0);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; ++j) out[j] += m[r * cols + j];
+}
+
+// The teacher-student MLP on one parameter row p (layout in kernels/mlp.hpp):
+// the forward pass, value and gradient, and Hessian-vector products by
+// forward-over-reverse differentiation (Pearlmutter's R-operator), each a few
+// single-threaded GEMMs; the callers run trajectories in parallel.
+template <class T>
+struct MlpPass {
+  const MlpShape& s;
+  const T* x;                           // inputs [n, d]
+  const T* y;                           // labels [n, o]
+  std::vector<T> h, out, dout, dh, da;  // [n, h], [n, o], [n, o], [n, h], [n, h]
+  std::vector<T> ra, rh, rout, rdh;     // R-operator work space (hvp)
+
+  MlpPass(const MlpShape& shape, const T* inputs, const T* labels)
+      : s(shape), x(inputs), y(labels) {}
+
+  // Forward and backward at parameters p: returns L, writes the gradient g.
+  double value_grad(const T* p, T* g) {
+    const auto n = static_cast<int>(s.n), d = static_cast<int>(s.d), hh = static_cast<int>(s.h),
+               o = static_cast<int>(s.o);
+    h.resize(static_cast<std::size_t>(s.n * s.h));
+    out.resize(static_cast<std::size_t>(s.n * s.o));
+    dout.resize(out.size());
+    dh.resize(h.size());
+    const T *w1 = p + s.w1(), *b1 = p + s.b1(), *w2 = p + s.w2(), *b2 = p + s.b2();
+    gemm_call(false, true, n, hh, d, x, d, w1, h.data(), T(0));  // X W1^T
+    add_row_bias(h.data(), b1, s.n, s.h);
+    tanh_inplace(h.data(), s.n * s.h);  // mlp_act, vectorized (src/cpu/vector_math.hpp)
+    gemm_call(false, true, n, o, hh, h.data(), hh, w2, out.data(), T(0));  // H W2^T
+    double loss = 0;
+    const T inv_n = T(1) / static_cast<T>(s.n);
+    for (std::int64_t q = 0; q < s.n * s.o; ++q) {
+      const T r = out[q] + b2[q % s.o] - y[q];
+      loss += 0.5 * static_cast<double>(r) * static_cast<double>(r);
+      dout[q] = r * inv_n;
+    }
+    if (!g) return loss / static_cast<double>(s.n);
+    gemm_call(true, false, o, hh, n, dout.data(), o, h.data(), g + s.w2(), T(0));  // dout^T H
+    column_sums(dout.data(), s.n, s.o, g + s.b2());
+    gemm_call(false, false, n, hh, o, dout.data(), o, w2, dh.data(), T(0));  // dout W2
+    da.resize(dh.size());
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) da[q] = dh[q] * mlp_act_d(h[q]);
+    gemm_call(true, false, hh, d, n, da.data(), hh, x, g + s.w1(), T(0));  // dA^T X
+    column_sums(da.data(), s.n, s.h, g + s.b1());
+    return loss / static_cast<double>(s.n);
+  }
+
+  // H v at the parameters of the last value_grad (which must have run with g).
+  void hvp(const T* p, const T* v, T* hv) {
+    const auto n = static_cast<int>(s.n), d = static_cast<int>(s.d), hh = static_cast<int>(s.h),
+               o = static_cast<int>(s.o);
+    const T* w2 = p + s.w2();
+    const T *v1 = v + s.w1(), *c1 = v + s.b1(), *v2 = v + s.w2(), *c2 = v + s.b2();
+    ra.resize(h.size());
+    rh.resize(h.size());
+    rout.resize(out.size());
+    rdh.resize(h.size());
+    gemm_call(false, true, n, hh, d, x, d, v1, ra.data(), T(0));  // R{A} = X V1^T + c1
+    add_row_bias(ra.data(), c1, s.n, s.h);
+    for (std::int64_t q = 0; q < s.n * s.h; ++q) rh[q] = mlp_act_d(h[q]) * ra[q];  // R{H}
+    gemm_call(false, true, n, o, hh, rh.data(), hh, w2, rout.data(), T(0));        // R{H} W2^T
+    gemm_call(false, true, n, o, hh, h.data(), hh, v2, rout.data(), T(1));         // + H V2^T
+    const T inv_n = T(1) / static_cast<T>(s.n);
+    for (std::int64_t q = 0; q < s.n * s.o; ++q) rout[q] = (rout[q] + c2[q % s.o]) * inv_n;
+    // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
+    gemm_call(true, false, o, hh, n, rout.data(), o, h.data(), hv + s.w2(), T(0));
+    gemm_call(true, false, o, hh, n, dout.data(), o, rh.data(), hv + s.w2(), T(1));
+    column_sums(rout.data(), s.n, s.o, hv + s.b2());
+    // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
+    gemm_call(false, false, n, hh, o, rout.data(), o, w2, rdh.data(), T(0));
+    gemm_call(false, false, n, hh, o, dout.data(), o, v2, rdh.data(), T(1));
+    for (std::int64_t q = 0; q < s.n * s.h; ++q)
+      rdh[q] = rdh[q] * mlp_act_d(h[q]) + dh[q] * mlp_act_dd(h[q]) * ra[q];
+    gemm_call(true, false, hh, d, n, rdh.data(), hh, x, hv + s.w1(), T(0));  // R{dA}^T X
+    column_sums(rdh.data(), s.n, s.h, hv + s.b1());
+  }
+};
+
+// The deep linear network on one parameter row p = [W_1 (d_1 x d_0), ...,
+// W_L (d_L x d_(L-1))]: Z_l = W_l Z_(l-1) with Z_0 = X [d_0, n];
+// L = 1/(2n) ||Z_L - Y||^2; backpropagation, and Hessian-vector products by
+// the R-operator: R{Z_l} = V_l Z_(l-1) + W_l R{Z_(l-1)}, then
+// R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and
+// R{dZ_(l-1)} = V_l^T dZ_l + W_l^T R{dZ_l}.
+template <class T>
+struct DeepLinearPass {
+  const std::vector<std::int64_t>& d;  // widths d_0 .. d_L
+  std::int64_t n;
+  const T* x;                           // [d_0, n]
+  const T* y;                           // [d_L, n]
+  std::vector<std::vector<T>> z, dz;    // activations and their gradients per layer
+  std::vector<std::vector<T>> rz, rdz;  // their R-operator images (hvp)
+  std::vector<std::int64_t> off;        // offset of W_l in the parameter row
+
+  DeepLinearPass(const std::vector<std::int64_t>& widths, std::int64_t samples, const T* inputs,
+                 const T* targets)
+      : d(widths),
+        n(samples),
+        x(inputs),
+        y(targets),
+        z(widths.size()),
+        dz(widths.size()),
+        rz(widths.size()),
+        rdz(widths.size()),
+        off(widths.size(), 0) {
+    for (std::size_t l = 1; l < d.size(); ++l)
+      off[l] = off[l - 1] + (l > 1 ? d[l - 1] * d[l - 2] : 0);
+  }
+  std::size_t layers() const { return d.size() - 1; }
+  const T* layer(const T* p, std::size_t l) const { return p + off[l]; }
+  const T* act(std::size_t l) const { return l == 0 ? x : z[l].data(); }
+
+  double value_grad(const T* p, T* g) {
+    const int ni = static_cast<int>(n);
+    for (std::size_t l = 1; l <= layers(); ++l) {
+      z[l].resize(static_cast<std::size_t>(d[l] * n));
+      gemm_call(false, false, static_cast<int>(d[l]), ni, static_cast<int>(d[l - 1]), layer(p, l),
+                static_cast<int>(d[l - 1]), act(l - 1), z[l].data(), T(0));
+    }
+    const std::size_t L = layers();
+    dz[L].resize(z[L].size());
+    double loss = 0;
+    for (std::size_t q = 0; q < z[L].size(); ++q) {
+      const T r = z[L][q] - y[q];
+      loss += 0.5 * static_cast<double>(r) * static_cast<double>(r);
+      dz[L][q] = r / static_cast<T>(n);
+    }
+    for (std::size_t l = L; l >= 1; --l) {
+      gemm_call(false, true, static_cast<int>(d[l]), static_cast<int>(d[l - 1]), ni, dz[l].data(),
+                ni, act(l - 1), g + off[l], T(0));  // grad W_l = dZ_l Z_(l-1)^T
+      if (l == 1) break;
+      dz[l - 1].resize(static_cast<std::size_t>(d[l - 1] * n));
+      gemm_call(true, false, static_cast<int>(d[l - 1]), ni, static_cast<int>(d[l]), layer(p, l),
+                static_cast<int>(d[l - 1]), dz[l].data(), dz[l - 1].data(), T(0));  // W_l^T dZ_l
+    }
+    return loss / static_cast<double>(n);
+  }
+
+  // H v at the parameters of the last value_grad.
+  void hvp(const T* p, const T* v, T* hv) {
+    const int ni = static_cast<int>(n);
+    const std::size_t L = layers();
+    rz[0].assign(static_cast<std::size_t>(d[0] * n), T(0));
+    for (std::size_t l = 1; l <= L; ++l) {
+      rz[l].resize(static_cast<std::size_t>(d[l] * n));
+      const int m = static_cast<int>(d[l]), k = static_cast<int>(d[l - 1]);
+      gemm_call(false, false, m, ni, k, layer(v, l), k, act(l - 1), rz[l].data(), T(0));
+      gemm_call(false, false, m, ni, k, layer(p, l), k, rz[l - 1].data(), rz[l].data(), T(1));
+    }
+    rdz[L] = rz[L];
+    for (auto& q : rdz[L]) q /= static_cast<T>(n);
+    for (std::size_t l = L; l >= 1; --l) {
+      const int m = static_cast<int>(d[l]), k = static_cast<int>(d[l - 1]);
+      gemm_call(false, true, m, k, ni, rdz[l].data(), ni, act(l - 1), hv + off[l], T(0));
+      gemm_call(false, true, m, k, ni, dz[l].data(), ni, rz[l - 1].data(), hv + off[l], T(1));
+      if (l == 1) break;
+      rdz[l - 1].resize(static_cast<std::size_t>(d[l - 1] * n));
+      gemm_call(true, false, k, ni, m, layer(v, l), k, dz[l].data(), rdz[l - 1].data(), T(0));
+      gemm_call(true, false, k, ni, m, layer(p, l), k, rdz[l].data(), rdz[l - 1].data(), T(1));
+    }
+  }
+};
+
+}  // namespace
+
+template <class T>
+void HostObjective<T>::retract_rows(std::int64_t rows, T* x, const std::int8_t* outcome) const {
+  const std::int64_t n = view.n;
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+  for (std::int64_t r = 0; r < rows; ++r)
+    if (outcome[r] == kRunning) sphere_retract(n, x + r * n);
+}
+
+template <class T>
+template <class Fn>
+void HostObjective<T>::for_each_pspin_hessian(std::int64_t rows, const T* x, Fn&& fn) const {
+  const std::int64_t n = view.n, nn = n * n;
+  const std::int64_t block =
+      std::max<std::int64_t>(1, std::min<std::int64_t>(rows, kPspinWorkElements / nn));
+  u.resize(static_cast<std::size_t>(block * nn));
+  for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
+    const std::int64_t rb = std::min(block, rows - r0);
+    gemm(false, true, rb, nn, n, x + r0 * n, couplings.data(), u.data());  // [rb, n^2]
+#pragma omp parallel for schedule(static)
+    for (std::int64_t k = 0; k < rb; ++k) fn(r0 + k, u.data() + k * nn);
+  }
+}
+
+template <class T>
+void HostObjective<T>::pspin_apply(const T* y_mat, const T* v, T* out) const {
+  const int n = static_cast<int>(view.n);
+  gemm_call(false, false, n, 1, n, y_mat, n, v, out, T(0));
+}
+
+template <class T>
+template <class Fn>
+void HostObjective<T>::with_pass(Fn&& fn) const {
+  if (is_mlp()) {
+    MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
+    fn(pass);
+  } else {
+    DeepLinearPass<T> pass(dl_widths, dl_samples, dl_x.data(), dl_y.data());
+    fn(pass);
+  }
+}
+
+template <class T>
+void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
+  if (!view.coupled) return;
+  const std::int64_t n = view.n;
+  if (pspin()) {  // g_E = Y x / (p - 1), then E and the projection (kernels/pspin.hpp)
+    if (p == 2) {
+      gemm(false, false, rows, n, n, x, couplings.data(), g);  // G_E = X A
+#pragma omp parallel for schedule(static)
+      for (std::int64_t r = 0; r < rows; ++r)
+        f[r] = pspin_grad_epilogue(p, n, x + r * n, g + r * n);
+      return;
+    }
+    for_each_pspin_hessian(rows, x, [&](std::int64_t r, const T* y_mat) {
+      T* g_r = g + r * n;
+      pspin_apply(y_mat, x + r * n, g_r);
+      for (std::int64_t i = 0; i < n; ++i) g_r[i] /= T(2);
+      f[r] = pspin_grad_epilogue(p, n, x + r * n, g_r);
+    });
+    return;
+  }
+  if (is_network()) {
+    // One pass (and its work space) per thread, not per trajectory.
+#pragma omp parallel
+    with_pass([&](auto& pass) {
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t r = 0; r < rows; ++r) f[r] = pass.value_grad(x + r * n, g + r * n);
+    });
+    return;
+  }
+  if (!field()) {
+    gemm(false, false, rows, n, n, x, matrix.data(), g);  // G = X A
+    return;
+  }
+  z.resize(static_cast<std::size_t>(rows * m));
+  gemm(false, true, rows, m, n, x, w.data(), z.data());  // Z = X W^T
+#pragma omp parallel for schedule(static) if (rows * m > 16384)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double fr = 0;
+    for (std::int64_t i = 0; i < n; ++i)
+      fr += 0.5 * static_cast<double>(mu) * x[r * n + i] * x[r * n + i];
+    for (std::int64_t j = 0; j < m; ++j) {
+      double v;
+      T gw;
+      field_feature(z[r * m + j], a[j], b[j], c, v, gw);
+      fr += v;
+      z[r * m + j] = gw;
+    }
+    f[r] = fr;
+  }
+  std::copy(x, x + rows * n, g);
+  for (std::int64_t k = 0; k < rows * n; ++k) g[k] *= mu;
+  gemm(false, false, rows, n, m, z.data(), w.data(), g, T(1));  // G = mu X + S W
+}
+
+template <class T>
+void HostObjective<T>::coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const {
+  const std::int64_t n = view.n;
+  if (pspin()) {  // P (Y - c I) P v with c = x . g_E / |x|^2
+    if (p == 2) {
+      std::vector<T> ge(static_cast<std::size_t>(rows * n)), pv(v, v + rows * n);
+      gemm(false, false, rows, n, n, x, couplings.data(), ge.data());  // G_E = X A
+#pragma omp parallel for schedule(static)
+      for (std::int64_t r = 0; r < rows; ++r) sphere_project(n, x + r * n, pv.data() + r * n);
+      gemm(false, false, rows, n, n, pv.data(), couplings.data(), hv);  // (P V) A
+#pragma omp parallel for schedule(static)
+      for (std::int64_t r = 0; r < rows; ++r)
+        pspin_hvp_epilogue(n, x + r * n, sphere_weingarten(n, x + r * n, ge.data() + r * n),
+                           pv.data() + r * n, hv + r * n);
+      return;
+    }
+    for_each_pspin_hessian(rows, x, [&](std::int64_t r, const T* y_mat) {
+      std::vector<T> ge(static_cast<std::size_t>(n)), pv(v + r * n, v + (r + 1) * n);
+      pspin_apply(y_mat, x + r * n, ge.data());
+      for (auto& q : ge) q /= T(2);
+      const double cw = sphere_weingarten(n, x + r * n, ge.data());
+      sphere_project(n, x + r * n, pv.data());
+      pspin_apply(y_mat, pv.data(), hv + r * n);
+      pspin_hvp_epilogue(n, x + r * n, cw, pv.data(), hv + r * n);
+    });
+    return;
+  }
+  if (is_network()) {
+#pragma omp parallel
+    with_pass([&](auto& pass) {
+      std::vector<T> g(static_cast<std::size_t>(n));
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t r = 0; r < rows; ++r) {
+        pass.value_grad(x + r * n, g.data());
+        pass.hvp(x + r * n, v + r * n, hv + r * n);
+      }
+    });
+    return;
+  }
+  if (!field()) {
+    gemm(false, false, rows, n, n, v, matrix.data(), hv);  // rows of V A (A symmetric)
+    return;
+  }
+  z.resize(static_cast<std::size_t>(rows * m));
+  u.resize(static_cast<std::size_t>(rows * m));
+  gemm(false, true, rows, m, n, x, w.data(), z.data());  // Z = X W^T
+  gemm(false, true, rows, m, n, v, w.data(), u.data());  // U = V W^T
+  for (std::int64_t k = 0; k < rows * m; ++k) u[k] *= field_curvature(z[k], a[k % m], b[k % m], c);
+  std::copy(v, v + rows * n, hv);
+  for (std::int64_t k = 0; k < rows * n; ++k) hv[k] *= mu;
+  gemm(false, false, rows, n, m, u.data(), w.data(), hv, T(1));  // mu V + (h o U) W
+}
+
+template <class T>
+void HostObjective<T>::coupled_hessian(const T* x, T* h) const {
+  const std::int64_t n = view.n;
+  if (pspin()) {  // the embedded Riemannian Hessian P (Y - c I) P
+    std::vector<T> y_mat(couplings.begin(), couplings.begin() + n * n);
+    if (p == 3) gemm(false, false, n * n, 1, n, couplings.data(), x, y_mat.data());  // T . x
+    const double r = row_dot(n, x, x);
+    std::vector<double> q(static_cast<std::size_t>(n)), yq(static_cast<std::size_t>(n), 0.0);
+    for (std::int64_t i = 0; i < n; ++i) q[i] = x[i] / std::sqrt(r);
+    double alpha = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::int64_t j = 0; j < n; ++j) yq[i] += y_mat[i * n + j] * q[j];
+      alpha += q[i] * yq[i];
+    }
+    const double cw = alpha / (p - 1);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < n; ++j)
+        h[i * n + j] =
+            sphere_hessian_entry(y_mat[i * n + j], i == j, q[i], q[j], yq[i], yq[j], alpha, cw);
+    return;
+  }
+  if (is_network()) {  // column k = H e_k, one forward pass; symmetrized
+    with_pass([&](auto& pass) {
+      std::vector<T> g(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(n), T(0)),
+          col(static_cast<std::size_t>(n));
+      pass.value_grad(x, g.data());
+      for (std::int64_t k = 0; k < n; ++k) {
+        e[k] = T(1);
+        pass.hvp(x, e.data(), col.data());
+        e[k] = T(0);
+        for (std::int64_t i = 0; i < n; ++i) h[i * n + k] = col[i];
+      }
+    });
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t k = i + 1; k < n; ++k)
+        h[i * n + k] = h[k * n + i] = (h[i * n + k] + h[k * n + i]) / T(2);
+    return;
+  }
+  if (!field()) {
+    std::copy(matrix.begin(), matrix.end(), h);
+    return;
+  }
+  z.resize(static_cast<std::size_t>(m));
+  gemm(false, true, 1, m, n, x, w.data(), z.data());
+  std::vector<T> dw(w);  // diag(h) W
+  for (std::int64_t j = 0; j < m; ++j) {
+    const T hj = field_curvature(z[j], a[j], b[j], c);
+    for (std::int64_t i = 0; i < n; ++i) dw[j * n + i] *= hj;
+  }
+  std::fill(h, h + n * n, T(0));
+  for (std::int64_t i = 0; i < n; ++i) h[i * n + i] = mu;
+  gemm(true, false, n, n, m, w.data(), dw.data(), h, T(1));  // mu I + W^T diag(h) W
+}
+
+template struct HostObjective<float>;
+template struct HostObjective<double>;
+
+template <class T>
+ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
+                           const std::vector<double>& x64) {
+  const HostObjective<T> obj(d);
+  const std::int64_t n = d.dim;
+  const std::vector<T> x = convert<T>(x64);
+  std::vector<T> grow(obj.view.coupled ? x.size() : 0);
+  std::vector<double> f_rows(static_cast<std::size_t>(batch), 0.0);
+  obj.coupled_value_grad(batch, x.data(), grow.data(), f_rows.data());
+  ObjectiveEval r;
+  r.f.assign(batch, 0.0);
+  r.g.assign(x.size(), 0.0);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    double fs = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      T f, g;
+      obj.view.eval(x.data() + b * n, grow.empty() ? nullptr : grow.data() + b * n, i, f, g);
+      fs += f;
+      r.g[b * n + i] = g;
+    }
+    r.f[b] = fs + f_rows[b];
+  }
+  return r;
+}
+
+template <class T>
+std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch,
+                          const std::vector<double>& x64, const std::vector<double>& v64) {
+  const HostObjective<T> obj(d);
+  const std::int64_t n = d.dim;
+  const std::vector<T> x = convert<T>(x64), v = convert<T>(v64);
+  std::vector<T> hv(x.size());
+  if (obj.view.coupled) {
+    obj.coupled_hvp(batch, x.data(), v.data(), hv.data());
+  } else {
+    for (std::int64_t b = 0; b < batch; ++b)
+      for (std::int64_t i = 0; i < n; ++i)
+        hv[b * n + i] = obj.view.hvp(x.data() + b * n, v.data() + b * n, i);
+  }
+  return {hv.begin(), hv.end()};
+}
+
+template <class T>
+std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
+                              const std::vector<double>& x64) {
+  const HostObjective<T> obj(d);
+  const std::int64_t n = d.dim;
+  const std::vector<T> x = convert<T>(x64);
+  std::vector<double> h(static_cast<std::size_t>(batch * n * n), 0.0);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    double* hb = h.data() + b * n * n;
+    if (obj.view.coupled) {
+      std::vector<T> ht(static_cast<std::size_t>(n * n));
+      obj.coupled_hessian(x.data() + b * n, ht.data());
+      std::copy(ht.begin(), ht.end(), hb);
+      continue;
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
+      T diag, upper;
+      obj.view.hessian_band(x.data() + b * n, i, diag, upper);
+      hb[i * n + i] = diag;
+      if (i + 1 < n) hb[i * n + i + 1] = hb[(i + 1) * n + i] = upper;
+    }
+  }
+  return h;
+}
+
+template ObjectiveEval value_grad_t<float>(const ObjectiveData&, std::int64_t,
+                                           const std::vector<double>&);
+template ObjectiveEval value_grad_t<double>(const ObjectiveData&, std::int64_t,
+                                            const std::vector<double>&);
+template std::vector<double> hvp_t<float>(const ObjectiveData&, std::int64_t,
+                                          const std::vector<double>&, const std::vector<double>&);
+template std::vector<double> hvp_t<double>(const ObjectiveData&, std::int64_t,
+                                           const std::vector<double>&, const std::vector<double>&);
+template std::vector<double> hessian_t<float>(const ObjectiveData&, std::int64_t,
+                                              const std::vector<double>&);
+template std::vector<double> hessian_t<double>(const ObjectiveData&, std::int64_t,
+                                               const std::vector<double>&);
+
+}  // namespace saddlescope::cpu_detail

@@ -1,0 +1,108 @@
+// The CPU backend's objectives (docs/design.md, Part II): the objective's
+// arrays in the ensemble's precision and the coupled evaluation (the GEMMs of
+// the rotated quadratic, the gaussian field and the p-spin, the networks'
+// passes; src/cpu/objectives.cpp), and the batched evaluation behind
+// Backend::value_grad, hvp and hessian. Private to src/cpu/.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "saddlescope/backend.hpp"
+
+namespace saddlescope::cpu_detail {
+
+template <class T>
+std::vector<T> convert(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// Objective arrays in precision T and the view the shared math reads; the
+// GEMM parts of coupled objectives (rotated quadratic, gaussian-field, the
+// networks, the p-spin).
+template <class T>
+struct HostObjective {
+  std::vector<T> lambda, matrix, w, a, b, mlp_x, mlp_y, dl_x, dl_y, couplings;
+  MlpShape mlp;
+  std::vector<std::int64_t> dl_widths;
+  std::int64_t dl_samples = 0;
+  T mu = 0, c = 0;
+  std::int64_t m = 0;  // gaussian-field features
+  int p = 0;           // p-spin order
+  LocalObjective<T> view{};
+  mutable std::vector<T> z, u;  // gaussian-field work space [rows, m]; p-spin [rows, n^2]
+
+  explicit HostObjective(const ObjectiveData& d)
+      : lambda(convert<T>(d.lambda)),
+        matrix(convert<T>(d.matrix)),
+        w(convert<T>(d.field_w)),
+        a(convert<T>(d.field_a)),
+        b(convert<T>(d.field_b)),
+        mlp_x(convert<T>(d.mlp_x)),
+        mlp_y(convert<T>(d.mlp_y)),
+        dl_x(convert<T>(d.dl_x)),
+        dl_y(convert<T>(d.dl_y)),
+        couplings(convert<T>(d.couplings)),
+        mlp(d.mlp),
+        dl_widths(d.dl_widths),
+        dl_samples(d.dl_samples),
+        mu(static_cast<T>(d.field_mu)),
+        m(d.features()),
+        p(d.pspin_p) {
+    c = m > 0 ? static_cast<T>(std::sqrt(2.0 / static_cast<double>(m))) : T(0);
+    view.kind = d.kind;
+    view.n = d.dim;
+    view.lambda = lambda.empty() ? nullptr : lambda.data();
+    view.coupled = d.coupled();
+    view.rastrigin_a = static_cast<T>(d.rastrigin_a);
+  }
+  bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+  bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
+  bool is_network() const { return is_mlp() || view.kind == ObjectiveKind::deep_linear; }
+  bool pspin() const { return view.kind == ObjectiveKind::p_spin; }
+  // Objectives whose per-trajectory value comes from the GEMM pass.
+  bool row_values() const { return field() || is_network() || pspin(); }
+
+  // The retraction onto the sphere |x|^2 = n of the running rows.
+  void retract_rows(std::int64_t rows, T* x, const std::int8_t* outcome) const;
+
+  // p = 3: calls fn(r, Y_r) for every row r of x with Y_r = T . x_r =
+  // grad^2 H(x_r) [n, n], from GEMMs X T^T over blocks of rows ([block, n^2]
+  // work space of at most 8M elements); rows of a block run in parallel.
+  template <class Fn>
+  void for_each_pspin_hessian(std::int64_t rows, const T* x, Fn&& fn) const;
+
+  // y = Y v for one row (single-threaded: callers run rows in parallel).
+  void pspin_apply(const T* y_mat, const T* v, T* out) const;
+
+  // Runs fn(pass) with a fresh per-trajectory pass of the network objective.
+  template <class Fn>
+  void with_pass(Fn&& fn) const;
+
+  // Coupled gradient rows G for `rows` rows of x and, for the field, the
+  // values F (per row); no-op when not coupled.
+  void coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const;
+
+  // Hessian-vector products of the coupled objectives: H v per row.
+  void coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const;
+
+  // Dense Hessian of a coupled objective at one point x: h [n, n].
+  void coupled_hessian(const T* x, T* h) const;
+};
+
+extern template struct HostObjective<float>;
+extern template struct HostObjective<double>;
+
+// Batched evaluation, x and v row-major [batch, dim] (float and double).
+template <class T>
+ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
+                           const std::vector<double>& x64);
+template <class T>
+std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch,
+                          const std::vector<double>& x64, const std::vector<double>& v64);
+template <class T>
+std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
+                              const std::vector<double>& x64);
+
+}  // namespace saddlescope::cpu_detail

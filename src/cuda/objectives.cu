@@ -1,0 +1,849 @@
+// The CUDA backend's objectives (src/cuda/objectives.cuh): row-major GEMMs
+// on cuBLAS, the kernels of the coupled objectives (gaussian field, mlp,
+// deep linear network, p-spin) and DeviceObjective's uploads and passes.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/gaussian_field.hpp"
+#include "kernels/mlp.hpp"
+#include "kernels/pspin.hpp"
+#include "src/cuda/objectives.cuh"
+
+namespace saddlescope::cuda_detail {
+namespace {
+
+// ---------------------------------------------------------------------------
+// GEMMs on row-major arrays, with the CPU backend's conventions: C [m, n] =
+// op(A) op(B) + beta C, op(A) [m, k], op(B) [k, n]; ta / tb mean that A is
+// stored [k, m] / B is stored [n, k]. cuBLAS is column-major: a row-major
+// [r, c] array is the column-major [c, r] array of its transpose, so the
+// row-major C is computed as the column-major C^T = op(B)^T op(A)^T, i.e.
+// cuBLAS gemm(tb, ta, n, m, k, B, A) with the leading dimensions of the
+// row-major arrays. (The rotated quadratic's G = X A is gemm(N, N, n, rows,
+// n, A, X).)
+
+void gemm_cm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+             const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  const float one = 1.0f;
+  SS_CUBLAS(cublasSgemm(h, ta, tb, m, n, k, &one, a, lda, b, ldb, &beta, c, ldc));
+}
+void gemm_cm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+             const double* a, int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+  const double one = 1.0;
+  SS_CUBLAS(cublasDgemm(h, ta, tb, m, n, k, &one, a, lda, b, ldb, &beta, c, ldc));
+}
+
+template <class T>
+void gemm_rm(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
+             const T* a, const T* b, T* c, T beta = T(0)) {
+  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+  require(m >= 0 && n >= 0 && k >= 0, "negative GEMM size");
+  require(m <= kIntMax && n <= kIntMax && k <= kIntMax, "GEMM too large for cuBLAS");
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum: C = beta C (cuBLAS rejects a zero leading dimension)
+    require(beta == T(0) || beta == T(1), "GEMM with k = 0 and beta other than 0 or 1");
+    if (beta == T(0)) SS_CUDA(cudaMemset(c, 0, checked_size(m, n) * sizeof(T)));
+    return;
+  }
+  gemm_cm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
+          static_cast<int>(m), static_cast<int>(k), b, static_cast<int>(tb ? k : n), a,
+          static_cast<int>(ta ? m : k), beta, c, static_cast<int>(n));
+}
+
+// Strided-batched row-major GEMMs: for e < batch, C_e = op(A_e) op(B_e) +
+// beta C_e with A_e = a + e * sa (and so on), the same conventions and the
+// same column-major mapping as gemm_rm. A stride of 0 shares an operand
+// between the batch entries (the MLP's inputs X). k > 0; the batch goes in
+// pieces of at most kMaxGemmBatch entries.
+constexpr std::int64_t kMaxGemmBatch = 65535;
+
+void gemm_cm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                     int k, const float* a, int lda, long long sa, const float* b, int ldb,
+                     long long sb, float beta, float* c, int ldc, long long sc, int batch) {
+  const float one = 1.0f;
+  SS_CUBLAS(cublasSgemmStridedBatched(h, ta, tb, m, n, k, &one, a, lda, sa, b, ldb, sb, &beta, c,
+                                      ldc, sc, batch));
+}
+void gemm_cm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                     int k, const double* a, int lda, long long sa, const double* b, int ldb,
+                     long long sb, double beta, double* c, int ldc, long long sc, int batch) {
+  const double one = 1.0;
+  SS_CUBLAS(cublasDgemmStridedBatched(h, ta, tb, m, n, k, &one, a, lda, sa, b, ldb, sb, &beta, c,
+                                      ldc, sc, batch));
+}
+
+template <class T>
+void gemm_rm_strided(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::int64_t n,
+                     std::int64_t k, const T* a, std::int64_t sa, const T* b, std::int64_t sb, T* c,
+                     std::int64_t sc, std::int64_t batch, T beta = T(0)) {
+  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+  require(m >= 0 && n >= 0 && k > 0 && batch >= 0, "bad batched GEMM size");
+  require(m <= kIntMax && n <= kIntMax && k <= kIntMax, "GEMM too large for cuBLAS");
+  if (m == 0 || n == 0 || batch == 0) return;
+  for (std::int64_t e0 = 0; e0 < batch; e0 += kMaxGemmBatch) {
+    const std::int64_t cnt = std::min(kMaxGemmBatch, batch - e0);
+    gemm_cm_strided(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), b + e0 * sb,
+                    static_cast<int>(tb ? k : n), static_cast<long long>(sb), a + e0 * sa,
+                    static_cast<int>(ta ? m : k), static_cast<long long>(sa), beta, c + e0 * sc,
+                    static_cast<int>(n), static_cast<long long>(sc), static_cast<int>(cnt));
+  }
+}
+
+// cuBLAS takes int sizes: very tall batches go in slabs of rows, each slab
+// holding at most INT_MAX elements of a row-major array `width` wide.
+template <class F>
+void for_row_slabs(std::int64_t rows, std::int64_t width, F&& body) {
+  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+  require(width <= kIntMax, "dimension too large for cuBLAS");
+  const std::int64_t slab = std::max<std::int64_t>(1, kIntMax / std::max<std::int64_t>(width, 1));
+  for (std::int64_t r0 = 0; r0 < rows; r0 += slab) body(r0, std::min(slab, rows - r0));
+}
+
+// ---------------------------------------------------------------------------
+// Kernels.
+
+// Gaussian-field kernels (kernels/gaussian_field.hpp). The value pass is the
+// epilogue of Z = X W^T, block = row: f_row = mu/2 |x|^2 + sum_j value_j in
+// double (block_sum's fixed order), Z overwritten by the gradient weights
+// s_j, and G = mu X, so that the GEMM G += S W completes the gradient.
+template <class T>
+__global__ void field_value_kernel(const T* x, T* z, T* g, double* f, const T* a, const T* b, T mu,
+                                   T c, std::int64_t rows, std::int64_t n, std::int64_t m) {
+  __shared__ double sh[96];
+  const double half_mu = 0.5 * static_cast<double>(mu);
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
+    T* zr = z + r * m;
+    IterationSums acc;
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const T xi = xr[i];
+      acc.f += half_mu * xi * xi;
+      g[r * n + i] = xi * mu;
+    }
+    for (std::int64_t j = threadIdx.x; j < m; j += blockDim.x) {
+      double v;
+      T gw;
+      field_feature(zr[j], a[j], b[j], c, v, gw);
+      acc.f += v;
+      zr[j] = gw;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) f[r] = acc.f;
+  }
+}
+
+// u = h o u with h_j = field_curvature(z_j) (z, u: [rows, m]), for H v.
+template <class T>
+__global__ void field_hvp_weights_kernel(const T* z, T* u, const T* a, const T* b, T c,
+                                         std::int64_t len, std::int64_t m) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t j = k % m;
+    u[k] *= field_curvature(z[k], a[j], b[j], c);
+  }
+}
+
+// z_j = field_curvature(z_j) in place (z: [rows, m]), for dense Hessians.
+template <class T>
+__global__ void field_curvature_kernel(T* z, const T* a, const T* b, T c, std::int64_t len,
+                                       std::int64_t m) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t j = k % m;
+    z[k] = field_curvature(z[k], a[j], b[j], c);
+  }
+}
+
+// dw[p] = diag(h_p) W for `points` points: dw [points, m, n], h [points, m].
+template <class T>
+__global__ void scaled_rows_kernel(const T* w, const T* h, T* dw, std::int64_t points,
+                                   std::int64_t m, std::int64_t n) {
+  const std::int64_t len = points * m * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t row = k / n;  // p * m + j
+    dw[k] = w[k - (row / m) * m * n] * h[row];
+  }
+}
+
+// dst = src * alpha, elementwise.
+template <class T>
+__global__ void scale_kernel(const T* src, T alpha, T* dst, std::int64_t len) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    dst[k] = src[k] * alpha;
+}
+
+// `points` n x n matrices set to diag * I.
+template <class T>
+__global__ void identity_kernel(T* h, T diag, std::int64_t points, std::int64_t n) {
+  const std::int64_t len = points * n * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t q = k % (n * n);
+    h[k] = q / n == q % n ? diag : T(0);
+  }
+}
+
+// MLP kernels (kernels/mlp.hpp), over `rows` batch entries of the passes in
+// DeviceObjective. Per entry r: its parameter row p + r * ps (ps = dim, or 0
+// when every entry shares one point), hidden arrays [n, h] and output arrays
+// [n, o]; hs / os are the strides of the forward arrays (n h / n o, or 0 when
+// shared).
+
+// H = tanh(A + b1) in place, a: [rows, n, h].
+template <class T>
+__global__ void mlp_hidden_kernel(T* a, const T* p, std::int64_t ps, std::int64_t b1,
+                                  std::int64_t rows, std::int64_t nh, std::int64_t hh) {
+  const std::int64_t len = rows * nh;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    a[k] = mlp_act(a[k] + p[(k / nh) * ps + b1 + k % hh]);
+}
+
+// Block = entry: residuals r = out + b2 - Y, the loss 1/(2n) sum r^2 (double,
+// block_sum's fixed order) into f, and out overwritten by dout = r / n.
+template <class T>
+__global__ void mlp_residual_kernel(T* out, const T* p, std::int64_t ps, std::int64_t b2,
+                                    const T* y, double* f, std::int64_t rows, std::int64_t no,
+                                    std::int64_t o, T inv_n, double samples) {
+  __shared__ double sh[96];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    T* outr = out + r * no;
+    const T* b2r = p + r * ps + b2;
+    IterationSums acc;
+    for (std::int64_t q = threadIdx.x; q < no; q += blockDim.x) {
+      const T res = outr[q] + b2r[q % o] - y[q];
+      acc.f += 0.5 * static_cast<double>(res) * static_cast<double>(res);
+      outr[q] = res * inv_n;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) f[r] = acc.f / samples;
+  }
+}
+
+// Column sums in sample order (the CPU's order): dst[r * ds + j] =
+// sum_q src[r * ss + q * w + j], q = 0 .. n - 1, for j < w.
+template <class T>
+__global__ void mlp_colsum_kernel(const T* src, std::int64_t ss, T* dst, std::int64_t ds,
+                                  std::int64_t rows, std::int64_t n, std::int64_t w) {
+  const std::int64_t len = rows * w;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / w, j = k - r * w;
+    const T* s = src + r * ss + j;
+    T acc = T(0);
+    for (std::int64_t q = 0; q < n; ++q) acc += s[q * w];
+    dst[r * ds + j] = acc;
+  }
+}
+
+// dA = dH tanh'(A), written through H = tanh(A) (da may alias dh).
+template <class T>
+__global__ void mlp_dact_kernel(const T* dh, const T* h, T* da, std::int64_t len) {
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    da[k] = dh[k] * mlp_act_d(h[k]);
+}
+
+// R{A} = X V1^T + c1 (ra holds X V1^T), R{H} = tanh'(A) R{A}.
+template <class T>
+__global__ void mlp_r_hidden_kernel(T* ra, T* rh, const T* h, std::int64_t hs, const T* v,
+                                    std::int64_t vs, std::int64_t b1, std::int64_t rows,
+                                    std::int64_t nh, std::int64_t hh) {
+  const std::int64_t len = rows * nh;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / nh, q = k - r * nh;
+    ra[k] += v[r * vs + b1 + q % hh];
+    rh[k] = mlp_act_d(h[r * hs + q]) * ra[k];
+  }
+}
+
+// R{dout} = (R{out} + c2) / n in place.
+template <class T>
+__global__ void mlp_r_out_kernel(T* rout, const T* v, std::int64_t vs, std::int64_t b2,
+                                 std::int64_t rows, std::int64_t no, std::int64_t o, T inv_n) {
+  const std::int64_t len = rows * no;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / no, q = k - r * no;
+    rout[k] = (rout[k] + v[r * vs + b2 + q % o]) * inv_n;
+  }
+}
+
+// R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A} in place of R{dH}.
+template <class T>
+__global__ void mlp_r_dact_kernel(T* rdh, const T* h, const T* dh, std::int64_t hs, const T* ra,
+                                  std::int64_t rows, std::int64_t nh) {
+  const std::int64_t len = rows * nh;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / nh, q = r * hs + (k - r * nh);
+    rdh[k] = rdh[k] * mlp_act_d(h[q]) + dh[q] * mlp_act_dd(h[q]) * ra[k];
+  }
+}
+
+// Deep-linear kernels, over `rows` entries of the passes in DeviceObjective
+// whose work rows lie `ws` elements apart.
+
+// Block = entry: residuals R = Z_L - Y (Z_L [d_L, n] at z + r * ws), the loss
+// 1/(2n) ||R||^2 (double, block_sum's fixed order) into f, and dZ_L = R / n
+// into dz + r * ws. len = d_L n.
+template <class T>
+__global__ void dl_residual_kernel(const T* z, T* dz, std::int64_t ws, const T* y, double* f,
+                                   std::int64_t rows, std::int64_t len, T samples_t,
+                                   double samples) {
+  __shared__ double sh[96];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* zr = z + r * ws;
+    T* dzr = dz + r * ws;
+    IterationSums acc;
+    for (std::int64_t q = threadIdx.x; q < len; q += blockDim.x) {
+      const T res = zr[q] - y[q];
+      acc.f += 0.5 * static_cast<double>(res) * static_cast<double>(res);
+      dzr[q] = res / samples_t;
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0) f[r] = acc.f / samples;
+  }
+}
+
+// R{dZ_L} = R{Z_L} / n: dst[r * ws + q] = src[r * ws + q] / n, q < len.
+template <class T>
+__global__ void dl_r_out_kernel(const T* src, T* dst, std::int64_t ws, std::int64_t rows,
+                                std::int64_t len, T samples_t) {
+  const std::int64_t total = rows * len;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < total;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = k / len, q = r * ws + (k - r * len);
+    dst[q] = src[q] / samples_t;
+  }
+}
+
+// p-spin kernels (kernels/pspin.hpp). The row functions run one thread per
+// row, the same sequential double reductions as the CPU backend's per-row
+// loops, so the two backends agree to the rounding of the GEMMs.
+
+// Gradient epilogue per row: g holds Y x on entry (p = 2: g_E = x A; p = 3:
+// Y x = 2 g_E, halved here), the Riemannian gradient g_R on exit; the energy
+// per spin E into f.
+template <class T>
+__global__ void pspin_grad_kernel(int p, const T* x, T* g, double* f, std::int64_t rows,
+                                  std::int64_t n) {
+  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += std::int64_t(gridDim.x) * blockDim.x) {
+    T* gr = g + r * n;
+    if (p == 3)
+      for (std::int64_t i = 0; i < n; ++i) gr[i] /= T(2);
+    f[r] = pspin_grad_epilogue(p, n, x + r * n, gr);
+  }
+}
+
+// u = P v per row (u must not alias v), x, v, u [rows, n].
+template <class T>
+__global__ void sphere_project_kernel(const T* x, const T* v, T* u, std::int64_t rows,
+                                      std::int64_t n) {
+  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += std::int64_t(gridDim.x) * blockDim.x) {
+    T* ur = u + r * n;
+    const T* vr = v + r * n;
+    for (std::int64_t i = 0; i < n; ++i) ur[i] = vr[i];
+    sphere_project(n, x + r * n, ur);
+  }
+}
+
+// Hessian-vector epilogue per row: ge holds Y x (p = 3: 2 g_E, halved in
+// place), hv holds Y u with u = P v; on exit hv = P (Y u - c u), c the
+// Weingarten coefficient x . g_E / |x|^2.
+template <class T>
+__global__ void pspin_hvp_kernel(int p, const T* x, T* ge, const T* u, T* hv, std::int64_t rows,
+                                 std::int64_t n) {
+  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
+       r += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t off = r * n;
+    T* ger = ge + off;
+    if (p == 3)
+      for (std::int64_t i = 0; i < n; ++i) ger[i] /= T(2);
+    const double c = sphere_weingarten(n, x + off, ger);
+    pspin_hvp_epilogue(n, x + off, c, u + off, hv + off);
+  }
+}
+
+// `points` copies of the n x n matrix a: h [points, nn], nn = n^2.
+template <class T>
+__global__ void broadcast_matrix_kernel(const T* a, T* h, std::int64_t points, std::int64_t nn) {
+  const std::int64_t len = points * nn;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x)
+    h[k] = a[k % nn];
+}
+
+// Dense p-spin Hessians, step 1, thread per point: the unit normal q = x / |x|
+// (double), x [points, n], q [points, n].
+template <class T>
+__global__ void pspin_normal_kernel(const T* x, double* q, std::int64_t points, std::int64_t n) {
+  for (std::int64_t pt = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; pt < points;
+       pt += std::int64_t(gridDim.x) * blockDim.x) {
+    const T* xp = x + pt * n;
+    const double norm = sqrt(row_dot(n, xp, xp));
+    for (std::int64_t i = 0; i < n; ++i) q[pt * n + i] = xp[i] / norm;
+  }
+}
+
+// Step 2, thread per (point, i): w_i = (Y q)_i in double, j in order, Y
+// [points, n, n].
+template <class T>
+__global__ void pspin_yq_kernel(const T* y, const double* q, double* w, std::int64_t points,
+                                std::int64_t n) {
+  const std::int64_t len = points * n;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t pt = k / n, i = k - pt * n;
+    const T* yi = y + (pt * n + i) * n;
+    const double* qp = q + pt * n;
+    double s = 0;
+    for (std::int64_t j = 0; j < n; ++j) s += yi[j] * qp[j];
+    w[k] = s;
+  }
+}
+
+// Step 3, thread per point: alpha = q . w (i in order).
+__global__ void pspin_alpha_kernel(const double* q, const double* w, double* alpha,
+                                   std::int64_t points, std::int64_t n) {
+  for (std::int64_t pt = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; pt < points;
+       pt += std::int64_t(gridDim.x) * blockDim.x)
+    alpha[pt] = row_dot(n, q + pt * n, w + pt * n);
+}
+
+// Step 4, thread per entry: Y overwritten by the embedded Riemannian Hessian
+// P (Y - c I) P with c = alpha / (p - 1), h [points, n, n].
+template <class T>
+__global__ void pspin_hessian_kernel(int p, T* h, const double* q, const double* w,
+                                     const double* alpha, std::int64_t points, std::int64_t n) {
+  const std::int64_t nn = n * n, len = points * nn;
+  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
+       k += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t pt = k / nn, e = k - pt * nn, i = e / n, j = e - i * n;
+    const double* qp = q + pt * n;
+    const double* wp = w + pt * n;
+    const double a = alpha[pt];
+    h[k] = sphere_hessian_entry(h[k], i == j, qp[i], qp[j], wp[i], wp[j], a, a / (p - 1));
+  }
+}
+
+}  // namespace
+
+template <class T>
+DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
+    : lambda(d.lambda.size()),
+      matrix(d.matrix.size()),
+      w(d.field_w.size()),
+      a(d.field_a.size()),
+      b(d.field_b.size()),
+      mlp_x(d.kind == ObjectiveKind::mlp ? d.mlp_x.size() : 0),
+      mlp_y(d.kind == ObjectiveKind::mlp ? d.mlp_y.size() : 0),
+      mlp(d.mlp),
+      dl_x(d.kind == ObjectiveKind::deep_linear ? d.dl_x.size() : 0),
+      dl_y(d.kind == ObjectiveKind::deep_linear ? d.dl_y.size() : 0),
+      dl_widths(d.kind == ObjectiveKind::deep_linear ? d.dl_widths : std::vector<std::int64_t>{}),
+      dl_samples(d.dl_samples),
+      couplings(d.kind == ObjectiveKind::p_spin ? d.couplings.size() : 0),
+      p(d.kind == ObjectiveKind::p_spin ? d.pspin_p : 0),
+      mu(static_cast<T>(d.field_mu)),
+      m(d.features()) {
+  require(d.dim >= 0, "negative objective dimension");
+  if (d.kind == ObjectiveKind::p_spin) {
+    require(p == 2 || p == 3, "p-spin order must be 2 or 3");
+    require(d.dim > 0, "p-spin dimension must be positive");
+    const std::size_t nn = checked_size(d.dim, d.dim);
+    // p = 3: the contraction Y = X T^T is a GEMM with n^2 columns.
+    require(p == 2 || nn <= static_cast<std::size_t>(std::numeric_limits<int>::max()),
+            "p-spin dimension too large for cuBLAS (p = 3 needs dim^2 to fit an int)");
+    require(d.couplings.size() == (p == 2 ? nn : nn * static_cast<std::size_t>(d.dim)),
+            "p-spin couplings are not dim^p");
+    couplings.upload(convert<T>(d.couplings));
+  }
+  if (d.kind == ObjectiveKind::deep_linear) {
+    constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+    require(dl_widths.size() >= 2, "deep-linear needs at least one layer");
+    require(dl_samples > 0 && dl_samples <= kIntMax,
+            "deep-linear sample count must be positive and fit cuBLAS");
+    for (const std::int64_t w_l : dl_widths)
+      require(w_l > 0 && w_l <= kIntMax, "deep-linear widths must be positive and fit cuBLAS");
+    dl_off.assign(dl_widths.size(), 0);
+    dl_zoff.assign(dl_widths.size(), 0);
+    std::int64_t params = 0;
+    for (std::size_t l = 1; l < dl_widths.size(); ++l) {
+      dl_off[l] = params;
+      params += dl_widths[l] * dl_widths[l - 1];
+      dl_zoff[l] = dl_span;
+      dl_span += dl_widths[l] * dl_samples;
+    }
+    require(d.dim == params, "deep-linear dimension is not the parameter count");
+    require(d.dl_x.size() == checked_size(dl_widths.front(), dl_samples),
+            "deep-linear inputs are not d_0 x n");
+    require(d.dl_y.size() == checked_size(dl_widths.back(), dl_samples),
+            "deep-linear targets are not d_L x n");
+    dl_x.upload(convert<T>(d.dl_x));
+    dl_y.upload(convert<T>(d.dl_y));
+  }
+  if (d.kind == ObjectiveKind::mlp) {
+    constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+    require(mlp.d > 0 && mlp.h > 0 && mlp.o > 0 && mlp.n > 0, "mlp sizes must be positive");
+    require(mlp.d <= kIntMax && mlp.h <= kIntMax && mlp.o <= kIntMax && mlp.n <= kIntMax,
+            "mlp sizes too large for cuBLAS");
+    require(d.dim == mlp.params(), "mlp dimension is not the parameter count");
+    require(d.mlp_x.size() == checked_size(mlp.n, mlp.d), "mlp inputs are not n x d");
+    require(d.mlp_y.size() == checked_size(mlp.n, mlp.o), "mlp labels are not n x o");
+    mlp_x.upload(convert<T>(d.mlp_x));
+    mlp_y.upload(convert<T>(d.mlp_y));
+  }
+  require(d.matrix.empty() || d.matrix.size() == checked_size(d.dim, d.dim),
+          "objective matrix is not dim x dim");
+  require(d.coupled() || d.kind != ObjectiveKind::quadratic ||
+              d.lambda.size() == static_cast<std::size_t>(d.dim),
+          "quadratic objective needs dim eigenvalues");
+  if (d.kind == ObjectiveKind::gaussian_field) {
+    require(d.field_w.size() == checked_size(m, d.dim),
+            "gaussian-field frequencies are not features x dim");
+    require(d.field_b.size() == d.field_a.size(), "gaussian-field needs one phase per amplitude");
+  }
+  lambda.upload(convert<T>(d.lambda));
+  matrix.upload(convert<T>(d.matrix));
+  w.upload(convert<T>(d.field_w));
+  a.upload(convert<T>(d.field_a));
+  b.upload(convert<T>(d.field_b));
+  c = m > 0 ? static_cast<T>(std::sqrt(2.0 / static_cast<double>(m))) : T(0);
+  view.kind = d.kind;
+  view.n = d.dim;
+  view.lambda = lambda.get();
+  view.coupled = d.coupled();
+  view.rastrigin_a = static_cast<T>(d.rastrigin_a);
+}
+
+template <class T>
+void DeviceObjective<T>::coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
+                                            double* f_rows, T* z) const {
+  if (!view.coupled || rows == 0) return;
+  const std::int64_t n = view.n;
+  if (pspin()) {
+    pspin_value_grad(h, rows, x, g, f_rows, z);
+    return;
+  }
+  if (is_deep_linear()) {
+    dl_value_grad(h, rows, x, g, f_rows, z);
+    return;
+  }
+  if (is_mlp()) {
+    const std::int64_t nh = mlp.n * mlp.h;
+    T* hid = z;
+    T* dh = z + rows * nh;
+    mlp_value_grad(h, rows, x, g, f_rows, hid, dh, dh, dh + rows * nh);
+    return;
+  }
+  if (!field()) {
+    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+      gemm_rm(h, false, false, r, n, n, x + r0 * n, matrix.get(), g + r0 * n);  // G = X A
+    });
+    return;
+  }
+  for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
+    T* zs = z + r0 * m;
+    T* gs = g + r0 * n;
+    gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), zs);  // Z = X W^T
+    field_value_kernel<T><<<row_blocks(r), kFlatThreads>>>(x + r0 * n, zs, gs, f_rows + r0, a.get(),
+                                                           b.get(), mu, c, r, n, m);
+    SS_LAUNCHED("field_value_kernel");
+    gemm_rm(h, false, false, r, n, m, zs, w.get(), gs, T(1));  // G = mu X + S W
+  });
+}
+
+template <class T>
+void DeviceObjective<T>::mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
+                                        double* f, T* hid, T* dh, T* da, T* out) const {
+  if (rows == 0) return;
+  const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
+  const std::int64_t nh = n * hh, no = n * o;
+  const T* xs = mlp_x.get();
+  gemm_rm_strided(h, false, true, n, hh, d, xs, 0, x + mlp.w1(), dim, hid, nh, rows);  // X W1^T
+  mlp_hidden_kernel<T>
+      <<<flat_blocks(rows * nh), kFlatThreads>>>(hid, x, dim, mlp.b1(), rows, nh, hh);
+  SS_LAUNCHED("mlp_hidden_kernel");
+  gemm_rm_strided(h, false, true, n, o, hh, hid, nh, x + mlp.w2(), dim, out, no, rows);  // H W2^T
+  mlp_residual_kernel<T><<<row_blocks(rows), kFlatThreads>>>(out, x, dim, mlp.b2(), mlp_y.get(), f,
+                                                             rows, no, o, T(1) / static_cast<T>(n),
+                                                             static_cast<double>(n));
+  SS_LAUNCHED("mlp_residual_kernel");
+  if (!g) return;
+  gemm_rm_strided(h, true, false, o, hh, n, out, no, hid, nh, g + mlp.w2(), dim, rows);
+  mlp_colsum_kernel<T>
+      <<<flat_blocks(rows * o), kFlatThreads>>>(out, no, g + mlp.b2(), dim, rows, n, o);
+  SS_LAUNCHED("mlp_colsum_kernel");
+  gemm_rm_strided(h, false, false, n, hh, o, out, no, x + mlp.w2(), dim, dh, nh,
+                  rows);  // dout W2
+  mlp_dact_kernel<T><<<flat_blocks(rows * nh), kFlatThreads>>>(dh, hid, da, rows * nh);
+  SS_LAUNCHED("mlp_dact_kernel");
+  gemm_rm_strided(h, true, false, hh, d, n, da, nh, xs, 0, g + mlp.w1(), dim, rows);  // dA^T X
+  mlp_colsum_kernel<T>
+      <<<flat_blocks(rows * hh), kFlatThreads>>>(da, nh, g + mlp.b1(), dim, rows, n, hh);
+  SS_LAUNCHED("mlp_colsum_kernel");
+}
+
+template <class T>
+void DeviceObjective<T>::mlp_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x,
+                                 const T* hid, const T* dh, const T* dout, const T* v, T* hv, T* ra,
+                                 T* rh, T* rdh, T* rout) const {
+  if (rows == 0) return;
+  const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
+  const std::int64_t nh = n * hh, no = n * o;
+  const std::int64_t ps = shared ? 0 : dim, hs = shared ? 0 : nh, os = shared ? 0 : no;
+  const T* xs = mlp_x.get();
+  const T* w2 = x + mlp.w2();
+  const T* v2 = v + mlp.w2();
+  gemm_rm_strided(h, false, true, n, hh, d, xs, 0, v + mlp.w1(), dim, ra, nh, rows);  // X V1^T
+  mlp_r_hidden_kernel<T>
+      <<<flat_blocks(rows * nh), kFlatThreads>>>(ra, rh, hid, hs, v, dim, mlp.b1(), rows, nh, hh);
+  SS_LAUNCHED("mlp_r_hidden_kernel");
+  gemm_rm_strided(h, false, true, n, o, hh, rh, nh, w2, ps, rout, no, rows);          // R{H} W2^T
+  gemm_rm_strided(h, false, true, n, o, hh, hid, hs, v2, dim, rout, no, rows, T(1));  // + H V2^T
+  mlp_r_out_kernel<T><<<flat_blocks(rows * no), kFlatThreads>>>(rout, v, dim, mlp.b2(), rows, no, o,
+                                                                T(1) / static_cast<T>(n));
+  SS_LAUNCHED("mlp_r_out_kernel");
+  // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
+  gemm_rm_strided(h, true, false, o, hh, n, rout, no, hid, hs, hv + mlp.w2(), dim, rows);
+  gemm_rm_strided(h, true, false, o, hh, n, dout, os, rh, nh, hv + mlp.w2(), dim, rows, T(1));
+  mlp_colsum_kernel<T>
+      <<<flat_blocks(rows * o), kFlatThreads>>>(rout, no, hv + mlp.b2(), dim, rows, n, o);
+  SS_LAUNCHED("mlp_colsum_kernel");
+  // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
+  gemm_rm_strided(h, false, false, n, hh, o, rout, no, w2, ps, rdh, nh, rows);
+  gemm_rm_strided(h, false, false, n, hh, o, dout, os, v2, dim, rdh, nh, rows, T(1));
+  mlp_r_dact_kernel<T><<<flat_blocks(rows * nh), kFlatThreads>>>(rdh, hid, dh, hs, ra, rows, nh);
+  SS_LAUNCHED("mlp_r_dact_kernel");
+  gemm_rm_strided(h, true, false, hh, d, n, rdh, nh, xs, 0, hv + mlp.w1(), dim,
+                  rows);  // R{dA}^T X
+  mlp_colsum_kernel<T>
+      <<<flat_blocks(rows * hh), kFlatThreads>>>(rdh, nh, hv + mlp.b1(), dim, rows, n, hh);
+  SS_LAUNCHED("mlp_colsum_kernel");
+}
+
+template <class T>
+void DeviceObjective<T>::dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
+                                       double* f, T* work) const {
+  if (rows == 0) return;
+  const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
+  const std::vector<std::int64_t>& d = dl_widths;
+  T* z = work;             // Z_l at z + dl_zoff[l]
+  T* dz = work + dl_span;  // dZ_l at dz + dl_zoff[l]
+  const T* xs = dl_x.get();
+  // Z_(l-1) of the rows and its stride: X shared for l = 1.
+  const auto act = [&](std::int64_t l) -> const T* { return l == 1 ? xs : z + dl_zoff[l - 1]; };
+  const auto act_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : ws; };
+  for (std::int64_t l = 1; l <= L; ++l)  // Z_l = W_l Z_(l-1)
+    gemm_rm_strided(h, false, false, d[l], n, d[l - 1], x + dl_off[l], dim, act(l), act_stride(l),
+                    z + dl_zoff[l], ws, rows);
+  dl_residual_kernel<T>
+      <<<row_blocks(rows), kFlatThreads>>>(z + dl_zoff[L], dz + dl_zoff[L], ws, dl_y.get(), f, rows,
+                                           d[L] * n, static_cast<T>(n), static_cast<double>(n));
+  SS_LAUNCHED("dl_residual_kernel");
+  if (!g) return;
+  for (std::int64_t l = L; l >= 1; --l) {
+    gemm_rm_strided(h, false, true, d[l], d[l - 1], n, dz + dl_zoff[l], ws, act(l), act_stride(l),
+                    g + dl_off[l], dim, rows);  // grad W_l = dZ_l Z_(l-1)^T
+    if (l == 1) break;
+    gemm_rm_strided(h, true, false, d[l - 1], n, d[l], x + dl_off[l], dim, dz + dl_zoff[l], ws,
+                    dz + dl_zoff[l - 1], ws, rows);  // dZ_(l-1) = W_l^T dZ_l
+  }
+}
+
+template <class T>
+void DeviceObjective<T>::dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x,
+                                const T* work, const T* v, T* hv, T* rwork) const {
+  if (rows == 0) return;
+  const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
+  const std::int64_t ps = shared ? 0 : dim, fs = shared ? 0 : ws;
+  const std::vector<std::int64_t>& d = dl_widths;
+  const T* z = work;             // forward Z_l at z + dl_zoff[l], rows fs apart
+  const T* dz = work + dl_span;  // forward dZ_l
+  T* rz = rwork;                 // R{Z_l}, rows ws apart
+  T* rdz = rwork + dl_span;      // R{dZ_l}
+  const T* xs = dl_x.get();
+  for (std::int64_t l = 1; l <= L; ++l) {
+    const std::int64_t m_l = d[l], k_l = d[l - 1];
+    if (l == 1) {  // R{Z_1} = V_1 X
+      gemm_rm_strided(h, false, false, m_l, n, k_l, v + dl_off[l], dim, xs, 0, rz + dl_zoff[l], ws,
+                      rows);
+      continue;
+    }
+    gemm_rm_strided(h, false, false, m_l, n, k_l, v + dl_off[l], dim, z + dl_zoff[l - 1], fs,
+                    rz + dl_zoff[l], ws, rows);  // V_l Z_(l-1)
+    gemm_rm_strided(h, false, false, m_l, n, k_l, x + dl_off[l], ps, rz + dl_zoff[l - 1], ws,
+                    rz + dl_zoff[l], ws, rows, T(1));  // + W_l R{Z_(l-1)}
+  }
+  dl_r_out_kernel<T><<<flat_blocks(rows * d[L] * n), kFlatThreads>>>(
+      rz + dl_zoff[L], rdz + dl_zoff[L], ws, rows, d[L] * n, static_cast<T>(n));
+  SS_LAUNCHED("dl_r_out_kernel");
+  for (std::int64_t l = L; l >= 1; --l) {
+    const std::int64_t m_l = d[l], k_l = d[l - 1];
+    const T* act = l == 1 ? xs : z + dl_zoff[l - 1];
+    const std::int64_t as = l == 1 ? 0 : fs;
+    gemm_rm_strided(h, false, true, m_l, k_l, n, rdz + dl_zoff[l], ws, act, as, hv + dl_off[l], dim,
+                    rows);  // R{dZ_l} Z_(l-1)^T
+    if (l == 1) break;
+    gemm_rm_strided(h, false, true, m_l, k_l, n, dz + dl_zoff[l], fs, rz + dl_zoff[l - 1], ws,
+                    hv + dl_off[l], dim, rows, T(1));  // + dZ_l R{Z_(l-1)}^T
+    gemm_rm_strided(h, true, false, k_l, n, m_l, v + dl_off[l], dim, dz + dl_zoff[l], fs,
+                    rdz + dl_zoff[l - 1], ws, rows);  // V_l^T dZ_l
+    gemm_rm_strided(h, true, false, k_l, n, m_l, x + dl_off[l], ps, rdz + dl_zoff[l], ws,
+                    rdz + dl_zoff[l - 1], ws, rows, T(1));  // + W_l^T R{dZ_l}
+  }
+}
+
+template <class T>
+template <class F>
+void DeviceObjective<T>::pspin_contract(cublasHandle_t h, std::int64_t rows, const T* x, T* y,
+                                        F&& body) const {
+  const std::int64_t n = view.n, nn = n * n, block = pspin_block(rows);
+  for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
+    const std::int64_t rb = std::min(block, rows - r0);
+    gemm_rm(h, false, true, rb, nn, n, x + r0 * n, couplings.get(), y);  // [rb, n^2]
+    body(r0, rb);
+  }
+}
+
+template <class T>
+void DeviceObjective<T>::pspin_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
+                                          double* f, T* y) const {
+  if (rows == 0) return;
+  const std::int64_t n = view.n, nn = n * n;
+  if (p == 2) {
+    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+      gemm_rm(h, false, false, r, n, n, x + r0 * n, couplings.get(), g + r0 * n);  // G_E = X A
+    });
+  } else {
+    pspin_contract(h, rows, x, y, [&](std::int64_t r0, std::int64_t rb) {
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, x + r0 * n, n, g + r0 * n, n,
+                      rb);  // Y_r x_r
+    });
+  }
+  pspin_grad_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(p, x, g, f, rows, n);
+  SS_LAUNCHED("pspin_grad_kernel");
+}
+
+template <class T>
+void DeviceObjective<T>::pspin_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v,
+                                   T* hv, T* ge, T* u, T* y) const {
+  if (rows == 0) return;
+  const std::int64_t n = view.n, nn = n * n;
+  sphere_project_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(x, v, u, rows, n);
+  SS_LAUNCHED("sphere_project_kernel");
+  if (p == 2) {
+    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+      gemm_rm(h, false, false, r, n, n, x + r0 * n, couplings.get(), ge + r0 * n);  // X A
+      gemm_rm(h, false, false, r, n, n, u + r0 * n, couplings.get(), hv + r0 * n);  // U A
+    });
+  } else {
+    pspin_contract(h, rows, x, y, [&](std::int64_t r0, std::int64_t rb) {
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, x + r0 * n, n, ge + r0 * n, n,
+                      rb);  // Y_r x_r
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, u + r0 * n, n, hv + r0 * n, n,
+                      rb);  // Y_r u_r
+    });
+  }
+  pspin_hvp_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(p, x, ge, u, hv, rows, n);
+  SS_LAUNCHED("pspin_hvp_kernel");
+}
+
+template <class T>
+void DeviceObjective<T>::pspin_hessians(cublasHandle_t h, std::int64_t points, const T* x, T* hess,
+                                        double* q, double* w, double* alpha) const {
+  const std::int64_t n = view.n, nn = n * n;
+  if (points == 0 || n == 0) return;
+  if (p == 2) {
+    broadcast_matrix_kernel<T>
+        <<<flat_blocks(points * nn), kFlatThreads>>>(couplings.get(), hess, points, nn);
+    SS_LAUNCHED("broadcast_matrix_kernel");
+  } else {
+    gemm_rm(h, false, true, points, nn, n, x, couplings.get(), hess);  // [points, n^2]
+  }
+  pspin_normal_kernel<T><<<flat_blocks(points), kFlatThreads>>>(x, q, points, n);
+  SS_LAUNCHED("pspin_normal_kernel");
+  pspin_yq_kernel<T><<<flat_blocks(points * n), kFlatThreads>>>(hess, q, w, points, n);
+  SS_LAUNCHED("pspin_yq_kernel");
+  pspin_alpha_kernel<<<flat_blocks(points), kFlatThreads>>>(q, w, alpha, points, n);
+  SS_LAUNCHED("pspin_alpha_kernel");
+  pspin_hessian_kernel<T>
+      <<<flat_blocks(points * nn), kFlatThreads>>>(p, hess, q, w, alpha, points, n);
+  SS_LAUNCHED("pspin_hessian_kernel");
+}
+
+template <class T>
+void DeviceObjective<T>::coupled_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v,
+                                     T* hv, T* z, T* u) const {
+  if (rows == 0) return;
+  require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
+  require(!is_deep_linear(), "deep-linear Hessian-vector products go through dl_hvp");
+  require(!pspin(), "p-spin Hessian-vector products go through pspin_hvp");
+  const std::int64_t n = view.n;
+  if (!field()) {
+    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
+      gemm_rm(h, false, false, r, n, n, v + r0 * n, matrix.get(), hv + r0 * n);
+    });
+    return;
+  }
+  for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
+    T* zs = z + r0 * m;
+    T* us = u + r0 * m;
+    T* hs = hv + r0 * n;
+    gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), zs);  // Z = X W^T
+    gemm_rm(h, false, true, r, m, n, v + r0 * n, w.get(), us);  // U = V W^T
+    if (r * m > 0) {
+      field_hvp_weights_kernel<T>
+          <<<flat_blocks(r * m), kFlatThreads>>>(zs, us, a.get(), b.get(), c, r * m, m);
+      SS_LAUNCHED("field_hvp_weights_kernel");
+    }
+    if (r * n > 0) {
+      scale_kernel<T><<<flat_blocks(r * n), kFlatThreads>>>(v + r0 * n, mu, hs, r * n);
+      SS_LAUNCHED("scale_kernel");
+    }
+    gemm_rm(h, false, false, r, n, m, us, w.get(), hs, T(1));  // mu V + (h o U) W
+  });
+}
+
+template <class T>
+void DeviceObjective<T>::field_curvatures(cublasHandle_t h, std::int64_t rows, const T* x,
+                                          T* hz) const {
+  const std::int64_t n = view.n;
+  for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
+    gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), hz + r0 * m);  // Z = X W^T
+  });
+  if (rows * m > 0) {
+    field_curvature_kernel<T>
+        <<<flat_blocks(rows * m), kFlatThreads>>>(hz, a.get(), b.get(), c, rows * m, m);
+    SS_LAUNCHED("field_curvature_kernel");
+  }
+}
+
+template <class T>
+void DeviceObjective<T>::field_hessians(cublasHandle_t h, std::int64_t points, const T* hz, T* dw,
+                                        T* hess) const {
+  const std::int64_t n = view.n;
+  if (points == 0 || n == 0) return;
+  if (m > 0) {
+    scaled_rows_kernel<T>
+        <<<flat_blocks(points * m * n), kFlatThreads>>>(w.get(), hz, dw, points, m, n);
+    SS_LAUNCHED("scaled_rows_kernel");
+  }
+  identity_kernel<T><<<flat_blocks(points * n * n), kFlatThreads>>>(hess, mu, points, n);
+  SS_LAUNCHED("identity_kernel");
+  for (std::int64_t p = 0; p < points; ++p)  // mu I + W^T (diag(h) W)
+    gemm_rm(h, true, false, n, n, m, w.get(), dw + p * m * n, hess + p * n * n, T(1));
+}
+
+template struct DeviceObjective<float>;
+template struct DeviceObjective<double>;
+
+}  // namespace saddlescope::cuda_detail

@@ -1,0 +1,191 @@
+// The CUDA backend's objectives (docs/design.md, Part II), private to
+// src/cuda/: the objective's arrays on the device and the GEMM passes of the
+// coupled objectives (src/cuda/objectives.cu), float and double.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "src/cuda/common.cuh"
+
+namespace saddlescope::cuda_detail {
+
+// Objective arrays on the device, the view the shared math reads, and the
+// GEMM parts of the coupled objectives (rotated quadratic, gaussian-field,
+// mlp, deep-linear, p-spin), the same operations as the CPU backend's
+// HostObjective. Work spaces are the caller's: z holds work_elements(rows)
+// elements of T ([rows, work_per_row()], plus the p = 3 p-spin's contraction
+// block).
+template <class T>
+struct DeviceObjective {
+  DeviceArray<T> lambda, matrix, w, a, b;
+  DeviceArray<T> mlp_x, mlp_y;  // mlp: inputs X [n, d], labels Y [n, o]
+  MlpShape mlp;
+  DeviceArray<T> dl_x, dl_y;            // deep-linear: inputs X [d_0, n], targets Y [d_L, n]
+  std::vector<std::int64_t> dl_widths;  // deep-linear: d_0 .. d_L
+  std::int64_t dl_samples = 0;          // deep-linear: n
+  // Deep-linear layout: W_l at dl_off[l] of a parameter row; Z_l at
+  // dl_zoff[l] and dZ_l at dl_span + dl_zoff[l] of a work row (l = 1 .. L),
+  // dl_span = n (d_1 + ... + d_L).
+  std::vector<std::int64_t> dl_off, dl_zoff;
+  std::int64_t dl_span = 0;
+  // p-spin: the Euclidean Hessian's tensor, A [n, n] (p = 2) or T [n, n, n]
+  // (p = 3, grad^2 H(x) = T . x), and the order p.
+  DeviceArray<T> couplings;
+  int p = 0;
+  T mu = 0, c = 0;
+  std::int64_t m = 0;  // gaussian-field features
+  LocalObjective<T> view{};
+
+  // Uploads the objective's arrays in precision T, after checking their
+  // sizes and cuBLAS's int limits (BackendError otherwise).
+  explicit DeviceObjective(const ObjectiveData& d);
+
+  bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+  bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
+  bool is_deep_linear() const { return view.kind == ObjectiveKind::deep_linear; }
+  bool is_network() const { return is_mlp() || is_deep_linear(); }
+  bool pspin() const { return view.kind == ObjectiveKind::p_spin; }
+  std::int64_t dl_layers() const { return static_cast<std::int64_t>(dl_widths.size()) - 1; }
+  // Objectives whose coupled pass also gives the value per row (f_rows).
+  bool row_values() const { return field() || is_network() || pspin(); }
+  // p = 3 p-spin: rows per block of the contraction Y = X T^T, whose [block,
+  // n^2] work space holds at most kPspinWorkElements elements (at least one
+  // row), as on the CPU backend; so block * n^2 also fits cuBLAS's int sizes.
+  std::int64_t pspin_block(std::int64_t rows) const {
+    const std::int64_t nn = std::max<std::int64_t>(view.n * view.n, 1);
+    return std::max<std::int64_t>(1, std::min<std::int64_t>(rows, kPspinWorkElements / nn));
+  }
+  // Elements of T of the work space z of coupled_value_grad for `rows` rows:
+  // [rows, work_per_row()], plus for the p = 3 p-spin one contraction block
+  // [pspin_block(rows), n^2] shared by all rows (a fixed size, at most
+  // kPspinWorkElements elements unless one row alone is larger: the memory
+  // plan counts it with the objective data).
+  std::size_t work_elements(std::int64_t rows) const {
+    std::size_t e = checked_size(rows, work_per_row());
+    if (pspin() && p == 3 && rows > 0) e += checked_size(pspin_block(rows), view.n * view.n);
+    return e;
+  }
+  // Elements of T per row of the work space z of coupled_value_grad: the
+  // field's features; the mlp's H and dH [n, h] and out [n, o]; the deep
+  // linear network's Z_1 .. Z_L and dZ_1 .. dZ_L, 2 n (d_1 + ... + d_L); none
+  // for the p-spin (see work_elements).
+  std::int64_t work_per_row() const {
+    if (field()) return m;
+    if (is_mlp()) return 2 * mlp.n * mlp.h + mlp.n * mlp.o;
+    if (is_deep_linear()) return 2 * dl_span;
+    return 0;
+  }
+
+  // Coupled gradient rows G for `rows` rows of x and, for the field, the
+  // networks and the p-spin, the values f_rows (per row, double; z: work
+  // space of work_elements(rows) elements); no-op when not coupled. Rotated
+  // quadratic: G = X A. Gaussian field: Z = X W^T, the epilogue (F, S in Z,
+  // G = mu X), G += S W. MLP: mlp_value_grad. Deep-linear: dl_value_grad.
+  // P-spin: pspin_value_grad (at x as given: the ensemble retracts first).
+  void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
+                          T* z) const;
+
+  // The MLP forward and backward pass (MlpPass::value_grad) of `rows`
+  // parameter rows x [rows, dim] at once, each step one strided-batched GEMM
+  // over the rows (X shared) or a small kernel: A = X W1^T, H = tanh(A + b1)
+  // (in place in hid), out = H W2^T, then the residual kernel (loss into f,
+  // dout = (out + b2 - Y) / n in place in out) and, when g is not null, the
+  // gradient rows g [rows, dim]: grad W2 = dout^T H, grad b2 = colsum dout,
+  // dH = dout W2, dA = dH tanh'(A) (da may alias dh), grad W1 = dA^T X,
+  // grad b1 = colsum dA. Work spaces: hid, dh, da [rows, n, h], out [rows,
+  // n, o].
+  void mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f, T* hid,
+                      T* dh, T* da, T* out) const;
+
+  // MLP Hessian-vector products by the R-operator (MlpPass::hvp) for `rows`
+  // directions v [rows, dim] into hv [rows, dim], at parameters x with the
+  // forward arrays hid, dh [n, h] and dout [n, o] of mlp_value_grad (dh
+  // before tanh', i.e. da not aliasing dh). shared: every direction at the
+  // one point x (its forward arrays once; the columns of a dense Hessian);
+  // else direction r at row r of x and of the forward arrays. Work spaces
+  // ra, rh, rdh [rows, n, h] and rout [rows, n, o].
+  void mlp_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* hid,
+               const T* dh, const T* dout, const T* v, T* hv, T* ra, T* rh, T* rdh, T* rout) const;
+
+  // The deep linear network's forward and backward pass
+  // (DeepLinearPass::value_grad) of `rows` parameter rows x [rows, dim] at
+  // once, each layer one strided-batched GEMM over the rows (X shared):
+  // Z_l = W_l Z_(l-1) (Z_0 = X), then the residual kernel (loss into f,
+  // dZ_L = (Z_L - Y) / n) and, when g is not null, the gradient rows g
+  // [rows, dim]: grad W_l = dZ_l Z_(l-1)^T and dZ_(l-1) = W_l^T dZ_l for
+  // l = L .. 1. Work space: work [rows, work_per_row()], Z_l and dZ_l of
+  // row r at the offsets of dl_zoff.
+  void dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f,
+                     T* work) const;
+
+  // Deep-linear Hessian-vector products by the R-operator
+  // (DeepLinearPass::hvp) for `rows` directions v [rows, dim] into hv [rows,
+  // dim], at parameters x with the forward work rows of dl_value_grad (run
+  // with g, so that every dZ_l is there). shared: every direction at the one
+  // point x and its one work row (the columns of a dense Hessian); else
+  // direction r at row r of x and of work. R{Z_l} = V_l Z_(l-1) + W_l
+  // R{Z_(l-1)} (R{Z_0} = 0), R{dZ_L} = R{Z_L} / n, then for l = L .. 1:
+  // R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and R{dZ_(l-1)} =
+  // V_l^T dZ_l + W_l^T R{dZ_l}. The terms with R{Z_0} = 0, which the CPU
+  // adds as exact zeros, are skipped. Work space: rwork [rows,
+  // work_per_row()], R{Z_l} and R{dZ_l} at the offsets of Z_l and dZ_l.
+  void dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* work,
+              const T* v, T* hv, T* rwork) const;
+
+  // p = 3 p-spin: for each block of at most pspin_block(rows) rows r0 .. r0 +
+  // rb - 1 of x [rows, n], the contraction Y = X_block T^T into y [rb, n^2]
+  // (row k of y is Y_(r0 + k) = grad^2 H(x_(r0 + k)) [n, n], as the CPU
+  // backend's GEMM), then body(r0, rb). The blocks run in order on the
+  // default stream, so y is reused without synchronization.
+  template <class F>
+  void pspin_contract(cublasHandle_t h, std::int64_t rows, const T* x, T* y, F&& body) const;
+
+  // p-spin values and Riemannian gradients of `rows` rows of x (at x as
+  // given), as the CPU backend forms them (kernels/pspin.hpp): p = 2,
+  // G_E = X A by one GEMM; p = 3, per block Y = X T^T (work space y
+  // [pspin_block(rows), n^2]) and the products Y_r x_r = 2 g_E by one
+  // strided-batched GEMM over the block's rows (n x n times n x 1); then the
+  // epilogue kernel per row: E into f, g_R into g.
+  void pspin_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f,
+                        T* y) const;
+
+  // p-spin Hessian-vector products P (Y - c I) P v of `rows` rows (at x as
+  // given), as the CPU backend: u = P v; p = 2, G_E = X A and Y u = U A by
+  // GEMMs; p = 3, per block Y = X T^T, then Y_r x_r and Y_r u_r by
+  // strided-batched GEMMs; then the epilogue kernel per row. Work spaces: ge,
+  // u [rows, n]; y [pspin_block(rows), n^2] (p = 3 only).
+  void pspin_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v, T* hv, T* ge, T* u,
+                 T* y) const;
+
+  // p-spin: the embedded Riemannian Hessians P (Y - c I) P of `points`
+  // points x [points, n] (at x as given) into hess [points, n, n], as the CPU
+  // backend forms them: Y = A (p = 2) or the rows of X T^T (p = 3, one GEMM:
+  // the caller keeps points * n^2 within the cuBLAS int range, e.g. points <=
+  // pspin_block); per point q = x / |x|, w = Y q, alpha = q . w (double, work
+  // spaces q, w [points, n] and alpha [points]) and c = alpha / (p - 1); then
+  // the entries in place of Y.
+  void pspin_hessians(cublasHandle_t h, std::int64_t points, const T* x, T* hess, double* q,
+                      double* w, double* alpha) const;
+
+  // Hessian-vector products H v per row. Rotated quadratic: rows of V A (A
+  // symmetric). Gaussian field: mu V + (h o (V W^T)) W, h_j the curvature at
+  // Z = X W^T (z, u: work spaces [rows, m]).
+  void coupled_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v, T* hv, T* z,
+                   T* u) const;
+
+  // Gaussian field: the curvatures h [rows, m] at `rows` points x (Z = X W^T,
+  // then h_j = field_curvature(z_j) in place).
+  void field_curvatures(cublasHandle_t h, std::int64_t rows, const T* x, T* hz) const;
+
+  // Gaussian field: dense Hessians mu I + W^T diag(h_p) W of `points` points
+  // with curvatures hz [points, m], into hess [points, n, n] (row-major and
+  // column-major alike up to rounding; the row-major reading is the CPU's
+  // product order). dw: work space [points, m, n].
+  void field_hessians(cublasHandle_t h, std::int64_t points, const T* hz, T* dw, T* hess) const;
+};
+
+extern template struct DeviceObjective<float>;
+extern template struct DeviceObjective<double>;
+
+}  // namespace saddlescope::cuda_detail
