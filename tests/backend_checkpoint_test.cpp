@@ -15,6 +15,7 @@
 #include "backend_inputs.hpp"
 #include "backends.hpp"
 #include "saddlescope/backend.hpp"
+#include "saddlescope/ensemble_state.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
 #include "saddlescope/run.hpp"
@@ -281,9 +282,8 @@ class BackendSavedStateRefused : public OnBackend<> {};
 
 // The state must fit the ensemble: another count, another precision, a
 // truncated or extended state, or damaged plateau buffer roles are refused
-// (InputError), and the refused ensemble still runs from its own state.
-// CUDA only: the damaged state is written in the CUDA ensemble's layout, and
-// only it promises to leave a refused ensemble untouched.
+// (InputError), and the refused ensemble still runs from its own state
+// (include/saddlescope/ensemble_state.hpp: read whole, checked, then kept).
 TEST_P(BackendSavedStateRefused, WhenItDoesNotFit) {
   const SavedCase c = saved_cases()[1];  // perturbed-gd on the deep linear network
   const EnsembleSpec spec = saved_spec(c, Precision::f64);
@@ -312,24 +312,15 @@ TEST_P(BackendSavedStateRefused, WhenItDoesNotFit) {
   longer.push_back(0);
   EXPECT_THROW(fresh(spec)->load_state(longer), InputError);
 
-  // The same state with one trajectory's buffer roles damaged: the arrays
-  // are re-read and re-written in the layout save_state writes.
-  ckpt::Reader rd(state, "test");
-  ckpt::Writer w;
-  for (int k = 0; k < 8; ++k) w.vec(rd.vec<double>());
-  w.vec(rd.vec<std::int8_t>());
-  w.vec(rd.vec<std::int64_t>());
-  for (int k = 0; k < 3; ++k) w.vec(rd.vec<double>());
-  w.vec(rd.vec<float>());
-  std::vector<PlateauState> plateau = rd.vec<PlateauState>();
-  ASSERT_EQ(plateau.size(), static_cast<std::size_t>(spec.count));
-  plateau[3].role[1] = plateau[3].role[0];
-  w.vec(plateau);
-  w.vec(rd.vec<std::int64_t>());
-  w.vec(rd.vec<std::int8_t>());
-  ASSERT_TRUE(rd.done());
+  // The same state with one trajectory's buffer roles damaged, re-written
+  // in the one schema both backends save.
+  EnsembleState<double> st(spec.count, spec.objective->dim);
+  st.read(state, "test", {});  // no sizes to check against
+  ASSERT_EQ(st.bytes(), state);
+  ASSERT_EQ(st.track.plateau.size(), static_cast<std::size_t>(spec.count));
+  st.track.plateau[3].role[1] = st.track.plateau[3].role[0];
   auto damaged = fresh(spec);
-  EXPECT_THROW(damaged->load_state(w.bytes()), InputError);
+  EXPECT_THROW(damaged->load_state(st.bytes()), InputError);
   // Nothing was uploaded: it runs from its own starts like any other.
   iterate_range(*damaged, 0, 20);
   auto clean = fresh(spec);
@@ -337,6 +328,28 @@ TEST_P(BackendSavedStateRefused, WhenItDoesNotFit) {
   EXPECT_TRUE(damaged->save_state() == clean->save_state());
 }
 
-SADDLESCOPE_ON_DEVICE_BACKENDS(BackendSavedStateRefused, ());
+SADDLESCOPE_ON_EVERY_BACKEND(BackendSavedStateRefused, ());
+
+class BackendStateSchema : public OnBackend<> {};
+
+// Both backends save one schema (ensemble_state.hpp): a device ensemble's
+// state loads into a CPU ensemble of the same spec, which saves the same
+// bytes again and runs on from it to the end.
+TEST_P(BackendStateSchema, DeviceStateLoadsIntoTheCpuEnsemble) {
+  const SavedCase c = saved_cases()[1];  // perturbed-gd on the deep linear network
+  const EnsembleSpec spec = saved_spec(c, Precision::f64);
+  auto a = backend().make_ensemble(spec);
+  a->set_starts(saved_starts(c, spec, 64));
+  iterate_range(*a, 0, 20);
+  const std::vector<std::uint8_t> state = a->save_state();
+  auto cpu = make_cpu_backend()->make_ensemble(spec);
+  cpu->set_starts(saved_starts(c, spec, 65));
+  cpu->load_state(state);
+  EXPECT_TRUE(cpu->save_state() == state);
+  iterate_range(*cpu, 21, spec.stop.max_steps);
+  EXPECT_EQ(cpu->running(), 0);
+}
+
+SADDLESCOPE_ON_DEVICE_BACKENDS(BackendStateSchema, ());
 
 }  // namespace

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "backend.hpp"
@@ -25,6 +26,8 @@ struct HostTrack {
   std::vector<PlateauState> plateau;
   std::vector<T> pbuf[3];  // plateau point buffers (kernels/plateau.hpp roles), when kept
 
+  // Empty arrays, to be read from a checkpoint (EnsembleState::read).
+  HostTrack(std::int64_t trajectories, std::int64_t dim) : count(trajectories), n(dim) {}
   HostTrack(const EnsembleSpec& s, std::int64_t trajectories, std::int64_t dim)
       : count(trajectories), n(dim) {
     constexpr double nan = std::numeric_limits<double>::quiet_NaN();
@@ -71,28 +74,31 @@ struct HostTrack {
     return pbuf[0].empty() || !ps.save ? nullptr : pbuf[ps.role[0]].data() + b * n;
   }
 
+  // The record arrays in checkpoint order (ensemble_state.hpp holds the
+  // whole schema): f(array) for each.
+  template <class F>
+  void each(F&& f) {
+    f(outcome);
+    f(steps);
+    f(f_init);
+    f(f_final);
+    f(gnorm_final);
+    f(curves);
+    f(paths);
+    f(plateau);
+    for (auto& b : pbuf) f(b);
+  }
+  template <class F>
+  void each(F&& f) const {
+    const_cast<HostTrack*>(this)->each([&f](const auto& v) { f(v); });
+  }
+
   void write(ckpt::Writer& w) const {
-    w.vec(outcome);
-    w.vec(steps);
-    w.vec(f_init);
-    w.vec(f_final);
-    w.vec(gnorm_final);
-    w.vec(curves);
-    w.vec(paths);
-    w.vec(plateau);
-    for (const auto& b : pbuf) w.vec(b);
+    each([&w](const auto& v) { w.vec(v); });
   }
 
   void read(ckpt::Reader& r) {
-    outcome = r.vec<std::int8_t>();
-    steps = r.vec<std::int64_t>();
-    f_init = r.vec<double>();
-    f_final = r.vec<double>();
-    gnorm_final = r.vec<double>();
-    curves = r.vec<float>();
-    paths = r.vec<T>();
-    plateau = r.vec<PlateauState>();
-    for (auto& b : pbuf) b = r.vec<T>();
+    each([&r](auto& v) { v = r.vec<typename std::decay_t<decltype(v)>::value_type>(); });
     if (outcome.size() != static_cast<std::size_t>(count) || plateau.size() != outcome.size())
       throw InputError("checkpoint: the ensemble state does not match this run");
   }

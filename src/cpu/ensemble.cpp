@@ -10,7 +10,7 @@
 #include <cmath>
 
 #include "kernels/pspin.hpp"
-#include "saddlescope/checkpoint_bytes.hpp"
+#include "saddlescope/ensemble_state.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
 #include "saddlescope/host_track.hpp"
@@ -189,7 +189,7 @@ class CpuEnsemble final : public Ensemble {
         obj_(*s.objective),
         n_(s.objective->dim),
         count_(s.count),
-        track_(s, s.count, s.objective->dim) {
+        st_(s, s.count, s.objective->dim) {
     const std::size_t len = static_cast<std::size_t>(count_ * n_);
     x_[0].assign(len, T(0));
     x_[1].assign(len, T(0));
@@ -275,23 +275,11 @@ class CpuEnsemble final : public Ensemble {
     }
   }
 
-  std::vector<std::uint8_t> save_state() override {
-    ckpt::Writer w;
-    for (const auto* v : {&x_[0], &x_[1], &s1_, &s2_}) w.vec(*v);
-    track_.write(w);
-    w.vec(last_perturb_);
-    w.vec(perturb_now_);
-    return w.bytes();
-  }
+  std::vector<std::uint8_t> save_state() override { return st_.bytes(); }
 
+  // Checked whole before the ensemble changes (EnsembleState::read).
   void load_state(const std::vector<std::uint8_t>& state) override {
-    ckpt::Reader rd(state, "checkpoint (cpu ensemble)");
-    for (auto* v : {&x_[0], &x_[1], &s1_, &s2_}) *v = rd.vec<T>();
-    track_.read(rd);
-    last_perturb_ = rd.vec<std::int64_t>();
-    perturb_now_ = rd.vec<std::int8_t>();
-    if (!rd.done() || x_[0].size() != static_cast<std::size_t>(count_ * n_))
-      throw InputError("checkpoint: the ensemble state does not match this run");
+    st_.read(state, "checkpoint (cpu ensemble)");
   }
 
   EnsembleResult result(bool want_finals) override {
@@ -312,14 +300,20 @@ class CpuEnsemble final : public Ensemble {
   StepScalarSequence scalars_{spec_.optimizer};  // each step's scalars from the last (nadam)
   HostObjective<T> obj_;
   std::int64_t n_, count_;
-  HostTrack<T> track_;  // records, plateau states and points
-  std::vector<T> x_[2], s1_, s2_, g_;
+  // The state a checkpoint saves (include/saddlescope/ensemble_state.hpp),
+  // and names for its parts.
+  EnsembleState<T> st_;
+  HostTrack<T>& track_ = st_.track;  // records, plateau states and points
+  std::vector<T> (&x_)[2] = st_.x;
+  std::vector<T>& s1_ = st_.s1;
+  std::vector<T>& s2_ = st_.s2;
+  std::vector<std::int64_t>& last_perturb_ = st_.last_perturb;
+  std::vector<std::int8_t>& perturb_now_ = st_.perturb_now;
+  std::vector<T> g_;  // coupled gradient rows (written each iteration before they are read)
   std::vector<double> f_rows_;          // values per trajectory from the GEMM pass
   std::vector<std::int64_t> active_;    // the running rows, in order (compaction)
   std::vector<T> x_active_, g_active_;  // their x and gradients, packed
   std::vector<double> f_active_;
-  std::vector<std::int64_t> last_perturb_;  // perturbed-gd: iteration of the last perturbation
-  std::vector<std::int8_t> perturb_now_;    // perturbed-gd: perturb x_{t+1} at iteration t + 1
 };
 
 }  // namespace

@@ -33,12 +33,13 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels/pspin.hpp"
-#include "saddlescope/checkpoint_bytes.hpp"
+#include "saddlescope/ensemble_state.hpp"
 #include "saddlescope/experiment.hpp"
 #include "src/cuda/common.cuh"
 #include "src/cuda/ensemble.cuh"
@@ -46,18 +47,6 @@
 
 namespace saddlescope::cuda_detail {
 namespace {
-
-// The next array of a checkpoint, which must have the size of `like`, the
-// device array it is restored into (InputError otherwise, as on the CPU).
-template <class E>
-std::vector<E> read_like(ckpt::Reader& rd, const DeviceArray<E>& like) {
-  std::vector<E> v = rd.vec<E>();
-  if (v.size() != like.size())
-    throw InputError("checkpoint: the ensemble state does not match this run (an array of " +
-                     std::to_string(v.size()) + " elements where this ensemble has " +
-                     std::to_string(like.size()) + ")");
-  return v;
-}
 
 constexpr int kMaxGridY = 65535;
 
@@ -313,8 +302,10 @@ class CudaEnsemble final : public Ensemble {
     return static_cast<std::int64_t>(running_.download()[0]);
   }
 
-  // Checkpoints, in the CPU ensemble's layout and order. Saved, in the
-  // ensemble's precision T where the arrays are in T:
+  // Checkpoints: the schema of include/saddlescope/ensemble_state.hpp, the
+  // same bytes a CPU ensemble of the same state saves. The device array of
+  // each part of the state, in the ensemble's precision T where the arrays
+  // are in T:
   //   x_[0], x_[1]   x_{t+1} of the running rows is in x_[(t + 1) % 2], and a
   //                  stopped row's final point in x_[steps % 2], either one.
   //                  After a result(want_finals) x_[0] also holds the gathered
@@ -322,12 +313,12 @@ class CudaEnsemble final : public Ensemble {
   //                  rows have steps 0), which are never read again, so the
   //                  buffers are saved as they are;
   //   s1_, s2_       the optimizer's states (empty when it has none);
-  //   paths_, pbuf_  the recorded paths and the three plateau point buffers;
-  //   outcome_ .. curves_  the records (outcome, steps, f_init, f_final,
-  //                  gnorm_final, curves);
+  //   outcome_ .. curves_, paths_  the records (outcome, steps, f_init,
+  //                  f_final, gnorm_final, curves, paths);
   //   plateau_       each trajectory's PlateauState: the plateau bookkeeping,
   //                  the target step, the buffer roles and the save flag the
   //                  next fused step reads;
+  //   pbuf_          the three plateau point buffers;
   //   last_perturb_, perturb_now_  perturbed-gd's schedule and the rows the
   //                  next iteration perturbs first (empty otherwise).
   // Not saved, because each iteration writes them before reading them: g_
@@ -337,60 +328,42 @@ class CudaEnsemble final : public Ensemble {
   // running(). threads_ and nslices_ are functions of n; the objective's
   // device data and the cuBLAS handle are built from the spec; the step
   // scalars and the noise are functions of t, which iterate() is given.
+  template <class F>
+  void with_device_arrays(EnsembleState<T>& s, F&& f) {
+    f(s.x[0], x_[0]);
+    f(s.x[1], x_[1]);
+    f(s.s1, s1_);
+    f(s.s2, s2_);
+    f(s.track.outcome, outcome_);
+    f(s.track.steps, steps_);
+    f(s.track.f_init, f_init_);
+    f(s.track.f_final, f_final_);
+    f(s.track.gnorm_final, gnorm_final_);
+    f(s.track.curves, curves_);
+    f(s.track.paths, paths_);
+    f(s.track.plateau, plateau_);
+    for (int k = 0; k < 3; ++k) f(s.track.pbuf[k], pbuf_[k]);
+    f(s.last_perturb, last_perturb_);
+    f(s.perturb_now, perturb_now_);
+  }
+
   std::vector<std::uint8_t> save_state() override {
     // Synchronous copies on the default stream: they wait for the last iterate().
-    ckpt::Writer w;
-    for (const DeviceArray<T>* a :
-         {&x_[0], &x_[1], &s1_, &s2_, &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]})
-      w.vec(a->download());
-    w.vec(outcome_.download());
-    w.vec(steps_.download());
-    w.vec(f_init_.download());
-    w.vec(f_final_.download());
-    w.vec(gnorm_final_.download());
-    w.vec(curves_.download());
-    w.vec(plateau_.download());
-    w.vec(last_perturb_.download());
-    w.vec(perturb_now_.download());
-    return w.bytes();
+    EnsembleState<T> s(count_, n_);
+    with_device_arrays(s, [](auto& v, const auto& a) { v = a.download(); });
+    return s.bytes();
   }
 
   // Everything is read and checked before anything is uploaded, so a refused
   // state leaves the ensemble as it was.
   void load_state(const std::vector<std::uint8_t>& state) override {
-    ckpt::Reader rd(state, "checkpoint (cuda ensemble)");
-    DeviceArray<T>* const arrays[] = {&x_[0],  &x_[1],    &s1_,      &s2_,
-                                      &paths_, &pbuf_[0], &pbuf_[1], &pbuf_[2]};
-    std::vector<T> values[8];
-    for (int k = 0; k < 8; ++k) values[k] = read_like(rd, *arrays[k]);
-    const std::vector<std::int8_t> outcome = read_like(rd, outcome_);
-    const std::vector<std::int64_t> steps = read_like(rd, steps_);
-    const std::vector<double> f_init = read_like(rd, f_init_);
-    const std::vector<double> f_final = read_like(rd, f_final_);
-    const std::vector<double> gnorm_final = read_like(rd, gnorm_final_);
-    const std::vector<float> curves = read_like(rd, curves_);
-    const std::vector<PlateauState> plateau = read_like(rd, plateau_);
-    const std::vector<std::int64_t> last_perturb = read_like(rd, last_perturb_);
-    const std::vector<std::int8_t> perturb_now = read_like(rd, perturb_now_);
-    if (!rd.done())
-      throw InputError("checkpoint: the ensemble state does not match this run (trailing data)");
-    // The roles index the three plateau point buffers on the device: each
-    // state's must be a permutation of 0, 1, 2.
-    for (const PlateauState& ps : plateau) {
-      const int a = ps.role[0], b = ps.role[1], c = ps.role[2];
-      if (a < 0 || a > 2 || b < 0 || b > 2 || c < 0 || c > 2 || a == b || a == c || b == c)
-        throw InputError("checkpoint: the ensemble state is damaged (plateau buffer roles)");
-    }
-    for (int k = 0; k < 8; ++k) arrays[k]->upload(values[k]);
-    outcome_.upload(outcome);
-    steps_.upload(steps);
-    f_init_.upload(f_init);
-    f_final_.upload(f_final);
-    gnorm_final_.upload(gnorm_final);
-    curves_.upload(curves);
-    plateau_.upload(plateau);
-    last_perturb_.upload(last_perturb);
-    perturb_now_.upload(perturb_now);
+    EnsembleState<T> s(count_, n_);
+    std::map<const void*, std::size_t> size_of;  // each part's device size
+    with_device_arrays(s, [&size_of](auto& v, const auto& a) { size_of[&v] = a.size(); });
+    std::vector<std::size_t> want;
+    s.each([&](const auto& v) { want.push_back(size_of.at(&v)); });
+    s.read(state, "checkpoint (cuda ensemble)", want);
+    with_device_arrays(s, [](auto& v, auto& a) { a.upload(v); });
   }
 
   EnsembleResult result(bool want_finals) override {
