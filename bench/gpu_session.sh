@@ -71,11 +71,15 @@ if [ "$mode" != "bench" ]; then
     # (bench/results/gpu-nvidia-h200-20261129/); racecheck covers the
     # kernels with shared memory (the fused step's and status kernel's
     # reductions: the ensemble suites, determinism, and the evaluation of
-    # the separable objectives and the rotated quadratic) within its bound.
+    # the separable objectives and the rotated quadratic; the compaction
+    # scan, the retraction and perturbation blocks: the ensemble and
+    # determinism suites; the p-spin's block-per-row epilogues and Hessian
+    # steps: its evaluation and row-tile cases) within its bound.
     cap=$([ $tool = memcheck ] && echo 240 || echo 90)
     race='cuda/BackendEnsemble*:cuda/BackendDeterminism*:cuda/BackendEval.*/quadratic*'
     race+=':cuda/BackendEval.*/double_well*:cuda/BackendEval.*/styblinski_tang*'
     race+=':cuda/BackendEval.*/rastrigin*:cuda/BackendEval.*/rosenbrock*'
+    race+=':cuda/BackendEval.*/pspin*:cuda/BackendRowTiles.*/pspin_p2*'
     filter=$([ $tool = memcheck ] && echo 'cuda/*' || echo "$race")
     echo "==== $tool" >> "$out/sanitizer.log"
     bounded "$cap" compute-sanitizer --tool "$tool" --error-exitcode 9 \

@@ -11,9 +11,11 @@
 //   Riemannian Hessian    Hess v = P (Y - c I) P v        (tangent v),
 // the second term being the sphere's Weingarten map (the constraint's
 // curvature). At |s|^2 = N, c = p E. The backends build Y (a GEMM over the
-// batch for p = 2, a GEMM against T for p = 3) and call these row functions;
-// sums are accumulated in double in index order, so both backends reduce
-// identically.
+// batch for p = 2, a GEMM against T for p = 3) and use these row functions:
+// the CPU backend whole (sums in double in index order), the CUDA backend
+// through their elementwise parts (sphere_project_coefficient, pspin_energy,
+// sphere_hessian_entry) with a block per row summing in another fixed order
+// (src/cuda/objectives.cu).
 #pragma once
 
 #include "hd.hpp"
@@ -27,17 +29,29 @@ SS_HD double row_dot(std::int64_t n, const T* a, const T* b) {
   return s;
 }
 
+// The retraction's factor sqrt(N) / |x| from xx = x . x.
+SS_HD double sphere_retract_scale(std::int64_t n, double xx) {
+  return sqrt(static_cast<double>(n) / xx);
+}
+
 // The retraction: x <- sqrt(N) x / |x| (a zero row becomes NaN and diverges).
 template <class T>
 SS_HD void sphere_retract(std::int64_t n, T* x) {
-  const double scale = sqrt(static_cast<double>(n) / row_dot(n, x, x));
+  const double scale = sphere_retract_scale(n, row_dot(n, x, x));
   for (std::int64_t i = 0; i < n; ++i) x[i] = static_cast<T>(x[i] * scale);
+}
+
+// The projection's coefficient x . v / |x|^2, rounded to T, from the dot
+// products xv = x . v and xx = x . x (however a backend sums them).
+template <class T>
+SS_HD T sphere_project_coefficient(double xv, double xx) {
+  return static_cast<T>(xv / xx);
 }
 
 // v <- P v = v - (x . v / |x|^2) x.
 template <class T>
 SS_HD void sphere_project(std::int64_t n, const T* x, T* v) {
-  const T c = static_cast<T>(row_dot(n, x, v) / row_dot(n, x, x));
+  const T c = sphere_project_coefficient<T>(row_dot(n, x, v), row_dot(n, x, x));
   for (std::int64_t i = 0; i < n; ++i) v[i] -= c * x[i];
 }
 
@@ -47,11 +61,16 @@ SS_HD double sphere_weingarten(std::int64_t n, const T* x, const T* ge) {
   return row_dot(n, x, ge) / row_dot(n, x, x);
 }
 
+// The energy per spin E = (x . g_E) / (p N) from xg = x . g_E.
+SS_HD double pspin_energy(int p, std::int64_t n, double xg) {
+  return xg / (static_cast<double>(p) * static_cast<double>(n));
+}
+
 // Gradient epilogue of one row: g holds g_E on entry and g_R on exit;
 // returns the energy per spin E = (x . g_E) / (p N).
 template <class T>
 SS_HD double pspin_grad_epilogue(int p, std::int64_t n, const T* x, T* g) {
-  const double e = row_dot(n, x, g) / (static_cast<double>(p) * static_cast<double>(n));
+  const double e = pspin_energy(p, n, row_dot(n, x, g));
   sphere_project(n, x, g);
   return e;
 }

@@ -2,12 +2,18 @@
 // for every optimizer, for rows longer than one block's slice, for the
 // coupled objectives (rotated quadratic, gaussian field, mlp, deep linear)
 // and for the p-spin on the sphere (p = 2 and 3, and with TF32 GEMMs); on
-// every backend, run-to-run bitwise determinism; the host-driven optimizers
+// every backend, run-to-run bitwise determinism; on the device backends,
+// chunk and compaction independence of the coupled objectives (row tiles,
+// active-set compaction); the host-driven optimizers
 // (saddle-free-newton, annealing) stepping through a device backend's
 // evaluations.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -316,6 +322,104 @@ TEST_P(BackendDeterminism, PspinF32) {
 }
 
 SADDLESCOPE_ON_EVERY_BACKEND(BackendDeterminism, ());
+
+// ---------------------------------------------------------------------------
+// Row tiles and active-set compaction on the device (docs/design.md II.4):
+// the coupled pass runs its row-mixing GEMMs on whole row tiles and covers
+// only the running trajectories, packed in order, so a trajectory's bits
+// depend neither on the chunk (which on the device follows free memory) nor
+// on which other trajectories are still running or where it is packed. The
+// device counterpart of tests/test_engine.cpp's
+// CoupledObjectivesDoNotDependOnChunkingOrCompaction, for every coupled
+// objective in both precisions, through the engine (chunks, records, finals).
+// 150 trajectories span two row tiles of the whole chunk; a loose gradient
+// tolerance stops them at different steps, so the whole run compacts while
+// chunks of 7 (and of 1, never compacted: every trajectory alone in its
+// tile) see other packings.
+struct CoupledCase {
+  const char* name;
+  const char* objective;  // the [objective] table
+  const char* run = "";   // more [run] keys
+};
+void PrintTo(const CoupledCase& c, std::ostream* os) { *os << c.name; }
+
+const CoupledCase kCoupledCases[] = {
+    {"gaussian_field", "kind = \"gaussian-field\"\ndim = 7\nfeatures = 40\nmu = 0.2"},
+    {"quadratic_rotated",
+     "kind = \"quadratic\"\ndim = 9\neigenvalues = [0.3, 0.5, 0.7, 1, 1.2, 1.5, 1.7, 2, "
+     "2.5]\nrotate = true"},
+    // A saddle: its trajectories leave it and stop at different steps when
+    // they pass |x|_inf > 2.
+    {"goe_quadratic", "kind = \"goe-quadratic\"\ndim = 9\nsigma = 0.5", "diverge_above = 2\n"},
+    {"pspin_p2", "kind = \"p-spin\"\ndim = 6\np = 2"},
+    {"pspin_p3", "kind = \"p-spin\"\ndim = 5\np = 3"},
+    {"mlp", "kind = \"mlp\"\ninputs = 3\nhidden = 4\nsamples = 10"},
+    {"deep_linear", "kind = \"deep-linear\"\nwidths = [3, 4, 2]\nsamples = 12"},
+};
+
+class BackendChunking : public OnBackend<CoupledCase, Precision> {
+ protected:
+  RunResult run_chunked(std::int64_t trajectories, const std::vector<std::string>& sets) {
+    const std::string precision = param<1>() == Precision::f64 ? "f64" : "f32";
+    const std::string toml =
+        std::string("seed = 3\n[objective]\n") + param<0>().objective +
+        "\n[init]\nkind = \"gaussian\"\nscale = 0.7\n[run]\ntrajectories = " +
+        std::to_string(trajectories) +
+        "\nmax_steps = 120\nrecord_every = 3\nrecord_trajectories = " +
+        std::to_string(trajectories) +
+        "\nrecord_paths = true\nsave_final_points = true\ngrad_tol = 0.05\nprecision = \"" +
+        precision + "\"\n" + param<0>().run + "[[optimizer]]\nkind = \"adam\"\nlr = 0.05\n";
+    return run_experiment(parse_experiment(toml, "chunking.toml", sets), backend());
+  }
+  // Every record of every trajectory, bit for bit (NaN curves after a stop
+  // meet NaN).
+  static void expect_same(const RunResult& a, const RunResult& b) {
+    const auto& x = a.optimizers.at(0).traj;
+    const auto& y = b.optimizers.at(0).traj;
+    EXPECT_EQ(x.outcome, y.outcome);
+    EXPECT_EQ(x.steps, y.steps);
+    EXPECT_TRUE(same_bits(x.f_init, y.f_init)) << "f_init";
+    EXPECT_TRUE(same_bits(x.f_final, y.f_final)) << "f_final";
+    EXPECT_TRUE(same_bits(x.gnorm_final, y.gnorm_final)) << "gnorm_final";
+    EXPECT_TRUE(same_bits(x.finals, y.finals)) << "finals";
+    EXPECT_TRUE(same_bits(x.paths, y.paths)) << "paths";
+    ASSERT_EQ(x.curves.size(), y.curves.size());
+    for (std::size_t k = 0; k < x.curves.size(); ++k)
+      ASSERT_TRUE(std::memcmp(&x.curves[k], &y.curves[k], sizeof(x.curves[k])) == 0 ||
+                  (std::isnan(x.curves[k]) && std::isnan(y.curves[k])))
+          << "curve value " << k;
+  }
+  // Trajectories stop at different steps: the whole run compacts.
+  static void expect_staggered_stops(const RunResult& r) {
+    const auto& steps = r.optimizers.at(0).traj.steps;
+    ASSERT_FALSE(steps.empty());
+    EXPECT_LT(*std::min_element(steps.begin(), steps.end()),
+              *std::max_element(steps.begin(), steps.end()));
+  }
+};
+
+TEST_P(BackendChunking, ChunksOfSevenGiveTheWholeRunsBits) {
+  const RunResult whole = run_chunked(150, {});
+  ASSERT_EQ(whole.plan.chunks, 1);
+  expect_staggered_stops(whole);
+  const RunResult chunked = run_chunked(150, {"run.chunk_size=7"});
+  ASSERT_EQ(chunked.plan.chunks, 22);
+  expect_same(whole, chunked);
+}
+
+// Compaction against no compaction: in chunks of one trajectory each runs
+// alone at packed row 0 until it stops; in the whole run its packed row
+// moves down as the trajectories before it stop.
+TEST_P(BackendChunking, AloneOrPackedGiveTheSameBits) {
+  const RunResult whole = run_chunked(24, {});
+  ASSERT_EQ(whole.plan.chunks, 1);
+  expect_staggered_stops(whole);
+  expect_same(whole, run_chunked(24, {"run.chunk_size=1"}));
+}
+
+SADDLESCOPE_ON_DEVICE_BACKENDS(BackendChunking,
+                               (::testing::ValuesIn(kCoupledCases),
+                                ::testing::Values(Precision::f64, Precision::f32)));
 
 // ---------------------------------------------------------------------------
 // The host-driven optimizers on a device backend: their steps call the

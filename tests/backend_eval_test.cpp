@@ -20,9 +20,12 @@
 //   Values (energy per spin), Riemannian gradients, Hessian-vector products
 //   and embedded Riemannian Hessians, at points on the sphere |x|^2 = N and
 //   off it (evaluated as given, not retracted); p = 3 over several
-//   contraction blocks, and with TF32 GEMMs.
+//   contraction tiles, and with TF32 GEMMs;
+// and, on the device, that every coupled objective's results do not depend
+// on the batch they are evaluated in (row tiles).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -119,9 +122,11 @@ SADDLESCOPE_ON_DEVICE_BACKENDS(BackendEval, (::testing::ValuesIn(kEvalCases),
 
 class BackendPspinBlocks : public OnBackend<> {};
 
-// p = 3 with more rows than one contraction block holds: at N = 100 a block
-// is kPspinWorkElements / N^2 = 838 rows, so 1700 rows take three blocks
-// (838, 838, 24) and 845 Hessians two groups (838, 7).
+// p = 3 with more rows than one contraction block holds: at N = 100 the
+// CPU's block is kPspinWorkElements / N^2 = 838 rows, so 1700 rows take three
+// blocks (838, 838, 24) and 845 Hessians two groups (838, 7); the CUDA
+// backend's contraction tile is 128 rows (its row tile, which 838 exceeds),
+// so 14 tiles and 7 groups.
 TEST_P(BackendPspinBlocks, P3ManyBlocksMatchCpu) {
   constexpr std::int64_t n = 100, batch = 1700, points = 845;
   ASSERT_EQ(kPspinWorkElements / (n * n), 838);
@@ -141,6 +146,109 @@ TEST_P(BackendPspinBlocks, P3ManyBlocksMatchCpu) {
 }
 
 SADDLESCOPE_ON_DEVICE_BACKENDS(BackendPspinBlocks, ());
+
+// Row tiles (docs/design.md II.4, src/cuda/objectives.cuh kRowTile): the
+// GEMMs that mix rows run on whole tiles of a fixed shape, so a point's
+// value, gradient, Hessian-vector product and Hessian are the same bits
+// whether it is evaluated with 149 others (two row tiles) or in batches of 7
+// (or 5 Hessians in batches of 2), at any place in its batch. Every coupled
+// objective in both precisions; the p = 3 p-spin also at N = 260, whose
+// contraction tile (pspin_tile: kPspinWorkElements / N^2 = 124 rows, so 64)
+// is smaller than the row tile.
+struct TileCase {
+  const char* name;
+  ObjectiveData (*objective)();
+};
+void PrintTo(const TileCase& c, std::ostream* os) { *os << c.name; }
+
+template <int p, std::int64_t n>
+ObjectiveData pspin_n() {
+  return pspin_objective(p, n);
+}
+
+const TileCase kTileCases[] = {
+    {"quadratic_rotated", by_kind<ObjectiveKind::quadratic, true>},
+    {"gaussian_field", field_objective},
+    {"mlp", mlp_objective},
+    {"deep_linear", deep_linear_objective},
+    {"pspin_p2", pspin<2>},
+    {"pspin_p3", pspin<3>},
+    {"pspin_p3_n260", pspin_n<3, 260>},
+};
+
+class BackendRowTiles : public OnBackend<TileCase, Precision> {
+ protected:
+  void SetUp() override {
+    OnBackend::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    obj_ = param<0>().objective();
+  }
+  std::vector<double> points(std::uint64_t seed, std::int64_t batch) const {
+    if (obj_.kind == ObjectiveKind::p_spin) return pspin_points(seed, batch, obj_.dim);
+    return normals(seed, batch * obj_.dim, 0.7);
+  }
+  // Rows [b0, b0 + rows) of a [batch, width] array.
+  static std::vector<double> slice(const std::vector<double>& a, std::int64_t b0, std::int64_t rows,
+                                   std::int64_t width) {
+    return {a.begin() + b0 * width, a.begin() + (b0 + rows) * width};
+  }
+  // `call(b0, rows)` for consecutive batches of `part` rows of `batch`,
+  // concatenated.
+  template <class F>
+  static std::vector<double> in_parts(std::int64_t batch, std::int64_t part, F&& call) {
+    std::vector<double> out;
+    for (std::int64_t b0 = 0; b0 < batch; b0 += part) {
+      const std::vector<double> r = call(b0, std::min(part, batch - b0));
+      out.insert(out.end(), r.begin(), r.end());
+    }
+    return out;
+  }
+  Precision precision() const { return param<1>(); }
+  ObjectiveData obj_;
+};
+
+constexpr std::int64_t kTileBatch = 150;
+
+TEST_P(BackendRowTiles, ValueGradDoesNotDependOnTheBatch) {
+  const std::int64_t n = obj_.dim;
+  const auto x = points(81, kTileBatch);
+  const ObjectiveEval whole = backend().value_grad(obj_, precision(), kTileBatch, x);
+  std::vector<double> f, g;
+  for (std::int64_t b0 = 0; b0 < kTileBatch; b0 += 7) {
+    const std::int64_t rows = std::min<std::int64_t>(7, kTileBatch - b0);
+    const ObjectiveEval part = backend().value_grad(obj_, precision(), rows, slice(x, b0, rows, n));
+    f.insert(f.end(), part.f.begin(), part.f.end());
+    g.insert(g.end(), part.g.begin(), part.g.end());
+  }
+  EXPECT_TRUE(same_bits(whole.f, f)) << "f";
+  EXPECT_TRUE(same_bits(whole.g, g)) << "g";
+}
+
+TEST_P(BackendRowTiles, HvpDoesNotDependOnTheBatch) {
+  const std::int64_t n = obj_.dim;
+  const auto x = points(82, kTileBatch);
+  const auto v = normals(83, kTileBatch * n, 1.0);
+  const auto whole = backend().hvp(obj_, precision(), kTileBatch, x, v);
+  const auto parts = in_parts(kTileBatch, 7, [&](std::int64_t b0, std::int64_t rows) {
+    return backend().hvp(obj_, precision(), rows, slice(x, b0, rows, n), slice(v, b0, rows, n));
+  });
+  EXPECT_TRUE(same_bits(whole, parts)) << "Hv";
+}
+
+TEST_P(BackendRowTiles, HessianDoesNotDependOnTheBatch) {
+  constexpr std::int64_t batch = 5;
+  const std::int64_t n = obj_.dim;
+  const auto x = points(84, batch);
+  const auto whole = backend().hessian(obj_, precision(), batch, x);
+  const auto parts = in_parts(batch, 2, [&](std::int64_t b0, std::int64_t rows) {
+    return backend().hessian(obj_, precision(), rows, slice(x, b0, rows, n));
+  });
+  EXPECT_TRUE(same_bits(whole, parts)) << "H";
+}
+
+SADDLESCOPE_ON_DEVICE_BACKENDS(BackendRowTiles,
+                               (::testing::ValuesIn(kTileCases),
+                                ::testing::Values(Precision::f64, Precision::f32)));
 
 class BackendPspinTf32 : public OnBackend<> {};
 

@@ -38,24 +38,38 @@ SS_HD bool perturb_due(const OptimizerParams& p, std::int64_t t, double gnorm, s
   return true;
 }
 
+// The perturbation's parts, keyed by (trajectory, step): the Gaussian z_i of
+// coordinate i, and the factor r u^(1/n) / |z| with u uniform and zz = |z|^2.
+// Coordinates are independent (a counter-based generator), so a backend may
+// spread them over threads; only zz is a reduction.
+SS_HD double perturb_normal(const OptimizerParams& p, std::int64_t n, std::uint64_t trajectory,
+                            std::int64_t step, std::int64_t i) {
+  const std::uint64_t row = trajectory * static_cast<std::uint64_t>(n);
+  return rng::normal(p.seed, rng::kPerturbDirection, row + static_cast<std::uint64_t>(i),
+                     static_cast<std::uint32_t>(step));
+}
+SS_HD double perturb_scale(const OptimizerParams& p, std::int64_t n, std::uint64_t trajectory,
+                           std::int64_t step, double zz) {
+  const double u =
+      rng::uniform(p.seed, rng::kPerturbRadius, trajectory, static_cast<std::uint32_t>(step));
+  return p.radius * pow(u, 1.0 / static_cast<double>(n)) / sqrt(zz);
+}
+
 // x += a uniform point of the radius-r ball in R^n: direction z / |z| with z
-// Gaussian, radius r u^(1/n) with u uniform, keyed by (trajectory, step).
+// Gaussian, radius r u^(1/n) with u uniform, keyed by (trajectory, step);
+// |z|^2 summed in index order (the CPU backend; the CUDA backend sums it
+// with a block per row, src/cuda/ensemble.cu).
 template <class T>
 SS_HD void perturb_row(const OptimizerParams& p, std::int64_t n, T* x, std::uint64_t trajectory,
                        std::int64_t step) {
-  const auto st = static_cast<std::uint32_t>(step);
-  const std::uint64_t row = trajectory * static_cast<std::uint64_t>(n);
   double zz = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    const double z =
-        rng::normal(p.seed, rng::kPerturbDirection, row + static_cast<std::uint64_t>(i), st);
+    const double z = perturb_normal(p, n, trajectory, step, i);
     zz += z * z;
   }
-  const double u = rng::uniform(p.seed, rng::kPerturbRadius, trajectory, st);
-  const double scale = p.radius * pow(u, 1.0 / static_cast<double>(n)) / sqrt(zz);
+  const double scale = perturb_scale(p, n, trajectory, step, zz);
   for (std::int64_t i = 0; i < n; ++i)
-    x[i] = static_cast<T>(x[i] + scale * rng::normal(p.seed, rng::kPerturbDirection,
-                                                     row + static_cast<std::uint64_t>(i), st));
+    x[i] = static_cast<T>(x[i] + scale * perturb_normal(p, n, trajectory, step, i));
 }
 
 }  // namespace saddlescope

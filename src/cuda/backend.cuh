@@ -51,7 +51,9 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas(bool tf32 = false);
   const CusolverDn& cusolver();
 
-  // Uploads a [batch, dim] host array in precision T.
+  // Uploads a [batch, dim] host array in precision T into a device array of
+  // tiled_rows(batch) rows (src/cuda/objectives.cuh: the row tiles of the
+  // coupled passes), the padding rows zero.
   template <class T>
   static DeviceArray<T> upload_rows(const std::vector<double>& h, std::int64_t batch,
                                     std::int64_t n);
@@ -82,11 +84,13 @@ class CudaBackend final : public Backend {
                        std::vector<double>& h);
 
   // Dense Hessians of a network objective from Hessian-vector products, shared
-  // by the mlp and deep-linear: per point x_b, prepare(x_b) runs its forward
-  // and backward pass once; then groups of up to `group` unit directions e_k
-  // go through hvp(c, x_b) (reading v, writing hv), the columns are gathered
-  // on the host, and the result is symmetrized (H + H^T) / 2 in T, as the CPU
-  // backend does. Into h [batch, n, n].
+  // by the mlp and deep-linear: per point x_b, copied into one aligned
+  // device row (so that every point's GEMMs see the same alignment),
+  // prepare(row) runs its forward and backward pass once; then groups of up
+  // to `group` unit directions e_k go through hvp(c, row) (reading v, writing
+  // hv; v and hv hold tiled_rows(group) rows, the padding directions zero),
+  // the columns are gathered on the host, and the result is symmetrized
+  // (H + H^T) / 2 in T, as the CPU backend does. Into h [batch, n, n].
   template <class T, class Prepare, class Hvp>
   void hessians_from_hvps(std::int64_t batch, std::int64_t n, const T* x, std::int64_t group,
                           DeviceArray<T>& v, DeviceArray<T>& hv, std::vector<double>& h,
@@ -113,10 +117,11 @@ class CudaBackend final : public Backend {
                     std::vector<double>& h);
 
   // p-spin Hessians, the embedded Riemannian P (Y - c I) P at x as given:
-  // groups of pspin_block(batch) points (at most kPspinWorkElements entries
-  // of Hessians, so that the p = 3 contraction's GEMM fits cuBLAS's int
-  // sizes), each group by pspin_hessians and one copy to the host, into h
-  // [batch, n, n] (n > 0, batch > 0).
+  // groups of pspin_tile() points (one contraction tile: at most
+  // kPspinWorkElements entries of Hessians, so that the p = 3 contraction's
+  // GEMM fits cuBLAS's int sizes, and a fixed shape), each group's points
+  // copied into one aligned staging block, then pspin_hessians and one copy
+  // to the host, into h [batch, n, n] (n > 0, batch > 0).
   template <class T>
   void pspin_hessian_t(const ObjectiveData& d, std::int64_t batch, const std::vector<double>& x64,
                        std::vector<double>& h);

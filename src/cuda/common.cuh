@@ -203,6 +203,22 @@ inline unsigned row_blocks(std::int64_t rows) {
   return static_cast<unsigned>(std::clamp<std::int64_t>(rows, 1, 1 << 20));
 }
 
+// A 2-D launch over `rows` rows of `width` elements, <<<row_grid(rows,
+// width), row_threads(width)>>>: blockIdx.y is a row (grid-stride beyond
+// 65535 rows), the x blocks and threads walk the row (grid-stride beyond
+// 65535 blocks), so a kernel finds its row and column without dividing a
+// flat index. Threads per block: a multiple of 32 up to kFlatThreads, no more
+// than a row needs.
+inline unsigned row_threads(std::int64_t width) {
+  return static_cast<unsigned>(std::clamp<std::int64_t>((width + 31) / 32 * 32, 32, kFlatThreads));
+}
+inline dim3 row_grid(std::int64_t rows, std::int64_t width) {
+  const std::int64_t threads = row_threads(width);
+  const std::int64_t bx = std::clamp<std::int64_t>((width + threads - 1) / threads, 1, 65535);
+  return dim3(static_cast<unsigned>(bx),
+              static_cast<unsigned>(std::clamp<std::int64_t>(rows, 1, 65535)));
+}
+
 template <class E>
 __global__ void fill_kernel(E* p, std::int64_t len, E value) {
   for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
@@ -250,6 +266,37 @@ __device__ inline IterationSums block_sum(IterationSums v, double* sh) {
   }
   __syncthreads();  // sh may be reused by the caller's next round
   return v;
+}
+
+// Sums of K doubles over the block in a fixed order, the same order as
+// block_sum's (each thread's own values, then warp shuffle trees, then the
+// warps' totals in warp order), returned to every thread of the block.
+// blockDim.x must be a multiple of 32; every thread must call it. `sh` holds
+// K * 32 doubles.
+template <int K>
+__device__ inline void block_sums(double (&v)[K], double* sh) {
+  const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  for (int off = 16; off > 0; off >>= 1)
+    for (int k = 0; k < K; ++k) v[k] += __shfl_down_sync(0xffffffffu, v[k], off);
+  if (lane == 0)
+    for (int k = 0; k < K; ++k) sh[k * 32 + warp] = v[k];
+  __syncthreads();
+  if (threadIdx.x == 0)
+    for (int k = 0; k < K; ++k) {
+      double s = sh[k * 32];
+      for (unsigned w = 1; w < blockDim.x / 32; ++w) s += sh[k * 32 + w];
+      sh[k * 32] = s;
+    }
+  __syncthreads();
+  for (int k = 0; k < K; ++k) v[k] = sh[k * 32];
+  __syncthreads();  // sh may be reused by the caller's next round
+}
+
+// The sum over a warp's lanes in a fixed order (a shuffle tree), returned to
+// every lane. Every lane of the warp must call it.
+__device__ inline double warp_sum(double v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+  return __shfl_sync(0xffffffffu, v, 0);
 }
 
 }  // namespace saddlescope::cuda_detail

@@ -2,26 +2,32 @@
 //
 // One descent iteration runs on the default stream with no host
 // synchronization: on the sphere (p-spin) a kernel retracting the running
-// trajectories onto |x|^2 = N; the GEMM pass of coupled objectives (rotated
-// quadratic: G = X A; gaussian-field: Z = X W^T, an epilogue kernel that
-// forms the per-trajectory values F and the gradient weights S, then G =
-// mu X + S W; mlp and deep-linear: the forward and backward pass of every
-// trajectory as strided-batched GEMMs over the trajectories around small
-// kernels, giving F and G; p-spin: G_E = X A (p = 2), or per block of
-// trajectories Y = X T^T and the products Y_r x_r as a strided-batched GEMM
-// (p = 3), then an epilogue kernel giving the energies F and the Riemannian
-// gradients G, kernels/pspin.hpp), a fused step kernel (block = one slice of
-// one trajectory's coordinates, each block writing one partial
-// IterationSums), and a status kernel (thread = one trajectory) that sums the
-// partials in slice order, adds F and ends the iteration (outcome, records,
-// plateau state, kernels/plateau.hpp, and perturbed-gd's schedule). For
-// perturbed-gd a kernel (thread = trajectory) first perturbs the rows of x_t
-// marked at the end of the previous iteration, before the retraction. The
-// plateau points, when kept, are copied by the fused step into three role
-// buffers, as on the CPU. The optimizer noise (langevin, perturbed-gd) is
-// keyed by global trajectory and coordinate indices, so it does not depend on
-// the chunking or the backend. Every reduction has a fixed order, so a run is
-// bitwise reproducible.
+// trajectories onto |x|^2 = N (block = trajectory); for coupled objectives
+// the active-set compaction (a one-block kernel numbering the running
+// trajectories in order, a kernel packing their rows) and the GEMM pass on
+// the packed rows, in whole row tiles (src/cuda/objectives.cuh, kRowTile;
+// rotated quadratic: G = X A; gaussian-field: Z = X W^T, an epilogue kernel
+// that forms the per-trajectory values F and the gradient weights S, then
+// G = mu X + S W; mlp and deep-linear: the forward and backward pass of
+// every trajectory as strided-batched GEMMs over tiles of trajectories
+// around small kernels, giving F and G; p-spin: G_E = X A (p = 2), or per
+// contraction tile Y = X T^T and the products Y_r x_r as a strided-batched
+// GEMM (p = 3), then an epilogue kernel giving the energies F and the
+// Riemannian gradients G, kernels/pspin.hpp), a fused step kernel (block =
+// one slice of one trajectory's coordinates, each block writing one partial
+// IterationSums and, at a recorded iteration, its slice of the path), and a
+// status kernel (thread = one trajectory) that sums the partials in slice
+// order, adds F and ends the iteration (outcome, records, plateau state,
+// kernels/plateau.hpp, and perturbed-gd's schedule). For perturbed-gd a
+// kernel (block = trajectory) first perturbs the rows of x_t marked at the
+// end of the previous iteration, before the retraction. The plateau points,
+// when kept, are copied by the fused step into three role buffers, as on
+// the CPU. The optimizer noise (langevin, perturbed-gd) is keyed by global
+// trajectory and coordinate indices, so it does not depend on the chunking
+// or the backend. Every reduction has a fixed order and a row's GEMM results
+// do not depend on the other rows evaluated with it, so a run is bitwise
+// reproducible and independent of the chunking and of which trajectories
+// are still running.
 //
 // Checkpoints: an ensemble's state (CudaEnsemble::save_state, load_state)
 // is every device array that carries state from one iteration to the next
@@ -64,36 +70,48 @@ struct PlateauBuffers {
 // PlateauState is read here (save flag, role of the current-run buffer) and
 // written only by the previous iteration's end_iteration_kernel, so the read
 // is race free. `first`: the chunk's global first trajectory, which keys the
-// optimizer's noise through the global coordinate (first + b) * n + i.
+// optimizer's noise through the global coordinate (first + b) * n + i. The
+// coupled gradient of trajectory b is row gpos[b] of the packed rows g
+// (active-set compaction). At a recorded iteration the block also copies
+// its slice of x_t into the trajectory's path (end_iteration is called with
+// no paths, so that no thread walks a whole row).
 template <class T>
 __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, StepScalars sc,
-                                  bool update, const T* xcur, const T* g, T* xnext, T* s1, T* s2,
-                                  const std::int8_t* outcome, const PlateauState* plateau,
-                                  PlateauBuffers<T> pbuf, IterationSums* partials,
+                                  bool update, const T* xcur, const T* g, const std::int64_t* gpos,
+                                  T* xnext, T* s1, T* s2, const std::int8_t* outcome,
+                                  const PlateauState* plateau, PlateauBuffers<T> pbuf,
+                                  IterationSums* partials, TrajectoryRecords<T> rec,
                                   std::int64_t count, std::int64_t n, std::int64_t first,
-                                  std::int64_t slice_len) {
+                                  std::int64_t slice_len, std::int64_t t) {
   __shared__ double sh[96];
   const std::int64_t begin = blockIdx.x * slice_len;
   const std::int64_t end = begin + slice_len < n ? begin + slice_len : n;
+  const bool record = rec.paths && t % rec.record_every == 0;
   for (std::int64_t b = blockIdx.y; b < count; b += gridDim.y) {
     if (outcome[b] != kRunning) continue;
     const std::int64_t off = b * n;
     T* save = nullptr;
     if (pbuf.buf[0] && plateau[b].save) save = pbuf.buf[plateau[b].role[0]] + off;
     const auto row_coord = static_cast<std::uint64_t>((first + b) * n);
+    const T* grow = g ? g + gpos[b] * n : nullptr;
     IterationSums acc;
     for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
-      fused_element(obj, opt, sc, update, xcur + off, g ? g + off : nullptr, xnext + off,
-                    s1 ? s1 + off : nullptr, s2 ? s2 + off : nullptr, i, acc, save, row_coord);
+      fused_element(obj, opt, sc, update, xcur + off, grow, xnext + off, s1 ? s1 + off : nullptr,
+                    s2 ? s2 + off : nullptr, i, acc, save, row_coord);
+    if (record && b < rec.record_count) {  // the path of end_iteration (kernels/trajectory.hpp)
+      T* path = rec.paths + (b * rec.records + t / rec.record_every) * n;
+      for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) path[i] = xcur[off + i];
+    }
     acc = block_sum(acc, sh);
     if (threadIdx.x == 0) partials[b * gridDim.x + blockIdx.x] = acc;
   }
 }
 
 // End of iteration t: thread = trajectory; partials summed in slice order,
-// then the per-trajectory value from the GEMM pass (f_rows: gaussian-field,
-// the networks and the p-spin, else null) added, as the CPU backend adds it
-// after its fused pass. The trajectory's plateau state is advanced (and its
+// then the per-trajectory value from the GEMM pass (f_rows, packed row
+// fpos[b]: gaussian-field, the networks and the p-spin, else null) added, as
+// the CPU backend adds it after its fused pass. rec has no paths (the fused
+// step records them). The trajectory's plateau state is advanced (and its
 // target step recorded) by end_iteration; perturbed-gd (last_perturb and
 // perturb_now not null) then decides whether x_{t+1} is perturbed at the
 // start of iteration t + 1. Only trajectories running at the start of
@@ -101,8 +119,8 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
 template <class T>
 __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
                                      const IterationSums* partials, std::int64_t nslices,
-                                     const double* f_rows, const T* xcur, PlateauState* plateau,
-                                     PlateauRule prule, OptimizerParams opt,
+                                     const double* f_rows, const std::int64_t* fpos, const T* xcur,
+                                     PlateauState* plateau, PlateauRule prule, OptimizerParams opt,
                                      std::int64_t* last_perturb, std::int8_t* perturb_now,
                                      std::int64_t count, std::int64_t n, std::int64_t t) {
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
@@ -111,24 +129,39 @@ __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
     const IterationSums* p = partials + b * nslices;
     IterationSums s = p[0];
     for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
-    if (f_rows) s.f += f_rows[b];  // per-trajectory value (gaussian field, networks, p-spin)
+    if (f_rows) s.f += f_rows[fpos[b]];  // per-trajectory value (field, networks, p-spin)
     end_iteration(stop, rec, n, b, t, s, xcur + b * n, plateau, prule);
     if (perturb_now) perturb_now[b] = perturb_due(opt, t, sqrt(s.gsq), last_perturb[b]);
   }
 }
 
-// perturbed-gd, start of iteration t: thread = trajectory; the running rows
-// marked at the end of iteration t - 1 get a uniform point of the radius-r
-// ball added to x_t (kernels/optimizers.hpp), keyed by the global trajectory
-// first + b and the step t, before anything reads x_t.
+// perturbed-gd, start of iteration t: block = trajectory (grid-stride); the
+// running rows marked at the end of iteration t - 1 get a uniform point of
+// the radius-r ball added to x_t (kernels/optimizers/perturbed_gd.hpp:
+// perturb_row's parts), keyed by the global trajectory first + b and the
+// step t, before anything reads x_t. The threads draw the coordinates'
+// normals, |z|^2 is summed by block_sums (a fixed order, not perturb_row's
+// index order: the factor may differ from the CPU's in its last bits), and
+// the normals are drawn again (the same values) for the update.
 template <class T>
 __global__ void perturb_rows_kernel(OptimizerParams opt, T* x, const std::int8_t* perturb_now,
                                     const std::int8_t* outcome, std::int64_t count, std::int64_t n,
                                     std::int64_t first, std::int64_t t) {
-  for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
-       b += std::int64_t(gridDim.x) * blockDim.x)
-    if (perturb_now[b] && outcome[b] == kRunning)
-      perturb_row(opt, n, x + b * n, static_cast<std::uint64_t>(first + b), t);
+  __shared__ double sh[32];
+  for (std::int64_t b = blockIdx.x; b < count; b += gridDim.x) {
+    if (!perturb_now[b] || outcome[b] != kRunning) continue;  // uniform per block
+    const auto trajectory = static_cast<std::uint64_t>(first + b);
+    double zz[1] = {0};
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const double z = perturb_normal(opt, n, trajectory, t, i);
+      zz[0] += z * z;
+    }
+    block_sums(zz, sh);
+    const double scale = perturb_scale(opt, n, trajectory, t, zz[0]);
+    T* xr = x + b * n;
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      xr[i] = static_cast<T>(xr[i] + scale * perturb_normal(opt, n, trajectory, t, i));
+  }
 }
 
 __global__ void count_running_kernel(const std::int8_t* outcome, std::int64_t count,
@@ -143,25 +176,129 @@ __global__ void count_running_kernel(const std::int8_t* outcome, std::int64_t co
 // Rows whose final point lies in buffer 1 (odd steps) are copied into buffer
 // 0, so that buffer 0 holds every final point. Safe to repeat, and harmless to
 // later iterations: stopped rows are never read again, and running rows
-// (steps == 0) are not touched.
+// (steps == 0) are not touched. blockIdx.y a row (row_grid).
 template <class T>
 __global__ void gather_finals_kernel(T* x0, const T* x1, const std::int64_t* steps,
                                      std::int64_t count, std::int64_t n) {
-  const std::int64_t len = count * n;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x)
-    if (steps[k / n] % 2 == 1) x0[k] = x1[k];
+  for (std::int64_t b = blockIdx.y; b < count; b += gridDim.y) {
+    if (steps[b] % 2 != 1) continue;
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x)
+      x0[b * n + i] = x1[b * n + i];
+  }
 }
 
 // The retraction x <- sqrt(N) x / |x| of the rows still running (of every row
-// when outcome is null), x [rows, n].
+// when outcome is null), x [rows, n]; block = row, |x|^2 by block_sums (a
+// fixed order; kernels/pspin.hpp's sphere_retract sums in index order).
 template <class T>
 __global__ void sphere_retract_kernel(T* x, const std::int8_t* outcome, std::int64_t rows,
                                       std::int64_t n) {
-  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
-       r += std::int64_t(gridDim.x) * blockDim.x)
-    if (!outcome || outcome[r] == kRunning) sphere_retract(n, x + r * n);
+  __shared__ double sh[32];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    if (outcome && outcome[r] != kRunning) continue;  // uniform per block
+    T* xr = x + r * n;
+    double xx[1] = {0};
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      xx[0] += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
+    block_sums(xx, sh);
+    const double scale = sphere_retract_scale(n, xx[0]);
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      xr[i] = static_cast<T>(xr[i] * scale);
+  }
 }
+
+// Active-set compaction (docs/design.md II.4), one block of kCompactThreads
+// threads: thread k takes the trajectories [k s, (k + 1) s), s = count /
+// threads rounded up, and counts its running ones; an exclusive scan of the
+// counts gives its first packed row; a second walk writes pos[b] (the packed
+// row of running trajectory b) and idx[q] (the trajectory of packed row q),
+// in trajectory order; active = the running count. Integer sums: the result
+// does not depend on the order.
+constexpr int kCompactThreads = 1024;
+
+__global__ void compact_kernel(const std::int8_t* outcome, std::int64_t count, std::int64_t* pos,
+                               std::int64_t* idx, std::int64_t* active) {
+  __shared__ std::int64_t sh[kCompactThreads];
+  const std::int64_t seg = (count + blockDim.x - 1) / blockDim.x;
+  const std::int64_t b0 = threadIdx.x * seg, b1 = b0 + seg < count ? b0 + seg : count;
+  std::int64_t mine = 0;
+  for (std::int64_t b = b0; b < b1; ++b) mine += outcome[b] == kRunning;
+  sh[threadIdx.x] = mine;
+  __syncthreads();
+  for (unsigned off = 1; off < blockDim.x; off <<= 1) {  // inclusive scan
+    const std::int64_t v = threadIdx.x >= off ? sh[threadIdx.x - off] : 0;
+    __syncthreads();
+    sh[threadIdx.x] += v;
+    __syncthreads();
+  }
+  std::int64_t q = sh[threadIdx.x] - mine;
+  for (std::int64_t b = b0; b < b1; ++b)
+    if (outcome[b] == kRunning) {
+      pos[b] = q;
+      idx[q++] = b;
+    }
+  if (threadIdx.x == blockDim.x - 1) *active = sh[threadIdx.x];
+}
+
+// Packed rows q < rows of xa [rows, n]: row idx[q] of x for q < *active, zero
+// rows after them (the padding the row tiles read). blockIdx.y a row.
+template <class T>
+__global__ void gather_rows_kernel(const T* x, T* xa, const std::int64_t* idx,
+                                   const std::int64_t* active, std::int64_t rows, std::int64_t n) {
+  const std::int64_t act = *active;
+  for (std::int64_t q = blockIdx.y; q < rows; q += gridDim.y) {
+    const T* src = q < act ? x + idx[q] * n : nullptr;
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x)
+      xa[q * n + i] = src ? src[i] : T(0);
+  }
+}
+
+// A host copy of one device count, fetched without waiting: fetch() queues
+// the copy into pinned memory and an event after it; poll() returns true
+// and the value once the event has completed (false while it is pending or
+// when nothing was queued). The value is the count at the time of the
+// copy, which for the running trajectories is an upper bound of every later
+// count.
+class AsyncCount {
+ public:
+  AsyncCount() {
+    SS_CUDA(cudaMallocHost(reinterpret_cast<void**>(&host_), sizeof(std::int64_t)));
+    const cudaError_t err = cudaEventCreateWithFlags(&event_, cudaEventDisableTiming);
+    if (err != cudaSuccess) {
+      cuda_log(cudaFreeHost(host_), "cudaFreeHost");
+      SS_CUDA(err);
+    }
+  }
+  AsyncCount(const AsyncCount&) = delete;
+  AsyncCount& operator=(const AsyncCount&) = delete;
+  ~AsyncCount() {
+    cuda_log(cudaEventDestroy(event_), "cudaEventDestroy");
+    cuda_log(cudaFreeHost(host_), "cudaFreeHost");
+  }
+  void fetch(const std::int64_t* device) {
+    SS_CUDA(cudaMemcpyAsync(host_, device, sizeof(std::int64_t), cudaMemcpyDeviceToHost, 0));
+    SS_CUDA(cudaEventRecord(event_, 0));
+    pending_ = true;
+  }
+  bool poll(std::int64_t& value) {
+    if (!pending_) return false;
+    const cudaError_t err = cudaEventQuery(event_);
+    if (err == cudaErrorNotReady) return false;
+    SS_CUDA(err);
+    pending_ = false;
+    value = *host_;
+    return true;
+  }
+  void forget() { pending_ = false; }
+  bool pending() const { return pending_; }
+
+ private:
+  std::int64_t* host_ = nullptr;
+  cudaEvent_t event_ = nullptr;
+  bool pending_ = false;
+};
 
 // ---------------------------------------------------------------------------
 // Ensemble.
@@ -193,21 +330,32 @@ class CudaEnsemble final : public Ensemble {
     if (states >= 1) s1_ = DeviceArray<T>(len);
     if (states >= 2) s2_ = DeviceArray<T>(len);
     if (obj_.view.coupled) {
-      g_ = DeviceArray<T>(len);
+      // The coupled pass runs on the running rows packed in order (x_packed_,
+      // g_): tiled_rows(count) rows, so that its row tiles never read past
+      // them. The packed x is the one array per trajectory the memory plan
+      // does not list; it fits within the plan's 8 bytes per coordinate of
+      // host staging, which the device does not use.
+      const std::size_t packed = checked_size(tiled_rows(count_), n_);
+      x_packed_ = DeviceArray<T>(packed);
+      g_ = DeviceArray<T>(packed);
+      pos_ = DeviceArray<std::int64_t>(cnt);
+      idx_ = DeviceArray<std::int64_t>(checked_size(tiled_rows(count_)));
+      active_ = DeviceArray<std::int64_t>(1);
+      active_count_ = std::make_unique<AsyncCount>();
       // objective.tf32 (f32 only): this ensemble's GEMMs may use TF32 tensor
       // cores; its handle is its own, so nothing else changes mode.
       cublas_ = std::make_unique<CublasHandle>(use_tf32<T>(*s.objective));
     }
-    // Work space and values per trajectory: gaussian-field M T + 8 bytes
+    // Work space and values per packed row: gaussian-field M T + 8 bytes
     // (budgeted by the memory plan); mlp (2 n h + n o) T + 8 bytes (H, dH,
     // out); deep-linear 2 n (d_1 + ... + d_L) T + 8 bytes (Z_l and dZ_l,
     // l = 1 .. L; not yet budgeted by the memory plan); p-spin 8 bytes, and
-    // for p = 3 one fixed [block, N^2] contraction block of at most
-    // kPspinWorkElements elements for the whole chunk (budgeted by the memory
-    // plan with the objective data).
+    // for p = 3 one fixed [tile, N^2] contraction block of at most
+    // kPspinWorkElements elements (and four [tile, N] staging blocks) for the
+    // whole chunk (budgeted by the memory plan with the objective data).
     if (obj_.row_values()) {
       z_ = DeviceArray<T>(obj_.work_elements(count_));
-      f_rows_ = DeviceArray<double>(cnt);
+      f_rows_ = DeviceArray<double>(checked_size(tiled_rows(count_)));
     }
     partials_ = DeviceArray<IterationSums>(cnt * static_cast<std::size_t>(nslices_));
     outcome_ = DeviceArray<std::int8_t>(cnt);
@@ -246,6 +394,10 @@ class CudaEnsemble final : public Ensemble {
     for (auto& buf : pbuf_) fill(buf, std::numeric_limits<T>::quiet_NaN());
     fill(last_perturb_, std::int64_t(-1));
     fill(perturb_now_, std::int8_t(0));
+    fill(x_packed_, T(0));
+    fill(g_, T(0));
+    fill(z_, T(0));
+    fill(f_rows_, 0.0);
   }
 
   void set_starts(const std::vector<double>& x0) override { x_[0].upload(convert<T>(x0)); }
@@ -260,7 +412,7 @@ class CudaEnsemble final : public Ensemble {
     // are perturbed first, as the CPU backend does (before the retraction and
     // the GEMM pass, so that everything of iteration t sees the perturbed x_t).
     if (!perturb_now_.empty()) {
-      perturb_rows_kernel<T><<<flat_blocks(count_), kFlatThreads>>>(
+      perturb_rows_kernel<T><<<row_blocks(count_), kFlatThreads>>>(
           spec_.optimizer, x_[t % 2].get(), perturb_now_.get(), outcome_.get(), count_, n_,
           spec_.first, t);
       SS_LAUNCHED("perturb_rows_kernel");
@@ -270,27 +422,57 @@ class CudaEnsemble final : public Ensemble {
     // records of iteration t are all taken at the retracted point.
     if (obj_.pspin()) {
       sphere_retract_kernel<T>
-          <<<flat_blocks(count_), kFlatThreads>>>(x_[t % 2].get(), outcome_.get(), count_, n_);
+          <<<row_blocks(count_), kFlatThreads>>>(x_[t % 2].get(), outcome_.get(), count_, n_);
       SS_LAUNCHED("sphere_retract_kernel");
     }
-    // G rows (and field values) of stopped trajectories are computed too:
-    // cheaper than compacting, and never read.
-    if (obj_.view.coupled)
-      obj_.coupled_value_grad(cublas_->get(), count_, xc, g_.get(), f_rows_.get(), z_.get());
+    if (obj_.view.coupled) coupled_value_grad_running(xc);
 
     const dim3 grid(static_cast<unsigned>(nslices_),
                     static_cast<unsigned>(std::min<std::int64_t>(count_, kMaxGridY)));
     const PlateauBuffers<T> pbuf{{pbuf_[0].get(), pbuf_[1].get(), pbuf_[2].get()}};
     fused_step_kernel<T><<<grid, static_cast<unsigned>(threads_)>>>(
-        obj_.view, spec_.optimizer, sc, update, xc, g_.get(), xn, s1_.get(), s2_.get(),
-        outcome_.get(), plateau_.get(), pbuf, partials_.get(), count_, n_, spec_.first,
-        threads_ * kPerThread);
+        obj_.view, spec_.optimizer, sc, update, xc, g_.get(), pos_.get(), xn, s1_.get(), s2_.get(),
+        outcome_.get(), plateau_.get(), pbuf, partials_.get(), records(), count_, n_, spec_.first,
+        threads_ * kPerThread, t);
     SS_LAUNCHED("fused_step_kernel");
 
+    TrajectoryRecords<T> rec = records();
+    rec.paths = nullptr;  // recorded by the fused step
     end_iteration_kernel<T><<<flat_blocks(count_), kFlatThreads>>>(
-        spec_.stop, records(), partials_.get(), nslices_, f_rows_.get(), xc, plateau_.get(),
+        spec_.stop, rec, partials_.get(), nslices_, f_rows_.get(), pos_.get(), xc, plateau_.get(),
         spec_.plateau, spec_.optimizer, last_perturb_.get(), perturb_now_.get(), count_, n_, t);
     SS_LAUNCHED("end_iteration_kernel");
+  }
+
+  // The coupled evaluation (GEMMs, network passes) of the running rows, as
+  // the CPU ensemble's coupled_value_grad_running (active-set compaction,
+  // docs/design.md II.4), on the device and without waiting for it: the
+  // compaction kernel numbers the running trajectories in order (pos_, idx_,
+  // active_), the gather kernel packs their rows of x_t into x_packed_
+  // (zero rows after them), the pass evaluates the packed rows into g_ and
+  // f_rows_, and the fused step and status kernel read trajectory b's row
+  // pos_[b]. The host does not know the running count without waiting, so
+  // the pass covers bound_ rows, an upper bound: the last count the host
+  // has seen (running(), or the compaction's count copied back
+  // asynchronously and picked up once it has arrived); packed rows beyond
+  // the running ones are zero and their results never read. A row's results
+  // do not depend on how many rows the pass covers nor on its packed
+  // position (whole row tiles: objectives.cuh, kRowTile), so they are the
+  // same bits as without compaction and in any chunk.
+  void coupled_value_grad_running(const T* xc) {
+    std::int64_t seen = 0;
+    if (active_count_->poll(seen)) bound_ = std::min(bound_, seen);
+    compact_kernel<<<1, kCompactThreads>>>(outcome_.get(), count_, pos_.get(), idx_.get(),
+                                           active_.get());
+    SS_LAUNCHED("compact_kernel");
+    if (!active_count_->pending()) active_count_->fetch(active_.get());
+    if (bound_ == 0) return;
+    const std::int64_t rows = tiled_rows(bound_);
+    gather_rows_kernel<T><<<row_grid(rows, n_), row_threads(n_)>>>(xc, x_packed_.get(), idx_.get(),
+                                                                   active_.get(), rows, n_);
+    SS_LAUNCHED("gather_rows_kernel");
+    obj_.coupled_value_grad(cublas_->get(), bound_, x_packed_.get(), g_.get(), f_rows_.get(),
+                            z_.get());
   }
 
   std::int64_t running() override {
@@ -299,7 +481,9 @@ class CudaEnsemble final : public Ensemble {
     count_running_kernel<<<flat_blocks(count_), kFlatThreads>>>(outcome_.get(), count_,
                                                                 running_.get());
     SS_LAUNCHED("count_running_kernel");
-    return static_cast<std::int64_t>(running_.download()[0]);
+    const auto running = static_cast<std::int64_t>(running_.download()[0]);
+    bound_ = std::min(bound_, running);  // rows only ever stop
+    return running;
   }
 
   // Checkpoints: the schema of include/saddlescope/ensemble_state.hpp, the
@@ -321,13 +505,14 @@ class CudaEnsemble final : public Ensemble {
   //   pbuf_          the three plateau point buffers;
   //   last_perturb_, perturb_now_  perturbed-gd's schedule and the rows the
   //                  next iteration perturbs first (empty otherwise).
-  // Not saved, because each iteration writes them before reading them: g_
-  // (the coupled gradient rows), z_ and f_rows_ (the GEMM pass's work space
-  // and values per trajectory), partials_ (written by the fused step, read by
-  // the status kernel of the same iteration); running_, zeroed by every
-  // running(). threads_ and nslices_ are functions of n; the objective's
-  // device data and the cuBLAS handle are built from the spec; the step
-  // scalars and the noise are functions of t, which iterate() is given.
+  // Not saved, because each iteration writes them before reading them:
+  // x_packed_, g_, z_ and f_rows_ (the coupled pass's packed rows, gradient
+  // rows, work space and values), pos_, idx_ and active_ (the compaction),
+  // partials_ (written by the fused step, read by the status kernel of the
+  // same iteration); running_, zeroed by every running(). bound_ restarts
+  // at count_ (an upper bound) after a load. threads_ and nslices_ are functions of n; the
+  // objective's device data and the cuBLAS handle are built from the spec; the step scalars and the
+  // noise are functions of t, which iterate() is given.
   template <class F>
   void with_device_arrays(EnsembleState<T>& s, F&& f) {
     f(s.x[0], x_[0]);
@@ -364,6 +549,8 @@ class CudaEnsemble final : public Ensemble {
     s.each([&](const auto& v) { want.push_back(size_of.at(&v)); });
     s.read(state, "checkpoint (cuda ensemble)", want);
     with_device_arrays(s, [](auto& v, auto& a) { a.upload(v); });
+    bound_ = count_;
+    if (active_count_) active_count_->forget();
   }
 
   EnsembleResult result(bool want_finals) override {
@@ -390,8 +577,8 @@ class CudaEnsemble final : public Ensemble {
       }
     }
     if (want_finals && !x_[0].empty()) {
-      gather_finals_kernel<T><<<flat_blocks(count_ * n_), kFlatThreads>>>(x_[0].get(), x_[1].get(),
-                                                                          steps_.get(), count_, n_);
+      gather_finals_kernel<T><<<row_grid(count_, n_), row_threads(n_)>>>(x_[0].get(), x_[1].get(),
+                                                                         steps_.get(), count_, n_);
       SS_LAUNCHED("gather_finals_kernel");
       r.finals = to_double(x_[0].download());
     }
@@ -410,9 +597,19 @@ class CudaEnsemble final : public Ensemble {
   std::int64_t n_, count_;
   std::int64_t threads_ = 32, nslices_ = 1;
   std::unique_ptr<CublasHandle> cublas_;  // only for coupled objectives
-  DeviceArray<T> x_[2], s1_, s2_, g_, paths_;
+  DeviceArray<T> x_[2], s1_, s2_, paths_;
+  // Coupled objectives: the running rows packed in order, [tiled_rows(count),
+  // n] each (x_t and the gradient rows), pos_ [count] (packed row of a
+  // running trajectory), idx_ [tiled_rows(count)] (trajectory of a packed
+  // row), active_ (the running count, on the device), bound_ (rows the pass
+  // covers: an upper bound of the running count known to the host) and the
+  // asynchronous copy of active_ that lowers it.
+  DeviceArray<T> x_packed_, g_;
+  DeviceArray<std::int64_t> pos_, idx_, active_;
+  std::int64_t bound_ = count_;
+  std::unique_ptr<AsyncCount> active_count_;
   DeviceArray<T> z_;            // field / networks / p-spin: work_elements(count) work space
-  DeviceArray<double> f_rows_;  // field / networks / p-spin: value per trajectory [count]
+  DeviceArray<double> f_rows_;  // field / networks / p-spin: value per packed row
   DeviceArray<IterationSums> partials_;  // [count, nslices]
   DeviceArray<std::int8_t> outcome_;
   DeviceArray<std::int64_t> steps_;

@@ -38,16 +38,17 @@ constexpr cudaDataType_t kCudaType = std::is_same_v<T, float> ? CUDA_R_32F : CUD
 
 // a = H - sI from the pristine column-major copy of H, n x n. The diagonal is
 // formed as the CPU backend forms it: diag(H) - s in double, then rounded to
-// T (the pristine diagonal, already rounded to T, is not used).
+// T (the pristine diagonal, already rounded to T, is not used). blockIdx.y a
+// column j (row_grid), the x blocks and threads its entries i.
 template <class T>
 __global__ void shifted_copy_kernel(const T* pristine, const double* diag, double s, T* a,
                                     std::int64_t n) {
-  const std::int64_t len = n * n;
-  for (std::int64_t q = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; q < len;
-       q += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t j = q / n, i = q - j * n;
-    a[q] = i == j ? static_cast<T>(diag[i] - s) : pristine[q];
-  }
+  for (std::int64_t j = blockIdx.y; j < n; j += gridDim.y)
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+      const std::int64_t q = j * n + i;
+      a[q] = i == j ? static_cast<T>(diag[i] - s) : pristine[q];
+    }
 }
 
 // One thread: the count from sytrf's output a (column-major: rs = 1, cs = n)
@@ -250,7 +251,7 @@ std::vector<std::int64_t> CudaBackend::count_below_t(std::int64_t batch, std::in
   DeviceArray<double> diag(checked_size(group, n));
   DeviceArray<std::int64_t> counts(checked_size(group, k));
 
-  const unsigned copy_blocks = flat_blocks(static_cast<std::int64_t>(nn));
+  const dim3 copy_grid = row_grid(n, n);
   std::vector<T> ha;
   std::vector<double> hd;
   std::vector<std::int64_t> hc;
@@ -274,7 +275,7 @@ std::vector<std::int64_t> CudaBackend::count_below_t(std::int64_t batch, std::in
     for (std::int64_t q = 0; q < m; ++q)
       for (std::int64_t j = 0; j < k; ++j) {
         const double s = shifts[(b0 + q) * k + j];
-        shifted_copy_kernel<T><<<copy_blocks, kFlatThreads>>>(
+        shifted_copy_kernel<T><<<copy_grid, row_threads(n)>>>(
             pristine.get() + q * n * n, diag.get() + q * n, s, work_matrix.get(), n);
         SS_LAUNCHED("shifted_copy_kernel");
         const cusolverStatus_t st = sytrf_lower(sv.handle(), ni, work_matrix.get(), ipiv.get(),

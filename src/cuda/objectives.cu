@@ -91,18 +91,47 @@ void gemm_rm_strided(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::in
   }
 }
 
-// cuBLAS takes int sizes: very tall batches go in slabs of rows, each slab
-// holding at most INT_MAX elements of a row-major array `width` wide.
-template <class F>
-void for_row_slabs(std::int64_t rows, std::int64_t width, F&& body) {
-  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
-  require(width <= kIntMax, "dimension too large for cuBLAS");
-  const std::int64_t slab = std::max<std::int64_t>(1, kIntMax / std::max<std::int64_t>(width, 1));
-  for (std::int64_t r0 = 0; r0 < rows; r0 += slab) body(r0, std::min(slab, rows - r0));
+// Row-batched GEMM C [rows, n] = A [rows, k] op(B) + beta C on whole tiles
+// of kRowTile rows (the last one padded: A and C hold tiled_rows(rows)
+// rows), one call per tile, each of the same shape (objectives.cuh,
+// kRowTile).
+template <class T>
+void gemm_rows(cublasHandle_t h, std::int64_t rows, bool tb, std::int64_t n, std::int64_t k,
+               const T* a, const T* b, T* c, T beta = T(0)) {
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kRowTile)
+    gemm_rm(h, false, tb, kRowTile, n, k, a + r0 * k, b, c + r0 * n, beta);
+}
+
+// Strided-batched GEMMs over `rows` batch entries (one per row) in calls of
+// exactly `tile` entries (the arrays hold tiled_rows(rows, tile) entries),
+// entry e of a call at a + (r0 + e) * sa (and so on); a stride of 0 shares
+// an operand. cuBLAS's choice of kernel may depend on the batch count, which
+// is therefore the same in every call.
+template <class T>
+void gemm_tiles(cublasHandle_t h, std::int64_t rows, std::int64_t tile, bool ta, bool tb,
+                std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t sa,
+                const T* b, std::int64_t sb, T* c, std::int64_t sc, T beta = T(0)) {
+  for (std::int64_t r0 = 0; r0 < rows; r0 += tile)
+    gemm_rm_strided(h, ta, tb, m, n, k, a + r0 * sa, sa, b + r0 * sb, sb, c + r0 * sc, sc, tile,
+                    beta);
+}
+
+// Device-to-device copy of `len` elements on the default stream (ordered
+// with the kernels and GEMMs around it).
+template <class T>
+void copy_async(T* dst, const T* src, std::int64_t len) {
+  if (len > 0)
+    SS_CUDA(cudaMemcpyAsync(dst, src, checked_size(len) * sizeof(T), cudaMemcpyDeviceToDevice, 0));
 }
 
 // ---------------------------------------------------------------------------
-// Kernels.
+// Kernels. Elementwise kernels over rows run on row_grid (blockIdx.y a row,
+// a 32-bit index within the row: the constructor checks that every
+// per-row width fits), so that no element divides a 64-bit index.
+
+// The index within a row of a row_grid kernel, and its stride.
+__device__ inline unsigned row_index() { return blockIdx.x * blockDim.x + threadIdx.x; }
+__device__ inline unsigned row_stride() { return gridDim.x * blockDim.x; }
 
 // Gaussian-field kernels (kernels/gaussian_field.hpp). The value pass is the
 // epilogue of Z = X W^T, block = row: f_row = mu/2 |x|^2 + sum_j value_j in
@@ -137,34 +166,31 @@ __global__ void field_value_kernel(const T* x, T* z, T* g, double* f, const T* a
 // u = h o u with h_j = field_curvature(z_j) (z, u: [rows, m]), for H v.
 template <class T>
 __global__ void field_hvp_weights_kernel(const T* z, T* u, const T* a, const T* b, T c,
-                                         std::int64_t len, std::int64_t m) {
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t j = k % m;
-    u[k] *= field_curvature(z[k], a[j], b[j], c);
-  }
+                                         std::int64_t rows, unsigned m) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (unsigned j = row_index(); j < m; j += row_stride())
+      u[r * m + j] *= field_curvature(z[r * m + j], a[j], b[j], c);
 }
 
 // z_j = field_curvature(z_j) in place (z: [rows, m]), for dense Hessians.
 template <class T>
-__global__ void field_curvature_kernel(T* z, const T* a, const T* b, T c, std::int64_t len,
-                                       std::int64_t m) {
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t j = k % m;
-    z[k] = field_curvature(z[k], a[j], b[j], c);
-  }
+__global__ void field_curvature_kernel(T* z, const T* a, const T* b, T c, std::int64_t rows,
+                                       unsigned m) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (unsigned j = row_index(); j < m; j += row_stride())
+      z[r * m + j] = field_curvature(z[r * m + j], a[j], b[j], c);
 }
 
-// dw[p] = diag(h_p) W for `points` points: dw [points, m, n], h [points, m].
+// dw[p] = diag(h_p) W for `points` points: row p * m + j of dw (point p at
+// dw + p * ds) is W's row j times h [p * m + j]; one grid row per (p, j).
 template <class T>
-__global__ void scaled_rows_kernel(const T* w, const T* h, T* dw, std::int64_t points,
-                                   std::int64_t m, std::int64_t n) {
-  const std::int64_t len = points * m * n;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t row = k / n;  // p * m + j
-    dw[k] = w[k - (row / m) * m * n] * h[row];
+__global__ void scaled_rows_kernel(const T* w, const T* h, T* dw, std::int64_t ds,
+                                   std::int64_t points, std::int64_t m, unsigned n) {
+  for (std::int64_t row = blockIdx.y; row < points * m; row += gridDim.y) {
+    const std::int64_t p = row / m, j = row - p * m;  // once per row, not per element
+    const T hj = h[row];
+    T* dst = dw + p * ds + j * n;
+    for (unsigned i = row_index(); i < n; i += row_stride()) dst[i] = w[j * n + i] * hj;
   }
 }
 
@@ -176,45 +202,48 @@ __global__ void scale_kernel(const T* src, T alpha, T* dst, std::int64_t len) {
     dst[k] = src[k] * alpha;
 }
 
-// `points` n x n matrices set to diag * I.
+// `points` n x n matrices set to diag * I, matrix p at h + p * hs; one grid
+// row per matrix row (p, i).
 template <class T>
-__global__ void identity_kernel(T* h, T diag, std::int64_t points, std::int64_t n) {
-  const std::int64_t len = points * n * n;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t q = k % (n * n);
-    h[k] = q / n == q % n ? diag : T(0);
+__global__ void identity_kernel(T* h, std::int64_t hs, T diag, std::int64_t points,
+                                std::int64_t n) {
+  for (std::int64_t row = blockIdx.y; row < points * n; row += gridDim.y) {
+    const std::int64_t p = row / n, i = row - p * n;  // once per row
+    T* dst = h + p * hs + i * n;
+    for (std::int64_t j = row_index(); j < n; j += row_stride()) dst[j] = j == i ? diag : T(0);
   }
 }
 
 // MLP kernels (kernels/mlp.hpp), over `rows` batch entries of the passes in
 // DeviceObjective. Per entry r: its parameter row p + r * ps (ps = dim, or 0
-// when every entry shares one point), hidden arrays [n, h] and output arrays
-// [n, o]; hs / os are the strides of the forward arrays (n h / n o, or 0 when
-// shared).
+// when every entry shares one point), hidden arrays [n, h] (nh elements) and
+// output arrays [n, o] (no elements); hs / os are the strides of the forward
+// arrays (nh / no, or 0 when shared). nh, no < 2^31 (the constructor's
+// check), so the unit of an element is a 32-bit remainder.
 
 // H = tanh(A + b1) in place, a: [rows, n, h].
 template <class T>
 __global__ void mlp_hidden_kernel(T* a, const T* p, std::int64_t ps, std::int64_t b1,
-                                  std::int64_t rows, std::int64_t nh, std::int64_t hh) {
-  const std::int64_t len = rows * nh;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x)
-    a[k] = mlp_act(a[k] + p[(k / nh) * ps + b1 + k % hh]);
+                                  std::int64_t rows, unsigned nh, unsigned hh) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    T* ar = a + r * nh;
+    const T* bias = p + r * ps + b1;
+    for (unsigned q = row_index(); q < nh; q += row_stride()) ar[q] = mlp_act(ar[q] + bias[q % hh]);
+  }
 }
 
 // Block = entry: residuals r = out + b2 - Y, the loss 1/(2n) sum r^2 (double,
 // block_sum's fixed order) into f, and out overwritten by dout = r / n.
 template <class T>
 __global__ void mlp_residual_kernel(T* out, const T* p, std::int64_t ps, std::int64_t b2,
-                                    const T* y, double* f, std::int64_t rows, std::int64_t no,
-                                    std::int64_t o, T inv_n, double samples) {
+                                    const T* y, double* f, std::int64_t rows, unsigned no,
+                                    unsigned o, T inv_n, double samples) {
   __shared__ double sh[96];
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     T* outr = out + r * no;
     const T* b2r = p + r * ps + b2;
     IterationSums acc;
-    for (std::int64_t q = threadIdx.x; q < no; q += blockDim.x) {
+    for (unsigned q = threadIdx.x; q < no; q += blockDim.x) {
       const T res = outr[q] + b2r[q % o] - y[q];
       acc.f += 0.5 * static_cast<double>(res) * static_cast<double>(res);
       outr[q] = res * inv_n;
@@ -228,16 +257,14 @@ __global__ void mlp_residual_kernel(T* out, const T* p, std::int64_t ps, std::in
 // sum_q src[r * ss + q * w + j], q = 0 .. n - 1, for j < w.
 template <class T>
 __global__ void mlp_colsum_kernel(const T* src, std::int64_t ss, T* dst, std::int64_t ds,
-                                  std::int64_t rows, std::int64_t n, std::int64_t w) {
-  const std::int64_t len = rows * w;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t r = k / w, j = k - r * w;
-    const T* s = src + r * ss + j;
-    T acc = T(0);
-    for (std::int64_t q = 0; q < n; ++q) acc += s[q * w];
-    dst[r * ds + j] = acc;
-  }
+                                  std::int64_t rows, std::int64_t n, unsigned w) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (unsigned j = row_index(); j < w; j += row_stride()) {
+      const T* s = src + r * ss + j;
+      T acc = T(0);
+      for (std::int64_t q = 0; q < n; ++q) acc += s[q * w];
+      dst[r * ds + j] = acc;
+    }
 }
 
 // dA = dH tanh'(A), written through H = tanh(A) (da may alias dh).
@@ -252,37 +279,41 @@ __global__ void mlp_dact_kernel(const T* dh, const T* h, T* da, std::int64_t len
 template <class T>
 __global__ void mlp_r_hidden_kernel(T* ra, T* rh, const T* h, std::int64_t hs, const T* v,
                                     std::int64_t vs, std::int64_t b1, std::int64_t rows,
-                                    std::int64_t nh, std::int64_t hh) {
-  const std::int64_t len = rows * nh;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t r = k / nh, q = k - r * nh;
-    ra[k] += v[r * vs + b1 + q % hh];
-    rh[k] = mlp_act_d(h[r * hs + q]) * ra[k];
+                                    unsigned nh, unsigned hh) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    T* rar = ra + r * nh;
+    T* rhr = rh + r * nh;
+    const T* hr = h + r * hs;
+    const T* c1 = v + r * vs + b1;
+    for (unsigned q = row_index(); q < nh; q += row_stride()) {
+      rar[q] += c1[q % hh];
+      rhr[q] = mlp_act_d(hr[q]) * rar[q];
+    }
   }
 }
 
 // R{dout} = (R{out} + c2) / n in place.
 template <class T>
 __global__ void mlp_r_out_kernel(T* rout, const T* v, std::int64_t vs, std::int64_t b2,
-                                 std::int64_t rows, std::int64_t no, std::int64_t o, T inv_n) {
-  const std::int64_t len = rows * no;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t r = k / no, q = k - r * no;
-    rout[k] = (rout[k] + v[r * vs + b2 + q % o]) * inv_n;
+                                 std::int64_t rows, unsigned no, unsigned o, T inv_n) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    T* rr = rout + r * no;
+    const T* c2 = v + r * vs + b2;
+    for (unsigned q = row_index(); q < no; q += row_stride()) rr[q] = (rr[q] + c2[q % o]) * inv_n;
   }
 }
 
 // R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A} in place of R{dH}.
 template <class T>
 __global__ void mlp_r_dact_kernel(T* rdh, const T* h, const T* dh, std::int64_t hs, const T* ra,
-                                  std::int64_t rows, std::int64_t nh) {
-  const std::int64_t len = rows * nh;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t r = k / nh, q = r * hs + (k - r * nh);
-    rdh[k] = rdh[k] * mlp_act_d(h[q]) + dh[q] * mlp_act_dd(h[q]) * ra[k];
+                                  std::int64_t rows, unsigned nh) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    T* rd = rdh + r * nh;
+    const T* rar = ra + r * nh;
+    const T* hr = h + r * hs;
+    const T* dhr = dh + r * hs;
+    for (unsigned q = row_index(); q < nh; q += row_stride())
+      rd[q] = rd[q] * mlp_act_d(hr[q]) + dhr[q] * mlp_act_dd(hr[q]) * rar[q];
   }
 }
 
@@ -314,123 +345,163 @@ __global__ void dl_residual_kernel(const T* z, T* dz, std::int64_t ws, const T* 
 // R{dZ_L} = R{Z_L} / n: dst[r * ws + q] = src[r * ws + q] / n, q < len.
 template <class T>
 __global__ void dl_r_out_kernel(const T* src, T* dst, std::int64_t ws, std::int64_t rows,
-                                std::int64_t len, T samples_t) {
-  const std::int64_t total = rows * len;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < total;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t r = k / len, q = r * ws + (k - r * len);
-    dst[q] = src[q] / samples_t;
-  }
+                                unsigned len, T samples_t) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (unsigned q = row_index(); q < len; q += row_stride())
+      dst[r * ws + q] = src[r * ws + q] / samples_t;
 }
 
-// p-spin kernels (kernels/pspin.hpp). The row functions run one thread per
-// row, the same sequential double reductions as the CPU backend's per-row
-// loops, so the two backends agree to the rounding of the GEMMs.
+// p-spin kernels (kernels/pspin.hpp), block = row: each thread takes the
+// coordinates i = threadIdx.x + k blockDim.x, and the row's dot products
+// (in double) are combined by block_sums in a fixed order, so the kernels
+// are deterministic; their order differs from the CPU's sequential
+// row_dot, which the CPU comparisons' tolerances cover. The elementwise
+// formulas are kernels/pspin.hpp's.
 
 // Gradient epilogue per row: g holds Y x on entry (p = 2: g_E = x A; p = 3:
 // Y x = 2 g_E, halved here), the Riemannian gradient g_R on exit; the energy
-// per spin E into f.
+// per spin E into f (pspin_grad_epilogue).
 template <class T>
 __global__ void pspin_grad_kernel(int p, const T* x, T* g, double* f, std::int64_t rows,
                                   std::int64_t n) {
-  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
-       r += std::int64_t(gridDim.x) * blockDim.x) {
+  __shared__ double sh[64];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
     T* gr = g + r * n;
-    if (p == 3)
-      for (std::int64_t i = 0; i < n; ++i) gr[i] /= T(2);
-    f[r] = pspin_grad_epilogue(p, n, x + r * n, gr);
+    double s[2] = {0, 0};  // x . g_E, x . x
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      if (p == 3) gr[i] /= T(2);
+      s[0] += static_cast<double>(xr[i]) * static_cast<double>(gr[i]);
+      s[1] += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
+    }
+    block_sums(s, sh);
+    if (threadIdx.x == 0) f[r] = pspin_energy(p, n, s[0]);
+    const T cw = sphere_project_coefficient<T>(s[0], s[1]);
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) gr[i] -= cw * xr[i];
   }
 }
 
-// u = P v per row (u must not alias v), x, v, u [rows, n].
+// u = P v per row (u must not alias v), x, v, u [rows, n] (sphere_project).
 template <class T>
 __global__ void sphere_project_kernel(const T* x, const T* v, T* u, std::int64_t rows,
                                       std::int64_t n) {
-  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
-       r += std::int64_t(gridDim.x) * blockDim.x) {
-    T* ur = u + r * n;
+  __shared__ double sh[64];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
     const T* vr = v + r * n;
-    for (std::int64_t i = 0; i < n; ++i) ur[i] = vr[i];
-    sphere_project(n, x + r * n, ur);
+    T* ur = u + r * n;
+    double s[2] = {0, 0};  // x . v, x . x
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      ur[i] = vr[i];
+      s[0] += static_cast<double>(xr[i]) * static_cast<double>(vr[i]);
+      s[1] += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
+    }
+    block_sums(s, sh);
+    const T cp = sphere_project_coefficient<T>(s[0], s[1]);
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) ur[i] -= cp * xr[i];
   }
 }
 
 // Hessian-vector epilogue per row: ge holds Y x (p = 3: 2 g_E, halved in
 // place), hv holds Y u with u = P v; on exit hv = P (Y u - c u), c the
-// Weingarten coefficient x . g_E / |x|^2.
+// Weingarten coefficient x . g_E / |x|^2 (sphere_weingarten,
+// pspin_hvp_epilogue).
 template <class T>
 __global__ void pspin_hvp_kernel(int p, const T* x, T* ge, const T* u, T* hv, std::int64_t rows,
                                  std::int64_t n) {
-  for (std::int64_t r = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; r < rows;
-       r += std::int64_t(gridDim.x) * blockDim.x) {
+  __shared__ double sh[64];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const std::int64_t off = r * n;
+    const T* xr = x + off;
     T* ger = ge + off;
-    if (p == 3)
-      for (std::int64_t i = 0; i < n; ++i) ger[i] /= T(2);
-    const double c = sphere_weingarten(n, x + off, ger);
-    pspin_hvp_epilogue(n, x + off, c, u + off, hv + off);
+    T* hr = hv + off;
+    double s[2] = {0, 0};  // x . g_E, x . x
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      if (p == 3) ger[i] /= T(2);
+      s[0] += static_cast<double>(xr[i]) * static_cast<double>(ger[i]);
+      s[1] += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
+    }
+    block_sums(s, sh);
+    const double cw = s[0] / s[1];
+    double t[1] = {0};  // x . y after y = Y u - c u
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      hr[i] = static_cast<T>(hr[i] - cw * u[off + i]);
+      t[0] += static_cast<double>(xr[i]) * static_cast<double>(hr[i]);
+    }
+    block_sums(t, sh);
+    const T cp = sphere_project_coefficient<T>(t[0], s[1]);
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) hr[i] -= cp * xr[i];
   }
 }
 
 // `points` copies of the n x n matrix a: h [points, nn], nn = n^2.
 template <class T>
 __global__ void broadcast_matrix_kernel(const T* a, T* h, std::int64_t points, std::int64_t nn) {
-  const std::int64_t len = points * nn;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x)
-    h[k] = a[k % nn];
+  for (std::int64_t pt = blockIdx.y; pt < points; pt += gridDim.y)
+    for (std::int64_t e = row_index(); e < nn; e += row_stride()) h[pt * nn + e] = a[e];
 }
 
-// Dense p-spin Hessians, step 1, thread per point: the unit normal q = x / |x|
+// Dense p-spin Hessians, step 1, block per point: the unit normal q = x / |x|
 // (double), x [points, n], q [points, n].
 template <class T>
 __global__ void pspin_normal_kernel(const T* x, double* q, std::int64_t points, std::int64_t n) {
-  for (std::int64_t pt = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; pt < points;
-       pt += std::int64_t(gridDim.x) * blockDim.x) {
+  __shared__ double sh[32];
+  for (std::int64_t pt = blockIdx.x; pt < points; pt += gridDim.x) {
     const T* xp = x + pt * n;
-    const double norm = sqrt(row_dot(n, xp, xp));
-    for (std::int64_t i = 0; i < n; ++i) q[pt * n + i] = xp[i] / norm;
+    double s[1] = {0};
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      s[0] += static_cast<double>(xp[i]) * static_cast<double>(xp[i]);
+    block_sums(s, sh);
+    const double norm = sqrt(s[0]);
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) q[pt * n + i] = xp[i] / norm;
   }
 }
 
-// Step 2, thread per (point, i): w_i = (Y q)_i in double, j in order, Y
-// [points, n, n].
+// Step 2, warp per (point, i): w_i = (Y q)_i in double, the lanes taking j =
+// lane + 32 k and warp_sum combining them, Y [points, n, n]. Threads per
+// block: kFlatThreads (8 warps, one row each).
 template <class T>
 __global__ void pspin_yq_kernel(const T* y, const double* q, double* w, std::int64_t points,
                                 std::int64_t n) {
-  const std::int64_t len = points * n;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t pt = k / n, i = k - pt * n;
-    const T* yi = y + (pt * n + i) * n;
+  const unsigned lane = threadIdx.x & 31u, warps = blockDim.x / 32;
+  for (std::int64_t row = blockIdx.x * std::int64_t(warps) + threadIdx.x / 32; row < points * n;
+       row += std::int64_t(gridDim.x) * warps) {
+    const std::int64_t pt = row / n;  // once per (point, i), not per element
+    const T* yi = y + row * n;
     const double* qp = q + pt * n;
     double s = 0;
-    for (std::int64_t j = 0; j < n; ++j) s += yi[j] * qp[j];
-    w[k] = s;
+    for (std::int64_t j = lane; j < n; j += 32) s += yi[j] * qp[j];
+    s = warp_sum(s);
+    if (lane == 0) w[row] = s;
   }
 }
 
-// Step 3, thread per point: alpha = q . w (i in order).
+// Step 3, block per point: alpha = q . w.
 __global__ void pspin_alpha_kernel(const double* q, const double* w, double* alpha,
                                    std::int64_t points, std::int64_t n) {
-  for (std::int64_t pt = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; pt < points;
-       pt += std::int64_t(gridDim.x) * blockDim.x)
-    alpha[pt] = row_dot(n, q + pt * n, w + pt * n);
+  __shared__ double sh[32];
+  for (std::int64_t pt = blockIdx.x; pt < points; pt += gridDim.x) {
+    double s[1] = {0};
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      s[0] += q[pt * n + i] * w[pt * n + i];
+    block_sums(s, sh);
+    if (threadIdx.x == 0) alpha[pt] = s[0];
+  }
 }
 
-// Step 4, thread per entry: Y overwritten by the embedded Riemannian Hessian
-// P (Y - c I) P with c = alpha / (p - 1), h [points, n, n].
+// Step 4, grid row per Hessian row (point, i): Y overwritten by the embedded
+// Riemannian Hessian P (Y - c I) P with c = alpha / (p - 1), h [points, n, n].
 template <class T>
 __global__ void pspin_hessian_kernel(int p, T* h, const double* q, const double* w,
                                      const double* alpha, std::int64_t points, std::int64_t n) {
-  const std::int64_t nn = n * n, len = points * nn;
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t pt = k / nn, e = k - pt * nn, i = e / n, j = e - i * n;
+  for (std::int64_t row = blockIdx.y; row < points * n; row += gridDim.y) {
+    const std::int64_t pt = row / n, i = row - pt * n;  // once per row
     const double* qp = q + pt * n;
     const double* wp = w + pt * n;
     const double a = alpha[pt];
-    h[k] = sphere_hessian_entry(h[k], i == j, qp[i], qp[j], wp[i], wp[j], a, a / (p - 1));
+    T* hr = h + row * n;
+    for (std::int64_t j = row_index(); j < n; j += row_stride())
+      hr[j] = sphere_hessian_entry(hr[j], i == j, qp[i], qp[j], wp[i], wp[j], a, a / (p - 1));
   }
 }
 
@@ -483,6 +554,9 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
       dl_span += dl_widths[l] * dl_samples;
     }
     require(d.dim == params, "deep-linear dimension is not the parameter count");
+    // The R-operator's output kernel indexes d_L x n in 32 bits.
+    require(dl_widths.back() * dl_samples <= kIntMax,
+            "deep-linear d_L x samples must be below 2^31 on the cuda backend");
     require(d.dl_x.size() == checked_size(dl_widths.front(), dl_samples),
             "deep-linear inputs are not d_0 x n");
     require(d.dl_y.size() == checked_size(dl_widths.back(), dl_samples),
@@ -495,6 +569,9 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
     require(mlp.d > 0 && mlp.h > 0 && mlp.o > 0 && mlp.n > 0, "mlp sizes must be positive");
     require(mlp.d <= kIntMax && mlp.h <= kIntMax && mlp.o <= kIntMax && mlp.n <= kIntMax,
             "mlp sizes too large for cuBLAS");
+    // The kernels index a trajectory's hidden and output arrays in 32 bits.
+    require(mlp.n * mlp.h <= kIntMax && mlp.n * mlp.o <= kIntMax,
+            "mlp samples x hidden (or x outputs) must be below 2^31 on the cuda backend");
     require(d.dim == mlp.params(), "mlp dimension is not the parameter count");
     require(d.mlp_x.size() == checked_size(mlp.n, mlp.d), "mlp inputs are not n x d");
     require(d.mlp_y.size() == checked_size(mlp.n, mlp.o), "mlp labels are not n x o");
@@ -511,6 +588,11 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
             "gaussian-field frequencies are not features x dim");
     require(d.field_b.size() == d.field_a.size(), "gaussian-field needs one phase per amplitude");
   }
+  // Row tiles: every GEMM over rows has kRowTile rows of the dimension or
+  // the features (and the kernels index a row in 32 bits).
+  require(!d.coupled() ||
+              kRowTile * std::max<std::int64_t>(d.dim, m) <= std::numeric_limits<int>::max(),
+          "objective dimension (or features) too large for the cuda backend's row tiles");
   lambda.upload(convert<T>(d.lambda));
   matrix.upload(convert<T>(d.matrix));
   w.upload(convert<T>(d.field_w));
@@ -538,57 +620,53 @@ void DeviceObjective<T>::coupled_value_grad(cublasHandle_t h, std::int64_t rows,
     return;
   }
   if (is_mlp()) {
-    const std::int64_t nh = mlp.n * mlp.h;
+    const std::int64_t span = tiled_rows(rows) * mlp.n * mlp.h;
     T* hid = z;
-    T* dh = z + rows * nh;
-    mlp_value_grad(h, rows, x, g, f_rows, hid, dh, dh, dh + rows * nh);
+    T* dh = z + span;
+    mlp_value_grad(h, rows, x, g, f_rows, hid, dh, dh, dh + span);
     return;
   }
   if (!field()) {
-    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
-      gemm_rm(h, false, false, r, n, n, x + r0 * n, matrix.get(), g + r0 * n);  // G = X A
-    });
+    gemm_rows(h, rows, false, n, n, x, matrix.get(), g);  // G = X A
     return;
   }
-  for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
-    T* zs = z + r0 * m;
-    T* gs = g + r0 * n;
-    gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), zs);  // Z = X W^T
-    field_value_kernel<T><<<row_blocks(r), kFlatThreads>>>(x + r0 * n, zs, gs, f_rows + r0, a.get(),
-                                                           b.get(), mu, c, r, n, m);
-    SS_LAUNCHED("field_value_kernel");
-    gemm_rm(h, false, false, r, n, m, zs, w.get(), gs, T(1));  // G = mu X + S W
-  });
+  const std::int64_t rt = tiled_rows(rows);
+  gemm_rows(h, rows, true, m, n, x, w.get(), z);  // Z = X W^T
+  field_value_kernel<T>
+      <<<row_blocks(rt), kFlatThreads>>>(x, z, g, f_rows, a.get(), b.get(), mu, c, rt, n, m);
+  SS_LAUNCHED("field_value_kernel");
+  gemm_rows(h, rows, false, n, m, z, w.get(), g, T(1));  // G = mu X + S W
 }
 
 template <class T>
 void DeviceObjective<T>::mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
-                                        double* f, T* hid, T* dh, T* da, T* out) const {
+                                        double* f, T* hid, T* dh, T* da, T* out,
+                                        std::int64_t tile) const {
   if (rows == 0) return;
   const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
-  const std::int64_t nh = n * hh, no = n * o;
+  const std::int64_t nh = n * hh, no = n * o, rt = tiled_rows(rows, tile);
+  const auto unh = static_cast<unsigned>(nh), uno = static_cast<unsigned>(no);
   const T* xs = mlp_x.get();
-  gemm_rm_strided(h, false, true, n, hh, d, xs, 0, x + mlp.w1(), dim, hid, nh, rows);  // X W1^T
-  mlp_hidden_kernel<T>
-      <<<flat_blocks(rows * nh), kFlatThreads>>>(hid, x, dim, mlp.b1(), rows, nh, hh);
+  gemm_tiles(h, rows, tile, false, true, n, hh, d, xs, 0, x + mlp.w1(), dim, hid, nh);  // X W1^T
+  mlp_hidden_kernel<T><<<row_grid(rt, nh), row_threads(nh)>>>(hid, x, dim, mlp.b1(), rt, unh,
+                                                              static_cast<unsigned>(hh));
   SS_LAUNCHED("mlp_hidden_kernel");
-  gemm_rm_strided(h, false, true, n, o, hh, hid, nh, x + mlp.w2(), dim, out, no, rows);  // H W2^T
-  mlp_residual_kernel<T><<<row_blocks(rows), kFlatThreads>>>(out, x, dim, mlp.b2(), mlp_y.get(), f,
-                                                             rows, no, o, T(1) / static_cast<T>(n),
-                                                             static_cast<double>(n));
+  gemm_tiles(h, rows, tile, false, true, n, o, hh, hid, nh, x + mlp.w2(), dim, out, no);  // H W2^T
+  mlp_residual_kernel<T><<<row_blocks(rt), kFlatThreads>>>(
+      out, x, dim, mlp.b2(), mlp_y.get(), f, rt, uno, static_cast<unsigned>(o),
+      T(1) / static_cast<T>(n), static_cast<double>(n));
   SS_LAUNCHED("mlp_residual_kernel");
   if (!g) return;
-  gemm_rm_strided(h, true, false, o, hh, n, out, no, hid, nh, g + mlp.w2(), dim, rows);
-  mlp_colsum_kernel<T>
-      <<<flat_blocks(rows * o), kFlatThreads>>>(out, no, g + mlp.b2(), dim, rows, n, o);
+  gemm_tiles(h, rows, tile, true, false, o, hh, n, out, no, hid, nh, g + mlp.w2(), dim);
+  mlp_colsum_kernel<T><<<row_grid(rt, o), row_threads(o)>>>(out, no, g + mlp.b2(), dim, rt, n,
+                                                            static_cast<unsigned>(o));
   SS_LAUNCHED("mlp_colsum_kernel");
-  gemm_rm_strided(h, false, false, n, hh, o, out, no, x + mlp.w2(), dim, dh, nh,
-                  rows);  // dout W2
-  mlp_dact_kernel<T><<<flat_blocks(rows * nh), kFlatThreads>>>(dh, hid, da, rows * nh);
+  gemm_tiles(h, rows, tile, false, false, n, hh, o, out, no, x + mlp.w2(), dim, dh, nh);  // dout W2
+  mlp_dact_kernel<T><<<flat_blocks(rt * nh), kFlatThreads>>>(dh, hid, da, rt * nh);
   SS_LAUNCHED("mlp_dact_kernel");
-  gemm_rm_strided(h, true, false, hh, d, n, da, nh, xs, 0, g + mlp.w1(), dim, rows);  // dA^T X
-  mlp_colsum_kernel<T>
-      <<<flat_blocks(rows * hh), kFlatThreads>>>(da, nh, g + mlp.b1(), dim, rows, n, hh);
+  gemm_tiles(h, rows, tile, true, false, hh, d, n, da, nh, xs, 0, g + mlp.w1(), dim);  // dA^T X
+  mlp_colsum_kernel<T><<<row_grid(rt, hh), row_threads(hh)>>>(da, nh, g + mlp.b1(), dim, rt, n,
+                                                              static_cast<unsigned>(hh));
   SS_LAUNCHED("mlp_colsum_kernel");
 }
 
@@ -598,43 +676,45 @@ void DeviceObjective<T>::mlp_hvp(cublasHandle_t h, std::int64_t rows, bool share
                                  T* rh, T* rdh, T* rout) const {
   if (rows == 0) return;
   const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
-  const std::int64_t nh = n * hh, no = n * o;
+  const std::int64_t nh = n * hh, no = n * o, rt = tiled_rows(rows), tile = kRowTile;
+  const auto unh = static_cast<unsigned>(nh), uno = static_cast<unsigned>(no);
   const std::int64_t ps = shared ? 0 : dim, hs = shared ? 0 : nh, os = shared ? 0 : no;
   const T* xs = mlp_x.get();
   const T* w2 = x + mlp.w2();
   const T* v2 = v + mlp.w2();
-  gemm_rm_strided(h, false, true, n, hh, d, xs, 0, v + mlp.w1(), dim, ra, nh, rows);  // X V1^T
-  mlp_r_hidden_kernel<T>
-      <<<flat_blocks(rows * nh), kFlatThreads>>>(ra, rh, hid, hs, v, dim, mlp.b1(), rows, nh, hh);
+  gemm_tiles(h, rows, tile, false, true, n, hh, d, xs, 0, v + mlp.w1(), dim, ra, nh);  // X V1^T
+  mlp_r_hidden_kernel<T><<<row_grid(rt, nh), row_threads(nh)>>>(ra, rh, hid, hs, v, dim, mlp.b1(),
+                                                                rt, unh, static_cast<unsigned>(hh));
   SS_LAUNCHED("mlp_r_hidden_kernel");
-  gemm_rm_strided(h, false, true, n, o, hh, rh, nh, w2, ps, rout, no, rows);          // R{H} W2^T
-  gemm_rm_strided(h, false, true, n, o, hh, hid, hs, v2, dim, rout, no, rows, T(1));  // + H V2^T
-  mlp_r_out_kernel<T><<<flat_blocks(rows * no), kFlatThreads>>>(rout, v, dim, mlp.b2(), rows, no, o,
-                                                                T(1) / static_cast<T>(n));
+  gemm_tiles(h, rows, tile, false, true, n, o, hh, rh, nh, w2, ps, rout, no);          // R{H} W2^T
+  gemm_tiles(h, rows, tile, false, true, n, o, hh, hid, hs, v2, dim, rout, no, T(1));  // + H V2^T
+  mlp_r_out_kernel<T><<<row_grid(rt, no), row_threads(no)>>>(
+      rout, v, dim, mlp.b2(), rt, uno, static_cast<unsigned>(o), T(1) / static_cast<T>(n));
   SS_LAUNCHED("mlp_r_out_kernel");
   // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
-  gemm_rm_strided(h, true, false, o, hh, n, rout, no, hid, hs, hv + mlp.w2(), dim, rows);
-  gemm_rm_strided(h, true, false, o, hh, n, dout, os, rh, nh, hv + mlp.w2(), dim, rows, T(1));
-  mlp_colsum_kernel<T>
-      <<<flat_blocks(rows * o), kFlatThreads>>>(rout, no, hv + mlp.b2(), dim, rows, n, o);
+  gemm_tiles(h, rows, tile, true, false, o, hh, n, rout, no, hid, hs, hv + mlp.w2(), dim);
+  gemm_tiles(h, rows, tile, true, false, o, hh, n, dout, os, rh, nh, hv + mlp.w2(), dim, T(1));
+  mlp_colsum_kernel<T><<<row_grid(rt, o), row_threads(o)>>>(rout, no, hv + mlp.b2(), dim, rt, n,
+                                                            static_cast<unsigned>(o));
   SS_LAUNCHED("mlp_colsum_kernel");
   // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
-  gemm_rm_strided(h, false, false, n, hh, o, rout, no, w2, ps, rdh, nh, rows);
-  gemm_rm_strided(h, false, false, n, hh, o, dout, os, v2, dim, rdh, nh, rows, T(1));
-  mlp_r_dact_kernel<T><<<flat_blocks(rows * nh), kFlatThreads>>>(rdh, hid, dh, hs, ra, rows, nh);
+  gemm_tiles(h, rows, tile, false, false, n, hh, o, rout, no, w2, ps, rdh, nh);
+  gemm_tiles(h, rows, tile, false, false, n, hh, o, dout, os, v2, dim, rdh, nh, T(1));
+  mlp_r_dact_kernel<T><<<row_grid(rt, nh), row_threads(nh)>>>(rdh, hid, dh, hs, ra, rt, unh);
   SS_LAUNCHED("mlp_r_dact_kernel");
-  gemm_rm_strided(h, true, false, hh, d, n, rdh, nh, xs, 0, hv + mlp.w1(), dim,
-                  rows);  // R{dA}^T X
-  mlp_colsum_kernel<T>
-      <<<flat_blocks(rows * hh), kFlatThreads>>>(rdh, nh, hv + mlp.b1(), dim, rows, n, hh);
+  gemm_tiles(h, rows, tile, true, false, hh, d, n, rdh, nh, xs, 0, hv + mlp.w1(),
+             dim);  // R{dA}^T X
+  mlp_colsum_kernel<T><<<row_grid(rt, hh), row_threads(hh)>>>(rdh, nh, hv + mlp.b1(), dim, rt, n,
+                                                              static_cast<unsigned>(hh));
   SS_LAUNCHED("mlp_colsum_kernel");
 }
 
 template <class T>
 void DeviceObjective<T>::dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
-                                       double* f, T* work) const {
+                                       double* f, T* work, std::int64_t tile) const {
   if (rows == 0) return;
   const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
+  const std::int64_t rt = tiled_rows(rows, tile);
   const std::vector<std::int64_t>& d = dl_widths;
   T* z = work;             // Z_l at z + dl_zoff[l]
   T* dz = work + dl_span;  // dZ_l at dz + dl_zoff[l]
@@ -643,19 +723,19 @@ void DeviceObjective<T>::dl_value_grad(cublasHandle_t h, std::int64_t rows, cons
   const auto act = [&](std::int64_t l) -> const T* { return l == 1 ? xs : z + dl_zoff[l - 1]; };
   const auto act_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : ws; };
   for (std::int64_t l = 1; l <= L; ++l)  // Z_l = W_l Z_(l-1)
-    gemm_rm_strided(h, false, false, d[l], n, d[l - 1], x + dl_off[l], dim, act(l), act_stride(l),
-                    z + dl_zoff[l], ws, rows);
+    gemm_tiles(h, rows, tile, false, false, d[l], n, d[l - 1], x + dl_off[l], dim, act(l),
+               act_stride(l), z + dl_zoff[l], ws);
   dl_residual_kernel<T>
-      <<<row_blocks(rows), kFlatThreads>>>(z + dl_zoff[L], dz + dl_zoff[L], ws, dl_y.get(), f, rows,
-                                           d[L] * n, static_cast<T>(n), static_cast<double>(n));
+      <<<row_blocks(rt), kFlatThreads>>>(z + dl_zoff[L], dz + dl_zoff[L], ws, dl_y.get(), f, rt,
+                                         d[L] * n, static_cast<T>(n), static_cast<double>(n));
   SS_LAUNCHED("dl_residual_kernel");
   if (!g) return;
   for (std::int64_t l = L; l >= 1; --l) {
-    gemm_rm_strided(h, false, true, d[l], d[l - 1], n, dz + dl_zoff[l], ws, act(l), act_stride(l),
-                    g + dl_off[l], dim, rows);  // grad W_l = dZ_l Z_(l-1)^T
+    gemm_tiles(h, rows, tile, false, true, d[l], d[l - 1], n, dz + dl_zoff[l], ws, act(l),
+               act_stride(l), g + dl_off[l], dim);  // grad W_l = dZ_l Z_(l-1)^T
     if (l == 1) break;
-    gemm_rm_strided(h, true, false, d[l - 1], n, d[l], x + dl_off[l], dim, dz + dl_zoff[l], ws,
-                    dz + dl_zoff[l - 1], ws, rows);  // dZ_(l-1) = W_l^T dZ_l
+    gemm_tiles(h, rows, tile, true, false, d[l - 1], n, d[l], x + dl_off[l], dim, dz + dl_zoff[l],
+               ws, dz + dl_zoff[l - 1], ws);  // dZ_(l-1) = W_l^T dZ_l
   }
 }
 
@@ -665,6 +745,7 @@ void DeviceObjective<T>::dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared
   if (rows == 0) return;
   const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
   const std::int64_t ps = shared ? 0 : dim, fs = shared ? 0 : ws;
+  const std::int64_t rt = tiled_rows(rows), tile = kRowTile;
   const std::vector<std::int64_t>& d = dl_widths;
   const T* z = work;             // forward Z_l at z + dl_zoff[l], rows fs apart
   const T* dz = work + dl_span;  // forward dZ_l
@@ -674,31 +755,32 @@ void DeviceObjective<T>::dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared
   for (std::int64_t l = 1; l <= L; ++l) {
     const std::int64_t m_l = d[l], k_l = d[l - 1];
     if (l == 1) {  // R{Z_1} = V_1 X
-      gemm_rm_strided(h, false, false, m_l, n, k_l, v + dl_off[l], dim, xs, 0, rz + dl_zoff[l], ws,
-                      rows);
+      gemm_tiles(h, rows, tile, false, false, m_l, n, k_l, v + dl_off[l], dim, xs, 0,
+                 rz + dl_zoff[l], ws);
       continue;
     }
-    gemm_rm_strided(h, false, false, m_l, n, k_l, v + dl_off[l], dim, z + dl_zoff[l - 1], fs,
-                    rz + dl_zoff[l], ws, rows);  // V_l Z_(l-1)
-    gemm_rm_strided(h, false, false, m_l, n, k_l, x + dl_off[l], ps, rz + dl_zoff[l - 1], ws,
-                    rz + dl_zoff[l], ws, rows, T(1));  // + W_l R{Z_(l-1)}
+    gemm_tiles(h, rows, tile, false, false, m_l, n, k_l, v + dl_off[l], dim, z + dl_zoff[l - 1], fs,
+               rz + dl_zoff[l], ws);  // V_l Z_(l-1)
+    gemm_tiles(h, rows, tile, false, false, m_l, n, k_l, x + dl_off[l], ps, rz + dl_zoff[l - 1], ws,
+               rz + dl_zoff[l], ws, T(1));  // + W_l R{Z_(l-1)}
   }
-  dl_r_out_kernel<T><<<flat_blocks(rows * d[L] * n), kFlatThreads>>>(
-      rz + dl_zoff[L], rdz + dl_zoff[L], ws, rows, d[L] * n, static_cast<T>(n));
+  dl_r_out_kernel<T><<<row_grid(rt, d[L] * n), row_threads(d[L] * n)>>>(
+      rz + dl_zoff[L], rdz + dl_zoff[L], ws, rt, static_cast<unsigned>(d[L] * n),
+      static_cast<T>(n));
   SS_LAUNCHED("dl_r_out_kernel");
   for (std::int64_t l = L; l >= 1; --l) {
     const std::int64_t m_l = d[l], k_l = d[l - 1];
     const T* act = l == 1 ? xs : z + dl_zoff[l - 1];
     const std::int64_t as = l == 1 ? 0 : fs;
-    gemm_rm_strided(h, false, true, m_l, k_l, n, rdz + dl_zoff[l], ws, act, as, hv + dl_off[l], dim,
-                    rows);  // R{dZ_l} Z_(l-1)^T
+    gemm_tiles(h, rows, tile, false, true, m_l, k_l, n, rdz + dl_zoff[l], ws, act, as,
+               hv + dl_off[l], dim);  // R{dZ_l} Z_(l-1)^T
     if (l == 1) break;
-    gemm_rm_strided(h, false, true, m_l, k_l, n, dz + dl_zoff[l], fs, rz + dl_zoff[l - 1], ws,
-                    hv + dl_off[l], dim, rows, T(1));  // + dZ_l R{Z_(l-1)}^T
-    gemm_rm_strided(h, true, false, k_l, n, m_l, v + dl_off[l], dim, dz + dl_zoff[l], fs,
-                    rdz + dl_zoff[l - 1], ws, rows);  // V_l^T dZ_l
-    gemm_rm_strided(h, true, false, k_l, n, m_l, x + dl_off[l], ps, rdz + dl_zoff[l], ws,
-                    rdz + dl_zoff[l - 1], ws, rows, T(1));  // + W_l^T R{dZ_l}
+    gemm_tiles(h, rows, tile, false, true, m_l, k_l, n, dz + dl_zoff[l], fs, rz + dl_zoff[l - 1],
+               ws, hv + dl_off[l], dim, T(1));  // + dZ_l R{Z_(l-1)}^T
+    gemm_tiles(h, rows, tile, true, false, k_l, n, m_l, v + dl_off[l], dim, dz + dl_zoff[l], fs,
+               rdz + dl_zoff[l - 1], ws);  // V_l^T dZ_l
+    gemm_tiles(h, rows, tile, true, false, k_l, n, m_l, x + dl_off[l], ps, rdz + dl_zoff[l], ws,
+               rdz + dl_zoff[l - 1], ws, T(1));  // + W_l^T R{dZ_l}
   }
 }
 
@@ -706,11 +788,12 @@ template <class T>
 template <class F>
 void DeviceObjective<T>::pspin_contract(cublasHandle_t h, std::int64_t rows, const T* x, T* y,
                                         F&& body) const {
-  const std::int64_t n = view.n, nn = n * n, block = pspin_block(rows);
-  for (std::int64_t r0 = 0; r0 < rows; r0 += block) {
-    const std::int64_t rb = std::min(block, rows - r0);
-    gemm_rm(h, false, true, rb, nn, n, x + r0 * n, couplings.get(), y);  // [rb, n^2]
-    body(r0, rb);
+  const std::int64_t n = view.n, nn = n * n, tile = pspin_tile();
+  T* xs = y + pspin_stage(0);
+  for (std::int64_t r0 = 0; r0 < rows; r0 += tile) {
+    copy_async(xs, x + r0 * n, tile * n);
+    gemm_rm(h, false, true, tile, nn, n, xs, couplings.get(), y);  // [tile, n^2]
+    body(r0);
   }
 }
 
@@ -718,18 +801,18 @@ template <class T>
 void DeviceObjective<T>::pspin_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
                                           double* f, T* y) const {
   if (rows == 0) return;
-  const std::int64_t n = view.n, nn = n * n;
+  const std::int64_t n = view.n, nn = n * n, tile = pspin_tile();
   if (p == 2) {
-    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
-      gemm_rm(h, false, false, r, n, n, x + r0 * n, couplings.get(), g + r0 * n);  // G_E = X A
-    });
+    gemm_rows(h, rows, false, n, n, x, couplings.get(), g);  // G_E = X A
   } else {
-    pspin_contract(h, rows, x, y, [&](std::int64_t r0, std::int64_t rb) {
-      gemm_rm_strided(h, false, false, n, 1, n, y, nn, x + r0 * n, n, g + r0 * n, n,
-                      rb);  // Y_r x_r
+    const T* xs = y + pspin_stage(0);
+    T* out = y + pspin_stage(2);
+    pspin_contract(h, rows, x, y, [&](std::int64_t r0) {
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, xs, n, out, n, tile);  // Y_r x_r
+      copy_async(g + r0 * n, out, tile * n);
     });
   }
-  pspin_grad_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(p, x, g, f, rows, n);
+  pspin_grad_kernel<T><<<row_blocks(rows), kFlatThreads>>>(p, x, g, f, rows, n);
   SS_LAUNCHED("pspin_grad_kernel");
 }
 
@@ -737,23 +820,28 @@ template <class T>
 void DeviceObjective<T>::pspin_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v,
                                    T* hv, T* ge, T* u, T* y) const {
   if (rows == 0) return;
-  const std::int64_t n = view.n, nn = n * n;
-  sphere_project_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(x, v, u, rows, n);
+  const std::int64_t n = view.n, nn = n * n, tile = pspin_tile();
+  // u = P v on every row the GEMMs read (the padding too).
+  sphere_project_kernel<T>
+      <<<row_blocks(tiled_rows(rows)), kFlatThreads>>>(x, v, u, tiled_rows(rows), n);
   SS_LAUNCHED("sphere_project_kernel");
   if (p == 2) {
-    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
-      gemm_rm(h, false, false, r, n, n, x + r0 * n, couplings.get(), ge + r0 * n);  // X A
-      gemm_rm(h, false, false, r, n, n, u + r0 * n, couplings.get(), hv + r0 * n);  // U A
-    });
+    gemm_rows(h, rows, false, n, n, x, couplings.get(), ge);  // X A
+    gemm_rows(h, rows, false, n, n, u, couplings.get(), hv);  // U A
   } else {
-    pspin_contract(h, rows, x, y, [&](std::int64_t r0, std::int64_t rb) {
-      gemm_rm_strided(h, false, false, n, 1, n, y, nn, x + r0 * n, n, ge + r0 * n, n,
-                      rb);  // Y_r x_r
-      gemm_rm_strided(h, false, false, n, 1, n, y, nn, u + r0 * n, n, hv + r0 * n, n,
-                      rb);  // Y_r u_r
+    const T* xs = y + pspin_stage(0);
+    T* us = y + pspin_stage(1);
+    T* gs = y + pspin_stage(2);
+    T* hs = y + pspin_stage(3);
+    pspin_contract(h, rows, x, y, [&](std::int64_t r0) {
+      copy_async(us, u + r0 * n, tile * n);
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, xs, n, gs, n, tile);  // Y_r x_r
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, us, n, hs, n, tile);  // Y_r u_r
+      copy_async(ge + r0 * n, gs, tile * n);
+      copy_async(hv + r0 * n, hs, tile * n);
     });
   }
-  pspin_hvp_kernel<T><<<flat_blocks(rows), kFlatThreads>>>(p, x, ge, u, hv, rows, n);
+  pspin_hvp_kernel<T><<<row_blocks(rows), kFlatThreads>>>(p, x, ge, u, hv, rows, n);
   SS_LAUNCHED("pspin_hvp_kernel");
 }
 
@@ -762,21 +850,23 @@ void DeviceObjective<T>::pspin_hessians(cublasHandle_t h, std::int64_t points, c
                                         double* q, double* w, double* alpha) const {
   const std::int64_t n = view.n, nn = n * n;
   if (points == 0 || n == 0) return;
+  require(points <= pspin_tile(), "p-spin Hessians: more points than one contraction tile");
   if (p == 2) {
     broadcast_matrix_kernel<T>
-        <<<flat_blocks(points * nn), kFlatThreads>>>(couplings.get(), hess, points, nn);
+        <<<row_grid(points, nn), row_threads(nn)>>>(couplings.get(), hess, points, nn);
     SS_LAUNCHED("broadcast_matrix_kernel");
   } else {
-    gemm_rm(h, false, true, points, nn, n, x, couplings.get(), hess);  // [points, n^2]
+    gemm_rm(h, false, true, pspin_tile(), nn, n, x, couplings.get(), hess);  // [tile, n^2]
   }
-  pspin_normal_kernel<T><<<flat_blocks(points), kFlatThreads>>>(x, q, points, n);
+  pspin_normal_kernel<T><<<row_blocks(points), kFlatThreads>>>(x, q, points, n);
   SS_LAUNCHED("pspin_normal_kernel");
-  pspin_yq_kernel<T><<<flat_blocks(points * n), kFlatThreads>>>(hess, q, w, points, n);
+  pspin_yq_kernel<T>
+      <<<flat_blocks(points * n * 32), kFlatThreads>>>(hess, q, w, points, n);  // warp per row
   SS_LAUNCHED("pspin_yq_kernel");
-  pspin_alpha_kernel<<<flat_blocks(points), kFlatThreads>>>(q, w, alpha, points, n);
+  pspin_alpha_kernel<<<row_blocks(points), kFlatThreads>>>(q, w, alpha, points, n);
   SS_LAUNCHED("pspin_alpha_kernel");
   pspin_hessian_kernel<T>
-      <<<flat_blocks(points * nn), kFlatThreads>>>(p, hess, q, w, alpha, points, n);
+      <<<row_grid(points * n, n), row_threads(n)>>>(p, hess, q, w, alpha, points, n);
   SS_LAUNCHED("pspin_hessian_kernel");
 }
 
@@ -787,42 +877,33 @@ void DeviceObjective<T>::coupled_hvp(cublasHandle_t h, std::int64_t rows, const 
   require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
   require(!is_deep_linear(), "deep-linear Hessian-vector products go through dl_hvp");
   require(!pspin(), "p-spin Hessian-vector products go through pspin_hvp");
-  const std::int64_t n = view.n;
+  const std::int64_t n = view.n, rt = tiled_rows(rows);
   if (!field()) {
-    for_row_slabs(rows, n, [&](std::int64_t r0, std::int64_t r) {
-      gemm_rm(h, false, false, r, n, n, v + r0 * n, matrix.get(), hv + r0 * n);
-    });
+    gemm_rows(h, rows, false, n, n, v, matrix.get(), hv);  // rows of V A (A symmetric)
     return;
   }
-  for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
-    T* zs = z + r0 * m;
-    T* us = u + r0 * m;
-    T* hs = hv + r0 * n;
-    gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), zs);  // Z = X W^T
-    gemm_rm(h, false, true, r, m, n, v + r0 * n, w.get(), us);  // U = V W^T
-    if (r * m > 0) {
-      field_hvp_weights_kernel<T>
-          <<<flat_blocks(r * m), kFlatThreads>>>(zs, us, a.get(), b.get(), c, r * m, m);
-      SS_LAUNCHED("field_hvp_weights_kernel");
-    }
-    if (r * n > 0) {
-      scale_kernel<T><<<flat_blocks(r * n), kFlatThreads>>>(v + r0 * n, mu, hs, r * n);
-      SS_LAUNCHED("scale_kernel");
-    }
-    gemm_rm(h, false, false, r, n, m, us, w.get(), hs, T(1));  // mu V + (h o U) W
-  });
+  gemm_rows(h, rows, true, m, n, x, w.get(), z);  // Z = X W^T
+  gemm_rows(h, rows, true, m, n, v, w.get(), u);  // U = V W^T
+  if (m > 0) {
+    field_hvp_weights_kernel<T><<<row_grid(rt, m), row_threads(m)>>>(z, u, a.get(), b.get(), c, rt,
+                                                                     static_cast<unsigned>(m));
+    SS_LAUNCHED("field_hvp_weights_kernel");
+  }
+  if (n > 0) {
+    scale_kernel<T><<<flat_blocks(rt * n), kFlatThreads>>>(v, mu, hv, rt * n);
+    SS_LAUNCHED("scale_kernel");
+  }
+  gemm_rows(h, rows, false, n, m, u, w.get(), hv, T(1));  // mu V + (h o U) W
 }
 
 template <class T>
 void DeviceObjective<T>::field_curvatures(cublasHandle_t h, std::int64_t rows, const T* x,
                                           T* hz) const {
   const std::int64_t n = view.n;
-  for_row_slabs(rows, std::max(n, m), [&](std::int64_t r0, std::int64_t r) {
-    gemm_rm(h, false, true, r, m, n, x + r0 * n, w.get(), hz + r0 * m);  // Z = X W^T
-  });
-  if (rows * m > 0) {
-    field_curvature_kernel<T>
-        <<<flat_blocks(rows * m), kFlatThreads>>>(hz, a.get(), b.get(), c, rows * m, m);
+  gemm_rows(h, rows, true, m, n, x, w.get(), hz);  // Z = X W^T
+  if (rows > 0 && m > 0) {
+    field_curvature_kernel<T><<<row_grid(rows, m), row_threads(m)>>>(hz, a.get(), b.get(), c, rows,
+                                                                     static_cast<unsigned>(m));
     SS_LAUNCHED("field_curvature_kernel");
   }
 }
@@ -830,17 +911,17 @@ void DeviceObjective<T>::field_curvatures(cublasHandle_t h, std::int64_t rows, c
 template <class T>
 void DeviceObjective<T>::field_hessians(cublasHandle_t h, std::int64_t points, const T* hz, T* dw,
                                         T* hess) const {
-  const std::int64_t n = view.n;
+  const std::int64_t n = view.n, hs = hess_stride(), ds = dw_stride();
   if (points == 0 || n == 0) return;
   if (m > 0) {
-    scaled_rows_kernel<T>
-        <<<flat_blocks(points * m * n), kFlatThreads>>>(w.get(), hz, dw, points, m, n);
+    scaled_rows_kernel<T><<<row_grid(points * m, n), row_threads(n)>>>(w.get(), hz, dw, ds, points,
+                                                                       m, static_cast<unsigned>(n));
     SS_LAUNCHED("scaled_rows_kernel");
   }
-  identity_kernel<T><<<flat_blocks(points * n * n), kFlatThreads>>>(hess, mu, points, n);
+  identity_kernel<T><<<row_grid(points * n, n), row_threads(n)>>>(hess, hs, mu, points, n);
   SS_LAUNCHED("identity_kernel");
   for (std::int64_t p = 0; p < points; ++p)  // mu I + W^T (diag(h) W)
-    gemm_rm(h, true, false, n, n, m, w.get(), dw + p * m * n, hess + p * n * n, T(1));
+    gemm_rm(h, true, false, n, n, m, w.get(), dw + p * ds, hess + p * hs, T(1));
 }
 
 template struct DeviceObjective<float>;

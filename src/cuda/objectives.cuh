@@ -10,12 +10,41 @@
 
 namespace saddlescope::cuda_detail {
 
+// Row tile of the row-batched GEMMs (docs/design.md II.4). cuBLAS picks its
+// kernel (and so a row's summation order) by the call's shape, so a row's
+// bits would depend on how many rows share the call: the chunk, which
+// follows free device memory, or the running rows after compaction. Every
+// call that mixes rows is therefore made on whole tiles of kRowTile rows,
+// the last one padded: a plain GEMM has kRowTile rows, a strided-batched one
+// (the networks, one entry per row) kRowTile entries. Same shape, same
+// leading dimensions, same pointer alignment (a tile starts kRowTile * n
+// elements, a multiple of 512 bytes, from a cudaMalloc'd base) => the same
+// kernel, whatever the number of rows. 128 rows: a tile of a plain GEMM
+// still spans several thread-block tiles of the output, and the launches
+// per GEMM are rows / 128. A power of two, so that the p = 3 p-spin's
+// smaller contraction tiles (pspin_tile) divide it.
+constexpr std::int64_t kRowTile = 128;
+
+// Rows of the arrays of a pass over `rows` rows: whole tiles of `tile` rows.
+inline std::int64_t tiled_rows(std::int64_t rows, std::int64_t tile = kRowTile) {
+  return (rows + tile - 1) / tile * tile;
+}
+
 // Objective arrays on the device, the view the shared math reads, and the
 // GEMM parts of the coupled objectives (rotated quadratic, gaussian-field,
 // mlp, deep-linear, p-spin), the same operations as the CPU backend's
 // HostObjective. Work spaces are the caller's: z holds work_elements(rows)
-// elements of T ([rows, work_per_row()], plus the p = 3 p-spin's contraction
-// block).
+// elements of T ([tiled_rows(rows), work_per_row()], plus the p = 3 p-spin's
+// contraction tile).
+//
+// Tiles: a pass over `rows` rows runs its row-mixing GEMMs on whole tiles
+// (kRowTile; see tiled_rows), so every row array it is given (x, v, g, hv,
+// f, work spaces) holds tiled_rows(rows) rows, and the input rows from
+// `rows` on (the padding) must be zero (or at least finite); what a pass
+// writes into padding rows is garbage, never read. The kernels between two
+// GEMMs run over the padding rows too, so that a GEMM never reads memory
+// nothing wrote. A row's results are then the same bits whatever the number
+// of rows and its position among them.
 template <class T>
 struct DeviceObjective {
   DeviceArray<T> lambda, matrix, w, a, b;
@@ -38,7 +67,8 @@ struct DeviceObjective {
   LocalObjective<T> view{};
 
   // Uploads the objective's arrays in precision T, after checking their
-  // sizes and cuBLAS's int limits (BackendError otherwise).
+  // sizes, cuBLAS's int limits and the 32-bit indices of the kernels
+  // (BackendError otherwise).
   explicit DeviceObjective(const ObjectiveData& d);
 
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
@@ -49,21 +79,37 @@ struct DeviceObjective {
   std::int64_t dl_layers() const { return static_cast<std::int64_t>(dl_widths.size()) - 1; }
   // Objectives whose coupled pass also gives the value per row (f_rows).
   bool row_values() const { return field() || is_network() || pspin(); }
-  // p = 3 p-spin: rows per block of the contraction Y = X T^T, whose [block,
-  // n^2] work space holds at most kPspinWorkElements elements (at least one
-  // row), as on the CPU backend; so block * n^2 also fits cuBLAS's int sizes.
-  std::int64_t pspin_block(std::int64_t rows) const {
+  // p = 3 p-spin: rows per tile of the contraction Y = X T^T, a fixed
+  // function of n (never of the row count): the largest power of two up to
+  // kRowTile whose [tile, n^2] block holds at most kPspinWorkElements
+  // elements (at least one row), as the CPU backend bounds its block; so
+  // tile * n^2 also fits cuBLAS's int sizes, and the tile divides kRowTile.
+  std::int64_t pspin_tile() const {
     const std::int64_t nn = std::max<std::int64_t>(view.n * view.n, 1);
-    return std::max<std::int64_t>(1, std::min<std::int64_t>(rows, kPspinWorkElements / nn));
+    const std::int64_t fit = std::max<std::int64_t>(1, kPspinWorkElements / nn);
+    std::int64_t t = 1;
+    while (t * 2 <= std::min(fit, kRowTile)) t *= 2;
+    return t;
   }
+  // p = 3 p-spin: the contraction's work space y: the block [pspin_tile(),
+  // n^2], then four staging blocks [pspin_tile(), n] (x, u, Y x and Y u of
+  // one tile, so that every contraction call reads and writes memory aligned
+  // alike whichever tile it is), each starting at a multiple of 64 elements:
+  // pspin_stage(k) is the offset of staging block k.
+  std::int64_t pspin_stage(int k) const {
+    const auto up = [](std::int64_t e) { return (e + 63) / 64 * 64; };
+    return up(pspin_tile() * view.n * view.n) + k * up(pspin_tile() * view.n);
+  }
+  std::size_t pspin_work_elements() const { return checked_size(pspin_stage(4)); }
   // Elements of T of the work space z of coupled_value_grad for `rows` rows:
-  // [rows, work_per_row()], plus for the p = 3 p-spin one contraction block
-  // [pspin_block(rows), n^2] shared by all rows (a fixed size, at most
-  // kPspinWorkElements elements unless one row alone is larger: the memory
-  // plan counts it with the objective data).
+  // [tiled_rows(rows), work_per_row()], plus for the p = 3 p-spin one
+  // contraction work space (pspin_work_elements) shared by all rows (a fixed
+  // size, at most kPspinWorkElements elements and the staging rows unless
+  // one row alone is larger: the memory plan counts it with the objective
+  // data).
   std::size_t work_elements(std::int64_t rows) const {
-    std::size_t e = checked_size(rows, work_per_row());
-    if (pspin() && p == 3 && rows > 0) e += checked_size(pspin_block(rows), view.n * view.n);
+    std::size_t e = checked_size(tiled_rows(rows), work_per_row());
+    if (pspin() && p == 3 && rows > 0) e += pspin_work_elements();
     return e;
   }
   // Elements of T per row of the work space z of coupled_value_grad: the
@@ -83,20 +129,23 @@ struct DeviceObjective {
   // quadratic: G = X A. Gaussian field: Z = X W^T, the epilogue (F, S in Z,
   // G = mu X), G += S W. MLP: mlp_value_grad. Deep-linear: dl_value_grad.
   // P-spin: pspin_value_grad (at x as given: the ensemble retracts first).
+  // x, g, f_rows: tiled_rows(rows) rows.
   void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
                           T* z) const;
 
   // The MLP forward and backward pass (MlpPass::value_grad) of `rows`
-  // parameter rows x [rows, dim] at once, each step one strided-batched GEMM
-  // over the rows (X shared) or a small kernel: A = X W1^T, H = tanh(A + b1)
-  // (in place in hid), out = H W2^T, then the residual kernel (loss into f,
-  // dout = (out + b2 - Y) / n in place in out) and, when g is not null, the
-  // gradient rows g [rows, dim]: grad W2 = dout^T H, grad b2 = colsum dout,
-  // dH = dout W2, dA = dH tanh'(A) (da may alias dh), grad W1 = dA^T X,
-  // grad b1 = colsum dA. Work spaces: hid, dh, da [rows, n, h], out [rows,
-  // n, o].
+  // parameter rows x [rows, dim] at once, each step strided-batched GEMMs
+  // over the rows in calls of exactly `tile` entries (X shared) or a small
+  // kernel: A = X W1^T, H = tanh(A + b1) (in place in hid), out = H W2^T,
+  // then the residual kernel (loss into f, dout = (out + b2 - Y) / n in place
+  // in out) and, when g is not null, the gradient rows g [rows, dim]:
+  // grad W2 = dout^T H, grad b2 = colsum dout, dH = dout W2, dA = dH tanh'(A)
+  // (da may alias dh), grad W1 = dA^T X, grad b1 = colsum dA. Work spaces:
+  // hid, dh, da [rows, n, h], out [rows, n, o]. Every array holds
+  // tiled_rows(rows, tile) rows. tile: kRowTile, or 1 for the one point of a
+  // dense Hessian (a fixed shape as well).
   void mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f, T* hid,
-                      T* dh, T* da, T* out) const;
+                      T* dh, T* da, T* out, std::int64_t tile = kRowTile) const;
 
   // MLP Hessian-vector products by the R-operator (MlpPass::hvp) for `rows`
   // directions v [rows, dim] into hv [rows, dim], at parameters x with the
@@ -104,20 +153,22 @@ struct DeviceObjective {
   // before tanh', i.e. da not aliasing dh). shared: every direction at the
   // one point x (its forward arrays once; the columns of a dense Hessian);
   // else direction r at row r of x and of the forward arrays. Work spaces
-  // ra, rh, rdh [rows, n, h] and rout [rows, n, o].
+  // ra, rh, rdh [rows, n, h] and rout [rows, n, o]. In tiles of kRowTile
+  // entries: every per-direction array holds tiled_rows(rows) rows.
   void mlp_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* hid,
                const T* dh, const T* dout, const T* v, T* hv, T* ra, T* rh, T* rdh, T* rout) const;
 
   // The deep linear network's forward and backward pass
   // (DeepLinearPass::value_grad) of `rows` parameter rows x [rows, dim] at
-  // once, each layer one strided-batched GEMM over the rows (X shared):
-  // Z_l = W_l Z_(l-1) (Z_0 = X), then the residual kernel (loss into f,
-  // dZ_L = (Z_L - Y) / n) and, when g is not null, the gradient rows g
-  // [rows, dim]: grad W_l = dZ_l Z_(l-1)^T and dZ_(l-1) = W_l^T dZ_l for
-  // l = L .. 1. Work space: work [rows, work_per_row()], Z_l and dZ_l of
-  // row r at the offsets of dl_zoff.
-  void dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f,
-                     T* work) const;
+  // once, each layer strided-batched GEMMs over the rows in calls of exactly
+  // `tile` entries (X shared): Z_l = W_l Z_(l-1) (Z_0 = X), then the residual
+  // kernel (loss into f, dZ_L = (Z_L - Y) / n) and, when g is not null, the
+  // gradient rows g [rows, dim]: grad W_l = dZ_l Z_(l-1)^T and dZ_(l-1) =
+  // W_l^T dZ_l for l = L .. 1. Work space: work [rows, work_per_row()], Z_l
+  // and dZ_l of row r at the offsets of dl_zoff. Every array holds
+  // tiled_rows(rows, tile) rows; tile as for mlp_value_grad.
+  void dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f, T* work,
+                     std::int64_t tile = kRowTile) const;
 
   // Deep-linear Hessian-vector products by the R-operator
   // (DeepLinearPass::hvp) for `rows` directions v [rows, dim] into hv [rows,
@@ -129,60 +180,70 @@ struct DeviceObjective {
   // R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and R{dZ_(l-1)} =
   // V_l^T dZ_l + W_l^T R{dZ_l}. The terms with R{Z_0} = 0, which the CPU
   // adds as exact zeros, are skipped. Work space: rwork [rows,
-  // work_per_row()], R{Z_l} and R{dZ_l} at the offsets of Z_l and dZ_l.
+  // work_per_row()], R{Z_l} and R{dZ_l} at the offsets of Z_l and dZ_l. In
+  // tiles of kRowTile entries (tiled_rows(rows) rows in every array).
   void dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* work,
               const T* v, T* hv, T* rwork) const;
 
-  // p = 3 p-spin: for each block of at most pspin_block(rows) rows r0 .. r0 +
-  // rb - 1 of x [rows, n], the contraction Y = X_block T^T into y [rb, n^2]
-  // (row k of y is Y_(r0 + k) = grad^2 H(x_(r0 + k)) [n, n], as the CPU
-  // backend's GEMM), then body(r0, rb). The blocks run in order on the
-  // default stream, so y is reused without synchronization.
+  // p = 3 p-spin: for each tile of pspin_tile() rows r0 .. r0 + tile - 1 of
+  // x [rows, n], the tile's rows staged into staging block 0 of y, the
+  // contraction Y = X_tile T^T into y [tile, n^2] (row k of y is Y_(r0 + k)
+  // = grad^2 H(x_(r0 + k)) [n, n], as the CPU backend's GEMM), then
+  // body(r0). The tiles run in order on the default stream, so y is reused
+  // without synchronization. y: pspin_work_elements() elements.
   template <class F>
   void pspin_contract(cublasHandle_t h, std::int64_t rows, const T* x, T* y, F&& body) const;
 
   // p-spin values and Riemannian gradients of `rows` rows of x (at x as
   // given), as the CPU backend forms them (kernels/pspin.hpp): p = 2,
-  // G_E = X A by one GEMM; p = 3, per block Y = X T^T (work space y
-  // [pspin_block(rows), n^2]) and the products Y_r x_r = 2 g_E by one
-  // strided-batched GEMM over the block's rows (n x n times n x 1); then the
-  // epilogue kernel per row: E into f, g_R into g.
+  // G_E = X A by row-tile GEMMs; p = 3, per contraction tile Y = X T^T (work
+  // space y of pspin_work_elements()) and the products Y_r x_r = 2 g_E by
+  // one strided-batched GEMM over the tile's rows (n x n times n x 1); then
+  // the epilogue kernel (block = row): E into f, g_R into g.
   void pspin_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f,
                         T* y) const;
 
   // p-spin Hessian-vector products P (Y - c I) P v of `rows` rows (at x as
   // given), as the CPU backend: u = P v; p = 2, G_E = X A and Y u = U A by
-  // GEMMs; p = 3, per block Y = X T^T, then Y_r x_r and Y_r u_r by
-  // strided-batched GEMMs; then the epilogue kernel per row. Work spaces: ge,
-  // u [rows, n]; y [pspin_block(rows), n^2] (p = 3 only).
+  // row-tile GEMMs; p = 3, per contraction tile Y = X T^T, then Y_r x_r and
+  // Y_r u_r by strided-batched GEMMs; then the epilogue kernel per row. Work
+  // spaces: ge, u [rows, n]; y of pspin_work_elements() (p = 3 only).
   void pspin_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v, T* hv, T* ge, T* u,
                  T* y) const;
 
-  // p-spin: the embedded Riemannian Hessians P (Y - c I) P of `points`
-  // points x [points, n] (at x as given) into hess [points, n, n], as the CPU
-  // backend forms them: Y = A (p = 2) or the rows of X T^T (p = 3, one GEMM:
-  // the caller keeps points * n^2 within the cuBLAS int range, e.g. points <=
-  // pspin_block); per point q = x / |x|, w = Y q, alpha = q . w (double, work
-  // spaces q, w [points, n] and alpha [points]) and c = alpha / (p - 1); then
-  // the entries in place of Y.
+  // p-spin: the embedded Riemannian Hessians P (Y - c I) P of `points` <=
+  // pspin_tile() points x [pspin_tile(), n] (at x as given; padding rows
+  // zero) into hess [pspin_tile(), n, n], as the CPU backend forms them: Y =
+  // A (p = 2) or the rows of X T^T (p = 3, one GEMM of a whole contraction
+  // tile); per point q = x / |x|, w = Y q, alpha = q . w (double, work
+  // spaces q, w [points, n] and alpha [points]) and c = alpha / (p - 1);
+  // then the entries in place of Y.
   void pspin_hessians(cublasHandle_t h, std::int64_t points, const T* x, T* hess, double* q,
                       double* w, double* alpha) const;
 
   // Hessian-vector products H v per row. Rotated quadratic: rows of V A (A
   // symmetric). Gaussian field: mu V + (h o (V W^T)) W, h_j the curvature at
-  // Z = X W^T (z, u: work spaces [rows, m]).
+  // Z = X W^T (z, u: work spaces [rows, m]). Row tiles: every array holds
+  // tiled_rows(rows) rows.
   void coupled_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v, T* hv, T* z,
                    T* u) const;
 
-  // Gaussian field: the curvatures h [rows, m] at `rows` points x (Z = X W^T,
-  // then h_j = field_curvature(z_j) in place).
+  // Gaussian field: the curvatures h [rows, m] at `rows` points x (Z = X W^T
+  // on row tiles, then h_j = field_curvature(z_j) in place); x and hz hold
+  // tiled_rows(rows) rows.
   void field_curvatures(cublasHandle_t h, std::int64_t rows, const T* x, T* hz) const;
 
   // Gaussian field: dense Hessians mu I + W^T diag(h_p) W of `points` points
   // with curvatures hz [points, m], into hess [points, n, n] (row-major and
   // column-major alike up to rounding; the row-major reading is the CPU's
-  // product order). dw: work space [points, m, n].
+  // product order), point p at hess + p * hess_stride(). dw: work space
+  // [points, m, n], point p at dw + p * dw_stride(). The strides are rounded
+  // up to 64 elements, so that every point's GEMM reads and writes memory
+  // aligned alike (one shape and alignment: one kernel, whatever the point's
+  // place in its group).
   void field_hessians(cublasHandle_t h, std::int64_t points, const T* hz, T* dw, T* hess) const;
+  std::int64_t hess_stride() const { return (view.n * view.n + 63) / 64 * 64; }
+  std::int64_t dw_stride() const { return (m * view.n + 63) / 64 * 64; }
 };
 
 extern template struct DeviceObjective<float>;
