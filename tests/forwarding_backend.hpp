@@ -18,6 +18,7 @@ class ForwardingBackend : public Backend {
   std::string name() const override { return inner_->name(); }
   std::string device() const override { return inner_->device(); }
   std::uint64_t memory_budget() const override { return inner_->memory_budget(); }
+  std::uint64_t separate_host_budget() const override { return inner_->separate_host_budget(); }
   std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
     return inner_->make_ensemble(s);
   }

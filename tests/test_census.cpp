@@ -440,6 +440,40 @@ TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
   EXPECT_EQ(make_cpu_backend()->max_count_order(), std::numeric_limits<std::int64_t>::max());
 }
 
+// A backend with its own memory (CUDA) stages the census's Hessians on the
+// host in double: groups are capped by the host's memory, and a point that
+// does not fit there is refused before anything runs.
+class SeparateHostBackend final : public saddlescope::testing::ForwardingBackend {
+ public:
+  explicit SeparateHostBackend(std::uint64_t host) : host_(host) {}
+  std::uint64_t separate_host_budget() const override { return host_; }
+
+ private:
+  std::uint64_t host_;
+};
+
+TEST(Census, HostStagingIsPlannedForBackendsWithTheirOwnMemory) {
+  const Experiment e = parse_experiment(
+      "[objective]\nkind = \"double-well\"\ndim = 100\n[run]\ntrajectories = 4\n"
+      "[[optimizer]]\nkind = \"gd\"\n[analysis]\nmethod = \"eigh\"\n",
+      "t");
+  const std::uint64_t point = 100 * 100 * 8;  // one Hessian in double
+  const MemoryPlan shared = plan_memory(e, *make_cpu_backend());
+  EXPECT_EQ(shared.host_budget, 0u);
+  ASSERT_GT(shared.census_chunk, 3);
+  const std::uint64_t results = shared.host_result_bytes;
+  const MemoryPlan three = plan_memory(e, SeparateHostBackend(results + 3 * point + point / 2));
+  EXPECT_EQ(three.census_chunk, 3);
+  EXPECT_NE(three.describe().find("host memory"), std::string::npos) << three.describe();
+  EXPECT_EQ(plan_memory(e, SeparateHostBackend(results + point)).census_chunk, 1);
+  try {
+    plan_memory(e, SeparateHostBackend(results + point - 1));
+    FAIL() << "accepted";
+  } catch (const ResourceError& err) {
+    EXPECT_NE(std::string(err.what()).find("per census point"), std::string::npos) << err.what();
+  }
+}
+
 TEST(Census, HessiansThatFitNowhereAreRefusedBeforeRunning) {
   const Experiment e = parse_experiment(
       "[objective]\nkind = \"double-well\"\ndim = 400000\n[run]\ntrajectories = 2\n"

@@ -140,6 +140,11 @@ class Backend {
   virtual std::string device() const = 0;  // human-readable device name
   // Bytes the memory plan may use on the device (state, objective data, workspaces).
   virtual std::uint64_t memory_budget() const = 0;
+  // Host memory its callers may use beside the backend's own (the census's
+  // Hessians staged on the host in double, results kept on the host), or 0
+  // when the backend's memory is the host's and memory_budget() covers both
+  // (the CPU backend).
+  virtual std::uint64_t separate_host_budget() const { return 0; }
   virtual std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& spec) = 0;
   // Measured copy bandwidth in bytes/s (bytes read + bytes written) for a
   // buffer of `bytes`, best of `repeats`: the roof of the benchmarks.
@@ -198,6 +203,10 @@ std::unique_ptr<Backend> select_backend(const std::string& requested, std::strin
 // run.backend of its points): select_backend, or a stand-in.
 using BackendSelector =
     std::function<std::unique_ptr<Backend>(const std::string& requested, std::string& note)>;
+
+// Host memory available now (MemAvailable), defined by the CPU target
+// (src/cpu/backend.cpp): the backends' budgets start from it.
+std::uint64_t available_host_memory();
 
 // Bytes a chunk of `count` trajectories needs on the device, objective data excluded.
 std::uint64_t ensemble_bytes(const EnsembleSpec& spec, std::int64_t dim);

@@ -41,6 +41,7 @@ struct MemoryPlan {
   std::uint64_t host_result_bytes = 0;       // results kept on the host (finals, curves)
   std::uint64_t census_bytes_per_point = 0;  // Hessian + eigensolver work space (0: no census)
   std::int64_t census_chunk = 0;             // points analyzed at once
+  std::uint64_t host_budget = 0;  // Backend::separate_host_budget (0: the host is the device)
   std::string describe() const;
 };
 // The host-driven optimizers (saddle-free-newton, annealing; host_driven()

@@ -140,6 +140,26 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
               static_cast<std::uint64_t>(e.run.record_trajectories * e.records()) *
                   (8 + (e.run.record_paths ? 8 * static_cast<std::uint64_t>(n) : 0)) +
               (e.run.save_final_points ? static_cast<std::uint64_t>(b * n) * 8 : 0));
+  // A backend with its own memory (CUDA): what the host keeps must fit the
+  // host's. The census stages each group's Hessians there in double.
+  plan.host_budget = backend.separate_host_budget();
+  if (plan.host_budget > 0) {
+    const std::uint64_t point =
+        e.analysis.method != "none" ? static_cast<std::uint64_t>(n) * n * 8 : 0;
+    if (plan.host_result_bytes + point > plan.host_budget)
+      throw ResourceError(fmt::format(
+          "memory plan: the host keeps {} of results and finder state{} but offers {}; lower "
+          "run.trajectories, finder.starts or objective.dim, or set run.save_final_points and "
+          "run.record_paths to false",
+          human(plan.host_result_bytes),
+          point > 0 ? fmt::format(" and {} per census point (its Hessian in double)", human(point))
+                    : std::string(),
+          human(plan.host_budget)));
+    if (point > 0)
+      plan.census_chunk = std::min<std::int64_t>(
+          plan.census_chunk,
+          static_cast<std::int64_t>((plan.host_budget - plan.host_result_bytes) / point));
+  }
   return plan;
 }
 
@@ -162,6 +182,7 @@ std::string MemoryPlan::describe() const {
   if (census_bytes_per_point > 0)
     s += fmt::format("; census: {} per point, {} points at a time", human(census_bytes_per_point),
                      census_chunk);
+  if (host_budget > 0) s += fmt::format(" (host memory: {} available)", human(host_budget));
   return s;
 }
 

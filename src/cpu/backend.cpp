@@ -25,14 +25,6 @@
 #include "src/cpu/objectives.hpp"
 
 namespace saddlescope {
-namespace {
-
-using cpu_detail::count_below_t;
-using cpu_detail::eigh_t;
-using cpu_detail::hessian_t;
-using cpu_detail::hvp_t;
-using cpu_detail::make_cpu_ensemble;
-using cpu_detail::value_grad_t;
 
 std::uint64_t available_host_memory() {
   std::ifstream in("/proc/meminfo");
@@ -43,6 +35,15 @@ std::uint64_t available_host_memory() {
     if (key == "MemAvailable:") return kb * 1024;
   return 4ull << 30;
 }
+
+namespace {
+
+using cpu_detail::count_below_t;
+using cpu_detail::eigh_t;
+using cpu_detail::hessian_t;
+using cpu_detail::hvp_t;
+using cpu_detail::make_cpu_ensemble;
+using cpu_detail::value_grad_t;
 
 class CpuBackend final : public Backend {
  public:

@@ -27,6 +27,8 @@ class CudaBackend final : public Backend {
   std::int64_t max_count_order() const override;
 
   std::uint64_t memory_budget() const override;
+  // The host's memory is not the device's: 70% of what is available now.
+  std::uint64_t separate_host_budget() const override { return available_host_memory() / 10 * 7; }
 
   double copy_bandwidth(std::uint64_t bytes, int repeats) override;
 
