@@ -25,4 +25,21 @@ inline std::uint64_t no_bytes(const ObjectiveSpec&, std::uint64_t) { return 0; }
 inline bool never(const ObjectiveSpec&) { return false; }
 inline bool always(const ObjectiveSpec&) { return true; }
 
+template <std::int64_t MinDim>
+void read_dim_at_least(const config::Section& s, ObjectiveSpec& o) {
+  read_required_dim(s, o, MinDim);
+}
+
+// A kind without data arrays or coupled work space (the separable ones): dim
+// required, at least MinDim.
+template <std::int64_t MinDim = 1>
+ObjectiveInfo without_data(ObjectiveInfo o) {
+  o.read = read_dim_at_least<MinDim>;
+  o.build = no_data;
+  o.coupled = never;
+  o.data_bytes = no_bytes;
+  o.work_bytes = no_bytes;
+  return o;
+}
+
 }  // namespace saddlescope::objectives

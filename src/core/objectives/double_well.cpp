@@ -12,12 +12,7 @@ ObjectiveInfo double_well() {
                   "every index.",
                   {dim_key("required", "1 to 100000000")},
                   ObjectiveKind::double_well};
-  o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 1); };
-  o.build = no_data;
-  o.coupled = never;
-  o.data_bytes = no_bytes;
-  o.work_bytes = no_bytes;
-  return o;
+  return without_data(o);
 }
 
 }  // namespace saddlescope::objectives

@@ -12,13 +12,10 @@ ObjectiveInfo rastrigin() {
       {dim_key("required", "1 to 100000000"),
        real_key("a", &ObjectiveSpec::a, 10.0, 0.0, 1e30, false, "amplitude of the cosine")},
       ObjectiveKind::rastrigin};
-  o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 1); };
+  o = without_data(o);
   o.build = [](const ObjectiveSpec& spec, std::uint64_t, const HostLinalg&, ObjectiveData& d) {
     d.rastrigin_a = spec.a;
   };
-  o.coupled = never;
-  o.data_bytes = no_bytes;
-  o.work_bytes = no_bytes;
   return o;
 }
 

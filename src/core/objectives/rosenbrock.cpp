@@ -10,12 +10,7 @@ ObjectiveInfo rosenbrock() {
                   "the global minimum 0 is at x = (1, ..., 1). Its Hessian is tridiagonal.",
                   {dim_key("required", "2 to 100000000")},
                   ObjectiveKind::rosenbrock};
-  o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 2); };
-  o.build = no_data;
-  o.coupled = never;
-  o.data_bytes = no_bytes;
-  o.work_bytes = no_bytes;
-  return o;
+  return without_data<2>(o);
 }
 
 }  // namespace saddlescope::objectives

@@ -10,12 +10,7 @@ ObjectiveInfo styblinski_tang() {
                   "-2.903534, maximum 0.156731, local minimum 2.746803.",
                   {dim_key("required", "1 to 100000000")},
                   ObjectiveKind::styblinski_tang};
-  o.read = [](const config::Section& s, ObjectiveSpec& spec) { read_required_dim(s, spec, 1); };
-  o.build = no_data;
-  o.coupled = never;
-  o.data_bytes = no_bytes;
-  o.work_bytes = no_bytes;
-  return o;
+  return without_data(o);
 }
 
 }  // namespace saddlescope::objectives
