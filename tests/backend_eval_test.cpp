@@ -22,7 +22,8 @@
 //   off it (evaluated as given, not retracted); p = 3 over several
 //   contraction tiles, and with TF32 GEMMs;
 // and, on the device, that every coupled objective's results do not depend
-// on the batch they are evaluated in (row tiles).
+// on the batch they are evaluated in (row tiles); and on every backend, that
+// a prepared objective's kept data, work spaces and rows change no bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -119,6 +120,100 @@ TEST_P(BackendEval, Hessian) {
 
 SADDLESCOPE_ON_DEVICE_BACKENDS(BackendEval, (::testing::ValuesIn(kEvalCases),
                                              ::testing::Values(Precision::f64, Precision::f32)));
+
+// Prepared objectives (Backend::prepare, docs/design.md II.1) on every
+// backend, every objective kind, both precisions: the data converted or
+// uploaded once and the work spaces kept must not change a bit. Calls of
+// different sizes in turn give what one-off calls give; the Hessians'
+// spectra straight from their assembly (hessian_eigh: on CUDA assembled in
+// the solver's arrays) equal eigh of the Hessians; rows kept with the
+// backend (a gradient fed back as a direction) give what host arrays give;
+// the objective's bytes are paid once.
+class BackendPrepared : public BackendEval {};
+
+TEST_P(BackendPrepared, KeptWorkSpacesGiveTheOneOffBits) {
+  const auto obj = c().objective();
+  const std::int64_t n = obj.dim;
+  const auto prepared = backend().prepare(obj, precision());
+  const auto x5 = points(obj, c().seed), x2 = points(obj, c().seed + 1);
+  const std::vector<double> x2r(x2.begin(), x2.begin() + 2 * n);
+  const auto v5 = normals(c().seed + 2, kEvalBatch * n, 1.0);
+  const std::vector<double> v2(v5.begin(), v5.begin() + 2 * n);
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    for (const auto* x : {&x5, &x2r}) {
+      const std::int64_t b = static_cast<std::int64_t>(x->size()) / n;
+      const auto& v = b == kEvalBatch ? v5 : v2;
+      const ObjectiveEval got = prepared->value_grad(b, *x);
+      const ObjectiveEval want = backend().value_grad(obj, precision(), b, *x);
+      EXPECT_TRUE(same_bits(got.f, want.f)) << "f, batch " << b;
+      EXPECT_TRUE(same_bits(got.g, want.g)) << "g, batch " << b;
+      EXPECT_TRUE(same_bits(prepared->hvp(b, *x, v), backend().hvp(obj, precision(), b, *x, v)))
+          << "Hv, batch " << b;
+      EXPECT_TRUE(same_bits(prepared->hessian(b, *x), backend().hessian(obj, precision(), b, *x)))
+          << "H, batch " << b;
+    }
+  }
+}
+
+TEST_P(BackendPrepared, HessianEighIsEighOfTheHessian) {
+  const auto obj = c().objective();
+  const auto prepared = backend().prepare(obj, precision());
+  const auto x = points(obj, c().seed + 3);
+  const std::vector<double> x3(x.begin(), x.begin() + 3 * obj.dim);
+  for (const bool vectors : {false, true}) {
+    const EighResult got = prepared->hessian_eigh(3, x3, vectors);
+    const EighResult want = backend().eigh(precision(), 3, obj.dim,
+                                           backend().hessian(obj, precision(), 3, x3), vectors);
+    EXPECT_EQ(got.info, want.info);
+    EXPECT_TRUE(same_bits(got.values, want.values)) << "values, vectors " << vectors;
+    EXPECT_TRUE(same_bits(got.vectors, want.vectors)) << "vectors";
+    EXPECT_EQ(got.vectors.size(), vectors ? want.values.size() * obj.dim : 0u);
+  }
+}
+
+TEST_P(BackendPrepared, ResidentRowsGiveTheHostArraysBits) {
+  const auto obj = c().objective();
+  const std::int64_t n = obj.dim;
+  const auto prepared = backend().prepare(obj, precision());
+  const auto x = points(obj, c().seed);
+  const auto xr = prepared->rows(), gr = prepared->rows(), hr = prepared->rows();
+  prepared->put(*xr, x);
+  ASSERT_EQ(xr->count(), kEvalBatch);
+  const std::vector<double> f = prepared->value_grad(*xr, *gr);
+  prepared->hvp(*xr, *gr, *hr);  // the gradient, kept on the backend, as the direction
+  const ObjectiveEval host = backend().value_grad(obj, precision(), kEvalBatch, x);
+  EXPECT_TRUE(same_bits(f, host.f));
+  EXPECT_TRUE(same_bits(prepared->get(*gr), host.g));
+  EXPECT_TRUE(
+      same_bits(prepared->get(*hr), backend().hvp(obj, precision(), kEvalBatch, x, host.g)));
+  // The points as kept: rounded to the precision.
+  const std::vector<double> back = prepared->get(*xr);
+  ASSERT_EQ(back.size(), x.size());
+  for (std::int64_t k = 0; k < kEvalBatch * n; ++k)
+    EXPECT_EQ(back[k], precision() == Precision::f32 ? double(float(x[k])) : x[k]);
+}
+
+TEST_P(BackendPrepared, TheObjectiveIsPaidOnce) {
+  const auto obj = c().objective();
+  const auto prepared = backend().prepare(obj, precision());
+  const std::uint64_t t = precision_bytes(precision());
+  const std::uint64_t data =
+      t * (obj.lambda.size() + obj.matrix.size() + obj.field_w.size() + obj.field_a.size() +
+           obj.field_b.size() + obj.mlp_x.size() + obj.mlp_y.size() + obj.dl_x.size() +
+           obj.dl_y.size() + obj.couplings.size());
+  EXPECT_EQ(prepared->host_bytes(), data);
+  const auto x = points(obj, c().seed);
+  prepared->value_grad(kEvalBatch, x);
+  const std::uint64_t first = prepared->host_bytes() - data;
+  prepared->value_grad(kEvalBatch, x);
+  const std::uint64_t second = prepared->host_bytes() - data - first;
+  EXPECT_EQ(first, second);                        // the rows only, the objective not again
+  EXPECT_GE(first, 2 * kEvalBatch * obj.dim * t);  // the points in, the gradients out
+}
+
+SADDLESCOPE_ON_EVERY_BACKEND(BackendPrepared, (::testing::ValuesIn(kEvalCases),
+                                               ::testing::Values(Precision::f64, Precision::f32)));
 
 class BackendPspinBlocks : public OnBackend<> {};
 

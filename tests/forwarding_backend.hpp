@@ -3,6 +3,7 @@
 // change (a stop at the n-th Hessian, a smaller count order).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,37 @@
 #include "saddlescope/backend.hpp"
 
 namespace saddlescope::testing {
+
+// A prepared objective that forwards every call to another (a test's
+// backend wraps its inner backend's and overrides the call it watches).
+class ForwardingPrepared : public PreparedObjective {
+ public:
+  explicit ForwardingPrepared(std::unique_ptr<PreparedObjective> inner)
+      : inner_(std::move(inner)) {}
+  const ObjectiveData& data() const override { return inner_->data(); }
+  Precision precision() const override { return inner_->precision(); }
+  std::unique_ptr<ResidentRows> rows() override { return inner_->rows(); }
+  void put(ResidentRows& r, const std::vector<double>& x) override { inner_->put(r, x); }
+  std::vector<double> get(const ResidentRows& r) override { return inner_->get(r); }
+  std::vector<double> value_grad(const ResidentRows& x, ResidentRows& g) override {
+    return inner_->value_grad(x, g);
+  }
+  void hvp(const ResidentRows& x, const ResidentRows& v, ResidentRows& hv) override {
+    inner_->hvp(x, v, hv);
+  }
+  std::vector<double> hessian(const ResidentRows& x) override { return inner_->hessian(x); }
+  EighResult hessian_eigh(const ResidentRows& x, bool vectors) override {
+    return inner_->hessian_eigh(x, vectors);
+  }
+  std::uint64_t host_bytes() const override { return inner_->host_bytes(); }
+  using PreparedObjective::hessian;
+  using PreparedObjective::hessian_eigh;
+  using PreparedObjective::hvp;
+  using PreparedObjective::value_grad;
+
+ private:
+  std::unique_ptr<PreparedObjective> inner_;
+};
 
 class ForwardingBackend : public Backend {
  public:
@@ -23,17 +55,8 @@ class ForwardingBackend : public Backend {
     return inner_->make_ensemble(s);
   }
   double copy_bandwidth(std::uint64_t b, int r) override { return inner_->copy_bandwidth(b, r); }
-  ObjectiveEval value_grad(const ObjectiveData& o, Precision p, std::int64_t b,
-                           const std::vector<double>& x) override {
-    return inner_->value_grad(o, p, b, x);
-  }
-  std::vector<double> hvp(const ObjectiveData& o, Precision p, std::int64_t b,
-                          const std::vector<double>& x, const std::vector<double>& v) override {
-    return inner_->hvp(o, p, b, x, v);
-  }
-  std::vector<double> hessian(const ObjectiveData& o, Precision p, std::int64_t b,
-                              const std::vector<double>& x) override {
-    return inner_->hessian(o, p, b, x);
+  std::unique_ptr<PreparedObjective> prepare(const ObjectiveData& o, Precision p) override {
+    return inner_->prepare(o, p);
   }
   EighResult eigh(Precision p, std::int64_t b, std::int64_t n, const std::vector<double>& h,
                   bool v) override {

@@ -310,7 +310,7 @@ TEST(CensusRules, RhoIsTheHessiansLipschitzConstant) {
   const ObjectiveData d = build_objective(dw);
   const std::vector<double> x = {-1.472998, 0.126, 1.346997, 3.0};
   const ObjectiveEval ev = cpu->value_grad(d, Precision::f64, 4, x);
-  const std::vector<double> rho = estimate_rho(d, *cpu, Precision::f64, x, ev.g, 4);
+  const std::vector<double> rho = estimate_rho(*cpu->prepare(d, Precision::f64), x, ev.g, 4);
   for (int k = 0; k < 4; ++k) EXPECT_NEAR(rho[k], 24 * std::fabs(x[k]), 1e-6 * 24 * 3) << k;
   const Experiment q = parse_experiment(
       "[objective]\nkind = \"quadratic\"\ndim = 4\nnegative = 2\nrotate = true\n"
@@ -319,7 +319,7 @@ TEST(CensusRules, RhoIsTheHessiansLipschitzConstant) {
   const ObjectiveData dq = build_objective(q);
   const std::vector<double> xq = {0.3, -1.0, 2.0, 0.5};
   const ObjectiveEval eq = cpu->value_grad(dq, Precision::f64, 1, xq);
-  EXPECT_LT(estimate_rho(dq, *cpu, Precision::f64, xq, eq.g, 1)[0], 1e-8);
+  EXPECT_LT(estimate_rho(*cpu->prepare(dq, Precision::f64), xq, eq.g, 1)[0], 1e-8);
 }
 
 TEST(CensusRules, PolishingReachesThePrecisionsLimit) {
@@ -330,7 +330,7 @@ TEST(CensusRules, PolishingReachesThePrecisionsLimit) {
   auto cpu = make_cpu_backend();
   const ObjectiveData d = build_objective(dw);
   std::vector<double> x = {1.347097, -1.473098, 0.126100, 1.346897};
-  const Polished p = polish_points(d, *cpu, Precision::f64, x, 2);
+  const Polished p = polish_points(*cpu->prepare(d, Precision::f64), cpu->host_linalg(), x, 2);
   // Roots of 4 x^3 - 8 x + 1 by bisection in long double.
   auto root = [](long double lo, long double hi) {
     for (int i = 0; i < 200; ++i) {

@@ -189,14 +189,32 @@ INSTANTIATE_TEST_SUITE_P(AtSeveralPoints, Resume,
 class TripAtHessian : public saddlescope::testing::ForwardingBackend {
  public:
   TripAtHessian(std::int64_t at, volatile std::sig_atomic_t* stop) : at_(at), stop_(stop) {}
-  std::vector<double> hessian(const ObjectiveData& o, Precision p, std::int64_t b,
-                              const std::vector<double>& x) override {
-    if (++calls_ == at_) *stop_ = 1;
-    return ForwardingBackend::hessian(o, p, b, x);
+  std::unique_ptr<PreparedObjective> prepare(const ObjectiveData& o, Precision p) override {
+    return std::make_unique<Counting>(*this, ForwardingBackend::prepare(o, p));
   }
   std::int64_t calls() const { return calls_; }
 
  private:
+  // Counts dense Hessians, whether a caller takes them or their spectra.
+  class Counting final : public saddlescope::testing::ForwardingPrepared {
+   public:
+    Counting(TripAtHessian& owner, std::unique_ptr<PreparedObjective> inner)
+        : ForwardingPrepared(std::move(inner)), owner_(owner) {}
+    std::vector<double> hessian(const ResidentRows& x) override {
+      owner_.count();
+      return ForwardingPrepared::hessian(x);
+    }
+    EighResult hessian_eigh(const ResidentRows& x, bool vectors) override {
+      owner_.count();
+      return ForwardingPrepared::hessian_eigh(x, vectors);
+    }
+
+   private:
+    TripAtHessian& owner_;
+  };
+  void count() {
+    if (++calls_ == at_) *stop_ = 1;
+  }
   std::int64_t at_, calls_ = 0;
   volatile std::sig_atomic_t* stop_;
 };

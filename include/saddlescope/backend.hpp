@@ -1,8 +1,10 @@
 // The backend interface: memory, the fused descent iteration over a chunk of
 // trajectories, and batched objective evaluation (value, gradient,
-// Hessian-vector product, dense Hessian). Only backends know about devices;
-// the core drives them through this interface. Every result crosses it as
-// host double arrays, so the CPU backend is the reference for the CUDA one.
+// Hessian-vector product, dense Hessian) through objectives prepared once
+// per precision. Only backends know about devices; the core drives them
+// through this interface. Results cross it as host double arrays, or stay
+// with the backend as ResidentRows between calls; the CPU backend is the
+// reference for the CUDA one.
 #pragma once
 
 #include <cstdint>
@@ -133,6 +135,68 @@ struct EighResult {
   std::vector<int> info;        // [batch]: 0 = success, else the solver's failure code
 };
 
+// Rows [count, dim] of an objective's dimension kept by a backend in the
+// precision of a PreparedObjective (on CUDA in device memory), so that an
+// iterative caller keeps its vectors where the objective is evaluated
+// between calls. Their storage grows on demand and is kept.
+class ResidentRows {
+ public:
+  virtual ~ResidentRows() = default;
+  std::int64_t count() const { return count_; }
+
+ protected:
+  std::int64_t count_ = 0;
+};
+
+// An objective prepared on a backend in one precision (docs/design.md,
+// II.1): its arrays converted (on CUDA: uploaded) once and its work spaces
+// kept between calls, so that the finders, the census and the host-driven
+// optimizers pay for the objective once, not per step. The ObjectiveData
+// must outlive it. Row arguments are ResidentRows made by this object's
+// rows(); the host-array calls below go through them and give the same bits.
+class PreparedObjective {
+ public:
+  virtual ~PreparedObjective() = default;
+  virtual const ObjectiveData& data() const = 0;
+  virtual Precision precision() const = 0;
+
+  // Empty rows (count 0).
+  virtual std::unique_ptr<ResidentRows> rows() = 0;
+  // r holds the rows of x ([count, dim] host doubles, rounded to the
+  // precision); its count becomes x.size() / dim.
+  virtual void put(ResidentRows& r, const std::vector<double>& x) = 0;
+  // The rows of r as host doubles [count, dim].
+  virtual std::vector<double> get(const ResidentRows& r) = 0;
+  // g = grad f at the rows of x (g takes x's count); returns f per row.
+  virtual std::vector<double> value_grad(const ResidentRows& x, ResidentRows& g) = 0;
+  // hv = H(x_r) v_r per row (v has x's count; hv takes it).
+  virtual void hvp(const ResidentRows& x, const ResidentRows& v, ResidentRows& hv) = 0;
+  // Dense Hessians at the rows of x, [count, dim, dim] host doubles. On the
+  // sphere (p-spin): the embedded Riemannian Hessian at x as given (see
+  // Backend::hessian).
+  virtual std::vector<double> hessian(const ResidentRows& x) = 0;
+  // The eigendecompositions of those Hessians, equal bit for bit to
+  // Backend::eigh(precision, count, dim, hessian(x), vectors) of the same
+  // backend: on CUDA the Hessians go from their assembly to the eigensolver
+  // on the device (no host round trip), and only the results come back.
+  virtual EighResult hessian_eigh(const ResidentRows& x, bool vectors) = 0;
+  // Bytes this object has moved between host and device (CUDA), or
+  // converted between double and its precision (CPU), since it was made:
+  // the objective's arrays once, then each call's rows (bench/).
+  virtual std::uint64_t host_bytes() const = 0;
+
+  // The same on host arrays [batch, dim] (through rows kept by this object).
+  ObjectiveEval value_grad(std::int64_t batch, const std::vector<double>& x);
+  std::vector<double> hvp(std::int64_t batch, const std::vector<double>& x,
+                          const std::vector<double>& v);
+  std::vector<double> hessian(std::int64_t batch, const std::vector<double>& x);
+  EighResult hessian_eigh(std::int64_t batch, const std::vector<double>& x, bool vectors);
+
+ private:
+  ResidentRows& scratch(int k);
+  std::unique_ptr<ResidentRows> scratch_[3];
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -150,16 +214,28 @@ class Backend {
   // buffer of `bytes`, best of `repeats`: the roof of the benchmarks.
   virtual double copy_bandwidth(std::uint64_t bytes, int repeats) = 0;
 
-  virtual ObjectiveEval value_grad(const ObjectiveData& obj, Precision p, std::int64_t batch,
-                                   const std::vector<double>& x) = 0;
-  virtual std::vector<double> hvp(const ObjectiveData& obj, Precision p, std::int64_t batch,
-                                  const std::vector<double>& x, const std::vector<double>& v) = 0;
-  // Dense Hessians, [batch, dim, dim]. On the sphere (p-spin): the Riemannian
-  // gradient, the Riemannian Hessian-vector product P (Y - c I) P v and the
-  // embedded Riemannian Hessian (zero on the normal; see kernels/pspin.hpp),
-  // at x as given (not retracted); the value is E = H / N.
-  virtual std::vector<double> hessian(const ObjectiveData& obj, Precision p, std::int64_t batch,
-                                      const std::vector<double>& x) = 0;
+  // The objective prepared in precision p (see PreparedObjective); obj must
+  // outlive it. Iterative callers prepare once and evaluate through it.
+  virtual std::unique_ptr<PreparedObjective> prepare(const ObjectiveData& obj, Precision p) = 0;
+
+  // One-off evaluations (each prepares the objective anew): values and
+  // gradients, Hessian-vector products, and dense Hessians [batch, dim,
+  // dim]. On the sphere (p-spin): the Riemannian gradient, the Riemannian
+  // Hessian-vector product P (Y - c I) P v and the embedded Riemannian
+  // Hessian (zero on the normal; see kernels/pspin.hpp), at x as given (not
+  // retracted); the value is E = H / N.
+  ObjectiveEval value_grad(const ObjectiveData& obj, Precision p, std::int64_t batch,
+                           const std::vector<double>& x) {
+    return prepare(obj, p)->value_grad(batch, x);
+  }
+  std::vector<double> hvp(const ObjectiveData& obj, Precision p, std::int64_t batch,
+                          const std::vector<double>& x, const std::vector<double>& v) {
+    return prepare(obj, p)->hvp(batch, x, v);
+  }
+  std::vector<double> hessian(const ObjectiveData& obj, Precision p, std::int64_t batch,
+                              const std::vector<double>& x) {
+    return prepare(obj, p)->hessian(batch, x);
+  }
   // Eigenvalues (and eigenvectors when `vectors`) of `batch` symmetric n x n
   // matrices h [batch, n, n] (only the lower triangle is read), in precision
   // p. A failed solve is reported in info, never thrown.

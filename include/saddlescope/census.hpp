@@ -67,10 +67,11 @@ constexpr double kMergeFactor = 10.0;
 // dim] with gradients g [count, dim]: the largest operator norm of the
 // third-derivative slices D_w = (H(x + h w) - H(x - h w)) / 2h over the
 // directions w = g/|g| and two fixed pseudo-random unit directions (tangent
-// ones on the sphere), by six power iterations on Hessian-vector products.
-std::vector<double> estimate_rho(const ObjectiveData& obj, Backend& backend, Precision p,
-                                 const std::vector<double>& x, const std::vector<double>& g,
-                                 std::int64_t count);
+// ones on the sphere), by six power iterations on Hessian-vector products
+// of the prepared objective (in its precision; the points stay with the
+// backend over the power steps).
+std::vector<double> estimate_rho(PreparedObjective& obj, const std::vector<double>& x,
+                                 const std::vector<double>& g, std::int64_t count);
 
 // Extreme eigenvalues (min, max) of a dense symmetric matrix by Lanczos with
 // full reorthogonalization, at most `steps` iterations (exact when steps >= n);
@@ -112,10 +113,12 @@ struct Spectra {
 };
 // Resumable, observable analysis: points [0, start) are already in `*into`
 // (which then holds `count` rows); after_chunk(done, spectra) runs after
-// each chunk (progress, checkpoints).
+// each chunk (progress, checkpoints). prepared: the objective already
+// prepared in spec.precision (else analyze_points prepares it).
 struct AnalysisHooks {
   std::int64_t start = 0;
   Spectra* into = nullptr;
+  PreparedObjective* prepared = nullptr;
   std::function<void(std::int64_t, const Spectra&)> after_chunk;
 };
 Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const AnalysisSpec& spec,

@@ -85,8 +85,7 @@ struct Polished {
   std::vector<double> accuracy, f, grad_norm;
   std::vector<std::int64_t> steps;
 };
-Polished polish_points(const ObjectiveData& obj, Backend& backend, Precision p,
-                       std::vector<double>& x, std::int64_t count,
-                       const std::function<bool()>& stop = {});
+Polished polish_points(PreparedObjective& obj, const HostLinalg& la, std::vector<double>& x,
+                       std::int64_t count, const std::function<bool()>& stop = {});
 
 }  // namespace saddlescope

@@ -214,9 +214,10 @@ InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, do
   return r;
 }
 
-std::vector<double> estimate_rho(const ObjectiveData& obj, Backend& backend, Precision p,
-                                 const std::vector<double>& x, const std::vector<double>& g,
-                                 std::int64_t count) {
+std::vector<double> estimate_rho(PreparedObjective& prepared, const std::vector<double>& x,
+                                 const std::vector<double>& g, std::int64_t count) {
+  const ObjectiveData& obj = prepared.data();
+  const Precision p = prepared.precision();
   const std::int64_t n = obj.dim;
   constexpr int kDirections = 3, kPowerSteps = 6;
   std::vector<double> rho(static_cast<std::size_t>(count), std::nan(""));
@@ -234,6 +235,7 @@ std::vector<double> estimate_rho(const ObjectiveData& obj, Backend& backend, Pre
     for (std::int64_t i = 0; i < n; ++i) v[i] /= s;
     return true;
   };
+  const auto xr = prepared.rows(), vr = prepared.rows(), yr = prepared.rows();
   for (std::int64_t a = 0; a < count; a += chunk) {
     const std::int64_t mc = std::min(chunk, count - a), probes = kDirections * mc;
     std::vector<double> xs(static_cast<std::size_t>(2 * probes * n)),
@@ -265,10 +267,13 @@ std::vector<double> estimate_rho(const ObjectiveData& obj, Backend& backend, Pre
       }
     }
     std::vector<double> norm(static_cast<std::size_t>(probes), 0.0);
+    prepared.put(*xr, xs);  // the points stay with the backend over the power steps
     for (int it = 0; it < kPowerSteps; ++it) {
       std::vector<double> vv(v);
       vv.insert(vv.end(), v.begin(), v.end());
-      const std::vector<double> y = backend.hvp(obj, p, 2 * probes, xs, vv);
+      prepared.put(*vr, vv);
+      prepared.hvp(*xr, *vr, *yr);
+      const std::vector<double> y = prepared.get(*yr);
       for (std::int64_t j = 0; j < probes; ++j) {
         const std::int64_t k = j / kDirections;
         std::vector<double> d(static_cast<std::size_t>(n));
@@ -304,13 +309,16 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
     s.rules.assign(uc, PointRule{});
   }
   chunk = std::max<std::int64_t>(1, chunk);
+  std::unique_ptr<PreparedObjective> own;
+  if (!hooks.prepared) own = backend.prepare(obj, spec.precision);
+  PreparedObjective& prepared = hooks.prepared ? *hooks.prepared : *own;
   auto facts_of = [&](std::int64_t p) { return facts.empty() ? PointFacts{} : facts[p]; };
   for (std::int64_t first = hooks.start; first < count; first += chunk) {
     const std::int64_t m = std::min(chunk, count - first);
     const std::vector<double> xs(x.begin() + first * dim, x.begin() + (first + m) * dim);
-    std::vector<double> h = backend.hessian(obj, spec.precision, m, xs);
-    if (obj.sphere()) h = tangent_hessians(dim, m, xs.data(), h);
     if (spec.method == "inertia") {
+      std::vector<double> h = prepared.hessian(m, xs);
+      if (obj.sphere()) h = tangent_hessians(dim, m, xs.data(), h);
       // Sylvester counts at -tol and +tol from two LDL^T factorizations; the
       // tolerance needs max|lambda|, estimated by Lanczos.
       const auto ext = extremes_of(h.data(), m, n, backend.host_linalg());
@@ -342,7 +350,14 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
         r.cls = class_of(r);
       }
     } else {
-      const EighResult e = backend.eigh(spec.precision, m, n, h, false);
+      // Off the sphere the Hessians go from their assembly to the eigensolver
+      // without a host round trip (on CUDA); the tangent ones are formed on
+      // the host first.
+      const EighResult e =
+          obj.sphere()
+              ? backend.eigh(spec.precision, m, n,
+                             tangent_hessians(dim, m, xs.data(), prepared.hessian(m, xs)), false)
+              : prepared.hessian_eigh(m, xs, false);
       for (std::int64_t k = 0; k < m; ++k) {
         const std::int64_t p = first + k;
         s.info[p] = e.info[k];
@@ -620,10 +635,12 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   std::vector<PointFacts> facts(static_cast<std::size_t>(count));
   std::vector<double> g_all(static_cast<std::size_t>(count * n));
   const std::int64_t vg_chunk = 256;
+  // The objective prepared once for the whole census (facts, rho, Hessians).
+  const std::unique_ptr<PreparedObjective> prepared = backend.prepare(obj, pa);
   for (std::int64_t a = 0; a < count; a += vg_chunk) {
     const std::int64_t m = std::min(vg_chunk, count - a);
     const std::vector<double> xs(x.begin() + a * n, x.begin() + (a + m) * n);
-    const ObjectiveEval ev = backend.value_grad(obj, pa, m, xs);
+    const ObjectiveEval ev = prepared->value_grad(m, xs);
     std::copy(ev.g.begin(), ev.g.end(), g_all.begin() + a * n);
     for (std::int64_t k = 0; k < m; ++k) {
       AnalyzedPoint& p = c.points[a + k];
@@ -638,7 +655,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
         p.f_field = p.f - 0.5 * obj.field_mu * facts[a + k].x_norm * facts[a + k].x_norm;
     }
   }
-  const std::vector<double> rho = estimate_rho(obj, backend, pa, x, g_all, count);
+  const std::vector<double> rho = estimate_rho(*prepared, x, g_all, count);
   for (std::int64_t k = 0; k < count; ++k) facts[k].rho = rho[k];
   g_all = {};
 
@@ -654,6 +671,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
     hooks.start = done;
     hooks.into = &partial;
   }
+  hooks.prepared = prepared.get();
   hooks.after_chunk = [&](std::int64_t finished, const Spectra& sp) {
     if (progress)
       shown.update(count ? static_cast<double>(finished) / static_cast<double>(count) : 1.0,

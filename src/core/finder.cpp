@@ -203,8 +203,10 @@ std::int64_t finder_slice(const Experiment& e, std::uint64_t budget) {
 
 namespace {
 
-Polished polish_group(const ObjectiveData& obj, Backend& backend, Precision p,
-                      std::vector<double>& x, std::int64_t count) {
+Polished polish_group(PreparedObjective& prepared, const HostLinalg& la, std::vector<double>& x,
+                      std::int64_t count) {
+  const ObjectiveData& obj = prepared.data();
+  const Precision p = prepared.precision();
   const std::int64_t n = obj.dim;
   const double u = unit_roundoff(p);
   Polished out;
@@ -220,7 +222,7 @@ Polished polish_group(const ObjectiveData& obj, Backend& backend, Precision p,
   for (int it = 0; it <= kPolishSteps && !active.empty(); ++it) {
     const auto na = static_cast<std::int64_t>(active.size());
     const std::vector<double> xa = gather(x, active, n);
-    const ObjectiveEval ev = backend.value_grad(obj, p, na, xa);
+    const ObjectiveEval ev = prepared.value_grad(na, xa);
     for (std::int64_t k = 0; k < na; ++k) {  // keep the iterate of smallest ||g||
       const std::int64_t i = active[k];
       const double gn = row_norm(ev.g, k, n);
@@ -230,7 +232,7 @@ Polished polish_group(const ObjectiveData& obj, Backend& backend, Precision p,
         std::copy(xa.begin() + k * n, xa.begin() + (k + 1) * n, best.begin() + i * n);
       }
     }
-    const std::vector<double> h = backend.hessian(obj, p, na, xa);
+    const std::vector<double> h = prepared.hessian(na, xa);
     std::vector<std::int64_t> still;
     for (std::int64_t k = 0; k < na; ++k) {
       const std::int64_t i = active[k];
@@ -238,9 +240,9 @@ Polished polish_group(const ObjectiveData& obj, Backend& backend, Precision p,
       const double floor = u * std::max(1.0, std::sqrt(row_dot(n, xk, xk)));
       std::vector<double> d(static_cast<std::size_t>(n));
       const std::vector<double> hk(h.begin() + k * n * n, h.begin() + (k + 1) * n * n);
-      const bool ok = std::isfinite(row_norm(ev.g, k, n)) &&
-                      pinv_direction(hk, ev.g.data() + k * n, n, d.data(),
-                                     obj.sphere() ? xk : nullptr, u, backend.host_linalg());
+      const bool ok =
+          std::isfinite(row_norm(ev.g, k, n)) &&
+          pinv_direction(hk, ev.g.data() + k * n, n, d.data(), obj.sphere() ? xk : nullptr, u, la);
       double dn = 0;
       for (double v : d) dn += v * v;
       dn = std::sqrt(dn);
@@ -265,9 +267,9 @@ Polished polish_group(const ObjectiveData& obj, Backend& backend, Precision p,
 
 }  // namespace
 
-Polished polish_points(const ObjectiveData& obj, Backend& backend, Precision p,
-                       std::vector<double>& x, std::int64_t count,
-                       const std::function<bool()>& stop) {
+Polished polish_points(PreparedObjective& prepared, const HostLinalg& la, std::vector<double>& x,
+                       std::int64_t count, const std::function<bool()>& stop) {
+  const ObjectiveData& obj = prepared.data();
   // Groups of about 5e7 / N^3 points: a group's eigensolves take well under
   // a second, and `stop` is asked between groups.
   const auto dn = static_cast<double>(obj.dim);
@@ -279,7 +281,7 @@ Polished polish_points(const ObjectiveData& obj, Backend& backend, Precision p,
     if (a > 0 && stop && stop()) break;
     const std::int64_t k = std::min(group, count - a);
     std::vector<double> xs(x.begin() + a * n, x.begin() + (a + k) * n);
-    const Polished part = polish_group(obj, backend, p, xs, k);
+    const Polished part = polish_group(prepared, la, xs, k);
     std::copy(xs.begin(), xs.end(), x.begin() + a * n);
     out.accuracy.insert(out.accuracy.end(), part.accuracy.begin(), part.accuracy.end());
     out.f.insert(out.f.end(), part.f.begin(), part.f.end());
@@ -313,6 +315,8 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
     st.polish_steps.assign(um, 0);
     st.outcome.assign(um, kFinderRunning);
   }
+  // The objective prepared once for every step, polish and line search.
+  const std::unique_ptr<PreparedObjective> prepared = backend.prepare(obj, p);
   const double seconds_before = st.seconds;
   auto elapsed = [&] {
     return seconds_before +
@@ -330,8 +334,9 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
   auto polish = [&](const std::vector<std::int64_t>& rows) {
     if (rows.empty()) return;
     std::vector<double> xr = gather(st.x, rows, n);
-    const Polished pol = polish_points(obj, backend, p, xr, static_cast<std::int64_t>(rows.size()),
-                                       [&] { return cp && cp->stopping(); });
+    const Polished pol =
+        polish_points(*prepared, backend.host_linalg(), xr, static_cast<std::int64_t>(rows.size()),
+                      [&] { return cp && cp->stopping(); });
     for (std::size_t k = 0; k < pol.steps.size(); ++k) {
       const std::int64_t i = rows[k];
       std::copy(xr.begin() + static_cast<std::int64_t>(k) * n,
@@ -356,7 +361,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
       shown.show(st.outcome, st.steps, false);
       const auto na = static_cast<std::int64_t>(rows.size());
       const std::vector<double> xa = gather(st.x, rows, n);
-      const ObjectiveEval ev = backend.value_grad(obj, p, na, xa);
+      const ObjectiveEval ev = prepared->value_grad(na, xa);
       // Judge each start at its current point; `go` take a step.
       std::vector<std::int64_t> go, go_k, to_polish;
       for (std::int64_t k = 0; k < na; ++k) {
@@ -387,7 +392,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
       std::vector<std::int64_t> polish_now;
       if (ns > 0 && spec.kind == "gradient-norm") {
         // Gradient of 1/2 ||g||^2 is H g: one batched Hessian-vector product.
-        const std::vector<double> hg = backend.hvp(obj, p, ns, x_go, g_go);
+        const std::vector<double> hg = prepared->hvp(ns, x_go, g_go);
         for (std::int64_t q = 0; q < ns; ++q) {
           const std::int64_t i = go[q];
           const double* xq = x_go.data() + q * n;
@@ -410,7 +415,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
         }
       } else if (ns > 0) {
         // Newton: directions from dense solves, then step halving until ||g|| drops.
-        const std::vector<double> h = backend.hessian(obj, p, ns, x_go);
+        const std::vector<double> h = prepared->hessian(ns, x_go);
         std::vector<double> d(static_cast<std::size_t>(ns * n), 0.0);
         std::vector<char> done(static_cast<std::size_t>(ns), 0);
         for (std::int64_t q = 0; q < ns; ++q) {
@@ -443,7 +448,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
             }
           retract(obj, xt);
           const ObjectiveEval et =
-              backend.value_grad(obj, p, static_cast<std::int64_t>(trial.size()), xt);
+              prepared->value_grad(static_cast<std::int64_t>(trial.size()), xt);
           for (std::size_t t = 0; t < trial.size(); ++t) {
             const std::int64_t q = trial[t], i = go[q];
             const double gn = row_norm(et.g, static_cast<std::int64_t>(t), n);

@@ -1,11 +1,12 @@
 // Host-driven optimizers: saddle-free Newton and simulated annealing. Their
 // steps are not per-coordinate rules (a dense eigendecomposition; a
 // Metropolis decision on the whole row), so instead of the fused pass they
-// step the whole batch through the backend's value_grad / hessian / eigh
-// calls (LAPACK or cuSOLVER), and keep the per-trajectory bookkeeping with
-// the same shared end_iteration (records, outcome test, plateaus) as the
-// device ensembles. On CUDA every step moves the batch between host and
-// device: meant for moderate N.
+// step the whole batch through the objective prepared once on the backend
+// (value_grad, hessian_eigh: LAPACK or cuSOLVER), and keep the
+// per-trajectory bookkeeping with the same shared end_iteration (records,
+// outcome test, plateaus) as the device ensembles. On CUDA every step moves
+// the batch's points and results between host and device (the objective
+// and the Hessians stay there): meant for moderate N.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -28,7 +29,7 @@ class HostEnsemble final : public Ensemble {
   HostEnsemble(const EnsembleSpec& s, Backend& backend)
       : spec_(s),
         obj_(*s.objective),
-        backend_(backend),
+        prepared_(backend.prepare(obj_, s.precision)),
         n_(obj_.dim),
         count_(s.count),
         track_(s, s.count, obj_.dim) {
@@ -123,8 +124,8 @@ class HostEnsemble final : public Ensemble {
   // f and g of the given rows of x (batched through the backend).
   void evaluate(const std::vector<std::int64_t>& rows, const std::vector<double>& x,
                 std::vector<double>& f, std::vector<double>& g) {
-    const ObjectiveEval ev = backend_.value_grad(
-        obj_, spec_.precision, static_cast<std::int64_t>(rows.size()), gather(x, rows));
+    const ObjectiveEval ev =
+        prepared_->value_grad(static_cast<std::int64_t>(rows.size()), gather(x, rows));
     for (std::size_t k = 0; k < rows.size(); ++k) {
       f[rows[k]] = ev.f[k];
       std::copy(ev.g.begin() + static_cast<std::int64_t>(k) * n_,
@@ -137,8 +138,8 @@ class HostEnsemble final : public Ensemble {
   // failed eigensolve turns the row into NaN (it then ends `diverged`).
   void newton_step(const std::vector<std::int64_t>& rows) {
     const auto m = static_cast<std::int64_t>(rows.size());
-    const std::vector<double> h = backend_.hessian(obj_, spec_.precision, m, gather(x_, rows));
-    const EighResult e = backend_.eigh(spec_.precision, m, n_, h, true);
+    // The Hessians go to the eigensolver without a host round trip (CUDA).
+    const EighResult e = prepared_->hessian_eigh(m, gather(x_, rows), true);
     const double lr = spec_.optimizer.lr, damping = spec_.optimizer.damping;
     std::vector<double> c(static_cast<std::size_t>(n_));
     for (std::int64_t k = 0; k < m; ++k) {
@@ -198,7 +199,9 @@ class HostEnsemble final : public Ensemble {
 
   EnsembleSpec spec_;
   const ObjectiveData& obj_;
-  Backend& backend_;
+  // The objective prepared once for the whole run (data uploaded once, work
+  // spaces kept).
+  std::unique_ptr<PreparedObjective> prepared_;
   std::int64_t n_, count_;
   HostTrack<double> track_;  // records, plateau states and points
   std::vector<double> x_, f_, g_;

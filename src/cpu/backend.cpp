@@ -2,7 +2,7 @@
 // OpenBLAS GEMMs for coupled objectives. It is the reference backend that
 // every CUDA result is tested against. Its parts (docs/design.md, Part II):
 // src/cpu/objectives.cpp (objective arrays, coupled evaluation on fixed GEMM
-// row tiles, batched value_grad / hvp / hessian), src/cpu/ensemble.cpp (the
+// row tiles, the prepared objective), src/cpu/ensemble.cpp (the
 // fused row passes and the ensemble), src/cpu/linalg.cpp (eigh, count_below),
 // src/cpu/host_linalg.cpp (core's host LAPACK/BLAS calls),
 // src/cpu/vector_math.cpp (SLEEF tanh); this file ties them into the Backend.
@@ -40,10 +40,7 @@ namespace {
 
 using cpu_detail::count_below_t;
 using cpu_detail::eigh_t;
-using cpu_detail::hessian_t;
-using cpu_detail::hvp_t;
 using cpu_detail::make_cpu_ensemble;
-using cpu_detail::value_grad_t;
 
 class CpuBackend final : public Backend {
  public:
@@ -101,18 +98,8 @@ class CpuBackend final : public Backend {
   std::unique_ptr<Ensemble> make_ensemble(const EnsembleSpec& s) override {
     return make_cpu_ensemble(s);
   }
-  ObjectiveEval value_grad(const ObjectiveData& d, Precision p, std::int64_t batch,
-                           const std::vector<double>& x) override {
-    return p == Precision::f32 ? value_grad_t<float>(d, batch, x)
-                               : value_grad_t<double>(d, batch, x);
-  }
-  std::vector<double> hvp(const ObjectiveData& d, Precision p, std::int64_t batch,
-                          const std::vector<double>& x, const std::vector<double>& v) override {
-    return p == Precision::f32 ? hvp_t<float>(d, batch, x, v) : hvp_t<double>(d, batch, x, v);
-  }
-  std::vector<double> hessian(const ObjectiveData& d, Precision p, std::int64_t batch,
-                              const std::vector<double>& x) override {
-    return p == Precision::f32 ? hessian_t<float>(d, batch, x) : hessian_t<double>(d, batch, x);
+  std::unique_ptr<PreparedObjective> prepare(const ObjectiveData& d, Precision p) override {
+    return cpu_detail::prepare_objective(d, p);
   }
   std::vector<std::int64_t> count_below(Precision p, std::int64_t batch, std::int64_t n,
                                         const std::vector<double>& h,

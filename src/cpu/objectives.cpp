@@ -12,6 +12,7 @@
 #include "kernels/gaussian_field.hpp"
 #include "kernels/mlp.hpp"
 #include "kernels/pspin.hpp"
+#include "src/cpu/linalg.hpp"
 #include "src/cpu/vector_math.hpp"
 
 namespace saddlescope::cpu_detail {
@@ -466,84 +467,129 @@ void HostObjective<T>::coupled_hessian(const T* x, T* h) const {
 template struct HostObjective<float>;
 template struct HostObjective<double>;
 
+namespace {
+
+// Rows in precision T: the host's own memory.
 template <class T>
-ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
-                           const std::vector<double>& x64) {
-  const HostObjective<T> obj(d);
-  const std::int64_t n = d.dim;
-  const std::vector<T> x = convert<T>(x64);
-  std::vector<T> grow(obj.view.coupled ? x.size() : 0);
-  std::vector<double> f_rows(static_cast<std::size_t>(batch), 0.0);
-  obj.coupled_value_grad(batch, x.data(), grow.data(), f_rows.data());
-  ObjectiveEval r;
-  r.f.assign(batch, 0.0);
-  r.g.assign(x.size(), 0.0);
-  for (std::int64_t b = 0; b < batch; ++b) {
-    double fs = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      T f, g;
-      obj.view.eval(x.data() + b * n, grow.empty() ? nullptr : grow.data() + b * n, i, f, g);
-      fs += f;
-      r.g[b * n + i] = g;
-    }
-    r.f[b] = fs + f_rows[b];
+struct CpuRows final : ResidentRows {
+  std::vector<T> v;
+  void resize(std::int64_t count, std::int64_t n) {
+    count_ = count;
+    v.resize(static_cast<std::size_t>(count * n));
   }
-  return r;
-}
+};
 
 template <class T>
-std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch,
-                          const std::vector<double>& x64, const std::vector<double>& v64) {
-  const HostObjective<T> obj(d);
-  const std::int64_t n = d.dim;
-  const std::vector<T> x = convert<T>(x64), v = convert<T>(v64);
-  std::vector<T> hv(x.size());
-  if (obj.view.coupled) {
-    obj.coupled_hvp(batch, x.data(), v.data(), hv.data());
-  } else {
+const CpuRows<T>& rows_of(const ResidentRows& r) {
+  return static_cast<const CpuRows<T>&>(r);
+}
+template <class T>
+CpuRows<T>& rows_of(ResidentRows& r) {
+  return static_cast<CpuRows<T>&>(r);
+}
+
+// The objective's arrays converted to T once (HostObjective) and its work
+// spaces kept; rows are std::vector<T>.
+template <class T>
+class CpuPrepared final : public PreparedObjective {
+ public:
+  explicit CpuPrepared(const ObjectiveData& d) : d_(d), obj_(d) {
+    bytes_ = sizeof(T) * (d.lambda.size() + d.matrix.size() + d.field_w.size() + d.field_a.size() +
+                          d.field_b.size() + d.mlp_x.size() + d.mlp_y.size() + d.dl_x.size() +
+                          d.dl_y.size() + d.couplings.size());
+  }
+  const ObjectiveData& data() const override { return d_; }
+  Precision precision() const override { return sizeof(T) == 4 ? Precision::f32 : Precision::f64; }
+  std::unique_ptr<ResidentRows> rows() override { return std::make_unique<CpuRows<T>>(); }
+  void put(ResidentRows& r, const std::vector<double>& x) override {
+    CpuRows<T>& c = rows_of<T>(r);
+    c.resize(static_cast<std::int64_t>(x.size()) / d_.dim, d_.dim);
+    std::copy(x.begin(), x.end(), c.v.begin());  // rounded to T
+    bytes_ += x.size() * sizeof(T);
+  }
+  std::vector<double> get(const ResidentRows& r) override {
+    const CpuRows<T>& c = rows_of<T>(r);
+    bytes_ += c.v.size() * sizeof(T);
+    return {c.v.begin(), c.v.end()};
+  }
+
+  std::vector<double> value_grad(const ResidentRows& xr, ResidentRows& gr) override {
+    const std::vector<T>& x = rows_of<T>(xr).v;
+    const std::int64_t batch = xr.count(), n = d_.dim;
+    CpuRows<T>& g = rows_of<T>(gr);
+    g.resize(batch, n);
+    grow_.resize(obj_.view.coupled ? x.size() : 0);
+    std::vector<double> f(static_cast<std::size_t>(batch), 0.0);
+    obj_.coupled_value_grad(batch, x.data(), grow_.data(), f.data());
+    for (std::int64_t b = 0; b < batch; ++b) {
+      double fs = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        T fi, gi;
+        obj_.view.eval(x.data() + b * n, grow_.empty() ? nullptr : grow_.data() + b * n, i, fi, gi);
+        fs += fi;
+        g.v[b * n + i] = gi;
+      }
+      f[b] = fs + f[b];
+    }
+    return f;
+  }
+
+  void hvp(const ResidentRows& xr, const ResidentRows& vr, ResidentRows& hr) override {
+    const std::vector<T>&x = rows_of<T>(xr).v, &v = rows_of<T>(vr).v;
+    const std::int64_t batch = xr.count(), n = d_.dim;
+    CpuRows<T>& hv = rows_of<T>(hr);
+    hv.resize(batch, n);
+    if (obj_.view.coupled) {
+      obj_.coupled_hvp(batch, x.data(), v.data(), hv.v.data());
+      return;
+    }
     for (std::int64_t b = 0; b < batch; ++b)
       for (std::int64_t i = 0; i < n; ++i)
-        hv[b * n + i] = obj.view.hvp(x.data() + b * n, v.data() + b * n, i);
+        hv.v[b * n + i] = obj_.view.hvp(x.data() + b * n, v.data() + b * n, i);
   }
-  return {hv.begin(), hv.end()};
-}
 
-template <class T>
-std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
-                              const std::vector<double>& x64) {
-  const HostObjective<T> obj(d);
-  const std::int64_t n = d.dim;
-  const std::vector<T> x = convert<T>(x64);
-  std::vector<double> h(static_cast<std::size_t>(batch * n * n), 0.0);
-  for (std::int64_t b = 0; b < batch; ++b) {
-    double* hb = h.data() + b * n * n;
-    if (obj.view.coupled) {
-      std::vector<T> ht(static_cast<std::size_t>(n * n));
-      obj.coupled_hessian(x.data() + b * n, ht.data());
-      std::copy(ht.begin(), ht.end(), hb);
-      continue;
+  std::vector<double> hessian(const ResidentRows& xr) override {
+    const std::vector<T>& x = rows_of<T>(xr).v;
+    const std::int64_t batch = xr.count(), n = d_.dim;
+    std::vector<double> h(static_cast<std::size_t>(batch * n * n), 0.0);
+    for (std::int64_t b = 0; b < batch; ++b) {
+      double* hb = h.data() + b * n * n;
+      if (obj_.view.coupled) {
+        ht_.resize(static_cast<std::size_t>(n * n));
+        obj_.coupled_hessian(x.data() + b * n, ht_.data());
+        std::copy(ht_.begin(), ht_.end(), hb);
+        continue;
+      }
+      for (std::int64_t i = 0; i < n; ++i) {
+        T diag, upper;
+        obj_.view.hessian_band(x.data() + b * n, i, diag, upper);
+        hb[i * n + i] = diag;
+        if (i + 1 < n) hb[i * n + i + 1] = hb[(i + 1) * n + i] = upper;
+      }
     }
-    for (std::int64_t i = 0; i < n; ++i) {
-      T diag, upper;
-      obj.view.hessian_band(x.data() + b * n, i, diag, upper);
-      hb[i * n + i] = diag;
-      if (i + 1 < n) hb[i * n + i + 1] = hb[(i + 1) * n + i] = upper;
-    }
+    bytes_ += h.size() * sizeof(double);
+    return h;
   }
-  return h;
-}
 
-template ObjectiveEval value_grad_t<float>(const ObjectiveData&, std::int64_t,
-                                           const std::vector<double>&);
-template ObjectiveEval value_grad_t<double>(const ObjectiveData&, std::int64_t,
-                                            const std::vector<double>&);
-template std::vector<double> hvp_t<float>(const ObjectiveData&, std::int64_t,
-                                          const std::vector<double>&, const std::vector<double>&);
-template std::vector<double> hvp_t<double>(const ObjectiveData&, std::int64_t,
-                                           const std::vector<double>&, const std::vector<double>&);
-template std::vector<double> hessian_t<float>(const ObjectiveData&, std::int64_t,
-                                              const std::vector<double>&);
-template std::vector<double> hessian_t<double>(const ObjectiveData&, std::int64_t,
-                                               const std::vector<double>&);
+  // The host is the device: the Hessians in double are the solver's input.
+  EighResult hessian_eigh(const ResidentRows& xr, bool vectors) override {
+    return eigh_t<T>(xr.count(), d_.dim, hessian(xr), vectors);
+  }
+
+  std::uint64_t host_bytes() const override { return bytes_; }
+
+ private:
+  const ObjectiveData& d_;
+  const HostObjective<T> obj_;
+  std::vector<T> grow_, ht_;  // coupled gradient rows; one coupled Hessian
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<PreparedObjective> prepare_objective(const ObjectiveData& d, Precision p) {
+  if (p == Precision::f32) return std::make_unique<CpuPrepared<float>>(d);
+  return std::make_unique<CpuPrepared<double>>(d);
+}
 
 }  // namespace saddlescope::cpu_detail

@@ -1,12 +1,13 @@
 // The CPU backend's objectives (docs/design.md, Part II): the objective's
 // arrays in the ensemble's precision and the coupled evaluation (the GEMMs of
 // the rotated quadratic, the gaussian field and the p-spin, the networks'
-// passes; src/cpu/objectives.cpp), and the batched evaluation behind
-// Backend::value_grad, hvp and hessian. Private to src/cpu/.
+// passes; src/cpu/objectives.cpp), and the objective prepared for
+// Backend::prepare. Private to src/cpu/.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "saddlescope/backend.hpp"
@@ -94,15 +95,8 @@ struct HostObjective {
 extern template struct HostObjective<float>;
 extern template struct HostObjective<double>;
 
-// Batched evaluation, x and v row-major [batch, dim] (float and double).
-template <class T>
-ObjectiveEval value_grad_t(const ObjectiveData& d, std::int64_t batch,
-                           const std::vector<double>& x64);
-template <class T>
-std::vector<double> hvp_t(const ObjectiveData& d, std::int64_t batch,
-                          const std::vector<double>& x64, const std::vector<double>& v64);
-template <class T>
-std::vector<double> hessian_t(const ObjectiveData& d, std::int64_t batch,
-                              const std::vector<double>& x64);
+// The objective prepared in precision p (Backend::prepare): HostObjective
+// once, work spaces kept, rows in T.
+std::unique_ptr<PreparedObjective> prepare_objective(const ObjectiveData& d, Precision p);
 
 }  // namespace saddlescope::cpu_detail

@@ -6,7 +6,7 @@
 // arrays, launch helpers), src/cuda/objectives.cu (DeviceObjective: uploads
 // and the GEMM passes of the coupled objectives), src/cuda/ensemble.cu (the
 // fused descent ensemble, its records and checkpoint state),
-// src/cuda/evaluate.cu (batched value_grad, hvp, hessian), src/cuda/linalg.cu
+// src/cuda/evaluate.cu (the prepared objectives), src/cuda/linalg.cu
 // (eigh, count_below on cuSOLVER); this file ties them into the Backend.
 //
 // cuBLAS handles run in the default math mode (f32 GEMMs round like the
@@ -73,21 +73,6 @@ double CudaBackend::copy_bandwidth(std::uint64_t bytes, int repeats) {
 
 std::unique_ptr<Ensemble> CudaBackend::make_ensemble(const EnsembleSpec& s) {
   return make_cuda_ensemble(s);
-}
-
-ObjectiveEval CudaBackend::value_grad(const ObjectiveData& d, Precision p, std::int64_t batch,
-                                      const std::vector<double>& x) {
-  return p == Precision::f32 ? value_grad_t<float>(d, batch, x) : value_grad_t<double>(d, batch, x);
-}
-
-std::vector<double> CudaBackend::hvp(const ObjectiveData& d, Precision p, std::int64_t batch,
-                                     const std::vector<double>& x, const std::vector<double>& v) {
-  return p == Precision::f32 ? hvp_t<float>(d, batch, x, v) : hvp_t<double>(d, batch, x, v);
-}
-
-std::vector<double> CudaBackend::hessian(const ObjectiveData& d, Precision p, std::int64_t batch,
-                                         const std::vector<double>& x) {
-  return p == Precision::f32 ? hessian_t<float>(d, batch, x) : hessian_t<double>(d, batch, x);
 }
 
 EighResult CudaBackend::eigh(Precision p, std::int64_t batch, std::int64_t n,

@@ -1,8 +1,11 @@
-// The CUDA backend's batched evaluation (src/cuda/backend.cuh): value_grad,
-// hvp and hessian of every objective over DeviceObjective, with the kernels
-// of the separable objectives' per-coordinate math.
+// The CUDA backend's prepared objectives (src/cuda/backend.cuh): a
+// DeviceObjective uploaded once per precision, rows and work spaces kept in
+// device memory between calls, and value_grad, hvp and the dense Hessians of
+// every objective, the Hessians assembled on the device either for the host
+// (hessian) or straight into the eigensolver's arrays (hessian_eigh).
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "src/cuda/backend.cuh"
@@ -33,8 +36,8 @@ __global__ void value_grad_kernel(LocalObjective<T> obj, const T* x, const T* gr
   }
 }
 
-// Separable H v and Hessian bands: blockIdx.y a row, the x blocks and
-// threads its coordinates (row_grid).
+// Separable H v: blockIdx.y a row, the x blocks and threads its coordinates
+// (row_grid).
 template <class T>
 __global__ void hvp_kernel(LocalObjective<T> obj, const T* x, const T* v, T* hv, std::int64_t batch,
                            std::int64_t n) {
@@ -46,14 +49,20 @@ __global__ void hvp_kernel(LocalObjective<T> obj, const T* x, const T* v, T* hv,
   }
 }
 
+// Separable Hessians, dense: the band of row i (diagonal, and the coupling to
+// i + 1 mirrored below) into out [batch, n, n], which is zero elsewhere.
 template <class T>
-__global__ void hessian_band_kernel(LocalObjective<T> obj, const T* x, T* diag, T* upper,
-                                    std::int64_t batch, std::int64_t n) {
+__global__ void hessian_band_kernel(LocalObjective<T> obj, const T* x, T* out, std::int64_t batch,
+                                    std::int64_t n) {
   for (std::int64_t b = blockIdx.y; b < batch; b += gridDim.y) {
-    const std::int64_t off = b * n;
+    T* h = out + b * n * n;
     for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::int64_t(gridDim.x) * blockDim.x)
-      obj.hessian_band(x + off, i, diag[off + i], upper[off + i]);
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+      T diag, upper;
+      obj.hessian_band(x + b * n, i, diag, upper);
+      h[i * n + i] = diag;
+      if (i + 1 < n) h[i * n + i + 1] = h[(i + 1) * n + i] = upper;
+    }
   }
 }
 
@@ -68,292 +77,369 @@ __global__ void unit_rows_kernel(T* v, std::int64_t k0, std::int64_t cols, std::
       v[j * n + i] = j < cols && i == k0 + j ? T(1) : T(0);
 }
 
+// Column k0 + j of the row-major h [n, n] = row j of hv [cols, n].
+template <class T>
+__global__ void columns_kernel(const T* hv, std::int64_t k0, std::int64_t cols, std::int64_t n,
+                               T* h) {
+  for (std::int64_t j = blockIdx.y; j < cols; j += gridDim.y)
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x)
+      h[i * n + k0 + j] = hv[j * n + i];
+}
+
+// h [n, n] <- (h + h^T) / 2 in T, as the CPU backend symmetrizes: blockIdx.y
+// a row i, the x blocks and threads its entries k > i.
+template <class T>
+__global__ void symmetrize_kernel(T* h, std::int64_t n) {
+  for (std::int64_t i = blockIdx.y; i < n; i += gridDim.y)
+    for (std::int64_t k = i + 1 + blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < n;
+         k += std::int64_t(gridDim.x) * blockDim.x)
+      h[i * n + k] = h[k * n + i] = (h[i * n + k] + h[k * n + i]) / T(2);
+}
+
+// Rows in precision T in device memory: tiled_rows(count) rows (the coupled
+// passes' row tiles, src/cuda/objectives.cuh), the padding rows zero.
+template <class T>
+struct CudaRows final : ResidentRows {
+  DeviceArray<T> a;
+  // count rows of n; the storage grows when needed, its contents are then undefined.
+  void resize(std::int64_t count, std::int64_t n) {
+    const std::size_t need = checked_size(tiled_rows(count), n);
+    if (a.size() < need) {
+      a = DeviceArray<T>();  // release before allocating
+      a = DeviceArray<T>(need);
+    }
+    count_ = count;
+  }
+  // Zeroes the padding rows (what a pass wrote there is garbage).
+  void clear_padding(std::int64_t n) {
+    const std::size_t from = checked_size(count_, n), to = checked_size(tiled_rows(count_), n);
+    if (to > from) SS_CUDA(cudaMemsetAsync(a.get() + from, 0, (to - from) * sizeof(T)));
+  }
+};
+
+template <class T>
+const CudaRows<T>& rows_of(const ResidentRows& r) {
+  return static_cast<const CudaRows<T>&>(r);
+}
+template <class T>
+CudaRows<T>& rows_of(ResidentRows& r) {
+  return static_cast<CudaRows<T>&>(r);
+}
+
+// Work spaces of a prepared objective, kept between calls (grown on demand).
+enum Work : int {
+  kGrow,   // coupled gradient rows; the network passes' gradient rows
+  kZ,      // field features Z; the coupled value_grad's work space; deep-linear forward rows
+  kU,      // field U = V W^T; p-spin u = P v; deep-linear R-operator rows
+  kGe,     // p-spin Euclidean gradients
+  kY,      // p = 3 p-spin contraction tile
+  kHid,    // mlp H [n, h] per row
+  kDh,     // mlp dH
+  kDa,     // mlp dA (the dense Hessians' forward pass)
+  kDout,   // mlp dout [n, o]
+  kRa,     // mlp R{A}
+  kRh,     // mlp R{H}
+  kRdh,    // mlp R{dH}
+  kRout,   // mlp R{out}
+  kV,      // unit directions (dense Hessians of the networks)
+  kHv,     // their Hessian-vector products
+  kPoint,  // networks: one point; p-spin: a tile of points; field: a group of Hessians
+  kHz,     // field curvatures of every point of a Hessian call
+  kDw,     // field diag(h) W per point
+  kHess,   // a group of Hessians (hessian(): the group copied to the host)
+  kTile,   // p-spin: one contraction tile of Hessians
+  kWorkCount
+};
+enum WorkD : int { kF, kFRows, kQ, kW, kAlpha, kWorkDCount };
+
+template <class T>
+class CudaPrepared final : public PreparedObjective {
+ public:
+  CudaPrepared(CudaBackend& be, const ObjectiveData& d) : be_(be), d_(d), obj_(d) {
+    bytes_ = sizeof(T) * (d.lambda.size() + d.matrix.size() + d.field_w.size() + d.field_a.size() +
+                          d.field_b.size() + d.mlp_x.size() + d.mlp_y.size() + d.dl_x.size() +
+                          d.dl_y.size() + d.couplings.size());
+  }
+  const ObjectiveData& data() const override { return d_; }
+  Precision precision() const override { return sizeof(T) == 4 ? Precision::f32 : Precision::f64; }
+  std::unique_ptr<ResidentRows> rows() override { return std::make_unique<CudaRows<T>>(); }
+
+  void put(ResidentRows& r, const std::vector<double>& x) override {
+    const std::int64_t n = d_.dim;
+    CudaRows<T>& c = rows_of<T>(r);
+    c.resize(static_cast<std::int64_t>(x.size()) / n, n);
+    const std::vector<T> t = convert<T>(x);
+    if (!t.empty())
+      SS_CUDA(cudaMemcpy(c.a.get(), t.data(), t.size() * sizeof(T), cudaMemcpyHostToDevice));
+    c.clear_padding(n);
+    bytes_ += t.size() * sizeof(T);
+  }
+
+  std::vector<double> get(const ResidentRows& r) override {
+    const CudaRows<T>& c = rows_of<T>(r);
+    std::vector<T> t(checked_size(c.count(), d_.dim));
+    if (!t.empty())
+      SS_CUDA(cudaMemcpy(t.data(), c.a.get(), t.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    bytes_ += t.size() * sizeof(T);
+    return to_double(t);
+  }
+
+  std::vector<double> value_grad(const ResidentRows& xr, ResidentRows& gr) override {
+    const CudaRows<T>& x = rows_of<T>(xr);
+    const std::int64_t batch = x.count(), n = d_.dim, rt = tiled_rows(batch);
+    CudaRows<T>& g = rows_of<T>(gr);
+    g.resize(batch, n);
+    if (batch == 0) return {};
+    T* grow = obj_.view.coupled ? work(kGrow, checked_size(rt, n)) : nullptr;
+    double* f = work_d(kF, checked_size(batch));
+    double* f_rows = obj_.row_values() ? work_d(kFRows, checked_size(rt)) : nullptr;
+    if (obj_.view.coupled)
+      obj_.coupled_value_grad(handle(), batch, x.a.get(), grow, f_rows,
+                              work(kZ, obj_.work_elements(batch)));
+    value_grad_kernel<T><<<row_blocks(batch), kFlatThreads>>>(obj_.view, x.a.get(), grow, f_rows,
+                                                              g.a.get(), f, batch, n);
+    SS_LAUNCHED("value_grad_kernel");
+    g.clear_padding(n);
+    std::vector<double> out(checked_size(batch));
+    SS_CUDA(cudaMemcpy(out.data(), f, out.size() * sizeof(double), cudaMemcpyDeviceToHost));
+    bytes_ += out.size() * sizeof(double);
+    return out;
+  }
+
+  void hvp(const ResidentRows& xr, const ResidentRows& vr, ResidentRows& hr) override {
+    const CudaRows<T>&x = rows_of<T>(xr), &v = rows_of<T>(vr);
+    const std::int64_t batch = x.count(), n = d_.dim, rt = tiled_rows(batch);
+    require(v.count() == batch, "hvp: directions and points differ in number");
+    CudaRows<T>& hv = rows_of<T>(hr);
+    hv.resize(batch, n);
+    if (batch == 0) return;
+    const cublasHandle_t h = handle();
+    if (obj_.is_mlp()) {  // forward and backward at every row, then the R-operator
+      const MlpShape& s = obj_.mlp;
+      const std::size_t hid = checked_size(rt, s.n * s.h), out = checked_size(rt, s.n * s.o);
+      T *hh = work(kHid, hid), *dh = work(kDh, hid), *rdh = work(kRdh, hid),
+        *dout = work(kDout, out);
+      obj_.mlp_value_grad(h, batch, x.a.get(), work(kGrow, checked_size(rt, n)),
+                          work_d(kFRows, checked_size(rt)), hh, dh, rdh, dout);
+      obj_.mlp_hvp(h, batch, false, x.a.get(), hh, dh, dout, v.a.get(), hv.a.get(), work(kRa, hid),
+                   work(kRh, hid), rdh, work(kRout, out));
+    } else if (obj_.is_deep_linear()) {  // the same for the deep linear network
+      const std::size_t ws = checked_size(rt, obj_.work_per_row());
+      T* fw = work(kZ, ws);
+      obj_.dl_value_grad(h, batch, x.a.get(), work(kGrow, checked_size(rt, n)),
+                         work_d(kFRows, checked_size(rt)), fw);
+      obj_.dl_hvp(h, batch, false, x.a.get(), fw, v.a.get(), hv.a.get(), work(kU, ws));
+    } else if (obj_.pspin()) {  // at x as given (not retracted)
+      obj_.pspin_hvp(h, batch, x.a.get(), v.a.get(), hv.a.get(), work(kGe, checked_size(rt, n)),
+                     work(kU, checked_size(rt, n)),
+                     obj_.p == 3 ? work(kY, obj_.pspin_work_elements()) : nullptr);
+    } else if (obj_.view.coupled) {
+      const std::size_t features = obj_.field() ? checked_size(rt, obj_.m) : 0;
+      obj_.coupled_hvp(h, batch, x.a.get(), v.a.get(), hv.a.get(), work(kZ, features),
+                       work(kU, features));
+    } else {
+      hvp_kernel<T><<<row_grid(batch, n), row_threads(n)>>>(obj_.view, x.a.get(), v.a.get(),
+                                                            hv.a.get(), batch, n);
+      SS_LAUNCHED("hvp_kernel");
+    }
+    hv.clear_padding(n);
+  }
+
+  std::vector<double> hessian(const ResidentRows& xr) override {
+    const CudaRows<T>& x = rows_of<T>(xr);
+    const std::int64_t batch = x.count(), n = d_.dim;
+    const std::size_t nn = checked_size(n, n);
+    std::vector<double> h(checked_size(batch) * nn, 0.0);
+    if (h.empty()) return h;
+    begin_hessians(x);
+    // Groups of Hessians in half the memory budget (the assembly's work
+    // spaces take the rest), each copied to the host by one synchronous copy.
+    const double per = static_cast<double>(nn * sizeof(T));
+    const std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(batch),
+                 std::max(1.0, 0.5 * static_cast<double>(be_.memory_budget()) / per)));
+    T* out = work(kHess, checked_size(group) * nn);
+    std::vector<T> hh;
+    for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
+      const std::int64_t m = std::min(group, batch - b0);
+      assemble(x, b0, m, out);
+      hh.resize(checked_size(m) * nn);
+      SS_CUDA(cudaMemcpy(hh.data(), out, hh.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      std::copy(hh.begin(), hh.end(), h.begin() + b0 * n * n);
+    }
+    bytes_ += checked_size(batch) * nn * sizeof(T);
+    return h;
+  }
+
+  EighResult hessian_eigh(const ResidentRows& xr, bool vectors) override {
+    const CudaRows<T>& x = rows_of<T>(xr);
+    const std::int64_t batch = x.count(), n = d_.dim;
+    if (batch > 0 && n > 0) begin_hessians(x);
+    EighResult r = be_.eigh_filled<T>(
+        batch, n, [&](std::int64_t b0, std::int64_t m, T* a) { assemble(x, b0, m, a); }, vectors,
+        0.5);
+    bytes_ += (r.values.size() + r.vectors.size()) * sizeof(T) + r.info.size() * sizeof(int);
+    return r;
+  }
+
+  std::uint64_t host_bytes() const override { return bytes_; }
+
+ private:
+  cublasHandle_t handle() { return be_.cublas(use_tf32<T>(d_)); }
+  // Work space k of at least `len` elements (kept; its contents are
+  // undefined after it grows).
+  T* work(int k, std::size_t len) { return grow(w_[k], len); }
+  double* work_d(int k, std::size_t len) { return grow(wd_[k], len); }
+  template <class E>
+  static E* grow(DeviceArray<E>& a, std::size_t len) {
+    if (a.size() < len) {
+      a = DeviceArray<E>();
+      a = DeviceArray<E>(len);
+    }
+    return a.get();
+  }
+
+  // What a Hessian call computes once for all its points: the gaussian
+  // field's curvatures h [tiled_rows(count), m] (one GEMM over every point).
+  void begin_hessians(const CudaRows<T>& x) {
+    if (obj_.field())
+      obj_.field_curvatures(handle(), x.count(), x.a.get(),
+                            work(kHz, checked_size(tiled_rows(x.count()), obj_.m)));
+  }
+
+  // The dense Hessians of points b0 .. b0 + m - 1 of x into out [m, n, n]
+  // (row-major; symmetric up to the GEMMs' rounding: readers trust the lower
+  // triangle), everything on the default stream.
+  void assemble(const CudaRows<T>& x, std::int64_t b0, std::int64_t m, T* out) {
+    const std::int64_t n = d_.dim;
+    const std::size_t nn = checked_size(n, n);
+    if (obj_.field()) {
+      field_hessians(b0, m, out);
+    } else if (obj_.is_network()) {
+      network_hessians(x, b0, m, out);
+    } else if (obj_.pspin()) {
+      pspin_hessians(x, b0, m, out);
+    } else if (obj_.view.coupled) {  // the rotated quadratic's matrix A, rounded to T
+      for (std::int64_t k = 0; k < m; ++k)
+        SS_CUDA(
+            cudaMemcpy(out + k * nn, obj_.matrix.get(), nn * sizeof(T), cudaMemcpyDeviceToDevice));
+    } else {
+      SS_CUDA(cudaMemsetAsync(out, 0, checked_size(m) * nn * sizeof(T)));
+      hessian_band_kernel<T>
+          <<<row_grid(m, n), row_threads(n)>>>(obj_.view, x.a.get() + b0 * n, out, m, n);
+      SS_LAUNCHED("hessian_band_kernel");
+    }
+  }
+
+  // Gaussian field: mu I + W^T diag(h) W per point from the curvatures of
+  // begin_hessians, in groups of points that fit in the memory budget (their
+  // diag(h) W and Hessians at strides rounded up to 64 elements, see
+  // DeviceObjective::field_hessians), each group copied into out by one
+  // strided device copy.
+  void field_hessians(std::int64_t b0, std::int64_t m, T* out) {
+    const std::int64_t n = d_.dim, mf = obj_.m;
+    const std::size_t nn = checked_size(n, n), hs = checked_size(obj_.hess_stride()),
+                      ds = checked_size(obj_.dw_stride());
+    const double per_point = static_cast<double>((hs + ds) * sizeof(T));
+    const std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(m),
+                 std::max(1.0, static_cast<double>(be_.memory_budget()) / per_point)));
+    T *dw = work(kDw, checked_size(group) * ds), *hess = work(kPoint, checked_size(group) * hs);
+    const T* hz = w_[kHz].get();
+    for (std::int64_t q = 0; q < m; q += group) {
+      const std::int64_t g = std::min(group, m - q);
+      obj_.field_hessians(handle(), g, hz + (b0 + q) * mf, dw, hess);
+      SS_CUDA(cudaMemcpy2DAsync(out + q * nn, nn * sizeof(T), hess, hs * sizeof(T), nn * sizeof(T),
+                                static_cast<std::size_t>(g), cudaMemcpyDeviceToDevice));
+    }
+  }
+
+  // Networks (mlp, deep-linear), as the CPU backend forms them: per point,
+  // copied into one aligned row (so that every point's GEMMs see the same
+  // alignment), its forward and backward pass once (a pass of one entry,
+  // tile 1); then groups of unit directions e_k that fit in the memory
+  // budget through one batched R-operator pass at the shared point, their
+  // products written as columns k of the point's Hessian, and (H + H^T) / 2
+  // in T.
+  void network_hessians(const CudaRows<T>& x, std::int64_t b0, std::int64_t m, T* out) {
+    const std::int64_t n = d_.dim;
+    const std::size_t nn = checked_size(n, n);
+    const cublasHandle_t h = handle();
+    const bool mlp = obj_.is_mlp();
+    const MlpShape& s = obj_.mlp;
+    const std::int64_t nh = s.n * s.h, no = s.n * s.o, ws = obj_.work_per_row();
+    const double per_column = static_cast<double>(
+        (mlp ? checked_size(3 * nh + no + 2 * n) : checked_size(ws + 2 * n)) * sizeof(T));
+    const std::int64_t group = static_cast<std::int64_t>(
+        std::min(static_cast<double>(n),
+                 std::max(1.0, static_cast<double>(be_.memory_budget()) / per_column)));
+    const std::int64_t gt = tiled_rows(group);  // the columns' row tiles
+    T *xb = work(kPoint, checked_size(n)), *g = work(kGrow, checked_size(n));
+    T *v = work(kV, checked_size(gt, n)), *hv = work(kHv, checked_size(gt, n));
+    double* f = work_d(kF, 1);
+    for (std::int64_t k = 0; k < m; ++k) {
+      T* hk = out + k * nn;
+      SS_CUDA(cudaMemcpy(xb, x.a.get() + (b0 + k) * n, checked_size(n) * sizeof(T),
+                         cudaMemcpyDeviceToDevice));
+      if (mlp)
+        obj_.mlp_value_grad(h, 1, xb, g, f, work(kHid, checked_size(nh)),
+                            work(kDh, checked_size(nh)), work(kDa, checked_size(nh)),
+                            work(kDout, checked_size(no)), 1);
+      else
+        obj_.dl_value_grad(h, 1, xb, g, f, work(kZ, checked_size(ws)), 1);
+      for (std::int64_t k0 = 0; k0 < n; k0 += group) {
+        const std::int64_t c = std::min(group, n - k0), ct = tiled_rows(c);
+        unit_rows_kernel<T><<<row_grid(ct, n), row_threads(n)>>>(v, k0, c, ct, n);
+        SS_LAUNCHED("unit_rows_kernel");
+        if (mlp)
+          obj_.mlp_hvp(h, c, true, xb, w_[kHid].get(), w_[kDh].get(), w_[kDout].get(), v, hv,
+                       work(kRa, checked_size(gt, nh)), work(kRh, checked_size(gt, nh)),
+                       work(kRdh, checked_size(gt, nh)), work(kRout, checked_size(gt, no)));
+        else
+          obj_.dl_hvp(h, c, true, xb, w_[kZ].get(), v, hv, work(kU, checked_size(gt, ws)));
+        columns_kernel<T><<<row_grid(c, n), row_threads(n)>>>(hv, k0, c, n, hk);
+        SS_LAUNCHED("columns_kernel");
+      }
+      symmetrize_kernel<T><<<row_grid(n, n), row_threads(n)>>>(hk, n);
+      SS_LAUNCHED("symmetrize_kernel");
+    }
+  }
+
+  // p-spin: the embedded Riemannian Hessians P (Y - c I) P at x as given, in
+  // groups of pspin_tile() points (one contraction tile: a fixed shape that
+  // fits cuBLAS's int sizes), each group's points staged at one aligned
+  // address (padding rows zero), then one copy into out.
+  void pspin_hessians(const CudaRows<T>& x, std::int64_t b0, std::int64_t m, T* out) {
+    const std::int64_t n = d_.dim, tile = obj_.pspin_tile();
+    const std::size_t nn = checked_size(n, n);
+    T *xg = work(kPoint, checked_size(tile, n)), *hess = work(kTile, checked_size(tile) * nn);
+    double *q = work_d(kQ, checked_size(tile, n)), *w = work_d(kW, checked_size(tile, n)),
+           *alpha = work_d(kAlpha, checked_size(tile));
+    for (std::int64_t q0 = 0; q0 < m; q0 += tile) {
+      const std::int64_t g = std::min(tile, m - q0);
+      SS_CUDA(cudaMemsetAsync(xg, 0, checked_size(tile, n) * sizeof(T)));
+      SS_CUDA(cudaMemcpy(xg, x.a.get() + (b0 + q0) * n, checked_size(g, n) * sizeof(T),
+                         cudaMemcpyDeviceToDevice));
+      obj_.pspin_hessians(handle(), g, xg, hess, q, w, alpha);
+      SS_CUDA(cudaMemcpy(out + q0 * nn, hess, checked_size(g) * nn * sizeof(T),
+                         cudaMemcpyDeviceToDevice));
+    }
+  }
+
+  CudaBackend& be_;
+  const ObjectiveData& d_;
+  const DeviceObjective<T> obj_;
+  DeviceArray<T> w_[kWorkCount];
+  DeviceArray<double> wd_[kWorkDCount];
+  std::uint64_t bytes_ = 0;
+};
+
 }  // namespace
 
-template <class T>
-DeviceArray<T> CudaBackend::upload_rows(const std::vector<double>& h, std::int64_t batch,
-                                        std::int64_t n) {
-  require(h.size() == checked_size(batch, n), "upload of " + std::to_string(h.size()) +
-                                                  " elements as " + std::to_string(batch) +
-                                                  " rows of " + std::to_string(n));
-  DeviceArray<T> d(checked_size(tiled_rows(batch), n));
-  if (d.empty()) return d;
-  const std::vector<T> t = convert<T>(h);
-  SS_CUDA(cudaMemset(d.get(), 0, d.size() * sizeof(T)));
-  if (!t.empty())
-    SS_CUDA(cudaMemcpy(d.get(), t.data(), t.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return d;
+std::unique_ptr<PreparedObjective> CudaBackend::prepare(const ObjectiveData& d, Precision p) {
+  if (p == Precision::f32) return std::make_unique<CudaPrepared<float>>(*this, d);
+  return std::make_unique<CudaPrepared<double>>(*this, d);
 }
-
-template <class T>
-ObjectiveEval CudaBackend::value_grad_t(const ObjectiveData& d, std::int64_t batch,
-                                        const std::vector<double>& x64) {
-  const DeviceObjective<T> obj(d);
-  const std::int64_t n = d.dim;
-  const DeviceArray<T> x = upload_rows<T>(x64, batch, n);  // tiled_rows(batch) rows
-  DeviceArray<T> grow(obj.view.coupled ? x.size() : 0), g(checked_size(batch, n));
-  DeviceArray<T> z(obj.work_elements(batch));
-  DeviceArray<double> f(checked_size(batch)),
-      f_rows(obj.row_values() ? checked_size(tiled_rows(batch)) : 0);
-  ObjectiveEval r;
-  if (batch == 0) return r;
-  if (obj.view.coupled)
-    obj.coupled_value_grad(cublas(use_tf32<T>(d)), batch, x.get(), grow.get(), f_rows.get(),
-                           z.get());
-  value_grad_kernel<T><<<row_blocks(batch), kFlatThreads>>>(
-      obj.view, x.get(), grow.get(), f_rows.get(), g.get(), f.get(), batch, n);
-  SS_LAUNCHED("value_grad_kernel");
-  r.f = f.download();
-  r.g = to_double(g.download());
-  return r;
-}
-
-template <class T>
-std::vector<double> CudaBackend::hvp_t(const ObjectiveData& d, std::int64_t batch,
-                                       const std::vector<double>& x64,
-                                       const std::vector<double>& v64) {
-  const DeviceObjective<T> obj(d);
-  const std::int64_t n = d.dim;
-  // Every row array of tiled_rows(batch) rows (the coupled passes' row
-  // tiles), the padding rows of x and v zero.
-  const std::int64_t rt = tiled_rows(batch);
-  const DeviceArray<T> x = upload_rows<T>(x64, batch, n), v = upload_rows<T>(v64, batch, n);
-  DeviceArray<T> hv(x.size());
-  if (hv.empty()) return {};
-  if (obj.is_mlp()) {  // forward and backward at every row, then the R-operator
-    const MlpShape& s = obj.mlp;
-    const std::size_t hid = checked_size(rt, s.n * s.h), out = checked_size(rt, s.n * s.o);
-    DeviceArray<T> g(x.size()), h(hid), dh(hid), rdh(hid), ra(hid), rh(hid), dout(out), rout(out);
-    DeviceArray<double> f(checked_size(rt));
-    cublasHandle_t handle = cublas(use_tf32<T>(d));
-    obj.mlp_value_grad(handle, batch, x.get(), g.get(), f.get(), h.get(), dh.get(), rdh.get(),
-                       dout.get());
-    obj.mlp_hvp(handle, batch, false, x.get(), h.get(), dh.get(), dout.get(), v.get(), hv.get(),
-                ra.get(), rh.get(), rdh.get(), rout.get());
-  } else if (obj.is_deep_linear()) {  // the same for the deep linear network
-    const std::size_t work = checked_size(rt, obj.work_per_row());
-    DeviceArray<T> g(x.size()), fw(work), rw(work);
-    DeviceArray<double> f(checked_size(rt));
-    cublasHandle_t handle = cublas(use_tf32<T>(d));
-    obj.dl_value_grad(handle, batch, x.get(), g.get(), f.get(), fw.get());
-    obj.dl_hvp(handle, batch, false, x.get(), fw.get(), v.get(), hv.get(), rw.get());
-  } else if (obj.pspin()) {  // at x as given (not retracted)
-    DeviceArray<T> ge(x.size()), u(x.size());
-    DeviceArray<T> y(obj.p == 3 ? obj.pspin_work_elements() : 0);
-    obj.pspin_hvp(cublas(use_tf32<T>(d)), batch, x.get(), v.get(), hv.get(), ge.get(), u.get(),
-                  y.get());
-  } else if (obj.view.coupled) {
-    const std::size_t features = obj.field() ? checked_size(rt, obj.m) : 0;
-    DeviceArray<T> z(features), u(features);
-    obj.coupled_hvp(cublas(use_tf32<T>(d)), batch, x.get(), v.get(), hv.get(), z.get(), u.get());
-  } else {
-    hvp_kernel<T>
-        <<<row_grid(batch, n), row_threads(n)>>>(obj.view, x.get(), v.get(), hv.get(), batch, n);
-    SS_LAUNCHED("hvp_kernel");
-  }
-  std::vector<T> out(checked_size(batch, n));  // the rows without the padding
-  SS_CUDA(cudaMemcpy(out.data(), hv.get(), out.size() * sizeof(T), cudaMemcpyDeviceToHost));
-  return to_double(out);
-}
-
-template <class T>
-std::vector<double> CudaBackend::hessian_t(const ObjectiveData& d, std::int64_t batch,
-                                           const std::vector<double>& x64) {
-  const std::int64_t n = d.dim;
-  std::vector<double> h(checked_size(batch, n) * static_cast<std::size_t>(n), 0.0);
-  if (h.empty()) return h;
-  if (d.kind == ObjectiveKind::gaussian_field) {
-    field_hessian_t<T>(d, batch, x64, h);
-    return h;
-  }
-  if (d.kind == ObjectiveKind::mlp) {
-    mlp_hessian_t<T>(d, batch, x64, h);
-    return h;
-  }
-  if (d.kind == ObjectiveKind::deep_linear) {
-    dl_hessian_t<T>(d, batch, x64, h);
-    return h;
-  }
-  if (d.kind == ObjectiveKind::p_spin) {
-    pspin_hessian_t<T>(d, batch, x64, h);
-    return h;
-  }
-  if (d.coupled()) {
-    const std::vector<T> a = convert<T>(d.matrix);  // rounded as the CPU backend does
-    for (std::int64_t b = 0; b < batch; ++b) std::copy(a.begin(), a.end(), h.begin() + b * n * n);
-    return h;
-  }
-  const DeviceObjective<T> obj(d);
-  const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
-  DeviceArray<T> diag(checked_size(batch, n)), upper(checked_size(batch, n));
-  hessian_band_kernel<T><<<row_grid(batch, n), row_threads(n)>>>(obj.view, x.get(), diag.get(),
-                                                                 upper.get(), batch, n);
-  SS_LAUNCHED("hessian_band_kernel");
-  const std::vector<T> dg = diag.download(), up = upper.download();
-  for (std::int64_t b = 0; b < batch; ++b) {
-    double* hb = h.data() + b * n * n;
-    for (std::int64_t i = 0; i < n; ++i) {
-      hb[i * n + i] = dg[b * n + i];
-      if (i + 1 < n) hb[i * n + i + 1] = hb[(i + 1) * n + i] = up[b * n + i];
-    }
-  }
-  return h;
-}
-
-template <class T>
-void CudaBackend::field_hessian_t(const ObjectiveData& d, std::int64_t batch,
-                                  const std::vector<double>& x64, std::vector<double>& h) {
-  const DeviceObjective<T> obj(d);
-  const std::int64_t n = d.dim, m = obj.m;
-  const std::size_t nn = checked_size(n, n), mn = checked_size(m, n);
-  cublasHandle_t handle = cublas(use_tf32<T>(d));
-  DeviceArray<T> hz(checked_size(tiled_rows(batch), m));
-  {
-    const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
-    obj.field_curvatures(handle, batch, x.get(), hz.get());
-  }
-  // Each point's diag(h) W and Hessian at strides rounded up to 64 elements
-  // (field_hessians), copied to the host by one strided copy per group.
-  const std::size_t hs = checked_size(obj.hess_stride()), ds = checked_size(obj.dw_stride());
-  const double budget = static_cast<double>(memory_budget());
-  const double per_point = static_cast<double>((hs + ds) * sizeof(T));
-  const std::int64_t group = static_cast<std::int64_t>(
-      std::min(static_cast<double>(batch), std::max(1.0, budget / per_point)));
-  DeviceArray<T> dw(checked_size(group) * ds), hess(checked_size(group) * hs);
-  std::vector<T> hh;
-  for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
-    const std::int64_t g = std::min(group, batch - b0);
-    obj.field_hessians(handle, g, hz.get() + b0 * m, dw.get(), hess.get());
-    // A synchronous copy on the default stream: it waits for the GEMMs.
-    hh.resize(checked_size(g) * nn);
-    SS_CUDA(cudaMemcpy2D(hh.data(), nn * sizeof(T), hess.get(), hs * sizeof(T), nn * sizeof(T),
-                         static_cast<std::size_t>(g), cudaMemcpyDeviceToHost));
-    std::copy(hh.begin(), hh.end(), h.begin() + b0 * n * n);
-  }
-}
-
-template <class T, class Prepare, class Hvp>
-void CudaBackend::hessians_from_hvps(std::int64_t batch, std::int64_t n, const T* x,
-                                     std::int64_t group, DeviceArray<T>& v, DeviceArray<T>& hv,
-                                     std::vector<double>& h, Prepare&& prepare, Hvp&& hvp) {
-  std::vector<T> cols, hp(checked_size(n, n));
-  DeviceArray<T> xb(checked_size(n));  // the point, at an aligned address
-  for (std::int64_t b = 0; b < batch; ++b) {
-    SS_CUDA(cudaMemcpy(xb.get(), x + b * n, checked_size(n) * sizeof(T), cudaMemcpyDeviceToDevice));
-    prepare(xb.get());
-    for (std::int64_t k0 = 0; k0 < n; k0 += group) {
-      const std::int64_t c = std::min(group, n - k0), ct = tiled_rows(c);
-      unit_rows_kernel<T><<<row_grid(ct, n), row_threads(n)>>>(v.get(), k0, c, ct, n);
-      SS_LAUNCHED("unit_rows_kernel");
-      hvp(c, xb.get());
-      // A synchronous copy on the default stream: it waits for the GEMMs.
-      cols.resize(checked_size(c, n));
-      SS_CUDA(cudaMemcpy(cols.data(), hv.get(), cols.size() * sizeof(T), cudaMemcpyDeviceToHost));
-      for (std::int64_t j = 0; j < c; ++j)  // column k0 + j
-        for (std::int64_t i = 0; i < n; ++i) hp[i * n + k0 + j] = cols[j * n + i];
-    }
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t k = i + 1; k < n; ++k)
-        hp[i * n + k] = hp[k * n + i] = (hp[i * n + k] + hp[k * n + i]) / T(2);
-    std::copy(hp.begin(), hp.end(), h.begin() + b * n * n);
-  }
-}
-
-template <class T>
-void CudaBackend::mlp_hessian_t(const ObjectiveData& d, std::int64_t batch,
-                                const std::vector<double>& x64, std::vector<double>& h) {
-  const DeviceObjective<T> obj(d);
-  const MlpShape& s = obj.mlp;
-  const std::int64_t n = d.dim, nh = s.n * s.h, no = s.n * s.o;
-  cublasHandle_t handle = cublas(use_tf32<T>(d));
-  const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
-  DeviceArray<T> g(checked_size(n)), hid(checked_size(nh)), dh(checked_size(nh)),
-      da(checked_size(nh)), dout(checked_size(no));
-  DeviceArray<double> f(1);
-  const double budget = static_cast<double>(memory_budget());
-  const double per_column = static_cast<double>(checked_size(3 * nh + no + 2 * n) * sizeof(T));
-  const std::int64_t group = static_cast<std::int64_t>(
-      std::min(static_cast<double>(n), std::max(1.0, budget / per_column)));
-  const std::int64_t gt = tiled_rows(group);  // the columns' row tiles
-  DeviceArray<T> ra(checked_size(gt, nh)), rh(checked_size(gt, nh)), rdh(checked_size(gt, nh)),
-      rout(checked_size(gt, no));
-  DeviceArray<T> v(checked_size(gt, n)), hv(checked_size(gt, n));
-  hessians_from_hvps<T>(
-      batch, n, x.get(), group, v, hv, h,
-      [&](const T* xb) {  // the one point: a pass of one entry (tile 1)
-        obj.mlp_value_grad(handle, 1, xb, g.get(), f.get(), hid.get(), dh.get(), da.get(),
-                           dout.get(), 1);
-      },
-      [&](std::int64_t c, const T* xb) {
-        obj.mlp_hvp(handle, c, true, xb, hid.get(), dh.get(), dout.get(), v.get(), hv.get(),
-                    ra.get(), rh.get(), rdh.get(), rout.get());
-      });
-}
-
-template <class T>
-void CudaBackend::dl_hessian_t(const ObjectiveData& d, std::int64_t batch,
-                               const std::vector<double>& x64, std::vector<double>& h) {
-  const DeviceObjective<T> obj(d);
-  const std::int64_t n = d.dim, ws = obj.work_per_row();
-  cublasHandle_t handle = cublas(use_tf32<T>(d));
-  const DeviceArray<T> x = upload_rows<T>(x64, batch, n);
-  DeviceArray<T> g(checked_size(n)), fw(checked_size(ws));
-  DeviceArray<double> f(1);
-  const double budget = static_cast<double>(memory_budget());
-  const double per_column = static_cast<double>(checked_size(ws + 2 * n) * sizeof(T));
-  const std::int64_t group = static_cast<std::int64_t>(
-      std::min(static_cast<double>(n), std::max(1.0, budget / per_column)));
-  const std::int64_t gt = tiled_rows(group);  // the columns' row tiles
-  DeviceArray<T> v(checked_size(gt, n)), hv(checked_size(gt, n)), rw(checked_size(gt, ws));
-  hessians_from_hvps<T>(
-      batch, n, x.get(), group, v, hv, h,
-      [&](const T* xb) {  // the one point: a pass of one entry (tile 1)
-        obj.dl_value_grad(handle, 1, xb, g.get(), f.get(), fw.get(), 1);
-      },
-      [&](std::int64_t c, const T* xb) {
-        obj.dl_hvp(handle, c, true, xb, fw.get(), v.get(), hv.get(), rw.get());
-      });
-}
-
-template <class T>
-void CudaBackend::pspin_hessian_t(const ObjectiveData& d, std::int64_t batch,
-                                  const std::vector<double>& x64, std::vector<double>& h) {
-  const DeviceObjective<T> obj(d);
-  const std::int64_t n = d.dim;
-  const std::size_t nn = checked_size(n, n);
-  cublasHandle_t handle = cublas(use_tf32<T>(d));
-  const DeviceArray<T> x = upload_rows<T>(x64, batch, n);  // tiled_rows(batch) rows
-  const std::int64_t group = obj.pspin_tile();             // divides tiled_rows(batch)
-  DeviceArray<T> xg(checked_size(group, n)), hess(checked_size(group) * nn);
-  DeviceArray<double> q(checked_size(group, n)), w(checked_size(group, n)),
-      alpha(checked_size(group));
-  std::vector<T> hh;
-  for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
-    const std::int64_t g = std::min(group, batch - b0);
-    // The group's points (and padding rows) at one aligned address.
-    SS_CUDA(
-        cudaMemcpy(xg.get(), x.get() + b0 * n, xg.size() * sizeof(T), cudaMemcpyDeviceToDevice));
-    obj.pspin_hessians(handle, g, xg.get(), hess.get(), q.get(), w.get(), alpha.get());
-    // A synchronous copy on the default stream: it waits for the kernels.
-    hh.resize(checked_size(g) * nn);
-    SS_CUDA(cudaMemcpy(hh.data(), hess.get(), hh.size() * sizeof(T), cudaMemcpyDeviceToHost));
-    std::copy(hh.begin(), hh.end(), h.begin() + b0 * n * n);
-  }
-}
-
-template ObjectiveEval CudaBackend::value_grad_t<float>(const ObjectiveData&, std::int64_t,
-                                                        const std::vector<double>&);
-template ObjectiveEval CudaBackend::value_grad_t<double>(const ObjectiveData&, std::int64_t,
-                                                         const std::vector<double>&);
-template std::vector<double> CudaBackend::hvp_t<float>(const ObjectiveData&, std::int64_t,
-                                                       const std::vector<double>&,
-                                                       const std::vector<double>&);
-template std::vector<double> CudaBackend::hvp_t<double>(const ObjectiveData&, std::int64_t,
-                                                        const std::vector<double>&,
-                                                        const std::vector<double>&);
-template std::vector<double> CudaBackend::hessian_t<float>(const ObjectiveData&, std::int64_t,
-                                                           const std::vector<double>&);
-template std::vector<double> CudaBackend::hessian_t<double>(const ObjectiveData&, std::int64_t,
-                                                            const std::vector<double>&);
 
 }  // namespace saddlescope::cuda_detail

@@ -9,6 +9,7 @@
 // device with the shared negative_count_ldlt (kernels/inertia.hpp).
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -31,6 +32,20 @@ constexpr std::int64_t kBatchedMaxN = 64;
 
 template <class T>
 constexpr cudaDataType_t kCudaType = std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_64F;
+
+// Row-major a [m, n, n]: the strict upper triangle of every matrix from its
+// lower one, a[i][j] = a[j][i] for j > i. blockIdx.y a row (matrix * n + i),
+// the x blocks and threads its entries j > i.
+template <class T>
+__global__ void mirror_lower_kernel(T* a, std::int64_t m, std::int64_t n) {
+  for (std::int64_t r = blockIdx.y; r < m * n; r += gridDim.y) {
+    T* h = a + (r / n) * n * n;
+    const std::int64_t i = r % n;
+    for (std::int64_t j = i + 1 + blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; j < n;
+         j += std::int64_t(gridDim.x) * blockDim.x)
+      h[i * n + j] = h[j * n + i];
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Sylvester counts: Bunch-Kaufman LDL^T of H - sI (cuSOLVER sytrf, lower,
@@ -102,9 +117,24 @@ EighResult CudaBackend::eigh_t(std::int64_t batch, std::int64_t n, const std::ve
   require(h.size() == checked_size(batch) * nn,
           "eigh input of " + std::to_string(h.size()) + " elements is not " +
               std::to_string(batch) + " x " + std::to_string(n) + " x " + std::to_string(n));
+  std::vector<T> ha;
+  return eigh_filled<T>(
+      batch, n,
+      [&](std::int64_t b0, std::int64_t m, T* a) {
+        ha.assign(h.begin() + b0 * n * n, h.begin() + (b0 + m) * n * n);  // rounded to T
+        SS_CUDA(cudaMemcpy(a, ha.data(), ha.size() * sizeof(T), cudaMemcpyHostToDevice));
+      },
+      vectors, 1.0);
+}
+
+template <class T>
+EighResult CudaBackend::eigh_filled(std::int64_t batch, std::int64_t n,
+                                    const std::function<void(std::int64_t, std::int64_t, T*)>& fill,
+                                    bool vectors, double share) {
+  const std::size_t nn = checked_size(n, n);
   EighResult r;
   r.values.assign(checked_size(batch, n), 0.0);
-  if (vectors) r.vectors.assign(h.size(), 0.0);
+  if (vectors) r.vectors.assign(checked_size(batch) * nn, 0.0);
   r.info.assign(checked_size(batch), 0);
   if (batch == 0 || n == 0) return r;
 
@@ -127,11 +157,12 @@ EighResult CudaBackend::eigh_t(std::int64_t batch, std::int64_t n, const std::ve
   };
 
   // Group size: a group's matrices, eigenvalues and infos plus the device
-  // workspace stay within the memory budget (a share of the free memory,
-  // leaving headroom). The workspace is queried on the allocated arrays and
-  // the group shrinks until everything fits; a single matrix is tried
-  // regardless (if it does not fit, its allocation raises ResourceError).
-  const double budget = static_cast<double>(memory_budget());
+  // workspace stay within `share` of the memory budget (a share of the free
+  // memory, leaving headroom). The workspace is queried on the allocated
+  // arrays and the group shrinks until everything fits; a single matrix is
+  // tried regardless (if it does not fit, its allocation raises
+  // ResourceError).
+  const double budget = share * static_cast<double>(memory_budget());
   const double per_matrix = static_cast<double>((nn + checked_size(n)) * sizeof(T) + sizeof(int));
   std::int64_t group = static_cast<std::int64_t>(
       std::min(static_cast<double>(batch), std::max(1.0, budget / per_matrix)));
@@ -161,16 +192,10 @@ EighResult CudaBackend::eigh_t(std::int64_t batch, std::int64_t n, const std::ve
   std::vector<int> hinfo;
   for (std::int64_t b0 = 0; b0 < batch; b0 += group) {
     const std::int64_t m = std::min(group, batch - b0);
-    const std::size_t first = checked_size(b0) * nn, len = checked_size(m) * nn;
-    ha.resize(len);
-    for (std::int64_t k = 0; k < m; ++k) {
-      const double* src = h.data() + first + k * n * n;
-      T* dst = ha.data() + k * n * n;
-      for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t j = 0; j <= i; ++j)
-          dst[i * n + j] = dst[j * n + i] = static_cast<T>(src[i * n + j]);  // rounded to T
-    }
-    SS_CUDA(cudaMemcpy(a.get(), ha.data(), len * sizeof(T), cudaMemcpyHostToDevice));
+    const std::size_t len = checked_size(m) * nn;
+    fill(b0, m, a.get());
+    mirror_lower_kernel<T><<<row_grid(m * n, n), row_threads(n)>>>(a.get(), m, n);
+    SS_LAUNCHED("mirror_lower_kernel");
     if (batched) {
       // The last group may be smaller than the one the workspace was sized for.
       const auto need = workspace(m, a.get(), w.get());
@@ -198,6 +223,7 @@ EighResult CudaBackend::eigh_t(std::int64_t batch, std::int64_t n, const std::ve
     std::copy(hw.begin(), hw.end(), r.values.begin() + b0 * n);
     std::copy(hinfo.begin(), hinfo.end(), r.info.begin() + b0);
     if (!vectors) continue;
+    ha.resize(len);
     SS_CUDA(cudaMemcpy(ha.data(), a.get(), len * sizeof(T), cudaMemcpyDeviceToHost));
     for (std::int64_t k = 0; k < m; ++k) {
       const T* v = ha.data() + k * n * n;  // column-major: v[i + j n] = component i of vector j
@@ -208,6 +234,13 @@ EighResult CudaBackend::eigh_t(std::int64_t batch, std::int64_t n, const std::ve
   }
   return r;
 }
+
+template EighResult CudaBackend::eigh_filled<float>(
+    std::int64_t, std::int64_t, const std::function<void(std::int64_t, std::int64_t, float*)>&,
+    bool, double);
+template EighResult CudaBackend::eigh_filled<double>(
+    std::int64_t, std::int64_t, const std::function<void(std::int64_t, std::int64_t, double*)>&,
+    bool, double);
 
 template <class T>
 std::vector<std::int64_t> CudaBackend::count_below_t(std::int64_t batch, std::int64_t n,
