@@ -7,8 +7,10 @@
 #      (tests/backends.hpp) instantiated on cuda, named cuda/Suite.Test/case;
 #   2. compute-sanitizer memcheck and racecheck on the CUDA tests
 #      (sanitizer.log);
-#   3. the fused step in f64 and the benchmark suite beside PyTorch / JAX
-#      (fused_step-cuda-f64-*.json, suite-cuda-*.json; bench/suite.py);
+#   3. the fused step in f64, the finder's and census's steps one-off
+#      against prepared (steps-cuda-*.json; bench/bench_steps.cpp) and the
+#      benchmark suite beside PyTorch / JAX (fused_step-cuda-f64-*.json,
+#      suite-cuda-*.json; bench/suite.py);
 #   4. the 20k example end to end (st20k-summary.json);
 #   5. the rest of the test binary (other-tests.log).
 # Writes at most 8 files to $OUT (default ./gpu-results); session.log holds
@@ -93,6 +95,13 @@ if [ "$mode" != "tests" ]; then
   echo "== fused step f64 ($SECONDS s)"
   bounded 45 ./build/default/bench/bench_fused_step --backend cuda --precision f64 \
     --out "$out/fused_step-cuda-f64-$gpu.json" 2>&1 | tail -6
+  echo "== finder and census steps, one-off against prepared ($SECONDS s)"
+  for ex in "gaussian-field objective.dim=200" "p-spin-census objective.dim=100"; do
+    set -- $ex
+    bounded 40 ./build/default/bench/bench_steps --experiment "examples/$1.toml" --set "$2" \
+      --backend cuda --batch 8 >> "$out/steps-cuda-$gpu.json"
+  done
+  tail -c 600 "$out/steps-cuda-$gpu.json"
   echo "== benchmark suite ($SECONDS s)"
   # Its figures stay behind (the device tool returns at most 8 files).
   mkdir -p /tmp/suite
