@@ -275,7 +275,8 @@ TEST(ObjectiveRegistry, ForeignKeysAreRefusedNamingTheirKinds) {
   EXPECT_GT(checked, 100);
 }
 
-// The memory plan's data bytes per kind equal the arrays build_objective fills.
+// The memory plan's data bytes per kind equal the arrays build_objective
+// fills, and its work bytes the built objective's work space.
 TEST(ObjectiveRegistry, DataBytesAreTheBuiltData) {
   for (const ObjectiveInfo& info : objective_registry()) {
     SCOPED_TRACE(info.name);
@@ -294,6 +295,9 @@ TEST(ObjectiveRegistry, DataBytesAreTheBuiltData) {
         expect += d.couplings.size() * (t + 8) +
                   (d.pspin_p == 3 ? static_cast<std::uint64_t>(kPspinWorkElements) * t : 0);
       EXPECT_EQ(info.data_bytes(e.objective, t), expect) << t;
+      // The work space: the built objective's count, which the CUDA backend
+      // sizes its arrays by (ObjectiveData::work_per_row).
+      EXPECT_EQ(info.work_bytes(e.objective, t), static_cast<std::uint64_t>(d.work_per_row()) * t);
     }
   }
 }

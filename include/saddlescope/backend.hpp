@@ -30,6 +30,22 @@ inline std::size_t precision_bytes(Precision p) { return p == Precision::f32 ? 4
 // [rows, N^2] work space holds at most this many elements (both backends).
 constexpr std::int64_t kPspinWorkElements = std::int64_t{8} << 20;
 
+// Elements of the precision per trajectory of the coupled passes' work
+// space: the one count the memory plan (through the objective registry,
+// src/core/objectives/) and the CUDA backend's arrays use. The gaussian
+// field: the feature arguments Z and their weights (or U = V W^T of a
+// Hessian-vector product), M each; the mlp: the hidden activations and
+// their gradients [n, h] and the outputs [n, o]; the deep linear network:
+// every layer's activations and their gradients, 2 n (d_1 + ... + d_L).
+inline std::int64_t field_work_per_row(std::int64_t features) { return 2 * features; }
+inline std::int64_t mlp_work_per_row(const MlpShape& s) { return s.n * (2 * s.h + s.o); }
+inline std::int64_t deep_linear_work_per_row(const std::vector<std::int64_t>& widths,
+                                             std::int64_t samples) {
+  std::int64_t w = 0;
+  for (std::size_t l = 1; l < widths.size(); ++l) w += 2 * samples * widths[l];
+  return w;
+}
+
 // An objective instance, built once on the host from the experiment (random
 // parts drawn from the seed), identical for every backend.
 struct ObjectiveData {
@@ -64,6 +80,14 @@ struct ObjectiveData {
   bool sphere() const { return kind == ObjectiveKind::p_spin; }
   // Size of the Hessians the census analyses: the N - 1 tangent directions on the sphere.
   std::int64_t hessian_dim() const { return sphere() ? dim - 1 : dim; }
+  // The coupled passes' work space per trajectory (elements; 0 for the
+  // others: the p-spin's contraction space is counted with its data).
+  std::int64_t work_per_row() const {
+    if (kind == ObjectiveKind::gaussian_field) return field_work_per_row(features());
+    if (kind == ObjectiveKind::mlp) return mlp_work_per_row(mlp);
+    if (kind == ObjectiveKind::deep_linear) return deep_linear_work_per_row(dl_widths, dl_samples);
+    return 0;
+  }
 };
 
 // One chunk of trajectories for one optimizer.

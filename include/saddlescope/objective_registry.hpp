@@ -84,7 +84,8 @@ struct ObjectiveInfo {
   bool (*coupled)(const ObjectiveSpec&) = nullptr;
   // Bytes of the objective's data on the device, in elements of `t` bytes
   // (plus host copies the backends keep), and of its coupled evaluation's
-  // work space per trajectory.
+  // work space per trajectory (the *_work_per_row count of backend.hpp, by
+  // which the CUDA backend sizes its arrays).
   std::uint64_t (*data_bytes)(const ObjectiveSpec&, std::uint64_t t) = nullptr;
   std::uint64_t (*work_bytes)(const ObjectiveSpec&, std::uint64_t t) = nullptr;
   // Advice when the data alone exceeds the budget ("lower objective.dim ...").

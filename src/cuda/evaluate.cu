@@ -234,10 +234,10 @@ class CudaPrepared final : public PreparedObjective {
       obj_.pspin_hvp(h, batch, x.a.get(), v.a.get(), hv.a.get(), work(kGe, checked_size(rt, n)),
                      work(kU, checked_size(rt, n)),
                      obj_.p == 3 ? work(kY, obj_.pspin_work_elements()) : nullptr);
-    } else if (obj_.view.coupled) {
-      const std::size_t features = obj_.field() ? checked_size(rt, obj_.m) : 0;
-      obj_.coupled_hvp(h, batch, x.a.get(), v.a.get(), hv.a.get(), work(kZ, features),
-                       work(kU, features));
+    } else if (obj_.view.coupled) {  // the field's Z and U: its work rows (work_per_row)
+      T* z = work(kZ, checked_size(rt, obj_.work_per_row()));
+      obj_.coupled_hvp(h, batch, x.a.get(), v.a.get(), hv.a.get(), z,
+                       obj_.field() ? z + rt * obj_.m : nullptr);
     } else {
       hvp_kernel<T><<<row_grid(batch, n), row_threads(n)>>>(obj_.view, x.a.get(), v.a.get(),
                                                             hv.a.get(), batch, n);

@@ -525,6 +525,7 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
       p(d.kind == ObjectiveKind::p_spin ? d.pspin_p : 0),
       mu(static_cast<T>(d.field_mu)),
       m(d.features()) {
+  work_row = d.work_per_row();
   require(d.dim >= 0, "negative objective dimension");
   if (d.kind == ObjectiveKind::p_spin) {
     require(p == 2 || p == 3, "p-spin order must be 2 or 3");

@@ -112,16 +112,14 @@ struct DeviceObjective {
     if (pspin() && p == 3 && rows > 0) e += pspin_work_elements();
     return e;
   }
-  // Elements of T per row of the work space z of coupled_value_grad: the
-  // field's features; the mlp's H and dH [n, h] and out [n, o]; the deep
-  // linear network's Z_1 .. Z_L and dZ_1 .. dZ_L, 2 n (d_1 + ... + d_L); none
-  // for the p-spin (see work_elements).
-  std::int64_t work_per_row() const {
-    if (field()) return m;
-    if (is_mlp()) return 2 * mlp.n * mlp.h + mlp.n * mlp.o;
-    if (is_deep_linear()) return 2 * dl_span;
-    return 0;
-  }
+  // Elements of T per row of the work space z of coupled_value_grad:
+  // ObjectiveData::work_per_row() (include/saddlescope/backend.hpp, the
+  // memory plan's count too): the field's Z and U (value_grad uses the
+  // first [rows, m] of z, hvp both); the mlp's H and dH [n, h] and out [n,
+  // o]; the deep linear network's Z_1 .. Z_L and dZ_1 .. dZ_L, 2 n (d_1 +
+  // ... + d_L) = 2 dl_span; none for the p-spin (see work_elements).
+  std::int64_t work_per_row() const { return work_row; }
+  std::int64_t work_row = 0;
 
   // Coupled gradient rows G for `rows` rows of x and, for the field, the
   // networks and the p-spin, the values f_rows (per row, double; z: work

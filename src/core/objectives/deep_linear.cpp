@@ -64,12 +64,8 @@ ObjectiveInfo deep_linear() {
     return static_cast<std::uint64_t>(spec.samples * (spec.widths.front() + spec.widths.back())) *
            t;
   };
-  // Per trajectory (CUDA): every layer's activations and their gradients.
   o.work_bytes = [](const ObjectiveSpec& spec, std::uint64_t t) {
-    std::uint64_t w = 0;
-    for (std::size_t l = 1; l < spec.widths.size(); ++l)
-      w += 2 * static_cast<std::uint64_t>(spec.samples * spec.widths[l]) * t;
-    return w;
+    return static_cast<std::uint64_t>(deep_linear_work_per_row(spec.widths, spec.samples)) * t;
   };
   return o;
 }

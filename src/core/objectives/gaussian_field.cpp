@@ -47,9 +47,8 @@ ObjectiveInfo gaussian_field() {
     return static_cast<std::uint64_t>(spec.features) * (static_cast<std::uint64_t>(spec.dim) + 2) *
            t;
   };
-  // Per trajectory: the feature arguments z and weights s (M each).
   o.work_bytes = [](const ObjectiveSpec& spec, std::uint64_t t) {
-    return 2 * static_cast<std::uint64_t>(spec.features) * t;
+    return static_cast<std::uint64_t>(field_work_per_row(spec.features)) * t;
   };
   return o;
 }

@@ -78,10 +78,12 @@ ObjectiveInfo mlp() {
   o.data_bytes = [](const ObjectiveSpec& spec, std::uint64_t t) {
     return static_cast<std::uint64_t>(spec.samples * (spec.inputs + spec.outputs)) * t;
   };
-  // Per trajectory (CUDA): the hidden activations and their gradients [n, h]
-  // and the outputs [n, o].
   o.work_bytes = [](const ObjectiveSpec& spec, std::uint64_t t) {
-    return static_cast<std::uint64_t>(spec.samples * (2 * spec.hidden + spec.outputs)) * t;
+    MlpShape shape;
+    shape.n = spec.samples;
+    shape.h = spec.hidden;
+    shape.o = spec.outputs;
+    return static_cast<std::uint64_t>(mlp_work_per_row(shape)) * t;
   };
   return o;
 }
