@@ -11,6 +11,7 @@
 
 #include "kernels/gaussian_field.hpp"
 #include "kernels/mlp.hpp"
+#include "kernels/pipelines/gaussian_field.hpp"
 #include "kernels/pspin.hpp"
 #include "src/cpu/linalg.hpp"
 #include "src/cpu/vector_math.hpp"
@@ -82,6 +83,36 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
             ap.data(), static_cast<int>(k), b, cp.data(), beta);
   std::copy_n(cp.data(), rest * n, c + r0 * n);
 }
+
+// The CPU's primitives for the shared pipelines (kernels/pipelines/ops.hpp):
+// OpenBLAS on row tiles, OpenMP loops, sums with k ascending.
+template <class T>
+struct CpuOps {
+  std::int64_t padded(std::int64_t rows) const { return rows; }
+  void gemm_rows(std::int64_t rows, bool tb, std::int64_t cols, std::int64_t k, const T* a,
+                 const T* b, T* c, T beta = T(0)) const {
+    cpu_detail::gemm(false, tb, rows, cols, k, a, b, c, beta);
+  }
+  void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+            const T* b, T* c, T beta = T(0)) const {
+    cpu_detail::gemm(ta, tb, m, n, k, a, b, c, beta);
+  }
+  template <class F>
+  void map(std::int64_t rows, std::int64_t width, F f) const {
+#pragma omp parallel for schedule(static) if (rows * width > 16384)
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t k = 0; k < width; ++k) f(r, k);
+  }
+  template <class F>
+  void row_sums(std::int64_t rows, std::int64_t width, F f, double* out) const {
+#pragma omp parallel for schedule(static) if (rows * width > 16384)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double s = 0;
+      for (std::int64_t k = 0; k < width; ++k) s += f(r, k);
+      out[r] = s;
+    }
+  }
+};
 
 // m[r, j] += bias[j] for an r x c row-major matrix.
 template <class T>
@@ -332,29 +363,13 @@ void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, d
     });
     return;
   }
+  CpuOps<T> ops;
   if (!field()) {
-    gemm(false, false, rows, n, n, x, matrix.data(), g);  // G = X A
+    pipelines::dense_quadratic_rows(ops, matrix.data(), n, rows, x, g);  // G = X A
     return;
   }
   z.resize(static_cast<std::size_t>(rows * m));
-  gemm(false, true, rows, m, n, x, w.data(), z.data());  // Z = X W^T
-#pragma omp parallel for schedule(static) if (rows * m > 16384)
-  for (std::int64_t r = 0; r < rows; ++r) {
-    double fr = 0;
-    for (std::int64_t i = 0; i < n; ++i)
-      fr += 0.5 * static_cast<double>(mu) * x[r * n + i] * x[r * n + i];
-    for (std::int64_t j = 0; j < m; ++j) {
-      double v;
-      T gw;
-      field_feature(z[r * m + j], a[j], b[j], c, v, gw);
-      fr += v;
-      z[r * m + j] = gw;
-    }
-    f[r] = fr;
-  }
-  std::copy(x, x + rows * n, g);
-  for (std::int64_t k = 0; k < rows * n; ++k) g[k] *= mu;
-  gemm(false, false, rows, n, m, z.data(), w.data(), g, T(1));  // G = mu X + S W
+  pipelines::field_value_grad(ops, field_arrays(), rows, x, g, f, z.data());
 }
 
 template <class T>
@@ -396,18 +411,14 @@ void HostObjective<T>::coupled_hvp(std::int64_t rows, const T* x, const T* v, T*
     });
     return;
   }
+  CpuOps<T> ops;
   if (!field()) {
-    gemm(false, false, rows, n, n, v, matrix.data(), hv);  // rows of V A (A symmetric)
+    pipelines::dense_quadratic_rows(ops, matrix.data(), n, rows, v, hv);  // V A (A symmetric)
     return;
   }
   z.resize(static_cast<std::size_t>(rows * m));
   u.resize(static_cast<std::size_t>(rows * m));
-  gemm(false, true, rows, m, n, x, w.data(), z.data());  // Z = X W^T
-  gemm(false, true, rows, m, n, v, w.data(), u.data());  // U = V W^T
-  for (std::int64_t k = 0; k < rows * m; ++k) u[k] *= field_curvature(z[k], a[k % m], b[k % m], c);
-  std::copy(v, v + rows * n, hv);
-  for (std::int64_t k = 0; k < rows * n; ++k) hv[k] *= mu;
-  gemm(false, false, rows, n, m, u.data(), w.data(), hv, T(1));  // mu V + (h o U) W
+  pipelines::field_hvp(ops, field_arrays(), rows, x, v, hv, z.data(), u.data());
 }
 
 template <class T>
@@ -452,16 +463,11 @@ void HostObjective<T>::coupled_hessian(const T* x, T* h) const {
     std::copy(matrix.begin(), matrix.end(), h);
     return;
   }
+  CpuOps<T> ops;
   z.resize(static_cast<std::size_t>(m));
-  gemm(false, true, 1, m, n, x, w.data(), z.data());
-  std::vector<T> dw(w);  // diag(h) W
-  for (std::int64_t j = 0; j < m; ++j) {
-    const T hj = field_curvature(z[j], a[j], b[j], c);
-    for (std::int64_t i = 0; i < n; ++i) dw[j * n + i] *= hj;
-  }
-  std::fill(h, h + n * n, T(0));
-  for (std::int64_t i = 0; i < n; ++i) h[i * n + i] = mu;
-  gemm(true, false, n, n, m, w.data(), dw.data(), h, T(1));  // mu I + W^T diag(h) W
+  u.resize(static_cast<std::size_t>(m * n));  // diag(h) W
+  pipelines::field_curvatures(ops, field_arrays(), 1, x, z.data());
+  pipelines::field_hessians(ops, field_arrays(), 1, z.data(), u.data(), m * n, h, n * n);
 }
 
 template struct HostObjective<float>;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/pipelines/gaussian_field.hpp"
 #include "saddlescope/backend.hpp"
 
 namespace saddlescope::cpu_detail {
@@ -32,7 +33,9 @@ struct HostObjective {
   std::int64_t m = 0;  // gaussian-field features
   int p = 0;           // p-spin order
   LocalObjective<T> view{};
-  mutable std::vector<T> z, u;  // gaussian-field work space [rows, m]; p-spin [rows, n^2]
+  // Work spaces: gaussian-field Z, U [rows, m] (one Hessian: z [m], u = diag(h) W
+  // [m, n]); p-spin [rows, n^2].
+  mutable std::vector<T> z, u;
 
   explicit HostObjective(const ObjectiveData& d)
       : lambda(convert<T>(d.lambda)),
@@ -62,6 +65,10 @@ struct HostObjective {
   bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
   bool is_network() const { return is_mlp() || view.kind == ObjectiveKind::deep_linear; }
   bool pspin() const { return view.kind == ObjectiveKind::p_spin; }
+  // The field's arrays for the shared pipeline (kernels/pipelines/).
+  pipelines::FieldArrays<T> field_arrays() const {
+    return {w.data(), a.data(), b.data(), mu, c, view.n, m};
+  }
   // Objectives whose per-trajectory value comes from the GEMM pass.
   bool row_values() const { return field() || is_network() || pspin(); }
 

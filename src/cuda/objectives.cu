@@ -7,6 +7,7 @@
 
 #include "kernels/gaussian_field.hpp"
 #include "kernels/mlp.hpp"
+#include "kernels/pipelines/gaussian_field.hpp"
 #include "kernels/pspin.hpp"
 #include "src/cuda/objectives.cuh"
 
@@ -133,86 +134,55 @@ void copy_async(T* dst, const T* src, std::int64_t len) {
 __device__ inline unsigned row_index() { return blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ inline unsigned row_stride() { return gridDim.x * blockDim.x; }
 
-// Gaussian-field kernels (kernels/gaussian_field.hpp). The value pass is the
-// epilogue of Z = X W^T, block = row: f_row = mu/2 |x|^2 + sum_j value_j in
-// double (block_sum's fixed order), Z overwritten by the gradient weights
-// s_j, and G = mu X, so that the GEMM G += S W completes the gradient.
-template <class T>
-__global__ void field_value_kernel(const T* x, T* z, T* g, double* f, const T* a, const T* b, T mu,
-                                   T c, std::int64_t rows, std::int64_t n, std::int64_t m) {
-  __shared__ double sh[96];
-  const double half_mu = 0.5 * static_cast<double>(mu);
+// The CUDA primitives of the shared pipelines (kernels/pipelines/ops.hpp):
+// cuBLAS on row tiles, a 2-D map kernel (blockIdx.y a row, the x blocks and
+// threads its entries; a functor's per-row index arithmetic is hoisted out
+// of the entry loop once inlined) and a block-per-row sum in block_sums'
+// fixed order.
+template <class F>
+__global__ void map_kernel(F f, std::int64_t rows, std::int64_t width) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < width;
+         k += std::int64_t(gridDim.x) * blockDim.x)
+      f(r, k);
+}
+
+template <class F>
+__global__ void row_sums_kernel(F f, std::int64_t rows, std::int64_t width, double* out) {
+  __shared__ double sh[32];
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const T* xr = x + r * n;
-    T* zr = z + r * m;
-    IterationSums acc;
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const T xi = xr[i];
-      acc.f += half_mu * xi * xi;
-      g[r * n + i] = xi * mu;
-    }
-    for (std::int64_t j = threadIdx.x; j < m; j += blockDim.x) {
-      double v;
-      T gw;
-      field_feature(zr[j], a[j], b[j], c, v, gw);
-      acc.f += v;
-      zr[j] = gw;
-    }
-    acc = block_sum(acc, sh);
-    if (threadIdx.x == 0) f[r] = acc.f;
+    double v[1] = {0.0};
+    for (std::int64_t k = threadIdx.x; k < width; k += blockDim.x) v[0] += f(r, k);
+    block_sums(v, sh);
+    if (threadIdx.x == 0) out[r] = v[0];
   }
 }
 
-// u = h o u with h_j = field_curvature(z_j) (z, u: [rows, m]), for H v.
 template <class T>
-__global__ void field_hvp_weights_kernel(const T* z, T* u, const T* a, const T* b, T c,
-                                         std::int64_t rows, unsigned m) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
-    for (unsigned j = row_index(); j < m; j += row_stride())
-      u[r * m + j] *= field_curvature(z[r * m + j], a[j], b[j], c);
-}
-
-// z_j = field_curvature(z_j) in place (z: [rows, m]), for dense Hessians.
-template <class T>
-__global__ void field_curvature_kernel(T* z, const T* a, const T* b, T c, std::int64_t rows,
-                                       unsigned m) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
-    for (unsigned j = row_index(); j < m; j += row_stride())
-      z[r * m + j] = field_curvature(z[r * m + j], a[j], b[j], c);
-}
-
-// dw[p] = diag(h_p) W for `points` points: row p * m + j of dw (point p at
-// dw + p * ds) is W's row j times h [p * m + j]; one grid row per (p, j).
-template <class T>
-__global__ void scaled_rows_kernel(const T* w, const T* h, T* dw, std::int64_t ds,
-                                   std::int64_t points, std::int64_t m, unsigned n) {
-  for (std::int64_t row = blockIdx.y; row < points * m; row += gridDim.y) {
-    const std::int64_t p = row / m, j = row - p * m;  // once per row, not per element
-    const T hj = h[row];
-    T* dst = dw + p * ds + j * n;
-    for (unsigned i = row_index(); i < n; i += row_stride()) dst[i] = w[j * n + i] * hj;
+struct CudaOps {
+  cublasHandle_t h;
+  std::int64_t padded(std::int64_t rows) const { return tiled_rows(rows); }
+  void gemm_rows(std::int64_t rows, bool tb, std::int64_t cols, std::int64_t k, const T* a,
+                 const T* b, T* c, T beta = T(0)) const {
+    cuda_detail::gemm_rows(h, rows, tb, cols, k, a, b, c, beta);
   }
-}
-
-// dst = src * alpha, elementwise.
-template <class T>
-__global__ void scale_kernel(const T* src, T alpha, T* dst, std::int64_t len) {
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x)
-    dst[k] = src[k] * alpha;
-}
-
-// `points` n x n matrices set to diag * I, matrix p at h + p * hs; one grid
-// row per matrix row (p, i).
-template <class T>
-__global__ void identity_kernel(T* h, std::int64_t hs, T diag, std::int64_t points,
-                                std::int64_t n) {
-  for (std::int64_t row = blockIdx.y; row < points * n; row += gridDim.y) {
-    const std::int64_t p = row / n, i = row - p * n;  // once per row
-    T* dst = h + p * hs + i * n;
-    for (std::int64_t j = row_index(); j < n; j += row_stride()) dst[j] = j == i ? diag : T(0);
+  void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+            const T* b, T* c, T beta = T(0)) const {
+    gemm_rm(h, ta, tb, m, n, k, a, b, c, beta);
   }
-}
+  template <class F>
+  void map(std::int64_t rows, std::int64_t width, F f) const {
+    if (rows <= 0 || width <= 0) return;
+    map_kernel<F><<<row_grid(rows, width), row_threads(width)>>>(f, rows, width);
+    SS_LAUNCHED("map_kernel");
+  }
+  template <class F>
+  void row_sums(std::int64_t rows, std::int64_t width, F f, double* out) const {
+    if (rows <= 0) return;
+    row_sums_kernel<F><<<row_blocks(rows), kFlatThreads>>>(f, rows, width, out);
+    SS_LAUNCHED("row_sums_kernel");
+  }
+};
 
 // MLP kernels (kernels/mlp.hpp), over `rows` batch entries of the passes in
 // DeviceObjective. Per entry r: its parameter row p + r * ps (ps = dim, or 0
@@ -627,16 +597,12 @@ void DeviceObjective<T>::coupled_value_grad(cublasHandle_t h, std::int64_t rows,
     mlp_value_grad(h, rows, x, g, f_rows, hid, dh, dh, dh + span);
     return;
   }
+  const CudaOps<T> ops{h};
   if (!field()) {
-    gemm_rows(h, rows, false, n, n, x, matrix.get(), g);  // G = X A
+    pipelines::dense_quadratic_rows(ops, matrix.get(), n, rows, x, g);  // G = X A
     return;
   }
-  const std::int64_t rt = tiled_rows(rows);
-  gemm_rows(h, rows, true, m, n, x, w.get(), z);  // Z = X W^T
-  field_value_kernel<T>
-      <<<row_blocks(rt), kFlatThreads>>>(x, z, g, f_rows, a.get(), b.get(), mu, c, rt, n, m);
-  SS_LAUNCHED("field_value_kernel");
-  gemm_rows(h, rows, false, n, m, z, w.get(), g, T(1));  // G = mu X + S W
+  pipelines::field_value_grad(ops, field_arrays(), rows, x, g, f_rows, z);
 }
 
 template <class T>
@@ -878,51 +844,26 @@ void DeviceObjective<T>::coupled_hvp(cublasHandle_t h, std::int64_t rows, const 
   require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
   require(!is_deep_linear(), "deep-linear Hessian-vector products go through dl_hvp");
   require(!pspin(), "p-spin Hessian-vector products go through pspin_hvp");
-  const std::int64_t n = view.n, rt = tiled_rows(rows);
+  const CudaOps<T> ops{h};
   if (!field()) {
-    gemm_rows(h, rows, false, n, n, v, matrix.get(), hv);  // rows of V A (A symmetric)
+    pipelines::dense_quadratic_rows(ops, matrix.get(), view.n, rows, v, hv);  // V A (A symmetric)
     return;
   }
-  gemm_rows(h, rows, true, m, n, x, w.get(), z);  // Z = X W^T
-  gemm_rows(h, rows, true, m, n, v, w.get(), u);  // U = V W^T
-  if (m > 0) {
-    field_hvp_weights_kernel<T><<<row_grid(rt, m), row_threads(m)>>>(z, u, a.get(), b.get(), c, rt,
-                                                                     static_cast<unsigned>(m));
-    SS_LAUNCHED("field_hvp_weights_kernel");
-  }
-  if (n > 0) {
-    scale_kernel<T><<<flat_blocks(rt * n), kFlatThreads>>>(v, mu, hv, rt * n);
-    SS_LAUNCHED("scale_kernel");
-  }
-  gemm_rows(h, rows, false, n, m, u, w.get(), hv, T(1));  // mu V + (h o U) W
+  pipelines::field_hvp(ops, field_arrays(), rows, x, v, hv, z, u);
 }
 
 template <class T>
 void DeviceObjective<T>::field_curvatures(cublasHandle_t h, std::int64_t rows, const T* x,
                                           T* hz) const {
-  const std::int64_t n = view.n;
-  gemm_rows(h, rows, true, m, n, x, w.get(), hz);  // Z = X W^T
-  if (rows > 0 && m > 0) {
-    field_curvature_kernel<T><<<row_grid(rows, m), row_threads(m)>>>(hz, a.get(), b.get(), c, rows,
-                                                                     static_cast<unsigned>(m));
-    SS_LAUNCHED("field_curvature_kernel");
-  }
+  const CudaOps<T> ops{h};
+  pipelines::field_curvatures(ops, field_arrays(), rows, x, hz);
 }
 
 template <class T>
 void DeviceObjective<T>::field_hessians(cublasHandle_t h, std::int64_t points, const T* hz, T* dw,
                                         T* hess) const {
-  const std::int64_t n = view.n, hs = hess_stride(), ds = dw_stride();
-  if (points == 0 || n == 0) return;
-  if (m > 0) {
-    scaled_rows_kernel<T><<<row_grid(points * m, n), row_threads(n)>>>(w.get(), hz, dw, ds, points,
-                                                                       m, static_cast<unsigned>(n));
-    SS_LAUNCHED("scaled_rows_kernel");
-  }
-  identity_kernel<T><<<row_grid(points * n, n), row_threads(n)>>>(hess, hs, mu, points, n);
-  SS_LAUNCHED("identity_kernel");
-  for (std::int64_t p = 0; p < points; ++p)  // mu I + W^T (diag(h) W)
-    gemm_rm(h, true, false, n, n, m, w.get(), dw + p * ds, hess + p * hs, T(1));
+  const CudaOps<T> ops{h};
+  pipelines::field_hessians(ops, field_arrays(), points, hz, dw, dw_stride(), hess, hess_stride());
 }
 
 template struct DeviceObjective<float>;

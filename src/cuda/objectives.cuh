@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/pipelines/gaussian_field.hpp"
 #include "src/cuda/common.cuh"
 
 namespace saddlescope::cuda_detail {
@@ -72,6 +73,10 @@ struct DeviceObjective {
   explicit DeviceObjective(const ObjectiveData& d);
 
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+  // The field's arrays for the shared pipeline (kernels/pipelines/).
+  pipelines::FieldArrays<T> field_arrays() const {
+    return {w.get(), a.get(), b.get(), mu, c, view.n, m};
+  }
   bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
   bool is_deep_linear() const { return view.kind == ObjectiveKind::deep_linear; }
   bool is_network() const { return is_mlp() || is_deep_linear(); }

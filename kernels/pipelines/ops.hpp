@@ -1,0 +1,33 @@
+// The coupled objectives' pipelines, written once over backend primitives
+// (docs/design.md, Part II): each pipeline in kernels/pipelines/ is a
+// function template over an `Ops` type that each backend implements with its
+// own launches and library calls (src/cpu/objectives.cpp: OpenBLAS and
+// OpenMP loops; src/cuda/objectives.cu: cuBLAS and generic kernels). The
+// element-wise work between two GEMMs is a functor with an SS_HD call
+// operator, defined beside the pipeline, so it too is written once.
+//
+// An Ops type provides (row-major arrays, T = float or double):
+//   std::int64_t padded(rows)       rows the pass covers: the arrays of a
+//                                   pass over `rows` rows hold this many
+//                                   (CUDA: whole row tiles, padding rows zero
+//                                   on input; CPU: rows);
+//   gemm_rows(rows, tb, cols, k, A, B, C, beta = 0)
+//                                   C [rows, cols] = A [rows, k] op(B) + beta
+//                                   C, op(B) = B [k, cols] or (tb) B^T with B
+//                                   [cols, k]; a row's bits do not depend on
+//                                   how many rows share the call (row tiles);
+//   gemm(ta, tb, m, n, k, A, B, C, beta = 0)
+//                                   one GEMM C [m, n] = op(A) op(B) + beta C,
+//                                   op(A) = A [m, k] or (ta) A^T, A [k, m];
+//   map(rows, width, f)             f(r, k) for every r < rows, k < width, in
+//                                   any order (f writes its own outputs);
+//   row_sums(rows, width, f, out)   out[r] = the sum over k < width of f(r, k)
+//                                   (a double; f may write outputs too), in
+//                                   a fixed order per backend (CPU: k
+//                                   ascending; CUDA: block_sum's tree), so a
+//                                   row's value does not depend on timing.
+#pragma once
+
+#include <cstdint>
+
+#include "../hd.hpp"
