@@ -19,6 +19,16 @@
 //   gemm(ta, tb, m, n, k, A, B, C, beta = 0)
 //                                   one GEMM C [m, n] = op(A) op(B) + beta C,
 //                                   op(A) = A [m, k] or (ta) A^T, A [k, m];
+//   gemm_batched(rows, ta, tb, m, n, k, A, sa, B, sb, C, sc, beta = 0)
+//                                   for each entry e < rows, C_e = op(A_e)
+//                                   op(B_e) + beta C_e with A_e = A + e sa
+//                                   (and so on; a stride of 0 shares the
+//                                   operand), each entry the same product
+//                                   whatever the number of entries (CUDA:
+//                                   calls of a fixed number of entries);
+//   activate(x, len)                x <- tanh(x) element-wise (mlp_act;
+//                                   the CPU: SLEEF's deterministic
+//                                   vectorized tanh, within 1 ulp of it);
 //   map(rows, width, f)             f(r, k) for every r < rows, k < width, in
 //                                   any order (f writes its own outputs);
 //   row_sums(rows, width, f, out)   out[r] = the sum over k < width of f(r, k)

@@ -12,6 +12,7 @@
 #include "kernels/gaussian_field.hpp"
 #include "kernels/mlp.hpp"
 #include "kernels/pipelines/gaussian_field.hpp"
+#include "kernels/pipelines/networks.hpp"
 #include "kernels/pspin.hpp"
 #include "src/cpu/linalg.hpp"
 #include "src/cpu/vector_math.hpp"
@@ -97,6 +98,20 @@ struct CpuOps {
             const T* b, T* c, T beta = T(0)) const {
     cpu_detail::gemm(ta, tb, m, n, k, a, b, c, beta);
   }
+  // Entry e: C_e = op(A_e) op(B_e) + beta C_e, one single-threaded OpenBLAS
+  // call per entry (the entries over the OpenMP threads).
+  void gemm_batched(std::int64_t rows, bool ta, bool tb, std::int64_t m, std::int64_t n,
+                    std::int64_t k, const T* a, std::int64_t sa, const T* b, std::int64_t sb, T* c,
+                    std::int64_t sc, T beta = T(0)) const {
+    const int lda = static_cast<int>(ta ? m : k);
+#pragma omp parallel for schedule(dynamic, 1) if (rows > 1 && m * n * k > 4096)
+    for (std::int64_t e = 0; e < rows; ++e)
+      gemm_call(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a + e * sa,
+                lda, b + e * sb, c + e * sc, beta);
+  }
+  // The activation through SLEEF's deterministic vectorized tanh
+  // (src/cpu/vector_math.hpp; an element's bits do not depend on its place).
+  void activate(T* x, std::int64_t len) const { tanh_inplace(x, len); }
   template <class F>
   void map(std::int64_t rows, std::int64_t width, F f) const {
 #pragma omp parallel for schedule(static) if (rows * width > 16384)
@@ -114,182 +129,9 @@ struct CpuOps {
   }
 };
 
-// m[r, j] += bias[j] for an r x c row-major matrix.
-template <class T>
-void add_row_bias(T* m, const T* bias, std::int64_t rows, std::int64_t cols) {
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0; j < cols; ++j) m[r * cols + j] += bias[j];
-}
-
-// out[j] = sum_r m[r, j], rows in order, for an r x c row-major matrix.
-template <class T>
-void column_sums(const T* m, std::int64_t rows, std::int64_t cols, T* out) {
-  for (std::int64_t j = 0; j < cols; ++j) out[j] = T(0);
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0; j < cols; ++j) out[j] += m[r * cols + j];
-}
-
-// The teacher-student MLP on one parameter row p (layout in kernels/mlp.hpp):
-// the forward pass, value and gradient, and Hessian-vector products by
-// forward-over-reverse differentiation (Pearlmutter's R-operator), each a few
-// single-threaded GEMMs; the callers run trajectories in parallel.
-template <class T>
-struct MlpPass {
-  const MlpShape& s;
-  const T* x;                           // inputs [n, d]
-  const T* y;                           // labels [n, o]
-  std::vector<T> h, out, dout, dh, da;  // [n, h], [n, o], [n, o], [n, h], [n, h]
-  std::vector<T> ra, rh, rout, rdh;     // R-operator work space (hvp)
-
-  MlpPass(const MlpShape& shape, const T* inputs, const T* labels)
-      : s(shape), x(inputs), y(labels) {}
-
-  // Forward and backward at parameters p: returns L, writes the gradient g.
-  double value_grad(const T* p, T* g) {
-    const auto n = static_cast<int>(s.n), d = static_cast<int>(s.d), hh = static_cast<int>(s.h),
-               o = static_cast<int>(s.o);
-    h.resize(static_cast<std::size_t>(s.n * s.h));
-    out.resize(static_cast<std::size_t>(s.n * s.o));
-    dout.resize(out.size());
-    dh.resize(h.size());
-    const T *w1 = p + s.w1(), *b1 = p + s.b1(), *w2 = p + s.w2(), *b2 = p + s.b2();
-    gemm_call(false, true, n, hh, d, x, d, w1, h.data(), T(0));  // X W1^T
-    add_row_bias(h.data(), b1, s.n, s.h);
-    tanh_inplace(h.data(), s.n * s.h);  // mlp_act, vectorized (src/cpu/vector_math.hpp)
-    gemm_call(false, true, n, o, hh, h.data(), hh, w2, out.data(), T(0));  // H W2^T
-    double loss = 0;
-    const T inv_n = T(1) / static_cast<T>(s.n);
-    for (std::int64_t q = 0; q < s.n * s.o; ++q) {
-      const T r = out[q] + b2[q % s.o] - y[q];
-      loss += 0.5 * static_cast<double>(r) * static_cast<double>(r);
-      dout[q] = r * inv_n;
-    }
-    if (!g) return loss / static_cast<double>(s.n);
-    gemm_call(true, false, o, hh, n, dout.data(), o, h.data(), g + s.w2(), T(0));  // dout^T H
-    column_sums(dout.data(), s.n, s.o, g + s.b2());
-    gemm_call(false, false, n, hh, o, dout.data(), o, w2, dh.data(), T(0));  // dout W2
-    da.resize(dh.size());
-    for (std::int64_t q = 0; q < s.n * s.h; ++q) da[q] = dh[q] * mlp_act_d(h[q]);
-    gemm_call(true, false, hh, d, n, da.data(), hh, x, g + s.w1(), T(0));  // dA^T X
-    column_sums(da.data(), s.n, s.h, g + s.b1());
-    return loss / static_cast<double>(s.n);
-  }
-
-  // H v at the parameters of the last value_grad (which must have run with g).
-  void hvp(const T* p, const T* v, T* hv) {
-    const auto n = static_cast<int>(s.n), d = static_cast<int>(s.d), hh = static_cast<int>(s.h),
-               o = static_cast<int>(s.o);
-    const T* w2 = p + s.w2();
-    const T *v1 = v + s.w1(), *c1 = v + s.b1(), *v2 = v + s.w2(), *c2 = v + s.b2();
-    ra.resize(h.size());
-    rh.resize(h.size());
-    rout.resize(out.size());
-    rdh.resize(h.size());
-    gemm_call(false, true, n, hh, d, x, d, v1, ra.data(), T(0));  // R{A} = X V1^T + c1
-    add_row_bias(ra.data(), c1, s.n, s.h);
-    for (std::int64_t q = 0; q < s.n * s.h; ++q) rh[q] = mlp_act_d(h[q]) * ra[q];  // R{H}
-    gemm_call(false, true, n, o, hh, rh.data(), hh, w2, rout.data(), T(0));        // R{H} W2^T
-    gemm_call(false, true, n, o, hh, h.data(), hh, v2, rout.data(), T(1));         // + H V2^T
-    const T inv_n = T(1) / static_cast<T>(s.n);
-    for (std::int64_t q = 0; q < s.n * s.o; ++q) rout[q] = (rout[q] + c2[q % s.o]) * inv_n;
-    // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
-    gemm_call(true, false, o, hh, n, rout.data(), o, h.data(), hv + s.w2(), T(0));
-    gemm_call(true, false, o, hh, n, dout.data(), o, rh.data(), hv + s.w2(), T(1));
-    column_sums(rout.data(), s.n, s.o, hv + s.b2());
-    // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
-    gemm_call(false, false, n, hh, o, rout.data(), o, w2, rdh.data(), T(0));
-    gemm_call(false, false, n, hh, o, dout.data(), o, v2, rdh.data(), T(1));
-    for (std::int64_t q = 0; q < s.n * s.h; ++q)
-      rdh[q] = rdh[q] * mlp_act_d(h[q]) + dh[q] * mlp_act_dd(h[q]) * ra[q];
-    gemm_call(true, false, hh, d, n, rdh.data(), hh, x, hv + s.w1(), T(0));  // R{dA}^T X
-    column_sums(rdh.data(), s.n, s.h, hv + s.b1());
-  }
-};
-
-// The deep linear network on one parameter row p = [W_1 (d_1 x d_0), ...,
-// W_L (d_L x d_(L-1))]: Z_l = W_l Z_(l-1) with Z_0 = X [d_0, n];
-// L = 1/(2n) ||Z_L - Y||^2; backpropagation, and Hessian-vector products by
-// the R-operator: R{Z_l} = V_l Z_(l-1) + W_l R{Z_(l-1)}, then
-// R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and
-// R{dZ_(l-1)} = V_l^T dZ_l + W_l^T R{dZ_l}.
-template <class T>
-struct DeepLinearPass {
-  const std::vector<std::int64_t>& d;  // widths d_0 .. d_L
-  std::int64_t n;
-  const T* x;                           // [d_0, n]
-  const T* y;                           // [d_L, n]
-  std::vector<std::vector<T>> z, dz;    // activations and their gradients per layer
-  std::vector<std::vector<T>> rz, rdz;  // their R-operator images (hvp)
-  std::vector<std::int64_t> off;        // offset of W_l in the parameter row
-
-  DeepLinearPass(const std::vector<std::int64_t>& widths, std::int64_t samples, const T* inputs,
-                 const T* targets)
-      : d(widths),
-        n(samples),
-        x(inputs),
-        y(targets),
-        z(widths.size()),
-        dz(widths.size()),
-        rz(widths.size()),
-        rdz(widths.size()),
-        off(widths.size(), 0) {
-    for (std::size_t l = 1; l < d.size(); ++l)
-      off[l] = off[l - 1] + (l > 1 ? d[l - 1] * d[l - 2] : 0);
-  }
-  std::size_t layers() const { return d.size() - 1; }
-  const T* layer(const T* p, std::size_t l) const { return p + off[l]; }
-  const T* act(std::size_t l) const { return l == 0 ? x : z[l].data(); }
-
-  double value_grad(const T* p, T* g) {
-    const int ni = static_cast<int>(n);
-    for (std::size_t l = 1; l <= layers(); ++l) {
-      z[l].resize(static_cast<std::size_t>(d[l] * n));
-      gemm_call(false, false, static_cast<int>(d[l]), ni, static_cast<int>(d[l - 1]), layer(p, l),
-                static_cast<int>(d[l - 1]), act(l - 1), z[l].data(), T(0));
-    }
-    const std::size_t L = layers();
-    dz[L].resize(z[L].size());
-    double loss = 0;
-    for (std::size_t q = 0; q < z[L].size(); ++q) {
-      const T r = z[L][q] - y[q];
-      loss += 0.5 * static_cast<double>(r) * static_cast<double>(r);
-      dz[L][q] = r / static_cast<T>(n);
-    }
-    for (std::size_t l = L; l >= 1; --l) {
-      gemm_call(false, true, static_cast<int>(d[l]), static_cast<int>(d[l - 1]), ni, dz[l].data(),
-                ni, act(l - 1), g + off[l], T(0));  // grad W_l = dZ_l Z_(l-1)^T
-      if (l == 1) break;
-      dz[l - 1].resize(static_cast<std::size_t>(d[l - 1] * n));
-      gemm_call(true, false, static_cast<int>(d[l - 1]), ni, static_cast<int>(d[l]), layer(p, l),
-                static_cast<int>(d[l - 1]), dz[l].data(), dz[l - 1].data(), T(0));  // W_l^T dZ_l
-    }
-    return loss / static_cast<double>(n);
-  }
-
-  // H v at the parameters of the last value_grad.
-  void hvp(const T* p, const T* v, T* hv) {
-    const int ni = static_cast<int>(n);
-    const std::size_t L = layers();
-    rz[0].assign(static_cast<std::size_t>(d[0] * n), T(0));
-    for (std::size_t l = 1; l <= L; ++l) {
-      rz[l].resize(static_cast<std::size_t>(d[l] * n));
-      const int m = static_cast<int>(d[l]), k = static_cast<int>(d[l - 1]);
-      gemm_call(false, false, m, ni, k, layer(v, l), k, act(l - 1), rz[l].data(), T(0));
-      gemm_call(false, false, m, ni, k, layer(p, l), k, rz[l - 1].data(), rz[l].data(), T(1));
-    }
-    rdz[L] = rz[L];
-    for (auto& q : rdz[L]) q /= static_cast<T>(n);
-    for (std::size_t l = L; l >= 1; --l) {
-      const int m = static_cast<int>(d[l]), k = static_cast<int>(d[l - 1]);
-      gemm_call(false, true, m, k, ni, rdz[l].data(), ni, act(l - 1), hv + off[l], T(0));
-      gemm_call(false, true, m, k, ni, dz[l].data(), ni, rz[l - 1].data(), hv + off[l], T(1));
-      if (l == 1) break;
-      rdz[l - 1].resize(static_cast<std::size_t>(d[l - 1] * n));
-      gemm_call(true, false, k, ni, m, layer(v, l), k, dz[l].data(), rdz[l - 1].data(), T(0));
-      gemm_call(true, false, k, ni, m, layer(p, l), k, rdz[l].data(), rdz[l - 1].data(), T(1));
-    }
-  }
-};
+// Rows of the networks' passes per call: their work spaces are [rows, ...]
+// (the memory plan's work bytes per trajectory), kept by the objective.
+constexpr std::int64_t kNetworkBlock = 32;
 
 }  // namespace
 
@@ -323,15 +165,36 @@ void HostObjective<T>::pspin_apply(const T* y_mat, const T* v, T* out) const {
 }
 
 template <class T>
-template <class Fn>
-void HostObjective<T>::with_pass(Fn&& fn) const {
+void HostObjective<T>::network_value_grad(std::int64_t rows, const T* x, T* g, double* f,
+                                          T* work) const {
+  CpuOps<T> ops;
   if (is_mlp()) {
-    MlpPass<T> pass(mlp, mlp_x.data(), mlp_y.data());
-    fn(pass);
+    const std::int64_t nh = mlp.n * mlp.h;
+    pipelines::mlp_value_grad(ops, mlp_arrays(), rows, x, g, f, work, work + rows * nh,
+                              work + 2 * rows * nh, work + 3 * rows * nh);
   } else {
-    DeepLinearPass<T> pass(dl_widths, dl_samples, dl_x.data(), dl_y.data());
-    fn(pass);
+    pipelines::dl_value_grad(ops, dl_arrays(), rows, x, g, f, work);
   }
+}
+
+template <class T>
+void HostObjective<T>::network_hvp(std::int64_t rows, bool shared, const T* x, const T* v, T* hv,
+                                   const T* fwork, std::int64_t frows, T* rwork) const {
+  CpuOps<T> ops;
+  if (is_mlp()) {
+    const std::int64_t nh = mlp.n * mlp.h;
+    const T *hid = fwork, *dh = fwork + frows * nh, *dout = fwork + 3 * frows * nh;
+    pipelines::mlp_hvp(ops, mlp_arrays(), rows, shared, x, hid, dh, dout, v, hv, rwork,
+                       rwork + rows * nh, rwork + 2 * rows * nh, rwork + 3 * rows * nh);
+  } else {
+    pipelines::dl_hvp(ops, dl_arrays(), rows, shared, x, fwork, v, hv, rwork);
+  }
+}
+
+template <class T>
+std::int64_t HostObjective<T>::network_work(std::int64_t rows) const {
+  // mlp: H, dH, dA [n, h] and out [n, o]; deep-linear: its work row.
+  return rows * (is_mlp() ? 3 * mlp.n * mlp.h + mlp.n * mlp.o : dl_ws);
 }
 
 template <class T>
@@ -354,13 +217,12 @@ void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, d
     });
     return;
   }
-  if (is_network()) {
-    // One pass (and its work space) per thread, not per trajectory.
-#pragma omp parallel
-    with_pass([&](auto& pass) {
-#pragma omp for schedule(dynamic, 1)
-      for (std::int64_t r = 0; r < rows; ++r) f[r] = pass.value_grad(x + r * n, g + r * n);
-    });
+  if (is_network()) {  // blocks of rows through the shared pipeline
+    z.resize(static_cast<std::size_t>(network_work(std::min(rows, kNetworkBlock))));
+    for (std::int64_t r0 = 0; r0 < rows; r0 += kNetworkBlock) {
+      const std::int64_t rb = std::min(kNetworkBlock, rows - r0);
+      network_value_grad(rb, x + r0 * n, g + r0 * n, f + r0, z.data());
+    }
     return;
   }
   CpuOps<T> ops;
@@ -399,16 +261,16 @@ void HostObjective<T>::coupled_hvp(std::int64_t rows, const T* x, const T* v, T*
     });
     return;
   }
-  if (is_network()) {
-#pragma omp parallel
-    with_pass([&](auto& pass) {
-      std::vector<T> g(static_cast<std::size_t>(n));
-#pragma omp for schedule(dynamic, 1)
-      for (std::int64_t r = 0; r < rows; ++r) {
-        pass.value_grad(x + r * n, g.data());
-        pass.hvp(x + r * n, v + r * n, hv + r * n);
-      }
-    });
+  if (is_network()) {  // forward and backward at every row, then the R-operator
+    const std::int64_t block = std::min(rows, kNetworkBlock), fw = network_work(block);
+    z.resize(static_cast<std::size_t>(fw + block * n));  // forward work, gradients
+    u.resize(static_cast<std::size_t>(network_work(block)));
+    std::vector<double> f(static_cast<std::size_t>(block));
+    for (std::int64_t r0 = 0; r0 < rows; r0 += kNetworkBlock) {
+      const std::int64_t rb = std::min(kNetworkBlock, rows - r0);
+      network_value_grad(rb, x + r0 * n, z.data() + fw, f.data(), z.data());
+      network_hvp(rb, false, x + r0 * n, v + r0 * n, hv + r0 * n, z.data(), rb, u.data());
+    }
     return;
   }
   CpuOps<T> ops;
@@ -442,21 +304,17 @@ void HostObjective<T>::coupled_hessian(const T* x, T* h) const {
             sphere_hessian_entry(y_mat[i * n + j], i == j, q[i], q[j], yq[i], yq[j], alpha, cw);
     return;
   }
-  if (is_network()) {  // column k = H e_k, one forward pass; symmetrized
-    with_pass([&](auto& pass) {
-      std::vector<T> g(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(n), T(0)),
-          col(static_cast<std::size_t>(n));
-      pass.value_grad(x, g.data());
-      for (std::int64_t k = 0; k < n; ++k) {
-        e[k] = T(1);
-        pass.hvp(x, e.data(), col.data());
-        e[k] = T(0);
-        for (std::int64_t i = 0; i < n; ++i) h[i * n + k] = col[i];
-      }
+  if (is_network()) {  // columns H e_k at the one point, then (H + H^T) / 2
+    const std::int64_t group = std::min(n, kNetworkBlock), fw = network_work(1);
+    z.resize(static_cast<std::size_t>(fw + n));  // the point's forward work, its gradient
+    u.resize(static_cast<std::size_t>(2 * group * n + network_work(group)));
+    T *v = u.data(), *hv = u.data() + group * n, *rwork = u.data() + 2 * group * n;
+    double f = 0;
+    network_value_grad(1, x, z.data() + fw, &f, z.data());
+    CpuOps<T> ops;
+    pipelines::hessian_from_hvps(ops, n, group, v, hv, h, [&](std::int64_t cols) {
+      network_hvp(cols, true, x, v, hv, z.data(), 1, rwork);
     });
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t k = i + 1; k < n; ++k)
-        h[i * n + k] = h[k * n + i] = (h[i * n + k] + h[k * n + i]) / T(2);
     return;
   }
   if (!field()) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/pipelines/gaussian_field.hpp"
+#include "kernels/pipelines/networks.hpp"
 #include "saddlescope/backend.hpp"
 
 namespace saddlescope::cpu_detail {
@@ -29,6 +30,12 @@ struct HostObjective {
   MlpShape mlp;
   std::vector<std::int64_t> dl_widths;
   std::int64_t dl_samples = 0;
+  // Deep-linear layout (kernels/pipelines/networks.hpp): W_l at dl_off[l] of
+  // a parameter row, Z_l at dl_zoff[l] of a work row of dl_ws elements, and
+  // R{Z_0} = 0 (d_0 n zeros).
+  std::vector<std::int64_t> dl_off, dl_zoff;
+  std::int64_t dl_ws = 0;
+  std::vector<T> dl_zeros;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
   int p = 0;           // p-spin order
@@ -60,6 +67,19 @@ struct HostObjective {
     view.lambda = lambda.empty() ? nullptr : lambda.data();
     view.coupled = d.coupled();
     view.rastrigin_a = static_cast<T>(d.rastrigin_a);
+    if (d.kind == ObjectiveKind::deep_linear) {
+      dl_off.assign(dl_widths.size(), 0);
+      dl_zoff.assign(dl_widths.size(), 0);
+      std::int64_t params = 0, span = 0;
+      for (std::size_t l = 1; l < dl_widths.size(); ++l) {
+        dl_off[l] = params;
+        params += dl_widths[l] * dl_widths[l - 1];
+        dl_zoff[l] = span;
+        span += dl_widths[l] * dl_samples;
+      }
+      dl_ws = 2 * span;
+      dl_zeros.assign(static_cast<std::size_t>(dl_widths.front() * dl_samples), T(0));
+    }
   }
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
   bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
@@ -84,9 +104,30 @@ struct HostObjective {
   // y = Y v for one row (single-threaded: callers run rows in parallel).
   void pspin_apply(const T* y_mat, const T* v, T* out) const;
 
-  // Runs fn(pass) with a fresh per-trajectory pass of the network objective.
-  template <class Fn>
-  void with_pass(Fn&& fn) const;
+  // The networks' shared pipelines (kernels/pipelines/networks.hpp) on
+  // `rows` rows: the forward and backward pass (work: network_work(rows)
+  // elements: the mlp's H, dH, dA [rows, n, h] and out [rows, n, o], the deep
+  // linear network's work rows), and Hessian-vector products at the rows of x
+  // (shared: every direction at the one point x) from the forward work of a
+  // pass over `frows` rows (rwork: network_work(rows) elements).
+  void network_value_grad(std::int64_t rows, const T* x, T* g, double* f, T* work) const;
+  void network_hvp(std::int64_t rows, bool shared, const T* x, const T* v, T* hv, const T* fwork,
+                   std::int64_t frows, T* rwork) const;
+  std::int64_t network_work(std::int64_t rows) const;
+  pipelines::MlpArrays<T> mlp_arrays() const { return {mlp, mlp_x.data(), mlp_y.data(), view.n}; }
+  pipelines::DeepLinearArrays<T> dl_arrays() const {
+    return {dl_widths.data(),
+            static_cast<std::int64_t>(dl_widths.size()) - 1,
+            dl_samples,
+            dl_x.data(),
+            dl_y.data(),
+            dl_zeros.data(),
+            view.n,
+            dl_off.data(),
+            dl_zoff.data(),
+            dl_ws / 2,
+            dl_ws};
+  }
 
   // Coupled gradient rows G for `rows` rows of x and, for the field, the
   // values F (per row); no-op when not coupled.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/pipelines/networks.hpp"
 #include "src/cuda/backend.cuh"
 #include "src/cuda/objectives.cuh"
 
@@ -64,37 +65,6 @@ __global__ void hessian_band_kernel(LocalObjective<T> obj, const T* x, T* out, s
       if (i + 1 < n) h[i * n + i + 1] = h[(i + 1) * n + i] = upper;
     }
   }
-}
-
-// Rows j < rows of v [rows, n]: the unit vectors e_(k0 + j) for j < cols,
-// zero rows after them (the padding of a row tile).
-template <class T>
-__global__ void unit_rows_kernel(T* v, std::int64_t k0, std::int64_t cols, std::int64_t rows,
-                                 std::int64_t n) {
-  for (std::int64_t j = blockIdx.y; j < rows; j += gridDim.y)
-    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::int64_t(gridDim.x) * blockDim.x)
-      v[j * n + i] = j < cols && i == k0 + j ? T(1) : T(0);
-}
-
-// Column k0 + j of the row-major h [n, n] = row j of hv [cols, n].
-template <class T>
-__global__ void columns_kernel(const T* hv, std::int64_t k0, std::int64_t cols, std::int64_t n,
-                               T* h) {
-  for (std::int64_t j = blockIdx.y; j < cols; j += gridDim.y)
-    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::int64_t(gridDim.x) * blockDim.x)
-      h[i * n + k0 + j] = hv[j * n + i];
-}
-
-// h [n, n] <- (h + h^T) / 2 in T, as the CPU backend symmetrizes: blockIdx.y
-// a row i, the x blocks and threads its entries k > i.
-template <class T>
-__global__ void symmetrize_kernel(T* h, std::int64_t n) {
-  for (std::int64_t i = blockIdx.y; i < n; i += gridDim.y)
-    for (std::int64_t k = i + 1 + blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < n;
-         k += std::int64_t(gridDim.x) * blockDim.x)
-      h[i * n + k] = h[k * n + i] = (h[i * n + k] + h[k * n + i]) / T(2);
 }
 
 // Rows in precision T in device memory: tiled_rows(count) rows (the coupled
@@ -355,13 +325,13 @@ class CudaPrepared final : public PreparedObjective {
     }
   }
 
-  // Networks (mlp, deep-linear), as the CPU backend forms them: per point,
-  // copied into one aligned row (so that every point's GEMMs see the same
-  // alignment), its forward and backward pass once (a pass of one entry,
-  // tile 1); then groups of unit directions e_k that fit in the memory
-  // budget through one batched R-operator pass at the shared point, their
-  // products written as columns k of the point's Hessian, and (H + H^T) / 2
-  // in T.
+  // Networks (mlp, deep-linear), by the CPU's shared pipeline
+  // (pipelines::hessian_from_hvps): per point, copied into one aligned row
+  // (so that every point's GEMMs see the same alignment), its forward and
+  // backward pass once (a pass of one entry, tile 1); then groups of unit
+  // directions e_k that fit in the memory budget through one batched
+  // R-operator pass at the shared point, their products written as columns
+  // k of the point's Hessian, and (H + H^T) / 2 in T.
   void network_hessians(const CudaRows<T>& x, std::int64_t b0, std::int64_t m, T* out) {
     const std::int64_t n = d_.dim;
     const std::size_t nn = checked_size(n, n);
@@ -388,21 +358,15 @@ class CudaPrepared final : public PreparedObjective {
                             work(kDout, checked_size(no)), 1);
       else
         obj_.dl_value_grad(h, 1, xb, g, f, work(kZ, checked_size(ws)), 1);
-      for (std::int64_t k0 = 0; k0 < n; k0 += group) {
-        const std::int64_t c = std::min(group, n - k0), ct = tiled_rows(c);
-        unit_rows_kernel<T><<<row_grid(ct, n), row_threads(n)>>>(v, k0, c, ct, n);
-        SS_LAUNCHED("unit_rows_kernel");
+      CudaOps<T> ops{h};
+      pipelines::hessian_from_hvps(ops, n, group, v, hv, hk, [&](std::int64_t c) {
         if (mlp)
           obj_.mlp_hvp(h, c, true, xb, w_[kHid].get(), w_[kDh].get(), w_[kDout].get(), v, hv,
                        work(kRa, checked_size(gt, nh)), work(kRh, checked_size(gt, nh)),
                        work(kRdh, checked_size(gt, nh)), work(kRout, checked_size(gt, no)));
         else
           obj_.dl_hvp(h, c, true, xb, w_[kZ].get(), v, hv, work(kU, checked_size(gt, ws)));
-        columns_kernel<T><<<row_grid(c, n), row_threads(n)>>>(hv, k0, c, n, hk);
-        SS_LAUNCHED("columns_kernel");
-      }
-      symmetrize_kernel<T><<<row_grid(n, n), row_threads(n)>>>(hk, n);
-      SS_LAUNCHED("symmetrize_kernel");
+      });
     }
   }
 

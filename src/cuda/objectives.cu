@@ -8,11 +8,11 @@
 #include "kernels/gaussian_field.hpp"
 #include "kernels/mlp.hpp"
 #include "kernels/pipelines/gaussian_field.hpp"
+#include "kernels/pipelines/networks.hpp"
 #include "kernels/pspin.hpp"
 #include "src/cuda/objectives.cuh"
 
 namespace saddlescope::cuda_detail {
-namespace {
 
 // ---------------------------------------------------------------------------
 // GEMMs on row-major arrays, with the CPU backend's conventions: C [m, n] =
@@ -37,7 +37,7 @@ void gemm_cm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m
 
 template <class T>
 void gemm_rm(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
-             const T* a, const T* b, T* c, T beta = T(0)) {
+             const T* a, const T* b, T* c, T beta) {
   constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
   require(m >= 0 && n >= 0 && k >= 0, "negative GEMM size");
   require(m <= kIntMax && n <= kIntMax && k <= kIntMax, "GEMM too large for cuBLAS");
@@ -98,7 +98,7 @@ void gemm_rm_strided(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::in
 // kRowTile).
 template <class T>
 void gemm_rows(cublasHandle_t h, std::int64_t rows, bool tb, std::int64_t n, std::int64_t k,
-               const T* a, const T* b, T* c, T beta = T(0)) {
+               const T* a, const T* b, T* c, T beta) {
   for (std::int64_t r0 = 0; r0 < rows; r0 += kRowTile)
     gemm_rm(h, false, tb, kRowTile, n, k, a + r0 * k, b, c + r0 * n, beta);
 }
@@ -111,11 +111,13 @@ void gemm_rows(cublasHandle_t h, std::int64_t rows, bool tb, std::int64_t n, std
 template <class T>
 void gemm_tiles(cublasHandle_t h, std::int64_t rows, std::int64_t tile, bool ta, bool tb,
                 std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t sa,
-                const T* b, std::int64_t sb, T* c, std::int64_t sc, T beta = T(0)) {
+                const T* b, std::int64_t sb, T* c, std::int64_t sc, T beta) {
   for (std::int64_t r0 = 0; r0 < rows; r0 += tile)
     gemm_rm_strided(h, ta, tb, m, n, k, a + r0 * sa, sa, b + r0 * sb, sb, c + r0 * sc, sc, tile,
                     beta);
 }
+
+namespace {
 
 // Device-to-device copy of `len` elements on the default stream (ordered
 // with the kernels and GEMMs around it).
@@ -133,193 +135,6 @@ void copy_async(T* dst, const T* src, std::int64_t len) {
 // The index within a row of a row_grid kernel, and its stride.
 __device__ inline unsigned row_index() { return blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ inline unsigned row_stride() { return gridDim.x * blockDim.x; }
-
-// The CUDA primitives of the shared pipelines (kernels/pipelines/ops.hpp):
-// cuBLAS on row tiles, a 2-D map kernel (blockIdx.y a row, the x blocks and
-// threads its entries; a functor's per-row index arithmetic is hoisted out
-// of the entry loop once inlined) and a block-per-row sum in block_sums'
-// fixed order.
-template <class F>
-__global__ void map_kernel(F f, std::int64_t rows, std::int64_t width) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
-    for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < width;
-         k += std::int64_t(gridDim.x) * blockDim.x)
-      f(r, k);
-}
-
-template <class F>
-__global__ void row_sums_kernel(F f, std::int64_t rows, std::int64_t width, double* out) {
-  __shared__ double sh[32];
-  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    double v[1] = {0.0};
-    for (std::int64_t k = threadIdx.x; k < width; k += blockDim.x) v[0] += f(r, k);
-    block_sums(v, sh);
-    if (threadIdx.x == 0) out[r] = v[0];
-  }
-}
-
-template <class T>
-struct CudaOps {
-  cublasHandle_t h;
-  std::int64_t padded(std::int64_t rows) const { return tiled_rows(rows); }
-  void gemm_rows(std::int64_t rows, bool tb, std::int64_t cols, std::int64_t k, const T* a,
-                 const T* b, T* c, T beta = T(0)) const {
-    cuda_detail::gemm_rows(h, rows, tb, cols, k, a, b, c, beta);
-  }
-  void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
-            const T* b, T* c, T beta = T(0)) const {
-    gemm_rm(h, ta, tb, m, n, k, a, b, c, beta);
-  }
-  template <class F>
-  void map(std::int64_t rows, std::int64_t width, F f) const {
-    if (rows <= 0 || width <= 0) return;
-    map_kernel<F><<<row_grid(rows, width), row_threads(width)>>>(f, rows, width);
-    SS_LAUNCHED("map_kernel");
-  }
-  template <class F>
-  void row_sums(std::int64_t rows, std::int64_t width, F f, double* out) const {
-    if (rows <= 0) return;
-    row_sums_kernel<F><<<row_blocks(rows), kFlatThreads>>>(f, rows, width, out);
-    SS_LAUNCHED("row_sums_kernel");
-  }
-};
-
-// MLP kernels (kernels/mlp.hpp), over `rows` batch entries of the passes in
-// DeviceObjective. Per entry r: its parameter row p + r * ps (ps = dim, or 0
-// when every entry shares one point), hidden arrays [n, h] (nh elements) and
-// output arrays [n, o] (no elements); hs / os are the strides of the forward
-// arrays (nh / no, or 0 when shared). nh, no < 2^31 (the constructor's
-// check), so the unit of an element is a 32-bit remainder.
-
-// H = tanh(A + b1) in place, a: [rows, n, h].
-template <class T>
-__global__ void mlp_hidden_kernel(T* a, const T* p, std::int64_t ps, std::int64_t b1,
-                                  std::int64_t rows, unsigned nh, unsigned hh) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-    T* ar = a + r * nh;
-    const T* bias = p + r * ps + b1;
-    for (unsigned q = row_index(); q < nh; q += row_stride()) ar[q] = mlp_act(ar[q] + bias[q % hh]);
-  }
-}
-
-// Block = entry: residuals r = out + b2 - Y, the loss 1/(2n) sum r^2 (double,
-// block_sum's fixed order) into f, and out overwritten by dout = r / n.
-template <class T>
-__global__ void mlp_residual_kernel(T* out, const T* p, std::int64_t ps, std::int64_t b2,
-                                    const T* y, double* f, std::int64_t rows, unsigned no,
-                                    unsigned o, T inv_n, double samples) {
-  __shared__ double sh[96];
-  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    T* outr = out + r * no;
-    const T* b2r = p + r * ps + b2;
-    IterationSums acc;
-    for (unsigned q = threadIdx.x; q < no; q += blockDim.x) {
-      const T res = outr[q] + b2r[q % o] - y[q];
-      acc.f += 0.5 * static_cast<double>(res) * static_cast<double>(res);
-      outr[q] = res * inv_n;
-    }
-    acc = block_sum(acc, sh);
-    if (threadIdx.x == 0) f[r] = acc.f / samples;
-  }
-}
-
-// Column sums in sample order (the CPU's order): dst[r * ds + j] =
-// sum_q src[r * ss + q * w + j], q = 0 .. n - 1, for j < w.
-template <class T>
-__global__ void mlp_colsum_kernel(const T* src, std::int64_t ss, T* dst, std::int64_t ds,
-                                  std::int64_t rows, std::int64_t n, unsigned w) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
-    for (unsigned j = row_index(); j < w; j += row_stride()) {
-      const T* s = src + r * ss + j;
-      T acc = T(0);
-      for (std::int64_t q = 0; q < n; ++q) acc += s[q * w];
-      dst[r * ds + j] = acc;
-    }
-}
-
-// dA = dH tanh'(A), written through H = tanh(A) (da may alias dh).
-template <class T>
-__global__ void mlp_dact_kernel(const T* dh, const T* h, T* da, std::int64_t len) {
-  for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < len;
-       k += std::int64_t(gridDim.x) * blockDim.x)
-    da[k] = dh[k] * mlp_act_d(h[k]);
-}
-
-// R{A} = X V1^T + c1 (ra holds X V1^T), R{H} = tanh'(A) R{A}.
-template <class T>
-__global__ void mlp_r_hidden_kernel(T* ra, T* rh, const T* h, std::int64_t hs, const T* v,
-                                    std::int64_t vs, std::int64_t b1, std::int64_t rows,
-                                    unsigned nh, unsigned hh) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-    T* rar = ra + r * nh;
-    T* rhr = rh + r * nh;
-    const T* hr = h + r * hs;
-    const T* c1 = v + r * vs + b1;
-    for (unsigned q = row_index(); q < nh; q += row_stride()) {
-      rar[q] += c1[q % hh];
-      rhr[q] = mlp_act_d(hr[q]) * rar[q];
-    }
-  }
-}
-
-// R{dout} = (R{out} + c2) / n in place.
-template <class T>
-__global__ void mlp_r_out_kernel(T* rout, const T* v, std::int64_t vs, std::int64_t b2,
-                                 std::int64_t rows, unsigned no, unsigned o, T inv_n) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-    T* rr = rout + r * no;
-    const T* c2 = v + r * vs + b2;
-    for (unsigned q = row_index(); q < no; q += row_stride()) rr[q] = (rr[q] + c2[q % o]) * inv_n;
-  }
-}
-
-// R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A} in place of R{dH}.
-template <class T>
-__global__ void mlp_r_dact_kernel(T* rdh, const T* h, const T* dh, std::int64_t hs, const T* ra,
-                                  std::int64_t rows, unsigned nh) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-    T* rd = rdh + r * nh;
-    const T* rar = ra + r * nh;
-    const T* hr = h + r * hs;
-    const T* dhr = dh + r * hs;
-    for (unsigned q = row_index(); q < nh; q += row_stride())
-      rd[q] = rd[q] * mlp_act_d(hr[q]) + dhr[q] * mlp_act_dd(hr[q]) * rar[q];
-  }
-}
-
-// Deep-linear kernels, over `rows` entries of the passes in DeviceObjective
-// whose work rows lie `ws` elements apart.
-
-// Block = entry: residuals R = Z_L - Y (Z_L [d_L, n] at z + r * ws), the loss
-// 1/(2n) ||R||^2 (double, block_sum's fixed order) into f, and dZ_L = R / n
-// into dz + r * ws. len = d_L n.
-template <class T>
-__global__ void dl_residual_kernel(const T* z, T* dz, std::int64_t ws, const T* y, double* f,
-                                   std::int64_t rows, std::int64_t len, T samples_t,
-                                   double samples) {
-  __shared__ double sh[96];
-  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const T* zr = z + r * ws;
-    T* dzr = dz + r * ws;
-    IterationSums acc;
-    for (std::int64_t q = threadIdx.x; q < len; q += blockDim.x) {
-      const T res = zr[q] - y[q];
-      acc.f += 0.5 * static_cast<double>(res) * static_cast<double>(res);
-      dzr[q] = res / samples_t;
-    }
-    acc = block_sum(acc, sh);
-    if (threadIdx.x == 0) f[r] = acc.f / samples;
-  }
-}
-
-// R{dZ_L} = R{Z_L} / n: dst[r * ws + q] = src[r * ws + q] / n, q < len.
-template <class T>
-__global__ void dl_r_out_kernel(const T* src, T* dst, std::int64_t ws, std::int64_t rows,
-                                unsigned len, T samples_t) {
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
-    for (unsigned q = row_index(); q < len; q += row_stride())
-      dst[r * ws + q] = src[r * ws + q] / samples_t;
-}
 
 // p-spin kernels (kernels/pspin.hpp), block = row: each thread takes the
 // coordinates i = threadIdx.x + k blockDim.x, and the row's dot products
@@ -534,6 +349,8 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
             "deep-linear targets are not d_L x n");
     dl_x.upload(convert<T>(d.dl_x));
     dl_y.upload(convert<T>(d.dl_y));
+    dl_zeros = DeviceArray<T>(checked_size(dl_widths.front(), dl_samples));
+    SS_CUDA(cudaMemset(dl_zeros.get(), 0, dl_zeros.size() * sizeof(T)));
   }
   if (d.kind == ObjectiveKind::mlp) {
     constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
@@ -597,7 +414,7 @@ void DeviceObjective<T>::coupled_value_grad(cublasHandle_t h, std::int64_t rows,
     mlp_value_grad(h, rows, x, g, f_rows, hid, dh, dh, dh + span);
     return;
   }
-  const CudaOps<T> ops{h};
+  CudaOps<T> ops{h};
   if (!field()) {
     pipelines::dense_quadratic_rows(ops, matrix.get(), n, rows, x, g);  // G = X A
     return;
@@ -609,146 +426,30 @@ template <class T>
 void DeviceObjective<T>::mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
                                         double* f, T* hid, T* dh, T* da, T* out,
                                         std::int64_t tile) const {
-  if (rows == 0) return;
-  const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
-  const std::int64_t nh = n * hh, no = n * o, rt = tiled_rows(rows, tile);
-  const auto unh = static_cast<unsigned>(nh), uno = static_cast<unsigned>(no);
-  const T* xs = mlp_x.get();
-  gemm_tiles(h, rows, tile, false, true, n, hh, d, xs, 0, x + mlp.w1(), dim, hid, nh);  // X W1^T
-  mlp_hidden_kernel<T><<<row_grid(rt, nh), row_threads(nh)>>>(hid, x, dim, mlp.b1(), rt, unh,
-                                                              static_cast<unsigned>(hh));
-  SS_LAUNCHED("mlp_hidden_kernel");
-  gemm_tiles(h, rows, tile, false, true, n, o, hh, hid, nh, x + mlp.w2(), dim, out, no);  // H W2^T
-  mlp_residual_kernel<T><<<row_blocks(rt), kFlatThreads>>>(
-      out, x, dim, mlp.b2(), mlp_y.get(), f, rt, uno, static_cast<unsigned>(o),
-      T(1) / static_cast<T>(n), static_cast<double>(n));
-  SS_LAUNCHED("mlp_residual_kernel");
-  if (!g) return;
-  gemm_tiles(h, rows, tile, true, false, o, hh, n, out, no, hid, nh, g + mlp.w2(), dim);
-  mlp_colsum_kernel<T><<<row_grid(rt, o), row_threads(o)>>>(out, no, g + mlp.b2(), dim, rt, n,
-                                                            static_cast<unsigned>(o));
-  SS_LAUNCHED("mlp_colsum_kernel");
-  gemm_tiles(h, rows, tile, false, false, n, hh, o, out, no, x + mlp.w2(), dim, dh, nh);  // dout W2
-  mlp_dact_kernel<T><<<flat_blocks(rt * nh), kFlatThreads>>>(dh, hid, da, rt * nh);
-  SS_LAUNCHED("mlp_dact_kernel");
-  gemm_tiles(h, rows, tile, true, false, hh, d, n, da, nh, xs, 0, g + mlp.w1(), dim);  // dA^T X
-  mlp_colsum_kernel<T><<<row_grid(rt, hh), row_threads(hh)>>>(da, nh, g + mlp.b1(), dim, rt, n,
-                                                              static_cast<unsigned>(hh));
-  SS_LAUNCHED("mlp_colsum_kernel");
+  CudaOps<T> ops{h, tile};
+  pipelines::mlp_value_grad(ops, mlp_arrays(), rows, x, g, f, hid, dh, da, out);
 }
 
 template <class T>
 void DeviceObjective<T>::mlp_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x,
                                  const T* hid, const T* dh, const T* dout, const T* v, T* hv, T* ra,
                                  T* rh, T* rdh, T* rout) const {
-  if (rows == 0) return;
-  const std::int64_t dim = view.n, n = mlp.n, d = mlp.d, hh = mlp.h, o = mlp.o;
-  const std::int64_t nh = n * hh, no = n * o, rt = tiled_rows(rows), tile = kRowTile;
-  const auto unh = static_cast<unsigned>(nh), uno = static_cast<unsigned>(no);
-  const std::int64_t ps = shared ? 0 : dim, hs = shared ? 0 : nh, os = shared ? 0 : no;
-  const T* xs = mlp_x.get();
-  const T* w2 = x + mlp.w2();
-  const T* v2 = v + mlp.w2();
-  gemm_tiles(h, rows, tile, false, true, n, hh, d, xs, 0, v + mlp.w1(), dim, ra, nh);  // X V1^T
-  mlp_r_hidden_kernel<T><<<row_grid(rt, nh), row_threads(nh)>>>(ra, rh, hid, hs, v, dim, mlp.b1(),
-                                                                rt, unh, static_cast<unsigned>(hh));
-  SS_LAUNCHED("mlp_r_hidden_kernel");
-  gemm_tiles(h, rows, tile, false, true, n, o, hh, rh, nh, w2, ps, rout, no);          // R{H} W2^T
-  gemm_tiles(h, rows, tile, false, true, n, o, hh, hid, hs, v2, dim, rout, no, T(1));  // + H V2^T
-  mlp_r_out_kernel<T><<<row_grid(rt, no), row_threads(no)>>>(
-      rout, v, dim, mlp.b2(), rt, uno, static_cast<unsigned>(o), T(1) / static_cast<T>(n));
-  SS_LAUNCHED("mlp_r_out_kernel");
-  // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
-  gemm_tiles(h, rows, tile, true, false, o, hh, n, rout, no, hid, hs, hv + mlp.w2(), dim);
-  gemm_tiles(h, rows, tile, true, false, o, hh, n, dout, os, rh, nh, hv + mlp.w2(), dim, T(1));
-  mlp_colsum_kernel<T><<<row_grid(rt, o), row_threads(o)>>>(rout, no, hv + mlp.b2(), dim, rt, n,
-                                                            static_cast<unsigned>(o));
-  SS_LAUNCHED("mlp_colsum_kernel");
-  // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
-  gemm_tiles(h, rows, tile, false, false, n, hh, o, rout, no, w2, ps, rdh, nh);
-  gemm_tiles(h, rows, tile, false, false, n, hh, o, dout, os, v2, dim, rdh, nh, T(1));
-  mlp_r_dact_kernel<T><<<row_grid(rt, nh), row_threads(nh)>>>(rdh, hid, dh, hs, ra, rt, unh);
-  SS_LAUNCHED("mlp_r_dact_kernel");
-  gemm_tiles(h, rows, tile, true, false, hh, d, n, rdh, nh, xs, 0, hv + mlp.w1(),
-             dim);  // R{dA}^T X
-  mlp_colsum_kernel<T><<<row_grid(rt, hh), row_threads(hh)>>>(rdh, nh, hv + mlp.b1(), dim, rt, n,
-                                                              static_cast<unsigned>(hh));
-  SS_LAUNCHED("mlp_colsum_kernel");
+  CudaOps<T> ops{h};
+  pipelines::mlp_hvp(ops, mlp_arrays(), rows, shared, x, hid, dh, dout, v, hv, ra, rh, rdh, rout);
 }
 
 template <class T>
 void DeviceObjective<T>::dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
                                        double* f, T* work, std::int64_t tile) const {
-  if (rows == 0) return;
-  const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
-  const std::int64_t rt = tiled_rows(rows, tile);
-  const std::vector<std::int64_t>& d = dl_widths;
-  T* z = work;             // Z_l at z + dl_zoff[l]
-  T* dz = work + dl_span;  // dZ_l at dz + dl_zoff[l]
-  const T* xs = dl_x.get();
-  // Z_(l-1) of the rows and its stride: X shared for l = 1.
-  const auto act = [&](std::int64_t l) -> const T* { return l == 1 ? xs : z + dl_zoff[l - 1]; };
-  const auto act_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : ws; };
-  for (std::int64_t l = 1; l <= L; ++l)  // Z_l = W_l Z_(l-1)
-    gemm_tiles(h, rows, tile, false, false, d[l], n, d[l - 1], x + dl_off[l], dim, act(l),
-               act_stride(l), z + dl_zoff[l], ws);
-  dl_residual_kernel<T>
-      <<<row_blocks(rt), kFlatThreads>>>(z + dl_zoff[L], dz + dl_zoff[L], ws, dl_y.get(), f, rt,
-                                         d[L] * n, static_cast<T>(n), static_cast<double>(n));
-  SS_LAUNCHED("dl_residual_kernel");
-  if (!g) return;
-  for (std::int64_t l = L; l >= 1; --l) {
-    gemm_tiles(h, rows, tile, false, true, d[l], d[l - 1], n, dz + dl_zoff[l], ws, act(l),
-               act_stride(l), g + dl_off[l], dim);  // grad W_l = dZ_l Z_(l-1)^T
-    if (l == 1) break;
-    gemm_tiles(h, rows, tile, true, false, d[l - 1], n, d[l], x + dl_off[l], dim, dz + dl_zoff[l],
-               ws, dz + dl_zoff[l - 1], ws);  // dZ_(l-1) = W_l^T dZ_l
-  }
+  CudaOps<T> ops{h, tile};
+  pipelines::dl_value_grad(ops, dl_arrays(), rows, x, g, f, work);
 }
 
 template <class T>
 void DeviceObjective<T>::dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x,
                                 const T* work, const T* v, T* hv, T* rwork) const {
-  if (rows == 0) return;
-  const std::int64_t dim = view.n, n = dl_samples, ws = work_per_row(), L = dl_layers();
-  const std::int64_t ps = shared ? 0 : dim, fs = shared ? 0 : ws;
-  const std::int64_t rt = tiled_rows(rows), tile = kRowTile;
-  const std::vector<std::int64_t>& d = dl_widths;
-  const T* z = work;             // forward Z_l at z + dl_zoff[l], rows fs apart
-  const T* dz = work + dl_span;  // forward dZ_l
-  T* rz = rwork;                 // R{Z_l}, rows ws apart
-  T* rdz = rwork + dl_span;      // R{dZ_l}
-  const T* xs = dl_x.get();
-  for (std::int64_t l = 1; l <= L; ++l) {
-    const std::int64_t m_l = d[l], k_l = d[l - 1];
-    if (l == 1) {  // R{Z_1} = V_1 X
-      gemm_tiles(h, rows, tile, false, false, m_l, n, k_l, v + dl_off[l], dim, xs, 0,
-                 rz + dl_zoff[l], ws);
-      continue;
-    }
-    gemm_tiles(h, rows, tile, false, false, m_l, n, k_l, v + dl_off[l], dim, z + dl_zoff[l - 1], fs,
-               rz + dl_zoff[l], ws);  // V_l Z_(l-1)
-    gemm_tiles(h, rows, tile, false, false, m_l, n, k_l, x + dl_off[l], ps, rz + dl_zoff[l - 1], ws,
-               rz + dl_zoff[l], ws, T(1));  // + W_l R{Z_(l-1)}
-  }
-  dl_r_out_kernel<T><<<row_grid(rt, d[L] * n), row_threads(d[L] * n)>>>(
-      rz + dl_zoff[L], rdz + dl_zoff[L], ws, rt, static_cast<unsigned>(d[L] * n),
-      static_cast<T>(n));
-  SS_LAUNCHED("dl_r_out_kernel");
-  for (std::int64_t l = L; l >= 1; --l) {
-    const std::int64_t m_l = d[l], k_l = d[l - 1];
-    const T* act = l == 1 ? xs : z + dl_zoff[l - 1];
-    const std::int64_t as = l == 1 ? 0 : fs;
-    gemm_tiles(h, rows, tile, false, true, m_l, k_l, n, rdz + dl_zoff[l], ws, act, as,
-               hv + dl_off[l], dim);  // R{dZ_l} Z_(l-1)^T
-    if (l == 1) break;
-    gemm_tiles(h, rows, tile, false, true, m_l, k_l, n, dz + dl_zoff[l], fs, rz + dl_zoff[l - 1],
-               ws, hv + dl_off[l], dim, T(1));  // + dZ_l R{Z_(l-1)}^T
-    gemm_tiles(h, rows, tile, true, false, k_l, n, m_l, v + dl_off[l], dim, dz + dl_zoff[l], fs,
-               rdz + dl_zoff[l - 1], ws);  // V_l^T dZ_l
-    gemm_tiles(h, rows, tile, true, false, k_l, n, m_l, x + dl_off[l], ps, rdz + dl_zoff[l], ws,
-               rdz + dl_zoff[l - 1], ws, T(1));  // + W_l^T R{dZ_l}
-  }
+  CudaOps<T> ops{h};
+  pipelines::dl_hvp(ops, dl_arrays(), rows, shared, x, work, v, hv, rwork);
 }
 
 template <class T>
@@ -844,7 +545,7 @@ void DeviceObjective<T>::coupled_hvp(cublasHandle_t h, std::int64_t rows, const 
   require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
   require(!is_deep_linear(), "deep-linear Hessian-vector products go through dl_hvp");
   require(!pspin(), "p-spin Hessian-vector products go through pspin_hvp");
-  const CudaOps<T> ops{h};
+  CudaOps<T> ops{h};
   if (!field()) {
     pipelines::dense_quadratic_rows(ops, matrix.get(), view.n, rows, v, hv);  // V A (A symmetric)
     return;
@@ -855,17 +556,33 @@ void DeviceObjective<T>::coupled_hvp(cublasHandle_t h, std::int64_t rows, const 
 template <class T>
 void DeviceObjective<T>::field_curvatures(cublasHandle_t h, std::int64_t rows, const T* x,
                                           T* hz) const {
-  const CudaOps<T> ops{h};
+  CudaOps<T> ops{h};
   pipelines::field_curvatures(ops, field_arrays(), rows, x, hz);
 }
 
 template <class T>
 void DeviceObjective<T>::field_hessians(cublasHandle_t h, std::int64_t points, const T* hz, T* dw,
                                         T* hess) const {
-  const CudaOps<T> ops{h};
+  CudaOps<T> ops{h};
   pipelines::field_hessians(ops, field_arrays(), points, hz, dw, dw_stride(), hess, hess_stride());
 }
 
+template void gemm_rm<float>(cublasHandle_t, bool, bool, std::int64_t, std::int64_t, std::int64_t,
+                             const float*, const float*, float*, float);
+template void gemm_rm<double>(cublasHandle_t, bool, bool, std::int64_t, std::int64_t, std::int64_t,
+                              const double*, const double*, double*, double);
+template void gemm_rows<float>(cublasHandle_t, std::int64_t, bool, std::int64_t, std::int64_t,
+                               const float*, const float*, float*, float);
+template void gemm_rows<double>(cublasHandle_t, std::int64_t, bool, std::int64_t, std::int64_t,
+                                const double*, const double*, double*, double);
+template void gemm_tiles<float>(cublasHandle_t, std::int64_t, std::int64_t, bool, bool,
+                                std::int64_t, std::int64_t, std::int64_t, const float*,
+                                std::int64_t, const float*, std::int64_t, float*, std::int64_t,
+                                float);
+template void gemm_tiles<double>(cublasHandle_t, std::int64_t, std::int64_t, bool, bool,
+                                 std::int64_t, std::int64_t, std::int64_t, const double*,
+                                 std::int64_t, const double*, std::int64_t, double*, std::int64_t,
+                                 double);
 template struct DeviceObjective<float>;
 template struct DeviceObjective<double>;
 

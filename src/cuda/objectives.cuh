@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/pipelines/gaussian_field.hpp"
+#include "kernels/pipelines/networks.hpp"
 #include "src/cuda/common.cuh"
 
 namespace saddlescope::cuda_detail {
@@ -46,12 +47,98 @@ inline std::int64_t tiled_rows(std::int64_t rows, std::int64_t tile = kRowTile) 
 // GEMMs run over the padding rows too, so that a GEMM never reads memory
 // nothing wrote. A row's results are then the same bits whatever the number
 // of rows and its position among them.
+// GEMMs on row-major arrays (src/cuda/objectives.cu; float and double):
+// C [m, n] = op(A) op(B) + beta C; gemm_rows: C [rows, n] = A [rows, k]
+// op(B) + beta C on whole tiles of kRowTile rows; gemm_tiles: strided-batched
+// over `rows` entries in calls of exactly `tile` entries (a stride of 0
+// shares an operand).
+template <class T>
+void gemm_rm(cublasHandle_t h, bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
+             const T* a, const T* b, T* c, T beta = T(0));
+template <class T>
+void gemm_rows(cublasHandle_t h, std::int64_t rows, bool tb, std::int64_t n, std::int64_t k,
+               const T* a, const T* b, T* c, T beta = T(0));
+template <class T>
+void gemm_tiles(cublasHandle_t h, std::int64_t rows, std::int64_t tile, bool ta, bool tb,
+                std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t sa,
+                const T* b, std::int64_t sb, T* c, std::int64_t sc, T beta = T(0));
+
+// The CUDA primitives of the shared pipelines (kernels/pipelines/ops.hpp):
+// cuBLAS on row tiles, a 2-D map kernel (blockIdx.y a row, the x blocks and
+// threads its entries; a functor's per-row index arithmetic is hoisted out
+// of the entry loop once inlined) and a block-per-row sum in block_sums'
+// fixed order.
+template <class F>
+__global__ void map_kernel(F f, std::int64_t rows, std::int64_t width) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (std::int64_t k = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; k < width;
+         k += std::int64_t(gridDim.x) * blockDim.x)
+      f(r, k);
+}
+
+template <class F>
+__global__ void row_sums_kernel(F f, std::int64_t rows, std::int64_t width, double* out) {
+  __shared__ double sh[32];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    double v[1] = {0.0};
+    for (std::int64_t k = threadIdx.x; k < width; k += blockDim.x) v[0] += f(r, k);
+    block_sums(v, sh);
+    if (threadIdx.x == 0) out[r] = v[0];
+  }
+}
+
+// The activation of the MLP's hidden units in place (mlp_act).
+template <class T>
+struct Activate {
+  T* x;
+  __device__ void operator()(std::int64_t, std::int64_t k) const { x[k] = mlp_act(x[k]); }
+};
+
+// The CUDA backend's Ops: row-batched GEMMs on row tiles of kRowTile rows
+// (gemm_rows), strided-batched GEMMs in calls of exactly `tile` entries
+// (gemm_tiles; tile 1 for the one point of a dense Hessian), padded(rows)
+// = tiled_rows(rows, tile).
+template <class T>
+struct CudaOps {
+  cublasHandle_t h;
+  std::int64_t tile = kRowTile;
+  std::int64_t padded(std::int64_t rows) const { return tiled_rows(rows, tile); }
+  void gemm_rows(std::int64_t rows, bool tb, std::int64_t cols, std::int64_t k, const T* a,
+                 const T* b, T* c, T beta = T(0)) const {
+    require(tile == kRowTile, "row-tiled GEMMs need the row tile");
+    cuda_detail::gemm_rows(h, rows, tb, cols, k, a, b, c, beta);
+  }
+  void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+            const T* b, T* c, T beta = T(0)) const {
+    gemm_rm(h, ta, tb, m, n, k, a, b, c, beta);
+  }
+  void gemm_batched(std::int64_t rows, bool ta, bool tb, std::int64_t m, std::int64_t n,
+                    std::int64_t k, const T* a, std::int64_t sa, const T* b, std::int64_t sb, T* c,
+                    std::int64_t sc, T beta = T(0)) const {
+    gemm_tiles(h, rows, tile, ta, tb, m, n, k, a, sa, b, sb, c, sc, beta);
+  }
+  void activate(T* x, std::int64_t len) const { map(1, len, Activate<T>{x}); }
+  template <class F>
+  void map(std::int64_t rows, std::int64_t width, F f) const {
+    if (rows <= 0 || width <= 0) return;
+    map_kernel<F><<<row_grid(rows, width), row_threads(width)>>>(f, rows, width);
+    SS_LAUNCHED("map_kernel");
+  }
+  template <class F>
+  void row_sums(std::int64_t rows, std::int64_t width, F f, double* out) const {
+    if (rows <= 0) return;
+    row_sums_kernel<F><<<row_blocks(rows), kFlatThreads>>>(f, rows, width, out);
+    SS_LAUNCHED("row_sums_kernel");
+  }
+};
+
 template <class T>
 struct DeviceObjective {
   DeviceArray<T> lambda, matrix, w, a, b;
   DeviceArray<T> mlp_x, mlp_y;  // mlp: inputs X [n, d], labels Y [n, o]
   MlpShape mlp;
   DeviceArray<T> dl_x, dl_y;            // deep-linear: inputs X [d_0, n], targets Y [d_L, n]
+  DeviceArray<T> dl_zeros;              // deep-linear: R{Z_0} = 0 [d_0, n]
   std::vector<std::int64_t> dl_widths;  // deep-linear: d_0 .. d_L
   std::int64_t dl_samples = 0;          // deep-linear: n
   // Deep-linear layout: W_l at dl_off[l] of a parameter row; Z_l at
@@ -73,6 +160,13 @@ struct DeviceObjective {
   explicit DeviceObjective(const ObjectiveData& d);
 
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
+  // The networks' arrays for the shared pipelines (kernels/pipelines/).
+  pipelines::MlpArrays<T> mlp_arrays() const { return {mlp, mlp_x.get(), mlp_y.get(), view.n}; }
+  pipelines::DeepLinearArrays<T> dl_arrays() const {
+    return {dl_widths.data(), dl_layers(),    dl_samples,    dl_x.get(),
+            dl_y.get(),       dl_zeros.get(), view.n,        dl_off.data(),
+            dl_zoff.data(),   dl_span,        work_per_row()};
+  }
   // The field's arrays for the shared pipeline (kernels/pipelines/).
   pipelines::FieldArrays<T> field_arrays() const {
     return {w.get(), a.get(), b.get(), mu, c, view.n, m};
