@@ -35,7 +35,13 @@
 //                                   (a double; f may write outputs too), in
 //                                   a fixed order per backend (CPU: k
 //                                   ascending; CUDA: block_sum's tree), so a
-//                                   row's value does not depend on timing.
+//                                   row's value does not depend on timing;
+//   reduce_apply(rows, width, f)    per row r: K double sums s (f.sum(r, k,
+//                                   s) adds entry k's terms, in the fixed
+//                                   order of row_sums), then f.row(r, s)
+//                                   once and f.apply(r, k, s) for every k
+//                                   (F::K sums; the per-row epilogues of the
+//                                   p-spin: projections, energies).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // The CPU backend's objectives (src/cpu/objectives.hpp): OpenBLAS GEMMs on
-// fixed row tiles, the networks' forward, backward and R-operator passes, the
-// coupled evaluation of HostObjective and the batched evaluation.
+// fixed row tiles, CpuOps (the primitives of the shared pipelines,
+// kernels/pipelines/), HostObjective's calls of the pipelines, and the
+// prepared objective.
 #include "src/cpu/objectives.hpp"
 
 #include <cblas.h>
@@ -13,6 +14,7 @@
 #include "kernels/mlp.hpp"
 #include "kernels/pipelines/gaussian_field.hpp"
 #include "kernels/pipelines/networks.hpp"
+#include "kernels/pipelines/pspin.hpp"
 #include "kernels/pspin.hpp"
 #include "src/cpu/linalg.hpp"
 #include "src/cpu/vector_math.hpp"
@@ -109,6 +111,16 @@ struct CpuOps {
       gemm_call(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a + e * sa,
                 lda, b + e * sb, c + e * sc, beta);
   }
+  template <class F>
+  void reduce_apply(std::int64_t rows, std::int64_t width, F f) const {
+#pragma omp parallel for schedule(static) if (rows * width > 16384)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double s[F::K] = {};
+      for (std::int64_t k = 0; k < width; ++k) f.sum(r, k, s);
+      f.row(r, s);
+      for (std::int64_t k = 0; k < width; ++k) f.apply(r, k, s);
+    }
+  }
   // The activation through SLEEF's deterministic vectorized tanh
   // (src/cpu/vector_math.hpp; an element's bits do not depend on its place).
   void activate(T* x, std::int64_t len) const { tanh_inplace(x, len); }
@@ -198,23 +210,28 @@ std::int64_t HostObjective<T>::network_work(std::int64_t rows) const {
 }
 
 template <class T>
-void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
-  if (!view.coupled) return;
+auto HostObjective<T>::pspin_products() const {
   const std::int64_t n = view.n;
-  if (pspin()) {  // g_E = Y x / (p - 1), then E and the projection (kernels/pspin.hpp)
-    if (p == 2) {
-      gemm(false, false, rows, n, n, x, couplings.data(), g);  // G_E = X A
-#pragma omp parallel for schedule(static)
-      for (std::int64_t r = 0; r < rows; ++r)
-        f[r] = pspin_grad_epilogue(p, n, x + r * n, g + r * n);
+  return [this, n](std::int64_t rows, const T* x, const T* u1, T* out1, const T* u2, T* out2) {
+    if (p == 2) {  // U A (A symmetric)
+      gemm(false, false, rows, n, n, u1, couplings.data(), out1);
+      if (u2) gemm(false, false, rows, n, n, u2, couplings.data(), out2);
       return;
     }
     for_each_pspin_hessian(rows, x, [&](std::int64_t r, const T* y_mat) {
-      T* g_r = g + r * n;
-      pspin_apply(y_mat, x + r * n, g_r);
-      for (std::int64_t i = 0; i < n; ++i) g_r[i] /= T(2);
-      f[r] = pspin_grad_epilogue(p, n, x + r * n, g_r);
+      pspin_apply(y_mat, u1 + r * n, out1 + r * n);
+      if (u2) pspin_apply(y_mat, u2 + r * n, out2 + r * n);
     });
+  };
+}
+
+template <class T>
+void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
+  if (!view.coupled) return;
+  const std::int64_t n = view.n;
+  if (pspin()) {  // the shared pipeline (kernels/pipelines/pspin.hpp)
+    CpuOps<T> ops;
+    pipelines::pspin_value_grad(ops, p, n, rows, x, g, f, pspin_products());
     return;
   }
   if (is_network()) {  // blocks of rows through the shared pipeline
@@ -237,28 +254,11 @@ void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, d
 template <class T>
 void HostObjective<T>::coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const {
   const std::int64_t n = view.n;
-  if (pspin()) {  // P (Y - c I) P v with c = x . g_E / |x|^2
-    if (p == 2) {
-      std::vector<T> ge(static_cast<std::size_t>(rows * n)), pv(v, v + rows * n);
-      gemm(false, false, rows, n, n, x, couplings.data(), ge.data());  // G_E = X A
-#pragma omp parallel for schedule(static)
-      for (std::int64_t r = 0; r < rows; ++r) sphere_project(n, x + r * n, pv.data() + r * n);
-      gemm(false, false, rows, n, n, pv.data(), couplings.data(), hv);  // (P V) A
-#pragma omp parallel for schedule(static)
-      for (std::int64_t r = 0; r < rows; ++r)
-        pspin_hvp_epilogue(n, x + r * n, sphere_weingarten(n, x + r * n, ge.data() + r * n),
-                           pv.data() + r * n, hv + r * n);
-      return;
-    }
-    for_each_pspin_hessian(rows, x, [&](std::int64_t r, const T* y_mat) {
-      std::vector<T> ge(static_cast<std::size_t>(n)), pv(v + r * n, v + (r + 1) * n);
-      pspin_apply(y_mat, x + r * n, ge.data());
-      for (auto& q : ge) q /= T(2);
-      const double cw = sphere_weingarten(n, x + r * n, ge.data());
-      sphere_project(n, x + r * n, pv.data());
-      pspin_apply(y_mat, pv.data(), hv + r * n);
-      pspin_hvp_epilogue(n, x + r * n, cw, pv.data(), hv + r * n);
-    });
+  if (pspin()) {                                       // P (Y - c I) P v with c = x . g_E / |x|^2
+    z.resize(static_cast<std::size_t>(2 * rows * n));  // g_E, P v
+    CpuOps<T> ops;
+    pipelines::pspin_hvp(ops, p, n, rows, x, v, hv, z.data(), z.data() + rows * n,
+                         pspin_products());
     return;
   }
   if (is_network()) {  // forward and backward at every row, then the R-operator
@@ -287,21 +287,16 @@ template <class T>
 void HostObjective<T>::coupled_hessian(const T* x, T* h) const {
   const std::int64_t n = view.n;
   if (pspin()) {  // the embedded Riemannian Hessian P (Y - c I) P
-    std::vector<T> y_mat(couplings.begin(), couplings.begin() + n * n);
-    if (p == 3) gemm(false, false, n * n, 1, n, couplings.data(), x, y_mat.data());  // T . x
-    const double r = row_dot(n, x, x);
-    std::vector<double> q(static_cast<std::size_t>(n)), yq(static_cast<std::size_t>(n), 0.0);
-    for (std::int64_t i = 0; i < n; ++i) q[i] = x[i] / std::sqrt(r);
+    std::vector<double> q(static_cast<std::size_t>(n)), yq(static_cast<std::size_t>(n));
     double alpha = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      for (std::int64_t j = 0; j < n; ++j) yq[i] += y_mat[i * n + j] * q[j];
-      alpha += q[i] * yq[i];
-    }
-    const double cw = alpha / (p - 1);
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = 0; j < n; ++j)
-        h[i * n + j] =
-            sphere_hessian_entry(y_mat[i * n + j], i == j, q[i], q[j], yq[i], yq[j], alpha, cw);
+    CpuOps<T> ops;
+    pipelines::pspin_hessians(ops, p, n, 1, x, h, q.data(), yq.data(), &alpha,
+                              [&](std::int64_t, const T* xp, T* y) {
+                                if (p == 2)
+                                  std::copy(couplings.begin(), couplings.begin() + n * n, y);
+                                else  // T . x
+                                  gemm(false, false, n * n, 1, n, couplings.data(), xp, y);
+                              });
     return;
   }
   if (is_network()) {  // columns H e_k at the one point, then (H + H^T) / 2

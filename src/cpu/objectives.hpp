@@ -1,8 +1,7 @@
 // The CPU backend's objectives (docs/design.md, Part II): the objective's
-// arrays in the ensemble's precision and the coupled evaluation (the GEMMs of
-// the rotated quadratic, the gaussian field and the p-spin, the networks'
-// passes; src/cpu/objectives.cpp), and the objective prepared for
-// Backend::prepare. Private to src/cpu/.
+// arrays in the ensemble's precision and the coupled evaluation (the shared
+// pipelines of kernels/pipelines/ with CpuOps; src/cpu/objectives.cpp), and
+// the objective prepared for Backend::prepare. Private to src/cpu/.
 #pragma once
 
 #include <cmath>
@@ -100,6 +99,11 @@ struct HostObjective {
   // work space of at most 8M elements); rows of a block run in parallel.
   template <class Fn>
   void for_each_pspin_hessian(std::int64_t rows, const T* x, Fn&& fn) const;
+
+  // The p-spin's products with Y(x) for the shared pipeline
+  // (kernels/pipelines/pspin.hpp: its `apply`): U A for p = 2, per row Y_r
+  // u_r from one contraction for p = 3.
+  auto pspin_products() const;
 
   // y = Y v for one row (single-threaded: callers run rows in parallel).
   void pspin_apply(const T* y_mat, const T* v, T* out) const;

@@ -1,6 +1,7 @@
 // The CUDA backend's objectives (src/cuda/objectives.cuh): row-major GEMMs
-// on cuBLAS, the kernels of the coupled objectives (gaussian field, mlp,
-// deep linear network, p-spin) and DeviceObjective's uploads and passes.
+// on cuBLAS, DeviceObjective's uploads and size checks, and its calls of the
+// shared pipelines (kernels/pipelines/: gaussian field, rotated quadratic,
+// mlp, deep linear network, p-spin) with CudaOps and the p = 3 contraction.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -9,6 +10,7 @@
 #include "kernels/mlp.hpp"
 #include "kernels/pipelines/gaussian_field.hpp"
 #include "kernels/pipelines/networks.hpp"
+#include "kernels/pipelines/pspin.hpp"
 #include "kernels/pspin.hpp"
 #include "src/cuda/objectives.cuh"
 
@@ -125,169 +127,6 @@ template <class T>
 void copy_async(T* dst, const T* src, std::int64_t len) {
   if (len > 0)
     SS_CUDA(cudaMemcpyAsync(dst, src, checked_size(len) * sizeof(T), cudaMemcpyDeviceToDevice, 0));
-}
-
-// ---------------------------------------------------------------------------
-// Kernels. Elementwise kernels over rows run on row_grid (blockIdx.y a row,
-// a 32-bit index within the row: the constructor checks that every
-// per-row width fits), so that no element divides a 64-bit index.
-
-// The index within a row of a row_grid kernel, and its stride.
-__device__ inline unsigned row_index() { return blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ inline unsigned row_stride() { return gridDim.x * blockDim.x; }
-
-// p-spin kernels (kernels/pspin.hpp), block = row: each thread takes the
-// coordinates i = threadIdx.x + k blockDim.x, and the row's dot products
-// (in double) are combined by block_sums in a fixed order, so the kernels
-// are deterministic; their order differs from the CPU's sequential
-// row_dot, which the CPU comparisons' tolerances cover. The elementwise
-// formulas are kernels/pspin.hpp's.
-
-// Gradient epilogue per row: g holds Y x on entry (p = 2: g_E = x A; p = 3:
-// Y x = 2 g_E, halved here), the Riemannian gradient g_R on exit; the energy
-// per spin E into f (pspin_grad_epilogue).
-template <class T>
-__global__ void pspin_grad_kernel(int p, const T* x, T* g, double* f, std::int64_t rows,
-                                  std::int64_t n) {
-  __shared__ double sh[64];
-  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const T* xr = x + r * n;
-    T* gr = g + r * n;
-    double s[2] = {0, 0};  // x . g_E, x . x
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      if (p == 3) gr[i] /= T(2);
-      s[0] += static_cast<double>(xr[i]) * static_cast<double>(gr[i]);
-      s[1] += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
-    }
-    block_sums(s, sh);
-    if (threadIdx.x == 0) f[r] = pspin_energy(p, n, s[0]);
-    const T cw = sphere_project_coefficient<T>(s[0], s[1]);
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) gr[i] -= cw * xr[i];
-  }
-}
-
-// u = P v per row (u must not alias v), x, v, u [rows, n] (sphere_project).
-template <class T>
-__global__ void sphere_project_kernel(const T* x, const T* v, T* u, std::int64_t rows,
-                                      std::int64_t n) {
-  __shared__ double sh[64];
-  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const T* xr = x + r * n;
-    const T* vr = v + r * n;
-    T* ur = u + r * n;
-    double s[2] = {0, 0};  // x . v, x . x
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      ur[i] = vr[i];
-      s[0] += static_cast<double>(xr[i]) * static_cast<double>(vr[i]);
-      s[1] += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
-    }
-    block_sums(s, sh);
-    const T cp = sphere_project_coefficient<T>(s[0], s[1]);
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) ur[i] -= cp * xr[i];
-  }
-}
-
-// Hessian-vector epilogue per row: ge holds Y x (p = 3: 2 g_E, halved in
-// place), hv holds Y u with u = P v; on exit hv = P (Y u - c u), c the
-// Weingarten coefficient x . g_E / |x|^2 (sphere_weingarten,
-// pspin_hvp_epilogue).
-template <class T>
-__global__ void pspin_hvp_kernel(int p, const T* x, T* ge, const T* u, T* hv, std::int64_t rows,
-                                 std::int64_t n) {
-  __shared__ double sh[64];
-  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const std::int64_t off = r * n;
-    const T* xr = x + off;
-    T* ger = ge + off;
-    T* hr = hv + off;
-    double s[2] = {0, 0};  // x . g_E, x . x
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      if (p == 3) ger[i] /= T(2);
-      s[0] += static_cast<double>(xr[i]) * static_cast<double>(ger[i]);
-      s[1] += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
-    }
-    block_sums(s, sh);
-    const double cw = s[0] / s[1];
-    double t[1] = {0};  // x . y after y = Y u - c u
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      hr[i] = static_cast<T>(hr[i] - cw * u[off + i]);
-      t[0] += static_cast<double>(xr[i]) * static_cast<double>(hr[i]);
-    }
-    block_sums(t, sh);
-    const T cp = sphere_project_coefficient<T>(t[0], s[1]);
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) hr[i] -= cp * xr[i];
-  }
-}
-
-// `points` copies of the n x n matrix a: h [points, nn], nn = n^2.
-template <class T>
-__global__ void broadcast_matrix_kernel(const T* a, T* h, std::int64_t points, std::int64_t nn) {
-  for (std::int64_t pt = blockIdx.y; pt < points; pt += gridDim.y)
-    for (std::int64_t e = row_index(); e < nn; e += row_stride()) h[pt * nn + e] = a[e];
-}
-
-// Dense p-spin Hessians, step 1, block per point: the unit normal q = x / |x|
-// (double), x [points, n], q [points, n].
-template <class T>
-__global__ void pspin_normal_kernel(const T* x, double* q, std::int64_t points, std::int64_t n) {
-  __shared__ double sh[32];
-  for (std::int64_t pt = blockIdx.x; pt < points; pt += gridDim.x) {
-    const T* xp = x + pt * n;
-    double s[1] = {0};
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
-      s[0] += static_cast<double>(xp[i]) * static_cast<double>(xp[i]);
-    block_sums(s, sh);
-    const double norm = sqrt(s[0]);
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) q[pt * n + i] = xp[i] / norm;
-  }
-}
-
-// Step 2, warp per (point, i): w_i = (Y q)_i in double, the lanes taking j =
-// lane + 32 k and warp_sum combining them, Y [points, n, n]. Threads per
-// block: kFlatThreads (8 warps, one row each).
-template <class T>
-__global__ void pspin_yq_kernel(const T* y, const double* q, double* w, std::int64_t points,
-                                std::int64_t n) {
-  const unsigned lane = threadIdx.x & 31u, warps = blockDim.x / 32;
-  for (std::int64_t row = blockIdx.x * std::int64_t(warps) + threadIdx.x / 32; row < points * n;
-       row += std::int64_t(gridDim.x) * warps) {
-    const std::int64_t pt = row / n;  // once per (point, i), not per element
-    const T* yi = y + row * n;
-    const double* qp = q + pt * n;
-    double s = 0;
-    for (std::int64_t j = lane; j < n; j += 32) s += yi[j] * qp[j];
-    s = warp_sum(s);
-    if (lane == 0) w[row] = s;
-  }
-}
-
-// Step 3, block per point: alpha = q . w.
-__global__ void pspin_alpha_kernel(const double* q, const double* w, double* alpha,
-                                   std::int64_t points, std::int64_t n) {
-  __shared__ double sh[32];
-  for (std::int64_t pt = blockIdx.x; pt < points; pt += gridDim.x) {
-    double s[1] = {0};
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
-      s[0] += q[pt * n + i] * w[pt * n + i];
-    block_sums(s, sh);
-    if (threadIdx.x == 0) alpha[pt] = s[0];
-  }
-}
-
-// Step 4, grid row per Hessian row (point, i): Y overwritten by the embedded
-// Riemannian Hessian P (Y - c I) P with c = alpha / (p - 1), h [points, n, n].
-template <class T>
-__global__ void pspin_hessian_kernel(int p, T* h, const double* q, const double* w,
-                                     const double* alpha, std::int64_t points, std::int64_t n) {
-  for (std::int64_t row = blockIdx.y; row < points * n; row += gridDim.y) {
-    const std::int64_t pt = row / n, i = row - pt * n;  // once per row
-    const double* qp = q + pt * n;
-    const double* wp = w + pt * n;
-    const double a = alpha[pt];
-    T* hr = h + row * n;
-    for (std::int64_t j = row_index(); j < n; j += row_stride())
-      hr[j] = sphere_hessian_entry(hr[j], i == j, qp[i], qp[j], wp[i], wp[j], a, a / (p - 1));
-  }
 }
 
 }  // namespace
@@ -466,76 +305,65 @@ void DeviceObjective<T>::pspin_contract(cublasHandle_t h, std::int64_t rows, con
 }
 
 template <class T>
+auto DeviceObjective<T>::pspin_products(cublasHandle_t h, T* y) const {
+  return [this, h, y](std::int64_t rows, const T* x, const T* u1, T* out1, const T* u2, T* out2) {
+    const std::int64_t n = view.n, nn = n * n, tile = pspin_tile();
+    if (p == 2) {  // U A (A symmetric), on row tiles
+      gemm_rows(h, rows, false, n, n, u1, couplings.get(), out1);
+      if (u2) gemm_rows(h, rows, false, n, n, u2, couplings.get(), out2);
+      return;
+    }
+    // Per contraction tile: Y = X T^T, then Y_r u_r by strided-batched
+    // GEMMs (n x n times n x 1) on staged, aligned copies of the tile's rows.
+    const T* xs = y + pspin_stage(0);
+    T* us = y + pspin_stage(1);
+    T* o1 = y + pspin_stage(2);
+    T* o2 = y + pspin_stage(3);
+    pspin_contract(h, rows, x, y, [&](std::int64_t r0) {
+      const T* in1 = xs;
+      if (u1 != x) {
+        copy_async(us, u1 + r0 * n, tile * n);
+        in1 = us;
+      }
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, in1, n, o1, n, tile);
+      copy_async(out1 + r0 * n, o1, tile * n);
+      if (!u2) return;
+      require(u1 == x, "p-spin products: the second direction needs the first to be x");
+      copy_async(us, u2 + r0 * n, tile * n);
+      gemm_rm_strided(h, false, false, n, 1, n, y, nn, us, n, o2, n, tile);
+      copy_async(out2 + r0 * n, o2, tile * n);
+    });
+  };
+}
+
+template <class T>
 void DeviceObjective<T>::pspin_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
                                           double* f, T* y) const {
-  if (rows == 0) return;
-  const std::int64_t n = view.n, nn = n * n, tile = pspin_tile();
-  if (p == 2) {
-    gemm_rows(h, rows, false, n, n, x, couplings.get(), g);  // G_E = X A
-  } else {
-    const T* xs = y + pspin_stage(0);
-    T* out = y + pspin_stage(2);
-    pspin_contract(h, rows, x, y, [&](std::int64_t r0) {
-      gemm_rm_strided(h, false, false, n, 1, n, y, nn, xs, n, out, n, tile);  // Y_r x_r
-      copy_async(g + r0 * n, out, tile * n);
-    });
-  }
-  pspin_grad_kernel<T><<<row_blocks(rows), kFlatThreads>>>(p, x, g, f, rows, n);
-  SS_LAUNCHED("pspin_grad_kernel");
+  CudaOps<T> ops{h};
+  pipelines::pspin_value_grad(ops, p, view.n, rows, x, g, f, pspin_products(h, y));
 }
 
 template <class T>
 void DeviceObjective<T>::pspin_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v,
                                    T* hv, T* ge, T* u, T* y) const {
-  if (rows == 0) return;
-  const std::int64_t n = view.n, nn = n * n, tile = pspin_tile();
-  // u = P v on every row the GEMMs read (the padding too).
-  sphere_project_kernel<T>
-      <<<row_blocks(tiled_rows(rows)), kFlatThreads>>>(x, v, u, tiled_rows(rows), n);
-  SS_LAUNCHED("sphere_project_kernel");
-  if (p == 2) {
-    gemm_rows(h, rows, false, n, n, x, couplings.get(), ge);  // X A
-    gemm_rows(h, rows, false, n, n, u, couplings.get(), hv);  // U A
-  } else {
-    const T* xs = y + pspin_stage(0);
-    T* us = y + pspin_stage(1);
-    T* gs = y + pspin_stage(2);
-    T* hs = y + pspin_stage(3);
-    pspin_contract(h, rows, x, y, [&](std::int64_t r0) {
-      copy_async(us, u + r0 * n, tile * n);
-      gemm_rm_strided(h, false, false, n, 1, n, y, nn, xs, n, gs, n, tile);  // Y_r x_r
-      gemm_rm_strided(h, false, false, n, 1, n, y, nn, us, n, hs, n, tile);  // Y_r u_r
-      copy_async(ge + r0 * n, gs, tile * n);
-      copy_async(hv + r0 * n, hs, tile * n);
-    });
-  }
-  pspin_hvp_kernel<T><<<row_blocks(rows), kFlatThreads>>>(p, x, ge, u, hv, rows, n);
-  SS_LAUNCHED("pspin_hvp_kernel");
+  CudaOps<T> ops{h};
+  pipelines::pspin_hvp(ops, p, view.n, rows, x, v, hv, ge, u, pspin_products(h, y));
 }
 
 template <class T>
 void DeviceObjective<T>::pspin_hessians(cublasHandle_t h, std::int64_t points, const T* x, T* hess,
                                         double* q, double* w, double* alpha) const {
   const std::int64_t n = view.n, nn = n * n;
-  if (points == 0 || n == 0) return;
   require(points <= pspin_tile(), "p-spin Hessians: more points than one contraction tile");
-  if (p == 2) {
-    broadcast_matrix_kernel<T>
-        <<<row_grid(points, nn), row_threads(nn)>>>(couplings.get(), hess, points, nn);
-    SS_LAUNCHED("broadcast_matrix_kernel");
-  } else {
-    gemm_rm(h, false, true, pspin_tile(), nn, n, x, couplings.get(), hess);  // [tile, n^2]
-  }
-  pspin_normal_kernel<T><<<row_blocks(points), kFlatThreads>>>(x, q, points, n);
-  SS_LAUNCHED("pspin_normal_kernel");
-  pspin_yq_kernel<T>
-      <<<flat_blocks(points * n * 32), kFlatThreads>>>(hess, q, w, points, n);  // warp per row
-  SS_LAUNCHED("pspin_yq_kernel");
-  pspin_alpha_kernel<<<row_blocks(points), kFlatThreads>>>(q, w, alpha, points, n);
-  SS_LAUNCHED("pspin_alpha_kernel");
-  pspin_hessian_kernel<T>
-      <<<row_grid(points * n, n), row_threads(n)>>>(p, hess, q, w, alpha, points, n);
-  SS_LAUNCHED("pspin_hessian_kernel");
+  CudaOps<T> ops{h};
+  pipelines::pspin_hessians(
+      ops, p, n, points, x, hess, q, w, alpha, [&](std::int64_t pts, const T* xp, T* yp) {
+        if (p == 2) {
+          for (std::int64_t k = 0; k < pts; ++k) copy_async(yp + k * nn, couplings.get(), nn);
+        } else {  // one GEMM of a whole contraction tile: [tile, n^2]
+          gemm_rm(h, false, true, pspin_tile(), nn, n, xp, couplings.get(), yp);
+        }
+      });
 }
 
 template <class T>

@@ -1,6 +1,7 @@
 // The CUDA backend's objectives (docs/design.md, Part II), private to
-// src/cuda/: the objective's arrays on the device and the GEMM passes of the
-// coupled objectives (src/cuda/objectives.cu), float and double.
+// src/cuda/: the objective's arrays on the device, the CUDA primitives of
+// the coupled objectives' shared pipelines (CudaOps; kernels/pipelines/) and
+// their calls (src/cuda/objectives.cu), float and double.
 #pragma once
 
 #include <cstdint>
@@ -33,9 +34,9 @@ inline std::int64_t tiled_rows(std::int64_t rows, std::int64_t tile = kRowTile) 
 }
 
 // Objective arrays on the device, the view the shared math reads, and the
-// GEMM parts of the coupled objectives (rotated quadratic, gaussian-field,
-// mlp, deep-linear, p-spin), the same operations as the CPU backend's
-// HostObjective. Work spaces are the caller's: z holds work_elements(rows)
+// coupled objectives' passes (rotated quadratic, gaussian-field, mlp,
+// deep-linear, p-spin): the shared pipelines of kernels/pipelines/ with
+// CudaOps, the code the CPU backend's HostObjective runs with CpuOps. Work spaces are the caller's: z holds work_elements(rows)
 // elements of T ([tiled_rows(rows), work_per_row()], plus the p = 3 p-spin's
 // contraction tile).
 //
@@ -87,6 +88,18 @@ __global__ void row_sums_kernel(F f, std::int64_t rows, std::int64_t width, doub
   }
 }
 
+template <class F>
+__global__ void reduce_apply_kernel(F f, std::int64_t rows, std::int64_t width) {
+  __shared__ double sh[F::K * 32];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    double s[F::K] = {};
+    for (std::int64_t k = threadIdx.x; k < width; k += blockDim.x) f.sum(r, k, s);
+    block_sums(s, sh);
+    if (threadIdx.x == 0) f.row(r, s);
+    for (std::int64_t k = threadIdx.x; k < width; k += blockDim.x) f.apply(r, k, s);
+  }
+}
+
 // The activation of the MLP's hidden units in place (mlp_act).
 template <class T>
 struct Activate {
@@ -118,6 +131,12 @@ struct CudaOps {
     gemm_tiles(h, rows, tile, ta, tb, m, n, k, a, sa, b, sb, c, sc, beta);
   }
   void activate(T* x, std::int64_t len) const { map(1, len, Activate<T>{x}); }
+  template <class F>
+  void reduce_apply(std::int64_t rows, std::int64_t width, F f) const {
+    if (rows <= 0) return;
+    reduce_apply_kernel<F><<<row_blocks(rows), kFlatThreads>>>(f, rows, width);
+    SS_LAUNCHED("reduce_apply_kernel");
+  }
   template <class F>
   void map(std::int64_t rows, std::int64_t width, F f) const {
     if (rows <= 0 || width <= 0) return;
@@ -290,6 +309,12 @@ struct DeviceObjective {
   // without synchronization. y: pspin_work_elements() elements.
   template <class F>
   void pspin_contract(cublasHandle_t h, std::int64_t rows, const T* x, T* y, F&& body) const;
+
+  // The p-spin's products with Y(x) for the shared pipeline
+  // (kernels/pipelines/pspin.hpp: its `apply`): U A on row tiles for p = 2;
+  // for p = 3 per contraction tile (pspin_contract, work space y of
+  // pspin_work_elements()) Y_r u_r by strided-batched GEMMs on staged rows.
+  auto pspin_products(cublasHandle_t h, T* y) const;
 
   // p-spin values and Riemannian gradients of `rows` rows of x (at x as
   // given), as the CPU backend forms them (kernels/pspin.hpp): p = 2,
