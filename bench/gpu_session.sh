@@ -75,13 +75,15 @@ if [ "$mode" != "bench" ]; then
     # reductions: the ensemble suites, determinism, and the evaluation of
     # the separable objectives and the rotated quadratic; the compaction
     # scan, the retraction and perturbation blocks: the ensemble and
-    # determinism suites; the p-spin's block-per-row epilogues and Hessian
-    # steps: its evaluation and row-tile cases) within its bound.
+    # determinism suites; the shared pipelines' row-sum and reduce-and-apply
+    # kernels: the p-spin's, the gaussian field's and the networks'
+    # evaluation cases) within its bound.
     cap=$([ $tool = memcheck ] && echo 240 || echo 90)
     race='cuda/BackendEnsemble*:cuda/BackendDeterminism*:cuda/BackendEval.*/quadratic*'
     race+=':cuda/BackendEval.*/double_well*:cuda/BackendEval.*/styblinski_tang*'
     race+=':cuda/BackendEval.*/rastrigin*:cuda/BackendEval.*/rosenbrock*'
     race+=':cuda/BackendEval.*/pspin*:cuda/BackendRowTiles.*/pspin_p2*'
+    race+=':cuda/BackendEval.*/gaussian_field*:cuda/BackendEval.*/mlp*:cuda/BackendEval.*/deep_linear*'
     filter=$([ $tool = memcheck ] && echo 'cuda/*' || echo "$race")
     echo "==== $tool" >> "$out/sanitizer.log"
     bounded "$cap" compute-sanitizer --tool "$tool" --error-exitcode 9 \

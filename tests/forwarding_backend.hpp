@@ -68,6 +68,7 @@ class ForwardingBackend : public Backend {
     return inner_->count_below(p, b, n, h, s, k);
   }
   std::int64_t max_count_order() const override { return inner_->max_count_order(); }
+  std::int64_t max_eigh_order() const override { return inner_->max_eigh_order(); }
   const HostLinalg& host_linalg() const override { return inner_->host_linalg(); }
 
  private:

@@ -440,6 +440,48 @@ TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
   EXPECT_EQ(make_cpu_backend()->max_count_order(), std::numeric_limits<std::int64_t>::max());
 }
 
+// A backend whose eigensolver stops at a smaller order (as cuSOLVER's
+// workspace query does near 23,000-25,000 on CUDA): eigh censuses and
+// saddle-free Newton beyond it are refused at plan time, inertia is not.
+class LimitedEighBackend final : public saddlescope::testing::ForwardingBackend {
+ public:
+  explicit LimitedEighBackend(std::int64_t limit) : limit_(limit) {}
+  std::string name() const override { return "limited"; }
+  std::int64_t max_eigh_order() const override { return limit_; }
+
+ private:
+  std::int64_t limit_;
+};
+
+TEST(Census, EighBeyondTheBackendsEighOrderIsRefusedAtPlanTime) {
+  const auto experiment = [](const char* method, const char* optimizer) {
+    return parse_experiment(
+        std::string("[objective]\nkind = \"double-well\"\ndim = 40\n[run]\ntrajectories = 2\n"
+                    "[[optimizer]]\nkind = \"") +
+            optimizer + "\"\n[analysis]\nmethod = \"" + method + "\"\n",
+        "t");
+  };
+  LimitedEighBackend limited(39), enough(40);
+  EXPECT_NO_THROW(plan_memory(experiment("eigh", "gd"), enough));
+  EXPECT_NO_THROW(plan_memory(experiment("none", "saddle-free-newton"), enough));
+  EXPECT_NO_THROW(plan_memory(experiment("inertia", "gd"), limited));
+  EXPECT_NO_THROW(plan_memory(experiment("none", "gd"), limited));
+  const auto refused = [&](const Experiment& e, std::vector<const char*> want) {
+    try {
+      plan_memory(e, limited);
+      ADD_FAILURE() << "accepted";
+    } catch (const ResourceError& err) {
+      for (const char* w : want)
+        EXPECT_NE(std::string(err.what()).find(w), std::string::npos) << err.what();
+    }
+  };
+  refused(experiment("eigh", "gd"),
+          {"eigh", "39", "objective.dim is 40", "inertia", "--backend cpu"});
+  refused(experiment("none", "saddle-free-newton"),
+          {"saddle-free-newton", "39", "objective.dim is 40", "--backend cpu"});
+  EXPECT_EQ(make_cpu_backend()->max_eigh_order(), std::numeric_limits<std::int64_t>::max());
+}
+
 // A backend with its own memory (CUDA) stages the census's Hessians on the
 // host in double: groups are capped by the host's memory, and a point that
 // does not fit there is refused before anything runs.

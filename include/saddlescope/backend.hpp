@@ -277,6 +277,11 @@ class Backend {
   // inertia censuses before anything runs): unlimited on the CPU; cuSOLVER's
   // sytrf takes 32-bit sizes, n^2 < 2^31, on CUDA.
   virtual std::int64_t max_count_order() const { return std::numeric_limits<std::int64_t>::max(); }
+  // The largest order eigh accepts (the memory plan refuses larger eigh
+  // censuses and saddle-free Newton before anything runs): unlimited on the
+  // CPU; on CUDA, cuSOLVER's syevd-family workspace query is reported to fail
+  // from n of about 23,100 (legacy 32-bit API) to 25,000 (64-bit Xsyevd).
+  virtual std::int64_t max_eigh_order() const { return std::numeric_limits<std::int64_t>::max(); }
   // The host's dense linear algebra for core's own small solves (objective
   // construction, Lanczos, finder steps): cpu_host_linalg() on every backend,
   // so those numbers do not depend on the backend.

@@ -103,6 +103,20 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
         "at most {} (cuSOLVER's sytrf takes 32-bit sizes), and objective.dim is {}; use the CPU "
         "backend (--backend cpu) or analysis.method = \"eigh\"",
         backend.name(), backend.max_count_order(), n));
+  for (const auto& o : e.optimizers)
+    if (o.params.kind == OptimizerKind::saddle_free_newton && n > backend.max_eigh_order())
+      throw ResourceError(fmt::format(
+          "memory plan: saddle-free-newton on the {} backend eigendecomposes Hessians of order at "
+          "most {} (cuSOLVER's workspace query fails beyond), and objective.dim is {}; use the CPU "
+          "backend (--backend cpu) or a smaller objective.dim",
+          backend.name(), backend.max_eigh_order(), n));
+  if (e.analysis.method == "eigh" && n > backend.max_eigh_order())
+    throw ResourceError(fmt::format(
+        "memory plan: analysis.method = \"eigh\" on the {} backend solves Hessians of order at "
+        "most {} (cuSOLVER's workspace query fails beyond), and objective.dim is {}; use "
+        "analysis.method = \"inertia\" (Sylvester counts, up to order {}), the CPU backend "
+        "(--backend cpu), or a smaller objective.dim",
+        backend.name(), backend.max_eigh_order(), n, backend.max_count_order()));
   if (e.analysis.method != "none") {
     // The Hessian in double on the host, plus the solver's copy and work
     // space in the analysis precision (about two more n x n arrays).

@@ -114,9 +114,11 @@ struct HostObjective {
   // linear network's work rows), and Hessian-vector products at the rows of x
   // (shared: every direction at the one point x) from the forward work of a
   // pass over `frows` rows (rwork: network_work(rows) elements).
-  void network_value_grad(std::int64_t rows, const T* x, T* g, double* f, T* work) const;
+  // parallel: the primitives over the OpenMP threads, else on the caller's.
+  void network_value_grad(std::int64_t rows, const T* x, T* g, double* f, T* work,
+                          bool parallel) const;
   void network_hvp(std::int64_t rows, bool shared, const T* x, const T* v, T* hv, const T* fwork,
-                   std::int64_t frows, T* rwork) const;
+                   std::int64_t frows, T* rwork, bool parallel) const;
   std::int64_t network_work(std::int64_t rows) const;
   pipelines::MlpArrays<T> mlp_arrays() const { return {mlp, mlp_x.data(), mlp_y.data(), view.n}; }
   pipelines::DeepLinearArrays<T> dl_arrays() const {

@@ -26,6 +26,10 @@ class CudaBackend final : public Backend {
 
   // cusolverDn<t>sytrf indexes the n x n matrix with 32-bit ints.
   std::int64_t max_count_order() const override;
+  // cusolverDnXsyevd's workspace query fails near n = 25,000 (NVIDIA
+  // CUDALibrarySamples issue 246; the legacy syevd from n = 23,100): a
+  // provisional bound, below both, until a GPU session measures it.
+  std::int64_t max_eigh_order() const override { return 23000; }
 
   std::uint64_t memory_budget() const override;
   // The host's memory is not the device's: 70% of what is available now.
