@@ -36,9 +36,9 @@ inline std::int64_t tiled_rows(std::int64_t rows, std::int64_t tile = kRowTile) 
 // Objective arrays on the device, the view the shared math reads, and the
 // coupled objectives' passes (rotated quadratic, gaussian-field, mlp,
 // deep-linear, p-spin): the shared pipelines of kernels/pipelines/ with
-// CudaOps, the code the CPU backend's HostObjective runs with CpuOps. Work spaces are the caller's: z holds work_elements(rows)
-// elements of T ([tiled_rows(rows), work_per_row()], plus the p = 3 p-spin's
-// contraction tile).
+// CudaOps, the code the CPU backend's HostObjective runs with CpuOps. Work spaces are the caller's:
+// z holds work_elements(rows) elements of T ([tiled_rows(rows), work_per_row()], plus the p = 3
+// p-spin's contraction tile).
 //
 // Tiles: a pass over `rows` rows runs its row-mixing GEMMs on whole tiles
 // (kRowTile; see tiled_rows), so every row array it is given (x, v, g, hv,
@@ -249,11 +249,11 @@ struct DeviceObjective {
   void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
                           T* z) const;
 
-  // The MLP forward and backward pass (MlpPass::value_grad) of `rows`
+  // The MLP forward and backward pass (pipelines::mlp_value_grad) of `rows`
   // parameter rows x [rows, dim] at once, each step strided-batched GEMMs
-  // over the rows in calls of exactly `tile` entries (X shared) or a small
-  // kernel: A = X W1^T, H = tanh(A + b1) (in place in hid), out = H W2^T,
-  // then the residual kernel (loss into f, dout = (out + b2 - Y) / n in place
+  // over the rows in calls of exactly `tile` entries (X shared) or a map
+  // of the pipeline's functors: A = X W1^T, H = tanh(A + b1) (in place in hid), out = H W2^T,
+  // then the residuals (loss into f, dout = (out + b2 - Y) / n in place
   // in out) and, when g is not null, the gradient rows g [rows, dim]:
   // grad W2 = dout^T H, grad b2 = colsum dout, dH = dout W2, dA = dH tanh'(A)
   // (da may alias dh), grad W1 = dA^T X, grad b1 = colsum dA. Work spaces:
@@ -263,7 +263,7 @@ struct DeviceObjective {
   void mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f, T* hid,
                       T* dh, T* da, T* out, std::int64_t tile = kRowTile) const;
 
-  // MLP Hessian-vector products by the R-operator (MlpPass::hvp) for `rows`
+  // MLP Hessian-vector products by the R-operator (pipelines::mlp_hvp) for `rows`
   // directions v [rows, dim] into hv [rows, dim], at parameters x with the
   // forward arrays hid, dh [n, h] and dout [n, o] of mlp_value_grad (dh
   // before tanh', i.e. da not aliasing dh). shared: every direction at the
@@ -275,10 +275,10 @@ struct DeviceObjective {
                const T* dh, const T* dout, const T* v, T* hv, T* ra, T* rh, T* rdh, T* rout) const;
 
   // The deep linear network's forward and backward pass
-  // (DeepLinearPass::value_grad) of `rows` parameter rows x [rows, dim] at
+  // (pipelines::dl_value_grad) of `rows` parameter rows x [rows, dim] at
   // once, each layer strided-batched GEMMs over the rows in calls of exactly
-  // `tile` entries (X shared): Z_l = W_l Z_(l-1) (Z_0 = X), then the residual
-  // kernel (loss into f, dZ_L = (Z_L - Y) / n) and, when g is not null, the
+  // `tile` entries (X shared): Z_l = W_l Z_(l-1) (Z_0 = X), then the
+  // residuals (loss into f, dZ_L = (Z_L - Y) / n) and, when g is not null, the
   // gradient rows g [rows, dim]: grad W_l = dZ_l Z_(l-1)^T and dZ_(l-1) =
   // W_l^T dZ_l for l = L .. 1. Work space: work [rows, work_per_row()], Z_l
   // and dZ_l of row r at the offsets of dl_zoff. Every array holds
@@ -287,15 +287,15 @@ struct DeviceObjective {
                      std::int64_t tile = kRowTile) const;
 
   // Deep-linear Hessian-vector products by the R-operator
-  // (DeepLinearPass::hvp) for `rows` directions v [rows, dim] into hv [rows,
+  // (pipelines::dl_hvp) for `rows` directions v [rows, dim] into hv [rows,
   // dim], at parameters x with the forward work rows of dl_value_grad (run
   // with g, so that every dZ_l is there). shared: every direction at the one
   // point x and its one work row (the columns of a dense Hessian); else
   // direction r at row r of x and of work. R{Z_l} = V_l Z_(l-1) + W_l
   // R{Z_(l-1)} (R{Z_0} = 0), R{dZ_L} = R{Z_L} / n, then for l = L .. 1:
   // R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and R{dZ_(l-1)} =
-  // V_l^T dZ_l + W_l^T R{dZ_l}. The terms with R{Z_0} = 0, which the CPU
-  // adds as exact zeros, are skipped. Work space: rwork [rows,
+  // V_l^T dZ_l + W_l^T R{dZ_l}; the terms with R{Z_0} = 0 are added as the
+  // exact zeros they are (dl_zeros), as on the CPU. Work space: rwork [rows,
   // work_per_row()], R{Z_l} and R{dZ_l} at the offsets of Z_l and dZ_l. In
   // tiles of kRowTile entries (tiled_rows(rows) rows in every array).
   void dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* work,
