@@ -11,6 +11,10 @@
 
 namespace saddlescope::config {
 
+// The largest count an experiment file may give (trajectories, steps,
+// starts, an optimizer's integer keys): 1e9, as `list` and the docs say.
+constexpr std::int64_t kMaxCount = 1'000'000'000;
+
 // A float as TOML writes it: shortest round-trip form, always with a '.' or
 // exponent ("1.0", "0.001", "1e-10"), nan and +-inf spelled as TOML does.
 std::string toml_number(double v);

@@ -20,9 +20,8 @@
 namespace saddlescope {
 namespace {
 
+using config::kMaxCount;
 using config::Section;
-
-constexpr std::int64_t kMaxCount = 1'000'000'000;
 
 // saddle-free-newton decomposes a dense N x N Hessian per trajectory per step.
 constexpr std::int64_t kMaxSaddleFreeNewtonDim = 4096;

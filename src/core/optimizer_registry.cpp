@@ -63,6 +63,7 @@ std::string optimizer_key_range(const OptimizerKey& k) {
     case OptimizerKey::number:
       return interval();
     case OptimizerKey::integer:
+      static_assert(config::kMaxCount == 1'000'000'000, "the range's text is 1e9");
       return "0 to 1e9";
     case OptimizerKey::flag:
       return "true, false";
