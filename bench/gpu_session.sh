@@ -75,8 +75,7 @@ if [ "$mode" != "bench" ]; then
     # reductions: the ensemble suites, determinism, and the evaluation of
     # the separable objectives and the rotated quadratic; the compaction
     # scan, the retraction and perturbation blocks: the ensemble and
-    # determinism suites; the shared pipelines' row-sum and reduce-and-apply
-    # kernels: the p-spin's, the gaussian field's and the networks'
+    # determinism suites; the shared pipelines' reduce-and-apply kernel: the p-spin's, the gaussian field's and the networks'
     # evaluation cases) within its bound.
     cap=$([ $tool = memcheck ] && echo 240 || echo 90)
     race='cuda/BackendEnsemble*:cuda/BackendDeterminism*:cuda/BackendEval.*/quadratic*'

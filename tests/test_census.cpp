@@ -407,17 +407,21 @@ TEST(Census, RunWritesPointsSpectraDensityAndSummary) {
   fs::remove_all(dir);
 }
 
-// A backend whose Sylvester counts stop at a smaller order (as CUDA's
-// 32-bit sytrf does at 46,340): the CPU backend otherwise.
-class LimitedCountBackend final : public saddlescope::testing::ForwardingBackend {
+// A backend whose Sylvester counts or eigensolver stop at a smaller order
+// (as CUDA's 32-bit sytrf does at 46,340, and cuSOLVER's eigensolver
+// workspace query near 23,000-25,000): the CPU backend otherwise.
+class LimitedBackend final : public saddlescope::testing::ForwardingBackend {
  public:
-  explicit LimitedCountBackend(std::int64_t limit) : limit_(limit) {}
+  LimitedBackend(std::int64_t count_limit, std::int64_t eigh_limit)
+      : count_limit_(count_limit), eigh_limit_(eigh_limit) {}
   std::string name() const override { return "limited"; }
-  std::int64_t max_count_order() const override { return limit_; }
+  std::int64_t max_count_order() const override { return count_limit_; }
+  std::int64_t max_eigh_order() const override { return eigh_limit_; }
 
  private:
-  std::int64_t limit_;
+  std::int64_t count_limit_, eigh_limit_;
 };
+constexpr std::int64_t kUnlimited = std::numeric_limits<std::int64_t>::max();
 
 TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
   const auto experiment = [](const char* method) {
@@ -427,7 +431,7 @@ TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
             method + "\"\n",
         "t");
   };
-  LimitedCountBackend limited(39), enough(40);
+  LimitedBackend limited(39, kUnlimited), enough(40, kUnlimited);
   EXPECT_NO_THROW(plan_memory(experiment("inertia"), enough));
   EXPECT_NO_THROW(plan_memory(experiment("eigh"), limited));
   try {
@@ -440,19 +444,8 @@ TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
   EXPECT_EQ(make_cpu_backend()->max_count_order(), std::numeric_limits<std::int64_t>::max());
 }
 
-// A backend whose eigensolver stops at a smaller order (as cuSOLVER's
-// workspace query does near 23,000-25,000 on CUDA): eigh censuses and
-// saddle-free Newton beyond it are refused at plan time, inertia is not.
-class LimitedEighBackend final : public saddlescope::testing::ForwardingBackend {
- public:
-  explicit LimitedEighBackend(std::int64_t limit) : limit_(limit) {}
-  std::string name() const override { return "limited"; }
-  std::int64_t max_eigh_order() const override { return limit_; }
-
- private:
-  std::int64_t limit_;
-};
-
+// Eigh censuses and saddle-free Newton beyond the backend's eigensolver
+// order are refused at plan time, inertia is not.
 TEST(Census, EighBeyondTheBackendsEighOrderIsRefusedAtPlanTime) {
   const auto experiment = [](const char* method, const char* optimizer) {
     return parse_experiment(
@@ -461,7 +454,7 @@ TEST(Census, EighBeyondTheBackendsEighOrderIsRefusedAtPlanTime) {
             optimizer + "\"\n[analysis]\nmethod = \"" + method + "\"\n",
         "t");
   };
-  LimitedEighBackend limited(39), enough(40);
+  LimitedBackend limited(kUnlimited, 39), enough(kUnlimited, 40);
   EXPECT_NO_THROW(plan_memory(experiment("eigh", "gd"), enough));
   EXPECT_NO_THROW(plan_memory(experiment("none", "saddle-free-newton"), enough));
   EXPECT_NO_THROW(plan_memory(experiment("inertia", "gd"), limited));

@@ -26,26 +26,32 @@ struct FieldArrays {
   std::int64_t n, m;
 };
 
-// Row r's value terms: k < n the coordinate's mu/2 x_k^2 (and g = mu x_k),
-// then feature j = k - n's value (and z_j <- its gradient weight).
+// Row r's value (Ops::reduce_apply): the sum over k < n of the
+// coordinate's mu/2 x_k^2 (and g = mu x_k), then over the features j = k - n
+// of their values (and z_j <- its gradient weight), into f[r].
 template <class T>
 struct FieldValueTerms {
+  static constexpr int K = 1;
   FieldArrays<T> o;
   const T* x;
   T *z, *g;
-  SS_HD double operator()(std::int64_t r, std::int64_t k) const {
+  double* f;
+  SS_HD void sum(std::int64_t r, std::int64_t k, double (&s)[K]) const {
     if (k < o.n) {
       const T xi = x[r * o.n + k];
       g[r * o.n + k] = xi * o.mu;
-      return 0.5 * static_cast<double>(o.mu) * xi * xi;
+      s[0] += 0.5 * static_cast<double>(o.mu) * xi * xi;
+      return;
     }
     const std::int64_t j = k - o.n;
     double v;
     T gw;
     field_feature(z[r * o.m + j], o.a[j], o.b[j], o.c, v, gw);
     z[r * o.m + j] = gw;
-    return v;
+    s[0] += v;
   }
+  SS_HD void row(std::int64_t r, const double (&s)[K]) const { f[r] = s[0]; }
+  SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
 };
 
 // u_j <- h(z_j) u_j (H v's feature weights), or with u == z the curvatures
@@ -107,7 +113,7 @@ void field_value_grad(Ops& ops, const FieldArrays<T>& o, std::int64_t rows, cons
                       double* f, T* z) {
   if (rows == 0) return;
   ops.gemm_rows(rows, true, o.m, o.n, x, o.w, z);  // Z = X W^T
-  ops.row_sums(ops.padded(rows), o.n + o.m, FieldValueTerms<T>{o, x, z, g}, f);
+  ops.reduce_apply(ops.padded(rows), o.n + o.m, FieldValueTerms<T>{o, x, z, g, f});
   ops.gemm_rows(rows, false, o.n, o.m, z, o.w, g, T(1));  // G = mu X + S W
 }
 

@@ -51,29 +51,27 @@ struct ColumnSums {
   }
 };
 
-// MLP residuals of entry e: r = out + b2 - Y, its loss term 0.5 r^2 (summed
-// by row_sums), and out <- dout = r / n.
+// MLP residuals of entry e (Ops::reduce_apply): r = out + b2 - Y, out <-
+// dout = r / n, and the loss 1/(2n) sum r^2 into f[e].
 template <class T>
 struct MlpResidual {
+  static constexpr int K = 1;
   T* out;
   const T* p;
   std::int64_t ps, b2;
   const T* y;
   unsigned no, o;
   T inv_n;
-  SS_HD double operator()(std::int64_t e, std::int64_t q) const {
+  double* f;
+  double samples;
+  SS_HD void sum(std::int64_t e, std::int64_t q, double (&s)[K]) const {
     T* oq = out + e * no + q;
     const T res = *oq + p[e * ps + b2 + static_cast<unsigned>(q) % o] - y[q];
     *oq = res * inv_n;
-    return 0.5 * static_cast<double>(res) * static_cast<double>(res);
+    s[0] += 0.5 * static_cast<double>(res) * static_cast<double>(res);
   }
-};
-
-// f[r] /= n (the mean over the samples).
-struct DivideRows {
-  double* f;
-  double n;
-  SS_HD void operator()(std::int64_t r, std::int64_t) const { f[r] = f[r] / n; }
+  SS_HD void row(std::int64_t e, const double (&s)[K]) const { f[e] = s[0] / samples; }
+  SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
 };
 
 // dA = dH tanh'(A) through H = tanh(A) (da may alias dh); flat rows.
@@ -132,19 +130,26 @@ struct MlpRDact {
   }
 };
 
-// Deep-linear residuals of entry e: R = Z_L - Y, its loss term, and dZ_L = R / n.
+// Deep-linear residuals of entry e (Ops::reduce_apply): R = Z_L - Y, dZ_L =
+// R / n, and the loss 1/(2n) ||R||^2 into f[e].
 template <class T>
 struct DlResidual {
+  static constexpr int K = 1;
   const T* z;
   T* dz;
   std::int64_t ws;
   const T* y;
   T samples;
-  SS_HD double operator()(std::int64_t e, std::int64_t q) const {
+  double* f;
+  SS_HD void sum(std::int64_t e, std::int64_t q, double (&s)[K]) const {
     const T res = z[e * ws + q] - y[q];
     dz[e * ws + q] = res / samples;
-    return 0.5 * static_cast<double>(res) * static_cast<double>(res);
+    s[0] += 0.5 * static_cast<double>(res) * static_cast<double>(res);
   }
+  SS_HD void row(std::int64_t e, const double (&s)[K]) const {
+    f[e] = s[0] / static_cast<double>(samples);
+  }
+  SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
 };
 
 // dst_e = src_e / n (R{dZ_L} = R{Z_L} / n), rows e of width len, ws apart.
@@ -187,11 +192,10 @@ void mlp_value_grad(Ops& ops, const MlpArrays<T>& m, std::int64_t rows, const T*
   ops.map(rp * n, hh, AddBias<T>{hid, x, dim, s.b1(), n, hh});
   ops.activate(hid, rp * nh);                                                        // tanh
   ops.gemm_batched(rows, false, true, n, o, hh, hid, nh, x + s.w2(), dim, out, no);  // H W2^T
-  ops.row_sums(rp, no,
-               MlpResidual<T>{out, x, dim, s.b2(), m.y, static_cast<unsigned>(no),
-                              static_cast<unsigned>(o), T(1) / static_cast<T>(n)},
-               f);
-  ops.map(rp, 1, DivideRows{f, static_cast<double>(n)});
+  ops.reduce_apply(
+      rp, no,
+      MlpResidual<T>{out, x, dim, s.b2(), m.y, static_cast<unsigned>(no), static_cast<unsigned>(o),
+                     T(1) / static_cast<T>(n), f, static_cast<double>(n)});
   if (!g) return;
   ops.gemm_batched(rows, true, false, o, hh, n, out, no, hid, nh, g + s.w2(), dim);  // dout^T H
   ops.map(rp, o, ColumnSums<T>{out, no, g + s.b2(), dim, n, o});
@@ -272,9 +276,8 @@ void dl_value_grad(Ops& ops, const DeepLinearArrays<T>& a, std::int64_t rows, co
   for (std::int64_t l = 1; l <= L; ++l)  // Z_l = W_l Z_(l-1)
     ops.gemm_batched(rows, false, false, d[l], n, d[l - 1], x + a.off[l], dim, act(l),
                      act_stride(l), z + a.zoff[l], ws);
-  ops.row_sums(rp, d[L] * n,
-               DlResidual<T>{z + a.zoff[L], dz + a.zoff[L], ws, a.y, static_cast<T>(n)}, f);
-  ops.map(rp, 1, DivideRows{f, static_cast<double>(n)});
+  ops.reduce_apply(rp, d[L] * n,
+                   DlResidual<T>{z + a.zoff[L], dz + a.zoff[L], ws, a.y, static_cast<T>(n), f});
   if (!g) return;
   for (std::int64_t l = L; l >= 1; --l) {
     ops.gemm_batched(rows, false, true, d[l], d[l - 1], n, dz + a.zoff[l], ws, act(l),

@@ -31,17 +31,14 @@
 //                                   vectorized tanh, within 1 ulp of it);
 //   map(rows, width, f)             f(r, k) for every r < rows, k < width, in
 //                                   any order (f writes its own outputs);
-//   row_sums(rows, width, f, out)   out[r] = the sum over k < width of f(r, k)
-//                                   (a double; f may write outputs too), in
-//                                   a fixed order per backend (CPU: k
-//                                   ascending; CUDA: block_sum's tree), so a
-//                                   row's value does not depend on timing;
 //   reduce_apply(rows, width, f)    per row r: K double sums s (f.sum(r, k,
-//                                   s) adds entry k's terms, in the fixed
-//                                   order of row_sums), then f.row(r, s)
-//                                   once and f.apply(r, k, s) for every k
-//                                   (F::K sums; the per-row epilogues of the
-//                                   p-spin: projections, energies).
+//                                   s) adds entry k's terms and may write
+//                                   outputs), in a fixed order per backend
+//                                   (CPU: k ascending; CUDA: block_sums'
+//                                   tree), so a row's sums do not depend on
+//                                   timing; then f.row(r, s) once (values,
+//                                   losses) and f.apply(r, k, s) for every k
+//                                   (projections; may be empty).
 #pragma once
 
 #include <cstdint>

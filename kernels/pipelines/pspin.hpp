@@ -25,8 +25,18 @@ namespace saddlescope::pipelines {
 // entry k's terms to the row's K sums, row(r, s) runs once per row with the
 // totals, apply(r, k, s) updates entry k.
 
-// The gradient epilogue: g holds Y x (p = 3: 2 g_E, halved here); sums x .
-// g_E and x . x; E into f; g <- g_E - (x . g_E / |x|^2) x.
+// The sums of both epilogues at entry k of a row: ge holds Y x (p = 3:
+// 2 g_E, halved here); s[0] += x_k g_E,k and s[1] += x_k^2.
+template <class T>
+SS_HD void pspin_euclidean_sums(int p, const T* x, T* ge, std::int64_t k, double (&s)[2]) {
+  if (p == 3) ge[k] /= T(2);
+  const double xk = static_cast<double>(x[k]);
+  s[0] += xk * static_cast<double>(ge[k]);
+  s[1] += xk * xk;
+}
+
+// The gradient epilogue: g holds Y x; sums x . g_E and x . x; E into f;
+// g <- g_E - (x . g_E / |x|^2) x.
 template <class T>
 struct PspinGradEpilogue {
   static constexpr int K = 2;
@@ -36,11 +46,7 @@ struct PspinGradEpilogue {
   int p;
   std::int64_t n;
   SS_HD void sum(std::int64_t r, std::int64_t i, double (&s)[K]) const {
-    T& gi = g[r * n + i];
-    if (p == 3) gi /= T(2);
-    const double xi = static_cast<double>(x[r * n + i]);
-    s[0] += xi * static_cast<double>(gi);
-    s[1] += xi * xi;
+    pspin_euclidean_sums(p, x, g, r * n + i, s);
   }
   SS_HD void row(std::int64_t r, const double (&s)[K]) const { f[r] = pspin_energy(p, n, s[0]); }
   SS_HD void apply(std::int64_t r, std::int64_t i, const double (&s)[K]) const {
@@ -48,7 +54,8 @@ struct PspinGradEpilogue {
   }
 };
 
-// out = P v = v - (x . v / |x|^2) x (out must not alias v).
+// out = P v = v - (x . v / |x|^2) x (out may be v: each entry is read by
+// its sum before its apply writes it).
 template <class T>
 struct SphereProject {
   static constexpr int K = 2;
@@ -67,8 +74,8 @@ struct SphereProject {
 };
 
 // H v, first step: ge holds Y x (p = 3: halved here), hv holds Y u; sums x .
-// g_E and x . x; hv <- Y u - c u with c = x . g_E / |x|^2 (then projected by
-// SphereProject-in-place: PspinProjectInPlace).
+// g_E and x . x; hv <- Y u - c u with c = x . g_E / |x|^2 (then projected in
+// place by SphereProject).
 template <class T>
 struct PspinHvpWeingarten {
   static constexpr int K = 2;
@@ -79,34 +86,12 @@ struct PspinHvpWeingarten {
   int p;
   std::int64_t n;
   SS_HD void sum(std::int64_t r, std::int64_t i, double (&s)[K]) const {
-    T& gi = ge[r * n + i];
-    if (p == 3) gi /= T(2);
-    const double xi = static_cast<double>(x[r * n + i]);
-    s[0] += xi * static_cast<double>(gi);
-    s[1] += xi * xi;
+    pspin_euclidean_sums(p, x, ge, r * n + i, s);
   }
   SS_HD void row(std::int64_t, const double (&)[K]) const {}
   SS_HD void apply(std::int64_t r, std::int64_t i, const double (&s)[K]) const {
     const std::int64_t k = r * n + i;
     hv[k] = static_cast<T>(hv[k] - (s[0] / s[1]) * u[k]);
-  }
-};
-
-// y <- P y in place.
-template <class T>
-struct PspinProjectInPlace {
-  static constexpr int K = 2;
-  const T* x;
-  T* y;
-  std::int64_t n;
-  SS_HD void sum(std::int64_t r, std::int64_t i, double (&s)[K]) const {
-    const double xi = static_cast<double>(x[r * n + i]);
-    s[0] += xi * static_cast<double>(y[r * n + i]);
-    s[1] += xi * xi;
-  }
-  SS_HD void row(std::int64_t, const double (&)[K]) const {}
-  SS_HD void apply(std::int64_t r, std::int64_t i, const double (&s)[K]) const {
-    y[r * n + i] -= sphere_project_coefficient<T>(s[0], s[1]) * x[r * n + i];
   }
 };
 
@@ -189,7 +174,7 @@ void pspin_hvp(Ops& ops, int p, std::int64_t n, std::int64_t rows, const T* x, c
   ops.reduce_apply(ops.padded(rows), n, SphereProject<T>{x, v, u, n});  // the rows GEMMs read
   apply(rows, x, x, ge, static_cast<const T*>(u), hv);                  // Y x and Y u
   ops.reduce_apply(rows, n, PspinHvpWeingarten<T>{x, ge, u, hv, p, n});
-  ops.reduce_apply(rows, n, PspinProjectInPlace<T>{x, hv, n});
+  ops.reduce_apply(rows, n, SphereProject<T>{x, hv, hv, n});  // P in place
 }
 
 // The embedded Riemannian Hessians of `points` points x into y [points, n,

@@ -133,15 +133,6 @@ struct CpuOps {
     for (std::int64_t r = 0; r < rows; ++r)
       for (std::int64_t k = 0; k < width; ++k) f(r, k);
   }
-  template <class F>
-  void row_sums(std::int64_t rows, std::int64_t width, F f, double* out) const {
-#pragma omp parallel for schedule(static) if (parallel && rows * width > 16384)
-    for (std::int64_t r = 0; r < rows; ++r) {
-      double s = 0;
-      for (std::int64_t k = 0; k < width; ++k) s += f(r, k);
-      out[r] = s;
-    }
-  }
 };
 
 // The networks run one trajectory per OpenMP thread through the shared

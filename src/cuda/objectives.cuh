@@ -78,17 +78,6 @@ __global__ void map_kernel(F f, std::int64_t rows, std::int64_t width) {
 }
 
 template <class F>
-__global__ void row_sums_kernel(F f, std::int64_t rows, std::int64_t width, double* out) {
-  __shared__ double sh[32];
-  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    double v[1] = {0.0};
-    for (std::int64_t k = threadIdx.x; k < width; k += blockDim.x) v[0] += f(r, k);
-    block_sums(v, sh);
-    if (threadIdx.x == 0) out[r] = v[0];
-  }
-}
-
-template <class F>
 __global__ void reduce_apply_kernel(F f, std::int64_t rows, std::int64_t width) {
   __shared__ double sh[F::K * 32];
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -142,12 +131,6 @@ struct CudaOps {
     if (rows <= 0 || width <= 0) return;
     map_kernel<F><<<row_grid(rows, width), row_threads(width)>>>(f, rows, width);
     SS_LAUNCHED("map_kernel");
-  }
-  template <class F>
-  void row_sums(std::int64_t rows, std::int64_t width, F f, double* out) const {
-    if (rows <= 0) return;
-    row_sums_kernel<F><<<row_blocks(rows), kFlatThreads>>>(f, rows, width, out);
-    SS_LAUNCHED("row_sums_kernel");
   }
 };
 
