@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -210,6 +211,68 @@ TEST_P(BackendPrepared, TheObjectiveIsPaidOnce) {
   const std::uint64_t second = prepared->host_bytes() - data - first;
   EXPECT_EQ(first, second);                        // the rows only, the objective not again
   EXPECT_GE(first, 2 * kEvalBatch * obj.dim * t);  // the points in, the gradients out
+}
+
+// The Krylov methods' row algebra (docs/design.md, II.5): dots, combine and
+// project_out on resident rows equal the same sums on the host, and a row's
+// result does not depend on the other rows (one row alone gives its bits).
+TEST_P(BackendPrepared, RowAlgebraIsTheHostsAndRowLocal) {
+  const auto obj = c().objective();
+  const std::int64_t n = obj.dim, b = kEvalBatch;
+  const auto prepared = backend().prepare(obj, precision());
+  const double tol = precision() == Precision::f64 ? 1e-13 : 1e-5;
+  const auto a = normals(c().seed + 5, b * n, 1.0), w = normals(c().seed + 6, b * n, 1.0),
+             q2 = normals(c().seed + 7, b * n, 1.0);
+  const auto ar = prepared->rows(), wr = prepared->rows(), qr = prepared->rows(),
+             yr = prepared->rows();
+  prepared->put(*ar, a);
+  prepared->put(*wr, w);
+  prepared->put(*qr, q2);
+  const std::vector<double> ra = prepared->get(*ar), rw = prepared->get(*wr),
+                            rq = prepared->get(*qr);  // rounded to the precision
+  auto dot = [n](const std::vector<double>& u, const std::vector<double>& v, std::int64_t r) {
+    double s = 0;
+    for (std::int64_t i = 0; i < n; ++i) s += u[r * n + i] * v[r * n + i];
+    return s;
+  };
+  const std::vector<double> d = prepared->dots(*ar, *wr);
+  ASSERT_EQ(d.size(), static_cast<std::size_t>(b));
+  for (std::int64_t r = 0; r < b; ++r)
+    EXPECT_NEAR(d[r], dot(ra, rw, r), 1e-13 * static_cast<double>(n)) << "row " << r;
+  // combine: y = a x (b = 0: y unread), then y = 2 y - 0.5 x.
+  std::vector<double> c1(static_cast<std::size_t>(b)), zero(c1.size(), 0.0), two(c1.size(), 2.0),
+      half(c1.size(), -0.5);
+  for (std::int64_t r = 0; r < b; ++r) c1[r] = 0.25 * static_cast<double>(r + 1);
+  prepared->combine(c1, *ar, zero, *yr);
+  prepared->combine(half, *ar, two, *yr);
+  const std::vector<double> y = prepared->get(*yr);
+  for (std::int64_t r = 0; r < b; ++r)
+    for (std::int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(y[r * n + i], (2 * c1[r] - 0.5) * ra[r * n + i],
+                  tol * (1 + std::fabs(ra[r * n + i])));
+  // project_out against two rows: the coefficients, then w minus their combination.
+  const std::vector<double> coef = prepared->project_out({ar.get(), qr.get()}, *wr);
+  ASSERT_EQ(coef.size(), static_cast<std::size_t>(2 * b));
+  const std::vector<double> after = prepared->get(*wr);
+  for (std::int64_t r = 0; r < b; ++r) {
+    EXPECT_NEAR(coef[r], dot(ra, rw, r), 1e-13 * static_cast<double>(n));
+    EXPECT_NEAR(coef[b + r], dot(rq, rw, r), 1e-13 * static_cast<double>(n));
+    for (std::int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(after[r * n + i],
+                  rw[r * n + i] - coef[r] * ra[r * n + i] - coef[b + r] * rq[r * n + i],
+                  tol * static_cast<double>(n));
+  }
+  // Row-local: row 3 alone gives the same bits.
+  const std::int64_t k = 3;
+  const auto a1 = prepared->rows(), w1 = prepared->rows(), q1 = prepared->rows();
+  prepared->put(*a1, std::vector<double>(a.begin() + k * n, a.begin() + (k + 1) * n));
+  prepared->put(*w1, std::vector<double>(w.begin() + k * n, w.begin() + (k + 1) * n));
+  prepared->put(*q1, std::vector<double>(q2.begin() + k * n, q2.begin() + (k + 1) * n));
+  EXPECT_TRUE(same_bits(prepared->dots(*a1, *w1), std::vector<double>{d[k]}));
+  const std::vector<double> c1k = prepared->project_out({a1.get(), q1.get()}, *w1);
+  EXPECT_TRUE(same_bits(c1k, std::vector<double>{coef[k], coef[b + k]}));
+  EXPECT_TRUE(same_bits(prepared->get(*w1),
+                        std::vector<double>(after.begin() + k * n, after.begin() + (k + 1) * n)));
 }
 
 SADDLESCOPE_ON_EVERY_BACKEND(BackendPrepared, (::testing::ValuesIn(kEvalCases),

@@ -33,6 +33,17 @@ class ForwardingPrepared : public PreparedObjective {
   EighResult hessian_eigh(const ResidentRows& x, bool vectors) override {
     return inner_->hessian_eigh(x, vectors);
   }
+  std::vector<double> dots(const ResidentRows& a, const ResidentRows& b) override {
+    return inner_->dots(a, b);
+  }
+  void combine(const std::vector<double>& a, const ResidentRows& x, const std::vector<double>& b,
+               ResidentRows& y) override {
+    inner_->combine(a, x, b, y);
+  }
+  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
+                                  ResidentRows& w) override {
+    return inner_->project_out(basis, w);
+  }
   std::uint64_t host_bytes() const override { return inner_->host_bytes(); }
   using PreparedObjective::hessian;
   using PreparedObjective::hessian_eigh;

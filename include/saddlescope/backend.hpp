@@ -204,6 +204,21 @@ class PreparedObjective {
   // backend: on CUDA the Hessians go from their assembly to the eigensolver
   // on the device (no host round trip), and only the results come back.
   virtual EighResult hessian_eigh(const ResidentRows& x, bool vectors) = 0;
+  // Row algebra for the Krylov methods of the census (docs/design.md,
+  // II.5): the vectors stay with the backend and only per-row scalars cross.
+  // Each row's result depends on that row alone (never on the count or the
+  // other rows); sums run in double in a fixed order.
+  // Per-row dot products <a_r, b_r>, [count] (b has a's count).
+  virtual std::vector<double> dots(const ResidentRows& a, const ResidentRows& b) = 0;
+  // y_r = a_r x_r + b_r y_r per row (a, b: [x's count]); y takes x's count,
+  // and where b_r == 0 its old row is not read (it may be garbage).
+  virtual void combine(const std::vector<double>& a, const ResidentRows& x,
+                       const std::vector<double>& b, ResidentRows& y) = 0;
+  // Classical Gram-Schmidt of w against the rows of the basis (each with w's
+  // count): c_lr = <q_l,r, w_r> for every l first, then w_r -= sum_l c_lr
+  // q_l,r (l ascending). Returns c, [basis.size(), count].
+  virtual std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
+                                          ResidentRows& w) = 0;
   // Bytes this object has moved between host and device (CUDA), or
   // converted between double and its precision (CPU), since it was made:
   // the objective's arrays once, then each call's rows (bench/).

@@ -13,6 +13,7 @@
 #include "backend.hpp"
 #include "experiment.hpp"
 #include "finder.hpp"
+#include "krylov.hpp"
 
 namespace saddlescope {
 
@@ -56,6 +57,10 @@ struct PointRule {
 };
 // n: the Hessian's size; hnorm: max |lambda| (or its Lanczos estimate).
 PointRule census_rule(const AnalysisSpec& a, std::int64_t n, double hnorm, const PointFacts& p);
+// The counts and class of a Krylov point (lanczos, slq) from its Ritz values
+// at the rule's tolerance: lower bounds of the index and n_pos by Cauchy
+// interlacing, exact when certified (docs/experiment.md, analysis methods).
+Inertia krylov_inertia(const KrylovPoint& kp, const PointRule& rule);
 // Unit roundoff of a precision: 2^-24 (f32), 2^-53 (f64).
 double unit_roundoff(Precision p);
 // The factor of the eigenvalue tolerance's backward-error term (4 n u ||H||)
@@ -101,7 +106,10 @@ std::vector<double> tangent_hessians(std::int64_t n, std::int64_t m, const doubl
 // chunks of at most `chunk` points. method "eigh": spectra [count,
 // hessian_dim] (dim, or dim - 1 tangent directions on the sphere; NaN
 // rows where the solve failed); "inertia": counts only, from Sylvester's law
-// (spectra stay NaN; lambda_min / lambda_max are Lanczos estimates). info per
+// (spectra stay NaN; lambda_min / lambda_max are Lanczos estimates);
+// "lanczos" and "slq": Krylov spectra from Hessian-vector products (spectra
+// stay NaN; krylov holds the Ritz pairs or quadratures, and the counts are
+// those of the Ritz values: lower bounds unless certified; krylov.hpp). info per
 // point (0 = success). Each point is classified by the census rules with its
 // `facts` (empty: no gradient, rho or rounding information: the zero_tol and
 // backward-error terms alone).
@@ -110,6 +118,7 @@ struct Spectra {
   std::vector<Inertia> inertia;
   std::vector<int> info;
   std::vector<PointRule> rules;
+  KrylovSpectra krylov;  // lanczos and slq
 };
 // Resumable, observable analysis: points [0, start) are already in `*into`
 // (which then holds `count` rows); after_chunk(done, spectra) runs after
@@ -120,6 +129,7 @@ struct AnalysisHooks {
   Spectra* into = nullptr;
   PreparedObjective* prepared = nullptr;
   std::function<void(std::int64_t, const Spectra&)> after_chunk;
+  std::uint64_t seed = 0;  // the Krylov methods' start and probe vectors: (seed, point index)
 };
 Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const AnalysisSpec& spec,
                        const std::vector<double>& x, std::int64_t count, std::int64_t chunk,
@@ -154,6 +164,7 @@ struct DistinctPoint {
 struct CensusResult {
   std::vector<AnalyzedPoint> points;
   std::vector<double> spectra;  // [points, dim]
+  KrylovSpectra krylov;         // lanczos and slq (krylov.hpp)
   std::vector<double> coords;   // [points, dim]
   std::vector<DistinctPoint> distinct;
   std::vector<std::string> groups;  // optimizer labels (file order), then the finder kind

@@ -66,7 +66,8 @@ struct RunSpec {
 // [analysis]: the Hessian census of selected points (docs/design.md sections 1, 3).
 struct AnalysisSpec {
   std::vector<std::string> points = {"stops"};  // any of stops, plateaus, critical
-  std::string method = "none";  // eigh | none; "eigh" is the default when [analysis] is present
+  // eigh | inertia | lanczos | slq | none; "eigh" is the default when [analysis] is present
+  std::string method = "none";
   std::int64_t max_points = 256;
   double zero_tol = 1e-6;  // relative: |lambda| <= zero_tol * max(1, max|lambda|) counts as zero
   double crit_tol = 1e-4;  // ||grad f|| <= max(crit_tol, rounding floor) makes a point critical
@@ -75,6 +76,16 @@ struct AnalysisSpec {
   double dedup_tol = 0;
   Precision precision = Precision::f64;
   bool save_point_coords = false;
+  // The Krylov methods (docs/experiment.md, analysis methods): lanczos's k
+  // lowest and k highest eigenpairs, slq's probe vectors per point, the
+  // Lanczos steps per column (default 200 for lanczos, 80 for slq), and
+  // lanczos's residual tolerance relative to max |theta| (default 1e-9 in
+  // f64, 1e-4 in f32).
+  std::int64_t k = 10;
+  std::int64_t probes = 8;
+  std::int64_t lanczos_steps = 200;
+  double lanczos_tol = 1e-9;
+  bool krylov() const { return method == "lanczos" || method == "slq"; }
 };
 
 // [finder]: critical points of any index (docs/design.md section 6).

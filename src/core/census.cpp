@@ -200,6 +200,34 @@ std::vector<std::pair<double, double>> extremes_of(const double* h, std::int64_t
 }
 }  // namespace
 
+// The counts of a Krylov point's Ritz values at its tolerance: lanczos's
+// Ritz values, or slq's probe with the most below -tol (its n_pos the most
+// over probes). By Cauchy interlacing the index and n_pos are lower bounds
+// of the Hessian's, exact when the Krylov space is the whole space
+// (docs/experiment.md, analysis methods).
+Inertia krylov_inertia(const KrylovPoint& kp, const PointRule& rule) {
+  Inertia r;
+  if (kp.probe_values.empty()) {
+    r = count_inertia(kp.ritz_values.data(), static_cast<std::int64_t>(kp.ritz_values.size()),
+                      rule.lambda_tol, rule.rule);
+  } else {
+    std::int64_t pos = 0;
+    for (std::size_t j = 0; j < kp.probe_values.size(); ++j) {
+      const auto& v = kp.probe_values[j];
+      const Inertia c =
+          count_inertia(v.data(), static_cast<std::int64_t>(v.size()), rule.lambda_tol, rule.rule);
+      if (j == 0 || c.index > r.index) r = c;
+      pos = std::max(pos, c.n_pos);
+    }
+    r.n_pos = pos;
+    r.cls = class_of(r);
+  }
+  r.lambda_min = kp.lambda_min;
+  r.lambda_max = kp.lambda_max;
+  r.sigma_min = std::nan("");
+  return r;
+}
+
 InertiaShifts inertia_shifts(const double* h, std::int64_t m, std::int64_t n, double zero_tol,
                              const HostLinalg& la) {
   InertiaShifts r;
@@ -302,11 +330,12 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
   Spectra& s = hooks.into ? *hooks.into : local;
   const auto uc = static_cast<std::size_t>(count);
   if (s.values.size() != uc * static_cast<std::size_t>(n) || s.inertia.size() != uc ||
-      s.info.size() != uc || s.rules.size() != uc) {
+      s.info.size() != uc || s.rules.size() != uc || !s.krylov.sized(spec, count)) {
     s.values.assign(uc * static_cast<std::size_t>(n), std::numeric_limits<double>::quiet_NaN());
     s.inertia.assign(uc, Inertia{});
     s.info.assign(uc, 0);
     s.rules.assign(uc, PointRule{});
+    s.krylov.resize(spec, count);
   }
   chunk = std::max<std::int64_t>(1, chunk);
   std::unique_ptr<PreparedObjective> own;
@@ -348,6 +377,21 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
         r.lambda_max = ext[k].second;
         r.sigma_min = std::nan("");
         r.cls = class_of(r);
+      }
+    } else if (spec.krylov()) {
+      const std::vector<KrylovPoint> kp =
+          krylov_points(prepared, backend.host_linalg(), spec, hooks.seed, xs, first, m, s.krylov);
+      for (std::int64_t k = 0; k < m; ++k) {
+        const std::int64_t p = first + k;
+        if (!std::isfinite(kp[k].lambda_min) || !std::isfinite(kp[k].lambda_max)) {
+          s.info[p] = -1;
+          continue;
+        }
+        s.rules[p] =
+            census_rule(spec, n, std::max(std::fabs(kp[k].lambda_min), std::fabs(kp[k].lambda_max)),
+                        facts_of(p));
+        s.inertia[p] = krylov_inertia(kp[k], s.rules[p]);
+        if (spec.method == "slq") slq_estimates(spec, p, s.rules[p].lambda_tol, s.krylov);
       }
     } else {
       // Off the sphere the Hessians go from their assembly to the eigensolver
@@ -509,6 +553,40 @@ FinderResult read_finder(ckpt::Reader& r) {
   return f;
 }
 
+void write_krylov(ckpt::Writer& w, const KrylovSpectra& k) {
+  w.pod(k.k);
+  w.pod(k.probes);
+  w.pod(k.steps);
+  w.vec(k.ritz);
+  w.vec(k.quadrature);
+  w.vec(k.probe_norm2);
+  w.vec(k.index_estimate);
+  w.vec(k.index_stderr);
+  w.vec(k.trace_estimate);
+  w.vec(k.trace_stderr);
+  w.vec(k.lanczos_steps);
+  w.vec(k.converged);
+  w.vec(k.certified);
+}
+
+KrylovSpectra read_krylov(ckpt::Reader& r) {
+  KrylovSpectra k;
+  k.k = r.pod<std::int64_t>();
+  k.probes = r.pod<std::int64_t>();
+  k.steps = r.pod<std::int64_t>();
+  k.ritz = r.vec<double>();
+  k.quadrature = r.vec<double>();
+  k.probe_norm2 = r.vec<double>();
+  k.index_estimate = r.vec<double>();
+  k.index_stderr = r.vec<double>();
+  k.trace_estimate = r.vec<double>();
+  k.trace_stderr = r.vec<double>();
+  k.lanczos_steps = r.vec<std::int64_t>();
+  k.converged = r.vec<std::int8_t>();
+  k.certified = r.vec<std::int8_t>();
+  return k;
+}
+
 // The census's checkpoint record: phase 0 = the finder is running (its
 // state follows), phase 1 = the Hessian groups (the finder's result, the
 // group size and the finished points' results follow).
@@ -531,7 +609,10 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   // Where a resumed census stands.
   std::uint64_t phase = kPhaseFinder;
   std::vector<std::uint8_t> finder_state;
-  std::int64_t group = census_group(obj.hessian_dim(), run.plan.census_chunk), done = 0;
+  // Krylov methods take the memory plan's group (their cost is linear in the points).
+  std::int64_t group = e.analysis.krylov() ? std::max<std::int64_t>(1, run.plan.census_chunk)
+                                           : census_group(obj.hessian_dim(), run.plan.census_chunk),
+               done = 0;
   Spectra partial;
   bool have_finder = false;
   if (resume && !resume->empty()) {
@@ -548,6 +629,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
       partial.inertia = r.vec<Inertia>();
       partial.info = r.vec<int>();
       partial.rules = r.vec<PointRule>();
+      partial.krylov = read_krylov(r);
     }
     if (!r.done() || group < 1 || done < 0)
       throw InputError("checkpoint.bin: corrupt census state");
@@ -659,19 +741,31 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   for (std::int64_t k = 0; k < count; ++k) facts[k].rho = rho[k];
   g_all = {};
 
-  std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld%s (%s), %s\n",
-               static_cast<long long>(count), static_cast<long long>(nh),
-               static_cast<long long>(nh), obj.sphere() ? " (tangent space)" : "",
-               pa == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
+  if (e.analysis.krylov())
+    std::fprintf(stderr,
+                 "census: %lld points, Hessians of order %lld%s (%s), %s: %lld column(s) of at "
+                 "most %lld Lanczos steps per point, %lld points at a time\n",
+                 static_cast<long long>(count), static_cast<long long>(nh),
+                 obj.sphere() ? " (tangent space)" : "", pa == Precision::f64 ? "f64" : "f32",
+                 e.analysis.method.c_str(),
+                 static_cast<long long>(e.analysis.method == "slq" ? e.analysis.probes : 1),
+                 static_cast<long long>(e.analysis.lanczos_steps), static_cast<long long>(group));
+  else
+    std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld%s (%s), %s\n",
+                 static_cast<long long>(count), static_cast<long long>(nh),
+                 static_cast<long long>(nh), obj.sphere() ? " (tangent space)" : "",
+                 pa == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
   PhaseProgress shown("census " + e.analysis.method, false);
   AnalysisHooks hooks;
   if (done > 0) {
-    if (done > count || partial.info.size() != static_cast<std::size_t>(count))
+    if (done > count || partial.info.size() != static_cast<std::size_t>(count) ||
+        !partial.krylov.sized(e.analysis, count))
       throw InputError("checkpoint.bin: the census state does not match this experiment");
     hooks.start = done;
     hooks.into = &partial;
   }
   hooks.prepared = prepared.get();
+  hooks.seed = e.seed;
   hooks.after_chunk = [&](std::int64_t finished, const Spectra& sp) {
     if (progress)
       shown.update(count ? static_cast<double>(finished) / static_cast<double>(count) : 1.0,
@@ -686,6 +780,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
       w.vec(sp.inertia);
       w.vec(sp.info);
       w.vec(sp.rules);
+      write_krylov(w, sp.krylov);
       cp->save(w.bytes(), cp->stopping());
     }
   };
@@ -718,6 +813,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   for (std::int64_t k = 0; k < count; ++k) c.points[k].distinct_id = ids[k];
   c.distinct = distinct_points(c.points, c.groups);
   c.spectra = std::move(s.values);
+  c.krylov = std::move(s.krylov);
   if (e.analysis.save_point_coords) c.coords = std::move(x);
   c.finder.coords.clear();  // the analysed ones are in `coords` when saved
   return c;

@@ -12,7 +12,7 @@
 
 namespace saddlescope::ckpt {
 namespace {
-constexpr std::uint64_t kMagic = 0x3274706b63737373ull;  // "ssckpt2" + version byte
+constexpr std::uint64_t kMagic = 0x3374706b63737373ull;  // "ssckpt3" + version byte
 }
 
 void Reader::fail() const {

@@ -116,7 +116,7 @@ PlateauRule read_plateau(const Section& s) {
 
 AnalysisSpec read_analysis(const Section& s) {
   s.allow_only({"points", "method", "max_points", "zero_tol", "crit_tol", "dedup_tol", "precision",
-                "save_point_coords"});
+                "save_point_coords", "k", "probes", "lanczos_steps", "lanczos_tol"});
   AnalysisSpec a;
   if (const toml::node* n = s.node("points")) {
     const toml::array* arr = n->as_array();
@@ -132,7 +132,7 @@ AnalysisSpec read_analysis(const Section& s) {
       if (std::find(a.points.begin(), a.points.end(), v) == a.points.end()) a.points.push_back(v);
     }
   }
-  a.method = s.choice("method", "eigh", {"eigh", "inertia", "none"});
+  a.method = s.choice("method", "eigh", {"eigh", "inertia", "lanczos", "slq", "none"});
   a.max_points = s.integer("max_points", 256, 1, 1'000'000);
   a.zero_tol = s.number("zero_tol", 1e-6, 0.0, 1.0);
   a.crit_tol = s.number("crit_tol", 1e-4, 0.0, 1e30);
@@ -140,6 +140,20 @@ AnalysisSpec read_analysis(const Section& s) {
   a.precision =
       s.choice("precision", "f64", {"f32", "f64"}) == "f32" ? Precision::f32 : Precision::f64;
   a.save_point_coords = s.boolean("save_point_coords", false);
+  // The Krylov methods' keys, refused under the others (they would do nothing).
+  const std::pair<const char*, const char*> krylov_keys[] = {
+      {"k", "lanczos"},
+      {"probes", "slq"},
+      {"lanczos_steps", "lanczos\" or \"slq"},
+      {"lanczos_tol", "lanczos"}};
+  for (const auto& [key, methods] : krylov_keys)
+    if (s.node(key) && std::string(methods).find(a.method) == std::string::npos)
+      s.fail(key, fmt::format("applies to analysis.method = \"{}\", and method is \"{}\"", methods,
+                              a.method));
+  a.k = s.integer("k", 10, 1, 10'000);
+  a.probes = s.integer("probes", 8, 1, 10'000);
+  a.lanczos_steps = s.integer("lanczos_steps", a.method == "slq" ? 80 : 200, 1, 100'000);
+  a.lanczos_tol = s.number("lanczos_tol", a.precision == Precision::f32 ? 1e-4 : 1e-9, 1e-16, 1.0);
   return a;
 }
 
@@ -409,6 +423,10 @@ std::string to_toml(const Experiment& e) {
   s << "dedup_tol = " << fmt_double(a.dedup_tol) << "\n";
   s << "precision = " << quote(a.precision == Precision::f64 ? "f64" : "f32") << "\n";
   s << "save_point_coords = " << (a.save_point_coords ? "true" : "false") << "\n";
+  if (a.method == "lanczos") s << "k = " << a.k << "\n";
+  if (a.method == "slq") s << "probes = " << a.probes << "\n";
+  if (a.krylov()) s << "lanczos_steps = " << a.lanczos_steps << "\n";
+  if (a.method == "lanczos") s << "lanczos_tol = " << fmt_double(a.lanczos_tol) << "\n";
   const auto& f = e.finder;
   s << "\n[finder]\nkind = " << quote(f.kind) << "\n";
   if (f.kind != "none") {

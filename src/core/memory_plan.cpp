@@ -117,7 +117,23 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
         "analysis.method = \"inertia\" (Sylvester counts, up to order {}), the CPU backend "
         "(--backend cpu), or a smaller objective.dim",
         backend.name(), backend.max_eigh_order(), n, backend.max_count_order()));
-  if (e.analysis.method != "none") {
+  if (e.analysis.krylov()) {
+    // Krylov bases and the objective's work rows per point (krylov.hpp).
+    plan.census_bytes_per_point = krylov_bytes_per_point(
+        e.analysis, n, info.work_bytes(e.objective, precision_bytes(e.analysis.precision)));
+    if (plan.census_bytes_per_point > plan.budget)
+      throw ResourceError(fmt::format(
+          "memory plan: the {} census needs {} per point (its Krylov bases: {} column(s) of {} "
+          "Lanczos steps of {} coordinates) but the {} backend offers {}; lower "
+          "analysis.lanczos_steps{}, or use analysis.precision = \"f32\"",
+          e.analysis.method, human(plan.census_bytes_per_point),
+          e.analysis.method == "slq" ? e.analysis.probes : 1, e.analysis.lanczos_steps, n,
+          backend.name(), human(plan.budget),
+          e.analysis.method == "slq" ? " or analysis.probes" : ""));
+    plan.census_chunk = static_cast<std::int64_t>(std::min<std::uint64_t>(
+        {plan.budget / plan.census_bytes_per_point,
+         static_cast<std::uint64_t>(e.analysis.max_points), std::uint64_t{256}}));
+  } else if (e.analysis.method != "none") {
     // The Hessian in double on the host, plus the solver's copy and work
     // space in the analysis precision (about two more n x n arrays).
     const std::uint64_t nn = static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
@@ -158,16 +174,20 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   // host's. The census stages each group's Hessians there in double.
   plan.host_budget = backend.separate_host_budget();
   if (plan.host_budget > 0) {
-    const std::uint64_t point =
-        e.analysis.method != "none" ? static_cast<std::uint64_t>(n) * n * 8 : 0;
+    const std::uint64_t point = e.analysis.krylov() ? krylov_host_bytes_per_point(e.analysis, n)
+                                : e.analysis.method != "none"
+                                    ? static_cast<std::uint64_t>(n) * n * 8
+                                    : 0;
     if (plan.host_result_bytes + point > plan.host_budget)
       throw ResourceError(fmt::format(
           "memory plan: the host keeps {} of results and finder state{} but offers {}; lower "
           "run.trajectories, finder.starts or objective.dim, or set run.save_final_points and "
           "run.record_paths to false",
           human(plan.host_result_bytes),
-          point > 0 ? fmt::format(" and {} per census point (its Hessian in double)", human(point))
-                    : std::string(),
+          point > 0
+              ? fmt::format(" and {} per census point ({})", human(point),
+                            e.analysis.krylov() ? "its Lanczos results" : "its Hessian in double")
+              : std::string(),
           human(plan.host_budget)));
     if (point > 0)
       plan.census_chunk = std::min<std::int64_t>(

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -286,25 +287,97 @@ std::string density_csv(const Experiment& e, const RunResult& r) {
 
 std::string opt_num(double v) { return std::isfinite(v) ? g17(v) : ""; }
 
+// density.csv under slq: each group's (optimizer/source/class) quadratures
+// averaged over its points and probes, every node a Gaussian of standard
+// deviation sigma = one bin width, integrated over each bin exactly (erf);
+// 160 bins spanning the nodes +- 4 sigma, edges on multiples of the width so
+// that 0 is an edge; each group's density integrates to 1 (up to the tails
+// cut at the ends).
+std::string slq_density_csv(const CensusResult& c) {
+  const auto& k = c.krylov;
+  const std::int64_t per = k.probes, steps = k.steps;
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (std::size_t p = 0; p < c.points.size(); ++p) {
+    if (c.points[p].inertia.cls == PointClass::failed) continue;
+    for (std::int64_t j = 0; j < per * steps; ++j) {
+      const double v = k.quadrature[(p * per * steps + j) * 2];
+      if (std::isfinite(v)) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+    }
+  }
+  std::string csv = "group,bin_lo,bin_hi,density\n";
+  if (!(lo <= hi)) return csv;
+  constexpr int kBins = 160;
+  const double span = hi > lo ? hi - lo : std::max(1.0, std::fabs(hi));
+  const double w = span / (kBins - 8), sigma = w;
+  const double first = std::floor((lo - 4 * sigma) / w) * w;
+  const int bins = static_cast<int>(std::ceil((hi + 4 * sigma - first) / w - 1e-9));
+  std::map<std::string, std::vector<double>> groups;
+  std::map<std::string, double> mass;
+  for (std::size_t p = 0; p < c.points.size(); ++p) {
+    const auto& pt = c.points[p];
+    if (pt.inertia.cls == PointClass::failed) continue;
+    const std::string g = pt.group + "/" + pt.source + "/" + class_name(pt.inertia.cls);
+    auto& dens = groups[g];
+    dens.resize(static_cast<std::size_t>(bins), 0.0);
+    for (std::int64_t j = 0; j < per * steps; ++j) {
+      const double node = k.quadrature[(p * per * steps + j) * 2];
+      const double weight = k.quadrature[(p * per * steps + j) * 2 + 1];
+      if (!std::isfinite(node)) continue;
+      mass[g] += weight;
+      for (int b = 0; b < bins; ++b) {
+        const double a = (first + b * w - node) / (sigma * M_SQRT2),
+                     z = (first + (b + 1) * w - node) / (sigma * M_SQRT2);
+        if (z < -6 || a > 6) continue;
+        dens[static_cast<std::size_t>(b)] += weight * 0.5 * (std::erf(z) - std::erf(a));
+      }
+    }
+  }
+  for (const auto& [g, dens] : groups)
+    for (int b = 0; b < bins; ++b)
+      csv +=
+          fmt::format("{},{},{},{}\n", g, g17(first + b * w), g17(first + (b + 1) * w),
+                      g17(mass[g] > 0 ? dens[static_cast<std::size_t>(b)] / (mass[g] * w) : 0.0));
+  return csv;
+}
+
 void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
                   std::vector<std::string>& files, nlohmann::json& summary) {
   const auto& c = r.census;
   const std::int64_t n = e.objective.dim, nh = e.objective.hessian_dim();
   const auto np = static_cast<std::int64_t>(c.points.size());
+  // The Krylov methods add their columns (docs/run-directory.md, points.csv);
+  // uncertified points have lower bounds for index and n_pos and no n_zero.
+  const bool krylov = e.analysis.krylov(), slq = e.analysis.method == "slq";
   std::string csv =
       "point,source,optimizer,trajectory,step,f,grad_norm,index,n_zero,n_pos,lambda_min,"
-      "lambda_max,class,distinct_id,critical,crit_threshold,lambda_tol,tol_rule,rho,f_field\n";
+      "lambda_max,class,distinct_id,critical,crit_threshold,lambda_tol,tol_rule,rho,f_field";
+  csv += krylov ? ",index_certified,lanczos_steps,converged,index_estimate,index_stderr,"
+                  "trace_estimate,trace_stderr\n"
+                : "\n";
   for (std::int64_t p = 0; p < np; ++p) {
     const auto& pt = c.points[p];
     const bool ok = pt.inertia.cls != PointClass::failed;
+    const bool exact = !krylov || c.krylov.certified[p];
     csv += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p, pt.source, pt.group,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", p, pt.source, pt.group,
         pt.trajectory, pt.step, g17(pt.f), g17(pt.grad_norm),
-        ok ? std::to_string(pt.inertia.index) : "", ok ? std::to_string(pt.inertia.n_zero) : "",
+        ok ? std::to_string(pt.inertia.index) : "",
+        ok && exact ? std::to_string(pt.inertia.n_zero) : "",
         ok ? std::to_string(pt.inertia.n_pos) : "", ok ? g17(pt.inertia.lambda_min) : "",
         ok ? g17(pt.inertia.lambda_max) : "", class_name(pt.inertia.cls), pt.distinct_id,
         pt.critical ? 1 : 0, g17(pt.crit_threshold), ok ? g17(pt.inertia.tol) : "",
         ok ? tol_rule_name(pt.inertia.rule) : "", opt_num(pt.rho), opt_num(pt.f_field));
+    if (krylov)
+      csv += fmt::format(",{},{},{},{},{},{},{}", ok ? (exact ? 1 : 0) : 0,
+                         c.krylov.lanczos_steps[p], ok ? c.krylov.converged[p] : 0,
+                         slq && ok ? opt_num(c.krylov.index_estimate[p]) : "",
+                         slq && ok ? opt_num(c.krylov.index_stderr[p]) : "",
+                         slq && ok ? opt_num(c.krylov.trace_estimate[p]) : "",
+                         slq && ok ? opt_num(c.krylov.trace_stderr[p]) : "");
+    csv += "\n";
   }
   npy::write_text((d / "points.csv").string(), csv);
   files.push_back("points.csv");
@@ -357,6 +430,17 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
     npy::write_text((d / "density.csv").string(), density_csv(e, r));
     files.push_back("density.csv");
   }
+  if (e.analysis.method == "lanczos") {
+    npy::write_f64((d / "ritz.npy").string(), {np, 2 * c.krylov.k, 2}, c.krylov.ritz);
+    files.push_back("ritz.npy");
+  }
+  if (slq) {
+    npy::write_f64((d / "quadrature.npy").string(), {np, c.krylov.probes, c.krylov.steps, 2},
+                   c.krylov.quadrature);
+    files.push_back("quadrature.npy");
+    npy::write_text((d / "density.csv").string(), slq_density_csv(c));
+    files.push_back("density.csv");
+  }
   if (e.analysis.save_point_coords) {
     npy::write_f64((d / "point_coords.npy").string(), {np, n}, c.coords);
     files.push_back("point_coords.npy");
@@ -371,6 +455,16 @@ void write_census(const fs::path& d, const Experiment& e, const RunResult& r,
   std::int64_t failed = 0;
   for (const auto& pt : c.points) failed += pt.info != 0;
   census["failed_solves"] = failed;
+  if (krylov) {  // how many points' counts are exact (the others': lower bounds)
+    std::int64_t certified = 0;
+    for (std::int64_t p = 0; p < np; ++p)
+      certified += c.points[p].info == 0 && c.krylov.certified[p];
+    census["certified_points"] = certified;
+    census["index_is_lower_bound"] = certified < np - failed;
+    census["lanczos_steps"] = e.analysis.lanczos_steps;
+    if (slq) census["probes"] = e.analysis.probes;
+    if (e.analysis.method == "lanczos") census["k"] = e.analysis.k;
+  }
   for (std::size_t g = 0; g < c.groups.size(); ++g)
     census["per_optimizer"][c.groups[g]] = census_stats(
         c, nh, [&](const AnalyzedPoint& p) { return p.group == c.groups[g]; },

@@ -16,6 +16,7 @@
 #include "kernels/pipelines/networks.hpp"
 #include "kernels/pipelines/pspin.hpp"
 #include "kernels/pspin.hpp"
+#include "saddlescope/errors.hpp"
 #include "src/cpu/linalg.hpp"
 #include "src/cpu/vector_math.hpp"
 
@@ -441,9 +442,74 @@ class CpuPrepared final : public PreparedObjective {
     return eigh_t<T>(xr.count(), d_.dim, hessian(xr), vectors);
   }
 
+  std::vector<double> dots(const ResidentRows& ar, const ResidentRows& br) override {
+    const std::vector<T>&a = rows_of<T>(ar).v, &b = rows_of<T>(br).v;
+    const std::int64_t count = ar.count(), n = d_.dim;
+    require_count("dots", br.count(), count);
+    std::vector<double> out(static_cast<std::size_t>(count));
+#pragma omp parallel for schedule(static) if (count * n > (1 << 16))
+    for (std::int64_t r = 0; r < count; ++r)
+      out[r] = row_dot_t(n, a.data() + r * n, b.data() + r * n);
+    return out;
+  }
+
+  void combine(const std::vector<double>& a, const ResidentRows& xr, const std::vector<double>& b,
+               ResidentRows& yr) override {
+    const std::int64_t count = xr.count(), n = d_.dim;
+    require_count("combine", static_cast<std::int64_t>(a.size()), count);
+    require_count("combine", static_cast<std::int64_t>(b.size()), count);
+    CpuRows<T>& y = rows_of<T>(yr);
+    const std::vector<T>& x = rows_of<T>(xr).v;
+    if (y.count() != count) y.resize(count, n);
+#pragma omp parallel for schedule(static) if (count * n > (1 << 16))
+    for (std::int64_t r = 0; r < count; ++r) {
+      const T ar = static_cast<T>(a[r]), br = static_cast<T>(b[r]);
+      const T* xs = x.data() + r * n;
+      T* ys = y.v.data() + r * n;
+      if (b[r] == 0)
+        for (std::int64_t i = 0; i < n; ++i) ys[i] = ar * xs[i];
+      else
+        for (std::int64_t i = 0; i < n; ++i) ys[i] = ar * xs[i] + br * ys[i];
+    }
+  }
+
+  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
+                                  ResidentRows& wr) override {
+    const std::int64_t count = wr.count(), n = d_.dim,
+                       l_count = static_cast<std::int64_t>(basis.size());
+    for (const ResidentRows* q : basis) require_count("project_out", q->count(), count);
+    std::vector<T>& w = rows_of<T>(wr).v;
+    std::vector<double> c(static_cast<std::size_t>(l_count * count));
+#pragma omp parallel for schedule(static) if (count > 1)
+    for (std::int64_t r = 0; r < count; ++r) {
+      T* ws = w.data() + r * n;
+      for (std::int64_t l = 0; l < l_count; ++l)
+        c[l * count + r] = row_dot_t(n, rows_of<T>(*basis[l]).v.data() + r * n, ws);
+      for (std::int64_t l = 0; l < l_count; ++l) {
+        const T cl = static_cast<T>(c[l * count + r]);
+        const T* qs = rows_of<T>(*basis[l]).v.data() + r * n;
+        for (std::int64_t i = 0; i < n; ++i) ws[i] -= cl * qs[i];
+      }
+    }
+    return c;
+  }
+
   std::uint64_t host_bytes() const override { return bytes_; }
 
  private:
+  // <a, b> of one row in double, in index order.
+  static double row_dot_t(std::int64_t n, const T* a, const T* b) {
+    double s = 0;
+    for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+    return s;
+  }
+  static void require_count(const char* what, std::int64_t got, std::int64_t want) {
+    if (got != want)
+      throw Error(std::string(what) + ": " + std::to_string(got) + " rows or coefficients, not " +
+                      std::to_string(want),
+                  1);
+  }
+
   const ObjectiveData& d_;
   const HostObjective<T> obj_;
   std::vector<T> grow_, ht_;  // coupled gradient rows; one coupled Hessian

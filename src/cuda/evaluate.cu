@@ -67,6 +67,50 @@ __global__ void hessian_band_kernel(LocalObjective<T> obj, const T* x, T* out, s
   }
 }
 
+// Row algebra of the Krylov methods (PreparedObjective::dots, combine,
+// project_out): sums in double in block_sums' fixed order, one block per
+// row (and per basis vector), so that a row's result depends on it alone.
+template <class T>
+__global__ void dots_kernel(const T* const* a, const T* w, double* out, std::int64_t count,
+                            std::int64_t n, std::int64_t l_count) {
+  __shared__ double sh[32];
+  for (std::int64_t l = blockIdx.y; l < l_count; l += gridDim.y)
+    for (std::int64_t r = blockIdx.x; r < count; r += gridDim.x) {
+      const T *as = a[l] + r * n, *ws = w + r * n;
+      double v[1] = {0.0};
+      for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        v[0] += static_cast<double>(as[i]) * static_cast<double>(ws[i]);
+      block_sums<1>(v, sh);
+      if (threadIdx.x == 0) out[l * count + r] = v[0];
+    }
+}
+
+template <class T>
+__global__ void combine_kernel(const double* a, const T* x, const double* b, T* y,
+                               std::int64_t count, std::int64_t n) {
+  for (std::int64_t r = blockIdx.y; r < count; r += gridDim.y) {
+    const T ar = static_cast<T>(a[r]), br = static_cast<T>(b[r]);
+    const bool read = b[r] != 0;
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x)
+      y[r * n + i] = read ? ar * x[r * n + i] + br * y[r * n + i] : ar * x[r * n + i];
+  }
+}
+
+// w_r -= sum_l c_lr q_l,r, l ascending, per element.
+template <class T>
+__global__ void subtract_basis_kernel(const T* const* q, const double* c, T* w, std::int64_t count,
+                                      std::int64_t n, std::int64_t l_count) {
+  for (std::int64_t r = blockIdx.y; r < count; r += gridDim.y)
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+      T v = w[r * n + i];
+      for (std::int64_t l = 0; l < l_count; ++l)
+        v -= static_cast<T>(c[l * count + r]) * q[l][r * n + i];
+      w[r * n + i] = v;
+    }
+}
+
 // Rows in precision T in device memory: tiled_rows(count) rows (the coupled
 // passes' row tiles, src/cuda/objectives.cuh), the padding rows zero.
 template <class T>
@@ -121,7 +165,7 @@ enum Work : int {
   kTile,   // p-spin: one contraction tile of Hessians
   kWorkCount
 };
-enum WorkD : int { kF, kFRows, kQ, kW, kAlpha, kWorkDCount };
+enum WorkD : int { kF, kFRows, kQ, kW, kAlpha, kCoef, kComb, kWorkDCount };
 
 template <class T>
 class CudaPrepared final : public PreparedObjective {
@@ -253,9 +297,73 @@ class CudaPrepared final : public PreparedObjective {
     return r;
   }
 
+  std::vector<double> dots(const ResidentRows& ar, const ResidentRows& br) override {
+    const std::int64_t count = ar.count();
+    require(br.count() == count, "dots: the rows differ in number");
+    return basis_dots({&ar}, rows_of<T>(br).a.get(), count);
+  }
+
+  void combine(const std::vector<double>& a, const ResidentRows& xr, const std::vector<double>& b,
+               ResidentRows& yr) override {
+    const std::int64_t count = xr.count(), n = d_.dim;
+    require(static_cast<std::int64_t>(a.size()) == count &&
+                static_cast<std::int64_t>(b.size()) == count,
+            "combine: one coefficient per row is needed");
+    CudaRows<T>& y = rows_of<T>(yr);
+    if (y.count() != count) y.resize(count, n);
+    if (count == 0) return;
+    std::vector<double> ab(a);
+    ab.insert(ab.end(), b.begin(), b.end());
+    double* dev = work_d(kComb, ab.size());
+    SS_CUDA(cudaMemcpy(dev, ab.data(), ab.size() * sizeof(double), cudaMemcpyHostToDevice));
+    combine_kernel<T><<<row_grid(count, n), row_threads(n)>>>(dev, rows_of<T>(xr).a.get(),
+                                                              dev + count, y.a.get(), count, n);
+    SS_LAUNCHED("combine_kernel");
+    y.clear_padding(n);
+    bytes_ += ab.size() * sizeof(double);
+  }
+
+  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
+                                  ResidentRows& wr) override {
+    const std::int64_t count = wr.count(), n = d_.dim,
+                       l_count = static_cast<std::int64_t>(basis.size());
+    for (const ResidentRows* q : basis) require(q->count() == count, "project_out: row counts");
+    if (count == 0 || l_count == 0) return {};
+    CudaRows<T>& w = rows_of<T>(wr);
+    std::vector<double> c = basis_dots(basis, w.a.get(), count);
+    // The coefficients are still on the device (basis_dots' kCoef): subtract.
+    subtract_basis_kernel<T><<<row_grid(count, n), row_threads(n)>>>(ptrs_.get(), wd_[kCoef].get(),
+                                                                     w.a.get(), count, n, l_count);
+    SS_LAUNCHED("subtract_basis_kernel");
+    return c;
+  }
+
   std::uint64_t host_bytes() const override { return bytes_; }
 
  private:
+  // c_lr = <basis_l,r, w_r> into kCoef on the device and returned, [l, count];
+  // the basis pointers are left in ptrs_.
+  std::vector<double> basis_dots(const std::vector<const ResidentRows*>& basis, const T* w,
+                                 std::int64_t count) {
+    const std::int64_t l_count = static_cast<std::int64_t>(basis.size()), n = d_.dim;
+    std::vector<const T*> p;
+    for (const ResidentRows* q : basis) p.push_back(rows_of<T>(*q).a.get());
+    if (ptrs_.size() < p.size()) ptrs_ = DeviceArray<const T*>(p.size());
+    if (!p.empty())
+      SS_CUDA(
+          cudaMemcpy(ptrs_.get(), p.data(), p.size() * sizeof(const T*), cudaMemcpyHostToDevice));
+    std::vector<double> c(checked_size(l_count, count));
+    if (c.empty()) return c;
+    double* dev = work_d(kCoef, c.size());
+    const dim3 grid(row_blocks(count),
+                    static_cast<unsigned>(std::clamp<std::int64_t>(l_count, 1, 65535)));
+    dots_kernel<T><<<grid, kFlatThreads>>>(ptrs_.get(), w, dev, count, n, l_count);
+    SS_LAUNCHED("dots_kernel");
+    SS_CUDA(cudaMemcpy(c.data(), dev, c.size() * sizeof(double), cudaMemcpyDeviceToHost));
+    bytes_ += c.size() * sizeof(double);
+    return c;
+  }
+
   cublasHandle_t handle() { return be_.cublas(use_tf32<T>(d_)); }
   // Work space k of at least `len` elements (kept; its contents are
   // undefined after it grows).
@@ -396,6 +504,7 @@ class CudaPrepared final : public PreparedObjective {
   const DeviceObjective<T> obj_;
   DeviceArray<T> w_[kWorkCount];
   DeviceArray<double> wd_[kWorkDCount];
+  DeviceArray<const T*> ptrs_;  // project_out's basis pointers
   std::uint64_t bytes_ = 0;
 };
 

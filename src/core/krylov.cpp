@@ -1,0 +1,323 @@
+// Krylov spectra of Hessians from Hessian-vector products (docs/design.md,
+// II.5): batched Lanczos on a prepared objective's resident rows, Ritz pairs,
+// and the census's lanczos and slq methods.
+#include "saddlescope/krylov.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "kernels/pspin.hpp"
+#include "kernels/rng.hpp"
+#include "saddlescope/census.hpp"
+
+namespace saddlescope {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The mean of samples and its standard error (NaN for one sample).
+std::pair<double, double> mean_stderr(const std::vector<double>& s) {
+  const auto m = static_cast<double>(s.size());
+  double mean = 0, var = 0;
+  for (double v : s) mean += v;
+  mean /= m;
+  for (double v : s) var += (v - mean) * (v - mean);
+  return {mean, s.size() > 1 ? std::sqrt(var / (m - 1) / m) : kNaN};
+}
+}  // namespace
+
+double quadrature_mass_below(const double* nodes_weights, std::int64_t m, double t) {
+  // The Gauss rule's distribution function jumps by w_i at theta_i; the
+  // measure's lies within the jump there (Chebyshev-Markov-Stieltjes).
+  // Between nodes it is interpolated linearly from the jumps' midpoints.
+  const double* q = nodes_weights;
+  if (m == 0 || t <= q[0]) return 0.0;
+  double below = 0;  // sum of w_j, j < i
+  for (std::int64_t i = 0; i + 1 < m; ++i) {
+    const double a = q[2 * i], b = q[2 * (i + 1)], wa = q[2 * i + 1], wb = q[2 * (i + 1) + 1];
+    if (t <= b) {
+      const double ca = below + wa / 2, cb = below + wa + wb / 2;
+      return b > a ? ca + (cb - ca) * (t - a) / (b - a) : ca;
+    }
+    below += wa;
+  }
+  return below + q[2 * (m - 1) + 1];
+}
+
+RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la) {
+  const auto m = static_cast<int>(c.alpha.size());
+  RitzPairs r;
+  if (m == 0) return r;
+  std::vector<double> d(c.alpha), e(c.beta.begin(), c.beta.begin() + (m - 1));
+  e.push_back(0.0);
+  std::vector<double> z(static_cast<std::size_t>(m) * static_cast<std::size_t>(m));
+  if (la.stev('V', m, d.data(), e.data(), z.data(), m) != 0) {
+    r.values.assign(static_cast<std::size_t>(m), kNaN);
+    r.residuals = r.weights = r.values;
+    return r;
+  }
+  const double last = c.beta[static_cast<std::size_t>(m - 1)];
+  r.values = d;
+  for (int i = 0; i < m; ++i) {  // column-major: z[i * m + j] = s_{j,i}
+    const double s0 = z[static_cast<std::size_t>(i) * m];
+    const double sl = z[static_cast<std::size_t>(i) * m + (m - 1)];
+    r.residuals.push_back(c.invariant ? 0.0 : std::fabs(last * sl));
+    r.weights.push_back(s0 * s0);
+  }
+  return r;
+}
+
+std::vector<LanczosColumn> lanczos_batched(
+    PreparedObjective& obj, const std::vector<double>& x, const std::vector<double>& v0,
+    std::int64_t cols, std::int64_t order, std::int64_t max_steps, std::int64_t check_every,
+    const std::function<bool(std::int64_t, const LanczosColumn&)>& converged) {
+  const ObjectiveData& d = obj.data();
+  const std::int64_t n = d.dim;
+  std::vector<LanczosColumn> col(static_cast<std::size_t>(cols));
+  if (cols == 0) return col;
+  max_steps = std::max<std::int64_t>(1, std::min(max_steps, order));
+  check_every = std::max<std::int64_t>(1, check_every);
+  // Rounding of the rows' precision: below 64 u |T| a new direction is noise.
+  const double u = unit_roundoff(obj.precision());
+
+  const auto xr = obj.rows(), w = obj.rows();
+  obj.put(*xr, x);
+  std::vector<std::unique_ptr<ResidentRows>> q;  // the bases: q[j] holds step j of every column
+  std::unique_ptr<ResidentRows> normal;  // the sphere's unit normals (kept out of the space)
+  std::vector<const ResidentRows*> basis;
+  if (d.sphere()) {
+    std::vector<double> nx(x);
+    for (std::int64_t c = 0; c < cols; ++c) {
+      double* r = nx.data() + c * n;
+      const double s = std::sqrt(row_dot(n, r, r));
+      for (std::int64_t i = 0; i < n; ++i) r[i] = s > 0 ? r[i] / s : 0.0;
+    }
+    normal = obj.rows();
+    obj.put(*normal, nx);
+    basis.push_back(normal.get());
+  }
+  // q_0 = v0 / |v0| (a zero start is done at once).
+  q.push_back(obj.rows());
+  obj.put(*q[0], v0);
+  {
+    const std::vector<double> nn = obj.dots(*q[0], *q[0]);
+    std::vector<double> a(static_cast<std::size_t>(cols)), zero(a.size(), 0.0);
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const double s = std::sqrt(nn[c]);
+      a[c] = s > 0 && std::isfinite(s) ? 1.0 / s : 0.0;
+      if (a[c] == 0) col[c].done = true;
+    }
+    obj.combine(a, *q[0], zero, *q[0]);
+  }
+  std::vector<double> scale_t(static_cast<std::size_t>(cols), 0.0);  // max |alpha|, |beta| so far
+  for (std::int64_t j = 0; j < max_steps; ++j) {
+    bool any = false;
+    for (const auto& c : col) any = any || !c.done;
+    if (!any) break;
+    obj.hvp(*xr, *q[j], *w);
+    basis.push_back(q[j].get());
+    const std::vector<double> c1 = obj.project_out(basis, *w);
+    const std::vector<double> c2 = obj.project_out(basis, *w);
+    const std::vector<double> bb = obj.dots(*w, *w);
+    const auto lj = static_cast<std::int64_t>(basis.size()) - 1;  // q_j's place in the basis
+    std::vector<double> a(static_cast<std::size_t>(cols), 0.0), zero(a.size(), 0.0);
+    for (std::int64_t c = 0; c < cols; ++c) {
+      LanczosColumn& lc = col[c];
+      if (lc.done) continue;
+      const double alpha = c1[lj * cols + c] + c2[lj * cols + c];
+      const double beta = std::sqrt(std::max(0.0, bb[c]));
+      lc.alpha.push_back(alpha);
+      lc.beta.push_back(beta);
+      scale_t[c] = std::max({scale_t[c], std::fabs(alpha), beta});
+      if (!std::isfinite(alpha) || !std::isfinite(beta)) {
+        lc.done = true;
+        continue;
+      }
+      if (beta <= 64 * u * scale_t[c]) {
+        lc.invariant = lc.done = true;
+        continue;
+      }
+      if (lc.steps() >= max_steps) {
+        lc.done = true;
+        continue;
+      }
+      if (lc.steps() % check_every == 0 && converged && converged(c, lc)) {
+        lc.done = true;
+        continue;
+      }
+      a[c] = 1.0 / beta;
+    }
+    if (j + 1 == max_steps) break;
+    q.push_back(obj.rows());
+    obj.combine(a, *w, zero, *q[j + 1]);  // q_{j+1} = w / beta (zero for finished columns)
+  }
+  for (auto& c : col) c.done = true;
+  return col;
+}
+
+void KrylovSpectra::resize(const AnalysisSpec& a, std::int64_t count) {
+  const auto uc = static_cast<std::size_t>(count);
+  k = a.method == "lanczos" ? a.k : 0;
+  probes = a.method == "slq" ? a.probes : 0;
+  steps = a.method == "slq" ? a.lanczos_steps : 0;
+  ritz.assign(uc * static_cast<std::size_t>(4 * k), kNaN);
+  quadrature.assign(uc * static_cast<std::size_t>(probes * steps * 2), kNaN);
+  probe_norm2.assign(uc * static_cast<std::size_t>(probes), kNaN);
+  const std::size_t per = a.method == "slq" ? uc : 0;
+  index_estimate.assign(per, kNaN);
+  index_stderr.assign(per, kNaN);
+  trace_estimate.assign(per, kNaN);
+  trace_stderr.assign(per, kNaN);
+  lanczos_steps.assign(uc, 0);
+  converged.assign(uc, 0);
+  certified.assign(uc, 0);
+}
+
+bool KrylovSpectra::sized(const AnalysisSpec& a, std::int64_t count) const {
+  KrylovSpectra t;
+  t.resize(a, count);
+  return t.k == k && t.probes == probes && t.steps == steps && t.ritz.size() == ritz.size() &&
+         t.quadrature.size() == quadrature.size() && t.probe_norm2.size() == probe_norm2.size() &&
+         t.index_estimate.size() == index_estimate.size() &&
+         t.lanczos_steps.size() == lanczos_steps.size();
+}
+
+std::vector<KrylovPoint> krylov_points(PreparedObjective& obj, const HostLinalg& la,
+                                       const AnalysisSpec& spec, std::uint64_t seed,
+                                       const std::vector<double>& x, std::int64_t first,
+                                       std::int64_t m, KrylovSpectra& out) {
+  const ObjectiveData& d = obj.data();
+  const std::int64_t n = d.dim, order = d.hessian_dim();
+  const bool slq = spec.method == "slq";
+  const std::int64_t per = slq ? spec.probes : 1, cols = m * per;
+  // Columns: point k's probes at k * per .. k * per + per - 1.
+  std::vector<double> xs(static_cast<std::size_t>(cols * n)), v0(xs.size());
+  for (std::int64_t k = 0; k < m; ++k) {
+    const std::int64_t p = first + k;
+    const double* xk = x.data() + k * n;
+    for (std::int64_t j = 0; j < per; ++j) {
+      const std::int64_t c = k * per + j;
+      std::copy(xk, xk + n, xs.begin() + c * n);
+      double* v = v0.data() + c * n;
+      for (std::int64_t i = 0; i < n; ++i)
+        v[i] = slq ? (rng::uniform(seed, rng::kSlqProbe,
+                                   static_cast<std::uint64_t>((p * per + j) * n + i)) < 0.5
+                          ? -1.0
+                          : 1.0)
+                   : rng::normal(seed, rng::kLanczosStart, static_cast<std::uint64_t>(p * n + i));
+      if (d.sphere()) sphere_project(n, xk, v);
+      if (slq) out.probe_norm2[static_cast<std::size_t>(p * per + j)] = row_dot(n, v, v);
+    }
+  }
+  // lanczos: converged when the k lowest and k highest Ritz pairs meet the tolerance.
+  const std::int64_t kk = spec.k;
+  auto converged = [&](std::int64_t, const LanczosColumn& c) {
+    if (slq) return false;
+    // With steps enough for the whole space, Lanczos runs it (the counts are then certified).
+    if (spec.lanczos_steps >= order) return false;
+    const RitzPairs r = ritz_pairs(c, la);
+    const auto mm = static_cast<std::int64_t>(r.values.size());
+    if (mm == 0 || !std::isfinite(r.values.front())) return false;
+    const double amax = std::max(std::fabs(r.values.front()), std::fabs(r.values.back()));
+    const double tol = spec.lanczos_tol * amax;
+    for (std::int64_t i = 0; i < mm; ++i)
+      if ((i < kk || i >= mm - kk) && !(r.residuals[i] <= tol)) return false;
+    return true;
+  };
+  const std::vector<LanczosColumn> col =
+      lanczos_batched(obj, xs, v0, cols, order, spec.lanczos_steps, 5, converged);
+
+  std::vector<KrylovPoint> res(static_cast<std::size_t>(m));
+  for (std::int64_t k = 0; k < m; ++k) {
+    const std::int64_t p = first + k;
+    KrylovPoint& kp = res[k];
+    kp.lambda_min = std::numeric_limits<double>::infinity();
+    kp.lambda_max = -kp.lambda_min;
+    std::int64_t most = 0;
+    for (std::int64_t j = 0; j < per; ++j) {
+      const LanczosColumn& c = col[k * per + j];
+      const RitzPairs r = ritz_pairs(c, la);
+      most = std::max(most, c.steps());
+      kp.certified = kp.certified || c.steps() == order;
+      for (double v : r.values) {
+        kp.lambda_min = std::min(kp.lambda_min, v);
+        kp.lambda_max = std::max(kp.lambda_max, v);
+      }
+      if (r.values.empty() || !std::isfinite(r.values.front())) {
+        kp.lambda_min = kp.lambda_max = kNaN;
+      }
+      if (slq) {
+        kp.probe_values.push_back(r.values);
+        double* qd = out.quadrature.data() + ((p * per + j) * spec.lanczos_steps) * 2;
+        for (std::size_t i = 0; i < r.values.size(); ++i) {
+          qd[2 * i] = r.values[i];
+          qd[2 * i + 1] = r.weights[i];
+        }
+      } else {
+        kp.ritz_values = r.values;
+        const auto mm = static_cast<std::int64_t>(r.values.size());
+        double* rz = out.ritz.data() + p * 4 * kk;
+        bool ok = mm > 0;
+        for (std::int64_t i = 0; i < std::min(kk, mm); ++i) {  // the k lowest, then the k highest
+          rz[2 * i] = r.values[i];
+          rz[2 * i + 1] = r.residuals[i];
+          const std::int64_t hi = mm - std::min(kk, mm) + i;
+          rz[2 * (kk + i)] = r.values[hi];
+          rz[2 * (kk + i) + 1] = r.residuals[hi];
+        }
+        const double amax =
+            mm ? std::max(std::fabs(r.values.front()), std::fabs(r.values.back())) : 0.0;
+        for (std::int64_t i = 0; i < mm; ++i)
+          if ((i < kk || i >= mm - kk) && !(r.residuals[i] <= spec.lanczos_tol * amax)) ok = false;
+        out.converged[p] = ok || c.steps() == order;
+      }
+    }
+    out.lanczos_steps[p] = most;
+    out.certified[p] = kp.certified;
+    if (slq) {
+      std::vector<double> t;  // Hutchinson: v^T H v = |v|^2 alpha_0 (q_0 = v / |v|)
+      for (std::int64_t j = 0; j < per; ++j) {
+        const LanczosColumn& c = col[k * per + j];
+        t.push_back(c.alpha.empty() ? kNaN : out.probe_norm2[p * per + j] * c.alpha[0]);
+      }
+      const auto [mean, se] = mean_stderr(t);
+      out.trace_estimate[p] = mean;
+      out.trace_stderr[p] = se;
+      out.converged[p] = 1;  // slq runs its steps; no tolerance applies
+    }
+  }
+  return res;
+}
+
+void slq_estimates(const AnalysisSpec& spec, std::int64_t p, double tol, KrylovSpectra& out) {
+  const std::int64_t per = spec.probes, steps = spec.lanczos_steps;
+  std::vector<double> s(static_cast<std::size_t>(per), 0.0);
+  for (std::int64_t j = 0; j < per; ++j) {
+    const double* qd = out.quadrature.data() + ((p * per + j) * steps) * 2;
+    std::int64_t m = 0;
+    while (m < steps && std::isfinite(qd[2 * m])) ++m;
+    s[j] = out.probe_norm2[p * per + j] * quadrature_mass_below(qd, m, -tol);
+  }
+  const auto [mean, se] = mean_stderr(s);
+  out.index_estimate[p] = mean;
+  out.index_stderr[p] = se;
+}
+
+std::uint64_t krylov_bytes_per_point(const AnalysisSpec& a, std::int64_t dim,
+                                     std::uint64_t work_bytes_per_row) {
+  const std::uint64_t per = a.method == "slq" ? static_cast<std::uint64_t>(a.probes) : 1;
+  const std::uint64_t rows = static_cast<std::uint64_t>(a.lanczos_steps) + 1  // the basis
+                             + 3;  // the points, the products, the sphere's normals
+  return per * (rows * static_cast<std::uint64_t>(dim) * precision_bytes(a.precision) +
+                work_bytes_per_row);
+}
+
+std::uint64_t krylov_host_bytes_per_point(const AnalysisSpec& a, std::int64_t dim) {
+  const std::uint64_t per = a.method == "slq" ? static_cast<std::uint64_t>(a.probes) : 1;
+  const auto steps = static_cast<std::uint64_t>(a.lanczos_steps);
+  return per * (steps * 32 + steps * steps * 8) + 32 * static_cast<std::uint64_t>(dim);
+}
+
+}  // namespace saddlescope
