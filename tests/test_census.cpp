@@ -426,7 +426,7 @@ constexpr std::int64_t kUnlimited = std::numeric_limits<std::int64_t>::max();
 TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
   const auto experiment = [](const char* method) {
     return parse_experiment(
-        std::string("[objective]\nkind = \"double-well\"\ndim = 40\n[run]\ntrajectories = 2\n"
+        std::string("[objective]\nkind = \"goe-quadratic\"\ndim = 40\n[run]\ntrajectories = 2\n"
                     "[[optimizer]]\nkind = \"gd\"\n[analysis]\nmethod = \"") +
             method + "\"\n",
         "t");
@@ -449,7 +449,7 @@ TEST(Census, InertiaBeyondTheBackendsCountOrderIsRefusedAtPlanTime) {
 TEST(Census, EighBeyondTheBackendsEighOrderIsRefusedAtPlanTime) {
   const auto experiment = [](const char* method, const char* optimizer) {
     return parse_experiment(
-        std::string("[objective]\nkind = \"double-well\"\ndim = 40\n[run]\ntrajectories = 2\n"
+        std::string("[objective]\nkind = \"goe-quadratic\"\ndim = 40\n[run]\ntrajectories = 2\n"
                     "[[optimizer]]\nkind = \"") +
             optimizer + "\"\n[analysis]\nmethod = \"" + method + "\"\n",
         "t");
@@ -475,6 +475,36 @@ TEST(Census, EighBeyondTheBackendsEighOrderIsRefusedAtPlanTime) {
   EXPECT_EQ(make_cpu_backend()->max_eigh_order(), std::numeric_limits<std::int64_t>::max());
 }
 
+// Banded Hessians (separable objectives, the unrotated quadratic,
+// rosenbrock) are solved on the host (structured.hpp): no solver order
+// applies, and a point needs O(n) bytes; the coupled ones keep both.
+TEST(Census, BandedHessiansNeedNoSolverOrderAndLinearMemory) {
+  const auto experiment = [](const std::string& objective, const char* method) {
+    return parse_experiment("[objective]\n" + objective +
+                                "\n[run]\ntrajectories = 2\n[[optimizer]]\nkind = \"gd\"\n"
+                                "[analysis]\nmethod = \"" +
+                                method + "\"\n",
+                            "t");
+  };
+  LimitedBackend limited(39, 39);
+  for (const char* method : {"eigh", "inertia"}) {
+    SCOPED_TRACE(method);
+    for (const char* objective :
+         {"kind = \"double-well\"\ndim = 40", "kind = \"rosenbrock\"\ndim = 40",
+          "kind = \"quadratic\"\ndim = 40\nnegative = 3"})
+      EXPECT_EQ(plan_memory(experiment(objective, method), limited).census_bytes_per_point,
+                64u * 40u)
+          << objective;
+    for (const char* objective :
+         {"kind = \"goe-quadratic\"\ndim = 40", "kind = \"quadratic\"\ndim = 40\nrotate = true"})
+      EXPECT_THROW(plan_memory(experiment(objective, method), limited), ResourceError) << objective;
+    const MemoryPlan big = plan_memory(
+        experiment("kind = \"styblinski-tang\"\ndim = 400000", method), *make_cpu_backend());
+    EXPECT_EQ(big.census_bytes_per_point, 64u * 400000u);
+    EXPECT_EQ(big.census_chunk, 64);
+  }
+}
+
 // A backend with its own memory (CUDA) stages the census's Hessians on the
 // host in double: groups are capped by the host's memory, and a point that
 // does not fit there is refused before anything runs.
@@ -489,7 +519,7 @@ class SeparateHostBackend final : public saddlescope::testing::ForwardingBackend
 
 TEST(Census, HostStagingIsPlannedForBackendsWithTheirOwnMemory) {
   const Experiment e = parse_experiment(
-      "[objective]\nkind = \"double-well\"\ndim = 100\n[run]\ntrajectories = 4\n"
+      "[objective]\nkind = \"goe-quadratic\"\ndim = 100\n[run]\ntrajectories = 4\n"
       "[[optimizer]]\nkind = \"gd\"\n[analysis]\nmethod = \"eigh\"\n",
       "t");
   const std::uint64_t point = 100 * 100 * 8;  // one Hessian in double
@@ -507,11 +537,18 @@ TEST(Census, HostStagingIsPlannedForBackendsWithTheirOwnMemory) {
   } catch (const ResourceError& err) {
     EXPECT_NE(std::string(err.what()).find("per census point"), std::string::npos) << err.what();
   }
+  // A banded Hessian is solved on the host in O(n) bytes.
+  Experiment banded = e;
+  banded.objective.kind = "double-well";
+  const MemoryPlan band = plan_memory(banded, SeparateHostBackend(results + 3 * 64 * 100 + 10));
+  EXPECT_EQ(band.census_bytes_per_point, 64u * 100u);
+  EXPECT_EQ(band.census_chunk, 3);
 }
 
 TEST(Census, HessiansThatFitNowhereAreRefusedBeforeRunning) {
   const Experiment e = parse_experiment(
-      "[objective]\nkind = \"double-well\"\ndim = 400000\n[run]\ntrajectories = 2\n"
+      "[objective]\nkind = \"gaussian-field\"\ndim = 400000\nfeatures = 1\n"
+      "[run]\ntrajectories = 2\n"
       "[[optimizer]]\nkind = \"gd\"\n[analysis]\nmethod = \"eigh\"\n",
       "t");
   auto cpu = make_cpu_backend();

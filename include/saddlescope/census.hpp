@@ -34,6 +34,8 @@ struct Inertia {
   TolRule rule = TolRule::zero_tol;
 };
 
+// The class of a point's counts (docs/design.md section 1).
+PointClass class_of(const Inertia& r);
 // Counts and class of an ascending spectrum of length n at the absolute
 // tolerance `tol`. Non-finite values give `failed`.
 Inertia count_inertia(const double* lambda, std::int64_t n, double tol, TolRule rule);

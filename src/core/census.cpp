@@ -16,17 +16,16 @@
 #include "saddlescope/distinct.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
+#include "saddlescope/structured.hpp"
 
 namespace saddlescope {
 
-namespace {
 PointClass class_of(const Inertia& r) {
   return r.n_zero > 0   ? PointClass::degenerate
          : r.index == 0 ? PointClass::minimum
          : r.n_pos == 0 ? PointClass::maximum
                         : PointClass::saddle;
 }
-}  // namespace
 
 const char* class_name(PointClass c) {
   switch (c) {
@@ -345,7 +344,11 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
   for (std::int64_t first = hooks.start; first < count; first += chunk) {
     const std::int64_t m = std::min(chunk, count - first);
     const std::vector<double> xs(x.begin() + first * dim, x.begin() + (first + m) * dim);
-    if (spec.method == "inertia") {
+    if (banded_hessian(obj) &&
+        !spec.krylov()) {  // diagonal or tridiagonal, on the host (structured.hpp)
+      analyze_banded(obj, backend.host_linalg(), spec, xs, first, m,
+                     facts.empty() ? nullptr : facts.data() + first, s);
+    } else if (spec.method == "inertia") {
       std::vector<double> h = prepared.hessian(m, xs);
       if (obj.sphere()) h = tangent_hessians(dim, m, xs.data(), h);
       // Sylvester counts at -tol and +tol from two LDL^T factorizations; the
@@ -517,10 +520,11 @@ std::vector<DistinctPoint> distinct_points(const std::vector<AnalyzedPoint>& pts
 namespace {
 
 // Points analysed per Hessian group: well under a second of eigensolver work
-// on a CPU (1e9 / n^3 matrices), within the memory plan's group.
-std::int64_t census_group(std::int64_t n, std::int64_t plan_chunk) {
+// on a CPU (1e9 / n^3 matrices; banded ones, whose tridiagonal spectra take
+// about 10 n^2, 1e8 / n^2), within the memory plan's group.
+std::int64_t census_group(std::int64_t n, bool banded, std::int64_t plan_chunk) {
   const auto dn = static_cast<double>(n);
-  const double by_time = 1e9 / std::max(1.0, dn * dn * dn);
+  const double by_time = 1e9 / std::max(1.0, banded ? 10 * dn * dn : dn * dn * dn);
   return std::clamp<std::int64_t>(static_cast<std::int64_t>(by_time), 1,
                                   std::max<std::int64_t>(1, plan_chunk));
 }
@@ -611,7 +615,8 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   std::vector<std::uint8_t> finder_state;
   // Krylov methods take the memory plan's group (their cost is linear in the points).
   std::int64_t group = e.analysis.krylov() ? std::max<std::int64_t>(1, run.plan.census_chunk)
-                                           : census_group(obj.hessian_dim(), run.plan.census_chunk),
+                                           : census_group(obj.hessian_dim(), banded_hessian(obj),
+                                                          run.plan.census_chunk),
                done = 0;
   Spectra partial;
   bool have_finder = false;
@@ -753,7 +758,10 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   else
     std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld%s (%s), %s\n",
                  static_cast<long long>(count), static_cast<long long>(nh),
-                 static_cast<long long>(nh), obj.sphere() ? " (tangent space)" : "",
+                 static_cast<long long>(nh),
+                 obj.sphere()          ? " (tangent space)"
+                 : banded_hessian(obj) ? " (banded, solved on the host)"
+                                       : "",
                  pa == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
   PhaseProgress shown("census " + e.analysis.method, false);
   AnalysisHooks hooks;

@@ -9,6 +9,7 @@
 #include "saddlescope/errors.hpp"
 #include "saddlescope/objective_registry.hpp"
 #include "saddlescope/run.hpp"
+#include "saddlescope/structured.hpp"
 
 namespace saddlescope {
 
@@ -54,6 +55,13 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
                     human(plan.objective_bytes), backend.name(), human(plan.budget),
                     info.too_big(e.objective, t)));
   const std::uint64_t work = info.work_bytes(e.objective, t);
+  // ensemble_bytes and banded_hessian ask only the kind and whether it is coupled.
+  ObjectiveData probe;
+  probe.kind = info.kernel;
+  if (info.coupled(e.objective) && !probe.coupled()) probe.matrix.resize(1);
+  // The census takes banded Hessians on the host, O(n) per point
+  // (structured.hpp): no dense matrix, no backend solver order.
+  const bool banded = banded_hessian(probe);
   // The widest optimizer decides the chunk.
   std::uint64_t per = 0, rec = 0;
   for (const auto& o : e.optimizers) {
@@ -62,9 +70,6 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     s.precision = e.run.precision;
     s.count = 1;
     s.keep_plateau_points = e.analysis.method != "none" && analysis_wants(e.analysis, "plateaus");
-    ObjectiveData probe;  // ensemble_bytes asks only whether it is coupled
-    probe.kind = info.kernel;
-    if (info.coupled(e.objective) && !probe.coupled()) probe.matrix.resize(1);
     s.objective = &probe;
     // saddle-free-newton: the Hessian, its eigenvectors and the solver's copy, in double.
     const std::uint64_t sfn_work =
@@ -97,7 +102,7 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
   }
   plan.peak_bytes = fixed + per * static_cast<std::uint64_t>(plan.chunk);
   const std::uint64_t opts = e.optimizers.size();
-  if (e.analysis.method == "inertia" && n > backend.max_count_order())
+  if (e.analysis.method == "inertia" && !banded && n > backend.max_count_order())
     throw ResourceError(fmt::format(
         "memory plan: analysis.method = \"inertia\" on the {} backend factors Hessians of order "
         "at most {} (cuSOLVER's sytrf takes 32-bit sizes), and objective.dim is {}; use the CPU "
@@ -110,7 +115,7 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
           "most {} (cuSOLVER's workspace query fails beyond), and objective.dim is {}; use the CPU "
           "backend (--backend cpu) or a smaller objective.dim",
           backend.name(), backend.max_eigh_order(), n));
-  if (e.analysis.method == "eigh" && n > backend.max_eigh_order())
+  if (e.analysis.method == "eigh" && !banded && n > backend.max_eigh_order())
     throw ResourceError(fmt::format(
         "memory plan: analysis.method = \"eigh\" on the {} backend solves Hessians of order at "
         "most {} (cuSOLVER's workspace query fails beyond), and objective.dim is {}; use "
@@ -135,10 +140,12 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
          static_cast<std::uint64_t>(e.analysis.max_points), std::uint64_t{256}}));
   } else if (e.analysis.method != "none") {
     // The Hessian in double on the host, plus the solver's copy and work
-    // space in the analysis precision (about two more n x n arrays).
+    // space in the analysis precision (about two more n x n arrays); a band:
+    // the point and its band in T and double, the solver's copies (a few n-vectors).
     const std::uint64_t nn = static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
     plan.census_bytes_per_point =
-        nn * (8 + 2 * precision_bytes(e.analysis.precision)) + 64 * static_cast<std::uint64_t>(n);
+        (banded ? 0 : nn * (8 + 2 * precision_bytes(e.analysis.precision))) +
+        64 * static_cast<std::uint64_t>(n);
     if (plan.census_bytes_per_point > plan.budget)
       throw ResourceError(fmt::format(
           "memory plan: the census needs {} per point (a dense {} x {} Hessian and its "
@@ -171,23 +178,25 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
                   (8 + (e.run.record_paths ? 8 * static_cast<std::uint64_t>(n) : 0)) +
               (e.run.save_final_points ? static_cast<std::uint64_t>(b * n) * 8 : 0));
   // A backend with its own memory (CUDA): what the host keeps must fit the
-  // host's. The census stages each group's Hessians there in double.
+  // host's. The census stages each group's Hessians there in double (bands:
+  // solved there).
   plan.host_budget = backend.separate_host_budget();
   if (plan.host_budget > 0) {
-    const std::uint64_t point = e.analysis.krylov() ? krylov_host_bytes_per_point(e.analysis, n)
-                                : e.analysis.method != "none"
-                                    ? static_cast<std::uint64_t>(n) * n * 8
-                                    : 0;
+    const std::uint64_t point = e.analysis.method == "none" ? 0
+                                : e.analysis.krylov() ? krylov_host_bytes_per_point(e.analysis, n)
+                                : banded              ? plan.census_bytes_per_point
+                                                      : static_cast<std::uint64_t>(n) * n * 8;
     if (plan.host_result_bytes + point > plan.host_budget)
       throw ResourceError(fmt::format(
           "memory plan: the host keeps {} of results and finder state{} but offers {}; lower "
           "run.trajectories, finder.starts or objective.dim, or set run.save_final_points and "
           "run.record_paths to false",
           human(plan.host_result_bytes),
-          point > 0
-              ? fmt::format(" and {} per census point ({})", human(point),
-                            e.analysis.krylov() ? "its Lanczos results" : "its Hessian in double")
-              : std::string(),
+          point > 0 ? fmt::format(" and {} per census point ({})", human(point),
+                                  e.analysis.krylov() ? "its Lanczos results"
+                                  : banded            ? "its Hessian's band"
+                                                      : "its Hessian in double")
+                    : std::string(),
           human(plan.host_budget)));
     if (point > 0)
       plan.census_chunk = std::min<std::int64_t>(
