@@ -301,3 +301,73 @@ TEST(KrylovPyHessian, MlpSpectrumMatchesPyHessian) {
 }
 
 }  // namespace
+
+namespace {
+
+// run.sharpness_every (docs/experiment.md, sharpness): on a quadratic of
+// order 15 (20 Lanczos steps span its space) every measurement is the
+// matrix's largest and smallest eigenvalue, while the trajectory runs, and
+// NaN after its stop.
+TEST(Sharpness, QuadraticGivesItsSpectrumsEnds) {
+  const std::string toml =
+      "seed = 4\n[objective]\nkind = \"goe-quadratic\"\ndim = 15\n[init]\nkind = \"gaussian\"\n"
+      "[run]\ntrajectories = 3\nrecord_trajectories = 2\nmax_steps = 400\ngrad_tol = 1e-3\n"
+      "record_every = 10\nsharpness_every = 20\nprecision = \"f64\"\n"
+      "[[optimizer]]\nkind = \"gd\"\nlr = 0.05\n";
+  const Experiment e = parse_experiment(toml, "test");
+  const ObjectiveData obj = build_objective(e);
+  const auto be = make_cpu_backend();
+  const EighResult eig = be->eigh(Precision::f64, 1, 15, obj.matrix, false);
+  const RunResult r = run_experiment(e, *be, nullptr);
+  const auto& o = r.optimizers[0];
+  const std::int64_t meas = 400 / 20 + 1;
+  ASSERT_EQ(o.sharpness.size(), static_cast<std::size_t>(2 * meas * 2));
+  EXPECT_TRUE(o.traj.paths.empty());  // kept for the measurement only (record_paths is off)
+  for (std::int64_t b = 0; b < 2; ++b) {
+    SCOPED_TRACE(b);
+    for (std::int64_t m = 0; m < meas; ++m) {
+      const double top = o.sharpness[(b * meas + m) * 2],
+                   bottom = o.sharpness[(b * meas + m) * 2 + 1];
+      if (m * 20 > o.traj.steps[b]) {
+        EXPECT_TRUE(std::isnan(top)) << "after the stop, measurement " << m;
+        continue;
+      }
+      EXPECT_NEAR(top, eig.values[14], 1e-10) << m;
+      EXPECT_NEAR(bottom, eig.values[0], 1e-10) << m;
+    }
+  }
+}
+
+// The edge of stability (Cohen et al. 2021): full-batch gd on an mlp (20
+// inputs, 64 hidden, 8 outputs, 256 samples, teacher of 16, init scale 0.05,
+// f64) sharpens from 1.47 until its sharpness reaches 2/lr and hovers
+// there: within 10% of 2/lr at some measurement, and within 20% of it over
+// the second half of the run, for lr = 0.8 and 1.0 (2000 steps, every 50).
+TEST(Sharpness, GradientDescentOnAnMlpReachesTheEdgeOfStability) {
+  const std::string toml =
+      "seed = 3\n[objective]\nkind = \"mlp\"\ninputs = 20\nhidden = 64\noutputs = 8\n"
+      "samples = 256\nteacher_hidden = 16\n[init]\nkind = \"gaussian\"\nscale = 0.05\n"
+      "[run]\ntrajectories = 1\nmax_steps = 2000\ngrad_tol = 1e-12\nrecord_every = 10\n"
+      "sharpness_every = 50\nprecision = \"f64\"\n"
+      "[[optimizer]]\nlabel = \"gd-0.8\"\nkind = \"gd\"\nlr = 0.8\n"
+      "[[optimizer]]\nlabel = \"gd-1.0\"\nkind = \"gd\"\nlr = 1.0\n";
+  const Experiment e = parse_experiment(toml, "test");
+  const auto be = make_cpu_backend();
+  const RunResult r = run_experiment(e, *be, nullptr);
+  const std::int64_t meas = 2000 / 50 + 1;
+  for (std::size_t o = 0; o < 2; ++o) {
+    const double edge = 2 / e.optimizers[o].params.lr;
+    const auto& s = r.optimizers[o].sharpness;
+    SCOPED_TRACE(e.optimizers[o].label);
+    ASSERT_EQ(s.size(), static_cast<std::size_t>(meas * 2));
+    EXPECT_LT(s[0], 0.8 * edge) << "it starts well below the edge";
+    bool reached = false;
+    for (std::int64_t m = 0; m < meas; ++m)
+      reached = reached || std::fabs(s[m * 2] - edge) <= 0.1 * edge;
+    EXPECT_TRUE(reached);
+    for (std::int64_t m = meas / 2; m < meas; ++m)
+      EXPECT_LE(std::fabs(s[m * 2] - edge), 0.2 * edge) << "step " << m * 50 << ": " << s[m * 2];
+  }
+}
+
+}  // namespace

@@ -61,6 +61,9 @@ struct RunSpec {
   std::int64_t chunk_size = 0;    // trajectories per chunk; 0 = from the memory plan
   double target_loss = NAN;       // optimizer comparison: steps to reach it (NaN: none)
   double checkpoint_every = 300;  // seconds between checkpoints (run --resume)
+  // Every this many steps (a multiple of record_every; 0 = off) the recorded
+  // trajectories' extreme Hessian eigenvalues (sharpness.npy, docs/experiment.md).
+  std::int64_t sharpness_every = 0;
 };
 
 // [analysis]: the Hessian census of selected points (docs/design.md sections 1, 3).

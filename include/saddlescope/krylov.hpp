@@ -30,8 +30,9 @@ struct LanczosColumn {
 // s_{0,i}^2 (they sum to 1), s_i the eigenvectors of T.
 struct RitzPairs {
   std::vector<double> values, residuals, weights;
+  std::vector<double> vectors;  // when asked: s_i in column i, [m, m] column-major
 };
-RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la);
+RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la, bool vectors = false);
 
 // Batched Lanczos with full reorthogonalization (classical Gram-Schmidt,
 // twice per step) on the Hessians of `obj` at the points x [cols, dim] (one
@@ -43,10 +44,27 @@ RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la);
 // Hessian's order `order` (the space is then everything), at `max_steps`,
 // or when converged(column, its recurrence) says so (asked every
 // `check_every` steps). A column's recurrence depends on that column alone.
+// With `vectors`: the combinations Q s of each column's basis, s =
+// coefficients(column, its recurrence) (at most its steps long), as host
+// rows [cols, dim] (Ritz vectors: s from ritz_pairs' vectors).
+using LanczosCoefficients = std::function<std::vector<double>(std::int64_t, const LanczosColumn&)>;
 std::vector<LanczosColumn> lanczos_batched(
     PreparedObjective& obj, const std::vector<double>& x, const std::vector<double>& v0,
     std::int64_t cols, std::int64_t order, std::int64_t max_steps, std::int64_t check_every,
-    const std::function<bool(std::int64_t, const LanczosColumn&)>& converged);
+    const std::function<bool(std::int64_t, const LanczosColumn&)>& converged,
+    const LanczosCoefficients& coefficients = {}, std::vector<double>* vectors = nullptr);
+
+// run.sharpness_every (docs/experiment.md, sharpness): the largest and the
+// smallest Hessian eigenvalue at the recorded trajectories' points every
+// sharpness_every steps (their paths [record_trajectories, records, dim]),
+// by kSharpnessSteps Lanczos steps per measurement in the run's precision,
+// each started from the sum of the previous measurement's two extreme Ritz
+// vectors (the first from a seeded Gaussian vector). Returns
+// [record_trajectories, max_steps / sharpness_every + 1, 2] as (largest,
+// smallest), NaN where the trajectory had stopped.
+constexpr std::int64_t kSharpnessSteps = 20;
+std::vector<double> path_sharpness(const Experiment& e, const ObjectiveData& obj, Backend& backend,
+                                   const std::vector<double>& paths);
 
 // The census's Krylov results per point (docs/run-directory.md: ritz.npy,
 // slq.npy and the points.csv columns).

@@ -61,6 +61,10 @@ struct OptimizerResult {
   // run.target_loss (NaN: not reached): target_step times the mean
   // iteration time of its chunk.
   std::vector<double> target_seconds;
+  // run.sharpness_every: the recorded trajectories' largest and smallest
+  // Hessian eigenvalues every sharpness_every steps, [record_trajectories,
+  // max_steps / sharpness_every + 1, 2] (NaN after the stop; krylov.hpp).
+  std::vector<double> sharpness;
 };
 
 struct RunResult {

@@ -78,6 +78,7 @@ void save(const std::string& path, const State& s) {
     w.pod(o.seconds);
     w.pod(o.trajectory_steps);
     w.vec(o.target_seconds);
+    w.vec(o.sharpness);
   }
   w.vec(s.census);
   const std::string tmp = path + ".tmp";
@@ -122,6 +123,7 @@ State load(const std::string& path) {
     o.seconds = rd.pod<double>();
     o.trajectory_steps = rd.pod<std::int64_t>();
     o.target_seconds = rd.vec<double>();
+    o.sharpness = rd.vec<double>();
     s.done.push_back(std::move(o));
   }
   s.census = rd.vec<std::uint8_t>();

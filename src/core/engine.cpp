@@ -11,6 +11,7 @@
 
 #include "checkpoint.hpp"
 #include "saddlescope/errors.hpp"
+#include "saddlescope/krylov.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
@@ -160,7 +161,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       spec.record_count = std::clamp<std::int64_t>(e.run.record_trajectories - first, 0, count);
       spec.record_every = e.run.record_every;
       spec.records = e.records();
-      spec.record_paths = e.run.record_paths;
+      // Sharpness is measured along the recorded paths once the optimizer is done.
+      spec.record_paths = e.run.record_paths || e.run.sharpness_every > 0;
       spec.plateau = e.plateau;
       spec.keep_plateau_points = census && analysis_wants(e.analysis, "plateaus");
       const auto t_chunk = std::chrono::steady_clock::now();
@@ -200,6 +202,10 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
         save(oi, c + 1, -1, {}, &res);
         if (stop_requested()) throw interrupted();
       }
+    }
+    if (e.run.sharpness_every > 0 && res.sharpness.empty()) {
+      res.sharpness = path_sharpness(e, obj, backend, res.traj.paths);
+      if (!e.run.record_paths) res.traj.paths = {};
     }
     res.seconds = seconds_before + seconds_since(t0);
     res.trajectory_steps = 0;

@@ -66,7 +66,7 @@ InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_d
 RunSpec read_run(const Section& s, std::int64_t dim) {
   s.allow_only({"trajectories", "max_steps", "grad_tol", "diverge_above", "record_every",
                 "record_trajectories", "precision", "backend", "save_final_points", "record_paths",
-                "target_loss", "checkpoint_every", "chunk_size"});
+                "target_loss", "checkpoint_every", "chunk_size", "sharpness_every"});
   RunSpec r;
   r.trajectories = s.integer("trajectories", 1024, 1, kMaxCount);
   r.max_steps = s.integer("max_steps", 10000, 1, kMaxCount);
@@ -83,6 +83,16 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   r.chunk_size = s.integer("chunk_size", 0, 0, kMaxCount);
   r.checkpoint_every = s.number("checkpoint_every", 300.0, 0.0, 1e9, true);
   r.target_loss = s.number("target_loss", std::nan(""), -1e300, 1e300, false, false, true);
+  r.sharpness_every = s.integer("sharpness_every", 0, 0, kMaxCount);
+  if (r.sharpness_every > 0 && r.sharpness_every % r.record_every != 0)
+    s.fail("sharpness_every",
+           fmt::format("is {}; it must be a multiple of run.record_every ({}): the sharpness is "
+                       "measured at recorded points",
+                       r.sharpness_every, r.record_every));
+  if (r.sharpness_every > 0 && r.record_trajectories == 0)
+    s.fail("sharpness_every",
+           "needs recorded trajectories (run.record_trajectories >= 1): the sharpness is "
+           "measured along them");
   return r;
 }
 
@@ -410,6 +420,7 @@ std::string to_toml(const Experiment& e) {
   s << "chunk_size = " << r.chunk_size << "\n";
   s << "target_loss = " << fmt_double(r.target_loss) << "\n";
   s << "checkpoint_every = " << fmt_double(r.checkpoint_every) << "\n";
+  if (r.sharpness_every > 0) s << "sharpness_every = " << r.sharpness_every << "\n";
   s << "\n[plateau]\ngrad_threshold = " << fmt_double(e.plateau.grad_threshold)
     << "\nmin_steps = " << e.plateau.min_steps << "\nmin_drop = " << fmt_double(e.plateau.min_drop)
     << "\n";

@@ -46,7 +46,7 @@ double quadrature_mass_below(const double* nodes_weights, std::int64_t m, double
   return below + q[2 * (m - 1) + 1];
 }
 
-RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la) {
+RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la, bool vectors) {
   const auto m = static_cast<int>(c.alpha.size());
   RitzPairs r;
   if (m == 0) return r;
@@ -66,13 +66,15 @@ RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la) {
     r.residuals.push_back(c.invariant ? 0.0 : std::fabs(last * sl));
     r.weights.push_back(s0 * s0);
   }
+  if (vectors) r.vectors = std::move(z);
   return r;
 }
 
 std::vector<LanczosColumn> lanczos_batched(
     PreparedObjective& obj, const std::vector<double>& x, const std::vector<double>& v0,
     std::int64_t cols, std::int64_t order, std::int64_t max_steps, std::int64_t check_every,
-    const std::function<bool(std::int64_t, const LanczosColumn&)>& converged) {
+    const std::function<bool(std::int64_t, const LanczosColumn&)>& converged,
+    const LanczosCoefficients& coefficients, std::vector<double>* vectors) {
   const ObjectiveData& d = obj.data();
   const std::int64_t n = d.dim;
   std::vector<LanczosColumn> col(static_cast<std::size_t>(cols));
@@ -154,7 +156,78 @@ std::vector<LanczosColumn> lanczos_batched(
     obj.combine(a, *w, zero, *q[j + 1]);  // q_{j+1} = w / beta (zero for finished columns)
   }
   for (auto& c : col) c.done = true;
+  if (vectors && coefficients) {  // y = sum_j s_j q_j per column
+    std::vector<std::vector<double>> s(static_cast<std::size_t>(cols));
+    for (std::int64_t c = 0; c < cols; ++c) s[c] = coefficients(c, col[c]);
+    const auto y = obj.rows();
+    std::vector<double> a(static_cast<std::size_t>(cols)), b(a.size());
+    for (std::size_t j = 0; j < q.size(); ++j) {
+      for (std::int64_t c = 0; c < cols; ++c) {
+        a[c] = j < s[c].size() ? s[c][j] : 0.0;
+        b[c] = j == 0 ? 0.0 : 1.0;
+      }
+      obj.combine(a, *q[j], b, *y);
+    }
+    *vectors = obj.get(*y);
+  }
   return col;
+}
+
+std::vector<double> path_sharpness(const Experiment& e, const ObjectiveData& obj, Backend& backend,
+                                   const std::vector<double>& paths) {
+  const std::int64_t n = obj.dim, records = e.records();
+  const std::int64_t rc =
+      records * n > 0 ? static_cast<std::int64_t>(paths.size()) / (records * n) : 0;
+  const std::int64_t stride = e.run.sharpness_every / e.run.record_every;
+  const std::int64_t meas = e.run.max_steps / e.run.sharpness_every + 1;
+  std::vector<double> out(static_cast<std::size_t>(rc * meas * 2), kNaN);
+  if (rc == 0) return out;
+  const auto prepared = backend.prepare(obj, e.run.precision);
+  const HostLinalg& la = backend.host_linalg();
+  std::vector<double> warm(static_cast<std::size_t>(rc * n), 0.0);
+  std::vector<char> have(static_cast<std::size_t>(rc), 0);
+  for (std::int64_t m = 0; m < meas && m * stride < records; ++m) {
+    std::vector<std::int64_t> idx;  // trajectories still running at this step
+    std::vector<double> x, v0;
+    for (std::int64_t b = 0; b < rc; ++b) {
+      const double* p = paths.data() + (b * records + m * stride) * n;
+      if (!std::all_of(p, p + n, [](double v) { return std::isfinite(v); })) continue;
+      idx.push_back(b);
+      x.insert(x.end(), p, p + n);
+      for (std::int64_t i = 0; i < n; ++i)
+        v0.push_back(have[b] ? warm[b * n + i]
+                             : rng::normal(e.seed, rng::kSharpnessStart,
+                                           static_cast<std::uint64_t>(b * n + i)));
+      if (obj.sphere()) sphere_project(n, p, v0.data() + (v0.size() - n));
+    }
+    const auto cols = static_cast<std::int64_t>(idx.size());
+    if (cols == 0) break;
+    std::vector<RitzPairs> ritz(static_cast<std::size_t>(cols));
+    auto ends = [&](std::int64_t c, const LanczosColumn& lc) {
+      ritz[c] = ritz_pairs(lc, la, true);
+      const auto k = static_cast<std::size_t>(lc.steps());
+      std::vector<double> s(k, 0.0);
+      if (k == 0 || ritz[c].vectors.empty()) return s;
+      for (std::size_t j = 0; j < k; ++j)
+        s[j] = ritz[c].vectors[j] + ritz[c].vectors[(k - 1) * k + j];
+      return s;
+    };
+    std::vector<double> y;
+    lanczos_batched(*prepared, x, v0, cols, obj.hessian_dim(), kSharpnessSteps, kSharpnessSteps, {},
+                    ends, &y);
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const std::int64_t b = idx[c];
+      const auto& v = ritz[c].values;
+      if (v.empty() || !std::isfinite(v.front())) continue;
+      out[(b * meas + m) * 2] = v.back();
+      out[(b * meas + m) * 2 + 1] = v.front();
+      std::copy(y.begin() + c * n, y.begin() + (c + 1) * n, warm.begin() + b * n);
+      have[b] = std::all_of(warm.begin() + b * n, warm.begin() + (b + 1) * n,
+                            [](double w) { return std::isfinite(w); }) &&
+                row_dot(n, warm.data() + b * n, warm.data() + b * n) > 0;
+    }
+  }
+  return out;
 }
 
 void KrylovSpectra::resize(const AnalysisSpec& a, std::int64_t count) {

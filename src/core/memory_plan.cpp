@@ -80,7 +80,7 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
     s.count = 0;
     s.record_count = e.run.record_trajectories;
     s.records = e.records();
-    s.record_paths = e.run.record_paths;
+    s.record_paths = e.run.record_paths || e.run.sharpness_every > 0;
     rec = std::max(rec, ensemble_bytes(s, n));
   }
   plan.per_trajectory_bytes = per;
@@ -173,10 +173,12 @@ MemoryPlan plan_memory(const Experiment& e, const Backend& backend) {
         static_cast<std::uint64_t>(e.finder.starts) * (static_cast<std::uint64_t>(n) * 8 * 2 + 64);
   }
   plan.host_result_bytes +=
-      opts * (static_cast<std::uint64_t>(b) * 48 +
-              static_cast<std::uint64_t>(e.run.record_trajectories * e.records()) *
-                  (8 + (e.run.record_paths ? 8 * static_cast<std::uint64_t>(n) : 0)) +
-              (e.run.save_final_points ? static_cast<std::uint64_t>(b * n) * 8 : 0));
+      opts *
+      (static_cast<std::uint64_t>(b) * 48 +
+       static_cast<std::uint64_t>(e.run.record_trajectories * e.records()) *
+           (8 + (e.run.record_paths || e.run.sharpness_every > 0 ? 8 * static_cast<std::uint64_t>(n)
+                                                                 : 0)) +
+       (e.run.save_final_points ? static_cast<std::uint64_t>(b * n) * 8 : 0));
   // A backend with its own memory (CUDA): what the host keeps must fit the
   // host's. The census stages each group's Hessians there in double (bands:
   // solved there).

@@ -674,6 +674,14 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
       paths.insert(paths.end(), o.traj.paths.begin(), o.traj.paths.end());
     write_real("paths.npy", {opts, rt, rec, n}, paths);
   }
+  if (e.run.sharpness_every > 0) {  // [optimizers, record_trajectories, measurements, 2]
+    std::vector<double> sharp;
+    for (const auto& o : r.optimizers)
+      sharp.insert(sharp.end(), o.sharpness.begin(), o.sharpness.end());
+    npy::write_f64((d / "sharpness.npy").string(),
+                   {opts, rt, e.run.max_steps / e.run.sharpness_every + 1, 2}, sharp);
+    files.push_back("sharpness.npy");
+  }
   if (e.run.save_final_points) {
     std::vector<double> finals;
     for (const auto& o : r.optimizers)

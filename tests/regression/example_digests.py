@@ -33,6 +33,8 @@ CASES = {
     "double-well-textbook": [],
     "gaussian-field-sweep": ["finder.starts=40", "analysis.max_points=40"],
     "gaussian-field": SMALL + ["objective.dim=20", "analysis.max_points=8"],
+    "mlp-edge-of-stability": ["run.trajectories=2", "run.record_trajectories=2",
+                              "run.max_steps=300"],
     "mlp-20k": ["run.trajectories=4", "run.max_steps=20", "objective.inputs=6",
                 "objective.hidden=5", "objective.samples=16"],
     "p-spin-census": SMALL + ["objective.dim=12", "analysis.max_points=8"],
