@@ -34,17 +34,17 @@ struct RitzPairs {
 };
 RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la, bool vectors = false);
 
-// Batched Lanczos with full reorthogonalization (classical Gram-Schmidt,
-// twice per step) on the Hessians of `obj` at the points x [cols, dim] (one
-// per column; repeated for several probes of a point), from the starts v0
+// Batched Lanczos with full reorthogonalization (per step the three-term
+// recurrence, then classical Gram-Schmidt against the whole basis) on the Hessians of `obj` at the
+// points x [cols, dim] (one per column; repeated for several probes of a point), from the starts v0
 // [cols, dim] (normalized here; on the sphere they must be tangent, and the
 // normals x / |x| join the basis). One batched Hessian-vector product per
 // step for every column; the Krylov bases stay with the backend (only
 // per-row scalars cross). A column stops at an invariant space, at the
 // Hessian's order `order` (the space is then everything), at `max_steps`,
 // or when converged(column, its recurrence) says so (asked every
-// `check_every` steps). A column's recurrence depends on that column alone.
-// With `vectors`: the combinations Q s of each column's basis, s =
+// `check_every` steps, and at most about 8 times per doubling of the steps). A column's recurrence
+// depends on that column alone. With `vectors`: the combinations Q s of each column's basis, s =
 // coefficients(column, its recurrence) (at most its steps long), as host
 // rows [cols, dim] (Ritz vectors: s from ritz_pairs' vectors).
 using LanczosCoefficients = std::function<std::vector<double>(std::int64_t, const LanczosColumn&)>;

@@ -26,6 +26,16 @@ std::pair<double, double> mean_stderr(const std::vector<double>& s) {
   for (double v : s) var += (v - mean) * (v - mean);
   return {mean, s.size() > 1 ? std::sqrt(var / (m - 1) / m) : kNaN};
 }
+// Whether a column that has taken `steps` steps asks converged(): every
+// `every` steps, then every eighth of the steps taken (rounded to a power of
+// two), so that the checks' O(m^3) eigenproblems cost O(m^3) in all.
+bool check_due(std::int64_t steps, std::int64_t every) {
+  std::int64_t gap = every, pow2 = 1;
+  while (pow2 * 16 <= steps) pow2 *= 2;
+  gap = std::max(gap, pow2);
+  return steps % gap == 0;
+}
+
 }  // namespace
 
 double quadrature_mass_below(const double* nodes_weights, std::int64_t m, double t) {
@@ -120,15 +130,23 @@ std::vector<LanczosColumn> lanczos_batched(
     if (!any) break;
     obj.hvp(*xr, *q[j], *w);
     basis.push_back(q[j].get());
-    const std::vector<double> c1 = obj.project_out(basis, *w);
+    // The three-term recurrence (against q_j and q_{j-1}, and the sphere's
+    // normal), then one full reorthogonalization against the whole basis:
+    // "twice is enough" (docs/design.md, II.5).
+    std::vector<const ResidentRows*> local;
+    if (d.sphere()) local.push_back(normal.get());
+    if (j > 0) local.push_back(q[j - 1].get());
+    local.push_back(q[j].get());
+    const std::vector<double> c1 = obj.project_out(local, *w);
     const std::vector<double> c2 = obj.project_out(basis, *w);
     const std::vector<double> bb = obj.dots(*w, *w);
-    const auto lj = static_cast<std::int64_t>(basis.size()) - 1;  // q_j's place in the basis
+    const auto lj = static_cast<std::int64_t>(basis.size()) - 1;   // q_j's place in the basis
+    const auto lj1 = static_cast<std::int64_t>(local.size()) - 1;  // ... and in `local`
     std::vector<double> a(static_cast<std::size_t>(cols), 0.0), zero(a.size(), 0.0);
     for (std::int64_t c = 0; c < cols; ++c) {
       LanczosColumn& lc = col[c];
       if (lc.done) continue;
-      const double alpha = c1[lj * cols + c] + c2[lj * cols + c];
+      const double alpha = c1[lj1 * cols + c] + c2[lj * cols + c];
       const double beta = std::sqrt(std::max(0.0, bb[c]));
       lc.alpha.push_back(alpha);
       lc.beta.push_back(beta);
@@ -145,7 +163,7 @@ std::vector<LanczosColumn> lanczos_batched(
         lc.done = true;
         continue;
       }
-      if (lc.steps() % check_every == 0 && converged && converged(c, lc)) {
+      if (check_due(lc.steps(), check_every) && converged && converged(c, lc)) {
         lc.done = true;
         continue;
       }
