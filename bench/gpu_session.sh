@@ -8,7 +8,9 @@
 #   2. compute-sanitizer memcheck and racecheck on the CUDA tests
 #      (sanitizer.log);
 #   3. the fused step in f64, the finder's and census's steps one-off
-#      against prepared (steps-cuda-*.json; bench/bench_steps.cpp) and the
+#      against prepared (steps-cuda-*.json; bench/bench_steps.cpp), the
+#      Krylov census on 1,024 mlp-20k points (appended to steps-cuda-*.json;
+#      bench/bench_krylov.cpp) and the
 #      benchmark suite beside PyTorch / JAX (fused_step-cuda-f64-*.json,
 #      suite-cuda-*.json; bench/suite.py);
 #   4. the 20k example end to end (st20k-summary.json);
@@ -102,6 +104,11 @@ if [ "$mode" != "tests" ]; then
     bounded 40 ./build/default/bench/bench_steps --experiment "examples/$1.toml" --set "$2" \
       --backend cuda --batch 8 >> "$out/steps-cuda-$gpu.json"
   done
+  echo "== Krylov census: lanczos and slq on 1,024 stopping points of mlp-20k ($SECONDS s)"
+  # Appended to the steps file (the device tool returns at most 8 files).
+  bounded 90 ./build/default/bench/bench_krylov --experiment examples/mlp-20k.toml \
+    --set run.trajectories=1024 --points 1024 --group 256 --backend cuda \
+    >> "$out/steps-cuda-$gpu.json"
   tail -c 600 "$out/steps-cuda-$gpu.json"
   echo "== benchmark suite ($SECONDS s)"
   # Its figures stay behind (the device tool returns at most 8 files).

@@ -21,6 +21,7 @@
 
 #include "backend_inputs.hpp"
 #include "backends.hpp"
+#include "forwarding_backend.hpp"
 #include "saddlescope/census.hpp"
 #include "saddlescope/krylov.hpp"
 #include "saddlescope/run.hpp"
@@ -367,6 +368,46 @@ TEST(Sharpness, GradientDescentOnAnMlpReachesTheEdgeOfStability) {
     EXPECT_TRUE(reached);
     for (std::int64_t m = meas / 2; m < meas; ++m)
       EXPECT_LE(std::fabs(s[m * 2] - edge), 0.2 * edge) << "step " << m * 50 << ": " << s[m * 2];
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// A CPU backend with a small memory budget.
+class SmallBackend final : public saddlescope::testing::ForwardingBackend {
+ public:
+  explicit SmallBackend(std::uint64_t bytes) : bytes_(bytes) {}
+  std::uint64_t memory_budget() const override { return bytes_; }
+
+ private:
+  std::uint64_t bytes_;
+};
+
+// The memory plan counts the Krylov bases (columns x (steps + 4) vectors of
+// N plus the work rows): the group shrinks with the budget, a point that
+// cannot fit is refused at plan time naming the keys to lower, and the dense
+// solvers' order limits do not apply.
+TEST(KrylovPlan, BasesAreCountedAndRefusedWhenTheyCannotFit) {
+  const std::string toml =
+      "[objective]\nkind = \"goe-quadratic\"\ndim = 1000\n[run]\ntrajectories = 4\n"
+      "[[optimizer]]\nkind = \"gd\"\n[analysis]\nmethod = \"slq\"\nprobes = 16\nlanczos_steps = "
+      "296\n";
+  const Experiment e = parse_experiment(toml, "t");
+  const std::uint64_t per_point = 16 * (296 + 4) * 1000 * 8;  // no work rows for a quadratic
+  const MemoryPlan roomy = plan_memory(e, SmallBackend(std::uint64_t{1} << 30));
+  EXPECT_EQ(roomy.census_bytes_per_point, per_point);
+  const MemoryPlan tight = plan_memory(e, SmallBackend(3 * per_point + 8'000'000));
+  EXPECT_GE(tight.census_chunk, 1);
+  EXPECT_LE(tight.census_chunk, 3);
+  try {
+    plan_memory(e, SmallBackend(per_point / 2));  // the objective (4 MB) fits
+    ADD_FAILURE() << "a point that cannot fit was planned";
+  } catch (const ResourceError& err) {
+    EXPECT_NE(std::string(err.what()).find("analysis.lanczos_steps"), std::string::npos)
+        << err.what();
+    EXPECT_NE(std::string(err.what()).find("analysis.probes"), std::string::npos) << err.what();
   }
 }
 

@@ -51,7 +51,7 @@ case "${1:-}" in
     # data paths point into this checkout: SOURCE_DIR lets `install` link it.
     b=build/default
     for f in saddlescope tests/saddlescope_tests bench/bench_fused_step bench/bench_census \
-      bench/bench_steps; do
+      bench/bench_steps bench/bench_krylov; do
       [ -x "$b/$f" ] || { echo "device_deps bin: $b/$f is missing: cmake --build --preset default" >&2; exit 1; }
     done
     grep -q "^CMAKE_CUDA_COMPILER:" "$b/CMakeCache.txt" ||
@@ -60,7 +60,7 @@ case "${1:-}" in
     echo "$PWD" > "$b/SOURCE_DIR"
     git rev-parse HEAD > "$b/COMMIT" 2>/dev/null || true
     tar -C "$b" -cJf "$dir/bin.tar.xz" SOURCE_DIR COMMIT saddlescope tests/saddlescope_tests \
-      bench/bench_fused_step bench/bench_census bench/bench_steps
+      bench/bench_fused_step bench/bench_census bench/bench_steps bench/bench_krylov
     du -sh "$dir/bin.tar.xz"
     ;;
   install)
