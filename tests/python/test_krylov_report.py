@@ -1,0 +1,197 @@
+"""The Krylov census (lanczos, slq) and the sharpness along trajectories: reading
+points.csv's Krylov columns, ritz.npy, quadrature.npy and sharpness.npy
+(docs/run-directory.md), their error messages, and old run directories without them.
+Synthetic run directories (synthetic.py), no binary needed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from saddlescope_report import load_run
+from saddlescope_report.rundir import POINT_COLUMNS_KRYLOV, RunDirError
+
+PY_ENV = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "python")}
+
+
+def report_py(run_dir, *args):
+    return subprocess.run([sys.executable, "-m", "saddlescope_report", run_dir, "-q", *args],
+                          capture_output=True, text=True, env=PY_ENV, timeout=120)
+
+
+def _edit_csv(path, col, row, value):
+    """Sets one cell of a CSV file (row 0 = the first line after the header)."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    header = lines[0].split(",")
+    cells = lines[row + 1].split(",")
+    cells[header.index(col)] = value
+    lines[row + 1] = ",".join(cells)
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def _drop_columns(path, cols):
+    with open(path) as f:
+        lines = [ln.split(",") for ln in f.read().split("\n") if ln]
+    keep = [j for j, h in enumerate(lines[0]) if h not in cols]
+    with open(path, "w") as f:
+        f.write("\n".join(",".join(ln[j] for j in keep) for ln in lines) + "\n")
+
+
+# ---------------------------------------------------------------------------
+# Reading
+
+
+def test_slq_run_reads_columns_quadrature_and_three_part_groups(synth):
+    run = load_run(synth("slq"))
+    assert run.census_method == "slq" and run.krylov
+    pts = run.points
+    for col in POINT_COLUMNS_KRYLOV:
+        assert col in pts and pts[col].shape == (pts["_rows"],)
+    assert run.quadrature.shape == (pts["_rows"], 6, 24, 2)
+    assert run.spectra is None and run.ritz is None
+    # Uncertified points: n_zero is empty (NaN), the index a lower bound of the estimate.
+    assert np.all(np.isnan(pts["n_zero"])) and np.all(pts["index_certified"] == 0)
+    lb, cert, n = run.index_bound()
+    assert lb is True and cert == 0 and n == pts["_rows"]
+    groups = set(run.density["group"])
+    assert "gd/stop/minimum" in groups and "newton/critical/saddle" in groups
+
+
+def test_lanczos_run_reads_ritz_and_certification(synth):
+    run = load_run(synth("lanczos"))
+    assert run.census_method == "lanczos" and run.krylov
+    P = run.points["_rows"]
+    assert run.ritz.shape == (P, 8, 2) and run.quadrature is None and run.density is None
+    cert = run.points["index_certified"] == 1
+    assert 0 < cert.sum() < P
+    # Certified points have n_zero, the others leave it empty; the estimates are empty.
+    assert np.all(np.isfinite(run.points["n_zero"][cert]))
+    assert np.all(np.isnan(run.points["n_zero"][~cert]))
+    assert np.all(np.isnan(run.points["index_estimate"]))
+    assert run.index_bound() == (True, int(cert.sum()), P)
+
+
+def test_sharpness_run_reads_sharpness_and_its_spacing(synth):
+    run = load_run(synth("eos"))
+    assert run.sharpness_every == 50
+    assert run.sharpness.shape == (5, 3, 1000 // 50 + 1, 2)
+    assert run.points is None and not run.krylov and run.index_bound() is None
+    # NaN after the diverged trajectory's stop (step 420).
+    s = run.sharpness[1, 2, :, 0]
+    assert np.all(np.isfinite(s[:9])) and np.all(np.isnan(s[9:]))
+
+
+@pytest.mark.parametrize("name", ["dw", "pspin", "finder_only", "wide"])
+def test_old_run_directories_have_none_of_it(synth, name):
+    run = load_run(synth(name))
+    assert not run.krylov and run.index_bound() is None
+    assert run.ritz is None and run.quadrature is None and run.sharpness is None
+    assert run.sharpness_every == 0
+
+
+# ---------------------------------------------------------------------------
+# Corrupt files: RunDirError naming the file (exit 2)
+
+
+def _save(path, a):
+    np.save(path, a)
+
+
+KRYLOV_CASES = {
+    # (scenario, file, corrupt, words in the message)
+    "ritz_wrong_k": ("lanczos", "ritz.npy",
+                     lambda d: _save(f"{d}/ritz.npy", np.zeros((48, 6, 2))),
+                     ["shape [48, 6, 2], expected [48, 8, 2]", "k = 4"]),
+    "ritz_wrong_points": ("lanczos", "ritz.npy",
+                          lambda d: _save(f"{d}/ritz.npy", np.zeros((47, 8, 2))),
+                          ["expected [48, 8, 2]", "points.csv row"]),
+    "ritz_not_3d": ("lanczos", "ritz.npy", lambda d: _save(f"{d}/ritz.npy", np.zeros((48, 8))),
+                    ["dimensions", "[points, 2k, 2]"]),
+    "quadrature_wrong_probes": ("slq", "quadrature.npy",
+                                lambda d: _save(f"{d}/quadrature.npy",
+                                                np.zeros((48, 5, 24, 2))),
+                                ["expected [48, 6, 24, 2]", "probes = 6"]),
+    "quadrature_wrong_steps": ("slq", "quadrature.npy",
+                               lambda d: _save(f"{d}/quadrature.npy",
+                                               np.zeros((48, 6, 23, 2))),
+                               ["expected [48, 6, 24, 2]", "lanczos_steps = 24"]),
+    "quadrature_integers": ("slq", "quadrature.npy",
+                            lambda d: _save(f"{d}/quadrature.npy",
+                                            np.zeros((48, 6, 24, 2), np.int64)),
+                            ["dtype int64"]),
+    "points_lack_krylov_columns": ("slq", "points.csv",
+                                   lambda d: _drop_columns(f"{d}/points.csv",
+                                                           {"index_estimate", "index_stderr"}),
+                                   ["index_estimate", "census.method = 'slq'"]),
+    "certified_not_a_flag": ("lanczos", "points.csv",
+                             lambda d: _edit_csv(f"{d}/points.csv", "index_certified", 3, "2"),
+                             ["line 5, column index_certified: 2 is not 0 or 1"]),
+    "steps_not_a_count": ("lanczos", "points.csv",
+                          lambda d: _edit_csv(f"{d}/points.csv", "lanczos_steps", 0, "2.5"),
+                          ["line 2, column lanczos_steps: 2.5 is not a step count"]),
+    "stderr_negative": ("slq", "points.csv",
+                        lambda d: _edit_csv(f"{d}/points.csv", "index_stderr", 1, "-0.5"),
+                        ["line 3, column index_stderr: -0.5 is negative"]),
+    "sharpness_wrong_steps": ("eos", "sharpness.npy",
+                              lambda d: _save(f"{d}/sharpness.npy", np.zeros((5, 3, 20, 2))),
+                              ["expected [5, 3, 21, 2]", "1000 / 50 + 1"]),
+    "sharpness_wrong_trajectories": ("eos", "sharpness.npy",
+                                     lambda d: _save(f"{d}/sharpness.npy",
+                                                     np.zeros((5, 4, 21, 2))),
+                                     ["expected [5, 3, 21, 2]", "record_trajectories"]),
+    "sharpness_without_spacing": ("eos", "sharpness.npy",
+                                  lambda d: _edit_text(f"{d}/config.toml",
+                                                       "sharpness_every = 50\n", ""),
+                                  ["run.sharpness_every"]),
+    "sharpness_listed_but_missing": ("eos", "sharpness.npy",
+                                     lambda d: os.remove(f"{d}/sharpness.npy"),
+                                     ["summary.json lists it"]),
+}
+
+
+def _edit_text(path, old, new):
+    with open(path) as f:
+        text = f.read()
+    assert old in text
+    with open(path, "w") as f:
+        f.write(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("case", sorted(KRYLOV_CASES))
+def test_corrupt_krylov_and_sharpness_files(synth_copy, case):
+    scenario, fname, corrupt, words = KRYLOV_CASES[case]
+    d = synth_copy(scenario)
+    corrupt(d)
+    with pytest.raises(RunDirError) as e:
+        load_run(d)
+    assert os.path.basename(e.value.path) == fname, str(e.value)
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+def test_corrupt_sharpness_exits_2_naming_the_file(synth_copy):
+    d = synth_copy("eos")
+    np.save(f"{d}/sharpness.npy", np.zeros((5, 3, 20, 2)))
+    r = report_py(d)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "sharpness.npy" in r.stderr and "expected [5, 3, 21, 2]" in r.stderr
+    assert not os.path.exists(os.path.join(d, "report", "index.html"))
+
+
+def test_ritz_shape_without_k_in_summary_or_config(synth_copy):
+    """Without k anywhere the second dimension must still be even (2k)."""
+    d = synth_copy("lanczos")
+    s = json.load(open(f"{d}/summary.json"))
+    del s["census"]["k"]
+    json.dump(s, open(f"{d}/summary.json", "w"))
+    _edit_text(f"{d}/config.toml", "k = 4\n", "")
+    assert load_run(d).ritz.shape[1] == 8
+    np.save(f"{d}/ritz.npy", np.zeros((48, 7, 2)))
+    with pytest.raises(RunDirError, match="2k"):
+        load_run(d)
