@@ -195,3 +195,82 @@ def test_ritz_shape_without_k_in_summary_or_config(synth_copy):
     np.save(f"{d}/ritz.npy", np.zeros((48, 7, 2)))
     with pytest.raises(RunDirError, match="2k"):
         load_run(d)
+
+
+# ---------------------------------------------------------------------------
+# Figures
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from saddlescope_report import spectra as spectra_fig  # noqa: E402
+from saddlescope_report import style  # noqa: E402
+from saddlescope_report.options import FigureOptions  # noqa: E402
+from saddlescope_report.result import Made, Skipped  # noqa: E402
+
+
+def draw(mod, run, opts=None):
+    opts = opts or FigureOptions()
+    with style.options(opts):
+        items = mod.make(run, opts)
+    for it in items:
+        if isinstance(it, Made):
+            style.apply_options(it.fig, opts)
+    return items
+
+
+def close(items):
+    for it in items:
+        if isinstance(it, Made):
+            plt.close(it.fig)
+
+
+def test_split_group():
+    split = spectra_fig.split_group
+    assert split("gd/stop/minimum", True) == ("gd", "stop", "minimum")
+    assert split("lr/0.1/plateau/saddle", True) == ("lr/0.1", "plateau", "saddle")
+    assert split("newton/critical/saddle", True) == ("newton", "critical", "saddle")
+    assert split("gd/minimum", False) == ("gd", None, "minimum")
+    assert split("a/b/minimum", True) == ("a/b", None, "minimum")  # b is no source
+    assert split("gd/stop/minimum", False) == ("gd/stop", None, "minimum")
+
+
+def test_slq_spectra_log_density_three_part_groups_and_pspin_overlay(synth):
+    run = load_run(synth("slq"))
+    items = draw(spectra_fig, run)
+    made = items[0]
+    assert isinstance(made, Made)
+    assert "SLQ" in made.caption and "one bin width" in made.caption
+    assert "logarithmic" in made.caption
+    panels = [a for a in made.fig.axes if a.get_title(loc="left")]
+    groups = list(dict.fromkeys(run.density["group"]))
+    assert len(panels) == len(groups)  # one (log) panel per group, no linear column
+    p, R = 3, 2 * np.sqrt(6)
+    for ax in panels:
+        assert ax.get_yscale() == "log"
+        g = ax.get_title(loc="left").split()[0]
+        opt, src, cls = spectra_fig.split_group(g, True)
+        m = ((run.points["optimizer"] == opt) & (run.points["source"] == src)
+             & (run.points["class"] == cls))
+        # The point count in the title and the overlay from this group's energies alone.
+        assert f"({int(m.sum())} point" in ax.get_title(loc="left")
+        theory = spectra_fig._theory(run, g, True)
+        E = run.points["f"][m]
+        assert theory[2] == pytest.approx((-p * E.max() - R, -p * E.min() + R))
+        assert any(line.get_label().startswith("semicircle") for line in ax.get_lines())
+        # The log axis reaches down to SLQ_FLOOR of the peak, not into the far tails.
+        dens = run.density["density"][run.density["group"] == g]
+        assert ax.get_ylim()[0] >= dens.max() * spectra_fig.SLQ_FLOOR * 0.999
+    close(items)
+
+
+def test_eigh_spectra_keep_two_views(synth):
+    items = draw(spectra_fig, load_run(synth("pspin")))
+    scales = {a.get_yscale() for a in items[0].fig.axes if a.get_title(loc="left")}
+    assert scales == {"linear", "log"}
+    close(items)
+
+
+def test_lanczos_spectra_skipped_naming_the_method(synth):
+    items = draw(spectra_fig, load_run(synth("lanczos")))
+    assert isinstance(items[0], Skipped)
+    assert "lanczos" in items[0].reason and "inertia" not in items[0].reason
