@@ -274,3 +274,76 @@ def test_lanczos_spectra_skipped_naming_the_method(synth):
     items = draw(spectra_fig, load_run(synth("lanczos")))
     assert isinstance(items[0], Skipped)
     assert "lanczos" in items[0].reason and "inertia" not in items[0].reason
+
+
+from saddlescope_report import index_estimate as estimate_fig  # noqa: E402
+from saddlescope_report import report  # noqa: E402
+
+
+def _markers(ax, marker):
+    """The plain lines of a marker (not the error bars' caps, which are "_" too)."""
+    inside = {id(x) for c in ax.containers for part in c if part is not None
+              for x in (part if isinstance(part, tuple) else (part,))}
+    return [ln for ln in ax.get_lines() if ln.get_marker() == marker and id(ln) not in inside]
+
+
+def test_index_estimate_figure_draws_estimates_errors_and_lower_bounds(synth):
+    run = load_run(synth("slq"))
+    items = draw(estimate_fig, run)
+    made = items[0]
+    assert isinstance(made, Made) and made.name == "index_estimate"
+    ax = next(a for a in made.fig.axes if a.get_title(loc="left").startswith("SLQ"))
+    pts, N = run.points, run.spectrum_dim
+    assert N == 59
+    from matplotlib.container import ErrorbarContainer
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    labels = [c.get_label() for c in bars]
+    assert labels == ["gd / stop (12)", "adam / stop (12)", "newton / critical (24)"]
+    for c in bars:
+        opt, src = c.get_label().split(" (")[0].split(" / ")
+        rows = np.nonzero((pts["optimizer"] == opt) & (pts["source"] == src))[0]
+        line = c.lines[0]
+        assert np.allclose(line.get_xdata(), pts["f"][rows])
+        assert np.allclose(line.get_ydata(), pts["index_estimate"][rows] / N)
+        half = np.array([abs(s[1][1] - s[0][1]) / 2 for s in c.lines[2][0].get_segments()])
+        assert np.allclose(half, pts["index_stderr"][rows] / N)
+        assert line.get_marker() == style.SOURCE_MARKERS[src]
+    # Lower bounds: a dash at index / N for every uncertified point.
+    dashes = _markers(ax, "_")
+    ydash = np.sort(np.concatenate([ln.get_ydata() for ln in dashes]))
+    assert np.allclose(ydash, np.sort(pts["index"] / N))
+    # The estimate lies at or above the lower bound in this scenario (more mass below 0).
+    assert np.all(pts["index_estimate"] + 1e-9 >= 0)
+    assert "lower bound" in made.caption and "standard error" in made.caption
+    assert any(ln.get_label().startswith("theory α(E)") for ln in ax.get_lines())
+    close(items)
+
+
+def test_index_estimate_marks_certified_points_exact(synth_copy):
+    d = synth_copy("slq")
+    # Certify the first point: its index is then exact (a cross, not a dash).
+    _edit_csv(f"{d}/points.csv", "index_certified", 0, "1")
+    run = load_run(d)
+    items = draw(estimate_fig, run)
+    ax = next(a for a in items[0].fig.axes if a.get_title(loc="left").startswith("SLQ"))
+    crosses = _markers(ax, "x")
+    assert len(crosses) == 1 and crosses[0].get_xdata()[0] == run.points["f"][0]
+    dashes = sum(len(ln.get_xdata()) for ln in _markers(ax, "_"))
+    assert dashes == run.points["_rows"] - 1
+    close(items)
+
+
+@pytest.mark.parametrize("name", ["lanczos", "dw", "eos"])
+def test_index_estimate_skipped_without_the_columns(synth, name):
+    items = draw(estimate_fig, load_run(synth(name)))
+    assert isinstance(items[0], Skipped)
+    assert "slq" in items[0].reason
+
+
+def test_slq_report_builds_every_figure(synth, tmp_path):
+    out = str(tmp_path / "rep")
+    index, made, skipped, errors = report.build(synth("slq"), out)
+    assert errors == []
+    assert {"census", "index_energy", "index_estimate", "spectra", "facts"} <= set(made)
+    page = open(index, encoding="utf-8").read()
+    assert "index_estimate.png" in page and "SLQ" in page
