@@ -347,3 +347,120 @@ def test_slq_report_builds_every_figure(synth, tmp_path):
     assert {"census", "index_energy", "index_estimate", "spectra", "facts"} <= set(made)
     page = open(index, encoding="utf-8").read()
     assert "index_estimate.png" in page and "SLQ" in page
+
+
+from saddlescope_report import sharpness as sharpness_fig  # noqa: E402
+
+
+def test_stability_limits():
+    lim = sharpness_fig.stability_limit
+    assert lim("gd", {"lr": 0.8}, 0.8) == (pytest.approx(2.5), "2/lr")
+    assert lim("gd", {"lr": 1.0, "weight_decay": 0.5}, 1.0) == (pytest.approx(1.5),
+                                                                "2/lr − wd")
+    v, f = lim("momentum", {"lr": 0.1, "momentum": 0.9}, 0.1)
+    assert v == pytest.approx(38.0) and f.startswith("(2 + 2μ)/lr") and "μ = 0.9" in f
+    # momentum's documented default is 0.9 (docs/experiment.md)
+    assert lim("momentum", {"lr": 0.1}, 0.1)[0] == pytest.approx(38.0)
+    # Heavy ball with dampening tau: lr (1 - tau) lambda < 2 + 2 mu.
+    assert lim("momentum", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3}, 0.1)[0] == \
+        pytest.approx(3.8 / 0.07)
+    # Nesterov: lr lambda < (2 + 2 mu) / (1 + 2 mu).
+    assert lim("momentum", {"lr": 0.1, "momentum": 0.5, "nesterov": True}, 0.1)[0] == \
+        pytest.approx(15.0)
+    for kind in ("adam", "rmsprop", "adagrad", "adamw", "nadam", "radam"):
+        v, why = lim(kind, {"lr": 0.01}, 0.01)
+        assert v is None and "preconditioned" in why
+    assert lim("langevin", {"lr": 0.01}, 0.01)[0] is None
+    assert lim("gd", {"lr": 0.0}, 0.0)[0] is None
+
+
+def _iterate(h, mu, tau=0.0, nesterov=False, steps=3000):
+    """torch.optim.SGD's update on f = x^2 / 2 with lr = h (docs/experiment.md "Update
+    rules"); True when it stays bounded."""
+    x, b = 1.0, None
+    for _ in range(steps):
+        g = x
+        b = g if b is None else mu * b + (1 - tau) * g
+        x -= h * (g + mu * b if nesterov else b)
+        if abs(x) > 1e6:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("cfg", [{"momentum": 0.9}, {"momentum": 0.5, "dampening": 0.3},
+                                 {"momentum": 0.6, "nesterov": True}, {"momentum": 0.0}])
+def test_stability_limits_match_the_update_rule(cfg):
+    """Just below the limit the update on a quadratic of curvature 1 converges, just above
+    it diverges."""
+    limit, _ = sharpness_fig.stability_limit("momentum", {"lr": 1.0, **cfg}, 1.0)
+    args = (cfg.get("momentum", 0.9), cfg.get("dampening", 0.0), cfg.get("nesterov", False))
+    assert _iterate(limit * 0.98, *args) and not _iterate(limit * 1.02, *args)
+
+
+def _panels(fig):
+    return {a.get_title(loc="left").split(" (")[0]: a for a in fig.axes
+            if a.get_title(loc="left")}
+
+
+def test_sharpness_figure_lines_medians_and_limits(synth):
+    run = load_run(synth("eos"))
+    items = draw(sharpness_fig, run)
+    made = items[0]
+    assert isinstance(made, Made) and made.name == "sharpness"
+    panels = _panels(made.fig)
+    assert list(panels) == run.labels
+    steps = np.arange(21) * 50
+    for o, label in enumerate(run.labels):
+        ax = panels[label]
+        thin = [ln for ln in ax.get_lines() if ln.get_linewidth() == 0.8]
+        assert len(thin) == 3
+        thick = [ln for ln in ax.get_lines() if ln.get_linewidth() == 2.2]
+        assert len(thick) == 1
+        top = np.asarray(run.sharpness[o, :, :, 0])
+        n = np.sum(np.isfinite(top), axis=0)
+        want = np.where(n >= 2, np.nanmedian(top, axis=0), np.nan)
+        assert np.allclose(thick[0].get_xdata(), steps)
+        assert np.allclose(thick[0].get_ydata(), want, equal_nan=True)
+    # The limits: dashed where near the data, named where far above, none for adam.
+    dashed = {label: [ln for ln in panels[label].get_lines() if ln.get_linestyle() == "--"]
+              for label in run.labels}
+    assert dashed["gd-1.0"][0].get_ydata()[0] == pytest.approx(2.0)
+    assert dashed["gd-1.0"][0].get_label() == "2/lr = 2"
+    assert dashed["gd-wd"][0].get_ydata()[0] == pytest.approx(1.5)
+    assert dashed["gd-wd"][0].get_label() == "2/lr − wd = 1.5"
+    assert not dashed["gd-0.1"] and not dashed["momentum"] and not dashed["adam"]
+    texts = {label: " ".join(t.get_text() for t in panels[label].texts)
+             for label in run.labels}
+    assert "2/lr = 20: far above" in texts["gd-0.1"]
+    assert "(2 + 2μ)/lr, μ = 0.9 = 38" in texts["momentum"]
+    assert "no stability line" in texts["adam"]
+    assert "No line for adam" in made.caption and "Cohen et al. 2021" in made.caption
+    # The diverged trajectory (gd-1.0, trajectory 2) stops at step 420.
+    thin = [ln for ln in panels["gd-1.0"].get_lines() if ln.get_linewidth() == 0.8]
+    assert np.all(np.isnan(thin[2].get_ydata()[steps > 420]))
+    close(items)
+
+
+def test_sharpness_no_titles_keeps_panel_names(synth):
+    run = load_run(synth("eos"))
+    items = draw(sharpness_fig, run, FigureOptions(titles=False))
+    fig = items[0].fig
+    assert getattr(fig, "_suptitle", None) is None
+    names = [a.get_title(loc="left") for a in fig.axes if a.get_title(loc="left")]
+    assert names[0].startswith("(a) gd-0.1")
+    close(items)
+
+
+@pytest.mark.parametrize("name", ["dw", "slq", "finder_only"])
+def test_sharpness_skipped_without_the_file(synth, name):
+    items = draw(sharpness_fig, load_run(synth(name)))
+    assert isinstance(items[0], Skipped) and "sharpness_every" in items[0].reason
+
+
+def test_sharpness_report_builds(synth, tmp_path):
+    out = str(tmp_path / "rep")
+    index, made, skipped, errors = report.build(synth("eos"), out)
+    assert errors == []
+    assert "sharpness" in made and "curves" in made
+    assert os.path.exists(os.path.join(out, "sharpness.png"))
+    assert made.index("sharpness") == made.index("curves") + 1
