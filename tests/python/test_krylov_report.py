@@ -464,3 +464,61 @@ def test_sharpness_report_builds(synth, tmp_path):
     assert "sharpness" in made and "curves" in made
     assert os.path.exists(os.path.join(out, "sharpness.png"))
     assert made.index("sharpness") == made.index("curves") + 1
+
+
+from saddlescope_report import census as census_fig  # noqa: E402
+from saddlescope_report import index_energy as ie_fig  # noqa: E402
+from saddlescope_report import tables  # noqa: E402
+
+
+def test_lanczos_census_says_uncertified_indices_are_lower_bounds(synth):
+    run = load_run(synth("lanczos"))
+    cap, header, rows = tables.census(run)
+    assert "Lower bounds" in cap and "16 of the 48 points are not certified" in cap
+    assert "index_is_lower_bound" in cap and "certified_points = 32" in cap
+    facts = dict(tables.run_facts(run)[2])
+    assert facts["certification"].startswith("lanczos: 32 of 48 points certified")
+    rules = dict(tables.tolerances(run)[2])
+    assert rules["eigensolver"].startswith("lanczos (k = 4, lanczos_steps = 59) in f64")
+    items = draw(census_fig, run)
+    made = items[0]
+    assert "Lower bounds" in made.caption
+    xlabels = {a.get_xlabel() for a in made.fig.axes if a.get_xlabel()}
+    assert xlabels == {"index k (16 of 48 points: lower bounds from Ritz values)"}
+    close(items)
+    items = draw(ie_fig, run)
+    assert "Lower bounds" in items[0].caption
+    close(items)
+
+
+def test_slq_census_lower_bounds_point_to_the_estimates(synth):
+    run = load_run(synth("slq"))
+    assert "48 of the 48 points are not certified" in tables.census(run)[0]
+    items = draw(ie_fig, run)
+    assert "index_estimate figure" in items[0].caption
+    close(items)
+    items = draw(census_fig, run)
+    assert {a.get_xlabel() for a in items[0].fig.axes if a.get_xlabel()} == \
+        {"index k (lower bounds from Ritz values)"}
+    close(items)
+
+
+def test_all_certified_census_says_counts_are_exact(synth_copy):
+    d = synth_copy("lanczos")
+    s = json.load(open(f"{d}/summary.json"))
+    s["census"]["index_is_lower_bound"] = False
+    s["census"]["certified_points"] = 48
+    json.dump(s, open(f"{d}/summary.json", "w"))
+    run = load_run(d)
+    cap = tables.census(run)[0]
+    assert "every point was certified" in cap and "Lower bounds" not in cap
+    items = draw(census_fig, run)
+    assert {a.get_xlabel() for a in items[0].fig.axes if a.get_xlabel()} == {"index k"}
+    close(items)
+
+
+def test_eigh_census_has_no_certification_note(synth):
+    run = load_run(synth("dw"))
+    assert tables.index_bound_note(run) is None
+    assert "certification" not in dict(tables.run_facts(run)[2])
+    assert "Lower bounds" not in tables.census(run)[0]
