@@ -39,7 +39,8 @@ ADAPTIVE = ("adagrad", "rmsprop", "adam", "adamw", "nadam", "radam")
 
 
 def stability_limit(kind, cfg, lr):
-    """(limit on the largest eigenvalue, formula) for the optimizer, or (None, why not).
+    """(limit on the largest eigenvalue, formula, its parameters as text) for the
+    optimizer, or (None, why not, "").
 
     cfg: its config.toml [[optimizer]] table (lr, weight_decay, momentum, dampening,
     nesterov; defaults as docs/experiment.md lists them)."""
@@ -48,25 +49,27 @@ def stability_limit(kind, cfg, lr):
     wd = _num(cfg.get("weight_decay"), 0.0)
     if kind in ADAPTIVE:
         return None, (f"{kind} (adaptive: its limit is on the preconditioned sharpness, "
-                      "which sharpness.npy does not hold)")
+                      "which sharpness.npy does not hold)"), ""
     if kind not in ("gd", "momentum"):
-        return None, f"{kind} (no limit derived for its update)"
+        return None, f"{kind} (no limit derived for its update)", ""
     if not (math.isfinite(lr) and lr > 0):
-        return None, f"{kind} (lr = {style.fmt_num(lr)})"
+        return None, f"{kind} (lr = {style.fmt_num(lr)})", ""
     minus = " − wd" if wd else ""
+    wd_text = f"wd = {style.fmt_num(wd)}" if wd else ""
     if kind == "gd":
-        return 2 / lr - wd, "2/lr" + minus
+        return 2 / lr - wd, "2/lr" + minus, wd_text
     mu = _num(cfg.get("momentum"), 0.9)  # the documented default (docs/experiment.md)
     tau = _num(cfg.get("dampening"), 0.0)
-    params = f", μ = {style.fmt_num(mu)}" + (f", τ = {style.fmt_num(tau)}" if tau else "")
+    params = ", ".join(x for x in (f"μ = {style.fmt_num(mu)}",
+                                   f"τ = {style.fmt_num(tau)}" if tau else "", wd_text) if x)
     if cfg.get("nesterov") is True:  # torch allows Nesterov with dampening 0 only
         return (2 + 2 * mu) / ((1 + 2 * mu) * lr) - wd, \
-            "(2 + 2μ)/((1 + 2μ) lr)" + minus + params
+            "(2 + 2μ)/((1 + 2μ) lr)" + minus, params + ", Nesterov"
     if tau >= 1:
-        return None, f"{kind} (dampening = 1 takes no step)"
+        return None, f"{kind} (dampening = 1 takes no step)", ""
     if tau:
-        return (2 + 2 * mu) / (lr * (1 - tau)) - wd, "(2 + 2μ)/(lr (1 − τ))" + minus + params
-    return (2 + 2 * mu) / lr - wd, "(2 + 2μ)/lr" + minus + params
+        return (2 + 2 * mu) / (lr * (1 - tau)) - wd, "(2 + 2μ)/(lr (1 − τ))" + minus, params
+    return (2 + 2 * mu) / lr - wd, "(2 + 2μ)/lr" + minus, params
 
 
 def _median(v, least):
@@ -96,7 +99,10 @@ def make(run, opts=None):
     stride = max(1, -(-m // MAX_MEASUREMENTS))
     steps = (np.arange(m) * every)[::stride]
     least = max(1, math.ceil(rt / 2))
-    ncol = min(nopt, MAX_COLUMNS)
+    # Columns that fit the width (--size): about 1.9 in per panel at least.
+    size = style._SIZE[0]
+    fit = max(1, int((size[0] - 0.6) // 1.9)) if size is not None else MAX_COLUMNS
+    ncol = min(nopt, MAX_COLUMNS, fit)
     blocks = -(-nopt // ncol)
     fig = style.figure((1.2 + 3.3 * ncol, 0.9 + 4.1 * blocks), min_height=0.9 + 3.6 * blocks)
     ratios = [0.12]
@@ -126,21 +132,24 @@ def make(run, opts=None):
         low_ax.plot(steps, _median(low, least), color=color, linewidth=1.8, alpha=0.75)
         kind = run.kinds[o] if o < len(run.kinds) else "?"
         cfg = run.optimizer_config[o] if o < len(run.optimizer_config) else {}
-        lim, formula = stability_limit(kind, cfg, run.lrs[o] if o < len(run.lrs) else None)
+        lim, formula, params = stability_limit(kind, cfg, run.lrs[o] if o < len(run.lrs)
+                                               else None)
         tv = top[np.isfinite(top)]
         logy = tv.size and np.all(tv > 0) and tv.max() / tv.min() > 30
         if lim is not None:
-            limits.append((label, formula, lim))
+            value = f"{formula} = {style.fmt_num(lim, 4)}"
+            limits.append((label, value + (f" ({params})" if params else "")))
             shown_max = float(tv.max()) if tv.size else lim
             if lim > 0 and lim <= FAR * max(shown_max, 1e-300):
                 ax.axhline(lim, color="black", linestyle="--", linewidth=1.1,
-                           label=f"{formula} = {style.fmt_num(lim, 4)}")
+                           label=value + (f"\n({params})" if params else ""))
                 ax.legend(loc="lower right", fontsize=7.5, handlelength=1.8)
             else:
                 where = "above" if lim > 0 else "below"
-                ax.annotate(f"{formula} = {style.fmt_num(lim, 4)}: far {where} the axis",
-                            xy=(0.98, 0.04), xycoords="axes fraction", ha="right",
-                            va="bottom", fontsize=7.5, color="#333333")
+                ax.annotate(f"{value}\n" + (f"({params}) " if params else "")
+                            + f"far {where} the axis", xy=(0.98, 0.04),
+                            xycoords="axes fraction", ha="right", va="bottom", fontsize=7.5,
+                            color="#333333")
         else:
             notes.append(formula)
             ax.annotate("no stability line", xy=(0.98, 0.04), xycoords="axes fraction",
@@ -154,7 +163,7 @@ def make(run, opts=None):
         style.label_title(ax, f"{label} ({kind}, lr = {style.fmt_num(lr)})", fontsize=9)
         if c == 0:
             ax.set_ylabel("largest eigenvalue\n(sharpness)" + (" (log)" if logy else ""))
-            low_ax.set_ylabel("smallest eigenvalue" + (" (symlog)" if low_scale == "symlog"
+            low_ax.set_ylabel("smallest eigenvalue" + ("\n(symlog)" if low_scale == "symlog"
                                                        else ""))
         elif logy:
             ax.set_ylabel("(log)")
@@ -193,8 +202,7 @@ def make(run, opts=None):
                "rises to about 2/lr and hovers there while the loss keeps falling: the "
                "edge of stability (Cohen et al. 2021).")
     if limits:
-        caption += " Limits: " + "; ".join(f"{lab} {formula} = {style.fmt_num(v, 4)}"
-                                           for lab, formula, v in limits) + "."
+        caption += " Limits: " + "; ".join(f"{lab}: {text}" for lab, text in limits) + "."
     if notes:
         caption += " No line for " + "; ".join(notes) + "."
     if stride > 1:

@@ -354,11 +354,11 @@ from saddlescope_report import sharpness as sharpness_fig  # noqa: E402
 
 def test_stability_limits():
     lim = sharpness_fig.stability_limit
-    assert lim("gd", {"lr": 0.8}, 0.8) == (pytest.approx(2.5), "2/lr")
+    assert lim("gd", {"lr": 0.8}, 0.8) == (pytest.approx(2.5), "2/lr", "")
     assert lim("gd", {"lr": 1.0, "weight_decay": 0.5}, 1.0) == (pytest.approx(1.5),
-                                                                "2/lr − wd")
-    v, f = lim("momentum", {"lr": 0.1, "momentum": 0.9}, 0.1)
-    assert v == pytest.approx(38.0) and f.startswith("(2 + 2μ)/lr") and "μ = 0.9" in f
+                                                                "2/lr − wd", "wd = 0.5")
+    assert lim("momentum", {"lr": 0.1, "momentum": 0.9}, 0.1) == (pytest.approx(38.0),
+                                                                  "(2 + 2μ)/lr", "μ = 0.9")
     # momentum's documented default is 0.9 (docs/experiment.md)
     assert lim("momentum", {"lr": 0.1}, 0.1)[0] == pytest.approx(38.0)
     # Heavy ball with dampening tau: lr (1 - tau) lambda < 2 + 2 mu.
@@ -368,7 +368,7 @@ def test_stability_limits():
     assert lim("momentum", {"lr": 0.1, "momentum": 0.5, "nesterov": True}, 0.1)[0] == \
         pytest.approx(15.0)
     for kind in ("adam", "rmsprop", "adagrad", "adamw", "nadam", "radam"):
-        v, why = lim(kind, {"lr": 0.01}, 0.01)
+        v, why, _ = lim(kind, {"lr": 0.01}, 0.01)
         assert v is None and "preconditioned" in why
     assert lim("langevin", {"lr": 0.01}, 0.01)[0] is None
     assert lim("gd", {"lr": 0.0}, 0.0)[0] is None
@@ -392,7 +392,7 @@ def _iterate(h, mu, tau=0.0, nesterov=False, steps=3000):
 def test_stability_limits_match_the_update_rule(cfg):
     """Just below the limit the update on a quadratic of curvature 1 converges, just above
     it diverges."""
-    limit, _ = sharpness_fig.stability_limit("momentum", {"lr": 1.0, **cfg}, 1.0)
+    limit, _, _ = sharpness_fig.stability_limit("momentum", {"lr": 1.0, **cfg}, 1.0)
     args = (cfg.get("momentum", 0.9), cfg.get("dampening", 0.0), cfg.get("nesterov", False))
     assert _iterate(limit * 0.98, *args) and not _iterate(limit * 1.02, *args)
 
@@ -427,12 +427,12 @@ def test_sharpness_figure_lines_medians_and_limits(synth):
     assert dashed["gd-1.0"][0].get_ydata()[0] == pytest.approx(2.0)
     assert dashed["gd-1.0"][0].get_label() == "2/lr = 2"
     assert dashed["gd-wd"][0].get_ydata()[0] == pytest.approx(1.5)
-    assert dashed["gd-wd"][0].get_label() == "2/lr − wd = 1.5"
+    assert dashed["gd-wd"][0].get_label() == "2/lr − wd = 1.5\n(wd = 0.5)"
     assert not dashed["gd-0.1"] and not dashed["momentum"] and not dashed["adam"]
     texts = {label: " ".join(t.get_text() for t in panels[label].texts)
              for label in run.labels}
-    assert "2/lr = 20: far above" in texts["gd-0.1"]
-    assert "(2 + 2μ)/lr, μ = 0.9 = 38" in texts["momentum"]
+    assert texts["gd-0.1"] == "2/lr = 20\nfar above the axis"
+    assert texts["momentum"] == "(2 + 2μ)/lr = 38\n(μ = 0.9) far above the axis"
     assert "no stability line" in texts["adam"]
     assert "No line for adam" in made.caption and "Cohen et al. 2021" in made.caption
     # The diverged trajectory (gd-1.0, trajectory 2) stops at step 420.
@@ -522,3 +522,20 @@ def test_eigh_census_has_no_certification_note(synth):
     assert tables.index_bound_note(run) is None
     assert "certification" not in dict(tables.run_facts(run)[2])
     assert "Lower bounds" not in tables.census(run)[0]
+
+
+def test_sharpness_narrow_size_wraps_columns(synth, tmp_path):
+    """--size 7,4: three columns (about 1.9 in each), two blocks, laid out without
+    collapsed axes."""
+    import warnings
+    run = load_run(synth("eos"))
+    opts = FigureOptions(size=(7.0, 4.0), dpi=40)
+    items = draw(sharpness_fig, run, opts)
+    fig = items[0].fig
+    tops = list(_panels(fig).values())
+    assert len({round(a.get_position().x0, 3) for a in tops}) == 3
+    assert fig.get_size_inches()[1] >= 0.9 + 3.6 * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig.savefig(str(tmp_path / "s.png"), dpi=40)
+    close(items)
