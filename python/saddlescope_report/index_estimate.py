@@ -70,7 +70,8 @@ def make(run, opts=None):
     keep = np.zeros(pts["_rows"], bool)
     keep[np.nonzero(ok)[0][shown]] = True
 
-    fig = style.figure((8.6, 5.0))
+    # With --size, tall enough for the legend's rows and the panel.
+    fig = style.figure((8.6, 5.0), min_height=4.6)
     gs = fig.add_gridspec(2, 1, height_ratios=[0.2, 1])
     ax = fig.add_subplot(gs[1, 0])
     handles = []
@@ -105,11 +106,11 @@ def make(run, opts=None):
     if n_lb:
         handles.append(Line2D([], [], linestyle="none", marker="_", markersize=11,
                               markeredgewidth=1.8, color="#444444",
-                              label=f"index / N from Ritz values: lower bound ({n_lb:,})"))
+                              label=f"index / N: Ritz lower bound ({n_lb:,})"))
     if n_ex:
         handles.append(Line2D([], [], linestyle="none", marker="x", markersize=6,
                               markeredgewidth=1.3, color="#444444",
-                              label=f"index / N: exact, certified ({n_ex:,})"))
+                              label=f"index / N: certified, exact ({n_ex:,})"))
     xv = x[ok]
     if run.is_pspin:
         p = int(run.objective_config.get("p", 3))
@@ -119,8 +120,7 @@ def make(run, opts=None):
         E = np.linspace(lo - pad, hi + pad, 600)
         th = pspin_alpha(E, p)
         ln, = ax.plot(E, th, color="#b2182b", linewidth=1.4, zorder=2,
-                      label=f"theory α(E): semicircle of radius 2√{p * (p - 1)} centred at "
-                      f"−{p}E, fraction below 0")
+                      label="theory α(E) (semicircle law)")
         handles.append(ln)
         ys.append(th)
         if lo - pad <= eth <= hi + pad:
@@ -141,10 +141,10 @@ def make(run, opts=None):
     sec.set_ylabel("index")
     from matplotlib.ticker import MaxNLocator
     sec.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-    ax.set_title(f"SLQ index estimate and the Ritz lower bound, {n_points:,} points",
-                 loc="left")
+    ax.set_title(f"SLQ estimate and Ritz count ({n_points:,} points)", loc="left")
+    # A narrow --size: one entry per legend row (the labels are wider than half of it).
     style.legend_row(fig.add_subplot(gs[0, 0]), handles, [h.get_label() for h in handles],
-                     ncols=2)
+                     ncols=1 if fig.get_figwidth() < 6.5 else None)
     fig.suptitle(style.run_title(run, "Index estimate (SLQ) against the value at the point"),
                  x=0.01, ha="left", fontsize=10.5)
     cen = run.census if isinstance(run.census, dict) else {}
