@@ -121,13 +121,25 @@ def _index_bars(ax, idx, weights_by_source, crit, sources, kmin, kmax, binned, e
     return np.concatenate(heights) if heights else np.array([])
 
 
-def _finish_count_axis(ax, heights, kmin, kmax, binned, ylabel):
+def index_label(run):
+    """The index axis label; for a census by lanczos or slq with uncertified points it
+    says that the indices are lower bounds (docs/experiment.md "Counts and
+    certification")."""
+    b = run.index_bound()
+    if b is None or not b[0]:
+        return "index k"
+    lower, cert, n = b
+    return (f"index k ({n - cert:,} of {n:,} points: lower bounds from Ritz values)"
+            if cert else "index k (lower bounds from Ritz values)")
+
+
+def _finish_count_axis(ax, heights, kmin, kmax, binned, ylabel, xlabel="index k"):
     logy = log_counts(ax, heights)
     if logy:
         ax.set_ylim(0.6, float(np.max(heights)) * 2.0)
     else:
         ax.set_ylim(0, float(np.max(heights)) * 1.08 if np.max(heights) > 0 else 1)
-    ax.set_xlabel("index k")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel + (" (log)" if logy else ""))
     if not binned and kmax - kmin + 1 <= 25:
         ax.set_xticks(np.arange(kmin, kmax + 1))
@@ -183,7 +195,7 @@ def make(run, opts=None):
         ax_d.plot(ks, law, linestyle="none", marker="_", markersize=16, color="black",
                   markeredgewidth=2, label="closed form C(N,k)·2^(N−k)")
         h = np.concatenate([h, law])
-    _finish_count_axis(ax_d, h, kmin, kmax, binned, what)
+    _finish_count_axis(ax_d, h, kmin, kmax, binned, what, index_label(run))
     ax_d.set_title(f"(a) {what} per index (each once)" if panels else
                    f"{what} per index", loc="left")
 
@@ -200,7 +212,7 @@ def make(run, opts=None):
     if panels:
         ax_w = fig.add_subplot(gs[1, 1])
         hw = _index_bars(ax_w, v, mult, crit, sources, kmin, kmax, binned, edges, hatch)
-        _finish_count_axis(ax_w, hw, kmin, kmax, binned, "findings")
+        _finish_count_axis(ax_w, hw, kmin, kmax, binned, "findings", index_label(run))
         ax_w.set_title("(b) weighted by multiplicity (each finding)", loc="left")
 
         ax_m = fig.add_subplot(gs[1, 2])
@@ -220,7 +232,7 @@ def make(run, opts=None):
         else:
             ax_m.set_ylim(0, float(m.max()) * 1.1 + 0.5)
         ax_m.set_xlim(kmin - 0.5, kmax + 0.5)
-        ax_m.set_xlabel("index k")
+        ax_m.set_xlabel(index_label(run))
         ax_m.set_ylabel("multiplicity (times found)")
         if kmax - kmin + 1 <= 25:
             ax_m.set_xticks(np.arange(kmin, kmax + 1))
@@ -260,4 +272,8 @@ def make(run, opts=None):
                     "the closed form C(N, k)·2^(N−k) (k coordinates at the local maximum).")
     if n_failed:
         caption += f" {n_failed} point(s) whose eigen-solve failed are not counted."
+    from .tables import index_bound_note
+    note = index_bound_note(run)
+    if note:
+        caption += " " + note
     return [Made("census", title, caption, fig)]

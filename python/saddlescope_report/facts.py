@@ -9,8 +9,8 @@ from . import style, tables
 from .result import Made
 
 KEEP = ("experiment", "objective", "N (parameters)", "starts", "trajectories", "stopping",
-        "precision", "backend", "timings", "trajectory-steps / s", "census", "saddle fraction",
-        "finder")
+        "precision", "backend", "timings", "trajectory-steps / s", "census", "certification",
+        "saddle fraction", "finder")
 SHORT = {"saddle fraction among critical": "saddle fraction\n(critical)",
          "index fraction α: median (q25 – q75)": "α median\n(q25 – q75)",
          "findings (Σ multiplicity)": "findings\n(Σ mult.)",
@@ -72,9 +72,12 @@ def make(run, opts=None):
                 cell.set_height(cell.get_height() * 1.6)
             if c == 0:
                 cell.get_text().set_horizontalalignment("left")
+        bound = run.index_bound()
         ax2.set_title("census: class counts per source and per optimizer"
                       + (" (distinct points; multiplicity-weighted in brackets)"
-                         if "distinct points" in header else ""), loc="left", fontsize=9)
+                         if "distinct points" in header else "")
+                      + ("; indices of uncertified points are lower bounds"
+                         if bound and bound[0] else ""), loc="left", fontsize=9)
     fig.suptitle(style.run_title(run, "Run facts"), x=0.01, ha="left", fontsize=10.5)
     return [Made("facts", "Run facts (image)", "The run facts and the census table as an "
                  "image, for slides; the tables above hold the same numbers.", fig)]

@@ -177,7 +177,8 @@ def _panel(ax, run, table, bins, dots_x, dots_a, field, handles):
                       else "f at the point")
     ax.set_ylabel("index fraction α = index / " + ("(N − 1)" if run.is_pspin else "N"))
     sec = ax.secondary_yaxis("right", functions=(lambda a: a * N, lambda k: k / N))
-    sec.set_ylabel("index k")
+    sec.set_ylabel("index k" + (" (lower bounds)" if (run.index_bound() or (False,))[0]
+                                else ""))
     from matplotlib.ticker import MaxNLocator
     sec.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     return series
@@ -247,4 +248,10 @@ def make(run, opts=None):
     if len(panels) > 1:
         caption += (" (b) The same against the field value f_field = f − μ/2‖x‖² "
                     "(census.index_energy_field), without the confining bowl.")
+    from .tables import index_bound_note
+    note = index_bound_note(run)
+    if note:
+        caption += " " + note
+        if run.index_bound()[0] and np.any(np.isfinite(run.points["index_estimate"])):
+            caption += " The index_estimate figure shows the SLQ estimates beside them."
     return [Made("index_energy", title, caption, fig)]

@@ -14,10 +14,10 @@ from .options import DEFAULT
 from .rundir import is_sweep, load_run
 
 # Figure modules in page order; each make(run, opts) returns Made / Skipped items.
-FIGURE_MODULES = ("landscape", "curves", "optimizers", "census", "index_energy", "spectra",
-                  "facts")
-FIGURE_NAMES = ("landscape", "surface", "basins", "curves", "optimizers", "census",
-                "index_energy", "spectra", "facts")
+FIGURE_MODULES = ("landscape", "curves", "sharpness", "optimizers", "census", "index_energy",
+                  "index_estimate", "spectra", "facts")
+FIGURE_NAMES = ("landscape", "surface", "basins", "curves", "sharpness", "optimizers",
+                "census", "index_energy", "index_estimate", "spectra", "facts")
 EXTENSIONS = ("png", "svg", "pdf")
 
 

@@ -37,6 +37,11 @@ POINT_COLUMNS = ("point", "source", "optimizer", "trajectory", "step", "f", "gra
                  "n_zero", "n_pos", "lambda_min", "lambda_max", "class")
 # schema 2 additions to points.csv; distinct_id is required when distinct.csv exists
 POINT_COLUMNS_2 = ("distinct_id", "critical", "crit_threshold", "lambda_tol", "rho", "f_field")
+# The Krylov methods' columns (docs/run-directory.md "points.csv": present when summary.json
+# census.method is lanczos or slq; empty cells allowed, e.g. the estimates under lanczos)
+POINT_COLUMNS_KRYLOV = ("index_certified", "lanczos_steps", "converged", "index_estimate",
+                        "index_stderr", "trace_estimate", "trace_stderr")
+KRYLOV_METHODS = ("lanczos", "slq")
 DISTINCT_COLUMNS = ("distinct_id", "representative", "source", "optimizer", "f", "critical",
                     "index", "class", "multiplicity", "mult_stop", "mult_plateau",
                     "mult_critical")
@@ -274,7 +279,11 @@ class Run:
       finals [opt, B, dim], points (points.csv columns), distinct (distinct.csv columns,
       with "_mult_groups": the mult:<group> columns), finder (finder.csv columns),
       spectra [P, N], density (density.csv columns), census (summary.json census or None),
-      finder_kind, finder_starts (None without a finder).
+      finder_kind, finder_starts (None without a finder),
+      ritz [P, 2k, 2] (lanczos), quadrature [P, probes, lanczos_steps, 2] (slq),
+      sharpness [opt, rt, max_steps // sharpness_every + 1, 2], sharpness_every (0: off).
+    points has the Krylov columns (POINT_COLUMNS_KRYLOV) when the census method is lanczos
+    or slq (docs/run-directory.md "points.csv").
     """
 
     def file(self, name):
@@ -295,6 +304,38 @@ class Run:
     @property
     def finder_only(self):
         return not self.labels
+
+    @property
+    def census_method(self):
+        """summary.json census.method (eigh, inertia, lanczos, slq), or None."""
+        cen = self.census if isinstance(self.census, dict) else {}
+        m = cen.get("method")
+        return m if isinstance(m, str) else None
+
+    @property
+    def krylov(self):
+        """True when points.csv has the Krylov methods' columns (lanczos, slq)."""
+        return self.points is not None and "index_certified" in self.points
+
+    def index_bound(self):
+        """(lower_bound, certified, points) for a Krylov census: whether any index is a
+        lower bound (summary.json census.index_is_lower_bound, else points.csv's
+        index_certified), how many points were certified and how many were analysed;
+        None for eigh and inertia, whose counts are exact (docs/experiment.md "Counts and
+        certification")."""
+        if not self.krylov:
+            return None
+        pts = self.points
+        n_cert = int(np.sum(pts["index_certified"] > 0.5))
+        n = int(pts["_rows"])
+        cen = self.census if isinstance(self.census, dict) else {}
+        lb = cen.get("index_is_lower_bound")
+        if not isinstance(lb, bool):
+            lb = n_cert < n
+        cp = cen.get("certified_points")
+        if isinstance(cp, int) and not isinstance(cp, bool):
+            n_cert = cp
+        return lb, n_cert, n
 
     @property
     def crit_tol(self):
@@ -560,14 +601,26 @@ def load_run(path):
     if os.path.exists(f("points.csv")):
         pp = f("points.csv")
         required = POINT_COLUMNS + (("distinct_id",) if has_distinct else ())
-        pts = read_csv(pp, required,
-                       set(POINT_COLUMNS + POINT_COLUMNS_2) - {"source", "optimizer", "class"},
-                       text=("source", "optimizer", "class", "tol_rule"))
+        method = run.census_method
+        if method in KRYLOV_METHODS:  # docs/run-directory.md "points.csv": seven columns
+            required += POINT_COLUMNS_KRYLOV
+        try:
+            pts = read_csv(pp, required,
+                           set(POINT_COLUMNS + POINT_COLUMNS_2 + POINT_COLUMNS_KRYLOV)
+                           - {"source", "optimizer", "class"},
+                           text=("source", "optimizer", "class", "tol_rule"))
+        except RunDirError as e:
+            if method in KRYLOV_METHODS and "header lacks" in e.problem:
+                raise RunDirError(pp, f"{e.problem}; summary.json census.method = "
+                                  f"{method!r} writes {', '.join(POINT_COLUMNS_KRYLOV)}") \
+                    from None
+            raise
         _check_member(pp, "source", pts["source"], SOURCES, "source")
         _check_member(pp, "class", pts["class"], CLASSES, "class")
         if "tol_rule" in pts:
             rule = pts["tol_rule"]
             _check_member(pp, "tol_rule", rule[rule != ""], TOL_RULES, "tol_rule")
+        _check_krylov_columns(pp, pts)
         run.points = pts
     if has_distinct:
         dp = f("distinct.csv")
@@ -631,7 +684,110 @@ def load_run(path):
             raise RunDirError(f("density.csv"), f"line {i + 2}: negative density or a bin "
                               "with bin_hi < bin_lo")
         run.density = d
+    _load_krylov_arrays(run)
+    _load_sharpness(run, rcfg)
     return run
+
+
+def _check_krylov_columns(path, pts):
+    """points.csv's Krylov columns, where present: flags 0 or 1, step counts, standard
+    errors and index estimates not negative; empty cells allowed (docs/run-directory.md
+    "points.csv")."""
+    for col in ("index_certified", "converged"):
+        if col in pts:
+            v = pts[col]
+            bad = np.isfinite(v) & (v != 0) & (v != 1) | np.isinf(v)
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise RunDirError(path, f"line {i + 2}, column {col}: {v[i]:g} is not 0 or 1")
+    if "lanczos_steps" in pts:
+        v = pts["lanczos_steps"]
+        bad = ~np.isnan(v) & ~((v >= 0) & (v == np.round(v)) & np.isfinite(v))
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise RunDirError(path, f"line {i + 2}, column lanczos_steps: {v[i]:g} is not a "
+                              "step count")
+    for col in ("index_estimate", "index_stderr", "trace_stderr"):
+        if col in pts:
+            v = pts[col]
+            bad = ~np.isnan(v) & ~((v >= 0) & np.isfinite(v))
+            if np.any(bad):
+                i = int(np.argmax(bad))
+                raise RunDirError(path, f"line {i + 2}, column {col}: {v[i]:g} is negative "
+                                  "or not finite")
+
+
+def _census_setting(run, key):
+    """A Krylov setting (k, probes, lanczos_steps): summary.json census, else config.toml
+    [analysis]; None when neither holds an integer."""
+    for d in (run.census, run.config.get("analysis") if isinstance(run.config, dict) else None):
+        v = d.get(key) if isinstance(d, dict) else None
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    return None
+
+
+def _load_krylov_arrays(run):
+    """ritz.npy [points, 2k, 2] and quadrature.npy [points, probes, lanczos_steps, 2]
+    (docs/run-directory.md "ritz.npy and quadrature.npy")."""
+    f = run.file
+    run.ritz = run.quadrature = None
+    P = run.points["_rows"] if run.points is not None else None
+    if os.path.exists(f("ritz.npy")):
+        rp = f("ritz.npy")
+        r = _load_npy(rp, 3, "[points, 2k, 2]")
+        if P is None:
+            raise RunDirError(rp, "present without points.csv (its rows are points.csv's rows)")
+        k = _census_setting(run, "k")
+        if k is not None:
+            _expect_shape(rp, r, (P, 2 * k, 2), f"[points, 2k, 2] with k = {k}: the k lowest "
+                          "and k highest Ritz values and their residuals, one row per "
+                          "points.csv row")
+        else:
+            _expect_shape(rp, r, (P, r.shape[1] - r.shape[1] % 2, 2),
+                          "[points, 2k, 2], one row per points.csv row")
+        run.ritz = r
+    if os.path.exists(f("quadrature.npy")):
+        qp = f("quadrature.npy")
+        q = _load_npy(qp, 4, "[points, probes, lanczos_steps, 2]")
+        if P is None:
+            raise RunDirError(qp, "present without points.csv (its rows are points.csv's "
+                              "rows)")
+        probes = _census_setting(run, "probes")
+        steps = _census_setting(run, "lanczos_steps")
+        _expect_shape(qp, q, (P, probes if probes is not None else q.shape[1],
+                              steps if steps is not None else q.shape[2], 2),
+                      f"[points, probes{f' = {probes}' if probes is not None else ''}, "
+                      f"lanczos_steps{f' = {steps}' if steps is not None else ''}, 2]: each "
+                      "probe's quadrature nodes and weights, one row per points.csv row")
+        run.quadrature = q
+
+
+def _load_sharpness(run, rcfg):
+    """sharpness.npy [optimizers, record_trajectories, max_steps // sharpness_every + 1, 2]
+    (docs/run-directory.md "sharpness.npy"; run.sharpness_every from config.toml)."""
+    f = run.file
+    run.sharpness = None
+    every = rcfg.get("sharpness_every", 0)
+    run.sharpness_every = every if isinstance(every, int) and not isinstance(every, bool) \
+        and every > 0 else 0
+    sp = f("sharpness.npy")
+    if not os.path.exists(sp):
+        return
+    a = _load_npy(sp, 4, "[optimizers, record_trajectories, max_steps / sharpness_every + 1, "
+                  "2]")
+    if not run.sharpness_every:
+        raise RunDirError(sp, f"present, but config.toml has run.sharpness_every = {every!r} "
+                          "(a positive step spacing is needed to read it)")
+    nopt = len(run.labels)
+    rt = run.curves.shape[1] if run.curves is not None else min(run.record_trajectories,
+                                                                 run.trajectories)
+    m = run.max_steps // run.sharpness_every + 1
+    _expect_shape(sp, a, (nopt, rt, m, 2),
+                  f"[optimizers, record_trajectories, max_steps / sharpness_every + 1 = "
+                  f"{run.max_steps} / {run.sharpness_every} + 1, 2]: (largest, smallest) "
+                  "eigenvalue of the recorded trajectories")
+    run.sharpness = a
 
 
 def quantile_fields(q):

@@ -14,6 +14,13 @@ Overlays: for the goe-quadratic the semicircle on [-2 sigma, 2 sigma]; for
 the p-spin the average over the group's points of semicircles of radius
 2 sqrt(p (p - 1)) centred at -p E (E = the point's energy per spin), the law
 of the Riemannian Hessian at energy E (docs/experiment.md).
+
+Under census.method = "slq" there is no spectra.npy: density.csv holds the
+pooled quadratures broadened by Gaussians of one bin width, in groups
+<optimizer>/<source>/<class> (docs/run-directory.md "spectra.npy and
+density.csv"). Those are drawn with a logarithmic density axis only, as SLQ
+densities are usually drawn (Ghorbani et al. 2019; PyHessian), down to
+SLQ_FLOOR of the highest density.
 """
 
 import math
@@ -23,12 +30,13 @@ import numpy as np
 from . import style
 from .landscape_math import semicircle
 from .result import Made, Skipped
-from .rundir import CLASSES
+from .rundir import CLASSES, SOURCES
 
 MAX_GROUPS = 10
 MIN_BINS, MAX_BINS = 10, 200
 SYMLOG_SPAN = 1e3      # auto: symlog when max |lambda| / (25th percentile of |lambda|) exceeds it
 MAX_DECADES = 10       # the symlog axis shows at most this many decades inside max |lambda|
+SLQ_FLOOR = 1e-8       # slq: the log density axis reaches down to this fraction of the peak
 
 
 # ---------------------------------------------------------------------------
@@ -163,7 +171,29 @@ def _group_values(run):
     return out
 
 
-def _theory(run, group):
+def split_group(group, three_part):
+    """(optimizer or finder, source or None, class) of a density.csv group: <optimizer>/
+    <class>, or under slq <optimizer>/<source>/<class> (docs/run-directory.md "spectra.npy
+    and density.csv"). The class and the source are split from the right, so a label with
+    "/" in it stays whole."""
+    rest, _, cls = group.rpartition("/")
+    if three_part:
+        opt, _, src = rest.rpartition("/")
+        if src in SOURCES and opt:
+            return opt, src, cls
+    return rest, None, cls
+
+
+def _group_rows(run, group, three_part):
+    """Boolean mask of the points.csv rows of a group."""
+    opt, src, cls = split_group(group, three_part)
+    m = (run.points["optimizer"] == opt) & (run.points["class"] == cls)
+    if src is not None:
+        m &= run.points["source"] == src
+    return m
+
+
+def _theory(run, group, three_part=False):
     """(label, callable lam -> density, (lo, hi)) of the law to overlay, or None."""
     oc = run.objective_config
     if run.kind == "goe-quadratic":
@@ -172,9 +202,7 @@ def _theory(run, group):
                 lambda lam: semicircle(lam, 0.0, 2 * sigma), (-2 * sigma, 2 * sigma))
     if run.kind == "p-spin" and run.points is not None:
         p = int(oc.get("p", 3))
-        opt, _, cls = group.rpartition("/")
-        m = (run.points["optimizer"] == opt) & (run.points["class"] == cls)
-        E = run.points["f"][m]
+        E = run.points["f"][_group_rows(run, group, three_part)]
         E = E[np.isfinite(E)]
         if E.size == 0:
             return None
@@ -197,10 +225,14 @@ def _theory(run, group):
 def make(run, opts=None):
     title = "Hessian spectra"
     if run.density is None and run.spectra is None:
+        method = run.census_method or "inertia"
         why = ("no census in this run" if run.points is None else
-               "the census used method = \"inertia\" (counts, no spectra)")
-        return [Skipped("spectra", title, f"{why}: add [analysis] with method = \"eigh\" to "
-                        "the experiment for eigenvalue histograms")]
+               f"the census used method = \"{method}\" (counts"
+               + (" and Ritz values in ritz.npy" if method == "lanczos" else "")
+               + ", no spectra)")
+        return [Skipped("spectra", title, f"{why}: add [analysis] with method = \"eigh\" "
+                        "(or \"slq\" for large N) to the experiment for eigenvalue "
+                        "densities")]
     from matplotlib.ticker import NullFormatter
 
     forced = opts.spectra_scale if opts is not None else "auto"
@@ -214,12 +246,16 @@ def make(run, opts=None):
         los = np.concatenate([g[1] for g in groups]) if groups else np.array([])
         scale = choose_scale(los, forced)
     groups = [g for g in groups if g[2].size and np.any(g[2] > 0)]
+    # slq: density.csv holds broadened quadratures in <optimizer>/<source>/<class> groups.
+    slq = not from_spectra and run.census_method == "slq"
     opt_order = {label: i for i, label in enumerate(run.labels)}
     cls_order = {c: i for i, c in enumerate(CLASSES)}
+    src_order = {c: i for i, c in enumerate(SOURCES)}
 
     def key(g):
-        opt, _, cls = g[0].rpartition("/")
-        return (opt_order.get(opt, len(opt_order)), opt, cls_order.get(cls, 99), cls)
+        opt, src, cls = split_group(g[0], slq)
+        return (opt_order.get(opt, len(opt_order)), opt, src_order.get(src, -1),
+                cls_order.get(cls, 99), cls)
 
     groups.sort(key=key)
     if not groups:
@@ -231,13 +267,15 @@ def make(run, opts=None):
         groups = groups[:MAX_GROUPS]
     npts = {}
     if run.points is not None:
-        for o, c in zip(run.points["optimizer"], run.points["class"]):
-            npts[f"{o}/{c}"] = npts.get(f"{o}/{c}", 0) + 1
+        for o, src, c in zip(run.points["optimizer"], run.points["source"],
+                             run.points["class"]):
+            g = f"{o}/{src}/{c}" if slq else f"{o}/{c}"
+            npts[g] = npts.get(g, 0) + 1
 
     symlog = scale[0] == "symlog"
     lo = min(g[1][0] for g in groups)
     hi = max(g[1][-1] for g in groups)
-    theories = {g[0]: _theory(run, g[0]) for g in groups}
+    theories = {g[0]: _theory(run, g[0], slq) for g in groups}
     for t in theories.values():
         if t is not None:
             lo, hi = min(lo, t[2][0]), max(hi, t[2][1])
@@ -256,11 +294,12 @@ def make(run, opts=None):
         xlim = (lo - 0.03 * span, hi + 0.03 * span)
 
     n = len(groups)
-    fig = style.figure((11, 1.5 + 1.75 * n), min_height=0.8 + 1.3 * n)
-    gs = fig.add_gridspec(n + 1, 2, height_ratios=[0.16] + [1] * n)
-    axes = np.empty((n, 2), dtype=object)
+    views = (True,) if slq else (False, True)  # log density only for slq
+    fig = style.figure((9 if slq else 11, 1.5 + 1.75 * n), min_height=0.8 + 1.3 * n)
+    gs = fig.add_gridspec(n + 1, len(views), height_ratios=[0.16] + [1] * n)
+    axes = np.empty((n, len(views)), dtype=object)
     for r in range(n):
-        for c in range(2):
+        for c in range(len(views)):
             axes[r, c] = fig.add_subplot(gs[r + 1, c], sharex=axes[0, 0] if r or c else None)
     if symlog:
         axes[0, 0].set_xscale("symlog", linthresh=scale[1])
@@ -271,11 +310,12 @@ def make(run, opts=None):
         color = cls_color.get(cls, "#555555")
         count = npts.get(g)
         label = f"{g}" + (f"  ({count} point{'s' if count != 1 else ''})" if count else "")
-        for c, logy in enumerate((False, True)):
+        for c, logy in enumerate(views):
             ax = axes[r, c]
             ax.stairs(dens, edges, fill=True, color=color, alpha=0.35, linewidth=0)
             ax.stairs(dens, edges, color=color, linewidth=1.0,
-                      label="histogram (colour = class)")
+                      label="SLQ density (colour = class)" if slq
+                      else "histogram (colour = class)")
             if zero_shown:
                 ax.axvline(0.0, color="black", linestyle="--", linewidth=0.9, label="λ = 0")
             t = theories[g]
@@ -296,12 +336,16 @@ def make(run, opts=None):
             if logy:
                 ax.set_yscale("log")
                 pos = dens[dens > 0]
-                ax.set_ylim(min(pos.min() / 3, pos.max() / 1e3), pos.max() * 3)
+                low = min(pos.min() / 3, pos.max() / 1e3)
+                if slq:  # the Gaussians' far tails reach far below anything of interest
+                    low = max(low, pos.max() * SLQ_FLOOR)
+                ax.set_ylim(low, pos.max() * 3)
                 ax.yaxis.set_minor_formatter(NullFormatter())
             else:
                 ax.set_ylim(0, None)
             ax.set_xlim(*xlim)
-            style.label_title(ax, f"{g}: log scale" if logy else label, fontsize=9)
+            style.label_title(ax, label if slq or not logy else f"{g}: log scale",
+                              fontsize=9)
             ax.set_ylabel(ylabel + (" (log)" if logy else ""))
             if r < n - 1:
                 ax.tick_params(labelbottom=False)
@@ -323,8 +367,20 @@ def make(run, opts=None):
     style.legend_row(fig.add_subplot(gs[0, :]), *axes[0, 0].get_legend_handles_labels())
     fig.suptitle(style.run_title(run, "Hessian eigenvalue densities per optimizer and class"),
                  x=0.01, ha="left", fontsize=10.5)
-    caption = ("Histogram of the Hessian eigenvalues of the analysed points, one row per "
-               "optimizer (or finder) and class; left linear, right log scale. ")
+    if slq:
+        caption = ("Stochastic Lanczos quadrature (SLQ) estimate of the Hessian eigenvalue "
+                   "density of the analysed points, one row per optimizer (or finder), "
+                   "source and class (density.csv): every probe's quadrature nodes "
+                   "(quadrature.npy) broadened by Gaussians of standard deviation one bin "
+                   "width, pooled over the group's points and probes; the densities "
+                   "integrate to 1 up to the cut tails. The density axis is logarithmic, "
+                   "as SLQ densities are usually drawn (Ghorbani et al. 2019, PyHessian), "
+                   f"down to {SLQ_FLOOR:.0e} of the highest density. The bumps are the "
+                   "quadrature nodes and the broadening, not structure of the spectrum: an "
+                   "isolated bump can be a single eigenvalue. ")
+    else:
+        caption = ("Histogram of the Hessian eigenvalues of the analysed points, one row per "
+                   "optimizer (or finder) and class; left linear, right log scale. ")
     if from_spectra and symlog:
         caption += (f"The eigenvalue axis is symmetric-logarithmic (linear within "
                     f"±{style.fmt_num(scale[1])}, logarithmic beyond"
@@ -336,8 +392,12 @@ def make(run, opts=None):
         caption += ("Recomputed from spectra.npy: each group's bins follow the "
                     "Freedman-Diaconis rule on its eigenvalues, with 0 on a bin edge; "
                     "densities integrate to 1. ")
-    else:
+    elif not slq:
         caption += "From density.csv (no spectra.npy): densities integrate to 1. "
+    if not from_spectra and symlog:
+        caption += (f"The eigenvalue axis is symmetric-logarithmic (linear within "
+                    f"±{style.fmt_num(scale[1])}, logarithmic beyond); the bins are "
+                    "density.csv's. ")
     caption += "The dashed line is λ = 0: eigenvalues left of it are descent directions."
     if run.kind == "goe-quadratic":
         caption += " The black curve is the Wigner semicircle the GOE spectrum tends to."

@@ -121,6 +121,9 @@ def run_facts(run):
             what = f"{fmt_num(cen.get('points'))} points"
         rows.append(("census", f"{what} by {cen.get('method', '-')} "
                      f"({cen.get('precision', '-')}): {counts or 'none'}"))
+        short = index_bound_note(run, short=True)
+        if short:
+            rows.append(("certification", short))
         crit = ("distinct critical points" if "distinct_points" in cen else "critical points")
         rows.append(("saddle fraction", (f"{sf:.4g}" if np.isfinite(sf) else "- (no critical "
                                          "points)")
@@ -268,7 +271,37 @@ def census(run):
                f"{run.schema}: duplicates not merged): class counts per source and per "
                "optimizer or finder; critical = points with ‖∇f‖ ≤ crit_tol; the saddle "
                "fraction counts critical points only.")
+    note = index_bound_note(run)
+    if note:
+        cap += " " + note
     return cap, ["group"] + header, rows
+
+
+def index_bound_note(run, short=False):
+    """For a census by lanczos or slq: whether its indices are lower bounds
+    (summary.json census.index_is_lower_bound, certified_points; docs/experiment.md
+    "Counts and certification"); None for eigh and inertia, whose counts are exact."""
+    b = run.index_bound()
+    if b is None:
+        return None
+    lower, cert, n = b
+    method = run.census_method or "lanczos"
+    if short:
+        if not lower:
+            return (f"{method}: all {fmt_num(n)} points certified (the Krylov space was the "
+                    "whole space): counts exact")
+        return (f"{method}: {fmt_num(cert)} of {fmt_num(n)} points certified; the others' "
+                "index and n_pos are lower bounds (Ritz values)")
+    if not lower:
+        return (f"The census used method = {method} and every point was certified (its "
+                "Krylov space was the whole space), so the counts are exact.")
+    return (f"Lower bounds: the census used method = {method}, and {fmt_num(n - cert)} of "
+            f"the {fmt_num(n)} points are not certified (summary.json "
+            "census.index_is_lower_bound; certified_points = " + fmt_num(cert) + "): their "
+            "index counts the Ritz values below −λ_tol, a lower bound of the Hessian's index "
+            "(Cauchy interlacing), so the index histogram, α and the saddle fraction count "
+            "lower bounds, and a 'minimum' only means that no Ritz value fell below −λ_tol. "
+            "A saddle is certain.")
 
 
 def finder_text(fi):
@@ -374,9 +407,17 @@ def tolerances(run):
         rows.append(("critical point", f"‖∇f‖ ≤ crit_tol = {fmt_num(cen.get('crit_tol'))}"))
         rows.append(("eigenvalue tolerance", f"zero_tol · max(1, max |λ|) with zero_tol = "
                      f"{fmt_num(cen.get('zero_tol_relative'))}"))
-    rows.append(("eigensolver", f"{cen.get('method', '-')} in {cen.get('precision', '-')}, "
+    krylov = ", ".join(f"{k} = {fmt_num(cen.get(k))}" for k in ("k", "probes",
+                                                                  "lanczos_steps")
+                       if k in cen)
+    rows.append(("eigensolver", f"{cen.get('method', '-')}" + (f" ({krylov})" if krylov
+                                                               else "")
+                 + f" in {cen.get('precision', '-')}, "
                  f"{fmt_num(cen.get('failed_solves', 0))} failed solve(s), "
                  f"{_seconds(cen.get('seconds'))}"))
+    short = index_bound_note(run, short=True)
+    if short:
+        rows.append(("certification", short))
     cap = ("Census rules in force (summary.json census.tolerances; docs/experiment.md "
            "\"Census rules\"): when a point is critical, when an eigenvalue counts as zero, "
            "and when two points are the same distinct point.")

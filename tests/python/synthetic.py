@@ -139,10 +139,124 @@ def _toml_value(v):
     return json.dumps(v)
 
 
+def _ritz_model(s, m):
+    """m model Ritz values of a spectrum s (ascending): the eigenvalues at m evenly spread
+    ranks, so that the i-th lowest is >= the i-th lowest eigenvalue and the i-th highest
+    <= the i-th highest (Cauchy interlacing, docs/experiment.md "Counts and
+    certification"); all of s when m >= its order."""
+    n = s.size
+    if m >= n:
+        return s.copy()
+    return s[np.unique(np.linspace(0, n - 1, m).round().astype(int))]
+
+
+def _counts_class(theta, tol, exact, s):
+    """points.csv's index, n_zero, n_pos and class from Ritz values theta: exact (the
+    eigenvalues' own) when certified, else lower bounds with n_zero empty."""
+    if exact:
+        return classify(s, tol)
+    k = int(np.sum(theta < -tol))
+    pos = int(np.sum(theta > tol))
+    cls = ("saddle" if k and pos else "minimum" if pos else "maximum" if k else
+           "degenerate")
+    return k, None, pos, cls
+
+
+def krylov_point(s, tol, method, kset, pt, state):
+    """The Krylov columns of one point with spectrum s (NaN: failed) and its ritz.npy row
+    [2k, 2] or quadrature.npy row [probes, lanczos_steps, 2], appended to state."""
+    n = s.size
+    steps = int(kset.get("lanczos_steps", n))
+    rng = state["rng"]
+    failed = not np.all(np.isfinite(s))
+    if method == "lanczos":
+        k = int(kset.get("k", 3))
+        ran = min(int(pt.get("lanczos_steps", steps)), steps, n)
+        row = np.full((2 * k, 2), np.nan)
+        if failed:
+            state["ritz"].append(row)
+            return {"index_certified": None, "lanczos_steps": None, "converged": None}
+        cert = ran >= n
+        # The extreme Ritz pairs converged (the k lowest and highest eigenvalues), the
+        # rest spread over the spectrum.
+        theta = s.copy() if cert else np.unique(np.concatenate([_ritz_model(s, ran),
+                                                                  s[:k], s[-k:]]))
+        res = 0.0 if cert else 1e-10
+        lo, hi = theta[:k], theta[-k:]
+        row[:lo.size, 0], row[:lo.size, 1] = lo, res
+        row[k:k + hi.size, 0], row[k:k + hi.size, 1] = hi, res
+        state["ritz"].append(row)
+        idx, z, pos, cls = _counts_class(theta, tol, cert, s)
+        return {"index": idx, "n_zero": z, "n_pos": pos, "class": cls,
+                "lambda_min": float(theta[0]), "lambda_max": float(theta[-1]),
+                "index_certified": cert, "lanczos_steps": ran, "converged": True}
+    probes = int(kset.get("probes", 4))
+    row = np.full((probes, steps, 2), np.nan)
+    if failed:
+        state["quadrature"].append(row)
+        return {"index_certified": None, "lanczos_steps": None, "converged": None}
+    m = min(steps, n)
+    cert = m >= n
+    ests, traces, lbs, poss = [], [], [], []
+    for j in range(probes):
+        theta = _ritz_model(s, m)
+        # Weights: the share of the eigenvalues nearest each node, jittered per probe.
+        cut = np.concatenate([[-np.inf], (theta[1:] + theta[:-1]) / 2, [np.inf]])
+        share = np.diff(np.searchsorted(s, cut, side="left")).astype(float)
+        w = np.maximum(share, 0.05) * rng.uniform(0.6, 1.4, theta.size)
+        w /= w.sum()
+        row[j, :theta.size, 0], row[j, :theta.size, 1] = theta, w
+        ests.append(n * float(np.sum(w[theta < -tol])))
+        traces.append(n * float(np.sum(w * theta)))
+        lbs.append(int(np.sum(theta < -tol)))
+        poss.append(int(np.sum(theta > tol)))
+    state["quadrature"].append(row)
+    nodes = row[:, :, 0][np.isfinite(row[:, :, 0])]
+    if cert:
+        idx, z, pos, cls = classify(s, tol)
+    else:
+        idx, z, pos = max(lbs), None, max(poss)
+        cls = ("saddle" if idx and pos else "minimum" if pos else "maximum" if idx else
+               "degenerate")
+    se = (lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
+    return {"index": idx, "n_zero": z, "n_pos": pos, "class": cls,
+            "lambda_min": float(nodes.min()), "lambda_max": float(nodes.max()),
+            "index_certified": cert, "lanczos_steps": m, "converged": True,
+            "index_estimate": float(np.mean(ests)), "index_stderr": se(ests),
+            "trace_estimate": float(np.mean(traces)), "trace_stderr": se(traces)}
+
+
+def slq_density(quadrature, keys, bins=160):
+    """density.csv rows under slq (docs/run-directory.md "spectra.npy and density.csv"):
+    every node a Gaussian of standard deviation one bin width with its weight, integrated
+    over `bins` common bins spanning all nodes +- 4 widths with 0 an edge; per group
+    (keys[i] of point i) the mean over its points' probes."""
+    nodes = quadrature[..., 0]
+    lo, hi = float(np.nanmin(nodes)), float(np.nanmax(nodes))
+    w = (hi - lo) / (bins - 8) if hi > lo else 1.0
+    k0 = math.floor((lo - 4 * w) / w)
+    edges = w * np.arange(k0, k0 + bins + 1)
+    erf = np.vectorize(math.erf)
+    rows = []
+    for g in dict.fromkeys(keys):
+        sel = [i for i, kk in enumerate(keys) if kk == g]
+        q = quadrature[sel].reshape(-1, quadrature.shape[2], 2)
+        th, wt = q[..., 0].ravel(), q[..., 1].ravel()
+        ok = np.isfinite(th)
+        th, wt = th[ok], wt[ok] / q.shape[0]
+        cdf = 0.5 * (1 + erf((edges[:, None] - th[None, :]) / (w * math.sqrt(2))))
+        mass = (np.diff(cdf, axis=0) * wt[None, :]).sum(axis=1)
+        for a, b, d in zip(edges[:-1], edges[1:], mass / w):
+            rows.append({"group": g, "bin_lo": float(a), "bin_hi": float(b),
+                         "density": float(d)})
+    return rows
+
+
 def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectories=None,
-                     finder=None, objective=None, name="synthetic", spectra=True,
+                     finder=None, objective=None, name="synthetic", spectra=None,
                      max_steps=200, record_every=10, record_trajectories=4, schema=2,
-                     finder_outcomes=None):
+                     finder_outcomes=None, method="eigh", krylov=None, census=True,
+                     optimizer_config=None, sharpness_every=0, sharpness=None):
     """A census run directory from analysed points.
 
     points: dicts with source ('stop'/'plateau'/'critical'), optimizer (label or the finder
@@ -152,6 +266,15 @@ def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectorie
     outcome (stops: converged / max_steps). Stops must cover every trajectory of every
     optimizer (trajectory 0..B-1 each).
     finder: None or (kind, starts); finder_outcomes: {stalled, max_steps, diverged} counts.
+    method: "eigh", or "lanczos" / "slq" with krylov = {"k", "lanczos_steps"} /
+    {"probes", "lanczos_steps"}: the counts come from model Ritz values (krylov_point), with
+    points.csv's seven Krylov columns, ritz.npy or quadrature.npy, and for slq density.csv
+    with <optimizer>/<source>/<class> groups; spectra.npy only for eigh (spectra=None).
+    A point's lanczos_steps (lanczos) says how far its column ran (default: the setting).
+    census=False: no census files (points only give the stops).
+    optimizer_config: per label a dict of [[optimizer]] keys (default kind gd, lr 0.01).
+    sharpness: an array [optimizers, record_trajectories, max_steps // sharpness_every + 1,
+    2] written as sharpness.npy (with run.sharpness_every).
     """
     os.makedirs(path)
     n_dim = dim - 1 if kind == "p-spin" else dim
@@ -167,6 +290,10 @@ def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectorie
     P = len(points)
     spec = np.full((P, n_dim), np.nan)
     prow = []
+    if spectra is None:
+        spectra = method == "eigh"
+    kset = dict(krylov or {})
+    kstate = {"ritz": [], "quadrature": [], "rng": np.random.default_rng(17)}
     for i, pt in enumerate(points):
         s = np.sort(np.asarray(pt["spectrum"], float)) if np.all(
             np.isfinite(pt["spectrum"])) else np.full(n_dim, np.nan)
@@ -183,6 +310,8 @@ def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectorie
                      "lambda_tol": tol, "tol_rule": "zero_tol",
                      "rho": 1.0 if pt["critical"] and cls != "failed" else None,
                      "f_field": pt.get("f_field")})
+        if method in ("lanczos", "slq"):
+            prow[-1].update(krylov_point(s, tol, method, kset, pt, kstate))
 
     # Distinct points, numbered by their first member.
     ids, drows = {}, []
@@ -228,13 +357,21 @@ def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectorie
     cfg += ["", "[init]", 'kind = "uniform"', "scale = 2.5", "", "[run]",
             f"trajectories = {B}", f"max_steps = {max_steps}", f"record_every = {record_every}",
             f"record_trajectories = {min(record_trajectories, B)}", "grad_tol = 1e-06",
-            'precision = "f64"', ""]
-    for lab in labels:
-        cfg += ["[[optimizer]]", 'kind = "gd"', f"label = {json.dumps(lab)}", "lr = 0.01", ""]
+            'precision = "f64"']
+    if sharpness is not None:
+        cfg += [f"sharpness_every = {sharpness_every}"]
+    cfg += [""]
+    ocfg = list(optimizer_config or [{} for _ in labels])
+    ocfg = [{"kind": "gd", "lr": 0.01, **o} for o in ocfg]
+    for lab, oc in zip(labels, ocfg):
+        cfg += ["[[optimizer]]", f"label = {json.dumps(lab)}"]
+        cfg += [f"{k} = {_toml_value(v)}" for k, v in oc.items()] + [""]
     srcs = sorted({p["source"] for p in points}, key=SOURCES.index)
-    cfg += ["[analysis]", "points = " + _toml_value(
-        [{"stop": "stops", "plateau": "plateaus", "critical": "critical"}[s] for s in srcs]),
-        'method = "eigh"', "crit_tol = 1e-08", ""]
+    if census:
+        cfg += ["[analysis]", "points = " + _toml_value(
+            [{"stop": "stops", "plateau": "plateaus", "critical": "critical"}[s]
+             for s in srcs]), f"method = {json.dumps(method)}", "crit_tol = 1e-08"]
+        cfg += [f"{k} = {_toml_value(v)}" for k, v in kset.items()] + [""]
     if fkind:
         cfg += ["[finder]", f"kind = {json.dumps(fkind)}", f"starts = {fstarts}",
                 "max_steps = 60", ""]
@@ -275,7 +412,8 @@ def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectorie
             cls = prow[stops[(lab, r["trajectory"])]]["class"]
             ending["minimum" if cls == "minimum" else "saddle" if cls in ("saddle",)
                    else "other"] += 1 / B
-        opt_summ.append({"label": lab, "kind": "gd", "lr": 0.01, "outcomes": oc,
+        opt_summ.append({"label": lab, "kind": ocfg[o]["kind"], "lr": ocfg[o]["lr"],
+                         "outcomes": oc,
                          "final_loss": quantiles([r["f_final"] for r in rows]),
                          "steps": quantiles([r["steps"] for r in rows]),
                          "comparison": {"reached_target": 0, "fraction_reached": None,
@@ -303,103 +441,131 @@ def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectorie
         curves = np.zeros((0, 0, records, 2), np.float32)
     np.save(os.path.join(path, "curves.npy"), curves)
 
-    # points.csv, distinct.csv, finder.csv, spectra.npy
-    pcols = ["point", "source", "optimizer", "trajectory", "step", "f", "grad_norm", "index",
-             "n_zero", "n_pos", "lambda_min", "lambda_max", "class", "distinct_id",
-             "critical", "crit_threshold", "lambda_tol", "tol_rule", "rho", "f_field"]
-    write_csv(os.path.join(path, "points.csv"), pcols, prow)
-    dcols = ["distinct_id", "representative", "source", "optimizer", "trajectory", "f",
-             "f_field", "grad_norm", "critical", "index", "n_zero", "n_pos", "lambda_min",
-             "lambda_max", "lambda_tol", "class", "members_agree", "multiplicity",
-             "mult_stop", "mult_plateau", "mult_critical"] + [f"mult:{g}" for g in groups]
-    write_csv(os.path.join(path, "distinct.csv"), dcols, drows)
-    files = ["config.toml", "trajectories.csv", "comparison.csv", "curves.npy", "points.csv",
-             "distinct.csv"]
-    fin_summary = None
-    if fkind:
-        frows, start = [], 0
-        for i, pt in enumerate(points):
-            if pt["source"] != "critical":
-                continue
-            for _ in range(pt.get("mult", 1)):
-                frows.append({"start": start, "outcome": "converged", "steps": 12,
-                              "f": pt["f"], "grad_norm": pt["grad_norm"], "point": i,
-                              "distinct_id": prow[i]["distinct_id"]})
-                start += 1
-        fo = dict(finder_outcomes or {})
-        for oc in ("stalled", "max_steps", "diverged"):
-            for _ in range(fo.get(oc, 0)):
-                frows.append({"start": start, "outcome": oc, "steps": 60, "f": 1.0,
+    files = ["config.toml", "trajectories.csv", "comparison.csv", "curves.npy"]
+    census_summary = None
+    if census:
+        # points.csv, distinct.csv, finder.csv, spectra.npy
+        pcols = ["point", "source", "optimizer", "trajectory", "step", "f", "grad_norm", "index",
+                 "n_zero", "n_pos", "lambda_min", "lambda_max", "class", "distinct_id",
+                 "critical", "crit_threshold", "lambda_tol", "tol_rule", "rho", "f_field"]
+        if method in ("lanczos", "slq"):
+            pcols += ["index_certified", "lanczos_steps", "converged", "index_estimate",
+                      "index_stderr", "trace_estimate", "trace_stderr"]
+        write_csv(os.path.join(path, "points.csv"), pcols, prow)
+        dcols = ["distinct_id", "representative", "source", "optimizer", "trajectory", "f",
+                 "f_field", "grad_norm", "critical", "index", "n_zero", "n_pos", "lambda_min",
+                 "lambda_max", "lambda_tol", "class", "members_agree", "multiplicity",
+                 "mult_stop", "mult_plateau", "mult_critical"] + [f"mult:{g}" for g in groups]
+        write_csv(os.path.join(path, "distinct.csv"), dcols, drows)
+        files += ["points.csv", "distinct.csv"]
+        fin_summary = None
+        if fkind:
+            frows, start = [], 0
+            for i, pt in enumerate(points):
+                if pt["source"] != "critical":
+                    continue
+                for _ in range(pt.get("mult", 1)):
+                    frows.append({"start": start, "outcome": "converged", "steps": 12,
+                                  "f": pt["f"], "grad_norm": pt["grad_norm"], "point": i,
+                                  "distinct_id": prow[i]["distinct_id"]})
+                    start += 1
+            fo = dict(finder_outcomes or {})
+            for oc in ("stalled", "max_steps", "diverged"):
+                for _ in range(fo.get(oc, 0)):
+                    frows.append({"start": start, "outcome": oc, "steps": 60, "f": 1.0,
+                                  "grad_norm": 0.5})
+                    start += 1
+            assert start <= fstarts, (start, fstarts)
+            while start < fstarts:  # the rest stalled
+                frows.append({"start": start, "outcome": "stalled", "steps": 60, "f": 1.0,
                               "grad_norm": 0.5})
                 start += 1
-        assert start <= fstarts, (start, fstarts)
-        while start < fstarts:  # the rest stalled
-            frows.append({"start": start, "outcome": "stalled", "steps": 60, "f": 1.0,
-                          "grad_norm": 0.5})
-            start += 1
-        write_csv(os.path.join(path, "finder.csv"),
-                  ["start", "outcome", "steps", "f", "grad_norm", "point", "distinct_id"], frows)
-        files.append("finder.csv")
-        outc = {k: sum(r["outcome"] == k for r in frows) for k in ("converged", "stalled",
-                                                                  "max_steps", "diverged")}
-        fin_summary = {"kind": fkind, "starts": fstarts, "outcomes": outc,
-                       "distinct_points": sum(1 for p in points if p["source"] == "critical"),
-                       "analysed_points": sum(1 for p in points if p["source"] == "critical"),
-                       "polish_steps": quantiles([3] * outc["converged"]), "seconds": 0.25}
-    if spectra:
-        np.save(os.path.join(path, "spectra.npy"), spec)
-        files.append("spectra.npy")
+            write_csv(os.path.join(path, "finder.csv"),
+                      ["start", "outcome", "steps", "f", "grad_norm", "point", "distinct_id"], frows)
+            files.append("finder.csv")
+            outc = {k: sum(r["outcome"] == k for r in frows) for k in ("converged", "stalled",
+                                                                      "max_steps", "diverged")}
+            fin_summary = {"kind": fkind, "starts": fstarts, "outcomes": outc,
+                           "distinct_points": sum(1 for p in points if p["source"] == "critical"),
+                           "analysed_points": sum(1 for p in points if p["source"] == "critical"),
+                           "polish_steps": quantiles([3] * outc["converged"]), "seconds": 0.25}
+        if spectra:
+            np.save(os.path.join(path, "spectra.npy"), spec)
+            files.append("spectra.npy")
+        if method == "lanczos":
+            np.save(os.path.join(path, "ritz.npy"), np.array(kstate["ritz"]).reshape(
+                P, 2 * int(kset.get("k", 3)), 2))
+            files.append("ritz.npy")
+        if method == "slq":
+            quad = np.array(kstate["quadrature"]).reshape(
+                P, int(kset.get("probes", 4)), int(kset.get("lanczos_steps", n_dim)), 2)
+            np.save(os.path.join(path, "quadrature.npy"), quad)
+            files.append("quadrature.npy")
+            keys = [f"{r['optimizer']}/{r['source']}/{r['class']}" for r in prow]
+            ok = [i for i, r in enumerate(prow) if r["class"] != "failed"]
+            write_csv(os.path.join(path, "density.csv"), ["group", "bin_lo", "bin_hi",
+                                                          "density"],
+                      slq_density(quad[ok], [keys[i] for i in ok]))
+            files.append("density.csv")
 
-    # summary.json census
-    def w_all(r):
-        return r["multiplicity"]
+        # summary.json census
+        def w_all(r):
+            return r["multiplicity"]
 
-    census = _stats(drows, w_all, n_dim, P)
-    census["per_source"] = {}
-    for s in srcs:
-        key = {"stop": "mult_stop", "plateau": "mult_plateau", "critical": "mult_critical"}[s]
-        census["per_source"][s] = _stats(
-            drows, lambda r, key=key: r[key], n_dim,
-            sum(1 for p in points if p["source"] == s))
-    census["per_optimizer"] = {g: _stats(drows, lambda r, g=g: r[f"mult:{g}"], n_dim,
-                                         sum(1 for p in points if p["optimizer"] == g))
-                               for g in groups}
-    prem = [prow[i] for i, p in enumerate(points) if p["source"] == "stop"
-            and p.get("outcome", "converged") == "converged" and prow[i]["index"]
-            and prow[i]["class"] != "degenerate"]
-    census["stopped_at_saddle"] = {
-        "count": len(prem), "distinct_points": len({r["distinct_id"] for r in prem}),
-        "per_optimizer": {lab: sum(r["optimizer"] == lab for r in prem) for lab in labels},
-        "points": [{k: r[k] for k in ("point", "distinct_id", "optimizer", "trajectory",
-                                      "index", "class", "grad_norm")} for r in prem]}
+        census = _stats(drows, w_all, n_dim, P)
+        census["per_source"] = {}
+        for s in srcs:
+            key = {"stop": "mult_stop", "plateau": "mult_plateau", "critical": "mult_critical"}[s]
+            census["per_source"][s] = _stats(
+                drows, lambda r, key=key: r[key], n_dim,
+                sum(1 for p in points if p["source"] == s))
+        census["per_optimizer"] = {g: _stats(drows, lambda r, g=g: r[f"mult:{g}"], n_dim,
+                                             sum(1 for p in points if p["optimizer"] == g))
+                                   for g in groups}
+        prem = [prow[i] for i, p in enumerate(points) if p["source"] == "stop"
+                and p.get("outcome", "converged") == "converged" and prow[i]["index"]
+                and prow[i]["class"] != "degenerate"]
+        census["stopped_at_saddle"] = {
+            "count": len(prem), "distinct_points": len({r["distinct_id"] for r in prem}),
+            "per_optimizer": {lab: sum(r["optimizer"] == lab for r in prem) for lab in labels},
+            "points": [{k: r[k] for k in ("point", "distinct_id", "optimizer", "trajectory",
+                                          "index", "class", "grad_norm")} for r in prem]}
 
-    def ie(field):
-        per = {}
-        for s in srcs + ["all"]:
-            key = None if s == "all" else {"stop": "mult_stop", "plateau": "mult_plateau",
-                                           "critical": "mult_critical"}[s]
-            sel = [r for r in drows if r["critical"] and r["class"] != "failed"
-                   and (key is None or r[key] > 0)]
-            vals = [r["f_field" if field else "f"] for r in sel]
-            per[s] = index_energy_bins(vals, [r["index"] / n_dim for r in sel],
-                                       p_spin if not field else None)
-        return {"value": "f_field" if field else ("E" if kind == "p-spin" else "f"),
-                "per_source": per,
-                "theory": "p-spin semicircle" if kind == "p-spin" and not field else None}
+        def ie(field):
+            per = {}
+            for s in srcs + ["all"]:
+                key = None if s == "all" else {"stop": "mult_stop", "plateau": "mult_plateau",
+                                               "critical": "mult_critical"}[s]
+                sel = [r for r in drows if r["critical"] and r["class"] != "failed"
+                       and (key is None or r[key] > 0)]
+                vals = [r["f_field" if field else "f"] for r in sel]
+                per[s] = index_energy_bins(vals, [r["index"] / n_dim for r in sel],
+                                           p_spin if not field else None)
+            return {"value": "f_field" if field else ("E" if kind == "p-spin" else "f"),
+                    "per_source": per,
+                    "theory": "p-spin semicircle" if kind == "p-spin" and not field else None}
 
-    census["index_energy"] = ie(False)
-    if kind == "gaussian-field":
-        census["index_energy_field"] = ie(True)
-    lt = [r["lambda_tol"] for r in prow]
-    census["tolerances"] = {"zero_tol_relative": ZERO_TOL, "backward_error_factor": 4,
-                            "second_order": True, "merge_factor": 10, "dedup_tol": None,
-                            "crit_tol": 1e-8, "rho": quantiles([r["rho"] for r in prow
-                                                               if r["rho"] is not None]),
-                            "lambda_tol": quantiles(lt), "tol_rule": {"zero_tol": P}}
-    census.update({"method": "eigh", "precision": "f64", "seconds": 0.1,
-                   "failed_solves": sum(r["class"] == "failed" for r in prow)})
-    if fin_summary:
-        census["finder"] = fin_summary
+        census["index_energy"] = ie(False)
+        if kind == "gaussian-field":
+            census["index_energy_field"] = ie(True)
+        lt = [r["lambda_tol"] for r in prow]
+        census["tolerances"] = {"zero_tol_relative": ZERO_TOL, "backward_error_factor": 4,
+                                "second_order": True, "merge_factor": 10, "dedup_tol": None,
+                                "crit_tol": 1e-8, "rho": quantiles([r["rho"] for r in prow
+                                                                   if r["rho"] is not None]),
+                                "lambda_tol": quantiles(lt), "tol_rule": {"zero_tol": P}}
+        census.update({"method": method, "precision": "f64", "seconds": 0.1,
+                       "failed_solves": sum(r["class"] == "failed" for r in prow)})
+        if method in ("lanczos", "slq"):
+            cert = sum(bool(r.get("index_certified")) for r in prow)
+            census.update({"certified_points": cert, "index_is_lower_bound": cert < P,
+                           **kset})
+        if fin_summary:
+            census["finder"] = fin_summary
+        census_summary = census
+    if sharpness is not None:
+        np.save(os.path.join(path, "sharpness.npy"), np.asarray(sharpness, np.float64))
+        files.append("sharpness.npy")
     files.append("summary.json")
     summary = {"schema_version": schema, "version": "0.2.0", "name": name, "seed": 0,
                "backend": "cpu", "device": "synthetic CPU", "objective": {"kind": kind,
@@ -409,7 +575,9 @@ def write_census_run(path, *, kind, dim, points, optimizers=("gd",), trajectorie
                "target_loss": None, "optimizers": opt_summ,
                "timings": {"total_s": 1.0, "objective_s": 0.01,
                            "optimizers": {o["label"]: 0.5 for o in opt_summ}},
-               "files": files, "census": census}
+               "files": files}
+    if census_summary is not None:
+        summary["census"] = census_summary
     with open(os.path.join(path, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1, sort_keys=True)
     return path
@@ -488,6 +656,90 @@ def pspin(path, dim=60, p=3, n_points=150, seed=1):
                     "key": i, "mult": 1})
     return write_census_run(path, kind="p-spin", dim=dim, points=pts, optimizers=(),
                             objective={"p": p}, finder=("newton", n_points), name="pspin")
+
+
+def _semicircle_quantiles(n):
+    """n quantiles of the semicircle law on [-1, 1] (its CDF inverted numerically)."""
+    u = (np.arange(n) + 0.5) / n
+    grid = np.linspace(-1, 1, 20001)
+    cdf = 0.5 + (grid * np.sqrt(1 - grid ** 2) + np.arcsin(grid)) / math.pi
+    return np.interp(u, cdf, grid)
+
+
+def krylov_pspin(path, method="slq", dim=60, p=3, B=12, n_critical=24, seed=4,
+                 optimizers=("gd", "adam"), **settings):
+    """A p-spin census by a Krylov method (docs/experiment.md "Krylov methods"): the
+    optimizers' stops (converged at energies -1.65 .. -1.45) and finder points (-1.7 ..
+    -1.2, across the threshold energy), each spectrum the semicircle of radius
+    2 sqrt(p(p-1)) centred at -pE. slq: 6 probes of 24 steps (fewer than the N - 1 = 59
+    tangent directions: indices are lower bounds, the estimates follow alpha(E));
+    lanczos: k = 4, lanczos_steps = N - 1, every third point converged after 20 steps
+    (a lower bound), the others ran the whole space (certified)."""
+    rng = np.random.default_rng(seed)
+    R = 2 * math.sqrt(p * (p - 1))
+    n = dim - 1
+    q = _semicircle_quantiles(n)
+    if method == "slq":
+        kset = {"probes": 6, "lanczos_steps": 24}
+    else:
+        kset = {"k": 4, "lanczos_steps": n}
+    kset.update(settings)
+    pts = []
+    for lab in optimizers:
+        for b in range(B):
+            E = float(rng.uniform(-1.65, -1.45))
+            pts.append({"source": "stop", "optimizer": lab, "trajectory": b,
+                        "step": int(rng.integers(100, 190)), "f": E, "grad_norm": 1e-9,
+                        "spectrum": -p * E + R * q + rng.normal(0, 0.02, n),
+                        "critical": True, "key": None,
+                        "lanczos_steps": 20 if len(pts) % 3 == 0 else n})
+    for i in range(n_critical):
+        E = float(rng.uniform(-1.7, -1.2))
+        pts.append({"source": "critical", "optimizer": "newton", "trajectory": i, "step": 20,
+                    "f": E, "grad_norm": 1e-11,
+                    "spectrum": -p * E + R * q + rng.normal(0, 0.02, n), "critical": True,
+                    "key": ("c", i), "mult": 1,
+                    "lanczos_steps": 20 if len(pts) % 3 == 0 else n})
+    return write_census_run(path, kind="p-spin", dim=dim, points=pts, optimizers=optimizers,
+                            trajectories=B, objective={"p": p}, finder=("newton", n_critical),
+                            name=f"pspin-{method}", method=method, krylov=kset)
+
+
+def edge_of_stability(path, max_steps=1000, every=50, rt=3, seed=5):
+    """A run with sharpness.npy and no census: gd at lr 0.1 and 1.0 (its sharpness rises
+    to 2/lr = 2 and hovers there; trajectory 2 diverges at step 420), heavy-ball momentum
+    (lr 0.1, momentum 0.9: limit 38), adam (no line) and gd with weight decay 0.5
+    (limit 2/lr - wd = 1.5)."""
+    rng = np.random.default_rng(seed)
+    labels = ["gd-0.1", "gd-1.0", "momentum", "adam", "gd-wd"]
+    cfg = [{"kind": "gd", "lr": 0.1}, {"kind": "gd", "lr": 1.0},
+           {"kind": "momentum", "lr": 0.1, "momentum": 0.9, "dampening": 0.0,
+            "nesterov": False},
+           {"kind": "adam", "lr": 0.01}, {"kind": "gd", "lr": 1.0, "weight_decay": 0.5}]
+    m = max_steps // every + 1
+    t = np.arange(m) * every
+    sharp = np.full((len(labels), rt, m, 2), np.nan)
+    pts = []
+    for o, lab in enumerate(labels):
+        limit = {0: 20.0, 1: 2.0, 2: 38.0, 3: 6.0, 4: 1.5}[o]
+        for b in range(rt + 1):
+            diverged = o == 1 and b == 2
+            steps = 420 if diverged else max_steps
+            pts.append({"source": "stop", "optimizer": lab, "trajectory": b, "step": steps,
+                        "f": 0.01, "grad_norm": 1e-3, "spectrum": np.ones(120),
+                        "critical": False,
+                        "outcome": "diverged" if diverged else "max_steps"})
+            if b >= rt:
+                continue
+            top = 0.8 + (min(limit, 2.4) - 0.8) * (1 - np.exp(-t / 150.0))
+            top = top * (1 + rng.normal(0, 0.01, m)) + 0.05 * b
+            low = -0.9 * np.exp(-t / 100.0) - 0.01
+            sharp[o, b, :, 0], sharp[o, b, :, 1] = top, low
+            sharp[o, b, t > steps, :] = np.nan
+    return write_census_run(path, kind="mlp", dim=120, points=pts, optimizers=labels,
+                            trajectories=rt + 1, name="edge-of-stability", census=False,
+                            max_steps=max_steps, record_every=10, record_trajectories=rt,
+                            optimizer_config=cfg, sharpness_every=every, sharpness=sharp)
 
 
 def gaussian_field(path, dim=8, n_points=80, mu=0.1, seed=2):
