@@ -23,6 +23,7 @@
 #include "backends.hpp"
 #include "forwarding_backend.hpp"
 #include "saddlescope/census.hpp"
+#include "saddlescope/errors.hpp"
 #include "saddlescope/krylov.hpp"
 #include "saddlescope/run.hpp"
 

@@ -52,8 +52,8 @@ def make(run, opts=None):
     pts = run.points
     if "index_estimate" not in pts or not np.any(np.isfinite(pts["index_estimate"])):
         method = run.census_method or "eigh"
-        return [Skipped("index_estimate", title, f"the census used method = \"{method}\": "
-                        "the index is estimated from quadratures under method = \"slq\" "
+        return [Skipped("index_estimate", title, f"the census used method = {method}: "
+                        "the index is estimated from quadratures under method = slq "
                         "only (points.csv index_estimate)")]
     from matplotlib.lines import Line2D
 

@@ -227,7 +227,7 @@ def make(run, opts=None):
     if run.density is None and run.spectra is None:
         method = run.census_method or "inertia"
         why = ("no census in this run" if run.points is None else
-               f"the census used method = \"{method}\" (counts"
+               f"the census used method = {method} (counts"
                + (" and Ritz values in ritz.npy" if method == "lanczos" else "")
                + ", no spectra)")
         return [Skipped("spectra", title, f"{why}: add [analysis] with method = \"eigh\" "
