@@ -29,6 +29,7 @@
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
 #include "src/core/npy.hpp"
+#include "src/cpu/blas_kernels.hpp"
 
 using namespace saddlescope;
 
@@ -48,6 +49,7 @@ double finite_sum(const std::vector<double>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  choose_blas_kernels(argv);
   std::string path, backend_name = "auto", export_dir;
   std::vector<std::string> sets;
   std::int64_t points = 64, k = 10, probes = 8, steps = 80, group = 16;
