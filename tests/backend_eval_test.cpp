@@ -275,6 +275,33 @@ TEST_P(BackendPrepared, RowAlgebraIsTheHostsAndRowLocal) {
                         std::vector<double>(after.begin() + k * n, after.begin() + (k + 1) * n)));
 }
 
+// Products at the same rows may reuse what they computed there (the CPU
+// keeps the networks' passes): rows changed by put or by a row primitive
+// must give the one-off product at their new values, bit for bit.
+TEST_P(BackendPrepared, ProductsFollowRowsThatChange) {
+  const auto obj = c().objective();
+  const std::int64_t n = obj.dim, b = kEvalBatch;
+  const auto prepared = backend().prepare(obj, precision());
+  const auto x1 = points(obj, c().seed), x2 = points(obj, c().seed + 9);
+  const auto v = normals(c().seed + 10, b * n, 1.0);
+  const auto xr = prepared->rows(), vr = prepared->rows(), hr = prepared->rows();
+  prepared->put(*vr, v);
+  prepared->put(*xr, x1);
+  prepared->hvp(*xr, *vr, *hr);
+  EXPECT_TRUE(same_bits(prepared->get(*hr), backend().hvp(obj, precision(), b, x1, v)));
+  prepared->hvp(*xr, *vr, *hr);  // again at the same rows
+  EXPECT_TRUE(same_bits(prepared->get(*hr), backend().hvp(obj, precision(), b, x1, v)));
+  prepared->put(*xr, x2);
+  prepared->hvp(*xr, *vr, *hr);
+  EXPECT_TRUE(same_bits(prepared->get(*hr), backend().hvp(obj, precision(), b, x2, v)));
+  // x <- 0.5 x (combine writes the rows).
+  prepared->combine(std::vector<double>(static_cast<std::size_t>(b), 0.5), *xr,
+                    std::vector<double>(static_cast<std::size_t>(b), 0.0), *xr);
+  const std::vector<double> half = prepared->get(*xr);
+  prepared->hvp(*xr, *vr, *hr);
+  EXPECT_TRUE(same_bits(prepared->get(*hr), backend().hvp(obj, precision(), b, half, v)));
+}
+
 SADDLESCOPE_ON_EVERY_BACKEND(BackendPrepared, (::testing::ValuesIn(kEvalCases),
                                                ::testing::Values(Precision::f64, Precision::f32)));
 

@@ -387,7 +387,7 @@ class SmallBackend final : public saddlescope::testing::ForwardingBackend {
 };
 
 // The memory plan counts the Krylov bases (columns x (steps + 4) vectors of
-// N plus the work rows): the group shrinks with the budget, a point that
+// N plus twice the work rows): the group shrinks with the budget, a point that
 // cannot fit is refused at plan time naming the keys to lower, and the dense
 // solvers' order limits do not apply.
 TEST(KrylovPlan, BasesAreCountedAndRefusedWhenTheyCannotFit) {

@@ -401,8 +401,10 @@ std::uint64_t krylov_bytes_per_point(const AnalysisSpec& a, std::int64_t dim,
   const std::uint64_t per = a.method == "slq" ? static_cast<std::uint64_t>(a.probes) : 1;
   const std::uint64_t rows = static_cast<std::uint64_t>(a.lanczos_steps) + 1  // the basis
                              + 3;  // the points, the products, the sphere's normals
+  // Work rows twice: the CPU keeps each column's forward pass between
+  // products beside the product's own work space.
   return per * (rows * static_cast<std::uint64_t>(dim) * precision_bytes(a.precision) +
-                work_bytes_per_row);
+                2 * work_bytes_per_row);
 }
 
 std::uint64_t krylov_host_bytes_per_point(const AnalysisSpec& a, std::int64_t dim) {

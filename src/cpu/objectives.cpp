@@ -368,6 +368,7 @@ class CpuPrepared final : public PreparedObjective {
   Precision precision() const override { return sizeof(T) == 4 ? Precision::f32 : Precision::f64; }
   std::unique_ptr<ResidentRows> rows() override { return std::make_unique<CpuRows<T>>(); }
   void put(ResidentRows& r, const std::vector<double>& x) override {
+    written(r);
     CpuRows<T>& c = rows_of<T>(r);
     c.resize(static_cast<std::int64_t>(x.size()) / d_.dim, d_.dim);
     std::copy(x.begin(), x.end(), c.v.begin());  // rounded to T
@@ -382,6 +383,7 @@ class CpuPrepared final : public PreparedObjective {
   std::vector<double> value_grad(const ResidentRows& xr, ResidentRows& gr) override {
     const std::vector<T>& x = rows_of<T>(xr).v;
     const std::int64_t batch = xr.count(), n = d_.dim;
+    written(gr);
     CpuRows<T>& g = rows_of<T>(gr);
     g.resize(batch, n);
     grow_.resize(obj_.view.coupled ? x.size() : 0);
@@ -403,8 +405,35 @@ class CpuPrepared final : public PreparedObjective {
   void hvp(const ResidentRows& xr, const ResidentRows& vr, ResidentRows& hr) override {
     const std::vector<T>&x = rows_of<T>(xr).v, &v = rows_of<T>(vr).v;
     const std::int64_t batch = xr.count(), n = d_.dim;
+    written(hr);
     CpuRows<T>& hv = rows_of<T>(hr);
     hv.resize(batch, n);
+    if (obj_.is_network()) {
+      // Krylov methods ask many products at the same rows: each row's
+      // forward and backward pass is kept until the rows change (the same
+      // calls as coupled_hvp's, so the same bits).
+      const std::int64_t w1 = obj_.network_work(1), per = w1 + n;
+      const int threads = network_threads(batch);
+      scratch_.resize(static_cast<std::size_t>(threads * per));
+      if (kept_x_ != &xr || kept_count_ != batch) {
+        kept_.resize(static_cast<std::size_t>(batch * w1));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (std::int64_t r = 0; r < batch; ++r) {
+          double f = 0;
+          obj_.network_value_grad(1, x.data() + r * n,
+                                  scratch_.data() + omp_get_thread_num() * per + w1, &f,
+                                  kept_.data() + r * w1, false);
+        }
+        kept_x_ = &xr;
+        kept_count_ = batch;
+      }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+      for (std::int64_t r = 0; r < batch; ++r)
+        obj_.network_hvp(1, false, x.data() + r * n, v.data() + r * n, hv.v.data() + r * n,
+                         kept_.data() + r * w1, 1, scratch_.data() + omp_get_thread_num() * per,
+                         false);
+      return;
+    }
     if (obj_.view.coupled) {
       obj_.coupled_hvp(batch, x.data(), v.data(), hv.v.data());
       return;
@@ -458,6 +487,7 @@ class CpuPrepared final : public PreparedObjective {
     const std::int64_t count = xr.count(), n = d_.dim;
     require_count("combine", static_cast<std::int64_t>(a.size()), count);
     require_count("combine", static_cast<std::int64_t>(b.size()), count);
+    written(yr);
     CpuRows<T>& y = rows_of<T>(yr);
     const std::vector<T>& x = rows_of<T>(xr).v;
     if (y.count() != count) y.resize(count, n);
@@ -478,6 +508,7 @@ class CpuPrepared final : public PreparedObjective {
     const std::int64_t count = wr.count(), n = d_.dim,
                        l_count = static_cast<std::int64_t>(basis.size());
     for (const ResidentRows* q : basis) require_count("project_out", q->count(), count);
+    written(wr);
     std::vector<T>& w = rows_of<T>(wr).v;
     std::vector<double> c(static_cast<std::size_t>(l_count * count));
 #pragma omp parallel for schedule(static) if (count > 1)
@@ -533,6 +564,15 @@ class CpuPrepared final : public PreparedObjective {
   const ObjectiveData& d_;
   const HostObjective<T> obj_;
   std::vector<T> grow_, ht_;  // coupled gradient rows; one coupled Hessian
+  // The networks' forward and backward passes at the rows of kept_x_ (hvp),
+  // network_work(1) per row, and per thread a gradient and an R-operator space.
+  const ResidentRows* kept_x_ = nullptr;
+  std::int64_t kept_count_ = 0;
+  std::vector<T> kept_, scratch_;
+  // Rows about to change: passes kept for them are stale.
+  void written(const ResidentRows& r) {
+    if (&r == kept_x_) kept_x_ = nullptr;
+  }
   std::uint64_t bytes_ = 0;
 };
 
