@@ -251,7 +251,7 @@ TEST_P(BackendPrepared, RowAlgebraIsTheHostsAndRowLocal) {
       ASSERT_NEAR(y[r * n + i], (2 * c1[r] - 0.5) * ra[r * n + i],
                   tol * (1 + std::fabs(ra[r * n + i])));
   // project_out against two rows: the coefficients, then w minus their combination.
-  const std::vector<double> coef = prepared->project_out({ar.get(), qr.get()}, *wr);
+  const std::vector<double> coef = prepared->project_out({ar.get(), qr.get()}, *wr, {});
   ASSERT_EQ(coef.size(), static_cast<std::size_t>(2 * b));
   const std::vector<double> after = prepared->get(*wr);
   for (std::int64_t r = 0; r < b; ++r) {
@@ -269,10 +269,27 @@ TEST_P(BackendPrepared, RowAlgebraIsTheHostsAndRowLocal) {
   prepared->put(*w1, std::vector<double>(w.begin() + k * n, w.begin() + (k + 1) * n));
   prepared->put(*q1, std::vector<double>(q2.begin() + k * n, q2.begin() + (k + 1) * n));
   EXPECT_TRUE(same_bits(prepared->dots(*a1, *w1), std::vector<double>{d[k]}));
-  const std::vector<double> c1k = prepared->project_out({a1.get(), q1.get()}, *w1);
+  const std::vector<double> c1k = prepared->project_out({a1.get(), q1.get()}, *w1, {});
   EXPECT_TRUE(same_bits(c1k, std::vector<double>{coef[k], coef[b + k]}));
   EXPECT_TRUE(same_bits(prepared->get(*w1),
                         std::vector<double>(after.begin() + k * n, after.begin() + (k + 1) * n)));
+  // A mask: rows marked 0 keep their values and get zero coefficients; the
+  // others get what they get unmasked.
+  prepared->put(*wr, w);
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(b), 0);
+  mask[1] = mask[3] = 1;
+  const std::vector<double> cm = prepared->project_out({ar.get(), qr.get()}, *wr, mask);
+  const std::vector<double> wm = prepared->get(*wr);
+  for (std::int64_t r = 0; r < b; ++r) {
+    SCOPED_TRACE(r);
+    const std::vector<double> got(wm.begin() + r * n, wm.begin() + (r + 1) * n);
+    const std::vector<double> want =
+        mask[r] ? std::vector<double>(after.begin() + r * n, after.begin() + (r + 1) * n)
+                : std::vector<double>(rw.begin() + r * n, rw.begin() + (r + 1) * n);
+    EXPECT_TRUE(same_bits(got, want));
+    EXPECT_EQ(cm[r], mask[r] ? coef[r] : 0.0);
+    EXPECT_EQ(cm[b + r], mask[r] ? coef[b + r] : 0.0);
+  }
 }
 
 // Products at the same rows may reuse what they computed there (the CPU

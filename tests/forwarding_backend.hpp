@@ -40,9 +40,9 @@ class ForwardingPrepared : public PreparedObjective {
                ResidentRows& y) override {
     inner_->combine(a, x, b, y);
   }
-  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
-                                  ResidentRows& w) override {
-    return inner_->project_out(basis, w);
+  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis, ResidentRows& w,
+                                  const std::vector<std::uint8_t>& rows) override {
+    return inner_->project_out(basis, w, rows);
   }
   std::uint64_t host_bytes() const override { return inner_->host_bytes(); }
   using PreparedObjective::hessian;

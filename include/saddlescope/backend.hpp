@@ -216,9 +216,12 @@ class PreparedObjective {
                        const std::vector<double>& b, ResidentRows& y) = 0;
   // Classical Gram-Schmidt of w against the rows of the basis (each with w's
   // count): c_lr = <q_l,r, w_r> for every l first, then w_r -= sum_l c_lr
-  // q_l,r (l ascending). Returns c, [basis.size(), count].
+  // q_l,r (l ascending). Returns c, [basis.size(), count]. With a non-empty
+  // `rows` ([count], 0 or 1) only the rows marked 1 take part: the others
+  // are left as they are, with c_lr = 0.
   virtual std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
-                                          ResidentRows& w) = 0;
+                                          ResidentRows& w,
+                                          const std::vector<std::uint8_t>& rows) = 0;
   // Bytes this object has moved between host and device (CUDA), or
   // converted between double and its precision (CPU), since it was made:
   // the objective's arrays once, then each call's rows (bench/).

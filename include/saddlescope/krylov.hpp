@@ -1,6 +1,6 @@
 // Krylov spectra of Hessians from Hessian-vector products alone
 // (docs/design.md, II.5; docs/experiment.md, analysis methods): batched
-// Lanczos with full reorthogonalization over (point, probe) columns whose
+// Lanczos with partial reorthogonalization over (point, probe) columns whose
 // vectors stay with the backend, Ritz pairs, and the census's "lanczos"
 // (extreme eigenpairs) and "slq" (stochastic Lanczos quadrature) methods.
 #pragma once
@@ -34,8 +34,10 @@ struct RitzPairs {
 };
 RitzPairs ritz_pairs(const LanczosColumn& c, const HostLinalg& la, bool vectors = false);
 
-// Batched Lanczos with full reorthogonalization (per step the three-term
-// recurrence, then classical Gram-Schmidt against the whole basis) on the Hessians of `obj` at the
+// Batched Lanczos with partial reorthogonalization (per step the three-term
+// recurrence; against the whole basis by classical Gram-Schmidt when the
+// column's estimated loss of orthogonality passes sqrt(u), Simon 1984) on
+// the Hessians of `obj` at the
 // points x [cols, dim] (one per column; repeated for several probes of a point), from the starts v0
 // [cols, dim] (normalized here; on the sphere they must be tangent, and the
 // normals x / |x| join the basis). One batched Hessian-vector product per

@@ -124,6 +124,16 @@ std::vector<LanczosColumn> lanczos_batched(
     obj.combine(a, *q[0], zero, *q[0]);
   }
   std::vector<double> scale_t(static_cast<std::size_t>(cols), 0.0);  // max |alpha|, |beta| so far
+  // Partial reorthogonalization (Simon 1984; docs/design.md, II.5): per
+  // column the estimates omega_{j,k} ~ q_j . q_k of the previous and the
+  // current step, from the recurrence the Lanczos relation implies plus a
+  // rounding term; when one passes sqrt(u), the new vector and the next are
+  // orthogonalized against the whole basis and the estimates reset to the
+  // rounding level psi. The decision is the column's own.
+  const double psi = u * std::sqrt(static_cast<double>(n)), limit = std::sqrt(u);
+  std::vector<std::vector<double>> om_prev(static_cast<std::size_t>(cols)),
+      om(static_cast<std::size_t>(cols), std::vector<double>{1.0});
+  std::vector<std::uint8_t> force(static_cast<std::size_t>(cols), 0);
   for (std::int64_t j = 0; j < max_steps; ++j) {
     bool any = false;
     for (const auto& c : col) any = any || !c.done;
@@ -131,22 +141,54 @@ std::vector<LanczosColumn> lanczos_batched(
     obj.hvp(*xr, *q[j], *w);
     basis.push_back(q[j].get());
     // The three-term recurrence (against q_j and q_{j-1}, and the sphere's
-    // normal), then one full reorthogonalization against the whole basis:
-    // "twice is enough" (docs/design.md, II.5).
+    // normal), then, where the estimates ask for it, a full
+    // reorthogonalization against the whole basis (docs/design.md, II.5).
     std::vector<const ResidentRows*> local;
     if (d.sphere()) local.push_back(normal.get());
     if (j > 0) local.push_back(q[j - 1].get());
     local.push_back(q[j].get());
-    const std::vector<double> c1 = obj.project_out(local, *w);
-    const std::vector<double> c2 = obj.project_out(basis, *w);
-    const std::vector<double> bb = obj.dots(*w, *w);
+    const std::vector<double> c1 = obj.project_out(local, *w, {});
+    std::vector<double> bb = obj.dots(*w, *w);
     const auto lj = static_cast<std::int64_t>(basis.size()) - 1;   // q_j's place in the basis
     const auto lj1 = static_cast<std::int64_t>(local.size()) - 1;  // ... and in `local`
+    std::vector<std::uint8_t> reorth(static_cast<std::size_t>(cols), 0);
+    bool any_reorth = false;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      if (col[c].done) continue;
+      const std::vector<double>& al = col[c].alpha;
+      const std::vector<double>& be = col[c].beta;  // beta_0 .. beta_{j-1}
+      const double aj = c1[lj1 * cols + c], bj = std::sqrt(std::max(0.0, bb[c]));
+      const double anorm = std::max({scale_t[c], std::fabs(aj), bj});
+      // omega_{j+1,k}, k < j, from omega_{j,.} (om) and omega_{j-1,.} (om_prev).
+      std::vector<double> next(static_cast<std::size_t>(j + 2), psi);
+      double worst = 0;
+      if (bj > 0)
+        for (std::int64_t k = 0; k < j; ++k) {
+          double v = be[k] * om[c][k + 1] + (al[k] - aj) * om[c][k] +
+                     (k > 0 ? be[k - 1] * om[c][k - 1] : 0.0) -
+                     (j > 0 ? be[j - 1] * om_prev[c][k] : 0.0);
+          v = (v + std::copysign(psi * anorm, v)) / bj;
+          next[k] = v;
+          worst = std::max(worst, std::fabs(v));
+        }
+      next[j + 1] = 1.0;
+      reorth[c] = force[c] || worst > limit || !std::isfinite(worst);
+      force[c] = reorth[c] && !force[c];  // Simon: this vector and the next
+      if (reorth[c]) std::fill(next.begin(), next.begin() + (j + 1), psi);
+      om_prev[c] = std::move(om[c]);
+      om[c] = std::move(next);
+      any_reorth = any_reorth || reorth[c];
+    }
+    std::vector<double> c2;
+    if (any_reorth) {
+      c2 = obj.project_out(basis, *w, reorth);
+      bb = obj.dots(*w, *w);
+    }
     std::vector<double> a(static_cast<std::size_t>(cols), 0.0), zero(a.size(), 0.0);
     for (std::int64_t c = 0; c < cols; ++c) {
       LanczosColumn& lc = col[c];
       if (lc.done) continue;
-      const double alpha = c1[lj1 * cols + c] + c2[lj * cols + c];
+      const double alpha = c1[lj1 * cols + c] + (reorth[c] ? c2[lj * cols + c] : 0.0);
       const double beta = std::sqrt(std::max(0.0, bb[c]));
       lc.alpha.push_back(alpha);
       lc.beta.push_back(beta);

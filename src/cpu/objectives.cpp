@@ -503,16 +503,18 @@ class CpuPrepared final : public PreparedObjective {
     }
   }
 
-  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
-                                  ResidentRows& wr) override {
+  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis, ResidentRows& wr,
+                                  const std::vector<std::uint8_t>& rows) override {
     const std::int64_t count = wr.count(), n = d_.dim,
                        l_count = static_cast<std::int64_t>(basis.size());
     for (const ResidentRows* q : basis) require_count("project_out", q->count(), count);
+    if (!rows.empty()) require_count("project_out", static_cast<std::int64_t>(rows.size()), count);
     written(wr);
     std::vector<T>& w = rows_of<T>(wr).v;
-    std::vector<double> c(static_cast<std::size_t>(l_count * count));
+    std::vector<double> c(static_cast<std::size_t>(l_count * count), 0.0);
 #pragma omp parallel for schedule(static) if (count > 1)
     for (std::int64_t r = 0; r < count; ++r) {
+      if (!rows.empty() && rows[r] == 0) continue;
       T* ws = w.data() + r * n;
       for (std::int64_t l = 0; l < l_count; ++l)
         c[l * count + r] = row_dot_t(n, rows_of<T>(*basis[l]).v.data() + r * n, ws);

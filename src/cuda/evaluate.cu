@@ -72,10 +72,14 @@ __global__ void hessian_band_kernel(LocalObjective<T> obj, const T* x, T* out, s
 // row (and per basis vector), so that a row's result depends on it alone.
 template <class T>
 __global__ void dots_kernel(const T* const* a, const T* w, double* out, std::int64_t count,
-                            std::int64_t n, std::int64_t l_count) {
+                            std::int64_t n, std::int64_t l_count, const std::uint8_t* mask) {
   __shared__ double sh[32];
   for (std::int64_t l = blockIdx.y; l < l_count; l += gridDim.y)
     for (std::int64_t r = blockIdx.x; r < count; r += gridDim.x) {
+      if (mask && mask[r] == 0) {  // the whole block skips the row together
+        if (threadIdx.x == 0) out[l * count + r] = 0.0;
+        continue;
+      }
       const T *as = a[l] + r * n, *ws = w + r * n;
       double v[1] = {0.0};
       for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x)
@@ -100,8 +104,10 @@ __global__ void combine_kernel(const double* a, const T* x, const double* b, T* 
 // w_r -= sum_l c_lr q_l,r, l ascending, per element.
 template <class T>
 __global__ void subtract_basis_kernel(const T* const* q, const double* c, T* w, std::int64_t count,
-                                      std::int64_t n, std::int64_t l_count) {
-  for (std::int64_t r = blockIdx.y; r < count; r += gridDim.y)
+                                      std::int64_t n, std::int64_t l_count,
+                                      const std::uint8_t* mask) {
+  for (std::int64_t r = blockIdx.y; r < count; r += gridDim.y) {
+    if (mask && mask[r] == 0) continue;
     for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
          i += std::int64_t(gridDim.x) * blockDim.x) {
       T v = w[r * n + i];
@@ -109,6 +115,7 @@ __global__ void subtract_basis_kernel(const T* const* q, const double* c, T* w, 
         v -= static_cast<T>(c[l * count + r]) * q[l][r * n + i];
       w[r * n + i] = v;
     }
+  }
 }
 
 // Rows in precision T in device memory: tiled_rows(count) rows (the coupled
@@ -300,7 +307,7 @@ class CudaPrepared final : public PreparedObjective {
   std::vector<double> dots(const ResidentRows& ar, const ResidentRows& br) override {
     const std::int64_t count = ar.count();
     require(br.count() == count, "dots: the rows differ in number");
-    return basis_dots({&ar}, rows_of<T>(br).a.get(), count);
+    return basis_dots({&ar}, rows_of<T>(br).a.get(), count, nullptr);
   }
 
   void combine(const std::vector<double>& a, const ResidentRows& xr, const std::vector<double>& b,
@@ -323,17 +330,25 @@ class CudaPrepared final : public PreparedObjective {
     bytes_ += ab.size() * sizeof(double);
   }
 
-  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis,
-                                  ResidentRows& wr) override {
+  std::vector<double> project_out(const std::vector<const ResidentRows*>& basis, ResidentRows& wr,
+                                  const std::vector<std::uint8_t>& rows) override {
     const std::int64_t count = wr.count(), n = d_.dim,
                        l_count = static_cast<std::int64_t>(basis.size());
     for (const ResidentRows* q : basis) require(q->count() == count, "project_out: row counts");
-    if (count == 0 || l_count == 0) return {};
+    require(rows.empty() || static_cast<std::int64_t>(rows.size()) == count,
+            "project_out: one mask entry per row is needed");
+    if (count == 0 || l_count == 0) return std::vector<double>(checked_size(l_count, count), 0.0);
     CudaRows<T>& w = rows_of<T>(wr);
-    std::vector<double> c = basis_dots(basis, w.a.get(), count);
+    const std::uint8_t* mask = nullptr;
+    if (!rows.empty()) {
+      if (mask_.size() < rows.size()) mask_ = DeviceArray<std::uint8_t>(rows.size());
+      SS_CUDA(cudaMemcpy(mask_.get(), rows.data(), rows.size(), cudaMemcpyHostToDevice));
+      mask = mask_.get();
+    }
+    std::vector<double> c = basis_dots(basis, w.a.get(), count, mask);
     // The coefficients are still on the device (basis_dots' kCoef): subtract.
-    subtract_basis_kernel<T><<<row_grid(count, n), row_threads(n)>>>(ptrs_.get(), wd_[kCoef].get(),
-                                                                     w.a.get(), count, n, l_count);
+    subtract_basis_kernel<T><<<row_grid(count, n), row_threads(n)>>>(
+        ptrs_.get(), wd_[kCoef].get(), w.a.get(), count, n, l_count, mask);
     SS_LAUNCHED("subtract_basis_kernel");
     return c;
   }
@@ -344,7 +359,7 @@ class CudaPrepared final : public PreparedObjective {
   // c_lr = <basis_l,r, w_r> into kCoef on the device and returned, [l, count];
   // the basis pointers are left in ptrs_.
   std::vector<double> basis_dots(const std::vector<const ResidentRows*>& basis, const T* w,
-                                 std::int64_t count) {
+                                 std::int64_t count, const std::uint8_t* mask) {
     const std::int64_t l_count = static_cast<std::int64_t>(basis.size()), n = d_.dim;
     std::vector<const T*> p;
     for (const ResidentRows* q : basis) p.push_back(rows_of<T>(*q).a.get());
@@ -357,7 +372,7 @@ class CudaPrepared final : public PreparedObjective {
     double* dev = work_d(kCoef, c.size());
     const dim3 grid(row_blocks(count),
                     static_cast<unsigned>(std::clamp<std::int64_t>(l_count, 1, 65535)));
-    dots_kernel<T><<<grid, kFlatThreads>>>(ptrs_.get(), w, dev, count, n, l_count);
+    dots_kernel<T><<<grid, kFlatThreads>>>(ptrs_.get(), w, dev, count, n, l_count, mask);
     SS_LAUNCHED("dots_kernel");
     SS_CUDA(cudaMemcpy(c.data(), dev, c.size() * sizeof(double), cudaMemcpyDeviceToHost));
     bytes_ += c.size() * sizeof(double);
@@ -504,7 +519,8 @@ class CudaPrepared final : public PreparedObjective {
   const DeviceObjective<T> obj_;
   DeviceArray<T> w_[kWorkCount];
   DeviceArray<double> wd_[kWorkDCount];
-  DeviceArray<const T*> ptrs_;  // project_out's basis pointers
+  DeviceArray<const T*> ptrs_;      // project_out's basis pointers
+  DeviceArray<std::uint8_t> mask_;  // ... and its rows
   std::uint64_t bytes_ = 0;
 };
 
