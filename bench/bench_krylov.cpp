@@ -12,7 +12,7 @@
 // PyHessian on the same point beside them.
 //
 //   bench_krylov --experiment FILE.toml [--set key=value ...] [--backend auto|cpu|cuda]
-//                [--points P] [--k K] [--probes J] [--steps S] [--group G]
+//                [--points P] [--k K] [--lanczos-steps L] [--probes J] [--steps S] [--group G]
 //                [--dense 0|1] [--export DIR]
 #include <fmt/format.h>
 
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   choose_blas_kernels(argv);
   std::string path, backend_name = "auto", export_dir;
   std::vector<std::string> sets;
-  std::int64_t points = 64, k = 10, probes = 8, steps = 80, group = 16;
+  std::int64_t points = 64, k = 10, probes = 8, steps = 80, group = 16, lanczos_steps = 200;
   bool dense = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], v = argv[i + 1];
@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
       points = std::stoll(v);
     else if (key == "--k")
       k = std::stoll(v);
+    else if (key == "--lanczos-steps")
+      lanczos_steps = std::stoll(v);
     else if (key == "--probes")
       probes = std::stoll(v);
     else if (key == "--steps")
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
     AnalysisSpec lz = e.analysis;
     lz.method = "lanczos";
     lz.k = k;
+    lz.lanczos_steps = lanczos_steps;
     t0 = std::chrono::steady_clock::now();
     const Spectra sl = analyze_points(obj, *backend, lz, x, count, group, {}, hooks);
     const double lz_s = seconds_since(t0);
