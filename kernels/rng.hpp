@@ -29,7 +29,7 @@ enum Stream : std::uint32_t {
   kAnnealAccept = 16,      // annealing: Metropolis uniform at (trajectory, step)
   kLanczosStart = 17,      // census lanczos: start of point p at index p * dim + coordinate
   kSlqProbe = 18,          // census slq: probe j of point p at (p * probes + j) * dim + coordinate
-  kSharpnessStart = 19,    // run.sharpness_every: trajectory b's first start at b * dim + coordinate
+  kSharpnessStart = 19,    // run.sharpness_every: trajectory b's first start, b * dim + coord
 };
 
 // Four 32-bit words for counter (stream, index, step) under key seed.

@@ -36,6 +36,17 @@ bool check_due(std::int64_t steps, std::int64_t every) {
   return steps % gap == 0;
 }
 
+// Whether the k lowest and k highest Ritz pairs have residuals <= tol *
+// max |theta| (lanczos's stopping test).
+bool extremes_converged(const RitzPairs& r, std::int64_t k, double tol) {
+  const auto m = static_cast<std::int64_t>(r.values.size());
+  if (m == 0 || !std::isfinite(r.values.front())) return false;
+  const double bound = tol * std::max(std::fabs(r.values.front()), std::fabs(r.values.back()));
+  for (std::int64_t i = 0; i < m; ++i)
+    if ((i < k || i >= m - k) && !(r.residuals[i] <= bound)) return false;
+  return true;
+}
+
 }  // namespace
 
 double quadrature_mass_below(const double* nodes_weights, std::int64_t m, double t) {
@@ -350,14 +361,7 @@ std::vector<KrylovPoint> krylov_points(PreparedObjective& obj, const HostLinalg&
     if (slq) return false;
     // With steps enough for the whole space, Lanczos runs it (the counts are then certified).
     if (spec.lanczos_steps >= order) return false;
-    const RitzPairs r = ritz_pairs(c, la);
-    const auto mm = static_cast<std::int64_t>(r.values.size());
-    if (mm == 0 || !std::isfinite(r.values.front())) return false;
-    const double amax = std::max(std::fabs(r.values.front()), std::fabs(r.values.back()));
-    const double tol = spec.lanczos_tol * amax;
-    for (std::int64_t i = 0; i < mm; ++i)
-      if ((i < kk || i >= mm - kk) && !(r.residuals[i] <= tol)) return false;
-    return true;
+    return extremes_converged(ritz_pairs(c, la), kk, spec.lanczos_tol);
   };
   const std::vector<LanczosColumn> col =
       lanczos_batched(obj, xs, v0, cols, order, spec.lanczos_steps, 5, converged);
@@ -392,7 +396,6 @@ std::vector<KrylovPoint> krylov_points(PreparedObjective& obj, const HostLinalg&
         kp.ritz_values = r.values;
         const auto mm = static_cast<std::int64_t>(r.values.size());
         double* rz = out.ritz.data() + p * 4 * kk;
-        bool ok = mm > 0;
         for (std::int64_t i = 0; i < std::min(kk, mm); ++i) {  // the k lowest, then the k highest
           rz[2 * i] = r.values[i];
           rz[2 * i + 1] = r.residuals[i];
@@ -400,11 +403,7 @@ std::vector<KrylovPoint> krylov_points(PreparedObjective& obj, const HostLinalg&
           rz[2 * (kk + i)] = r.values[hi];
           rz[2 * (kk + i) + 1] = r.residuals[hi];
         }
-        const double amax =
-            mm ? std::max(std::fabs(r.values.front()), std::fabs(r.values.back())) : 0.0;
-        for (std::int64_t i = 0; i < mm; ++i)
-          if ((i < kk || i >= mm - kk) && !(r.residuals[i] <= spec.lanczos_tol * amax)) ok = false;
-        out.converged[p] = ok || c.steps() == order;
+        out.converged[p] = extremes_converged(r, kk, spec.lanczos_tol) || c.steps() == order;
       }
     }
     out.lanczos_steps[p] = most;
