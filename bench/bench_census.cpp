@@ -19,10 +19,12 @@
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
 #include "src/core/npy.hpp"
+#include "src/cpu/blas_kernels.hpp"
 
 using namespace saddlescope;
 
 int main(int argc, char** argv) {
+  choose_blas_kernels(argv);
   std::string matrices, backend_name = "auto", precision = "f64", values_out;
   int repeats = 3;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -8,6 +8,13 @@
 //   bench_fused_step [--backend auto|cpu|cuda] [--trajectories B] [--dim N]
 //                    [--steps K] [--precision f32|f64] [--out FILE.json]
 //                    [--objective styblinski-tang|gaussian-field|...] [--features M]
+//                    [--optimizers gd,momentum,adam] [--lr LR] [--export DIR]
+//
+// --export DIR writes what a peer needs to repeat the same work
+// (bench/peers_gemm.py): starts.npy [B, N] in the precision, the mlp's data
+// X.npy [n, d] and Y.npy [n, o] in the precision, and per optimizer
+// finals_<name>.npy [B, N] (float64), the point its last iteration evaluated, with updates.json
+// (updates applied: warm-up and timed steps, the learning rate, the sizes).
 //
 // Defaults: B x N = 1,024 x 20,000 on the CPU, 4,096 x 20,000 on a GPU.
 // Bytes per element and step (f32): gd 8 (read x, write x'), momentum 16
@@ -19,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -26,11 +34,16 @@
 #include "kernels/rng.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
+#include "src/core/npy.hpp"
+#include "src/cpu/blas_kernels.hpp"
 
 using namespace saddlescope;
 
 int main(int argc, char** argv) {
+  choose_blas_kernels(argv);
   std::string backend_name = "auto", out, precision = "f32", objective = "styblinski-tang";
+  std::string optimizers = "gd,momentum,adam", export_dir;
+  double lr = 1e-4;
   std::int64_t b = 0, n = 20000, steps = 0, features = 1024;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -50,6 +63,12 @@ int main(int argc, char** argv) {
       objective = v;
     else if (k == "--features")
       features = std::stoll(v);
+    else if (k == "--optimizers")
+      optimizers = v;
+    else if (k == "--lr")
+      lr = std::stod(v);
+    else if (k == "--export")
+      export_dir = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -78,6 +97,23 @@ int main(int argc, char** argv) {
     std::vector<double> x0(static_cast<std::size_t>(b * n));
     for (std::size_t k = 0; k < x0.size(); ++k) x0[k] = 2.0 * rng::normal(1, rng::kInitStart, k);
 
+    namespace fs = std::filesystem;
+    const fs::path ed(export_dir);
+    nlohmann::json updates = nlohmann::json::object();
+    // Arrays in the run's precision: what the ensemble computes with.
+    const auto write_prec = [&](const fs::path& p, std::vector<std::int64_t> shape,
+                                const std::vector<double>& v) {
+      if (prec == Precision::f64) return npy::write_f64(p.string(), shape, v);
+      npy::write_f32(p.string(), shape, std::vector<float>(v.begin(), v.end()));
+    };
+    if (!export_dir.empty()) {
+      fs::create_directories(ed);
+      write_prec(ed / "starts.npy", {b, n}, x0);
+      if (obj.kind == ObjectiveKind::mlp) {
+        write_prec(ed / "X.npy", {obj.mlp.n, obj.mlp.d}, obj.mlp_x);
+        write_prec(ed / "Y.npy", {obj.mlp.n, obj.mlp.o}, obj.mlp_y);
+      }
+    }
     nlohmann::json rows = nlohmann::json::array();
     fmt::print("fused step, {}, B x N = {} x {}, {}, {} on {}\n", objective, b, n, precision,
                backend->name(), backend->device());
@@ -86,10 +122,12 @@ int main(int argc, char** argv) {
     for (auto [name, kind] :
          {std::pair{"gd", OptimizerKind::gd}, std::pair{"momentum", OptimizerKind::momentum},
           std::pair{"adam", OptimizerKind::adam}}) {
+      if (("," + optimizers + ",").find(std::string(",") + name + ",") == std::string::npos)
+        continue;
       EnsembleSpec spec;
       spec.objective = &obj;
       spec.optimizer.kind = kind;
-      spec.optimizer.lr = 1e-4;
+      spec.optimizer.lr = lr;
       spec.optimizer.momentum = kind == OptimizerKind::momentum ? 0.9 : 0.0;
       spec.precision = prec;
       spec.count = b;
@@ -111,6 +149,11 @@ int main(int argc, char** argv) {
         ens->running();
         batch_seconds.push_back(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      if (!export_dir.empty()) {  // the point of the last iterate(t - 1): x_{t-1}
+        npy::write_f64((ed / fmt::format("finals_{}.npy", name)).string(), {b, n},
+                       ens->result(true).finals);
+        updates[name] = t - 1;
       }
       std::sort(batch_seconds.begin(), batch_seconds.end());
       const double sec = batch_seconds[batch_seconds.size() / 2] / static_cast<double>(per_batch);
@@ -142,6 +185,16 @@ int main(int argc, char** argv) {
                         {"version", SADDLESCOPE_VERSION},
                         {"date", static_cast<std::int64_t>(std::time(nullptr))},
                         {"results", rows}};
+    if (!export_dir.empty())
+      std::ofstream(ed / "updates.json") << nlohmann::json{{"updates", updates},
+                                                           {"lr", lr},
+                                                           {"momentum", 0.9},
+                                                           {"objective", objective},
+                                                           {"precision", precision},
+                                                           {"trajectories", b},
+                                                           {"dim", n}}
+                                                .dump(2)
+                                         << "\n";
     if (!out.empty()) {
       std::ofstream(out) << j.dump(2) << "\n";
       std::fprintf(stderr, "wrote %s\n", out.c_str());

@@ -26,6 +26,7 @@
 
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
+#include "src/cpu/blas_kernels.hpp"
 
 using namespace saddlescope;
 
@@ -40,6 +41,7 @@ double sum(const std::vector<double>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  choose_blas_kernels(argv);
   std::string path, backend_name = "auto";
   std::vector<std::string> sets;
   std::int64_t batch = 8;

@@ -18,7 +18,9 @@
 // f32 factorization's backward error (~ sqrt(n) eps max|lambda|, ~ 2e-5
 // max|lambda| at n = 200), so every count is exact in both precisions and
 // every backend, f32 and f64 must all agree.
+#include <cblas.h>
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -353,5 +355,68 @@ TEST_P(BackendCountBelowEmpty, NoMatricesNoShiftsOrOrderZero) {
 }
 
 SADDLESCOPE_ON_EVERY_BACKEND(BackendCountBelowEmpty, ());
+
+// ---------------------------------------------------------------------------
+// Large matrices on the CPU: from order 1,000 each matrix is solved by all
+// threads (OpenBLAS's), one after another (src/cpu/linalg.cpp). A matrix's
+// result must still not depend on how many share the call, may depend on
+// the thread count (docs/design.md, II.4) within rounding, and OpenBLAS is
+// back at one thread afterwards (the OpenMP loops' GEMMs assume it).
+
+// Runs f with `threads` OpenMP threads, then restores the count.
+template <class F>
+auto with_threads(int threads, F&& f) {
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  auto r = f();
+  omp_set_num_threads(before);
+  return r;
+}
+
+TEST(CpuLargeMatrices, StackedAndAloneGiveTheSameBitsOnAllThreads) {
+  constexpr std::int64_t n = 1000, batch = 2;
+  auto cpu = make_cpu_backend();
+  const auto h = random_symmetric(batch, n, 6000);
+  const std::vector<double> shifts = {0.0, 0.5, 0.0, -0.5};
+  for (Precision p : {Precision::f64, Precision::f32}) {
+    SCOPED_TRACE(saddlescope::testing::case_name(p));
+    const auto stacked = cpu->eigh(p, batch, n, h, false);
+    const auto counts = cpu->count_below(p, batch, n, h, shifts, 2);
+    EXPECT_EQ(openblas_get_num_threads(), 1) << "OpenBLAS left with more than one thread";
+    for (std::int64_t b = 0; b < batch; ++b) {
+      SCOPED_TRACE(::testing::Message() << "matrix " << b);
+      const std::vector<double> one(h.begin() + b * n * n, h.begin() + (b + 1) * n * n);
+      const auto alone = cpu->eigh(p, 1, n, one, false);
+      ASSERT_EQ(alone.info[0], 0);
+      EXPECT_TRUE(
+          std::equal(alone.values.begin(), alone.values.end(), stacked.values.begin() + b * n));
+      const std::vector<double> s(shifts.begin() + 2 * b, shifts.begin() + 2 * b + 2);
+      const auto c = cpu->count_below(p, 1, n, one, s, 2);
+      EXPECT_EQ(c[0], counts[2 * b]);
+      EXPECT_EQ(c[1], counts[2 * b + 1]);
+    }
+  }
+}
+
+TEST(CpuLargeMatrices, OneThreadAgreesWithinRounding) {
+  constexpr std::int64_t n = 1000;
+  auto cpu = make_cpu_backend();
+  const auto h = random_symmetric(1, n, 7000);
+  const auto all = cpu->eigh(Precision::f64, 1, n, h, false);
+  const auto one = with_threads(1, [&] { return cpu->eigh(Precision::f64, 1, n, h, false); });
+  double scale = 0, diff = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    scale = std::max(scale, std::fabs(one.values[i]));
+    diff = std::max(diff, std::fabs(all.values[i] - one.values[i]));
+  }
+  EXPECT_LE(diff, 1e-12 * scale) << "thread counts disagree beyond rounding";
+  // The counts are exact either way (shifts away from every eigenvalue).
+  const std::vector<double> shifts = {0.5 * (one.values[n / 2] + one.values[n / 2 + 1])};
+  const auto c_all = cpu->count_below(Precision::f64, 1, n, h, shifts, 1);
+  const auto c_one =
+      with_threads(1, [&] { return cpu->count_below(Precision::f64, 1, n, h, shifts, 1); });
+  EXPECT_EQ(c_all, std::vector<std::int64_t>{n / 2 + 1});
+  EXPECT_EQ(c_one, c_all);
+}
 
 }  // namespace

@@ -1,7 +1,7 @@
 // src/cpu/vector_math.hpp: SLEEF's tanh over arrays. Every vector path this
 // CPU has returns the same bits as the scalar path (lengths that leave a
-// tail, special values included), and all stay within the 1-ulp bound of
-// SLEEF's u10 functions against long double's tanhl.
+// tail, special values included), and all stay within the 3.5-ulp bound of
+// SLEEF's u35 functions against long double's tanhl.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -73,13 +73,12 @@ void accurate() {
     const long double want = std::tanh(static_cast<long double>(x[i]));
     const T w = static_cast<T>(want);
     const T ulp = std::nextafter(std::fabs(w), std::numeric_limits<T>::infinity()) - std::fabs(w);
-    // SLEEF's bound is 1.0 ulp of the result; measured here: 1.000 (tanh x = x
-    // - 1 ulp for tiny x). 1.01 leaves rounding room, and a function off by
-    // 2 ulps fails.
+    // SLEEF's bound for the u35 functions is 3.5 ulp of the result (measured
+    // here about 2.7 in float, 2.9 in double); a function off by 4 ulps fails.
     const long double err = std::fabs(static_cast<long double>(y[i]) - want) / ulp;
     worst = std::max(worst, err);
-    ASSERT_LE(err, 1.01L) << "tanh(" << x[i] << ") = " << y[i] << ", want "
-                          << static_cast<double>(want);
+    ASSERT_LE(err, 3.5L) << "tanh(" << x[i] << ") = " << y[i] << ", want "
+                         << static_cast<double>(want);
   }
   std::printf("largest error %.3Lf ulp\n", worst);
   EXPECT_TRUE(std::signbit(y[1]));  // tanh(-0) = -0
@@ -87,7 +86,7 @@ void accurate() {
 
 TEST(VectorTanh, F32PathsGiveTheScalarPathsBits) { paths_agree<float>(); }
 TEST(VectorTanh, F64PathsGiveTheScalarPathsBits) { paths_agree<double>(); }
-TEST(VectorTanh, F32WithinOneUlp) { accurate<float>(); }
-TEST(VectorTanh, F64WithinOneUlp) { accurate<double>(); }
+TEST(VectorTanh, F32WithinSleefsBound) { accurate<float>(); }
+TEST(VectorTanh, F64WithinSleefsBound) { accurate<double>(); }
 
 }  // namespace

@@ -28,7 +28,7 @@
 //                                   calls of a fixed number of entries);
 //   activate(x, len)                x <- tanh(x) element-wise (mlp_act;
 //                                   the CPU: SLEEF's deterministic
-//                                   vectorized tanh, within 1 ulp of it);
+//                                   vectorized tanh, within 3.5 ulp);
 //   map(rows, width, f)             f(r, k) for every r < rows, k < width, in
 //                                   any order (f writes its own outputs);
 //   reduce_apply(rows, width, f)    per row r: K double sums s (f.sum(r, k,

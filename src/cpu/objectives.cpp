@@ -134,6 +134,20 @@ struct CpuOps {
     for (std::int64_t r = 0; r < rows; ++r)
       for (std::int64_t k = 0; k < width; ++k) f(r, k);
   }
+  // Column sums sweep the rows instead of walking each column (a stride of
+  // `width` per addition held the mlp's step on cache latency): every column
+  // still adds its samples from 0 in ascending order, so the bits are the
+  // functor's.
+  void map(std::int64_t rows, std::int64_t width, pipelines::ColumnSums<T> f) const {
+#pragma omp parallel for schedule(static) if (parallel && rows * width * f.samples > 65536)
+    for (std::int64_t e = 0; e < rows; ++e) {
+      const T* s = f.src + e * f.ss;
+      T* d = f.dst + e * f.ds;
+      for (std::int64_t j = 0; j < width; ++j) d[j] = T(0);
+      for (std::int64_t q = 0; q < f.samples; ++q)
+        for (std::int64_t j = 0; j < width; ++j) d[j] += s[q * f.width + j];
+    }
+  }
 };
 
 // The networks run one trajectory per OpenMP thread through the shared

@@ -13,12 +13,12 @@
 // enters those paths through target attributes, so the six it calls are
 // declared here, exactly as in sleef.h (3.5).
 extern "C" {
-float Sleef_finz_tanhf1_u10purecfma(float);
-double Sleef_finz_tanhd1_u10purecfma(double);
-__m512 Sleef_finz_tanhf16_u10avx512f(__m512);
-__m512d Sleef_finz_tanhd8_u10avx512f(__m512d);
-__m256 Sleef_finz_tanhf8_u10avx2(__m256);
-__m256d Sleef_finz_tanhd4_u10avx2(__m256d);
+float Sleef_finz_tanhf1_u35purecfma(float);
+double Sleef_finz_tanhd1_u35purecfma(double);
+__m512 Sleef_finz_tanhf16_u35avx512f(__m512);
+__m512d Sleef_finz_tanhd8_u35avx512f(__m512d);
+__m256 Sleef_finz_tanhf8_u35avx2(__m256);
+__m256d Sleef_finz_tanhd4_u35avx2(__m256d);
 }
 #endif
 
@@ -30,10 +30,10 @@ namespace {
 // The scalar finz function, for the rows' tails and the scalar path (it
 // executes FMA instructions: only on CPUs that have them).
 void tail(float* x, std::int64_t i, std::int64_t n) {
-  for (; i < n; ++i) x[i] = Sleef_finz_tanhf1_u10purecfma(x[i]);
+  for (; i < n; ++i) x[i] = Sleef_finz_tanhf1_u35purecfma(x[i]);
 }
 void tail(double* x, std::int64_t i, std::int64_t n) {
-  for (; i < n; ++i) x[i] = Sleef_finz_tanhd1_u10purecfma(x[i]);
+  for (; i < n; ++i) x[i] = Sleef_finz_tanhd1_u35purecfma(x[i]);
 }
 
 // One vector loop per path and precision: W lanes at a time through SLEEF,
@@ -45,16 +45,16 @@ void tail(double* x, std::int64_t i, std::int64_t n) {
   tail(x, i, n)
 
 __attribute__((target("avx512f"))) void tanh_avx512(float* x, std::int64_t n) {
-  SS_SLEEF_LOOP(16, _mm512_loadu_ps, _mm512_storeu_ps, Sleef_finz_tanhf16_u10avx512f);
+  SS_SLEEF_LOOP(16, _mm512_loadu_ps, _mm512_storeu_ps, Sleef_finz_tanhf16_u35avx512f);
 }
 __attribute__((target("avx512f"))) void tanh_avx512(double* x, std::int64_t n) {
-  SS_SLEEF_LOOP(8, _mm512_loadu_pd, _mm512_storeu_pd, Sleef_finz_tanhd8_u10avx512f);
+  SS_SLEEF_LOOP(8, _mm512_loadu_pd, _mm512_storeu_pd, Sleef_finz_tanhd8_u35avx512f);
 }
 __attribute__((target("avx2,fma"))) void tanh_avx2(float* x, std::int64_t n) {
-  SS_SLEEF_LOOP(8, _mm256_loadu_ps, _mm256_storeu_ps, Sleef_finz_tanhf8_u10avx2);
+  SS_SLEEF_LOOP(8, _mm256_loadu_ps, _mm256_storeu_ps, Sleef_finz_tanhf8_u35avx2);
 }
 __attribute__((target("avx2,fma"))) void tanh_avx2(double* x, std::int64_t n) {
-  SS_SLEEF_LOOP(4, _mm256_loadu_pd, _mm256_storeu_pd, Sleef_finz_tanhd4_u10avx2);
+  SS_SLEEF_LOOP(4, _mm256_loadu_pd, _mm256_storeu_pd, Sleef_finz_tanhd4_u35avx2);
 }
 #undef SS_SLEEF_LOOP
 #endif
