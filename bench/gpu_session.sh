@@ -113,7 +113,8 @@ if [ "$mode" != "tests" ]; then
   echo "== benchmark suite ($SECONDS s)"
   # Its figures stay behind (the device tool returns at most 8 files).
   mkdir -p /tmp/suite
-  bounded 150 python3 bench/suite.py --backend cuda --timeout 60 \
+  # The device has no network: its own python3 (with torch and jax) runs the peers.
+  bounded 150 python3 bench/suite.py --backend cuda --timeout 60 --python python3 \
     --skip cublas_fraction,flagship --out "/tmp/suite/suite-cuda-$gpu.json" 2>&1 | tail -25
   cp /tmp/suite/suite-cuda-"$gpu".json "$out/" 2>/dev/null
   echo "== example styblinski-tang-20k ($SECONDS s)"

@@ -11,14 +11,18 @@ cpu), one after the other in this script:
   2. the separable ensemble beside PyTorch / JAX from the same starts, equal
      work checked (bench/peers_separable.py);
   3. the GEMM objectives gaussian-field and mlp-20k beside PyTorch / JAX
-     (bench/peers_gemm.py);
-  4. the census eigensolvers beside torch.linalg.eigvalsh (bench/bench_census.py);
+     (bench/peers_gemm.py; the mlp from the same starts and data at 16 and
+     64 trajectories on the CPU, equal work checked);
+  4. the census eigensolvers beside numpy, torch and jax eigvalsh
+     (bench/bench_census.py);
   5. scaling curves: adam step time vs trajectories B (N = 20,000) and vs
      dimension N (B = 256), and census time vs N;
   6. the flagship example end to end (mlp-20k with its census; on the CPU a
      reduced size, said in the JSON);
   7. on CUDA, the fraction of step time inside cuBLAS (bench/cublas_fraction.py).
-Each part's JSON is kept whole under "parts"; the suite JSON adds the device,
+The peers (PyTorch, JAX, optax) run in a virtual environment the suite
+creates once from PyPI (bench/peers_venv.sh, in build/peers-venv; --python
+names another interpreter). Each part's JSON is kept whole under "parts"; the suite JSON adds the device,
 driver and toolkit versions, the commit and the date, and is written to
 bench/results/suite-<backend>-<device>-<date>.json. Missing peers (torch, jax)
 are recorded as such, never faked. --quick shrinks every size (a smoke run).
@@ -90,6 +94,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds any one program may run; a part that runs longer is recorded as timed out")
     ap.add_argument("--skip", default="", help="comma-separated parts to leave out (recorded as skipped)")
+    ap.add_argument("--python", default=None,
+                    help="interpreter of the peers (default: bench/peers_venv.sh's, created on first use)")
     a = ap.parse_args()
     global TIMEOUT
     TIMEOUT = a.timeout
@@ -106,6 +112,14 @@ def main():
         if not os.path.exists(b):
             sys.exit(f"suite: {b} is missing: build first (bash tools/build.sh {'default' if gpu else 'cpu'})")
     q = a.quick
+    peers_py = a.python
+    if peers_py is None:
+        try:
+            peers_py = sh(["bash", "bench/peers_venv.sh"], timeout=None).stdout.strip().splitlines()[-1]
+        except (subprocess.CalledProcessError, IndexError) as e:
+            print("suite: the peers' environment could not be made (" +
+                  (getattr(e, "stderr", "") or str(e)).strip()[-200:] + "); peers run with", sys.executable)
+            peers_py = sys.executable
     B = 256 if q else (4096 if gpu else 1024)
     steps = 5 if q else (100 if gpu else 10)
     parts = {}
@@ -113,16 +127,16 @@ def main():
         j = lambda name: os.path.join(tmp, name + ".json")
         part("fused_step", [fused, "--backend", backend, "--trajectories", str(B), "--dim", "20000",
                             "--steps", str(steps), "--out", j("fused")], j("fused"), parts)
-        part("separable_peers", [sys.executable, "bench/peers_separable.py", "--backend", backend,
+        part("separable_peers", [peers_py, "bench/peers_separable.py", "--backend", backend,
                                  "--binary", cli, "--out", j("sep")]
              + (["--trajectories", "32", "--dim", "2000", "--steps", "10"] if q else []),
              j("sep"), parts)
         for obj in ("gaussian-field", "mlp"):
-            part(f"{obj}_peers", [sys.executable, "bench/peers_gemm.py", "--backend", backend,
+            part(f"{obj}_peers", [peers_py, "bench/peers_gemm.py", "--backend", backend,
                                   "--objective", obj, "--binary", fused, "--out", j(obj)]
-                 + (["--trajectories", "4", "--steps", "2"] + (["--dim", "2000"] if obj != "mlp" else [])
-                    if q else []), j(obj), parts)
-        part("census_peers", [sys.executable, "bench/bench_census.py", "--backend", backend,
+                 + (["--trajectories", "4", "--steps", "2", "--repeats", "1"]
+                    + (["--dim", "2000"] if obj != "mlp" else []) if q else []), j(obj), parts)
+        part("census_peers", [peers_py, "bench/bench_census.py", "--backend", backend,
                               "--binary", census, "--out", j("census")]
              + (["--sizes", "64x20,256x2"] if q else []), j("census"), parts)
         # Scaling curves: adam step time vs B (N = 20,000) and vs N (B = 256).
@@ -180,6 +194,7 @@ def main():
         "toolkit": version_of(["nvcc", "--version"]) if gpu else None,
         "compiler": (sh(["c++", "--version"]).stdout.splitlines() or [None])[0],
         "python": sys.version.split()[0],
+        "peers_python": peers_py,
     }
     doc = {**meta, "parts": parts}
     tag = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()[:40]
@@ -198,10 +213,15 @@ def main():
         return f"x{v:.2f} {peer}" if v is not None else f"{peer} n/a"
 
     for r in parts.get("separable_peers", {}).get("results", []):
-        print(f"  separable {r['optimizer']:5s} {ratio(r, 'torch')}  {ratio(r, 'jax')}")
+        print(f"  separable {r['optimizer']:5s} {ratio(r, 'torch')}  {ratio(r, 'jax')}"
+              f"  (JAX without the per-step loss: {ratio(r, 'jax_gradient_only')})")
     for obj in ("gaussian-field", "mlp"):
         for r in parts.get(f"{obj}_peers", {}).get("results", []):
-            print(f"  {obj:14s} adam {ratio(r, 'torch')}  {ratio(r, 'jax')}")
+            print(f"  {obj:14s} adam B={r['trajectories']:<5d} {ratio(r, 'torch')}  {ratio(r, 'jax')}")
+    for r in parts.get("census_peers", {}).get("results", []):
+        peers = "  ".join(f"x{r['eigh_speedup_vs_' + p]:.2f} {p}" for p in ("numpy", "torch", "jax")
+                          if r.get("eigh_speedup_vs_" + p))
+        print(f"  eigh {r['n']:5d} x {r['batch']:<5d} {peers or 'no peer installed'}")
     if "seconds" in parts.get("flagship", {}):
         print(f"  flagship mlp-20k {parts['flagship']['seconds']:.1f} s ({' '.join(parts['flagship']['overrides'])})")
     print("wrote", path)
