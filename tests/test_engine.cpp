@@ -3,6 +3,7 @@
 // identical files; init kinds and start files behave as documented; a
 // diverging trajectory is frozen while the others go on.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -138,6 +139,41 @@ TEST(Engine, CoupledObjectivesDoNotDependOnChunkingOrCompaction) {
           ASSERT_TRUE(a.curves[k] == b.curves[k] ||
                       (std::isnan(a.curves[k]) && std::isnan(b.curves[k])))
               << "curve value " << k;
+      }
+    }
+  }
+}
+
+// The same at sizes where the CPU's GEMMs are threaded (src/cpu/objectives.cpp,
+// `gemm`): the threads split the rows of C by tiles when it has more rows
+// than columns, else its columns by blocks of 64; 300 trajectories against
+// 256 features and 2,000 coordinates take both splits in one step, chunks
+// of 40 only the column split, and one thread neither. Every trajectory must
+// come out with the same bits.
+TEST(Engine, GemmObjectivesDoNotDependOnChunkingOrThreadsAtScale) {
+  const char* objectives[] = {"kind = \"gaussian-field\"\ndim = 2000\nfeatures = 256\nmu = 0.2",
+                              "kind = \"quadratic\"\ndim = 400\nrotate = true"};
+  for (const char* objective : objectives) {
+    for (const char* precision : {"f32", "f64"}) {
+      SCOPED_TRACE(std::string(objective) + " " + precision);
+      const std::string toml =
+          std::string("seed = 3\n[objective]\n") + objective +
+          "\n[init]\nkind = \"gaussian\"\nscale = 0.7\n[run]\ntrajectories = 300\n"
+          "max_steps = 12\nrecord_every = 3\nrecord_trajectories = 5\nsave_final_points = true\n"
+          "grad_tol = 0\nprecision = \"" +
+          precision + "\"\n[[optimizer]]\nkind = \"adam\"\nlr = 0.05\n";
+      const RunResult whole = run(toml);
+      const auto& a = whole.optimizers[0].traj;
+      const int threads = omp_get_max_threads();
+      for (int variant = 0; variant < 2; ++variant) {
+        SCOPED_TRACE(variant == 0 ? "chunks of 40" : "one thread");
+        if (variant == 1) omp_set_num_threads(1);
+        const RunResult other = variant == 0 ? run(toml, {"run.chunk_size=40"}) : run(toml);
+        omp_set_num_threads(threads);
+        const auto& b = other.optimizers[0].traj;
+        EXPECT_EQ(a.f_final, b.f_final);
+        EXPECT_EQ(a.finals, b.finals);
+        EXPECT_EQ(a.curves, b.curves);
       }
     }
   }

@@ -29,14 +29,20 @@ namespace {
 // pthreads and idle OpenMP threads otherwise compete for the cores (measured
 // 2.3x slower on the gaussian-field step with 2 cores).
 void gemm_call(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b,
-               float* c, float beta) {
+               int ldb, float* c, int ldc, float beta) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, 1.0f, a, lda, b, tb ? k : n, beta, c, n);
+              k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 void gemm_call(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b,
-               double* c, double beta) {
+               int ldb, double* c, int ldc, double beta) {
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, 1.0, a, lda, b, tb ? k : n, beta, c, n);
+              k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+// The same with packed operands (ldb and ldc from the shape).
+template <class T>
+void gemm_call(bool ta, bool tb, int m, int n, int k, const T* a, int lda, const T* b, T* c,
+               T beta) {
+  gemm_call(ta, tb, m, n, k, a, lda, b, tb ? k : n, c, n, beta);
 }
 // Row tile of the row-batched GEMMs. OpenBLAS computes a row of C with
 // another kernel (another summation order) when it falls in a remainder
@@ -48,9 +54,22 @@ void gemm_call(bool ta, bool tb, int m, int n, int k, const double* a, int lda, 
 // position (measured on OpenBLAS 0.3.21, f32 and f64, and held by
 // tests/test_engine.cpp's chunking and compaction tests).
 constexpr std::int64_t kRowTile = 32;
+// Column block of the column-split GEMMs below: a multiple of every
+// OpenBLAS unroll along N, so that each thread's share of the columns
+// starts where a block of the whole call would, and every column is
+// computed by the kernel of the whole call (the remainder block, if any,
+// stays at the end of the last share): the bits do not depend on the
+// thread count (tests/test_engine.cpp, `CoupledObjectivesDoNotDependOn...`
+// with one and two threads).
+constexpr std::int64_t kColumnBlock = 64;
 
 // C (m x n) = A (m x k, or k x m when ta) B + beta C, in whole row tiles
-// when !ta (rows of A are trajectories), split over threads by tiles.
+// when !ta (rows of A are trajectories). The threads split the rows by
+// tiles when C has more rows than columns; otherwise (few trajectories
+// against a large shared B: the gaussian field's W, the rotated quadratic's
+// A) they split the columns, so that B is packed once in all instead of
+// once per thread (the gaussian field at 64 trajectories spent as long in
+// OpenBLAS's packing as in its kernel).
 template <class T>
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, const T* b,
           T* c, T beta = T(0)) {
@@ -61,8 +80,38 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
     return;
   }
   const std::int64_t tiles = m / kRowTile, rest = m % kRowTile;
-  const std::int64_t threads =
-      (m * n * k > (1 << 18)) ? std::min<std::int64_t>(omp_get_max_threads(), tiles) : 1;
+  const std::int64_t max_threads = omp_get_max_threads();
+  const bool big = m * n * k > (1 << 18);
+  if (big && max_threads > 1 && n > m && n >= 2 * kColumnBlock) {
+    // All rows in whole tiles (a zero-padded copy when m is not a multiple
+    // of the tile), the columns in blocks over the threads.
+    const std::int64_t mp = (tiles + (rest > 0)) * kRowTile;
+    thread_local std::vector<T> ap, cp;
+    const T* a_use = a;
+    T* c_use = c;
+    if (rest > 0) {
+      ap.assign(static_cast<std::size_t>(mp * k), T(0));
+      std::copy_n(a, m * k, ap.data());
+      cp.assign(static_cast<std::size_t>(mp * n), T(0));
+      if (beta != T(0)) std::copy_n(c, m * n, cp.data());
+      a_use = ap.data();
+      c_use = cp.data();
+    }
+    const std::int64_t blocks = (n + kColumnBlock - 1) / kColumnBlock;
+    const std::int64_t threads = std::min(max_threads, blocks);
+    const std::int64_t per = (blocks + threads - 1) / threads * kColumnBlock;
+#pragma omp parallel for schedule(static) num_threads(static_cast <int>(threads))
+    for (std::int64_t t = 0; t < threads; ++t) {
+      const std::int64_t c0 = t * per, c1 = std::min(n, c0 + per);
+      if (c0 >= c1) continue;
+      gemm_call(false, tb, static_cast<int>(mp), static_cast<int>(c1 - c0), static_cast<int>(k),
+                a_use, static_cast<int>(k), tb ? b + c0 * k : b + c0, static_cast<int>(tb ? k : n),
+                c_use + c0, static_cast<int>(n), beta);
+    }
+    if (rest > 0) std::copy_n(cp.data(), m * n, c);
+    return;
+  }
+  const std::int64_t threads = big ? std::min<std::int64_t>(max_threads, tiles) : 1;
   if (tiles > 0) {
     const std::int64_t per = (tiles + std::max<std::int64_t>(threads, 1) - 1) /
                              std::max<std::int64_t>(threads, 1) * kRowTile;
