@@ -85,6 +85,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             mpath, wpath = os.path.join(tmp, "m.npy"), os.path.join(tmp, "w.npy")
             np.save(mpath, mats)
+            time.sleep(1.0)  # the peers' thread pools stop spinning before ours runs
             out = subprocess.run([binary, "--matrices", mpath, "--backend", args.backend, "--repeats",
                                   str(args.repeats), "--eigenvalues-out", wpath],
                                  check=True, capture_output=True, text=True).stdout
@@ -96,6 +97,7 @@ def main():
         dev = "cuda" if args.backend == "cuda" else "cpu"
         for peer, fn in PEERS.items():
             try:
+                time.sleep(1.0)  # and ours' before each peer
                 t_peer, w_peer, ver = fn(mats, dev, args.repeats)
             except ImportError:
                 row[peer + "_eigvalsh_s"] = None

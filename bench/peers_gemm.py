@@ -21,10 +21,17 @@ import argparse, json, os, re, subprocess, tempfile, time
 import numpy as np
 
 
+def settle():
+    """Lets the thread pools of the program timed before (OpenBLAS, OpenMP,
+    XLA's) stop spinning, so that they take no core from the next one."""
+    time.sleep(1.0)
+
+
 def timed_steps_per_s(step, sync, steps, warmup=3):
     """Steps per second of step() after warm-up: the median of the steps'
     own times (each followed by sync(), which waits for the device), the same
     statistic as bench_fused_step's."""
+    settle()
     for _ in range(warmup):
         step()
     sync()
@@ -158,6 +165,7 @@ def jax_steps_per_s(b, n, m, steps):
 def ours_run(binary, backend, objective, b, steps, lr, dim, features, export):
     """bench_fused_step's adam on the same sizes (median step time); with
     export, its starts, data and final points in that directory."""
+    settle()
     tmp = os.path.join(export or tempfile.gettempdir(), "ours.json")
     cmd = [binary, "--backend", backend, "--objective", objective, "--dim", str(dim),
            "--features", str(features), "--trajectories", str(b), "--steps", str(steps),

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from peers_gemm import timed_steps_per_s  # the same timing as the GEMM peers
+from peers_gemm import settle, timed_steps_per_s  # the same timing as the GEMM peers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,6 +79,7 @@ def saddlescope_steps(fused, backend, b, n, steps):
     same statistic as the peers' timed_steps_per_s); the run's own rate above
     also counts its setup (allocating and filling the arrays, reading the
     starts, copying the final points: about 0.3 s at 1,024 x 20,000)."""
+    settle()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "f.json")
         subprocess.run([fused, "--backend", backend, "--trajectories", str(b), "--dim", str(n),

@@ -198,8 +198,8 @@ def main():
     }
     doc = {**meta, "parts": parts}
     tag = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()[:40]
-    path = a.out or os.path.join(ROOT, "bench", "results",
-                                 f"suite-{backend}-{tag}-{time.strftime('%Y%m%d')}.json")
+    path = os.path.abspath(a.out or os.path.join(ROOT, "bench", "results",
+                                                 f"suite-{backend}-{tag}-{time.strftime('%Y%m%d')}.json"))
     with open(path, "w") as fh:
         json.dump(doc, fh, indent=2)
     # The short table.

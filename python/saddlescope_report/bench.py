@@ -4,7 +4,7 @@ benchmark suite result (bench/suite.py).
 Draws scaling.png/.svg: the adam step's trajectory-steps per second against
 the number of trajectories B (at N = 20,000) and against the dimension N (at
 fixed B), and the census eigensolver time against the matrix size N with
-torch.linalg.eigvalsh beside it when the suite measured it; and peers.png/.svg:
+numpy, torch and jax eigvalsh beside it when the suite measured them; and peers.png/.svg:
 saddlescope's throughput relative to PyTorch and JAX per benchmark (1 = par).
 Exit 2 when the file is missing or not a suite result.
 """
@@ -69,7 +69,9 @@ def scaling_figure(doc):
         n = [r["n"] for r in pts]
         for key, label in (("saddlescope_eigh_s", "saddlescope eigh"),
                            ("saddlescope_inertia_s", "saddlescope inertia"),
-                           ("torch_eigvalsh_s", "torch.linalg.eigvalsh")):
+                           ("numpy_eigvalsh_s", "numpy.linalg.eigvalsh"),
+                           ("torch_eigvalsh_s", "torch.linalg.eigvalsh"),
+                           ("jax_eigvalsh_s", "jax.numpy.linalg.eigvalsh")):
             ys = [r.get(key) for r in pts]
             if any(v is not None for v in ys):
                 per = [v / r.get("batch", 1) if v is not None else float("nan")
@@ -94,7 +96,8 @@ def peers_figure(doc):
     for name, key in (("separable_peers", "optimizer"), ("gaussian-field_peers", None),
                       ("mlp_peers", None)):
         for r in parts.get(name, {}).get("results", []):
-            labels.append(name.replace("_peers", "") + (f" {r[key]}" if key else " adam"))
+            labels.append(name.replace("_peers", "") + (f" {r[key]}" if key else " adam")
+                          + (f" B={r['trajectories']}" if key is None and "trajectories" in r else ""))
             torch.append(r.get("speedup_vs_torch"))
             jax.append(r.get("speedup_vs_jax"))
     fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * max(1, len(labels))))

@@ -24,7 +24,8 @@ def test_figures_hold_the_measured_series(tmp_path):
     axes = fig.axes
     assert len(axes[0].lines) == 1 and len(axes[1].lines) == 1  # adam vs B, vs N
     census = doc["parts"]["census_peers"]["results"]
-    expect = 2 + any("torch_eigvalsh_s" in r for r in census)
+    expect = 2 + sum(any(r.get(f"{p}_eigvalsh_s") is not None for r in census)
+                     for p in ("numpy", "torch", "jax"))
     assert len(axes[2].lines) == expect
     assert len(axes[1].lines[0].get_xdata()) == len(doc["parts"]["scaling"]["step_vs_dim"])
     rc = bench.main([suite_json(), "-o", str(tmp_path)])
