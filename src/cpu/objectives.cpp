@@ -44,16 +44,66 @@ void gemm_call(bool ta, bool tb, int m, int n, int k, const T* a, int lda, const
                T beta) {
   gemm_call(ta, tb, m, n, k, a, lda, b, tb ? k : n, c, n, beta);
 }
-// Row tile of the row-batched GEMMs. OpenBLAS computes a row of C with
-// another kernel (another summation order) when it falls in a remainder
-// block of fewer rows than its unroll, so a trajectory's bits would depend
-// on how many rows share the call: the chunk, the thread split, the running
-// rows after compaction. Calls are therefore made on whole tiles of
-// kRowTile rows (a multiple of every OpenBLAS unroll), the last one padded
-// with zero rows: a row's result is then the same for any row count and
-// position (measured on OpenBLAS 0.3.21, f32 and f64, and held by
-// tests/test_engine.cpp's chunking and compaction tests).
-constexpr std::int64_t kRowTile = 32;
+// Row tiles of the row-batched GEMMs. A trajectory's bits must not depend
+// on how many rows share a call or where its row lies in it (the chunk, the
+// thread split, the running rows after compaction), but OpenBLAS computes
+// rows in remainder blocks with other kernels, and some kernel families
+// (0.3.21's Haswell sgemm, also used on AVX2 CPUs without AVX-512) sum a row
+// in an order that follows its place in the call. Calls are therefore made
+// on whole tiles of `tile` rows, the last one padded with zero rows, and
+// row_tiling() finds once, by probing the loaded BLAS, the largest tiling
+// under which a row's place changes nothing: tiles of 32 rows, several per
+// call (SkylakeX, Prescott), else one tile of 8 rows per call (Haswell
+// sgemm), else one row per call (docs/design.md, II.4; tested with each
+// family by tests/CMakeLists.txt's engine_chunking_haswell).
+struct RowTiling {
+  std::int64_t tile;
+  bool many;  // a call may hold several tiles
+};
+
+// Whether row p of every call of `rows` rows gives the bits of row 0, for
+// small shapes of both transpositions (the failing families fail them all).
+template <class T>
+bool rows_placeless(std::int64_t rows) {
+  const struct {
+    bool tb;
+    int n, k;
+  } shapes[] = {{false, 9, 9}, {true, 9, 9}, {false, 64, 64}};
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  const auto next = [&] {  // deterministic fill in [-1, 1)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<T>(static_cast<double>(state >> 11) * 0x1.0p-52 - 1.0);
+  };
+  for (const auto& sh : shapes) {
+    const std::int64_t n = sh.n, k = sh.k;
+    std::vector<T> row(static_cast<std::size_t>(k)), b(static_cast<std::size_t>(n * k)),
+        a(static_cast<std::size_t>(rows * k)), c(static_cast<std::size_t>(rows * n)),
+        first(static_cast<std::size_t>(n));
+    for (T& v : row) v = next();
+    for (T& v : b) v = next();
+    for (std::int64_t p = 0; p < rows; ++p) {
+      for (T& v : a) v = next();
+      std::copy(row.begin(), row.end(), a.begin() + p * k);
+      gemm_call(false, sh.tb, static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k),
+                a.data(), static_cast<int>(k), b.data(), c.data(), T(0));
+      if (p == 0)
+        std::copy_n(c.begin(), n, first.begin());
+      else if (!std::equal(first.begin(), first.end(), c.begin() + p * n))
+        return false;
+    }
+  }
+  return true;
+}
+
+template <class T>
+const RowTiling& row_tiling() {
+  static const RowTiling tiling = [] {
+    if (rows_placeless<T>(64)) return RowTiling{32, true};  // two tiles per probe call
+    if (rows_placeless<T>(8)) return RowTiling{8, false};
+    return RowTiling{1, false};
+  }();
+  return tiling;
+}
 // Column block of the column-split GEMMs below: a multiple of every
 // OpenBLAS unroll along N, so that each thread's share of the columns
 // starts where a block of the whole call would, and every column is
@@ -79,13 +129,15 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
               beta);
     return;
   }
-  const std::int64_t tiles = m / kRowTile, rest = m % kRowTile;
+  const RowTiling& tiling = row_tiling<T>();
+  const std::int64_t tile = tiling.tile;
+  const std::int64_t tiles = m / tile, rest = m % tile;
   const std::int64_t max_threads = omp_get_max_threads();
   const bool big = m * n * k > (1 << 18);
-  if (big && max_threads > 1 && n > m && n >= 2 * kColumnBlock) {
+  if (big && tiling.many && max_threads > 1 && n > m && n >= 2 * kColumnBlock) {
     // All rows in whole tiles (a zero-padded copy when m is not a multiple
     // of the tile), the columns in blocks over the threads.
-    const std::int64_t mp = (tiles + (rest > 0)) * kRowTile;
+    const std::int64_t mp = (tiles + (rest > 0)) * tile;
     thread_local std::vector<T> ap, cp;
     const T* a_use = a;
     T* c_use = c;
@@ -114,26 +166,27 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
   const std::int64_t threads = big ? std::min<std::int64_t>(max_threads, tiles) : 1;
   if (tiles > 0) {
     const std::int64_t per = (tiles + std::max<std::int64_t>(threads, 1) - 1) /
-                             std::max<std::int64_t>(threads, 1) * kRowTile;
+                             std::max<std::int64_t>(threads, 1) * tile;
 #pragma omp parallel for schedule(static) if (threads > 1)
     for (std::int64_t t = 0; t < std::max<std::int64_t>(threads, 1); ++t) {
-      const std::int64_t r0 = t * per, r1 = std::min(tiles * kRowTile, r0 + per);
-      if (r0 >= r1) continue;
-      gemm_call(false, tb, static_cast<int>(r1 - r0), static_cast<int>(n), static_cast<int>(k),
-                a + r0 * k, lda, b, c + r0 * n, beta);
+      const std::int64_t r0 = t * per, r1 = std::min(tiles * tile, r0 + per);
+      // One call for the thread's tiles, or one per tile (tiling.many false).
+      for (std::int64_t q = r0; q < r1; q += tiling.many ? r1 - r0 : tile)
+        gemm_call(false, tb, static_cast<int>(tiling.many ? r1 - r0 : tile), static_cast<int>(n),
+                  static_cast<int>(k), a + q * k, lda, b, c + q * n, beta);
     }
   }
   if (rest == 0) return;
   // The last rows in a zero-padded tile.
-  const std::int64_t r0 = tiles * kRowTile;
+  const std::int64_t r0 = tiles * tile;
   // Per-thread buffers kept between calls: no allocation per step.
   thread_local std::vector<T> ap, cp;
-  ap.assign(static_cast<std::size_t>(kRowTile * k), T(0));
-  cp.assign(static_cast<std::size_t>(kRowTile * n), T(0));
+  ap.assign(static_cast<std::size_t>(tile * k), T(0));
+  cp.assign(static_cast<std::size_t>(tile * n), T(0));
   std::copy_n(a + r0 * k, rest * k, ap.data());
   if (beta != T(0)) std::copy_n(c + r0 * n, rest * n, cp.data());
-  gemm_call(false, tb, static_cast<int>(kRowTile), static_cast<int>(n), static_cast<int>(k),
-            ap.data(), static_cast<int>(k), b, cp.data(), beta);
+  gemm_call(false, tb, static_cast<int>(tile), static_cast<int>(n), static_cast<int>(k), ap.data(),
+            static_cast<int>(k), b, cp.data(), beta);
   std::copy_n(cp.data(), rest * n, c + r0 * n);
 }
 
