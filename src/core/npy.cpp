@@ -71,9 +71,9 @@ void write_text(const std::string& path, const std::string& text) {
   std::filesystem::rename(tmp, path);
 }
 
-Array read(const std::string& path) {
+Array read(const std::string& path, const std::string& named_by, bool integers) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: no such file (init.file)", path));
+  if (!in) throw InputError(fmt::format("{}: no such file ({})", path, named_by));
   char magic[8] = {};
   in.read(magic, 8);
   if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
@@ -105,11 +105,15 @@ Array read(const std::string& path) {
   const std::string d = field("descr");
   const auto q1 = d.find('\''), q2 = d.find('\'', q1 + 1);
   a.dtype = d.substr(q1 + 1, q2 - q1 - 1);
-  if (a.dtype != "<f4" && a.dtype != "<f8")
+  // Integer dtypes: '<i8', '<u4', '|u1', ... ('|' for one byte); the item size.
+  const bool int_dtype = a.dtype.size() == 3 && (a.dtype[0] == '<' || a.dtype[0] == '|') &&
+                         (a.dtype[1] == 'i' || a.dtype[1] == 'u') &&
+                         std::string("1248").find(a.dtype[2]) != std::string::npos &&
+                         (a.dtype[0] == '|') == (a.dtype[2] == '1');
+  if (a.dtype != "<f4" && a.dtype != "<f8" && !(integers && int_dtype))
     throw InputError(
-        fmt::format("{}: dtype '{}' is not supported; use float32 or float64 "
-                    "(little-endian)",
-                    path, a.dtype));
+        fmt::format("{}: dtype '{}' is not supported; use {} (little-endian)", path, a.dtype,
+                    integers ? "float32, float64 or an integer type" : "float32 or float64"));
   const std::string fo = field("fortran_order");
   if (fo.find("True") < fo.find(','))
     throw InputError(
@@ -129,11 +133,32 @@ Array read(const std::string& path) {
   }
   std::int64_t n = 1;
   for (auto s : a.shape) n *= s;
-  const std::size_t item = a.dtype == "<f4" ? 4 : 8;
+  const std::size_t item = int_dtype          ? static_cast<std::size_t>(a.dtype[2] - '0')
+                           : a.dtype == "<f4" ? 4
+                                              : 8;
   std::vector<char> raw(static_cast<std::size_t>(n) * item);
   in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
   if (!in) throw InputError(fmt::format("{}: truncated: the header promises {} values", path, n));
   a.data.resize(static_cast<std::size_t>(n));
+  if (int_dtype) {  // little-endian integers (x86-64 and the other hosts we build for)
+    const bool is_signed = a.dtype[1] == 'i';
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::uint64_t u = 0;
+      std::memcpy(&u, raw.data() + i * static_cast<std::int64_t>(item), item);
+      std::int64_t v;
+      if (is_signed && item < 8 && (u >> (8 * item - 1)) & 1u)
+        u |= ~std::uint64_t{0} << (8 * item);  // sign extension
+      if (!is_signed && (u >> 63) != 0)
+        throw InputError(
+            fmt::format("{}: value {} at index {} does not fit in 64 bits", path, u, i));
+      std::memcpy(&v, &u, 8);
+      if (v > (std::int64_t{1} << 53) || v < -(std::int64_t{1} << 53))
+        throw InputError(fmt::format(
+            "{}: value {} at index {} is beyond 2^53 (not exact in a double)", path, v, i));
+      a.data[i] = static_cast<double>(v);
+    }
+    return a;
+  }
   for (std::int64_t i = 0; i < n; ++i) {
     if (item == 4) {
       float f;
