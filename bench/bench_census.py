@@ -18,6 +18,8 @@ import argparse, json, os, platform, re, subprocess, sys, tempfile, time
 
 import numpy as np
 
+from peers_gemm import settle  # idle thread pools stop spinning between programs
+
 
 def torch_eigvalsh(mats, device, repeats):
     import torch
@@ -85,7 +87,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             mpath, wpath = os.path.join(tmp, "m.npy"), os.path.join(tmp, "w.npy")
             np.save(mpath, mats)
-            time.sleep(1.0)  # the peers' thread pools stop spinning before ours runs
+            settle()
             out = subprocess.run([binary, "--matrices", mpath, "--backend", args.backend, "--repeats",
                                   str(args.repeats), "--eigenvalues-out", wpath],
                                  check=True, capture_output=True, text=True).stdout
@@ -97,7 +99,7 @@ def main():
         dev = "cuda" if args.backend == "cuda" else "cpu"
         for peer, fn in PEERS.items():
             try:
-                time.sleep(1.0)  # and ours' before each peer
+                settle()
                 t_peer, w_peer, ver = fn(mats, dev, args.repeats)
             except ImportError:
                 row[peer + "_eigvalsh_s"] = None

@@ -194,7 +194,8 @@ def main():
         "toolkit": version_of(["nvcc", "--version"]) if gpu else None,
         "compiler": (sh(["c++", "--version"]).stdout.splitlines() or [None])[0],
         "python": sys.version.split()[0],
-        "peers_python": peers_py,
+        "peers_python": os.path.relpath(peers_py, ROOT) if os.path.isabs(peers_py) and
+        peers_py.startswith(ROOT + os.sep) else peers_py,
     }
     doc = {**meta, "parts": parts}
     tag = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()[:40]

@@ -22,8 +22,10 @@ enum Outcome : std::int8_t { kRunning = 0, kConverged = 1, kDiverged = 2, kMaxSt
 // max(a, b) that keeps a NaN from either side (a NaN coordinate marks the
 // trajectory diverged). Written without a short-circuit branch so that
 // vectorizers can turn it into a compare and a blend.
-SS_HD double nan_max(double a, double b) {
-  const double m = b > a ? b : a;  // a when either is NaN
+// Any floating type (the CPU pass keeps max |x| in the run's precision).
+template <class T>
+SS_HD T nan_max(T a, T b) {
+  const T m = b > a ? b : a;  // a when either is NaN
   return b != b ? b : m;
 }
 

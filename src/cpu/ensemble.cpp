@@ -49,16 +49,6 @@ constexpr std::int64_t kSumLanes = 16;
 // kUpdate, kSave (plateau points) and kStates (optimizer state arrays) fixed
 // at compile time keep the loop free of branches the vectorizer cannot take;
 // opt and sc are copies, so their fields are loop invariants, not loads.
-// The running max |x| of a lane, kept in T: max and fabs are exact, so it
-// is the value the double sums would hold (NaN kept as nan_max keeps it), at
-// a fraction of the conversions (the double max was a third of the
-// separable gd pass's instructions).
-template <class T>
-SS_HD T nan_max_t(T a, T b) {
-  const T m = b > a ? b : a;  // a when either is NaN
-  return b != b ? b : m;
-}
-
 template <class T, bool kUpdate, bool kSave, int kStates>
 SS_HD void lane_block(const LocalObjective<T>& obj, const OptimizerParams opt, const StepScalars sc,
                       const T* xc, const T* grow, T* xn, T* s1, T* s2, T* save,
@@ -67,8 +57,11 @@ SS_HD void lane_block(const LocalObjective<T>& obj, const OptimizerParams opt, c
 #pragma omp simd
   for (std::int64_t j = 0; j < len; ++j) {
     const std::int64_t i = i0 + j;
-    IterationSums e{f[j], gsq[j], 0.0};  // e.xmax unused (dropped by the compiler)
-    xm[j] = nan_max_t(xm[j], static_cast<T>(std::fabs(xc[i])));
+    // max |x| kept in T: max and fabs are exact, so it is the value the
+    // double sums would hold, at a fraction of the conversions (e.xmax is
+    // unused and dropped by the compiler).
+    IterationSums e{f[j], gsq[j], 0.0};
+    xm[j] = nan_max(xm[j], static_cast<T>(std::fabs(xc[i])));
     if (kSave) save[i] = xn[i];
     T a = kUpdate && kStates >= 1 ? s1[i] : T(0);
     T b = kUpdate && kStates >= 2 ? s2[i] : T(0);

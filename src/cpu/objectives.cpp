@@ -134,11 +134,13 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
   const std::int64_t tiles = m / tile, rest = m % tile;
   const std::int64_t max_threads = omp_get_max_threads();
   const bool big = m * n * k > (1 << 18);
+  // The calling thread's buffers for zero-padded rows, kept between calls:
+  // no allocation per step.
+  thread_local std::vector<T> ap, cp;
   if (big && tiling.many && max_threads > 1 && n > m && n >= 2 * kColumnBlock) {
     // All rows in whole tiles (a zero-padded copy when m is not a multiple
     // of the tile), the columns in blocks over the threads.
     const std::int64_t mp = (tiles + (rest > 0)) * tile;
-    thread_local std::vector<T> ap, cp;
     const T* a_use = a;
     T* c_use = c;
     if (rest > 0) {
@@ -179,8 +181,6 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
   if (rest == 0) return;
   // The last rows in a zero-padded tile.
   const std::int64_t r0 = tiles * tile;
-  // Per-thread buffers kept between calls: no allocation per step.
-  thread_local std::vector<T> ap, cp;
   ap.assign(static_cast<std::size_t>(tile * k), T(0));
   cp.assign(static_cast<std::size_t>(tile * n), T(0));
   std::copy_n(a + r0 * k, rest * k, ap.data());
