@@ -109,9 +109,10 @@ int main(int argc, char** argv) {
     if (!export_dir.empty()) {
       fs::create_directories(ed);
       write_prec(ed / "starts.npy", {b, n}, x0);
-      if (obj.kind == ObjectiveKind::mlp) {
-        write_prec(ed / "X.npy", {obj.mlp.n, obj.mlp.d}, obj.mlp_x);
-        write_prec(ed / "Y.npy", {obj.mlp.n, obj.mlp.o}, obj.mlp_y);
+      if (obj.kind == ObjectiveKind::network) {
+        const NetworkShape& s = obj.net;
+        write_prec(ed / "X.npy", {s.samples, s.widths.front()}, obj.net_x);
+        if (!obj.net_y.empty()) write_prec(ed / "Y.npy", {s.samples, s.widths.back()}, obj.net_y);
       }
     }
     nlohmann::json rows = nlohmann::json::array();

@@ -178,10 +178,11 @@ int main(int argc, char** argv) {
       namespace fs = std::filesystem;
       fs::create_directories(export_dir);
       const fs::path d(export_dir);
-      if (obj.kind != ObjectiveKind::mlp) throw InputError("--export needs an mlp objective");
-      const MlpShape& s = obj.mlp;
-      npy::write_f64((d / "X.npy").string(), {s.n, s.d}, obj.mlp_x);
-      npy::write_f64((d / "Y.npy").string(), {s.n, s.o}, obj.mlp_y);
+      if (obj.kind != ObjectiveKind::network || obj.net.layers() != 2 || obj.net_y.empty())
+        throw InputError("--export needs an mlp objective");
+      const NetworkShape& s = obj.net;
+      npy::write_f64((d / "X.npy").string(), {s.samples, s.widths.front()}, obj.net_x);
+      npy::write_f64((d / "Y.npy").string(), {s.samples, s.widths.back()}, obj.net_y);
       npy::write_f64((d / "x.npy").string(), {n}, std::vector<double>(x.begin(), x.begin() + n));
       npy::write_f64((d / "ritz.npy").string(), {2 * k, 2},
                      std::vector<double>(sl.krylov.ritz.begin(), sl.krylov.ritz.begin() + 4 * k));
@@ -189,7 +190,11 @@ int main(int argc, char** argv) {
                      std::vector<double>(ss.krylov.quadrature.begin(),
                                          ss.krylov.quadrature.begin() + probes * steps * 2));
       std::ofstream(d / "shape.json") << nlohmann::json{
-          {"d", s.d},   {"h", s.h}, {"o", s.o}, {"n", s.n}, {"precision", out["precision"]},
+          {"d", s.widths[0]},
+          {"h", s.widths[1]},
+          {"o", s.widths[2]},
+          {"n", s.samples},
+          {"precision", out["precision"]},
           {"ours", out}}.dump(2);
     }
     std::printf("%s\n", out.dump(2).c_str());

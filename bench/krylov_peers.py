@@ -11,7 +11,7 @@ tools/pyhessian_reference.py, whose module-free helpers it reuses (the
 stand-in for torch.eig that PyHessian 0.1 calls).
 
 The exported directory holds the objective's data X [n, d], Y [n, o], the
-point x (saddlescope's flat layout [W1, b1, W2, b2], kernels/mlp.hpp),
+point x (saddlescope's flat layout [W1, b1, W2, b2], kernels/network.hpp),
 saddlescope's results for that point (ritz.npy: the k lowest and highest
 Ritz values with residuals; quadrature.npy: the SLQ nodes and weights) and
 shape.json (sizes, and bench_krylov's whole JSON under "ours"). This script
@@ -39,7 +39,7 @@ from pyhessian_reference import torch_eig_for_pyhessian  # noqa: E402
 
 
 class Mlp(torch.nn.Module):
-    """saddlescope's mlp student: out = tanh(X W1^T + b1) W2^T + b2 (kernels/mlp.hpp)."""
+    """saddlescope's mlp student: out = tanh(X W1^T + b1) W2^T + b2 (kernels/network.hpp)."""
 
     def __init__(self, d, h, o, x):
         super().__init__()

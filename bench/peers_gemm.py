@@ -68,7 +68,7 @@ MLP = dict(d=100, h=196, o=1, n=256)
 
 
 def mlp_split(p, b):
-    """Views of the parameter rows [b, dim] (layout of kernels/mlp.hpp)."""
+    """Views of the parameter rows [b, dim] (layout of kernels/network.hpp)."""
     d, h, o = MLP["d"], MLP["h"], MLP["o"]
     return (p[:, : h * d].reshape(b, h, d), p[:, h * d : h * d + h].reshape(b, 1, h),
             p[:, h * d + h : h * d + h + o * h].reshape(b, o, h), p[:, h * d + h + o * h :].reshape(b, 1, o))

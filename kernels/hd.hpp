@@ -15,8 +15,11 @@
 namespace saddlescope {
 // Overloads for float and double on host (std::) and device (CUDA's std::).
 using std::cos;
+using std::erf;
+using std::exp;
 using std::fabs;
 using std::log;
+using std::log1p;
 using std::sin;
 using std::sqrt;
 using std::tanh;

@@ -21,8 +21,7 @@ enum class ObjectiveKind : int {
   rastrigin = 3,        // A n + sum x^2 - A cos(2 pi x)
   rosenbrock = 4,       // sum_{i<n-1} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2
   gaussian_field = 5,   // mu/2 |x|^2 + sqrt(2/M) sum_j a_j cos(w_j.x + b_j) (coupled, GEMMs)
-  mlp = 6,              // teacher-student one-hidden-layer tanh network (coupled, GEMMs)
-  deep_linear = 7,      // 1/(2n) ||W_L ... W_1 X - Y||^2 (coupled, GEMMs)
+  network = 6,          // fully connected networks: network, mlp, deep-linear (coupled, GEMMs)
   p_spin = 8,           // spherical p-spin, p = 2, 3 (coupled, GEMMs; kernels/pspin.hpp)
 };
 

@@ -34,6 +34,9 @@ struct IterationSums {
   double f = 0;     // f(x_t)
   double gsq = 0;   // ||grad f(x_t)||^2
   double xmax = 0;  // ||x_t||_inf; NaN propagates through fmax's use below
+  // A classifying network's training accuracy at x_t (from its coupled
+  // pass, set per trajectory after the sums; NaN: none). Not summed.
+  double accuracy = NAN;
   SS_HD void add(const IterationSums& o) {
     f += o.f;
     gsq += o.gsq;
@@ -84,7 +87,8 @@ struct StopRule {
   double grad_tol;
   double diverge_above;
   std::int64_t max_steps;
-  double target_loss = NAN;  // run.target_loss: the first iteration with f <= it is recorded
+  double target_loss = NAN;      // run.target_loss: the first iteration with f <= it is recorded
+  double target_accuracy = NAN;  // run.target_accuracy: ... or with the accuracy >= it
 };
 
 SS_HD std::int8_t judge(const StopRule& r, std::int64_t t, const IterationSums& s) {
@@ -109,6 +113,7 @@ struct TrajectoryRecords {
   std::int64_t record_count;  // trajectories of this chunk whose curves are kept (the first ones)
   std::int64_t records;
   std::int64_t record_every;
+  double* accuracy_final = nullptr;  // [count] a classifier's accuracy at the final point, or null
 };
 
 // End of iteration t for trajectory b whose sums are s and whose x_t is
@@ -121,7 +126,9 @@ SS_HD void end_iteration(const StopRule& rule, const TrajectoryRecords<T>& rec, 
   if (t == 0) rec.f_init[b] = s.f;
   if (plateau) {
     plateau_update(prule, plateau[b], t, s.f, sqrt(s.gsq));
-    if (plateau[b].target_step < 0 && s.f <= rule.target_loss) plateau[b].target_step = t;
+    if (plateau[b].target_step < 0 &&
+        (s.f <= rule.target_loss || s.accuracy >= rule.target_accuracy))
+      plateau[b].target_step = t;
   }
   if (b < rec.record_count && t % rec.record_every == 0) {
     const std::int64_t r = t / rec.record_every;
@@ -139,6 +146,7 @@ SS_HD void end_iteration(const StopRule& rule, const TrajectoryRecords<T>& rec, 
     rec.steps[b] = t;
     rec.f_final[b] = s.f;
     rec.gnorm_final[b] = sqrt(s.gsq);
+    if (rec.accuracy_final) rec.accuracy_final[b] = s.accuracy;
   }
 }
 

@@ -34,6 +34,7 @@ void expect_same_result(const EnsembleResult& a, const EnsembleResult& b) {
   EXPECT_TRUE(same_bits(a.f_init, b.f_init)) << "f_init";
   EXPECT_TRUE(same_bits(a.f_final, b.f_final)) << "f_final";
   EXPECT_TRUE(same_bits(a.gnorm_final, b.gnorm_final)) << "gnorm_final";
+  EXPECT_TRUE(same_bits(a.accuracy_final, b.accuracy_final)) << "accuracy_final";
   EXPECT_TRUE(same_bits(a.curves, b.curves)) << "curves";
   EXPECT_TRUE(same_bits(a.paths, b.paths)) << "paths";
   EXPECT_TRUE(same_bits(a.finals, b.finals)) << "finals";
@@ -207,8 +208,10 @@ std::vector<SavedCase> saved_cases() {
   langevin_st.lr = 0.01;
   langevin_st.temperature = 0.01;
   const auto dl = deep_linear_objective();
+  const auto cl = classifier_objective();
   const auto st = make_objective(ObjectiveKind::styblinski_tang, 2500);
   return {{"adam_deep_linear", dl, adam, 0.3, 3e-3, 0.03, 0.2},
+          {"adam_classifier", cl, adam, 0.5, 3e-3, 0.03, 0.5},
           {"pgd_deep_linear", dl, pgd, 0.3, 3e-3, 0.02, 0.2},
           {"langevin_deep_linear", dl, langevin, 0.3, 3e-3, 0.02, 0.2},
           {"pgd_styblinski_tang", st, pgd_st, 3.0, 1e-3, 1.0, -8.2e4},

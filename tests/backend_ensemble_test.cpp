@@ -121,6 +121,26 @@ TEST_P(BackendEnsembleCoupled, MatchesCpuOnMlp) {
   expect_match(got, cpu);
 }
 
+// A classifier (gelu, cross-entropy, weight decay, three layers): its
+// losses, gradients and training accuracies per iteration; adam from
+// random weights, with the accuracy target met on the way.
+TEST_P(BackendEnsembleCoupled, MatchesCpuOnClassifier) {
+  const auto obj = classifier_objective();
+  OptimizerParams adam;
+  adam.kind = OptimizerKind::adam;
+  adam.lr = 0.03;
+  auto spec = ensemble_spec(obj, adam, Precision::f64, 9);
+  spec.stop.max_steps = 80;
+  spec.stop.target_accuracy = 0.75;
+  spec.records = spec.stop.max_steps / spec.record_every + 1;
+  const auto x0 = normals(59, spec.count * obj.dim, 0.5);
+  const auto got = run(backend(), spec, x0);
+  const auto cpu = run(*make_cpu_backend(), spec, x0);
+  expect_match(got, cpu);
+  EXPECT_EQ(got.target_step, cpu.target_step);
+  ASSERT_EQ(cpu.accuracy_final.size(), 9u);
+}
+
 // The deep linear network: per iteration the batched forward and backward
 // pass over the trajectories, and the per-trajectory losses added before the
 // end of the iteration. 80 gradient-descent steps from small random weights.

@@ -78,6 +78,7 @@ const EvalCase kEvalCases[] = {
     {"gaussian_field", field_objective, 21, 1.0, 1e-12, 1e-4},
     {"mlp", mlp_objective, 43, 0.7, 1e-11, 1e-4},
     {"deep_linear", deep_linear_objective, 53, 0.7, 1e-11, 1e-4},
+    {"classifier", classifier_objective, 57, 0.7, 1e-11, 1e-4},
     {"pspin_p2", pspin<2>, 61, 0.0, 1e-10, 1e-4},
     {"pspin_p3", pspin<3>, 61, 0.0, 1e-10, 1e-4},
 };
@@ -201,8 +202,8 @@ TEST_P(BackendPrepared, TheObjectiveIsPaidOnce) {
   const std::uint64_t t = precision_bytes(precision());
   const std::uint64_t data =
       t * (obj.lambda.size() + obj.matrix.size() + obj.field_w.size() + obj.field_a.size() +
-           obj.field_b.size() + obj.mlp_x.size() + obj.mlp_y.size() + obj.dl_x.size() +
-           obj.dl_y.size() + obj.couplings.size());
+           obj.field_b.size() + obj.net_x.size() + obj.net_y.size() + obj.couplings.size()) +
+      sizeof(std::int32_t) * obj.net_labels.size();
   EXPECT_EQ(prepared->host_bytes(), data);
   const auto x = points(obj, c().seed);
   prepared->value_grad(kEvalBatch, x);
@@ -373,6 +374,7 @@ const TileCase kTileCases[] = {
     {"gaussian_field", field_objective},
     {"mlp", mlp_objective},
     {"deep_linear", deep_linear_objective},
+    {"classifier", classifier_objective},
     {"pspin_p2", pspin<2>},
     {"pspin_p3", pspin<3>},
     {"pspin_p3_n260", pspin_n<3, 260>},

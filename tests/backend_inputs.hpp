@@ -90,34 +90,53 @@ inline ObjectiveData field_objective() {
   return make_field(kFieldDim, kFieldFeatures, 2.0, 0.1, 77);
 }
 
+// A network objective from its shape and data (kernels/network.hpp).
+inline ObjectiveData network_objective(const NetworkShape& shape, std::vector<double> x,
+                                       std::vector<double> y,
+                                       std::vector<std::int32_t> labels = {}) {
+  ObjectiveData d;
+  d.kind = ObjectiveKind::network;
+  d.net = shape;
+  d.dim = shape.params();
+  d.net_x = std::move(x);
+  d.net_y = std::move(y);
+  d.net_labels = std::move(labels);
+  return d;
+}
+
 // The teacher-student MLP: a small student (d = 5 inputs, h = 7 hidden,
 // o = 2 outputs, n = 9 samples, dim = 70 parameters) with deterministic
 // random inputs X [n, d] and labels Y [n, o].
 inline ObjectiveData mlp_objective() {
-  ObjectiveData d;
-  d.kind = ObjectiveKind::mlp;
-  d.mlp.d = 5;
-  d.mlp.h = 7;
-  d.mlp.o = 2;
-  d.mlp.n = 9;
-  d.dim = d.mlp.params();
-  d.mlp_x = normals(41, d.mlp.n * d.mlp.d, 1.0);
-  d.mlp_y = normals(42, d.mlp.n * d.mlp.o, 0.5);
-  return d;
+  NetworkShape s;
+  s.widths = {5, 7, 2};
+  s.samples = 9;
+  return network_objective(s, normals(41, 9 * 5, 1.0), normals(42, 9 * 2, 0.5));
 }
 
 // The deep linear network: widths {3, 4, 2, 3} (three layers, dim = 4*3 +
-// 2*4 + 3*2 = 26), n = 6 samples, deterministic random inputs X [d_0, n] and
-// targets Y [d_L, n].
+// 2*4 + 3*2 = 26), n = 6 samples, deterministic random inputs X [n, d_0] and
+// targets Y [n, d_L].
 inline ObjectiveData deep_linear_objective() {
-  ObjectiveData d;
-  d.kind = ObjectiveKind::deep_linear;
-  d.dl_widths = {3, 4, 2, 3};
-  d.dl_samples = 6;
-  d.dim = 4 * 3 + 2 * 4 + 3 * 2;
-  d.dl_x = normals(51, d.dl_widths.front() * d.dl_samples, 1.0);
-  d.dl_y = normals(52, d.dl_widths.back() * d.dl_samples, 0.5);
-  return d;
+  NetworkShape s;
+  s.widths = {3, 4, 2, 3};
+  s.samples = 6;
+  s.activation = Activation::linear;
+  s.bias = false;
+  return network_objective(s, normals(51, 6 * 3, 1.0), normals(52, 6 * 3, 0.5));
+}
+
+// A classifier: widths {4, 6, 5, 3} with gelu, bias, cross-entropy and
+// weight decay 0.01 (dim = 30 + 35 + 18 = 83), n = 8 samples, labels 0, 2
+// (the class boundaries) and the rest in between.
+inline ObjectiveData classifier_objective() {
+  NetworkShape s;
+  s.widths = {4, 6, 5, 3};
+  s.samples = 8;
+  s.activation = Activation::gelu;
+  s.loss = NetworkLoss::cross_entropy;
+  s.weight_decay = 0.01;
+  return network_objective(s, normals(61, 8 * 4, 1.0), {}, {0, 2, 1, 1, 2, 0, 1, 2});
 }
 
 // An experiment with a p-spin objective of order p and dimension n (seed 3);
@@ -236,6 +255,7 @@ inline void expect_match(const EnsembleResult& got, const EnsembleResult& cpu) {
   // that cancel, so its absolute rounding (~1e-13 with fused multiply-adds)
   // is far above 1e-9 of it: the floor is relative to that term size.
   expect_close(got.gnorm_final, cpu.gnorm_final, 1e-9, 1e-2, "gnorm_final");
+  EXPECT_EQ(got.accuracy_final, cpu.accuracy_final);  // counts of samples: exact
   expect_close(got.finals, cpu.finals, 1e-9, 1.0, "finals");
   expect_close(got.paths, cpu.paths, 1e-9, 1.0, "paths");
   const std::vector<double> got_curves(got.curves.begin(), got.curves.end());

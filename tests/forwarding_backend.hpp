@@ -26,6 +26,7 @@ class ForwardingPrepared : public PreparedObjective {
   std::vector<double> value_grad(const ResidentRows& x, ResidentRows& g) override {
     return inner_->value_grad(x, g);
   }
+  std::vector<double> accuracy(const ResidentRows& x) override { return inner_->accuracy(x); }
   void hvp(const ResidentRows& x, const ResidentRows& v, ResidentRows& hv) override {
     inner_->hvp(x, v, hv);
   }

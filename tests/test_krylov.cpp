@@ -43,13 +43,10 @@ ObjectiveData goe(std::int64_t n) {
 // (as many residuals as parameters, so that the spectrum does not crowd at 0
 // where the index is decided; docs/experiment.md, slq).
 ObjectiveData small_mlp() {
-  ObjectiveData d;
-  d.kind = ObjectiveKind::mlp;
-  d.mlp = {12, 36, 2, 320};
-  d.dim = d.mlp.params();
-  d.mlp_x = normals(81, d.mlp.n * d.mlp.d, 1.0);
-  d.mlp_y = normals(82, d.mlp.n * d.mlp.o, 0.5);
-  return d;
+  NetworkShape s;
+  s.widths = {12, 36, 2};
+  s.samples = 320;
+  return network_objective(s, normals(81, 320 * 12, 1.0), normals(82, 320 * 2, 0.5));
 }
 
 struct KrylovCase {
@@ -255,13 +252,12 @@ TEST(KrylovPyHessian, MlpSpectrumMatchesPyHessian) {
   std::ifstream in(SADDLESCOPE_TEST_DATA "/pyhessian_mlp.json");
   ASSERT_TRUE(in) << "tests/data/pyhessian_mlp.json";
   const nlohmann::json j = nlohmann::json::parse(in);
-  ObjectiveData obj;
-  obj.kind = ObjectiveKind::mlp;
-  obj.mlp = {j["shape"]["d"], j["shape"]["h"], j["shape"]["o"], j["shape"]["n"]};
-  obj.dim = obj.mlp.params();
+  NetworkShape shape;
+  shape.widths = {j["shape"]["d"], j["shape"]["h"], j["shape"]["o"]};
+  shape.samples = j["shape"]["n"];
+  const ObjectiveData obj = network_objective(shape, j["X"].get<std::vector<double>>(),
+                                              j["Y"].get<std::vector<double>>());
   ASSERT_EQ(obj.dim, j["dim"].get<std::int64_t>());
-  obj.mlp_x = j["X"].get<std::vector<double>>();
-  obj.mlp_y = j["Y"].get<std::vector<double>>();
   const std::vector<double> x = j["x"].get<std::vector<double>>();
   const std::vector<double> exact = j["exact"]["eigenvalues"].get<std::vector<double>>();
   const auto be = make_cpu_backend();

@@ -2,6 +2,7 @@
 // on the CPU backend against independent references: direct formulas for
 // the value, central finite differences (f64) for the derivatives, LAPACK
 // for the spectrum of the rotated quadratic.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <lapacke.h>
 
@@ -73,6 +74,19 @@ ObjectiveData deep_linear() {
   return build_objective(e);
 }
 
+// A network of every activation on teacher-student data (both losses, bias
+// on and off, weight decay).
+ObjectiveData network(const char* activation, const char* loss, const char* layers,
+                      bool bias = true, double decay = 0.0) {
+  Experiment e = parse_experiment(
+      fmt::format("seed = 9\n[objective]\nkind = \"network\"\nlayers = {}\nactivation = "
+                  "\"{}\"\nloss = \"{}\"\nbias = {}\nweight_decay = {}\nsamples = 6\n"
+                  "teacher_hidden = 3\nnoise = 0.2\n[[optimizer]]\nkind = \"gd\"\n",
+                  layers, activation, loss, bias ? "true" : "false", decay),
+      "test");
+  return build_objective(e);
+}
+
 std::vector<Case> cases() {
   const std::int64_t n = 7;
   return {{"quadratic", make(ObjectiveKind::quadratic, n), 2.0},
@@ -84,7 +98,66 @@ std::vector<Case> cases() {
           {"goe_quadratic", goe(n), 2.0},
           {"gaussian_field", field(n), 2.0},
           {"mlp", mlp(), 1.0},
-          {"deep_linear", deep_linear(), 1.0}};
+          {"deep_linear", deep_linear(), 1.0},
+          {"network_tanh_ce", network("tanh", "cross-entropy", "[3, 4, 3]"), 1.0},
+          {"network_relu_mse", network("relu", "mse", "[3, 5, 2]", false), 1.0},
+          {"network_softplus_mse", network("softplus", "mse", "[2, 3, 3, 2]", true, 0.05), 1.0},
+          {"network_gelu_ce", network("gelu", "cross-entropy", "[3, 4, 4, 3]", true, 0.01), 1.0},
+          {"network_sigmoid_ce", network("sigmoid", "cross-entropy", "[3, 4, 3]"), 1.5},
+          {"network_linear_mse", network("linear", "mse", "[3, 2, 2]"), 1.0}};
+}
+
+// A network's value by straight loops over the samples, written apart
+// from the GEMM pipeline and kernels/network.hpp.
+double network_value(const ObjectiveData& d, const double* x) {
+  const NetworkShape& s = d.net;
+  const std::vector<std::int64_t>& w = s.widths;
+  const std::int64_t n = s.samples, o = w.back();
+  const auto act = [&](double a) {
+    switch (s.activation) {
+      case Activation::tanh:
+        return std::tanh(a);
+      case Activation::relu:
+        return std::max(a, 0.0);
+      case Activation::softplus:
+        return std::log(1 + std::exp(a));
+      case Activation::gelu:
+        return 0.5 * a * (1 + std::erf(a / std::sqrt(2.0)));
+      case Activation::sigmoid:
+        return 1 / (1 + std::exp(-a));
+      case Activation::linear:
+        break;
+    }
+    return a;
+  };
+  double f = 0;
+  for (std::int64_t q = 0; q < n; ++q) {
+    std::vector<double> h(d.net_x.begin() + q * w[0], d.net_x.begin() + (q + 1) * w[0]);
+    std::int64_t off = 0;
+    for (std::size_t l = 1; l < w.size(); ++l) {
+      std::vector<double> z(static_cast<std::size_t>(w[l]), 0.0);
+      for (std::int64_t i = 0; i < w[l]; ++i)
+        for (std::int64_t k = 0; k < w[l - 1]; ++k) z[i] += x[off + i * w[l - 1] + k] * h[k];
+      off += w[l] * w[l - 1];
+      if (s.bias) {
+        for (std::int64_t i = 0; i < w[l]; ++i) z[i] += x[off + i];
+        off += w[l];
+      }
+      if (l + 1 < w.size())
+        for (double& zi : z) zi = act(zi);
+      h = z;
+    }
+    if (s.loss == NetworkLoss::mse) {
+      for (std::int64_t j = 0; j < o; ++j)
+        f += std::pow(h[j] - d.net_y[q * o + j], 2) / (2.0 * static_cast<double>(n));
+    } else {
+      double total = 0;
+      for (double z : h) total += std::exp(z);
+      f += (std::log(total) - h[d.net_labels[q]]) / static_cast<double>(n);
+    }
+  }
+  for (std::int64_t i = 0; i < d.dim; ++i) f += 0.5 * s.weight_decay * x[i] * x[i];
+  return f;
 }
 
 // Direct value, written independently of kernels/objectives.hpp.
@@ -122,45 +195,8 @@ double direct_value(const ObjectiveData& d, const double* x) {
       }
       return f;
     }
-    case ObjectiveKind::deep_linear: {
-      // The product W_L ... W_1 applied to each sample column, by plain loops.
-      const auto& w = d.dl_widths;
-      const std::int64_t ns = d.dl_samples;
-      for (std::int64_t smp = 0; smp < ns; ++smp) {
-        std::vector<double> z(static_cast<std::size_t>(w[0]));
-        for (std::int64_t k = 0; k < w[0]; ++k) z[k] = d.dl_x[k * ns + smp];
-        std::int64_t off = 0;
-        for (std::size_t l = 1; l < w.size(); ++l) {
-          std::vector<double> next(static_cast<std::size_t>(w[l]), 0.0);
-          for (std::int64_t i = 0; i < w[l]; ++i)
-            for (std::int64_t k = 0; k < w[l - 1]; ++k) next[i] += x[off + i * w[l - 1] + k] * z[k];
-          off += w[l] * w[l - 1];
-          z = next;
-        }
-        for (std::int64_t i = 0; i < w.back(); ++i) {
-          const double r = z[i] - d.dl_y[i * ns + smp];
-          f += r * r / (2.0 * static_cast<double>(ns));
-        }
-      }
-      return f;
-    }
-    case ObjectiveKind::mlp: {
-      // Straight loops over samples, written apart from the GEMM code.
-      const MlpShape& m = d.mlp;
-      for (std::int64_t smp = 0; smp < m.n; ++smp)
-        for (std::int64_t q = 0; q < m.o; ++q) {
-          double out = x[m.b2() + q];
-          for (std::int64_t j = 0; j < m.h; ++j) {
-            double a = x[m.b1() + j];
-            for (std::int64_t k = 0; k < m.d; ++k)
-              a += x[m.w1() + j * m.d + k] * d.mlp_x[smp * m.d + k];
-            out += x[m.w2() + q * m.h + j] * std::tanh(a);
-          }
-          const double r = out - d.mlp_y[smp * m.o + q];
-          f += r * r / (2.0 * static_cast<double>(m.n));
-        }
-      return f;
-    }
+    case ObjectiveKind::network:
+      return network_value(d, x);
     case ObjectiveKind::rosenbrock:
       for (std::int64_t i = 0; i + 1 < n; ++i)
         f += 100 * std::pow(x[i + 1] - x[i] * x[i], 2) + std::pow(1 - x[i], 2);

@@ -269,8 +269,8 @@ TEST(PlateauDetection, DeepLinearPlateauMatchesSaxeClosedForm) {
   const ObjectiveData d = build_objective(e);
   double s11 = 0, s31 = 0;
   for (std::int64_t k = 0; k < 200; ++k) {
-    s11 += d.dl_x[k] * d.dl_x[k] / 200;
-    s31 += d.dl_x[k] * d.dl_y[k] / 200;
+    s11 += d.net_x[k] * d.net_x[k] / 200;
+    s31 += d.net_x[k] * d.net_y[k] / 200;
   }
   const double s = s31 / s11, lr = 0.01, thr = 1e-3, u0 = 1e-8;
   ASSERT_GT(s, 0.3) << "this seed's teacher must have a clear mode";

@@ -199,6 +199,7 @@ std::string small_objective(const std::string& kind) {
   if (kind == "quadratic") s += "dim = 3\nnegative = 1\n";
   if (kind == "mlp") s += "inputs = 3\nhidden = 2\nsamples = 5\n";
   if (kind == "deep-linear") s += "widths = [2, 3, 2]\nsamples = 4\n";
+  if (kind == "network") s += "layers = [3, 4, 2]\nsamples = 5\n";
   if (kind == "gaussian-field") s += "dim = 3\nfeatures = 8\n";
   const ObjectiveInfo& info = *find_objective(kind);
   if (std::string(info.keys[0].default_text) == "required" && s.find("dim =") == std::string::npos)
@@ -262,9 +263,8 @@ TEST(ObjectiveRegistry, ForeignKeysAreRefusedNamingTheirKinds) {
           ADD_FAILURE() << k.key << " accepted for " << info.name;
         } catch (const InputError& err) {
           const std::string msg = err.what();
-          EXPECT_NE(msg.find(std::string("objective.") + k.key + " applies only to"),
-                    std::string::npos)
-              << msg;
+          const std::string table = std::string(k.key).substr(0, std::string(k.key).find('.'));
+          EXPECT_NE(msg.find("objective." + table + " applies only to"), std::string::npos) << msg;
           EXPECT_TRUE(msg.find(std::string("\"") + other.name + "\"") != std::string::npos ||
                       (k.scope && msg.find(k.scope) != std::string::npos))
               << msg;
@@ -287,10 +287,10 @@ TEST(ObjectiveRegistry, DataBytesAreTheBuiltData) {
     EXPECT_EQ(d.kind, info.kernel);
     EXPECT_EQ(d.coupled(), info.coupled(e.objective));
     const std::uint64_t elements = d.lambda.size() + d.matrix.size() + d.field_w.size() +
-                                   d.field_a.size() + d.field_b.size() + d.mlp_x.size() +
-                                   d.mlp_y.size() + d.dl_x.size() + d.dl_y.size();
+                                   d.field_a.size() + d.field_b.size() + d.net_x.size() +
+                                   d.net_y.size();
     for (std::uint64_t t : {4u, 8u}) {
-      std::uint64_t expect = elements * t;
+      std::uint64_t expect = elements * t + 4 * d.net_labels.size();  // labels: int32
       if (info.sphere)  // the couplings and their host copy, and the p = 3 contraction's block
         expect += d.couplings.size() * (t + 8) +
                   (d.pspin_p == 3 ? static_cast<std::uint64_t>(kPspinWorkElements) * t : 0);

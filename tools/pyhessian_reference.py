@@ -9,7 +9,7 @@ Regenerate (needs numpy, torch and pyhessian; the C++ tests themselves do not):
 
 from the repository root. It writes tests/data/pyhessian_mlp.json.
 
-The case is one small instance of saddlescope's mlp objective (kernels/mlp.hpp,
+The case is one small instance of saddlescope's mlp objective (kernels/network.hpp,
 kernels/pipelines/networks.hpp): parameters x = [W1 (h x d) row-major, b1 (h),
 W2 (o x h) row-major, b2 (o)], inputs X (n x d), labels Y (n x o),
 
@@ -106,7 +106,7 @@ def num_params():
 
 
 def split(x):
-    """W1 (h x d), b1 (h), W2 (o x h), b2 (o) of a flat x (kernels/mlp.hpp's MlpShape)."""
+    """W1 (h x d), b1 (h), W2 (o x h), b2 (o) of a flat x (kernels/network.hpp's layout)."""
     w1, b1 = HIDDEN * D, HIDDEN * D + HIDDEN
     w2 = b1 + OUT * HIDDEN
     return (x[:w1].reshape(HIDDEN, D), x[w1:b1], x[b1:w2].reshape(OUT, HIDDEN), x[w2:])
@@ -373,7 +373,7 @@ def main():
 
     doc = {
         "generator": "tools/pyhessian_reference.py",
-        "description": "saddlescope mlp objective (kernels/mlp.hpp): x = [W1 (h x d) row-major, "
+        "description": "saddlescope mlp objective (kernels/network.hpp): x = [W1 (h x d) row-major, "
                        "b1 (h), W2 (o x h) row-major, b2 (o)], L = 1/(2n) ||tanh(X W1^T + b1) "
                        "W2^T + b2 - Y||_F^2; exact Hessian spectrum and PyHessian's estimates "
                        "at x",

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../../kernels/mlp.hpp"
+#include "../../kernels/network.hpp"
 #include "../../kernels/objectives.hpp"
 #include "../../kernels/optimizers.hpp"
 #include "../../kernels/trajectory.hpp"
@@ -34,17 +34,10 @@ constexpr std::int64_t kPspinWorkElements = std::int64_t{8} << 20;
 // space: the one count the memory plan (through the objective registry,
 // src/core/objectives/) and the CUDA backend's arrays use. The gaussian
 // field: the feature arguments Z and their weights (or U = V W^T of a
-// Hessian-vector product), M each; the mlp: the hidden activations and
-// their gradients [n, h] and the outputs [n, o]; the deep linear network:
-// every layer's activations and their gradients, 2 n (d_1 + ... + d_L).
+// Hessian-vector product), M each; the networks: their work row
+// (kernels/network.hpp: every layer's activations and gradients).
 inline std::int64_t field_work_per_row(std::int64_t features) { return 2 * features; }
-inline std::int64_t mlp_work_per_row(const MlpShape& s) { return s.n * (2 * s.h + s.o); }
-inline std::int64_t deep_linear_work_per_row(const std::vector<std::int64_t>& widths,
-                                             std::int64_t samples) {
-  std::int64_t w = 0;
-  for (std::size_t l = 1; l < widths.size(); ++l) w += 2 * samples * widths[l];
-  return w;
-}
+inline std::int64_t network_work_per_row(const NetworkShape& s) { return NetworkLayout(s).work; }
 
 // An objective instance, built once on the host from the experiment (random
 // parts drawn from the seed), identical for every backend.
@@ -58,13 +51,15 @@ struct ObjectiveData {
   std::vector<double> field_w, field_a, field_b;
   double field_mu = 0.0;
   std::int64_t features() const { return static_cast<std::int64_t>(field_a.size()); }
-  // mlp: the sizes, the inputs X [n, d] and the teacher's labels Y [n, o].
-  MlpShape mlp;
-  std::vector<double> mlp_x, mlp_y;
-  // deep-linear: widths d_0 .. d_L, inputs X [d_0, n] and targets Y [d_L, n].
-  std::vector<std::int64_t> dl_widths;
-  std::int64_t dl_samples = 0;
-  std::vector<double> dl_x, dl_y;
+  // The networks (kinds network, mlp and deep-linear; kernels/network.hpp):
+  // the shape, inputs X [n, d_0], mse targets Y [n, d_L] (empty for
+  // cross-entropy) and class labels [n]: cross-entropy's, or mse's when
+  // every target row is one-hot (for the training accuracy); else empty.
+  NetworkShape net;
+  std::vector<double> net_x, net_y;
+  std::vector<std::int32_t> net_labels;
+  // True when the objective reports a training accuracy.
+  bool classifies() const { return kind == ObjectiveKind::network && !net_labels.empty(); }
   // p-spin (kernels/pspin.hpp): p and the Euclidean Hessian's tensor: p = 2,
   // A = 2 N^{-1/2} sym(J) [dim, dim]; p = 3, T = 6 N^{-1} sym(J) [dim, dim, dim].
   int pspin_p = 0;
@@ -72,8 +67,8 @@ struct ObjectiveData {
   // objective.tf32: GEMMs in f32 may use TF32 tensor cores (CUDA only).
   bool tf32 = false;
   bool coupled() const {
-    return !matrix.empty() || kind == ObjectiveKind::gaussian_field || kind == ObjectiveKind::mlp ||
-           kind == ObjectiveKind::deep_linear || kind == ObjectiveKind::p_spin;
+    return !matrix.empty() || kind == ObjectiveKind::gaussian_field ||
+           kind == ObjectiveKind::network || kind == ObjectiveKind::p_spin;
   }
   // Optimizers move on the sphere |x|^2 = dim (p-spin): projected gradients,
   // retraction by normalization, Riemannian Hessians.
@@ -84,8 +79,7 @@ struct ObjectiveData {
   // others: the p-spin's contraction space is counted with its data).
   std::int64_t work_per_row() const {
     if (kind == ObjectiveKind::gaussian_field) return field_work_per_row(features());
-    if (kind == ObjectiveKind::mlp) return mlp_work_per_row(mlp);
-    if (kind == ObjectiveKind::deep_linear) return deep_linear_work_per_row(dl_widths, dl_samples);
+    if (kind == ObjectiveKind::network) return network_work_per_row(net);
     return 0;
   }
 };
@@ -111,9 +105,10 @@ struct EnsembleResult {
   std::vector<std::int8_t> outcome;  // Outcome per trajectory
   std::vector<std::int64_t> steps;
   std::vector<double> f_init, f_final, gnorm_final;
-  std::vector<float> curves;   // [record_count, records, 2]
-  std::vector<double> paths;   // [record_count, records, dim] when record_paths
-  std::vector<double> finals;  // [count, dim] when asked
+  std::vector<double> accuracy_final;  // a classifier's training accuracy at the end (else empty)
+  std::vector<float> curves;           // [record_count, records, 2]
+  std::vector<double> paths;           // [record_count, records, dim] when record_paths
+  std::vector<double> finals;          // [count, dim] when asked
   // Plateau statistics per trajectory (kernels/plateau.hpp): episodes, total
   // and longest length, first escape step (-1: none), and the plateau point
   // of the longest episode: its step (-1: none), loss and gradient norm, and
@@ -193,6 +188,10 @@ class PreparedObjective {
   virtual std::vector<double> get(const ResidentRows& r) = 0;
   // g = grad f at the rows of x (g takes x's count); returns f per row.
   virtual std::vector<double> value_grad(const ResidentRows& x, ResidentRows& g) = 0;
+  // A classifying network's training accuracy at the rows of x (the
+  // fraction of samples whose label is the first largest output); empty
+  // when the objective does not classify (ObjectiveData::classifies).
+  virtual std::vector<double> accuracy(const ResidentRows& x) = 0;
   // hv = H(x_r) v_r per row (v has x's count; hv takes it).
   virtual void hvp(const ResidentRows& x, const ResidentRows& v, ResidentRows& hv) = 0;
   // Dense Hessians at the rows of x, [count, dim, dim] host doubles. On the
@@ -229,6 +228,7 @@ class PreparedObjective {
 
   // The same on host arrays [batch, dim] (through rows kept by this object).
   ObjectiveEval value_grad(std::int64_t batch, const std::vector<double>& x);
+  std::vector<double> accuracy(std::int64_t batch, const std::vector<double>& x);
   std::vector<double> hvp(std::int64_t batch, const std::vector<double>& x,
                           const std::vector<double>& v);
   std::vector<double> hessian(std::int64_t batch, const std::vector<double>& x);

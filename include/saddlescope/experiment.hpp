@@ -31,12 +31,27 @@ struct ObjectiveSpec {
   double noise = 0.0;
   // deep-linear: layer widths d_0 .. d_L (dim = sum d_l d_{l-1}) and samples
   std::vector<std::int64_t> widths = {10, 10, 10};
-  std::int64_t p = 3;  // p-spin: 2 or 3
-  bool tf32 = false;   // GEMM objectives in f32: allow TF32 tensor cores (CUDA)
+  // network: widths d_0 .. d_L, the hidden layers' activation, bias, loss
+  // and weight decay; data from .npy files (paths as written, and resolved
+  // against the experiment file's folder; data_samples 0 = all rows) or,
+  // without data.x, the teacher-student generator (samples, teacher_hidden,
+  // noise, as the mlp's).
+  std::vector<std::int64_t> layers;
+  std::string activation = "tanh";
+  bool bias = true;
+  std::string loss = "mse";
+  double weight_decay = 0.0;
+  std::string data_x, data_y, data_x_resolved, data_y_resolved;
+  std::int64_t data_samples = 0;
+  bool one_hot = false;  // resolved: mse data whose every target row is one-hot (an accuracy)
+  std::int64_t p = 3;    // p-spin: 2 or 3
+  bool tf32 = false;     // GEMM objectives in f32: allow TF32 tensor cores (CUDA)
 
   // Size of the census's Hessians: dim - 1 tangent directions for the p-spin
   // on the sphere (objective_registry.cpp).
   std::int64_t hessian_dim() const;
+  // A network with a training accuracy: cross-entropy, or mse on one-hot data.
+  bool classifies() const { return kind == "network" && (loss == "cross-entropy" || one_hot); }
 };
 
 struct InitSpec {
@@ -60,6 +75,7 @@ struct RunSpec {
   bool record_paths = false;      // resolved: true when dim <= 3
   std::int64_t chunk_size = 0;    // trajectories per chunk; 0 = from the memory plan
   double target_loss = NAN;       // optimizer comparison: steps to reach it (NaN: none)
+  double target_accuracy = NAN;   // ... or to reach this training accuracy (classifiers; NaN: none)
   double checkpoint_every = 300;  // seconds between checkpoints (run --resume)
   // Every this many steps (a multiple of record_every; 0 = off) the recorded
   // trajectories' extreme Hessian eigenvalues (sharpness.npy, docs/experiment.md).

@@ -21,8 +21,9 @@ struct HostTrack {
   std::vector<std::int8_t> outcome;
   std::vector<std::int64_t> steps;
   std::vector<double> f_init, f_final, gnorm_final;
-  std::vector<float> curves;  // [record_count, records, 2]
-  std::vector<T> paths;       // [record_count, records, n] when record_paths
+  std::vector<double> accuracy_final;  // a classifier's accuracy at the final point (else empty)
+  std::vector<float> curves;           // [record_count, records, 2]
+  std::vector<T> paths;                // [record_count, records, n] when record_paths
   std::vector<PlateauState> plateau;
   std::vector<T> pbuf[3];  // plateau point buffers (kernels/plateau.hpp roles), when kept
 
@@ -37,6 +38,7 @@ struct HostTrack {
     f_init.assign(c, nan);
     f_final.assign(c, nan);
     gnorm_final.assign(c, nan);
+    if (s.objective->classifies()) accuracy_final.assign(c, nan);
     curves.assign(static_cast<std::size_t>(s.record_count * s.records * 2),
                   std::numeric_limits<float>::quiet_NaN());
     if (s.record_paths)
@@ -58,7 +60,8 @@ struct HostTrack {
             paths.empty() ? nullptr : paths.data(),
             s.record_count,
             s.records,
-            s.record_every};
+            s.record_every,
+            accuracy_final.empty() ? nullptr : accuracy_final.data()};
   }
 
   std::int64_t running() const {
@@ -83,6 +86,7 @@ struct HostTrack {
     f(f_init);
     f(f_final);
     f(gnorm_final);
+    f(accuracy_final);
     f(curves);
     f(paths);
     f(plateau);
@@ -110,6 +114,7 @@ struct HostTrack {
     r.f_init = f_init;
     r.f_final = f_final;
     r.gnorm_final = gnorm_final;
+    r.accuracy_final = accuracy_final;
     r.curves = curves;
     r.paths.assign(paths.begin(), paths.end());
     plateau_results(plateau, r);

@@ -22,12 +22,14 @@ namespace config {
 class Section;
 }
 
-// One key of an [objective] kind besides `kind`. Typed keys (a member
+// One key of an [objective] kind besides `kind`; a dotted key ("data.x") is
+// a key of a table in [objective] (written `data.x = ...` or as
+// [objective.data]), read by the kind's read(). Typed keys (a member
 // pointer set) are read, range-checked and written by the registry; the
 // others (dim, list-valued keys, keys with cross-checks) by the kind's read()
 // and value() functions, and carry their default and allowed values as text.
 struct ObjectiveKey {
-  enum Type { number, integer, flag, numbers, integers };
+  enum Type { number, integer, flag, numbers, integers, text };
   const char* key;
   Type type;
   const char* help;
@@ -75,6 +77,9 @@ struct ObjectiveInfo {
   // After the typed keys are read into spec: dim (required, fixed or
   // inferred), untyped keys and cross-checks. Throws InputError.
   void (*read)(const config::Section&, ObjectiveSpec&) = nullptr;
+  // After read: paths resolved against the experiment file's folder and
+  // data files checked (may be nullptr). Throws InputError.
+  void (*resolve)(ObjectiveSpec&, const std::string& base_dir) = nullptr;
   // The instance drawn from the seed: ObjectiveData's kind and arrays (dense
   // linear algebra through la: core makes no LAPACK call of its own).
   void (*build)(const ObjectiveSpec&, std::uint64_t seed, const HostLinalg& la,
@@ -100,8 +105,9 @@ const ObjectiveInfo* find_objective(const std::string& name);
 const ObjectiveInfo& objective_info(const ObjectiveSpec& spec);
 std::vector<std::string> objective_names();
 
-// The [objective] section: kind, the kind's keys, dim. Throws InputError.
-ObjectiveSpec read_objective(const config::Section& s);
+// The [objective] section: kind, the kind's keys, dim; data paths resolved
+// against base_dir (the experiment file's folder). Throws InputError.
+ObjectiveSpec read_objective(const config::Section& s, const std::string& base_dir = ".");
 // The [objective] section of config.toml (header included).
 std::string objective_toml(const ObjectiveSpec& spec);
 

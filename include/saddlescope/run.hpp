@@ -88,6 +88,9 @@ Quantiles quantiles(std::vector<double> values);
 struct OptimizerStats {
   std::int64_t converged = 0, diverged = 0, max_steps = 0;
   Quantiles final_loss;  // over trajectories that did not diverge
+  // A classifier's training accuracy at the final points, over the same
+  // trajectories (empty quantiles when the objective does not classify).
+  Quantiles final_accuracy;
   Quantiles steps;
   double trajectory_steps_per_second = 0;
 };

@@ -1,6 +1,6 @@
 // The coupled objectives whose gradient rows come whole from a GEMM pass
-// before the element pass (gaussian-field, mlp, deep-linear, p-spin; their
-// row pieces: kernels/gaussian_field.hpp, kernels/mlp.hpp,
+// before the element pass (gaussian-field, the networks, p-spin; their
+// row pieces: kernels/gaussian_field.hpp, kernels/network.hpp,
 // kernels/pspin.hpp). Their values come per trajectory from the same pass,
 // so there is no per-coordinate value term, and their Hessians are dense
 // (assembled from Hessian-vector products), so there is no band.

@@ -20,6 +20,5 @@
   X(rastrigin, RastriginTerms)            \
   X(rosenbrock, RosenbrockTerms)          \
   X(gaussian_field, GemmRowTerms)         \
-  X(mlp, GemmRowTerms)                    \
-  X(deep_linear, GemmRowTerms)            \
+  X(network, GemmRowTerms)                \
   X(p_spin, GemmRowTerms)

@@ -1,10 +1,9 @@
-// The networks' pipelines (the teacher-student MLP and the deep linear
-// network), written once over the backends' Ops (kernels/pipelines/ops.hpp):
-// forward and backward passes and Hessian-vector products by the R-operator
-// (Pearlmutter), each step a batched GEMM with one entry per row (every
-// entry the same single-matrix product the CPU would make per trajectory)
-// or an element-wise map; and the dense Hessians of any objective from its
-// Hessian-vector products at one point.
+// The fully connected networks' pipelines (objective kinds network, mlp and
+// deep-linear: kernels/network.hpp), written once over the backends' Ops
+// (kernels/pipelines/ops.hpp): forward and backward passes and Hessian-vector products by the
+// R-operator (Pearlmutter), each step a batched GEMM with one entry per row (every entry the same
+// single-matrix product the CPU would make per trajectory) or an element-wise map; and the dense
+// Hessians of any objective from its Hessian-vector products at one point.
 //
 // Strides: a batched GEMM entry e reads A at a + e * sa (and so on); a
 // stride of 0 shares an operand between the entries (the inputs X; the one
@@ -13,25 +12,45 @@
 
 #include <cstdint>
 
-#include "../mlp.hpp"
+#include "../network.hpp"
 #include "ops.hpp"
 
 namespace saddlescope::pipelines {
 
 // ---------------------------------------------------------------------------
-// Element-wise steps. Maps over [entries * samples, width] rows take the
-// entry once per row (e = rs / samples, hoisted out of the entry loop), so
-// no element divides.
+// Element-wise steps. Maps over rows (e, q) = (entry, sample) take rs =
+// e * samples + q; every entry's arrays are one work row, ws (or, for the
+// forward arrays of a shared point, 0) apart, each slot [samples, width].
 
-// a[rs, j] += p_e[off + j] (a bias row added to every sample of entry e).
+// Element (e, q, j) of a slot at stride s.
+SS_HD std::int64_t slot_index(std::int64_t rs, std::int64_t j, std::int64_t s, std::int64_t samples,
+                              std::int64_t width) {
+  const std::int64_t e = rs / samples;
+  return e * s + (rs - e * samples) * width + j;
+}
+
+// a_e[q, j] += p_e[off + j]: a bias row added to every sample of entry e.
 template <class T>
-struct AddBias {
+struct NetBias {
   T* a;
+  std::int64_t as;
   const T* p;
   std::int64_t ps, off, samples, width;
   SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t e = rs / samples;
-    a[rs * width + j] += p[e * ps + off + j];
+    a[slot_index(rs, j, as, samples, width)] += p[rs / samples * ps + off + j];
+  }
+};
+
+// H = act(A) (a may alias h).
+template <class T>
+struct NetActivate {
+  const T* a;
+  T* h;
+  std::int64_t ws, samples, width;
+  Activation f;
+  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
+    const std::int64_t k = slot_index(rs, j, ws, samples, width);
+    h[k] = act_value(f, a[k]);
   }
 };
 
@@ -51,288 +70,303 @@ struct ColumnSums {
   }
 };
 
-// MLP residuals of entry e (Ops::reduce_apply): r = out + b2 - Y, out <-
-// dout = r / n, and the loss 1/(2n) sum r^2 into f[e].
+// The loss of entry e (Ops::reduce_apply over its samples q), Z -> dZ in
+// place: mse, r = Z - Y, dZ = r / n, sum 1/2 |r|^2; cross-entropy, P =
+// softmax(Z) (kept for the R-operator), dZ = (P - onehot(c)) / n, sum
+// logsumexp(Z_q) - Z_q[c]. The loss / n into f[e]; with labels, the
+// training accuracy into acc[e] (when not null): the fraction of samples
+// whose label is the first maximum of Z_q (NaN outputs count as wrong).
 template <class T>
-struct MlpResidual {
-  static constexpr int K = 1;
-  T* out;
-  const T* p;
-  std::int64_t ps, b2;
+struct NetLossRows {
+  static constexpr int K = 2;
+  T* z;
+  T* prob;
+  std::int64_t ws, o;
   const T* y;
-  unsigned no, o;
+  const std::int32_t* labels;
+  bool cross_entropy;
   T inv_n;
-  double* f;
   double samples;
-  SS_HD void sum(std::int64_t e, std::int64_t q, double (&s)[K]) const {
-    T* oq = out + e * no + q;
-    const T res = *oq + p[e * ps + b2 + static_cast<unsigned>(q) % o] - y[q];
-    *oq = res * inv_n;
-    s[0] += 0.5 * static_cast<double>(res) * static_cast<double>(res);
-  }
-  SS_HD void row(std::int64_t e, const double (&s)[K]) const { f[e] = s[0] / samples; }
-  SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
-};
-
-// dA = dH tanh'(A) through H = tanh(A) (da may alias dh); flat rows.
-template <class T>
-struct MlpDact {
-  const T *dh, *h;
-  T* da;
-  std::int64_t width;
-  SS_HD void operator()(std::int64_t r, std::int64_t q) const {
-    const std::int64_t k = r * width + q;
-    da[k] = dh[k] * mlp_act_d(h[k]);
-  }
-};
-
-// R{A} = X V1^T + c1 (ra holds X V1^T), R{H} = tanh'(A) R{A}: rows (e, sample).
-template <class T>
-struct MlpRHidden {
-  T *ra, *rh;
-  const T* h;
-  std::int64_t hs;  // H's stride per entry: samples * hidden, or 0 (shared)
-  const T* v;
-  std::int64_t vs, b1, samples, hidden;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t e = rs / samples, q = rs - e * samples;
-    const std::int64_t k = rs * hidden + j;
-    ra[k] += v[e * vs + b1 + j];
-    rh[k] = mlp_act_d(h[e * hs + q * hidden + j]) * ra[k];
-  }
-};
-
-// R{dout} = (R{out} + c2) / n in place: rows (e, sample).
-template <class T>
-struct MlpROut {
-  T* rout;
-  const T* v;
-  std::int64_t vs, b2, samples, o;
-  T inv_n;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t e = rs / samples;
-    rout[rs * o + j] = (rout[rs * o + j] + v[e * vs + b2 + j]) * inv_n;
-  }
-};
-
-// R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A} in place of R{dH}: rows (e, sample).
-template <class T>
-struct MlpRDact {
-  T* rdh;
-  const T *h, *dh;
-  std::int64_t hs;  // stride of H and dH per entry (0: shared)
-  const T* ra;
-  std::int64_t samples, hidden;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t e = rs / samples, q = rs - e * samples;
-    const std::int64_t k = rs * hidden + j, f = e * hs + q * hidden + j;
-    rdh[k] = rdh[k] * mlp_act_d(h[f]) + dh[f] * mlp_act_dd(h[f]) * ra[k];
-  }
-};
-
-// Deep-linear residuals of entry e (Ops::reduce_apply): R = Z_L - Y, dZ_L =
-// R / n, and the loss 1/(2n) ||R||^2 into f[e].
-template <class T>
-struct DlResidual {
-  static constexpr int K = 1;
-  const T* z;
-  T* dz;
-  std::int64_t ws;
-  const T* y;
-  T samples;
   double* f;
+  double* acc;
   SS_HD void sum(std::int64_t e, std::int64_t q, double (&s)[K]) const {
-    const T res = z[e * ws + q] - y[q];
-    dz[e * ws + q] = res / samples;
-    s[0] += 0.5 * static_cast<double>(res) * static_cast<double>(res);
+    T* zq = z + e * ws + q * o;
+    if (labels) {
+      const std::int32_t c = labels[q];
+      bool first_max = true;
+      for (std::int64_t j = 0; j < o; ++j)
+        if ((j < c && !(zq[j] < zq[c])) || (j > c && !(zq[j] <= zq[c]))) first_max = false;
+      if (first_max) s[1] += 1.0;
+    }
+    if (!cross_entropy) {
+      for (std::int64_t j = 0; j < o; ++j) {
+        const T res = zq[j] - y[q * o + j];
+        zq[j] = res * inv_n;
+        s[0] += 0.5 * static_cast<double>(res) * static_cast<double>(res);
+      }
+      return;
+    }
+    const std::int32_t c = labels[q];
+    T m = zq[0];
+    for (std::int64_t j = 1; j < o; ++j) m = zq[j] > m ? zq[j] : m;
+    T* pq = prob + e * ws + q * o;
+    T total = T(0);
+    for (std::int64_t j = 0; j < o; ++j) {
+      pq[j] = exp(zq[j] - m);
+      total += pq[j];
+    }
+    s[0] += static_cast<double>(m) - static_cast<double>(zq[c]) + log(static_cast<double>(total));
+    for (std::int64_t j = 0; j < o; ++j) {
+      pq[j] = pq[j] / total;
+      zq[j] = (pq[j] - (j == c ? T(1) : T(0))) * inv_n;
+    }
   }
   SS_HD void row(std::int64_t e, const double (&s)[K]) const {
-    f[e] = s[0] / static_cast<double>(samples);
+    f[e] = s[0] / samples;
+    if (acc) acc[e] = s[1] / samples;
   }
   SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
 };
 
-// dst_e = src_e / n (R{dZ_L} = R{Z_L} / n), rows e of width len, ws apart.
+// dA = dH act'(A): the forward slots of one layer.
 template <class T>
-struct DlROut {
-  const T* src;
-  T* dst;
-  std::int64_t ws;
-  T samples;
-  SS_HD void operator()(std::int64_t e, std::int64_t q) const {
-    dst[e * ws + q] = src[e * ws + q] / samples;
+struct NetDact {
+  const T *dh, *a, *h;
+  T* da;
+  std::int64_t ws, samples, width;
+  Activation f;
+  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
+    const std::int64_t k = slot_index(rs, j, ws, samples, width);
+    da[k] = dh[k] * act_d(f, a[k], h[k]);
+  }
+};
+
+// Weight decay of row e (Ops::reduce_apply over its parameters): f[e] +=
+// lambda/2 |x_e|^2 and, when g is not null, g_e += lambda x_e.
+template <class T>
+struct NetDecay {
+  static constexpr int K = 1;
+  const T* x;
+  T* g;
+  std::int64_t dim;
+  double lambda;
+  double* f;
+  SS_HD void sum(std::int64_t e, std::int64_t k, double (&s)[K]) const {
+    const T xv = x[e * dim + k];
+    s[0] += static_cast<double>(xv) * static_cast<double>(xv);
+    if (g) g[e * dim + k] += static_cast<T>(lambda) * xv;
+  }
+  SS_HD void row(std::int64_t e, const double (&s)[K]) const { f[e] += 0.5 * lambda * s[0]; }
+  SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
+};
+
+// R{H} = act'(A) R{A}; the forward A, H at stride fs.
+template <class T>
+struct NetRAct {
+  const T* ra;
+  T* rh;
+  const T *a, *h;
+  std::int64_t ws, fs, samples, width;
+  Activation f;
+  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
+    const std::int64_t k = slot_index(rs, j, ws, samples, width),
+                       fk = slot_index(rs, j, fs, samples, width);
+    rh[k] = act_d(f, a[fk], h[fk]) * ra[k];
+  }
+};
+
+// mse: R{dZ} = R{Z} / n in place.
+template <class T>
+struct NetRMse {
+  T* rz;
+  std::int64_t ws, samples, o;
+  T inv_n;
+  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
+    const std::int64_t k = slot_index(rs, j, ws, samples, o);
+    rz[k] = rz[k] * inv_n;
+  }
+};
+
+// cross-entropy: R{dZ_q} = P_q o (R{Z_q} - P_q . R{Z_q}) / n in place, one
+// sample per call (width 1); P at stride fs.
+template <class T>
+struct NetRSoftmax {
+  T* rz;
+  const T* prob;
+  std::int64_t ws, fs, samples, o;
+  T inv_n;
+  SS_HD void operator()(std::int64_t rs, std::int64_t) const {
+    T* r = rz + slot_index(rs, 0, ws, samples, o);
+    const T* p = prob + slot_index(rs, 0, fs, samples, o);
+    T dot = T(0);
+    for (std::int64_t j = 0; j < o; ++j) dot += p[j] * r[j];
+    for (std::int64_t j = 0; j < o; ++j) r[j] = p[j] * (r[j] - dot) * inv_n;
+  }
+};
+
+// R{dA} = R{dH} act'(A) + dH act''(A) R{A} in place of R{dH}; the forward
+// A, H, dH at stride fs.
+template <class T>
+struct NetRDact {
+  T* rdh;
+  const T *ra, *a, *h, *dh;
+  std::int64_t ws, fs, samples, width;
+  Activation f;
+  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
+    const std::int64_t k = slot_index(rs, j, ws, samples, width),
+                       fk = slot_index(rs, j, fs, samples, width);
+    rdh[k] = rdh[k] * act_d(f, a[fk], h[fk]) + dh[fk] * act_dd(f, a[fk], h[fk]) * ra[k];
+  }
+};
+
+// hv_e += lambda v_e (weight decay's Hessian lambda I).
+template <class T>
+struct NetRDecay {
+  T* hv;
+  const T* v;
+  std::int64_t dim;
+  T lambda;
+  SS_HD void operator()(std::int64_t e, std::int64_t k) const {
+    hv[e * dim + k] += lambda * v[e * dim + k];
   }
 };
 
 // ---------------------------------------------------------------------------
-// The MLP (layout of a parameter row in kernels/mlp.hpp).
+// The fully connected network (kernels/network.hpp: the parameter and work
+// row layouts, the activations).
 
 template <class T>
-struct MlpArrays {
-  MlpShape s;
-  const T* x;  // inputs [n, d]
-  const T* y;  // labels [n, o]
-  std::int64_t dim;
-};
-
-// Forward and backward pass of `rows` parameter rows x [rows, dim]: A = X
-// W1^T, H = tanh(A + b1) (in place in hid), out = H W2^T, the residuals (loss
-// into f, out <- dout) and, when g is not null, the gradient rows: grad W2 =
-// dout^T H, grad b2 = colsum dout, dH = dout W2, dA = dH tanh'(A) (da may
-// alias dh), grad W1 = dA^T X, grad b1 = colsum dA. Work spaces hid, dh, da
-// [padded(rows), n, h], out [padded(rows), n, o]; f [padded(rows)].
-template <class Ops, class T>
-void mlp_value_grad(Ops& ops, const MlpArrays<T>& m, std::int64_t rows, const T* x, T* g, double* f,
-                    T* hid, T* dh, T* da, T* out) {
-  if (rows == 0) return;
-  const MlpShape& s = m.s;
-  const std::int64_t dim = m.dim, n = s.n, d = s.d, hh = s.h, o = s.o;
-  const std::int64_t nh = n * hh, no = n * o, rp = ops.padded(rows);
-  ops.gemm_batched(rows, false, true, n, hh, d, m.x, 0, x + s.w1(), dim, hid, nh);  // X W1^T
-  ops.map(rp * n, hh, AddBias<T>{hid, x, dim, s.b1(), n, hh});
-  ops.activate(hid, rp * nh);                                                        // tanh
-  ops.gemm_batched(rows, false, true, n, o, hh, hid, nh, x + s.w2(), dim, out, no);  // H W2^T
-  ops.reduce_apply(
-      rp, no,
-      MlpResidual<T>{out, x, dim, s.b2(), m.y, static_cast<unsigned>(no), static_cast<unsigned>(o),
-                     T(1) / static_cast<T>(n), f, static_cast<double>(n)});
-  if (!g) return;
-  ops.gemm_batched(rows, true, false, o, hh, n, out, no, hid, nh, g + s.w2(), dim);  // dout^T H
-  ops.map(rp, o, ColumnSums<T>{out, no, g + s.b2(), dim, n, o});
-  ops.gemm_batched(rows, false, false, n, hh, o, out, no, x + s.w2(), dim, dh, nh);  // dout W2
-  ops.map(rp, nh, MlpDact<T>{dh, hid, da, nh});
-  ops.gemm_batched(rows, true, false, hh, d, n, da, nh, m.x, 0, g + s.w1(), dim);  // dA^T X
-  ops.map(rp, hh, ColumnSums<T>{da, nh, g + s.b1(), dim, n, hh});
-}
-
-// Hessian-vector products for `rows` directions v [rows, dim] into hv, at
-// parameters x with the forward arrays hid, dh (before tanh': da not
-// aliasing dh) and dout (in out) of mlp_value_grad. shared: every
-// direction at the one point x (its forward arrays once: the columns of a
-// dense Hessian); else direction r at row r. Work spaces ra, rh, rdh
-// [padded(rows), n, h], rout [padded(rows), n, o].
-template <class Ops, class T>
-void mlp_hvp(Ops& ops, const MlpArrays<T>& m, std::int64_t rows, bool shared, const T* x,
-             const T* hid, const T* dh, const T* dout, const T* v, T* hv, T* ra, T* rh, T* rdh,
-             T* rout) {
-  if (rows == 0) return;
-  const MlpShape& s = m.s;
-  const std::int64_t dim = m.dim, n = s.n, d = s.d, hh = s.h, o = s.o;
-  const std::int64_t nh = n * hh, no = n * o, rp = ops.padded(rows);
-  const std::int64_t ps = shared ? 0 : dim, hs = shared ? 0 : nh, os = shared ? 0 : no;
-  const T* w2 = x + s.w2();
-  const T* v2 = v + s.w2();
-  const T inv_n = T(1) / static_cast<T>(n);
-  ops.gemm_batched(rows, false, true, n, hh, d, m.x, 0, v + s.w1(), dim, ra, nh);  // X V1^T
-  ops.map(rp * n, hh, MlpRHidden<T>{ra, rh, hid, hs, v, dim, s.b1(), n, hh});
-  ops.gemm_batched(rows, false, true, n, o, hh, rh, nh, w2, ps, rout, no);          // R{H} W2^T
-  ops.gemm_batched(rows, false, true, n, o, hh, hid, hs, v2, dim, rout, no, T(1));  // + H V2^T
-  ops.map(rp * n, o, MlpROut<T>{rout, v, dim, s.b2(), n, o, inv_n});
-  // R{grad W2} = R{dout}^T H + dout^T R{H};  R{grad b2} = colsum R{dout}
-  ops.gemm_batched(rows, true, false, o, hh, n, rout, no, hid, hs, hv + s.w2(), dim);
-  ops.gemm_batched(rows, true, false, o, hh, n, dout, os, rh, nh, hv + s.w2(), dim, T(1));
-  ops.map(rp, o, ColumnSums<T>{rout, no, hv + s.b2(), dim, n, o});
-  // R{dH} = R{dout} W2 + dout V2;  R{dA} = R{dH} tanh'(A) + dH tanh''(A) R{A}
-  ops.gemm_batched(rows, false, false, n, hh, o, rout, no, w2, ps, rdh, nh);
-  ops.gemm_batched(rows, false, false, n, hh, o, dout, os, v2, dim, rdh, nh, T(1));
-  ops.map(rp * n, hh, MlpRDact<T>{rdh, hid, dh, hs, ra, n, hh});
-  ops.gemm_batched(rows, true, false, hh, d, n, rdh, nh, m.x, 0, hv + s.w1(), dim);  // R{dA}^T X
-  ops.map(rp, hh, ColumnSums<T>{rdh, nh, hv + s.b1(), dim, n, hh});
-}
-
-// ---------------------------------------------------------------------------
-// The deep linear network: a parameter row is [W_1 (d_1 x d_0), ..., W_L],
-// Z_l = W_l Z_(l-1) with Z_0 = X [d_0, n], L = 1/(2n) ||Z_L - Y||^2.
-
-template <class T>
-struct DeepLinearArrays {
+struct NetworkArrays {
+  const NetworkLayout* lay;
   const std::int64_t* d;  // widths d_0 .. d_L
-  std::int64_t layers;    // L
-  std::int64_t n;         // samples
-  const T* x;             // [d_0, n]
-  const T* y;             // [d_L, n]
-  const T* zeros;         // d_0 n zeros: R{Z_0}
-  std::int64_t dim;
-  const std::int64_t* off;   // W_l at off[l] of a parameter row
-  const std::int64_t* zoff;  // Z_l at zoff[l] of a work row (dZ_l at span + zoff[l])
-  std::int64_t span;         // n (d_1 + ... + d_L)
-  std::int64_t ws;           // work row: 2 span
+  Activation act;
+  NetworkLoss loss;
+  double weight_decay;
+  const T* x;                  // inputs [n, d_0]
+  const T* y;                  // mse targets [n, d_L] (else unused)
+  const std::int32_t* labels;  // class per sample [n]: cross-entropy's, or null (no accuracy)
 };
 
-// Forward and backward pass of `rows` parameter rows: Z_l = W_l Z_(l-1), the
-// residuals (loss into f, dZ_L = (Z_L - Y) / n) and, when g is not null, the
-// gradient rows: grad W_l = dZ_l Z_(l-1)^T and dZ_(l-1) = W_l^T dZ_l for l
-// = L .. 1. Work space: work [padded(rows), ws].
+// Forward and backward pass of `rows` parameter rows x [rows, dim]: for l =
+// 1 .. L, A_l = H_(l-1) W_l^T (+ b_l), H_l = act(A_l) (l < L; tanh through
+// Ops::activate, in place), Z = A_L; the loss (into f, with the accuracy
+// into acc when acc and labels are not null; Z -> dZ); when g is not null
+// the gradient rows: for l = L .. 1, grad W_l = dA_l^T H_(l-1), grad b_l =
+// colsum dA_l, dH_(l-1) = dA_l W_l, dA_(l-1) = dH_(l-1) act'(A_(l-1)), with
+// dA_L = dZ; then the weight decay. Work space: work [padded(rows), lay->work].
 template <class Ops, class T>
-void dl_value_grad(Ops& ops, const DeepLinearArrays<T>& a, std::int64_t rows, const T* x, T* g,
-                   double* f, T* work) {
+void network_value_grad(Ops& ops, const NetworkArrays<T>& m, std::int64_t rows, const T* x, T* g,
+                        double* f, double* acc, T* work) {
   if (rows == 0) return;
-  const std::int64_t dim = a.dim, n = a.n, ws = a.ws, L = a.layers, rp = ops.padded(rows);
-  const std::int64_t* d = a.d;
-  T* z = work;            // Z_l at z + zoff[l]
-  T* dz = work + a.span;  // dZ_l at dz + zoff[l]
-  const auto act = [&](std::int64_t l) -> const T* { return l == 1 ? a.x : z + a.zoff[l - 1]; };
-  const auto act_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : ws; };
-  for (std::int64_t l = 1; l <= L; ++l)  // Z_l = W_l Z_(l-1)
-    ops.gemm_batched(rows, false, false, d[l], n, d[l - 1], x + a.off[l], dim, act(l),
-                     act_stride(l), z + a.zoff[l], ws);
-  ops.reduce_apply(rp, d[L] * n,
-                   DlResidual<T>{z + a.zoff[L], dz + a.zoff[L], ws, a.y, static_cast<T>(n), f});
-  if (!g) return;
-  for (std::int64_t l = L; l >= 1; --l) {
-    ops.gemm_batched(rows, false, true, d[l], d[l - 1], n, dz + a.zoff[l], ws, act(l),
-                     act_stride(l), g + a.off[l], dim);  // grad W_l = dZ_l Z_(l-1)^T
-    if (l == 1) break;
-    ops.gemm_batched(rows, true, false, d[l - 1], n, d[l], x + a.off[l], dim, dz + a.zoff[l], ws,
-                     dz + a.zoff[l - 1], ws);  // dZ_(l-1) = W_l^T dZ_l
+  const NetworkLayout& lay = *m.lay;
+  const std::int64_t dim = lay.dim, n = lay.n, ws = lay.work, L = lay.L, rp = ops.padded(rows);
+  const std::int64_t* d = m.d;
+  const bool linear = m.act == Activation::linear, pre = keeps_pre(m.act);
+  const auto prev = [&](std::int64_t l) -> const T* { return l == 1 ? m.x : work + lay.h[l - 1]; };
+  const auto prev_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : ws; };
+  for (std::int64_t l = 1; l <= L; ++l) {
+    T* a = work + (l == L ? lay.out : pre ? lay.a[l] : lay.h[l]);
+    ops.gemm_batched(rows, false, true, n, d[l], d[l - 1], prev(l), prev_stride(l), x + lay.w[l],
+                     dim, a, ws);  // H_(l-1) W_l^T
+    if (lay.b[l] >= 0) ops.map(rp * n, d[l], NetBias<T>{a, ws, x, dim, lay.b[l], n, d[l]});
+    if (l == L || linear) continue;
+    if (m.act == Activation::tanh)
+      ops.activate(a, rp, ws, n * d[l]);
+    else
+      ops.map(rp * n, d[l], NetActivate<T>{a, work + lay.h[l], ws, n, d[l], m.act});
   }
+  const bool ce = m.loss == NetworkLoss::cross_entropy;
+  ops.reduce_apply(rp, n,
+                   NetLossRows<T>{work + lay.out, work + lay.prob, ws, d[L], m.y, m.labels, ce,
+                                  T(1) / static_cast<T>(n), static_cast<double>(n), f,
+                                  m.labels ? acc : nullptr});
+  if (g) {
+    for (std::int64_t l = L; l >= 1; --l) {
+      const T* da = work + (l == L ? lay.out : lay.da[l]);
+      ops.gemm_batched(rows, true, false, d[l], d[l - 1], n, da, ws, prev(l), prev_stride(l),
+                       g + lay.w[l], dim);  // dA_l^T H_(l-1)
+      if (lay.b[l] >= 0) ops.map(rp, d[l], ColumnSums<T>{da, ws, g + lay.b[l], dim, n, d[l]});
+      if (l == 1) break;
+      T* dh = work + lay.dh[l - 1];
+      ops.gemm_batched(rows, false, false, n, d[l - 1], d[l], da, ws, x + lay.w[l], dim, dh,
+                       ws);  // dA_l W_l
+      if (!linear)
+        ops.map(rp * n, d[l - 1],
+                NetDact<T>{dh, work + (pre ? lay.a[l - 1] : lay.h[l - 1]), work + lay.h[l - 1],
+                           work + lay.da[l - 1], ws, n, d[l - 1], m.act});
+    }
+  }
+  if (m.weight_decay != 0.0) ops.reduce_apply(rp, dim, NetDecay<T>{x, g, dim, m.weight_decay, f});
 }
 
-// Hessian-vector products by the R-operator for `rows` directions v into hv
-// at parameters x with the forward work rows of dl_value_grad (run with g):
-// R{Z_l} = V_l Z_(l-1) + W_l R{Z_(l-1)} (R{Z_0} = 0, its terms added as the
-// exact zeros they are), R{dZ_L} = R{Z_L} / n, then for l = L .. 1: R{grad
-// W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and R{dZ_(l-1)} = V_l^T dZ_l +
-// W_l^T R{dZ_l}. shared as for mlp_hvp. Work space rwork [padded(rows), ws]:
-// R{Z_l} and R{dZ_l} at the offsets of Z_l and dZ_l.
+// Hessian-vector products by the R-operator for `rows` directions v [rows,
+// dim] into hv, at parameters x with the forward work rows of
+// network_value_grad (run with g). shared: every direction at the one point
+// x and its one work row (the columns of a dense Hessian); else direction r
+// at row r. R{A_l} = R{H_(l-1)} W_l^T + H_(l-1) V_l^T (+ c_l) (R{H_0} = 0:
+// X V_1^T), R{H_l} = act'(A_l) R{A_l}; R{dZ} = R{Z} / n (mse) or P o (R{Z} -
+// P . R{Z}) / n (cross-entropy); then for l = L .. 1: R{grad W_l} =
+// R{dA_l}^T H_(l-1) + dA_l^T R{H_(l-1)}, R{grad b_l} = colsum R{dA_l},
+// R{dH_(l-1)} = R{dA_l} W_l + dA_l V_l, R{dA_(l-1)} = R{dH_(l-1)} act'(A) +
+// dH_(l-1) act''(A) R{A_(l-1)}; then + lambda v. Work space: rwork
+// [padded(rows), lay->work], in the forward layout (kernels/network.hpp).
 template <class Ops, class T>
-void dl_hvp(Ops& ops, const DeepLinearArrays<T>& a, std::int64_t rows, bool shared, const T* x,
-            const T* work, const T* v, T* hv, T* rwork) {
+void network_hvp(Ops& ops, const NetworkArrays<T>& m, std::int64_t rows, bool shared, const T* x,
+                 const T* work, const T* v, T* hv, T* rwork) {
   if (rows == 0) return;
-  const std::int64_t dim = a.dim, n = a.n, ws = a.ws, L = a.layers, rp = ops.padded(rows);
+  const NetworkLayout& lay = *m.lay;
+  const std::int64_t dim = lay.dim, n = lay.n, ws = lay.work, L = lay.L, rp = ops.padded(rows);
   const std::int64_t ps = shared ? 0 : dim, fs = shared ? 0 : ws;
-  const std::int64_t* d = a.d;
-  const T* z = work;            // forward Z_l, rows fs apart
-  const T* dz = work + a.span;  // forward dZ_l
-  T* rz = rwork;                // R{Z_l}, rows ws apart
-  T* rdz = rwork + a.span;      // R{dZ_l}
-  const auto act = [&](std::int64_t l) -> const T* { return l == 1 ? a.x : z + a.zoff[l - 1]; };
-  const auto act_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : fs; };
-  // R{Z_(l-1)}: the zeros for l = 1 (shared by every entry).
-  const auto rprev = [&](std::int64_t l) -> const T* {
-    return l == 1 ? a.zeros : rz + a.zoff[l - 1];
-  };
-  const auto rprev_stride = [&](std::int64_t l) { return l == 1 ? std::int64_t(0) : ws; };
+  const std::int64_t* d = m.d;
+  const bool linear = m.act == Activation::linear, pre = keeps_pre(m.act);
+  const auto fpre = [&](std::int64_t l) { return work + (pre ? lay.a[l] : lay.h[l]); };
   for (std::int64_t l = 1; l <= L; ++l) {
-    const std::int64_t m_l = d[l], k_l = d[l - 1];
-    ops.gemm_batched(rows, false, false, m_l, n, k_l, v + a.off[l], dim, act(l), act_stride(l),
-                     rz + a.zoff[l], ws);  // V_l Z_(l-1)
-    ops.gemm_batched(rows, false, false, m_l, n, k_l, x + a.off[l], ps, rprev(l), rprev_stride(l),
-                     rz + a.zoff[l], ws, T(1));  // + W_l R{Z_(l-1)}
+    T* ra = rwork + (l == L ? lay.out : lay.a[l]);
+    if (l == 1) {
+      ops.gemm_batched(rows, false, true, n, d[1], d[0], m.x, 0, v + lay.w[1], dim, ra,
+                       ws);  // X V_1^T
+    } else {
+      ops.gemm_batched(rows, false, true, n, d[l], d[l - 1], rwork + lay.h[l - 1], ws, x + lay.w[l],
+                       ps, ra, ws);  // R{H_(l-1)} W_l^T
+      ops.gemm_batched(rows, false, true, n, d[l], d[l - 1], work + lay.h[l - 1], fs, v + lay.w[l],
+                       dim, ra, ws, T(1));  // + H_(l-1) V_l^T
+    }
+    if (lay.b[l] >= 0) ops.map(rp * n, d[l], NetBias<T>{ra, ws, v, dim, lay.b[l], n, d[l]});
+    if (l < L && !linear)
+      ops.map(rp * n, d[l],
+              NetRAct<T>{ra, rwork + lay.h[l], fpre(l), work + lay.h[l], ws, fs, n, d[l], m.act});
   }
-  ops.map(rp, d[L] * n, DlROut<T>{rz + a.zoff[L], rdz + a.zoff[L], ws, static_cast<T>(n)});
+  const T inv_n = T(1) / static_cast<T>(n);
+  if (m.loss == NetworkLoss::cross_entropy)
+    ops.map(rp * n, 1, NetRSoftmax<T>{rwork + lay.out, work + lay.prob, ws, fs, n, d[L], inv_n});
+  else
+    ops.map(rp * n, d[L], NetRMse<T>{rwork + lay.out, ws, n, d[L], inv_n});
   for (std::int64_t l = L; l >= 1; --l) {
-    const std::int64_t m_l = d[l], k_l = d[l - 1];
-    ops.gemm_batched(rows, false, true, m_l, k_l, n, rdz + a.zoff[l], ws, act(l), act_stride(l),
-                     hv + a.off[l], dim);  // R{dZ_l} Z_(l-1)^T
-    ops.gemm_batched(rows, false, true, m_l, k_l, n, dz + a.zoff[l], fs, rprev(l), rprev_stride(l),
-                     hv + a.off[l], dim, T(1));  // + dZ_l R{Z_(l-1)}^T
+    const T* rda = rwork + (l == L ? lay.out : lay.dh[l]);  // R{dA_l}, in place of R{dH_l}
+    const T* da = work + (l == L ? lay.out : lay.da[l]);
+    if (l == 1) {
+      ops.gemm_batched(rows, true, false, d[1], d[0], n, rda, ws, m.x, 0, hv + lay.w[1],
+                       dim);  // R{dA_1}^T X
+    } else {
+      ops.gemm_batched(rows, true, false, d[l], d[l - 1], n, rda, ws, work + lay.h[l - 1], fs,
+                       hv + lay.w[l], dim);  // R{dA_l}^T H_(l-1)
+      ops.gemm_batched(rows, true, false, d[l], d[l - 1], n, da, fs, rwork + lay.h[l - 1], ws,
+                       hv + lay.w[l], dim, T(1));  // + dA_l^T R{H_(l-1)}
+    }
+    if (lay.b[l] >= 0) ops.map(rp, d[l], ColumnSums<T>{rda, ws, hv + lay.b[l], dim, n, d[l]});
     if (l == 1) break;
-    ops.gemm_batched(rows, true, false, k_l, n, m_l, v + a.off[l], dim, dz + a.zoff[l], fs,
-                     rdz + a.zoff[l - 1], ws);  // V_l^T dZ_l
-    ops.gemm_batched(rows, true, false, k_l, n, m_l, x + a.off[l], ps, rdz + a.zoff[l], ws,
-                     rdz + a.zoff[l - 1], ws, T(1));  // + W_l^T R{dZ_l}
+    T* rdh = rwork + lay.dh[l - 1];
+    ops.gemm_batched(rows, false, false, n, d[l - 1], d[l], rda, ws, x + lay.w[l], ps, rdh,
+                     ws);  // R{dA_l} W_l
+    ops.gemm_batched(rows, false, false, n, d[l - 1], d[l], da, fs, v + lay.w[l], dim, rdh, ws,
+                     T(1));  // + dA_l V_l
+    if (!linear)
+      ops.map(rp * n, d[l - 1],
+              NetRDact<T>{rdh, rwork + lay.a[l - 1], fpre(l - 1), work + lay.h[l - 1],
+                          work + lay.dh[l - 1], ws, fs, n, d[l - 1], m.act});
   }
+  if (m.weight_decay != 0.0)
+    ops.map(rp, dim, NetRDecay<T>{hv, v, dim, static_cast<T>(m.weight_decay)});
 }
 
 // ---------------------------------------------------------------------------

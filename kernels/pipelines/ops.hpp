@@ -26,9 +26,11 @@
 //                                   operand), each entry the same product
 //                                   whatever the number of entries (CUDA:
 //                                   calls of a fixed number of entries);
-//   activate(x, len)                x <- tanh(x) element-wise (mlp_act;
-//                                   the CPU: SLEEF's deterministic
-//                                   vectorized tanh, within 3.5 ulp);
+//   activate(x, rows, stride, len) x_r <- tanh(x_r) element-wise for the
+//                                   rows r < rows of len elements, stride
+//                                   apart (the networks' tanh; the CPU:
+//                                   SLEEF's deterministic vectorized tanh,
+//                                   within 3.5 ulp);
 //   map(rows, width, f)             f(r, k) for every r < rows, k < width, in
 //                                   any order (f writes its own outputs);
 //   reduce_apply(rows, width, f)    per row r: K double sums s (f.sum(r, k,

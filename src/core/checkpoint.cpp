@@ -12,7 +12,7 @@
 
 namespace saddlescope::ckpt {
 namespace {
-constexpr std::uint64_t kMagic = 0x3374706b63737373ull;  // "ssckpt3" + version byte
+constexpr std::uint64_t kMagic = 0x3474706b63737373ull;  // "ssckpt4" + version byte
 }
 
 void Reader::fail() const {
@@ -25,6 +25,7 @@ void write_result(Writer& w, const EnsembleResult& r) {
   w.vec(r.f_init);
   w.vec(r.f_final);
   w.vec(r.gnorm_final);
+  w.vec(r.accuracy_final);
   w.vec(r.curves);
   w.vec(r.paths);
   w.vec(r.finals);
@@ -46,6 +47,7 @@ EnsembleResult read_result(Reader& rd) {
   r.f_init = rd.vec<double>();
   r.f_final = rd.vec<double>();
   r.gnorm_final = rd.vec<double>();
+  r.accuracy_final = rd.vec<double>();
   r.curves = rd.vec<float>();
   r.paths = rd.vec<double>();
   r.finals = rd.vec<double>();

@@ -20,6 +20,32 @@ std::string toml_number(double v) {
   return s;
 }
 
+// A TOML basic string that is pure ASCII: quotes and backslashes escaped,
+// control characters and non-ASCII code points (values may hold them via
+// \u escapes) written as \uXXXX / \UXXXXXXXX, so that config.toml is
+// accepted again (experiment files are ASCII).
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  const auto* u = reinterpret_cast<const unsigned char*>(s.data());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned c = u[i];
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+    } else if (c < 0x80) {
+      out += fmt::format("\\u{:04X}", c);
+    } else {  // UTF-8 sequence (toml++ decoded valid UTF-8 only)
+      const int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      unsigned cp = c & (len == 4 ? 0x07u : len == 3 ? 0x0Fu : 0x1Fu);
+      for (int k = 1; k < len && i + 1 < s.size(); ++k) cp = (cp << 6) | (u[++i] & 0x3Fu);
+      out += cp > 0xFFFF ? fmt::format("\\U{:08X}", cp) : fmt::format("\\u{:04X}", cp);
+    }
+  }
+  return out + "\"";
+}
+
 std::string toml_numbers(const std::vector<double>& v) {
   std::string s = "[";
   for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + toml_number(v[i]);

@@ -18,6 +18,10 @@ constexpr std::int64_t kMaxCount = 1'000'000'000;
 // A float as TOML writes it: shortest round-trip form, always with a '.' or
 // exponent ("1.0", "0.001", "1e-10"), nan and +-inf spelled as TOML does.
 std::string toml_number(double v);
+// A TOML basic string that is pure ASCII: quotes and backslashes escaped,
+// control characters and non-ASCII code points as \uXXXX / \UXXXXXXXX, so
+// that config.toml is accepted again (experiment files are ASCII).
+std::string toml_string(const std::string& s);
 // A TOML array of floats ("[0.9, 0.999]").
 std::string toml_numbers(const std::vector<double>& v);
 

@@ -51,6 +51,7 @@ void append_result(EnsembleResult& to, const EnsembleResult& r) {
   append(to.f_init, r.f_init);
   append(to.f_final, r.f_final);
   append(to.gnorm_final, r.gnorm_final);
+  append(to.accuracy_final, r.accuracy_final);
   append(to.curves, r.curves);
   append(to.paths, r.paths);
   append(to.finals, r.finals);
@@ -157,7 +158,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       spec.precision = e.run.precision;
       spec.count = count;
       spec.first = first;
-      spec.stop = StopRule{e.run.grad_tol, e.run.diverge_above, e.run.max_steps, e.run.target_loss};
+      spec.stop = StopRule{e.run.grad_tol, e.run.diverge_above, e.run.max_steps, e.run.target_loss,
+                           e.run.target_accuracy};
       spec.record_count = std::clamp<std::int64_t>(e.run.record_trajectories - first, 0, count);
       spec.record_every = e.run.record_every;
       spec.records = e.records();

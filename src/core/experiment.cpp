@@ -66,7 +66,8 @@ InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_d
 RunSpec read_run(const Section& s, std::int64_t dim) {
   s.allow_only({"trajectories", "max_steps", "grad_tol", "diverge_above", "record_every",
                 "record_trajectories", "precision", "backend", "save_final_points", "record_paths",
-                "target_loss", "checkpoint_every", "chunk_size", "sharpness_every"});
+                "target_loss", "target_accuracy", "checkpoint_every", "chunk_size",
+                "sharpness_every"});
   RunSpec r;
   r.trajectories = s.integer("trajectories", 1024, 1, kMaxCount);
   r.max_steps = s.integer("max_steps", 10000, 1, kMaxCount);
@@ -83,6 +84,7 @@ RunSpec read_run(const Section& s, std::int64_t dim) {
   r.chunk_size = s.integer("chunk_size", 0, 0, kMaxCount);
   r.checkpoint_every = s.number("checkpoint_every", 300.0, 0.0, 1e9, true);
   r.target_loss = s.number("target_loss", std::nan(""), -1e300, 1e300, false, false, true);
+  r.target_accuracy = s.number("target_accuracy", std::nan(""), 0.0, 1.0, false, false, true);
   r.sharpness_every = s.integer("sharpness_every", 0, 0, kMaxCount);
   if (r.sharpness_every > 0 && r.sharpness_every % r.record_every != 0)
     s.fail("sharpness_every",
@@ -224,31 +226,7 @@ OptimizerSpec read_optimizer(const Section& s) {
 std::string fmt_double(double v) { return config::toml_number(v); }
 std::string fmt_list(const std::vector<double>& v) { return config::toml_numbers(v); }
 
-// A TOML basic string that is pure ASCII: quotes and backslashes escaped,
-// control characters and non-ASCII code points (values may hold them via
-// \u escapes) written as \uXXXX / \UXXXXXXXX, so that config.toml is
-// accepted again (experiment files are ASCII).
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  const auto* u = reinterpret_cast<const unsigned char*>(s.data());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const unsigned c = u[i];
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7F) {
-      out += static_cast<char>(c);
-    } else if (c < 0x80) {
-      out += fmt::format("\\u{:04X}", c);
-    } else {  // UTF-8 sequence (toml++ decoded valid UTF-8 only)
-      const int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-      unsigned cp = c & (len == 4 ? 0x07u : len == 3 ? 0x0Fu : 0x1Fu);
-      for (int k = 1; k < len && i + 1 < s.size(); ++k) cp = (cp << 6) | (u[++i] & 0x3Fu);
-      out += cp > 0xFFFF ? fmt::format("\\U{:08X}", cp) : fmt::format("\\u{:04X}", cp);
-    }
-  }
-  return out + "\"";
-}
+std::string quote(const std::string& s) { return config::toml_string(s); }
 
 // An [init]-shaped table ([init], [finder.init]) in config.toml.
 void write_init(std::ostream& s, const char* header, const InitSpec& i) {
@@ -303,7 +281,7 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
 
   const auto obj = top.table("objective");
   if (!obj) throw InputError(fmt::format("{}: missing [objective] section (kind and dim)", source));
-  e.objective = read_objective(*obj);
+  e.objective = read_objective(*obj, base_dir);
 
   const toml::table empty;
   const auto init = top.table("init");
@@ -311,6 +289,11 @@ Experiment parse_experiment(const std::string& text, const std::string& source,
   const auto run = top.table("run");
   e.run = read_run(run ? *run : Section(empty, "run", source), e.objective.dim);
 
+  if (!std::isnan(e.run.target_accuracy) && !e.objective.classifies())
+    (run ? *run : Section(empty, "run", source))
+        .fail("target_accuracy",
+              "needs a classifier: kind = \"network\" with loss = \"cross-entropy\", or mse on "
+              "data whose every target row is one-hot");
   if (e.objective.tf32 && e.run.precision == Precision::f64)
     obj->fail("tf32",
               "= true needs run.precision = \"f32\" (TF32 rounds f32 GEMM inputs; f64 "
@@ -419,6 +402,8 @@ std::string to_toml(const Experiment& e) {
   s << "record_paths = " << (r.record_paths ? "true" : "false") << "\n";
   s << "chunk_size = " << r.chunk_size << "\n";
   s << "target_loss = " << fmt_double(r.target_loss) << "\n";
+  if (!std::isnan(r.target_accuracy))
+    s << "target_accuracy = " << fmt_double(r.target_accuracy) << "\n";
   s << "checkpoint_every = " << fmt_double(r.checkpoint_every) << "\n";
   if (r.sharpness_every > 0) s << "sharpness_every = " << r.sharpness_every << "\n";
   s << "\n[plateau]\ngrad_threshold = " << fmt_double(e.plateau.grad_threshold)

@@ -50,12 +50,19 @@ class HostEnsemble final : public Ensemble {
     // Values and gradients at x_t: annealing caches them from the previous
     // step's proposal (x_t is the accepted proposal or the old point).
     if (!(annealing() && t > 0)) evaluate(rows, x_, f_, g_);
+    if (prepared_->data().classifies()) {  // the training accuracy at x_t (not checkpointed)
+      acc_.resize(f_.size());
+      const std::vector<double> a =
+          prepared_->accuracy(static_cast<std::int64_t>(rows.size()), gather(x_, rows));
+      for (std::size_t k = 0; k < rows.size(); ++k) acc_[rows[k]] = a[k];
+    }
     const TrajectoryRecords<double> rec = track_.view(spec_);
     std::vector<std::int64_t> step_rows;
     for (const std::int64_t b : rows) {
       const double* xb = x_.data() + b * n_;
       IterationSums s;
       s.f = f_[b];
+      if (!acc_.empty()) s.accuracy = acc_[b];
       for (std::int64_t i = 0; i < n_; ++i) {
         s.gsq += g_[b * n_ + i] * g_[b * n_ + i];
         const double ax = std::fabs(xb[i]);
@@ -205,6 +212,7 @@ class HostEnsemble final : public Ensemble {
   std::int64_t n_, count_;
   HostTrack<double> track_;  // records, plateau states and points
   std::vector<double> x_, f_, g_;
+  std::vector<double> acc_;  // a classifier's accuracy at x_t (each iteration's own)
 };
 
 }  // namespace

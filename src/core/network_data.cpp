@@ -33,7 +33,12 @@ void check_finite(const npy::Array& a, std::int64_t rows, std::int64_t width,
 
 NetworkData load_network_data(const NetworkDataSpec& spec) {
   const npy::Array x = npy::read(spec.x_path, "data.x");
-  const npy::Array y = npy::read(spec.y_path, "data.y", spec.labels);
+  const npy::Array y = npy::read(spec.y_path, "data.y", true);
+  if (!spec.labels && y.integer())
+    throw InputError(fmt::format(
+        "{} (data.y): dtype '{}' holds integers; mse expects float32 or float64 targets "
+        "[samples, {}] (for class labels use loss = \"cross-entropy\")",
+        spec.y_path, y.dtype, spec.outputs));
   if (x.shape.size() != 2 || x.shape[1] != spec.inputs)
     throw InputError(fmt::format(
         "{} (data.x): shape {}; expected [samples, {}] (samples by layers[0] = {} inputs)",

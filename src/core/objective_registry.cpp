@@ -59,7 +59,7 @@ ObjectiveKey tf32_key() {
   ObjectiveKey k = flag_key("tf32", &ObjectiveSpec::tf32, false,
                             "f32 GEMMs on CUDA may use TF32 tensor cores (about 1e-3 relative "
                             "error per product); needs run.precision = \"f32\"");
-  k.scope = "the GEMM-based kinds p-spin, gaussian-field, mlp, deep-linear";
+  k.scope = "the GEMM-based kinds p-spin, gaussian-field, mlp, deep-linear, network";
   return k;
 }
 
@@ -109,8 +109,8 @@ std::int64_t ObjectiveSpec::hessian_dim() const {
 namespace {
 
 const ObjectiveKey* find_key(const ObjectiveInfo& o, const std::string& key) {
-  for (const ObjectiveKey& k : o.keys)
-    if (key == k.key) return &k;
+  for (const ObjectiveKey& k : o.keys)  // "data" finds the table of "data.x"
+    if (key == k.key || std::string(k.key).rfind(key + ".", 0) == 0) return &k;
   return nullptr;
 }
 
@@ -134,7 +134,7 @@ std::string scope_of(const std::string& key) {
 
 }  // namespace
 
-ObjectiveSpec read_objective(const config::Section& s) {
+ObjectiveSpec read_objective(const config::Section& s, const std::string& base_dir) {
   const std::vector<std::string> names = objective_names();
   if (s.string("kind", "").empty()) {
     std::string list;
@@ -145,7 +145,10 @@ ObjectiveSpec read_objective(const config::Section& s) {
   const ObjectiveInfo& info = *find_objective(kind);
   if (info.precheck) info.precheck(s);
   std::vector<std::string> keys = {"kind"};
-  for (const ObjectiveKey& k : info.keys) keys.emplace_back(k.key);
+  for (const ObjectiveKey& k : info.keys) {  // a dotted key's table once
+    const std::string key = std::string(k.key).substr(0, std::string(k.key).find('.'));
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  }
   for (const auto& [k, v] : s.raw()) {
     const std::string key(k.str());
     if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
@@ -165,6 +168,7 @@ ObjectiveSpec read_objective(const config::Section& s) {
     if (k.boolean) o.*k.boolean = s.boolean(k.key, k.def != 0.0);
   }
   info.read(s, o);
+  if (info.resolve) info.resolve(o, base_dir);
   return o;
 }
 
@@ -231,6 +235,8 @@ const char* type_name(ObjectiveKey::Type t) {
       return "array of floats";
     case ObjectiveKey::integers:
       return "array of integers";
+    case ObjectiveKey::text:
+      return "string";
   }
   return "";
 }

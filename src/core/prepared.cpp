@@ -35,6 +35,13 @@ ObjectiveEval PreparedObjective::value_grad(std::int64_t batch, const std::vecto
   return r;
 }
 
+std::vector<double> PreparedObjective::accuracy(std::int64_t batch, const std::vector<double>& x) {
+  check_rows("accuracy", batch, data().dim, x.size());
+  ResidentRows& xr = scratch(0);
+  put(xr, x);
+  return accuracy(xr);
+}
+
 std::vector<double> PreparedObjective::hvp(std::int64_t batch, const std::vector<double>& x,
                                            const std::vector<double>& v) {
   check_rows("hvp", batch, data().dim, x.size());

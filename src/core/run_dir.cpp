@@ -107,7 +107,7 @@ nlohmann::json comparison(const Experiment& e, const RunResult& r, const Optimiz
   const Ending en = ending_of(r, o.label, static_cast<std::int64_t>(o.traj.outcome.size()));
   nlohmann::json c = {
       {"reached_target", steps.size()},
-      {"fraction_reached", std::isnan(e.run.target_loss)
+      {"fraction_reached", std::isnan(e.run.target_loss) && std::isnan(e.run.target_accuracy)
                                ? nlohmann::json()
                                : nlohmann::json(static_cast<double>(steps.size()) / b)},
       {"steps_to_target", to_json(quantiles(steps))},
@@ -578,16 +578,19 @@ Quantiles quantiles(std::vector<double> v) {
 
 OptimizerStats summarize(const OptimizerResult& r) {
   OptimizerStats s;
-  std::vector<double> f_ok, steps;
+  std::vector<double> f_ok, acc_ok, steps;
   for (std::size_t i = 0; i < r.traj.outcome.size(); ++i) {
     const std::int8_t o = r.traj.outcome[i];
     s.converged += o == kConverged;
     s.diverged += o == kDiverged;
     s.max_steps += o == kMaxSteps;
     if (o != kDiverged) f_ok.push_back(r.traj.f_final[i]);
+    if (o != kDiverged && !r.traj.accuracy_final.empty())
+      acc_ok.push_back(r.traj.accuracy_final[i]);
     steps.push_back(static_cast<double>(r.traj.steps[i]));
   }
   s.final_loss = quantiles(std::move(f_ok));
+  s.final_accuracy = quantiles(std::move(acc_ok));
   s.steps = quantiles(std::move(steps));
   s.trajectory_steps_per_second =
       r.seconds > 0 ? static_cast<double>(r.trajectory_steps) / r.seconds : 0.0;
@@ -637,16 +640,19 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   // trajectories.csv
   std::string csv =
       "optimizer,trajectory,outcome,steps,f_init,f_final,grad_norm_final,plateau_count,"
-      "plateau_steps,longest_plateau,first_escape_step,steps_to_target\n";
+      "plateau_steps,longest_plateau,first_escape_step,steps_to_target";
+  const bool classifies = e.objective.classifies();  // the training accuracy's column
+  csv += classifies ? ",final_accuracy\n" : "\n";
   for (const auto& o : r.optimizers)
     for (std::int64_t i = 0; i < b; ++i) {
       const auto& t = o.traj;
-      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", o.label, i,
-                         outcome_name(t.outcome[i]), t.steps[i], g17(t.f_init[i]),
-                         g17(t.f_final[i]), g17(t.gnorm_final[i]), t.plateau_count[i],
-                         t.plateau_steps[i], t.longest_plateau[i],
-                         t.first_escape_step[i] >= 0 ? std::to_string(t.first_escape_step[i]) : "",
-                         t.target_step[i] >= 0 ? std::to_string(t.target_step[i]) : "");
+      csv +=
+          fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}", o.label, i, outcome_name(t.outcome[i]),
+                      t.steps[i], g17(t.f_init[i]), g17(t.f_final[i]), g17(t.gnorm_final[i]),
+                      t.plateau_count[i], t.plateau_steps[i], t.longest_plateau[i],
+                      t.first_escape_step[i] >= 0 ? std::to_string(t.first_escape_step[i]) : "",
+                      t.target_step[i] >= 0 ? std::to_string(t.target_step[i]) : "");
+      csv += classifies ? "," + g17(t.accuracy_final[i]) + "\n" : "\n";
     }
   npy::write_text((d / "trajectories.csv").string(), csv);
   files.push_back("trajectories.csv");
@@ -729,6 +735,7 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
          {"trajectory_steps", o.trajectory_steps},
          {"seconds", o.seconds},
          {"trajectory_steps_per_second", st.trajectory_steps_per_second}});
+    if (classifies) list.back()["final_accuracy"] = to_json(st.final_accuracy);
   }
   s["optimizers"] = list;
   s["timings"] = timings;
@@ -739,14 +746,15 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
       "steps_to_target_median,steps_to_target_q25,steps_to_target_q75,"
       "seconds_to_target_median,plateau_steps_median,first_escape_step_median,"
       "final_loss_median,final_loss_q25,final_loss_q75,ending_minimum,ending_saddle,"
-      "ending_other,ending_unanalysed,trajectory_steps_per_second\n";
+      "ending_other,ending_unanalysed,trajectory_steps_per_second";
+  cmp += classifies ? ",final_accuracy_median,final_accuracy_q25,final_accuracy_q75\n" : "\n";
   auto num = [](const nlohmann::json& v) {
     return v.is_null() ? std::string() : g17(v.get<double>());
   };
   for (const auto& o : s["optimizers"]) {
     const auto& c = o["comparison"];
     cmp += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
         o["label"].get<std::string>(), b, o["outcomes"]["converged"].get<std::int64_t>(),
         o["outcomes"]["diverged"].get<std::int64_t>(),
         o["outcomes"]["max_steps"].get<std::int64_t>(), c["reached_target"].get<std::int64_t>(),
@@ -757,13 +765,22 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
         num(o["final_loss"]["q25"]), num(o["final_loss"]["q75"]), num(c["ending"]["minimum"]),
         num(c["ending"]["saddle"]), num(c["ending"]["other"]), num(c["ending"]["unanalysed"]),
         num(o["trajectory_steps_per_second"]));
+    cmp += classifies
+               ? fmt::format(",{},{},{}\n", num(o["final_accuracy"]["median"]),
+                             num(o["final_accuracy"]["q25"]), num(o["final_accuracy"]["q75"]))
+               : "\n";
   }
   npy::write_text((d / "comparison.csv").string(), cmp);
   files.push_back("comparison.csv");
   s["target_loss"] = number(e.run.target_loss);
+  if (classifies) s["target_accuracy"] = number(e.run.target_accuracy);
   s["notes"] = {"final_loss quantiles are over trajectories that did not diverge",
                 "steps counts optimizer updates applied before the final point",
                 "curves.npy holds NaN after a trajectory stopped"};
+  if (classifies)
+    s["notes"].push_back(
+        "final_accuracy quantiles too; the accuracy is the fraction of training samples whose "
+        "label is the first largest output");
   files.push_back("summary.json");
   s["files"] = files;
   npy::write_text((d / "summary.json").string(), s.dump(2) + "\n");

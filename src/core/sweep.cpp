@@ -51,21 +51,7 @@ std::string read_text(const std::string& path) {
 
 std::string g17(double v) { return fmt::format("{:.17g}", v); }
 
-// A TOML basic string (experiments are ASCII).
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      out += fmt::format("\\u{:04X}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+using config::toml_string;
 
 // The TOML text of a swept value (an --set value); "" for what cannot be swept
 // (tables, dates).
@@ -722,13 +708,18 @@ Sweep parse_sweep(const std::string& text, const std::string& source,
   }
 
   // sweep.toml: the file itself when that is what ran; else the file with
-  // --set (and --backend) applied and relative start files made absolute,
+  // --set (and --backend) applied and relative start and data files made absolute,
   // written by toml++ with [sweep] in file order.
   const toml::node* init_file = with_sets["init"]["file"].node();
   const toml::node* finder_file = with_sets["finder"]["init"]["file"].node();
-  bool relative = is_relative_path(init_file) || is_relative_path(finder_file);
+  bool relative = is_relative_path(init_file) || is_relative_path(finder_file) ||
+                  is_relative_path(with_sets["objective"]["data"]["x"].node()) ||
+                  is_relative_path(with_sets["objective"]["data"]["y"].node());
+  const auto is_path = [](const std::string& key) {
+    return key == "init.file" || key == "objective.data.x" || key == "objective.data.y";
+  };
   for (const auto& en : entries)
-    if (en.key == "init.file")
+    if (is_path(en.key))
       for (const auto& v : *en.values) relative = relative || is_relative_path(&v);
   if (sets.empty() && backend.empty() && !relative) {
     s.text = text;
@@ -741,6 +732,8 @@ Sweep parse_sweep(const std::string& text, const std::string& source,
     }
     make_absolute(out["init"]["file"].node(), base_dir);
     make_absolute(out["finder"]["init"]["file"].node(), base_dir);
+    make_absolute(out["objective"]["data"]["x"].node(), base_dir);
+    make_absolute(out["objective"]["data"]["y"].node(), base_dir);
     std::ostringstream ss;
     ss << "# " << source;
     for (const auto& a : sets) ss << " --set " << a;
@@ -750,7 +743,7 @@ Sweep parse_sweep(const std::string& text, const std::string& source,
     ss << toml::toml_formatter(out) << "\n\n[sweep]\n";
     for (const auto& en : entries) {
       toml::array values = *en.values;
-      if (en.key == "init.file")
+      if (is_path(en.key))
         for (auto& v : values) make_absolute(&v, base_dir);
       ss << toml_string(en.key) << " = " << toml_text(values) << "\n";
     }

@@ -203,6 +203,7 @@ class CpuEnsemble final : public Ensemble {
     if (states >= 2) s2_.assign(len, T(0));
     if (obj_.view.coupled) g_.assign(len, T(0));
     if (obj_.row_values()) f_rows_.assign(count_, 0.0);
+    if (s.objective->classifies()) acc_rows_.assign(count_, 0.0);
     if (s.optimizer.kind == OptimizerKind::perturbed_gd) {
       last_perturb_.assign(static_cast<std::size_t>(count_), -1);
       perturb_now_.assign(static_cast<std::size_t>(count_), 0);
@@ -241,6 +242,7 @@ class CpuEnsemble final : public Ensemble {
       IterationSums acc = pass(obj_.view, spec_.optimizer, sc, update, xc + off, grow, xn + off, s1,
                                s2, save, static_cast<std::uint64_t>((spec_.first + b) * n), n);
       if (!f_rows_.empty()) acc.f += f_rows_[b];  // per-trajectory value of the field
+      if (!acc_rows_.empty()) acc.accuracy = acc_rows_[b];
       end_iteration(spec_.stop, rec, n, b, t, acc, xc + off, track_.plateau.data(), spec_.plateau);
       if (!perturb_now_.empty())
         perturb_now_[b] = perturb_due(spec_.optimizer, t, std::sqrt(acc.gsq), last_perturb_[b]);
@@ -262,21 +264,25 @@ class CpuEnsemble final : public Ensemble {
       if (track_.outcome[b] == kRunning) active_.push_back(b);
     const auto rows = static_cast<std::int64_t>(active_.size());
     double* f = f_rows_.empty() ? nullptr : f_rows_.data();
-    if (rows == count_) return obj_.coupled_value_grad(count_, xc, g_.data(), f);
+    double* a = acc_rows_.empty() ? nullptr : acc_rows_.data();
+    if (rows == count_) return obj_.coupled_value_grad(count_, xc, g_.data(), f, a);
     if (rows == 0) return;
     const std::int64_t n = n_;
     x_active_.resize(static_cast<std::size_t>(rows * n));
     g_active_.resize(static_cast<std::size_t>(rows * n));
     f_active_.resize(static_cast<std::size_t>(rows));
+    a_active_.resize(static_cast<std::size_t>(rows));
 #pragma omp parallel for schedule(static) if (rows * n > 16384)
     for (std::int64_t k = 0; k < rows; ++k)
       std::copy_n(xc + active_[k] * n, n, x_active_.data() + k * n);
     obj_.coupled_value_grad(rows, x_active_.data(), g_active_.data(),
-                            f == nullptr ? nullptr : f_active_.data());
+                            f == nullptr ? nullptr : f_active_.data(),
+                            a == nullptr ? nullptr : a_active_.data());
 #pragma omp parallel for schedule(static) if (rows * n > 16384)
     for (std::int64_t k = 0; k < rows; ++k) {
       std::copy_n(g_active_.data() + k * n, n, g_.data() + active_[k] * n);
       if (f != nullptr) f[active_[k]] = f_active_[k];
+      if (a != nullptr) a[active_[k]] = a_active_[k];
     }
   }
 
@@ -319,6 +325,7 @@ class CpuEnsemble final : public Ensemble {
   std::vector<std::int64_t> active_;    // the running rows, in order (compaction)
   std::vector<T> x_active_, g_active_;  // their x and gradients, packed
   std::vector<double> f_active_;
+  std::vector<double> acc_rows_, a_active_;  // a classifier's accuracy per trajectory (packed)
 };
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include <cmath>
 
 #include "kernels/gaussian_field.hpp"
-#include "kernels/mlp.hpp"
+#include "kernels/network.hpp"
 #include "kernels/pipelines/gaussian_field.hpp"
 #include "kernels/pipelines/networks.hpp"
 #include "kernels/pipelines/pspin.hpp"
@@ -229,7 +229,10 @@ struct CpuOps {
   }
   // The activation through SLEEF's deterministic vectorized tanh
   // (src/cpu/vector_math.hpp; an element's bits do not depend on its place).
-  void activate(T* x, std::int64_t len) const { tanh_inplace(x, len); }
+  void activate(T* x, std::int64_t rows, std::int64_t stride, std::int64_t len) const {
+#pragma omp parallel for schedule(static) if (parallel && rows > 1 && rows * len > 16384)
+    for (std::int64_t r = 0; r < rows; ++r) tanh_inplace(x + r * stride, len);
+  }
   template <class F>
   void map(std::int64_t rows, std::int64_t width, F f) const {
 #pragma omp parallel for schedule(static) if (parallel && rows * width > 16384)
@@ -295,37 +298,17 @@ void HostObjective<T>::pspin_apply(const T* y_mat, const T* v, T* out) const {
 }
 
 template <class T>
-void HostObjective<T>::network_value_grad(std::int64_t rows, const T* x, T* g, double* f, T* work,
-                                          bool parallel) const {
+void HostObjective<T>::network_value_grad(std::int64_t rows, const T* x, T* g, double* f,
+                                          double* acc, T* work, bool parallel) const {
   CpuOps<T> ops{parallel};
-  if (is_mlp()) {
-    const std::int64_t nh = mlp.n * mlp.h;
-    pipelines::mlp_value_grad(ops, mlp_arrays(), rows, x, g, f, work, work + rows * nh,
-                              work + 2 * rows * nh, work + 3 * rows * nh);
-  } else {
-    pipelines::dl_value_grad(ops, dl_arrays(), rows, x, g, f, work);
-  }
+  pipelines::network_value_grad(ops, net_arrays(), rows, x, g, f, acc, work);
 }
 
 template <class T>
 void HostObjective<T>::network_hvp(std::int64_t rows, bool shared, const T* x, const T* v, T* hv,
-                                   const T* fwork, std::int64_t frows, T* rwork,
-                                   bool parallel) const {
+                                   const T* fwork, T* rwork, bool parallel) const {
   CpuOps<T> ops{parallel};
-  if (is_mlp()) {
-    const std::int64_t nh = mlp.n * mlp.h;
-    const T *hid = fwork, *dh = fwork + frows * nh, *dout = fwork + 3 * frows * nh;
-    pipelines::mlp_hvp(ops, mlp_arrays(), rows, shared, x, hid, dh, dout, v, hv, rwork,
-                       rwork + rows * nh, rwork + 2 * rows * nh, rwork + 3 * rows * nh);
-  } else {
-    pipelines::dl_hvp(ops, dl_arrays(), rows, shared, x, fwork, v, hv, rwork);
-  }
-}
-
-template <class T>
-std::int64_t HostObjective<T>::network_work(std::int64_t rows) const {
-  // mlp: H, dH, dA [n, h] and out [n, o]; deep-linear: its work row.
-  return rows * (is_mlp() ? 3 * mlp.n * mlp.h + mlp.n * mlp.o : dl_ws);
+  pipelines::network_hvp(ops, net_arrays(), rows, shared, x, fwork, v, hv, rwork);
 }
 
 template <class T>
@@ -345,7 +328,8 @@ auto HostObjective<T>::pspin_products() const {
 }
 
 template <class T>
-void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const {
+void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f,
+                                          double* acc) const {
   if (!view.coupled) return;
   const std::int64_t n = view.n;
   if (pspin()) {  // the shared pipeline (kernels/pipelines/pspin.hpp)
@@ -359,8 +343,8 @@ void HostObjective<T>::coupled_value_grad(std::int64_t rows, const T* x, T* g, d
     z.resize(static_cast<std::size_t>(threads * w1));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (std::int64_t r = 0; r < rows; ++r)
-      network_value_grad(1, x + r * n, g + r * n, f + r, z.data() + omp_get_thread_num() * w1,
-                         false);
+      network_value_grad(1, x + r * n, g + r * n, f + r, acc ? acc + r : nullptr,
+                         z.data() + omp_get_thread_num() * w1, false);
     return;
   }
   CpuOps<T> ops;
@@ -390,8 +374,8 @@ void HostObjective<T>::coupled_hvp(std::int64_t rows, const T* x, const T* v, T*
     for (std::int64_t r = 0; r < rows; ++r) {
       T* work = z.data() + omp_get_thread_num() * per;
       double f = 0;
-      network_value_grad(1, x + r * n, work + 2 * w1, &f, work, false);
-      network_hvp(1, false, x + r * n, v + r * n, hv + r * n, work, 1, work + w1, false);
+      network_value_grad(1, x + r * n, work + 2 * w1, &f, nullptr, work, false);
+      network_hvp(1, false, x + r * n, v + r * n, hv + r * n, work, work + w1, false);
     }
     return;
   }
@@ -428,10 +412,10 @@ void HostObjective<T>::coupled_hessian(const T* x, T* h) const {
     u.resize(static_cast<std::size_t>(2 * group * n + network_work(group)));
     T *v = u.data(), *hv = u.data() + group * n, *rwork = u.data() + 2 * group * n;
     double f = 0;
-    network_value_grad(1, x, z.data() + fw, &f, z.data(), true);
+    network_value_grad(1, x, z.data() + fw, &f, nullptr, z.data(), true);
     CpuOps<T> ops;
     pipelines::hessian_from_hvps(ops, n, group, v, hv, h, [&](std::int64_t cols) {
-      network_hvp(cols, true, x, v, hv, z.data(), 1, rwork, true);
+      network_hvp(cols, true, x, v, hv, z.data(), rwork, true);
     });
     return;
   }
@@ -477,8 +461,8 @@ class CpuPrepared final : public PreparedObjective {
  public:
   explicit CpuPrepared(const ObjectiveData& d) : d_(d), obj_(d) {
     bytes_ = sizeof(T) * (d.lambda.size() + d.matrix.size() + d.field_w.size() + d.field_a.size() +
-                          d.field_b.size() + d.mlp_x.size() + d.mlp_y.size() + d.dl_x.size() +
-                          d.dl_y.size() + d.couplings.size());
+                          d.field_b.size() + d.net_x.size() + d.net_y.size() + d.couplings.size()) +
+             sizeof(std::int32_t) * d.net_labels.size();
   }
   const ObjectiveData& data() const override { return d_; }
   Precision precision() const override { return sizeof(T) == 4 ? Precision::f32 : Precision::f64; }
@@ -518,6 +502,16 @@ class CpuPrepared final : public PreparedObjective {
     return f;
   }
 
+  std::vector<double> accuracy(const ResidentRows& xr) override {
+    if (!d_.classifies()) return {};
+    const std::vector<T>& x = rows_of<T>(xr).v;
+    const std::int64_t batch = xr.count();
+    grow_.resize(x.size());
+    std::vector<double> f(static_cast<std::size_t>(batch)), acc(static_cast<std::size_t>(batch));
+    obj_.coupled_value_grad(batch, x.data(), grow_.data(), f.data(), acc.data());
+    return acc;
+  }
+
   void hvp(const ResidentRows& xr, const ResidentRows& vr, ResidentRows& hr) override {
     const std::vector<T>&x = rows_of<T>(xr).v, &v = rows_of<T>(vr).v;
     const std::int64_t batch = xr.count(), n = d_.dim;
@@ -537,7 +531,7 @@ class CpuPrepared final : public PreparedObjective {
         for (std::int64_t r = 0; r < batch; ++r) {
           double f = 0;
           obj_.network_value_grad(1, x.data() + r * n,
-                                  scratch_.data() + omp_get_thread_num() * per + w1, &f,
+                                  scratch_.data() + omp_get_thread_num() * per + w1, &f, nullptr,
                                   kept_.data() + r * w1, false);
         }
         kept_x_ = &xr;
@@ -546,7 +540,7 @@ class CpuPrepared final : public PreparedObjective {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
       for (std::int64_t r = 0; r < batch; ++r)
         obj_.network_hvp(1, false, x.data() + r * n, v.data() + r * n, hv.v.data() + r * n,
-                         kept_.data() + r * w1, 1, scratch_.data() + omp_get_thread_num() * per,
+                         kept_.data() + r * w1, scratch_.data() + omp_get_thread_num() * per,
                          false);
       return;
     }

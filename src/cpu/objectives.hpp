@@ -25,16 +25,11 @@ std::vector<T> convert(const std::vector<double>& v) {
 // networks, the p-spin).
 template <class T>
 struct HostObjective {
-  std::vector<T> lambda, matrix, w, a, b, mlp_x, mlp_y, dl_x, dl_y, couplings;
-  MlpShape mlp;
-  std::vector<std::int64_t> dl_widths;
-  std::int64_t dl_samples = 0;
-  // Deep-linear layout (kernels/pipelines/networks.hpp): W_l at dl_off[l] of
-  // a parameter row, Z_l at dl_zoff[l] of a work row of dl_ws elements, and
-  // R{Z_0} = 0 (d_0 n zeros).
-  std::vector<std::int64_t> dl_off, dl_zoff;
-  std::int64_t dl_ws = 0;
-  std::vector<T> dl_zeros;
+  std::vector<T> lambda, matrix, w, a, b, net_x, net_y, couplings;
+  // The networks (kernels/network.hpp): shape, layout and labels.
+  NetworkShape net;
+  NetworkLayout net_layout;
+  std::vector<std::int32_t> net_labels;
   T mu = 0, c = 0;
   std::int64_t m = 0;  // gaussian-field features
   int p = 0;           // p-spin order
@@ -49,14 +44,12 @@ struct HostObjective {
         w(convert<T>(d.field_w)),
         a(convert<T>(d.field_a)),
         b(convert<T>(d.field_b)),
-        mlp_x(convert<T>(d.mlp_x)),
-        mlp_y(convert<T>(d.mlp_y)),
-        dl_x(convert<T>(d.dl_x)),
-        dl_y(convert<T>(d.dl_y)),
+        net_x(convert<T>(d.net_x)),
+        net_y(convert<T>(d.net_y)),
         couplings(convert<T>(d.couplings)),
-        mlp(d.mlp),
-        dl_widths(d.dl_widths),
-        dl_samples(d.dl_samples),
+        net(d.net),
+        net_layout(d.net),
+        net_labels(d.net_labels),
         mu(static_cast<T>(d.field_mu)),
         m(d.features()),
         p(d.pspin_p) {
@@ -66,23 +59,9 @@ struct HostObjective {
     view.lambda = lambda.empty() ? nullptr : lambda.data();
     view.coupled = d.coupled();
     view.rastrigin_a = static_cast<T>(d.rastrigin_a);
-    if (d.kind == ObjectiveKind::deep_linear) {
-      dl_off.assign(dl_widths.size(), 0);
-      dl_zoff.assign(dl_widths.size(), 0);
-      std::int64_t params = 0, span = 0;
-      for (std::size_t l = 1; l < dl_widths.size(); ++l) {
-        dl_off[l] = params;
-        params += dl_widths[l] * dl_widths[l - 1];
-        dl_zoff[l] = span;
-        span += dl_widths[l] * dl_samples;
-      }
-      dl_ws = 2 * span;
-      dl_zeros.assign(static_cast<std::size_t>(dl_widths.front() * dl_samples), T(0));
-    }
   }
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
-  bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
-  bool is_network() const { return is_mlp() || view.kind == ObjectiveKind::deep_linear; }
+  bool is_network() const { return view.kind == ObjectiveKind::network; }
   bool pspin() const { return view.kind == ObjectiveKind::p_spin; }
   // The field's arrays for the shared pipeline (kernels/pipelines/).
   pipelines::FieldArrays<T> field_arrays() const {
@@ -108,36 +87,31 @@ struct HostObjective {
   // y = Y v for one row (single-threaded: callers run rows in parallel).
   void pspin_apply(const T* y_mat, const T* v, T* out) const;
 
-  // The networks' shared pipelines (kernels/pipelines/networks.hpp) on
+  // The networks' shared pipeline (kernels/pipelines/networks.hpp) on
   // `rows` rows: the forward and backward pass (work: network_work(rows)
-  // elements: the mlp's H, dH, dA [rows, n, h] and out [rows, n, o], the deep
-  // linear network's work rows), and Hessian-vector products at the rows of x
-  // (shared: every direction at the one point x) from the forward work of a
-  // pass over `frows` rows (rwork: network_work(rows) elements).
+  // elements; the training accuracy into acc when not null and the network
+  // classifies), and Hessian-vector products at the rows of x (shared: every
+  // direction at the one point x) from the forward work of a pass over
+  // `frows` rows (rwork: network_work(rows) elements).
   // parallel: the primitives over the OpenMP threads, else on the caller's.
-  void network_value_grad(std::int64_t rows, const T* x, T* g, double* f, T* work,
+  void network_value_grad(std::int64_t rows, const T* x, T* g, double* f, double* acc, T* work,
                           bool parallel) const;
   void network_hvp(std::int64_t rows, bool shared, const T* x, const T* v, T* hv, const T* fwork,
-                   std::int64_t frows, T* rwork, bool parallel) const;
-  std::int64_t network_work(std::int64_t rows) const;
-  pipelines::MlpArrays<T> mlp_arrays() const { return {mlp, mlp_x.data(), mlp_y.data(), view.n}; }
-  pipelines::DeepLinearArrays<T> dl_arrays() const {
-    return {dl_widths.data(),
-            static_cast<std::int64_t>(dl_widths.size()) - 1,
-            dl_samples,
-            dl_x.data(),
-            dl_y.data(),
-            dl_zeros.data(),
-            view.n,
-            dl_off.data(),
-            dl_zoff.data(),
-            dl_ws / 2,
-            dl_ws};
+                   T* rwork, bool parallel) const;
+  std::int64_t network_work(std::int64_t rows) const { return rows * net_layout.work; }
+  pipelines::NetworkArrays<T> net_arrays() const {
+    return {&net_layout,      net.widths.data(),
+            net.activation,   net.loss,
+            net.weight_decay, net_x.data(),
+            net_y.data(),     net_labels.empty() ? nullptr : net_labels.data()};
   }
 
   // Coupled gradient rows G for `rows` rows of x and, for the field, the
-  // values F (per row); no-op when not coupled.
-  void coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f) const;
+  // networks and the p-spin, the values F (per row), with a classifying
+  // network's training accuracy per row into acc when not null; no-op when
+  // not coupled.
+  void coupled_value_grad(std::int64_t rows, const T* x, T* g, double* f,
+                          double* acc = nullptr) const;
 
   // Hessian-vector products of the coupled objectives: H v per row.
   void coupled_hvp(std::int64_t rows, const T* x, const T* v, T* hv) const;

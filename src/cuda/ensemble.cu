@@ -8,7 +8,7 @@
 // the packed rows, in whole row tiles (src/cuda/objectives.cuh, kRowTile;
 // rotated quadratic: G = X A; gaussian-field: Z = X W^T, an epilogue kernel
 // that forms the per-trajectory values F and the gradient weights S, then
-// G = mu X + S W; mlp and deep-linear: the forward and backward pass of
+// G = mu X + S W; the networks: the forward and backward pass of
 // every trajectory as strided-batched GEMMs over tiles of trajectories
 // around small kernels, giving F and G; p-spin: G_E = X A (p = 2), or per
 // contraction tile Y = X T^T and the products Y_r x_r as a strided-batched
@@ -110,7 +110,8 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
 // End of iteration t: thread = trajectory; partials summed in slice order,
 // then the per-trajectory value from the GEMM pass (f_rows, packed row
 // fpos[b]: gaussian-field, the networks and the p-spin, else null) added, as
-// the CPU backend adds it after its fused pass. rec has no paths (the fused
+// the CPU backend adds it after its fused pass, and a classifier's accuracy
+// (acc_rows, else null) set. rec has no paths (the fused
 // step records them). The trajectory's plateau state is advanced (and its
 // target step recorded) by end_iteration; perturbed-gd (last_perturb and
 // perturb_now not null) then decides whether x_{t+1} is perturbed at the
@@ -119,8 +120,9 @@ __global__ void fused_step_kernel(LocalObjective<T> obj, OptimizerParams opt, St
 template <class T>
 __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
                                      const IterationSums* partials, std::int64_t nslices,
-                                     const double* f_rows, const std::int64_t* fpos, const T* xcur,
-                                     PlateauState* plateau, PlateauRule prule, OptimizerParams opt,
+                                     const double* f_rows, const double* acc_rows,
+                                     const std::int64_t* fpos, const T* xcur, PlateauState* plateau,
+                                     PlateauRule prule, OptimizerParams opt,
                                      std::int64_t* last_perturb, std::int8_t* perturb_now,
                                      std::int64_t count, std::int64_t n, std::int64_t t) {
   for (std::int64_t b = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; b < count;
@@ -129,7 +131,8 @@ __global__ void end_iteration_kernel(StopRule stop, TrajectoryRecords<T> rec,
     const IterationSums* p = partials + b * nslices;
     IterationSums s = p[0];
     for (std::int64_t k = 1; k < nslices; ++k) s.add(p[k]);
-    if (f_rows) s.f += f_rows[fpos[b]];  // per-trajectory value (field, networks, p-spin)
+    if (f_rows) s.f += f_rows[fpos[b]];            // per-trajectory value (field, networks, p-spin)
+    if (acc_rows) s.accuracy = acc_rows[fpos[b]];  // a classifier's training accuracy
     end_iteration(stop, rec, n, b, t, s, xcur + b * n, plateau, prule);
     if (perturb_now) perturb_now[b] = perturb_due(opt, t, sqrt(s.gsq), last_perturb[b]);
   }
@@ -347,15 +350,18 @@ class CudaEnsemble final : public Ensemble {
       cublas_ = std::make_unique<CublasHandle>(use_tf32<T>(*s.objective));
     }
     // Work space and values per packed row: gaussian-field M T + 8 bytes
-    // (budgeted by the memory plan); mlp (2 n h + n o) T + 8 bytes (H, dH,
-    // out); deep-linear 2 n (d_1 + ... + d_L) T + 8 bytes (Z_l and dZ_l,
-    // l = 1 .. L; not yet budgeted by the memory plan); p-spin 8 bytes, and
+    // (budgeted by the memory plan); the networks their work row
+    // (kernels/network.hpp) T + 8 bytes (budgeted); p-spin 8 bytes, and
     // for p = 3 one fixed [tile, N^2] contraction block of at most
     // kPspinWorkElements elements (and four [tile, N] staging blocks) for the
     // whole chunk (budgeted by the memory plan with the objective data).
     if (obj_.row_values()) {
       z_ = DeviceArray<T>(obj_.work_elements(count_));
       f_rows_ = DeviceArray<double>(checked_size(tiled_rows(count_)));
+    }
+    if (s.objective->classifies()) {  // a classifier's accuracy per packed row, and at the end
+      acc_rows_ = DeviceArray<double>(checked_size(tiled_rows(count_)));
+      accuracy_final_ = DeviceArray<double>(cnt);
     }
     partials_ = DeviceArray<IterationSums>(cnt * static_cast<std::size_t>(nslices_));
     outcome_ = DeviceArray<std::int8_t>(cnt);
@@ -389,6 +395,8 @@ class CudaEnsemble final : public Ensemble {
     fill(f_init_, nan);
     fill(f_final_, nan);
     fill(gnorm_final_, nan);
+    fill(accuracy_final_, nan);
+    fill(acc_rows_, 0.0);
     fill(curves_, std::numeric_limits<float>::quiet_NaN());
     fill(paths_, std::numeric_limits<T>::quiet_NaN());
     for (auto& buf : pbuf_) fill(buf, std::numeric_limits<T>::quiet_NaN());
@@ -439,8 +447,9 @@ class CudaEnsemble final : public Ensemble {
     TrajectoryRecords<T> rec = records();
     rec.paths = nullptr;  // recorded by the fused step
     end_iteration_kernel<T><<<flat_blocks(count_), kFlatThreads>>>(
-        spec_.stop, rec, partials_.get(), nslices_, f_rows_.get(), pos_.get(), xc, plateau_.get(),
-        spec_.plateau, spec_.optimizer, last_perturb_.get(), perturb_now_.get(), count_, n_, t);
+        spec_.stop, rec, partials_.get(), nslices_, f_rows_.get(), acc_rows_.get(), pos_.get(), xc,
+        plateau_.get(), spec_.plateau, spec_.optimizer, last_perturb_.get(), perturb_now_.get(),
+        count_, n_, t);
     SS_LAUNCHED("end_iteration_kernel");
   }
 
@@ -472,7 +481,7 @@ class CudaEnsemble final : public Ensemble {
                                                                    active_.get(), rows, n_);
     SS_LAUNCHED("gather_rows_kernel");
     obj_.coupled_value_grad(cublas_->get(), bound_, x_packed_.get(), g_.get(), f_rows_.get(),
-                            z_.get());
+                            z_.get(), acc_rows_.get());
   }
 
   std::int64_t running() override {
@@ -498,7 +507,7 @@ class CudaEnsemble final : public Ensemble {
   //                  buffers are saved as they are;
   //   s1_, s2_       the optimizer's states (empty when it has none);
   //   outcome_ .. curves_, paths_  the records (outcome, steps, f_init,
-  //                  f_final, gnorm_final, curves, paths);
+  //                  f_final, gnorm_final, accuracy_final, curves, paths);
   //   plateau_       each trajectory's PlateauState: the plateau bookkeeping,
   //                  the target step, the buffer roles and the save flag the
   //                  next fused step reads;
@@ -506,13 +515,13 @@ class CudaEnsemble final : public Ensemble {
   //   last_perturb_, perturb_now_  perturbed-gd's schedule and the rows the
   //                  next iteration perturbs first (empty otherwise).
   // Not saved, because each iteration writes them before reading them:
-  // x_packed_, g_, z_ and f_rows_ (the coupled pass's packed rows, gradient
-  // rows, work space and values), pos_, idx_ and active_ (the compaction),
-  // partials_ (written by the fused step, read by the status kernel of the
-  // same iteration); running_, zeroed by every running(). bound_ restarts
-  // at count_ (an upper bound) after a load. threads_ and nslices_ are functions of n; the
-  // objective's device data and the cuBLAS handle are built from the spec; the step scalars and the
-  // noise are functions of t, which iterate() is given.
+  // x_packed_, g_, z_, f_rows_ and acc_rows_ (the coupled pass's packed
+  // rows, gradient rows, work space, values and accuracies), pos_, idx_ and active_ (the
+  // compaction), partials_ (written by the fused step, read by the status kernel of the same
+  // iteration); running_, zeroed by every running(). bound_ restarts at count_ (an upper bound)
+  // after a load. threads_ and nslices_ are functions of n; the objective's device data and the
+  // cuBLAS handle are built from the spec; the step scalars and the noise are functions of t, which
+  // iterate() is given.
   template <class F>
   void with_device_arrays(EnsembleState<T>& s, F&& f) {
     f(s.x[0], x_[0]);
@@ -524,6 +533,7 @@ class CudaEnsemble final : public Ensemble {
     f(s.track.f_init, f_init_);
     f(s.track.f_final, f_final_);
     f(s.track.gnorm_final, gnorm_final_);
+    f(s.track.accuracy_final, accuracy_final_);
     f(s.track.curves, curves_);
     f(s.track.paths, paths_);
     f(s.track.plateau, plateau_);
@@ -560,6 +570,7 @@ class CudaEnsemble final : public Ensemble {
     r.f_init = f_init_.download();
     r.f_final = f_final_.download();
     r.gnorm_final = gnorm_final_.download();
+    r.accuracy_final = accuracy_final_.download();
     r.curves = curves_.download();
     r.paths = to_double(paths_.download());
     const std::vector<PlateauState> states = plateau_.download();
@@ -587,8 +598,9 @@ class CudaEnsemble final : public Ensemble {
 
  private:
   TrajectoryRecords<T> records() const {
-    return {outcome_.get(), steps_.get(), f_init_.get(),      f_final_.get(), gnorm_final_.get(),
-            curves_.get(),  paths_.get(), spec_.record_count, spec_.records,  spec_.record_every};
+    return {outcome_.get(),     steps_.get(),       f_init_.get(),        f_final_.get(),
+            gnorm_final_.get(), curves_.get(),      paths_.get(),         spec_.record_count,
+            spec_.records,      spec_.record_every, accuracy_final_.get()};
   }
 
   EnsembleSpec spec_;
@@ -614,6 +626,7 @@ class CudaEnsemble final : public Ensemble {
   DeviceArray<std::int8_t> outcome_;
   DeviceArray<std::int64_t> steps_;
   DeviceArray<double> f_init_, f_final_, gnorm_final_;
+  DeviceArray<double> accuracy_final_, acc_rows_;  // classifiers only (else empty)
   DeviceArray<float> curves_;
   DeviceArray<unsigned long long> running_;
   DeviceArray<PlateauState> plateau_;       // [count]

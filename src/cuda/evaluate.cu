@@ -151,18 +151,10 @@ CudaRows<T>& rows_of(ResidentRows& r) {
 // Work spaces of a prepared objective, kept between calls (grown on demand).
 enum Work : int {
   kGrow,   // coupled gradient rows; the network passes' gradient rows
-  kZ,      // field features Z; the coupled value_grad's work space; deep-linear forward rows
-  kU,      // field U = V W^T; p-spin u = P v; deep-linear R-operator rows
+  kZ,      // field features Z; the coupled value_grad's work space; network forward rows
+  kU,      // field U = V W^T; p-spin u = P v; network R-operator rows
   kGe,     // p-spin Euclidean gradients
   kY,      // p = 3 p-spin contraction tile
-  kHid,    // mlp H [n, h] per row
-  kDh,     // mlp dH
-  kDa,     // mlp dA (the dense Hessians' forward pass)
-  kDout,   // mlp dout [n, o]
-  kRa,     // mlp R{A}
-  kRh,     // mlp R{H}
-  kRdh,    // mlp R{dH}
-  kRout,   // mlp R{out}
   kV,      // unit directions (dense Hessians of the networks)
   kHv,     // their Hessian-vector products
   kPoint,  // networks: one point; p-spin: a tile of points; field: a group of Hessians
@@ -172,15 +164,15 @@ enum Work : int {
   kTile,   // p-spin: one contraction tile of Hessians
   kWorkCount
 };
-enum WorkD : int { kF, kFRows, kQ, kW, kAlpha, kCoef, kComb, kWorkDCount };
+enum WorkD : int { kF, kFRows, kAcc, kQ, kW, kAlpha, kCoef, kComb, kWorkDCount };
 
 template <class T>
 class CudaPrepared final : public PreparedObjective {
  public:
   CudaPrepared(CudaBackend& be, const ObjectiveData& d) : be_(be), d_(d), obj_(d) {
     bytes_ = sizeof(T) * (d.lambda.size() + d.matrix.size() + d.field_w.size() + d.field_a.size() +
-                          d.field_b.size() + d.mlp_x.size() + d.mlp_y.size() + d.dl_x.size() +
-                          d.dl_y.size() + d.couplings.size());
+                          d.field_b.size() + d.net_x.size() + d.net_y.size() + d.couplings.size()) +
+             sizeof(std::int32_t) * d.net_labels.size();
   }
   const ObjectiveData& data() const override { return d_; }
   Precision precision() const override { return sizeof(T) == 4 ? Precision::f32 : Precision::f64; }
@@ -228,6 +220,21 @@ class CudaPrepared final : public PreparedObjective {
     return out;
   }
 
+  std::vector<double> accuracy(const ResidentRows& xr) override {
+    if (!d_.classifies()) return {};
+    const CudaRows<T>& x = rows_of<T>(xr);
+    const std::int64_t batch = x.count(), rt = tiled_rows(batch);
+    if (batch == 0) return {};
+    double* acc = work_d(kAcc, checked_size(rt));
+    obj_.coupled_value_grad(handle(), batch, x.a.get(), work(kGrow, checked_size(rt, d_.dim)),
+                            work_d(kFRows, checked_size(rt)), work(kZ, obj_.work_elements(batch)),
+                            acc);
+    std::vector<double> out(checked_size(batch));
+    SS_CUDA(cudaMemcpy(out.data(), acc, out.size() * sizeof(double), cudaMemcpyDeviceToHost));
+    bytes_ += out.size() * sizeof(double);
+    return out;
+  }
+
   void hvp(const ResidentRows& xr, const ResidentRows& vr, ResidentRows& hr) override {
     const CudaRows<T>&x = rows_of<T>(xr), &v = rows_of<T>(vr);
     const std::int64_t batch = x.count(), n = d_.dim, rt = tiled_rows(batch);
@@ -236,21 +243,12 @@ class CudaPrepared final : public PreparedObjective {
     hv.resize(batch, n);
     if (batch == 0) return;
     const cublasHandle_t h = handle();
-    if (obj_.is_mlp()) {  // forward and backward at every row, then the R-operator
-      const MlpShape& s = obj_.mlp;
-      const std::size_t hid = checked_size(rt, s.n * s.h), out = checked_size(rt, s.n * s.o);
-      T *hh = work(kHid, hid), *dh = work(kDh, hid), *rdh = work(kRdh, hid),
-        *dout = work(kDout, out);
-      obj_.mlp_value_grad(h, batch, x.a.get(), work(kGrow, checked_size(rt, n)),
-                          work_d(kFRows, checked_size(rt)), hh, dh, rdh, dout);
-      obj_.mlp_hvp(h, batch, false, x.a.get(), hh, dh, dout, v.a.get(), hv.a.get(), work(kRa, hid),
-                   work(kRh, hid), rdh, work(kRout, out));
-    } else if (obj_.is_deep_linear()) {  // the same for the deep linear network
+    if (obj_.is_network()) {  // forward and backward at every row, then the R-operator
       const std::size_t ws = checked_size(rt, obj_.work_per_row());
       T* fw = work(kZ, ws);
-      obj_.dl_value_grad(h, batch, x.a.get(), work(kGrow, checked_size(rt, n)),
-                         work_d(kFRows, checked_size(rt)), fw);
-      obj_.dl_hvp(h, batch, false, x.a.get(), fw, v.a.get(), hv.a.get(), work(kU, ws));
+      obj_.network_value_grad(h, batch, x.a.get(), work(kGrow, checked_size(rt, n)),
+                              work_d(kFRows, checked_size(rt)), nullptr, fw);
+      obj_.network_hvp(h, batch, false, x.a.get(), fw, v.a.get(), hv.a.get(), work(kU, ws));
     } else if (obj_.pspin()) {  // at x as given (not retracted)
       obj_.pspin_hvp(h, batch, x.a.get(), v.a.get(), hv.a.get(), work(kGe, checked_size(rt, n)),
                      work(kU, checked_size(rt, n)),
@@ -448,22 +446,19 @@ class CudaPrepared final : public PreparedObjective {
     }
   }
 
-  // Networks (mlp, deep-linear), by the CPU's shared pipeline
-  // (pipelines::hessian_from_hvps): per point, copied into one aligned row
-  // (so that every point's GEMMs see the same alignment), its forward and
-  // backward pass once (a pass of one entry, tile 1); then groups of unit
-  // directions e_k that fit in the memory budget through one batched
-  // R-operator pass at the shared point, their products written as columns
-  // k of the point's Hessian, and (H + H^T) / 2 in T.
+  // Networks, by the CPU's shared pipeline (pipelines::hessian_from_hvps):
+  // per point, copied into one aligned row (so that every point's GEMMs see
+  // the same alignment), its forward and backward pass once (a pass of one
+  // entry, tile 1); then groups of unit directions e_k that fit in the
+  // memory budget through one batched R-operator pass at the shared point,
+  // their products written as columns k of the point's Hessian, and (H +
+  // H^T) / 2 in T.
   void network_hessians(const CudaRows<T>& x, std::int64_t b0, std::int64_t m, T* out) {
     const std::int64_t n = d_.dim;
     const std::size_t nn = checked_size(n, n);
     const cublasHandle_t h = handle();
-    const bool mlp = obj_.is_mlp();
-    const MlpShape& s = obj_.mlp;
-    const std::int64_t nh = s.n * s.h, no = s.n * s.o, ws = obj_.work_per_row();
-    const double per_column = static_cast<double>(
-        (mlp ? checked_size(3 * nh + no + 2 * n) : checked_size(ws + 2 * n)) * sizeof(T));
+    const std::int64_t ws = obj_.work_per_row();
+    const double per_column = static_cast<double>(checked_size(ws + 2 * n) * sizeof(T));
     const std::int64_t group = static_cast<std::int64_t>(
         std::min(static_cast<double>(n),
                  std::max(1.0, static_cast<double>(be_.memory_budget()) / per_column)));
@@ -475,20 +470,10 @@ class CudaPrepared final : public PreparedObjective {
       T* hk = out + k * nn;
       SS_CUDA(cudaMemcpy(xb, x.a.get() + (b0 + k) * n, checked_size(n) * sizeof(T),
                          cudaMemcpyDeviceToDevice));
-      if (mlp)
-        obj_.mlp_value_grad(h, 1, xb, g, f, work(kHid, checked_size(nh)),
-                            work(kDh, checked_size(nh)), work(kDa, checked_size(nh)),
-                            work(kDout, checked_size(no)), 1);
-      else
-        obj_.dl_value_grad(h, 1, xb, g, f, work(kZ, checked_size(ws)), 1);
+      obj_.network_value_grad(h, 1, xb, g, f, nullptr, work(kZ, checked_size(ws)), 1);
       CudaOps<T> ops{h};
       pipelines::hessian_from_hvps(ops, n, group, v, hv, hk, [&](std::int64_t c) {
-        if (mlp)
-          obj_.mlp_hvp(h, c, true, xb, w_[kHid].get(), w_[kDh].get(), w_[kDout].get(), v, hv,
-                       work(kRa, checked_size(gt, nh)), work(kRh, checked_size(gt, nh)),
-                       work(kRdh, checked_size(gt, nh)), work(kRout, checked_size(gt, no)));
-        else
-          obj_.dl_hvp(h, c, true, xb, w_[kZ].get(), v, hv, work(kU, checked_size(gt, ws)));
+        obj_.network_hvp(h, c, true, xb, w_[kZ].get(), v, hv, work(kU, checked_size(gt, ws)));
       });
     }
   }

@@ -1,13 +1,13 @@
 // The CUDA backend's objectives (src/cuda/objectives.cuh): row-major GEMMs
 // on cuBLAS, DeviceObjective's uploads and size checks, and its calls of the
 // shared pipelines (kernels/pipelines/: gaussian field, rotated quadratic,
-// mlp, deep linear network, p-spin) with CudaOps and the p = 3 contraction.
+// networks, p-spin) with CudaOps and the p = 3 contraction.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "kernels/gaussian_field.hpp"
-#include "kernels/mlp.hpp"
+#include "kernels/network.hpp"
 #include "kernels/pipelines/gaussian_field.hpp"
 #include "kernels/pipelines/networks.hpp"
 #include "kernels/pipelines/pspin.hpp"
@@ -138,13 +138,11 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
       w(d.field_w.size()),
       a(d.field_a.size()),
       b(d.field_b.size()),
-      mlp_x(d.kind == ObjectiveKind::mlp ? d.mlp_x.size() : 0),
-      mlp_y(d.kind == ObjectiveKind::mlp ? d.mlp_y.size() : 0),
-      mlp(d.mlp),
-      dl_x(d.kind == ObjectiveKind::deep_linear ? d.dl_x.size() : 0),
-      dl_y(d.kind == ObjectiveKind::deep_linear ? d.dl_y.size() : 0),
-      dl_widths(d.kind == ObjectiveKind::deep_linear ? d.dl_widths : std::vector<std::int64_t>{}),
-      dl_samples(d.dl_samples),
+      net_x(d.kind == ObjectiveKind::network ? d.net_x.size() : 0),
+      net_y(d.kind == ObjectiveKind::network ? d.net_y.size() : 0),
+      net_labels(d.kind == ObjectiveKind::network ? d.net_labels.size() : 0),
+      net(d.net),
+      net_layout(d.net),
       couplings(d.kind == ObjectiveKind::p_spin ? d.couplings.size() : 0),
       p(d.kind == ObjectiveKind::p_spin ? d.pspin_p : 0),
       mu(static_cast<T>(d.field_mu)),
@@ -162,48 +160,26 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
             "p-spin couplings are not dim^p");
     couplings.upload(convert<T>(d.couplings));
   }
-  if (d.kind == ObjectiveKind::deep_linear) {
+  if (d.kind == ObjectiveKind::network) {
     constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
-    require(dl_widths.size() >= 2, "deep-linear needs at least one layer");
-    require(dl_samples > 0 && dl_samples <= kIntMax,
-            "deep-linear sample count must be positive and fit cuBLAS");
-    for (const std::int64_t w_l : dl_widths)
-      require(w_l > 0 && w_l <= kIntMax, "deep-linear widths must be positive and fit cuBLAS");
-    dl_off.assign(dl_widths.size(), 0);
-    dl_zoff.assign(dl_widths.size(), 0);
-    std::int64_t params = 0;
-    for (std::size_t l = 1; l < dl_widths.size(); ++l) {
-      dl_off[l] = params;
-      params += dl_widths[l] * dl_widths[l - 1];
-      dl_zoff[l] = dl_span;
-      dl_span += dl_widths[l] * dl_samples;
-    }
-    require(d.dim == params, "deep-linear dimension is not the parameter count");
-    // The R-operator's output kernel indexes d_L x n in 32 bits.
-    require(dl_widths.back() * dl_samples <= kIntMax,
-            "deep-linear d_L x samples must be below 2^31 on the cuda backend");
-    require(d.dl_x.size() == checked_size(dl_widths.front(), dl_samples),
-            "deep-linear inputs are not d_0 x n");
-    require(d.dl_y.size() == checked_size(dl_widths.back(), dl_samples),
-            "deep-linear targets are not d_L x n");
-    dl_x.upload(convert<T>(d.dl_x));
-    dl_y.upload(convert<T>(d.dl_y));
-    dl_zeros = DeviceArray<T>(checked_size(dl_widths.front(), dl_samples));
-    SS_CUDA(cudaMemset(dl_zeros.get(), 0, dl_zeros.size() * sizeof(T)));
-  }
-  if (d.kind == ObjectiveKind::mlp) {
-    constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
-    require(mlp.d > 0 && mlp.h > 0 && mlp.o > 0 && mlp.n > 0, "mlp sizes must be positive");
-    require(mlp.d <= kIntMax && mlp.h <= kIntMax && mlp.o <= kIntMax && mlp.n <= kIntMax,
-            "mlp sizes too large for cuBLAS");
-    // The kernels index a trajectory's hidden and output arrays in 32 bits.
-    require(mlp.n * mlp.h <= kIntMax && mlp.n * mlp.o <= kIntMax,
-            "mlp samples x hidden (or x outputs) must be below 2^31 on the cuda backend");
-    require(d.dim == mlp.params(), "mlp dimension is not the parameter count");
-    require(d.mlp_x.size() == checked_size(mlp.n, mlp.d), "mlp inputs are not n x d");
-    require(d.mlp_y.size() == checked_size(mlp.n, mlp.o), "mlp labels are not n x o");
-    mlp_x.upload(convert<T>(d.mlp_x));
-    mlp_y.upload(convert<T>(d.mlp_y));
+    const std::int64_t L = net.layers(), n = net.samples;
+    require(L >= 1, "a network needs at least one layer");
+    require(n > 0 && n <= kIntMax, "network sample count must be positive and fit cuBLAS");
+    for (const std::int64_t w_l : net.widths)
+      require(w_l > 0 && w_l <= kIntMax && n * w_l <= kIntMax,
+              "network widths (and samples x width) must be positive and fit cuBLAS");
+    require(d.dim == net.params(), "network dimension is not the parameter count");
+    require(d.net_x.size() == checked_size(n, net.widths.front()),
+            "network inputs are not n x d_0");
+    const bool ce = net.loss == NetworkLoss::cross_entropy;
+    require(ce || d.net_y.size() == checked_size(n, net.widths.back()),
+            "network targets are not n x d_L");
+    require(!ce || d.net_labels.size() == checked_size(n), "network labels are not n");
+    require(d.net_labels.empty() || d.net_labels.size() == checked_size(n),
+            "network labels are not n");
+    net_x.upload(convert<T>(d.net_x));
+    net_y.upload(convert<T>(d.net_y));
+    net_labels.upload(d.net_labels);
   }
   require(d.matrix.empty() || d.matrix.size() == checked_size(d.dim, d.dim),
           "objective matrix is not dim x dim");
@@ -235,22 +211,15 @@ DeviceObjective<T>::DeviceObjective(const ObjectiveData& d)
 
 template <class T>
 void DeviceObjective<T>::coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
-                                            double* f_rows, T* z) const {
+                                            double* f_rows, T* z, double* acc) const {
   if (!view.coupled || rows == 0) return;
   const std::int64_t n = view.n;
   if (pspin()) {
     pspin_value_grad(h, rows, x, g, f_rows, z);
     return;
   }
-  if (is_deep_linear()) {
-    dl_value_grad(h, rows, x, g, f_rows, z);
-    return;
-  }
-  if (is_mlp()) {
-    const std::int64_t span = tiled_rows(rows) * mlp.n * mlp.h;
-    T* hid = z;
-    T* dh = z + span;
-    mlp_value_grad(h, rows, x, g, f_rows, hid, dh, dh, dh + span);
+  if (is_network()) {
+    network_value_grad(h, rows, x, g, f_rows, acc, z);
     return;
   }
   CudaOps<T> ops{h};
@@ -262,33 +231,18 @@ void DeviceObjective<T>::coupled_value_grad(cublasHandle_t h, std::int64_t rows,
 }
 
 template <class T>
-void DeviceObjective<T>::mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
-                                        double* f, T* hid, T* dh, T* da, T* out,
-                                        std::int64_t tile) const {
+void DeviceObjective<T>::network_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
+                                            double* f, double* acc, T* work,
+                                            std::int64_t tile) const {
   CudaOps<T> ops{h, tile};
-  pipelines::mlp_value_grad(ops, mlp_arrays(), rows, x, g, f, hid, dh, da, out);
+  pipelines::network_value_grad(ops, net_arrays(), rows, x, g, f, acc, work);
 }
 
 template <class T>
-void DeviceObjective<T>::mlp_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x,
-                                 const T* hid, const T* dh, const T* dout, const T* v, T* hv, T* ra,
-                                 T* rh, T* rdh, T* rout) const {
+void DeviceObjective<T>::network_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x,
+                                     const T* work, const T* v, T* hv, T* rwork) const {
   CudaOps<T> ops{h};
-  pipelines::mlp_hvp(ops, mlp_arrays(), rows, shared, x, hid, dh, dout, v, hv, ra, rh, rdh, rout);
-}
-
-template <class T>
-void DeviceObjective<T>::dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g,
-                                       double* f, T* work, std::int64_t tile) const {
-  CudaOps<T> ops{h, tile};
-  pipelines::dl_value_grad(ops, dl_arrays(), rows, x, g, f, work);
-}
-
-template <class T>
-void DeviceObjective<T>::dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x,
-                                const T* work, const T* v, T* hv, T* rwork) const {
-  CudaOps<T> ops{h};
-  pipelines::dl_hvp(ops, dl_arrays(), rows, shared, x, work, v, hv, rwork);
+  pipelines::network_hvp(ops, net_arrays(), rows, shared, x, work, v, hv, rwork);
 }
 
 template <class T>
@@ -370,8 +324,7 @@ template <class T>
 void DeviceObjective<T>::coupled_hvp(cublasHandle_t h, std::int64_t rows, const T* x, const T* v,
                                      T* hv, T* z, T* u) const {
   if (rows == 0) return;
-  require(!is_mlp(), "mlp Hessian-vector products go through mlp_hvp");
-  require(!is_deep_linear(), "deep-linear Hessian-vector products go through dl_hvp");
+  require(!is_network(), "network Hessian-vector products go through network_hvp");
   require(!pspin(), "p-spin Hessian-vector products go through pspin_hvp");
   CudaOps<T> ops{h};
   if (!field()) {

@@ -34,8 +34,8 @@ inline std::int64_t tiled_rows(std::int64_t rows, std::int64_t tile = kRowTile) 
 }
 
 // Objective arrays on the device, the view the shared math reads, and the
-// coupled objectives' passes (rotated quadratic, gaussian-field, mlp,
-// deep-linear, p-spin): the shared pipelines of kernels/pipelines/ with
+// coupled objectives' passes (rotated quadratic, gaussian-field, the
+// networks, p-spin): the shared pipelines of kernels/pipelines/ with
 // CudaOps, the code the CPU backend's HostObjective runs with CpuOps. Work spaces are the caller's:
 // z holds work_elements(rows) elements of T ([tiled_rows(rows), work_per_row()], plus the p = 3
 // p-spin's contraction tile).
@@ -89,11 +89,14 @@ __global__ void reduce_apply_kernel(F f, std::int64_t rows, std::int64_t width) 
   }
 }
 
-// The activation of the MLP's hidden units in place (mlp_act).
+// tanh in place on rows of len elements, stride apart (the networks' tanh).
 template <class T>
 struct Activate {
   T* x;
-  __device__ void operator()(std::int64_t, std::int64_t k) const { x[k] = mlp_act(x[k]); }
+  std::int64_t stride;
+  __device__ void operator()(std::int64_t r, std::int64_t k) const {
+    x[r * stride + k] = tanh(x[r * stride + k]);
+  }
 };
 
 // The CUDA backend's Ops: row-batched GEMMs on row tiles of kRowTile rows
@@ -119,7 +122,9 @@ struct CudaOps {
                     std::int64_t sc, T beta = T(0)) const {
     gemm_tiles(h, rows, tile, ta, tb, m, n, k, a, sa, b, sb, c, sc, beta);
   }
-  void activate(T* x, std::int64_t len) const { map(1, len, Activate<T>{x}); }
+  void activate(T* x, std::int64_t rows, std::int64_t stride, std::int64_t len) const {
+    map(rows, len, Activate<T>{x, stride});
+  }
   template <class F>
   void reduce_apply(std::int64_t rows, std::int64_t width, F f) const {
     if (rows <= 0) return;
@@ -137,17 +142,12 @@ struct CudaOps {
 template <class T>
 struct DeviceObjective {
   DeviceArray<T> lambda, matrix, w, a, b;
-  DeviceArray<T> mlp_x, mlp_y;  // mlp: inputs X [n, d], labels Y [n, o]
-  MlpShape mlp;
-  DeviceArray<T> dl_x, dl_y;            // deep-linear: inputs X [d_0, n], targets Y [d_L, n]
-  DeviceArray<T> dl_zeros;              // deep-linear: R{Z_0} = 0 [d_0, n]
-  std::vector<std::int64_t> dl_widths;  // deep-linear: d_0 .. d_L
-  std::int64_t dl_samples = 0;          // deep-linear: n
-  // Deep-linear layout: W_l at dl_off[l] of a parameter row; Z_l at
-  // dl_zoff[l] and dZ_l at dl_span + dl_zoff[l] of a work row (l = 1 .. L),
-  // dl_span = n (d_1 + ... + d_L).
-  std::vector<std::int64_t> dl_off, dl_zoff;
-  std::int64_t dl_span = 0;
+  // The networks (kernels/network.hpp): inputs X [n, d_0], mse targets Y
+  // [n, d_L], class labels [n] (or none), the shape and its layout.
+  DeviceArray<T> net_x, net_y;
+  DeviceArray<std::int32_t> net_labels;
+  NetworkShape net;
+  NetworkLayout net_layout;
   // p-spin: the Euclidean Hessian's tensor, A [n, n] (p = 2) or T [n, n, n]
   // (p = 3, grad^2 H(x) = T . x), and the order p.
   DeviceArray<T> couplings;
@@ -162,22 +162,19 @@ struct DeviceObjective {
   explicit DeviceObjective(const ObjectiveData& d);
 
   bool field() const { return view.kind == ObjectiveKind::gaussian_field; }
-  // The networks' arrays for the shared pipelines (kernels/pipelines/).
-  pipelines::MlpArrays<T> mlp_arrays() const { return {mlp, mlp_x.get(), mlp_y.get(), view.n}; }
-  pipelines::DeepLinearArrays<T> dl_arrays() const {
-    return {dl_widths.data(), dl_layers(),    dl_samples,    dl_x.get(),
-            dl_y.get(),       dl_zeros.get(), view.n,        dl_off.data(),
-            dl_zoff.data(),   dl_span,        work_per_row()};
+  // The network's arrays for the shared pipeline (kernels/pipelines/).
+  pipelines::NetworkArrays<T> net_arrays() const {
+    return {&net_layout,      net.widths.data(),
+            net.activation,   net.loss,
+            net.weight_decay, net_x.get(),
+            net_y.get(),      net_labels.size() > 0 ? net_labels.get() : nullptr};
   }
   // The field's arrays for the shared pipeline (kernels/pipelines/).
   pipelines::FieldArrays<T> field_arrays() const {
     return {w.get(), a.get(), b.get(), mu, c, view.n, m};
   }
-  bool is_mlp() const { return view.kind == ObjectiveKind::mlp; }
-  bool is_deep_linear() const { return view.kind == ObjectiveKind::deep_linear; }
-  bool is_network() const { return is_mlp() || is_deep_linear(); }
+  bool is_network() const { return view.kind == ObjectiveKind::network; }
   bool pspin() const { return view.kind == ObjectiveKind::p_spin; }
-  std::int64_t dl_layers() const { return static_cast<std::int64_t>(dl_widths.size()) - 1; }
   // Objectives whose coupled pass also gives the value per row (f_rows).
   bool row_values() const { return field() || is_network() || pspin(); }
   // p = 3 p-spin: rows per tile of the contraction Y = X T^T, a fixed
@@ -216,73 +213,44 @@ struct DeviceObjective {
   // Elements of T per row of the work space z of coupled_value_grad:
   // ObjectiveData::work_per_row() (include/saddlescope/backend.hpp, the
   // memory plan's count too): the field's Z and U (value_grad uses the
-  // first [rows, m] of z, hvp both); the mlp's H and dH [n, h] and out [n,
-  // o]; the deep linear network's Z_1 .. Z_L and dZ_1 .. dZ_L, 2 n (d_1 +
-  // ... + d_L) = 2 dl_span; none for the p-spin (see work_elements).
+  // first [rows, m] of z, hvp both); the network's work row
+  // (kernels/network.hpp); none for the p-spin (see work_elements).
   std::int64_t work_per_row() const { return work_row; }
   std::int64_t work_row = 0;
 
   // Coupled gradient rows G for `rows` rows of x and, for the field, the
   // networks and the p-spin, the values f_rows (per row, double; z: work
-  // space of work_elements(rows) elements); no-op when not coupled. Rotated
-  // quadratic: G = X A. Gaussian field: Z = X W^T, the epilogue (F, S in Z,
-  // G = mu X), G += S W. MLP: mlp_value_grad. Deep-linear: dl_value_grad.
+  // space of work_elements(rows) elements), with a classifying network's
+  // training accuracy per row into acc when not null; no-op when not
+  // coupled. Rotated quadratic: G = X A. Gaussian field: Z = X W^T, the
+  // epilogue (F, S in Z, G = mu X), G += S W. Networks: network_value_grad.
   // P-spin: pspin_value_grad (at x as given: the ensemble retracts first).
-  // x, g, f_rows: tiled_rows(rows) rows.
+  // x, g, f_rows, acc: tiled_rows(rows) rows.
   void coupled_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f_rows,
-                          T* z) const;
+                          T* z, double* acc = nullptr) const;
 
-  // The MLP forward and backward pass (pipelines::mlp_value_grad) of `rows`
-  // parameter rows x [rows, dim] at once, each step strided-batched GEMMs
-  // over the rows in calls of exactly `tile` entries (X shared) or a map
-  // of the pipeline's functors: A = X W1^T, H = tanh(A + b1) (in place in hid), out = H W2^T,
-  // then the residuals (loss into f, dout = (out + b2 - Y) / n in place
-  // in out) and, when g is not null, the gradient rows g [rows, dim]:
-  // grad W2 = dout^T H, grad b2 = colsum dout, dH = dout W2, dA = dH tanh'(A)
-  // (da may alias dh), grad W1 = dA^T X, grad b1 = colsum dA. Work spaces:
-  // hid, dh, da [rows, n, h], out [rows, n, o]. Every array holds
-  // tiled_rows(rows, tile) rows. tile: kRowTile, or 1 for the one point of a
-  // dense Hessian (a fixed shape as well).
-  void mlp_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f, T* hid,
-                      T* dh, T* da, T* out, std::int64_t tile = kRowTile) const;
+  // The network's forward and backward pass (pipelines::network_value_grad)
+  // of `rows` parameter rows x [rows, dim] at once, each layer
+  // strided-batched GEMMs over the rows in calls of exactly `tile` entries
+  // (X shared) or a map of the pipeline's functors: the loss into f (and
+  // the accuracy into acc when not null), the gradient rows into g when not
+  // null. Work space: work [rows, work_per_row()] (the layout of
+  // kernels/network.hpp). Every array holds tiled_rows(rows, tile) rows;
+  // tile: kRowTile, or 1 for the one point of a dense Hessian (a fixed
+  // shape as well).
+  void network_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f,
+                          double* acc, T* work, std::int64_t tile = kRowTile) const;
 
-  // MLP Hessian-vector products by the R-operator (pipelines::mlp_hvp) for `rows`
-  // directions v [rows, dim] into hv [rows, dim], at parameters x with the
-  // forward arrays hid, dh [n, h] and dout [n, o] of mlp_value_grad (dh
-  // before tanh', i.e. da not aliasing dh). shared: every direction at the
-  // one point x (its forward arrays once; the columns of a dense Hessian);
-  // else direction r at row r of x and of the forward arrays. Work spaces
-  // ra, rh, rdh [rows, n, h] and rout [rows, n, o]. In tiles of kRowTile
-  // entries: every per-direction array holds tiled_rows(rows) rows.
-  void mlp_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* hid,
-               const T* dh, const T* dout, const T* v, T* hv, T* ra, T* rh, T* rdh, T* rout) const;
-
-  // The deep linear network's forward and backward pass
-  // (pipelines::dl_value_grad) of `rows` parameter rows x [rows, dim] at
-  // once, each layer strided-batched GEMMs over the rows in calls of exactly
-  // `tile` entries (X shared): Z_l = W_l Z_(l-1) (Z_0 = X), then the
-  // residuals (loss into f, dZ_L = (Z_L - Y) / n) and, when g is not null, the
-  // gradient rows g [rows, dim]: grad W_l = dZ_l Z_(l-1)^T and dZ_(l-1) =
-  // W_l^T dZ_l for l = L .. 1. Work space: work [rows, work_per_row()], Z_l
-  // and dZ_l of row r at the offsets of dl_zoff. Every array holds
-  // tiled_rows(rows, tile) rows; tile as for mlp_value_grad.
-  void dl_value_grad(cublasHandle_t h, std::int64_t rows, const T* x, T* g, double* f, T* work,
-                     std::int64_t tile = kRowTile) const;
-
-  // Deep-linear Hessian-vector products by the R-operator
-  // (pipelines::dl_hvp) for `rows` directions v [rows, dim] into hv [rows,
-  // dim], at parameters x with the forward work rows of dl_value_grad (run
-  // with g, so that every dZ_l is there). shared: every direction at the one
+  // The network's Hessian-vector products by the R-operator
+  // (pipelines::network_hvp) for `rows` directions v [rows, dim] into hv
+  // [rows, dim], at parameters x with the forward work rows of
+  // network_value_grad (run with g). shared: every direction at the one
   // point x and its one work row (the columns of a dense Hessian); else
-  // direction r at row r of x and of work. R{Z_l} = V_l Z_(l-1) + W_l
-  // R{Z_(l-1)} (R{Z_0} = 0), R{dZ_L} = R{Z_L} / n, then for l = L .. 1:
-  // R{grad W_l} = R{dZ_l} Z_(l-1)^T + dZ_l R{Z_(l-1)}^T and R{dZ_(l-1)} =
-  // V_l^T dZ_l + W_l^T R{dZ_l}; the terms with R{Z_0} = 0 are added as the
-  // exact zeros they are (dl_zeros), as on the CPU. Work space: rwork [rows,
-  // work_per_row()], R{Z_l} and R{dZ_l} at the offsets of Z_l and dZ_l. In
-  // tiles of kRowTile entries (tiled_rows(rows) rows in every array).
-  void dl_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* work,
-              const T* v, T* hv, T* rwork) const;
+  // direction r at row r of x and of work. Work space: rwork [rows,
+  // work_per_row()]. In tiles of kRowTile entries (tiled_rows(rows) rows in
+  // every array).
+  void network_hvp(cublasHandle_t h, std::int64_t rows, bool shared, const T* x, const T* work,
+                   const T* v, T* hv, T* rwork) const;
 
   // p = 3 p-spin: for each tile of pspin_tile() rows r0 .. r0 + tile - 1 of
   // x [rows, n], the tile's rows staged into staging block 0 of y, the

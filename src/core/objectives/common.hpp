@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "../config.hpp"
 #include "saddlescope/objective_registry.hpp"
@@ -24,6 +26,19 @@ inline void no_data(const ObjectiveSpec&, std::uint64_t, const HostLinalg&, Obje
 inline std::uint64_t no_bytes(const ObjectiveSpec&, std::uint64_t) { return 0; }
 inline bool never(const ObjectiveSpec&) { return false; }
 inline bool always(const ObjectiveSpec&) { return true; }
+
+// The networks' helpers (network.cpp, mlp.cpp, deep_linear.cpp): widths
+// [d_0, ..., d_L] of `key` (at least 2, each 1 to 1e6); a data path
+// resolved against the experiment file's folder; the class of every target
+// row when each is one-hot (else empty: no accuracy); teacher-student data,
+// Gaussian inputs X [n, d] labelled by a random tanh teacher of width th
+// plus Gaussian noise, Y [n, o].
+std::vector<std::int64_t> read_widths(const config::Section& s, const char* key);
+std::string resolve_path(const std::string& base_dir, const std::string& p);
+std::vector<std::int32_t> one_hot_classes(const std::vector<double>& y, std::int64_t n,
+                                          std::int64_t o);
+void teacher_student(std::uint64_t seed, std::int64_t d, std::int64_t o, std::int64_t n,
+                     std::int64_t th, double noise, std::vector<double>& x, std::vector<double>& y);
 
 template <std::int64_t MinDim>
 void read_dim_at_least(const config::Section& s, ObjectiveSpec& o) {

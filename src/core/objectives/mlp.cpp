@@ -1,11 +1,48 @@
-// mlp: teacher-student regression with a one-hidden-layer tanh network
-// (kernels/mlp.hpp; coupled, GEMMs).
+// mlp: teacher-student regression with a one-hidden-layer tanh network, the
+// network [inputs, hidden, outputs] with tanh, bias and mse
+// (kernels/network.hpp; coupled, GEMMs).
 #include <cmath>
 
 #include "common.hpp"
 #include "kernels/rng.hpp"
 
 namespace saddlescope::objectives {
+namespace {
+
+NetworkShape mlp_shape(const ObjectiveSpec& spec) {
+  NetworkShape s;
+  s.widths = {spec.inputs, spec.hidden, spec.outputs};
+  s.samples = spec.samples;
+  return s;  // tanh, bias, mse, no weight decay
+}
+
+}  // namespace
+
+// Data: Gaussian inputs; labels from a random tanh teacher (weights with
+// variance 1/fan-in) plus optional Gaussian noise.
+void teacher_student(std::uint64_t seed, std::int64_t d, std::int64_t o, std::int64_t n,
+                     std::int64_t th, double noise, std::vector<double>& x,
+                     std::vector<double>& y) {
+  x.resize(static_cast<std::size_t>(n * d));
+  for (std::int64_t k = 0; k < n * d; ++k)
+    x[k] = rng::normal(seed, rng::kMlpInputs, static_cast<std::uint64_t>(k));
+  std::vector<double> t1(static_cast<std::size_t>(th * d)), t2(static_cast<std::size_t>(o * th));
+  std::uint64_t idx = 0;
+  for (auto& v : t1)
+    v = rng::normal(seed, rng::kMlpTeacher, idx++) / std::sqrt(static_cast<double>(d));
+  for (auto& v : t2)
+    v = rng::normal(seed, rng::kMlpTeacher, idx++) / std::sqrt(static_cast<double>(th));
+  y.assign(static_cast<std::size_t>(n * o), 0.0);
+  for (std::int64_t s_ = 0; s_ < n; ++s_)
+    for (std::int64_t j = 0; j < th; ++j) {
+      double a = 0;
+      for (std::int64_t k = 0; k < d; ++k) a += t1[j * d + k] * x[s_ * d + k];
+      const double hj = std::tanh(a);
+      for (std::int64_t q = 0; q < o; ++q) y[s_ * o + q] += t2[q * th + j] * hj;
+    }
+  for (std::int64_t k = 0; k < n * o; ++k)
+    y[k] += noise * rng::normal(seed, rng::kMlpNoise, static_cast<std::uint64_t>(k));
+}
 
 ObjectiveInfo mlp() {
   ObjectiveInfo o{
@@ -18,6 +55,7 @@ ObjectiveInfo mlp() {
       "given must match). L(x) = 1/(2n) \\|tanh(X W1^T + b1) W2^T + b2 - Y\\|_F^2 with inputs X "
       "(n x d) ~ N(0, 1) and labels Y = tanh(X T1^T) T2^T + noise, T1 (teacher_hidden x d) ~ "
       "N(0, 1/d), T2 (o x teacher_hidden) ~ N(0, 1/teacher_hidden), all drawn from `seed`. "
+      "It is the `network` kind with layers = [d, h, o], tanh, bias and mse on this data. "
       "Gradient by backpropagation, Hessian-vector products by the R-operator "
       "(forward-over-reverse), dense Hessian from N Hessian-vector products. Both backends "
       "(cuBLAS strided-batched GEMMs on CUDA). Start with a small `init.scale` (0.1): large "
@@ -32,7 +70,7 @@ ObjectiveInfo mlp() {
                    "the teacher's hidden width"),
        real_key("noise", &ObjectiveSpec::noise, 0.0, 0.0, 1e30, false,
                 "std of Gaussian label noise")},
-      ObjectiveKind::mlp};
+      ObjectiveKind::network};
   o.read = [](const config::Section& s, ObjectiveSpec& spec) {
     const std::int64_t p =
         spec.hidden * spec.inputs + spec.hidden + spec.outputs * spec.hidden + spec.outputs;
@@ -44,34 +82,9 @@ ObjectiveInfo mlp() {
                          spec.dim, p, p));
   };
   o.build = [](const ObjectiveSpec& spec, std::uint64_t seed, const HostLinalg&, ObjectiveData& d) {
-    // Data: Gaussian inputs; labels from a random tanh teacher (weights with
-    // variance 1/fan-in) plus optional Gaussian noise.
-    MlpShape& m = d.mlp;
-    m.d = spec.inputs;
-    m.h = spec.hidden;
-    m.o = spec.outputs;
-    m.n = spec.samples;
-    const std::int64_t th = spec.teacher_hidden;
-    d.mlp_x.resize(static_cast<std::size_t>(m.n * m.d));
-    for (std::int64_t k = 0; k < m.n * m.d; ++k)
-      d.mlp_x[k] = rng::normal(seed, rng::kMlpInputs, static_cast<std::uint64_t>(k));
-    std::vector<double> t1(static_cast<std::size_t>(th * m.d)),
-        t2(static_cast<std::size_t>(m.o * th));
-    std::uint64_t idx = 0;
-    for (auto& v : t1)
-      v = rng::normal(seed, rng::kMlpTeacher, idx++) / std::sqrt(static_cast<double>(m.d));
-    for (auto& v : t2)
-      v = rng::normal(seed, rng::kMlpTeacher, idx++) / std::sqrt(static_cast<double>(th));
-    d.mlp_y.assign(static_cast<std::size_t>(m.n * m.o), 0.0);
-    for (std::int64_t s_ = 0; s_ < m.n; ++s_)
-      for (std::int64_t j = 0; j < th; ++j) {
-        double a = 0;
-        for (std::int64_t k = 0; k < m.d; ++k) a += t1[j * m.d + k] * d.mlp_x[s_ * m.d + k];
-        const double hj = std::tanh(a);
-        for (std::int64_t q = 0; q < m.o; ++q) d.mlp_y[s_ * m.o + q] += t2[q * th + j] * hj;
-      }
-    for (std::int64_t k = 0; k < m.n * m.o; ++k)
-      d.mlp_y[k] += spec.noise * rng::normal(seed, rng::kMlpNoise, static_cast<std::uint64_t>(k));
+    d.net = mlp_shape(spec);
+    teacher_student(seed, spec.inputs, spec.outputs, spec.samples, spec.teacher_hidden, spec.noise,
+                    d.net_x, d.net_y);
   };
   o.coupled = always;
   // The inputs X [n, d] and labels Y [n, o].
@@ -79,11 +92,7 @@ ObjectiveInfo mlp() {
     return static_cast<std::uint64_t>(spec.samples * (spec.inputs + spec.outputs)) * t;
   };
   o.work_bytes = [](const ObjectiveSpec& spec, std::uint64_t t) {
-    MlpShape shape;
-    shape.n = spec.samples;
-    shape.h = spec.hidden;
-    shape.o = spec.outputs;
-    return static_cast<std::uint64_t>(mlp_work_per_row(shape)) * t;
+    return static_cast<std::uint64_t>(network_work_per_row(mlp_shape(spec))) * t;
   };
   return o;
 }

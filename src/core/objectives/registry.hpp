@@ -17,7 +17,8 @@
   X(p_spin)              \
   X(gaussian_field)      \
   X(mlp)                 \
-  X(deep_linear)
+  X(deep_linear)         \
+  X(network)
 
 namespace saddlescope::objectives {
 #define SS_DECLARE_OBJECTIVE(fn) ObjectiveInfo fn();
