@@ -9,10 +9,13 @@
 //                    [--steps K] [--precision f32|f64] [--out FILE.json]
 //                    [--objective styblinski-tang|gaussian-field|...] [--features M]
 //                    [--optimizers gd,momentum,adam] [--lr LR] [--export DIR]
+//                    [--experiment FILE]
 //
-// --export DIR writes what a peer needs to repeat the same work
-// (bench/peers_gemm.py): starts.npy [B, N] in the precision, the mlp's data
-// X.npy [n, d] and Y.npy [n, o] in the precision, and per optimizer
+// --experiment FILE takes the objective of that experiment file (a network
+// on .npy data: bench/peers_network.py). --export DIR writes what a peer
+// needs to repeat the same work (bench/peers_gemm.py, peers_network.py):
+// starts.npy [B, N] in the precision, a network's inputs X.npy [n, d_0]
+// and mse targets Y.npy [n, d_L] in the precision, and per optimizer
 // finals_<name>.npy [B, N] (float64), the point its last iteration evaluated, with updates.json
 // (updates applied: warm-up and timed steps, the learning rate, the sizes).
 //
@@ -42,7 +45,7 @@ using namespace saddlescope;
 int main(int argc, char** argv) {
   choose_blas_kernels(argv);
   std::string backend_name = "auto", out, precision = "f32", objective = "styblinski-tang";
-  std::string optimizers = "gd,momentum,adam", export_dir;
+  std::string optimizers = "gd,momentum,adam", export_dir, experiment;
   double lr = 1e-4;
   std::int64_t b = 0, n = 20000, steps = 0, features = 1024;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -69,6 +72,8 @@ int main(int argc, char** argv) {
       lr = std::stod(v);
     else if (k == "--export")
       export_dir = v;
+    else if (k == "--experiment")
+      experiment = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -84,14 +89,22 @@ int main(int argc, char** argv) {
     const std::uint64_t tb = precision_bytes(prec);
     std::fprintf(stderr, "%s\n", note.c_str());
 
-    // The objective through the experiment parser, so that it is built as a run builds it.
-    const Experiment ex = parse_experiment(
-        fmt::format(
-            "seed = 1\n[objective]\nkind = \"{}\"\n{}{}[[optimizer]]\nkind = \"gd\"\n", objective,
-            // mlp and deep-linear infer dim from their sizes (mlp default: 19,993)
-            objective == "mlp" || objective == "deep-linear" ? "" : fmt::format("dim = {}\n", n),
-            objective == "gaussian-field" ? fmt::format("features = {}\n", features) : ""),
-        "bench");
+    // The objective through the experiment parser, so that it is built as a run builds it
+    // (--experiment: the [objective] of that file, e.g. a network on .npy data).
+    const Experiment ex =
+        !experiment.empty()
+            ? load_experiment(experiment)
+            : parse_experiment(
+                  fmt::format(
+                      "seed = 1\n[objective]\nkind = \"{}\"\n{}{}[[optimizer]]\nkind = \"gd\"\n",
+                      objective,
+                      // mlp and deep-linear infer dim from their sizes (mlp default: 19,993)
+                      objective == "mlp" || objective == "deep-linear"
+                          ? ""
+                          : fmt::format("dim = {}\n", n),
+                      objective == "gaussian-field" ? fmt::format("features = {}\n", features)
+                                                    : ""),
+                  "bench");
     const ObjectiveData obj = build_objective(ex);
     n = obj.dim;
     std::vector<double> x0(static_cast<std::size_t>(b * n));

@@ -198,14 +198,15 @@ void apply_set(toml::table& doc, const std::string& assignment) {
       if (t) put(*t, key);
     return;
   }
-  if (parts.size() > 2)
-    throw InputError(fmt::format("--set '{}': use section.key=value or key=value", assignment));
+  // section.key, key, or a key of a table inside a section
+  // (objective.data.samples, finder.init.scale).
   toml::table* target = &doc;
-  if (parts.size() == 2) {
-    if (!doc.contains(parts[0])) doc.insert(parts[0], toml::table{});
-    target = doc[parts[0]].as_table();
+  for (std::size_t k = 0; k + 1 < parts.size(); ++k) {
+    if (!target->contains(parts[k])) target->insert(parts[k], toml::table{});
+    target = (*target)[parts[k]].as_table();
     if (!target)
-      throw InputError(fmt::format("--set '{}': '{}' is not a section", assignment, parts[0]));
+      throw InputError(
+          fmt::format("--set '{}': '{}' is not a section or table", assignment, parts[k]));
   }
   put(*target, parts.back());
 }
