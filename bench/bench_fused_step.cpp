@@ -16,7 +16,7 @@
 // needs to repeat the same work (bench/peers_gemm.py, peers_network.py):
 // starts.npy [B, N] in the precision, a network's inputs X.npy [n, d_0]
 // and mse targets Y.npy [n, d_L] in the precision, and per optimizer
-// finals_<name>.npy [B, N] (float64), the point its last iteration evaluated, with updates.json
+// finals_<name>.npy [B, N] (float64), the last even iterate, with updates.json
 // (updates applied: warm-up and timed steps, the learning rate, the sizes).
 //
 // Defaults: B x N = 1,024 x 20,000 on the CPU, 4,096 x 20,000 on a GPU.
@@ -164,10 +164,13 @@ int main(int argc, char** argv) {
         batch_seconds.push_back(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
-      if (!export_dir.empty()) {  // the point of the last iterate(t - 1): x_{t-1}
+      if (!export_dir.empty()) {
+        // A running row's final point is read from buffer 0, which holds the
+        // even iterate: x_{t-1} after t - 1 updates when t - 1 is even, else
+        // x_t (the last iterate(t - 1) wrote it there).
         npy::write_f64((ed / fmt::format("finals_{}.npy", name)).string(), {b, n},
                        ens->result(true).finals);
-        updates[name] = t - 1;
+        updates[name] = (t - 1) % 2 == 0 ? t - 1 : t;
       }
       std::sort(batch_seconds.begin(), batch_seconds.end());
       const double sec = batch_seconds[batch_seconds.size() / 2] / static_cast<double>(per_batch);
@@ -186,6 +189,7 @@ int main(int argc, char** argv) {
                       {"copy_bytes_per_second", copy_bw},
                       {"ratio_to_copy", step_bw / copy_bw}});
     }
+    if (!experiment.empty()) objective = ex.objective.kind + " (" + experiment + ")";
     nlohmann::json j = {{"benchmark", "fused_step"},
                         {"objective", objective},
                         {"features", objective == "gaussian-field" ? features : 0},

@@ -9,8 +9,8 @@ rounds interleaved. PyTorch runs the same ensemble batched: one [B, dim]
 parameter whose loss is the sum of the B networks' losses, torch.bmm /
 matmul over the trajectories, torch.optim.Adam (foreach on the CPU, fused
 on CUDA). Equal work is checked on the final parameters after the same
-updates: at least 99.9% of the coordinates within 1e-5 of max |x| and the
-final losses (float64) within 1e-4 relative.
+updates: at least 99% of the coordinates within 1e-5 of max |x| and the
+final losses (float64) within 1e-4 relative (why 99%: EQUAL_COORDS below).
 
   python3 bench/peers_network.py [--backend cpu|cuda] [--trajectories 64,256]
                                  [--hidden 16] [--steps 20] [--repeats 3]
@@ -27,7 +27,17 @@ from peers_gemm import settle, timed_steps_per_s  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "examples", "data")
-EQUAL_COORDS, EQUAL_TOL, EQUAL_LOSS = 0.999, 1e-5, 1e-4
+# Equal work: the final parameters after the same updates from the same
+# starts. f32 gradients summed in another order differ in their last bits,
+# and where a gradient is near zero (the first layer's weights of the
+# digits' border pixels, which are 0 in almost every sample) Adam's
+# normalized step turns that into a step of +-lr: measured, 0.8% of the
+# coordinates, while the losses agree to 6e-8. So the check is (a) at least
+# 99% of the coordinates within 1e-5 of max |x| and (b) the final losses
+# (float64) within 1e-4 relative; another model, data or update rule fails
+# both by orders of magnitude (measured: one update more, 5.5% close and
+# losses 4.5e-2 apart).
+EQUAL_COORDS, EQUAL_TOL, EQUAL_LOSS = 0.99, 1e-5, 1e-4
 
 
 def experiment_text(hidden):

@@ -12,7 +12,8 @@ cpu), one after the other in this script:
      work checked (bench/peers_separable.py);
   3. the GEMM objectives gaussian-field and mlp-20k beside PyTorch / JAX
      (bench/peers_gemm.py; the mlp from the same starts and data at 16 and
-     64 trajectories on the CPU, equal work checked);
+     64 trajectories on the CPU, equal work checked), and the digits
+     network ensemble beside PyTorch (bench/peers_network.py);
   4. the census eigensolvers beside numpy, torch and jax eigvalsh
      (bench/bench_census.py);
   5. scaling curves: adam step time vs trajectories B (N = 20,000) and vs
@@ -28,7 +29,7 @@ bench/results/suite-<backend>-<device>-<date>.json. Missing peers (torch, jax)
 are recorded as such, never faked. --quick shrinks every size (a smoke run).
 --timeout S stops any one program after S seconds and records the part as
 timed out (a device session has minutes); --skip leaves out named parts
-(fused_step, separable_peers, gaussian-field_peers, mlp_peers, census_peers,
+(fused_step, separable_peers, gaussian-field_peers, mlp_peers, network_peers, census_peers,
 scaling, flagship, cublas_fraction), recorded as skipped.
 """
 import argparse
@@ -136,6 +137,10 @@ def main():
                                   "--objective", obj, "--binary", fused, "--out", j(obj)]
                  + (["--trajectories", "4", "--steps", "2", "--repeats", "1"]
                     + (["--dim", "2000"] if obj != "mlp" else []) if q else []), j(obj), parts)
+        part("network_peers", [peers_py, "bench/peers_network.py", "--backend", backend,
+                               "--binary", fused, "--out", j("network")]
+             + (["--trajectories", "4", "--steps", "2", "--repeats", "1"] if q else []),
+             j("network"), parts)
         part("census_peers", [peers_py, "bench/bench_census.py", "--backend", backend,
                               "--binary", census, "--out", j("census")]
              + (["--sizes", "64x20,256x2"] if q else []), j("census"), parts)
@@ -219,6 +224,8 @@ def main():
     for obj in ("gaussian-field", "mlp"):
         for r in parts.get(f"{obj}_peers", {}).get("results", []):
             print(f"  {obj:14s} adam B={r['trajectories']:<5d} {ratio(r, 'torch')}  {ratio(r, 'jax')}")
+    for r in parts.get("network_peers", {}).get("results", []):
+        print(f"  digits network adam B={r['trajectories']:<5d} {ratio(r, 'torch')}")
     for r in parts.get("census_peers", {}).get("results", []):
         peers = "  ".join(f"x{r['eigh_speedup_vs_' + p]:.2f} {p}" for p in ("numpy", "torch", "jax")
                           if r.get("eigh_speedup_vs_" + p))

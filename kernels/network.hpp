@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "hd.hpp"
@@ -29,10 +30,12 @@ SS_HD T sigmoid_of(T a) {
 }
 
 // act(a). softplus is log(1 + e^a) written stably (max(a, 0) + log1p(e^-|a|));
-// gelu the exact a Phi(a) with erf.
-template <class T>
-SS_HD T act_value(Activation f, T a) {
-  switch (f) {
+// gelu the exact a Phi(a) with erf. The activation is a template argument,
+// so that each kind's element loops are its own (vectorized on the CPU);
+// with_activation turns the run-time value into it.
+template <Activation F, class T>
+SS_HD T act_value(T a) {
+  switch (F) {
     case Activation::tanh:
       return tanh(a);
     case Activation::relu:
@@ -57,9 +60,9 @@ SS_HD T normal_density(T a) {
 
 // act'(a) from the pre-activation a and the activation h = act(a) (each
 // kind reads the one it is written with; tanh's is the mlp's 1 - h^2).
-template <class T>
-SS_HD T act_d(Activation f, T a, T h) {
-  switch (f) {
+template <Activation F, class T>
+SS_HD T act_d(T a, T h) {
+  switch (F) {
     case Activation::tanh:
       return T(1) - h * h;
     case Activation::relu:
@@ -77,9 +80,9 @@ SS_HD T act_d(Activation f, T a, T h) {
 }
 
 // act''(a); relu's is taken as 0 (also at a = 0, as autograd's), linear's is 0.
-template <class T>
-SS_HD T act_dd(Activation f, T a, T h) {
-  switch (f) {
+template <Activation F, class T>
+SS_HD T act_dd(T a, T h) {
+  switch (F) {
     case Activation::tanh:
       return T(-2) * h * (T(1) - h * h);
     case Activation::softplus: {
@@ -95,6 +98,26 @@ SS_HD T act_dd(Activation f, T a, T h) {
       break;
   }
   return T(0);
+}
+
+// fn(std::integral_constant<Activation, f>{}): the run-time activation as a
+// compile-time one.
+template <class Fn>
+void with_activation(Activation f, Fn&& fn) {
+  switch (f) {
+    case Activation::tanh:
+      return fn(std::integral_constant<Activation, Activation::tanh>{});
+    case Activation::relu:
+      return fn(std::integral_constant<Activation, Activation::relu>{});
+    case Activation::softplus:
+      return fn(std::integral_constant<Activation, Activation::softplus>{});
+    case Activation::gelu:
+      return fn(std::integral_constant<Activation, Activation::gelu>{});
+    case Activation::sigmoid:
+      return fn(std::integral_constant<Activation, Activation::sigmoid>{});
+    case Activation::linear:
+      return fn(std::integral_constant<Activation, Activation::linear>{});
+  }
 }
 
 // A network: widths d_0 .. d_L, n samples, the activation of the hidden

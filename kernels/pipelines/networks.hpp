@@ -41,16 +41,14 @@ struct NetBias {
   }
 };
 
-// H = act(A) (a may alias h).
-template <class T>
+// H = act(A) on an entry's whole slot [samples, width] (k < samples width).
+template <class T, Activation F>
 struct NetActivate {
   const T* a;
   T* h;
-  std::int64_t ws, samples, width;
-  Activation f;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t k = slot_index(rs, j, ws, samples, width);
-    h[k] = act_value(f, a[k]);
+  std::int64_t ws;
+  SS_HD void operator()(std::int64_t e, std::int64_t k) const {
+    h[e * ws + k] = act_value<F>(a[e * ws + k]);
   }
 };
 
@@ -70,12 +68,29 @@ struct ColumnSums {
   }
 };
 
+// Cross-entropy, first step: P_q = Z_q - max_j Z_q[j] per sample (rows
+// (e, q), width 1); Ops::exp then turns P into exp(Z_q - max).
+template <class T>
+struct NetSoftmaxShift {
+  const T* z;
+  T* prob;
+  std::int64_t ws, samples, o;
+  SS_HD void operator()(std::int64_t rs, std::int64_t) const {
+    const std::int64_t k = slot_index(rs, 0, ws, samples, o);
+    T m = z[k];
+    for (std::int64_t j = 1; j < o; ++j) m = z[k + j] > m ? z[k + j] : m;
+    for (std::int64_t j = 0; j < o; ++j) prob[k + j] = z[k + j] - m;
+  }
+};
+
 // The loss of entry e (Ops::reduce_apply over its samples q), Z -> dZ in
-// place: mse, r = Z - Y, dZ = r / n, sum 1/2 |r|^2; cross-entropy, P =
-// softmax(Z) (kept for the R-operator), dZ = (P - onehot(c)) / n, sum
-// logsumexp(Z_q) - Z_q[c]. The loss / n into f[e]; with labels, the
-// training accuracy into acc[e] (when not null): the fraction of samples
-// whose label is the first maximum of Z_q (NaN outputs count as wrong).
+// place: mse, r = Z - Y, dZ = r / n, sum 1/2 |r|^2; cross-entropy (P
+// holding exp(Z_q - m_q), m_q = max_j Z_q[j]), S_q = sum_j P_q[j], P =
+// softmax(Z) = P / S (kept for the R-operator), dZ = (P - onehot(c)) / n,
+// sum log S_q + m_q - Z_q[c] = logsumexp(Z_q) - Z_q[c]. The loss / n into
+// f[e]; with labels, the training accuracy into acc[e] (when not null):
+// the fraction of samples whose label is the first maximum of Z_q (NaN
+// outputs count as wrong).
 template <class T>
 struct NetLossRows {
   static constexpr int K = 2;
@@ -91,13 +106,17 @@ struct NetLossRows {
   double* acc;
   SS_HD void sum(std::int64_t e, std::int64_t q, double (&s)[K]) const {
     T* zq = z + e * ws + q * o;
-    if (labels) {
-      const std::int32_t c = labels[q];
-      bool first_max = true;
-      for (std::int64_t j = 0; j < o; ++j)
-        if ((j < c && !(zq[j] < zq[c])) || (j > c && !(zq[j] <= zq[c]))) first_max = false;
-      if (first_max) s[1] += 1.0;
+    T m = zq[0];
+    std::int64_t first = 0;  // the first largest output
+    bool nan = !(zq[0] == zq[0]);
+    for (std::int64_t j = 1; j < o; ++j) {
+      nan = nan || !(zq[j] == zq[j]);
+      if (zq[j] > m) {
+        m = zq[j];
+        first = j;
+      }
     }
+    if (labels && !nan && first == labels[q]) s[1] += 1.0;
     if (!cross_entropy) {
       for (std::int64_t j = 0; j < o; ++j) {
         const T res = zq[j] - y[q * o + j];
@@ -107,17 +126,13 @@ struct NetLossRows {
       return;
     }
     const std::int32_t c = labels[q];
-    T m = zq[0];
-    for (std::int64_t j = 1; j < o; ++j) m = zq[j] > m ? zq[j] : m;
     T* pq = prob + e * ws + q * o;
     T total = T(0);
+    for (std::int64_t j = 0; j < o; ++j) total += pq[j];
+    s[0] += static_cast<double>(log(total)) + static_cast<double>(m - zq[c]);
+    const T inv = T(1) / total;
     for (std::int64_t j = 0; j < o; ++j) {
-      pq[j] = exp(zq[j] - m);
-      total += pq[j];
-    }
-    s[0] += static_cast<double>(m) - static_cast<double>(zq[c]) + log(static_cast<double>(total));
-    for (std::int64_t j = 0; j < o; ++j) {
-      pq[j] = pq[j] / total;
+      pq[j] = pq[j] * inv;
       zq[j] = (pq[j] - (j == c ? T(1) : T(0))) * inv_n;
     }
   }
@@ -128,16 +143,15 @@ struct NetLossRows {
   SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
 };
 
-// dA = dH act'(A): the forward slots of one layer.
-template <class T>
+// dA = dH act'(A): the forward slots of one layer, an entry's whole slot.
+template <class T, Activation F>
 struct NetDact {
   const T *dh, *a, *h;
   T* da;
-  std::int64_t ws, samples, width;
-  Activation f;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t k = slot_index(rs, j, ws, samples, width);
-    da[k] = dh[k] * act_d(f, a[k], h[k]);
+  std::int64_t ws;
+  SS_HD void operator()(std::int64_t e, std::int64_t j) const {
+    const std::int64_t k = e * ws + j;
+    da[k] = dh[k] * act_d<F>(a[k], h[k]);
   }
 };
 
@@ -160,30 +174,27 @@ struct NetDecay {
   SS_HD void apply(std::int64_t, std::int64_t, const double (&)[K]) const {}
 };
 
-// R{H} = act'(A) R{A}; the forward A, H at stride fs.
-template <class T>
+// R{H} = act'(A) R{A} on an entry's whole slot; the forward A, H at stride fs.
+template <class T, Activation F>
 struct NetRAct {
   const T* ra;
   T* rh;
   const T *a, *h;
-  std::int64_t ws, fs, samples, width;
-  Activation f;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t k = slot_index(rs, j, ws, samples, width),
-                       fk = slot_index(rs, j, fs, samples, width);
-    rh[k] = act_d(f, a[fk], h[fk]) * ra[k];
+  std::int64_t ws, fs;
+  SS_HD void operator()(std::int64_t e, std::int64_t j) const {
+    const std::int64_t k = e * ws + j, fk = e * fs + j;
+    rh[k] = act_d<F>(a[fk], h[fk]) * ra[k];
   }
 };
 
-// mse: R{dZ} = R{Z} / n in place.
+// mse: R{dZ} = R{Z} / n in place, an entry's whole slot.
 template <class T>
 struct NetRMse {
   T* rz;
-  std::int64_t ws, samples, o;
+  std::int64_t ws;
   T inv_n;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t k = slot_index(rs, j, ws, samples, o);
-    rz[k] = rz[k] * inv_n;
+  SS_HD void operator()(std::int64_t e, std::int64_t j) const {
+    rz[e * ws + j] = rz[e * ws + j] * inv_n;
   }
 };
 
@@ -204,18 +215,16 @@ struct NetRSoftmax {
   }
 };
 
-// R{dA} = R{dH} act'(A) + dH act''(A) R{A} in place of R{dH}; the forward
-// A, H, dH at stride fs.
-template <class T>
+// R{dA} = R{dH} act'(A) + dH act''(A) R{A} in place of R{dH}, an entry's
+// whole slot; the forward A, H, dH at stride fs.
+template <class T, Activation F>
 struct NetRDact {
   T* rdh;
   const T *ra, *a, *h, *dh;
-  std::int64_t ws, fs, samples, width;
-  Activation f;
-  SS_HD void operator()(std::int64_t rs, std::int64_t j) const {
-    const std::int64_t k = slot_index(rs, j, ws, samples, width),
-                       fk = slot_index(rs, j, fs, samples, width);
-    rdh[k] = rdh[k] * act_d(f, a[fk], h[fk]) + dh[fk] * act_dd(f, a[fk], h[fk]) * ra[k];
+  std::int64_t ws, fs;
+  SS_HD void operator()(std::int64_t e, std::int64_t j) const {
+    const std::int64_t k = e * ws + j, fk = e * fs + j;
+    rdh[k] = rdh[k] * act_d<F>(a[fk], h[fk]) + dh[fk] * act_dd<F>(a[fk], h[fk]) * ra[k];
   }
 };
 
@@ -270,12 +279,19 @@ void network_value_grad(Ops& ops, const NetworkArrays<T>& m, std::int64_t rows, 
                      dim, a, ws);  // H_(l-1) W_l^T
     if (lay.b[l] >= 0) ops.map(rp * n, d[l], NetBias<T>{a, ws, x, dim, lay.b[l], n, d[l]});
     if (l == L || linear) continue;
-    if (m.act == Activation::tanh)
+    if (m.act == Activation::tanh) {
       ops.activate(a, rp, ws, n * d[l]);
-    else
-      ops.map(rp * n, d[l], NetActivate<T>{a, work + lay.h[l], ws, n, d[l], m.act});
+    } else {
+      with_activation(m.act, [&](auto act) {
+        ops.map(rp, n * d[l], NetActivate<T, decltype(act)::value>{a, work + lay.h[l], ws});
+      });
+    }
   }
   const bool ce = m.loss == NetworkLoss::cross_entropy;
+  if (ce) {  // P = exp(Z - max) per sample
+    ops.map(rp * n, 1, NetSoftmaxShift<T>{work + lay.out, work + lay.prob, ws, n, d[L]});
+    ops.exp(work + lay.prob, rp, ws, n * d[L]);
+  }
   ops.reduce_apply(rp, n,
                    NetLossRows<T>{work + lay.out, work + lay.prob, ws, d[L], m.y, m.labels, ce,
                                   T(1) / static_cast<T>(n), static_cast<double>(n), f,
@@ -291,9 +307,11 @@ void network_value_grad(Ops& ops, const NetworkArrays<T>& m, std::int64_t rows, 
       ops.gemm_batched(rows, false, false, n, d[l - 1], d[l], da, ws, x + lay.w[l], dim, dh,
                        ws);  // dA_l W_l
       if (!linear)
-        ops.map(rp * n, d[l - 1],
-                NetDact<T>{dh, work + (pre ? lay.a[l - 1] : lay.h[l - 1]), work + lay.h[l - 1],
-                           work + lay.da[l - 1], ws, n, d[l - 1], m.act});
+        with_activation(m.act, [&](auto act) {
+          ops.map(rp, n * d[l - 1],
+                  NetDact<T, decltype(act)::value>{dh, work + (pre ? lay.a[l - 1] : lay.h[l - 1]),
+                                                   work + lay.h[l - 1], work + lay.da[l - 1], ws});
+        });
     }
   }
   if (m.weight_decay != 0.0) ops.reduce_apply(rp, dim, NetDecay<T>{x, g, dim, m.weight_decay, f});
@@ -333,14 +351,17 @@ void network_hvp(Ops& ops, const NetworkArrays<T>& m, std::int64_t rows, bool sh
     }
     if (lay.b[l] >= 0) ops.map(rp * n, d[l], NetBias<T>{ra, ws, v, dim, lay.b[l], n, d[l]});
     if (l < L && !linear)
-      ops.map(rp * n, d[l],
-              NetRAct<T>{ra, rwork + lay.h[l], fpre(l), work + lay.h[l], ws, fs, n, d[l], m.act});
+      with_activation(m.act, [&](auto act) {
+        ops.map(rp, n * d[l],
+                NetRAct<T, decltype(act)::value>{ra, rwork + lay.h[l], fpre(l), work + lay.h[l], ws,
+                                                 fs});
+      });
   }
   const T inv_n = T(1) / static_cast<T>(n);
   if (m.loss == NetworkLoss::cross_entropy)
     ops.map(rp * n, 1, NetRSoftmax<T>{rwork + lay.out, work + lay.prob, ws, fs, n, d[L], inv_n});
   else
-    ops.map(rp * n, d[L], NetRMse<T>{rwork + lay.out, ws, n, d[L], inv_n});
+    ops.map(rp, n * d[L], NetRMse<T>{rwork + lay.out, ws, inv_n});
   for (std::int64_t l = L; l >= 1; --l) {
     const T* rda = rwork + (l == L ? lay.out : lay.dh[l]);  // R{dA_l}, in place of R{dH_l}
     const T* da = work + (l == L ? lay.out : lay.da[l]);
@@ -361,9 +382,12 @@ void network_hvp(Ops& ops, const NetworkArrays<T>& m, std::int64_t rows, bool sh
     ops.gemm_batched(rows, false, false, n, d[l - 1], d[l], da, fs, v + lay.w[l], dim, rdh, ws,
                      T(1));  // + dA_l V_l
     if (!linear)
-      ops.map(rp * n, d[l - 1],
-              NetRDact<T>{rdh, rwork + lay.a[l - 1], fpre(l - 1), work + lay.h[l - 1],
-                          work + lay.dh[l - 1], ws, fs, n, d[l - 1], m.act});
+      with_activation(m.act, [&](auto act) {
+        ops.map(
+            rp, n * d[l - 1],
+            NetRDact<T, decltype(act)::value>{rdh, rwork + lay.a[l - 1], fpre(l - 1),
+                                              work + lay.h[l - 1], work + lay.dh[l - 1], ws, fs});
+      });
   }
   if (m.weight_decay != 0.0)
     ops.map(rp, dim, NetRDecay<T>{hv, v, dim, static_cast<T>(m.weight_decay)});

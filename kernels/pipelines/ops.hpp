@@ -31,6 +31,8 @@
 //                                   apart (the networks' tanh; the CPU:
 //                                   SLEEF's deterministic vectorized tanh,
 //                                   within 3.5 ulp);
+//   exp(x, rows, stride, len)      x_r <- exp(x_r) likewise (the networks'
+//                                   softmax; the CPU: SLEEF's exp, 1 ulp);
 //   map(rows, width, f)             f(r, k) for every r < rows, k < width, in
 //                                   any order (f writes its own outputs);
 //   reduce_apply(rows, width, f)    per row r: K double sums s (f.sum(r, k,

@@ -233,6 +233,10 @@ struct CpuOps {
 #pragma omp parallel for schedule(static) if (parallel && rows > 1 && rows * len > 16384)
     for (std::int64_t r = 0; r < rows; ++r) tanh_inplace(x + r * stride, len);
   }
+  void exp(T* x, std::int64_t rows, std::int64_t stride, std::int64_t len) const {
+#pragma omp parallel for schedule(static) if (parallel && rows > 1 && rows * len > 16384)
+    for (std::int64_t r = 0; r < rows; ++r) exp_inplace(x + r * stride, len);
+  }
   template <class F>
   void map(std::int64_t rows, std::int64_t width, F f) const {
 #pragma omp parallel for schedule(static) if (parallel && rows * width > 16384)

@@ -1,6 +1,7 @@
 // Elementwise transcendental functions over arrays for the CPU backend,
-// vectorized by SLEEF (Debian's libsleef): the mlp's tanh activation, which
-// glibc evaluates one element at a time (it was 60% of the mlp's step).
+// vectorized by SLEEF (Debian's libsleef): the networks' tanh activation,
+// which glibc evaluates one element at a time (it was 60% of the mlp's
+// step), and the exponentials of their softmax (exp at SLEEF's 1.0-ulp bound).
 //
 // All paths use SLEEF's deterministic FMA family ("finz") at its 3.5-ulp
 // bound (u35: 3x faster than the 1.0-ulp u10 functions, measured 2.7 ulp
@@ -27,5 +28,8 @@ VectorIsa best_vector_isa();
 // x[i] = tanh(x[i]) for i < n, on the given path (default: the best one).
 void tanh_inplace(float* x, std::int64_t n, VectorIsa isa = best_vector_isa());
 void tanh_inplace(double* x, std::int64_t n, VectorIsa isa = best_vector_isa());
+// x[i] = exp(x[i]) (SLEEF's finz exp at 1.0 ulp; the networks' softmax).
+void exp_inplace(float* x, std::int64_t n, VectorIsa isa = best_vector_isa());
+void exp_inplace(double* x, std::int64_t n, VectorIsa isa = best_vector_isa());
 
 }  // namespace saddlescope

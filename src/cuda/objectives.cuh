@@ -89,13 +89,14 @@ __global__ void reduce_apply_kernel(F f, std::int64_t rows, std::int64_t width) 
   }
 }
 
-// tanh in place on rows of len elements, stride apart (the networks' tanh).
-template <class T>
+// tanh (or exp) in place on rows of len elements, stride apart (the
+// networks' tanh and softmax).
+template <class T, bool Exp = false>
 struct Activate {
   T* x;
   std::int64_t stride;
   __device__ void operator()(std::int64_t r, std::int64_t k) const {
-    x[r * stride + k] = tanh(x[r * stride + k]);
+    x[r * stride + k] = Exp ? exp(x[r * stride + k]) : tanh(x[r * stride + k]);
   }
 };
 
@@ -124,6 +125,9 @@ struct CudaOps {
   }
   void activate(T* x, std::int64_t rows, std::int64_t stride, std::int64_t len) const {
     map(rows, len, Activate<T>{x, stride});
+  }
+  void exp(T* x, std::int64_t rows, std::int64_t stride, std::int64_t len) const {
+    map(rows, len, Activate<T, true>{x, stride});
   }
   template <class F>
   void reduce_apply(std::int64_t rows, std::int64_t width, F f) const {
