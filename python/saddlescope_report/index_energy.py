@@ -174,6 +174,7 @@ def _panel(ax, run, table, bins, dots_x, dots_a, field, handles):
         ax.set_xlabel("field value f_field = f − μ/2‖x‖² at the point")
     else:
         ax.set_xlabel("energy per spin E = H/N at the point" if run.is_pspin
+                      else "training loss f at the point" if run.is_network
                       else "f at the point")
     ax.set_ylabel("index fraction α = index / " + ("(N − 1)" if run.is_pspin else "N"))
     sec = ax.secondary_yaxis("right", functions=(lambda a: a * N, lambda k: k / N))

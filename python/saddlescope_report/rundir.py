@@ -298,6 +298,11 @@ class Run:
         return self.kind == "p-spin"
 
     @property
+    def is_network(self):
+        """The network kinds, whose value is a training loss."""
+        return self.kind in ("network", "mlp", "deep-linear")
+
+    @property
     def value_name(self):
         return "E = H/N" if self.is_pspin else "f"
 

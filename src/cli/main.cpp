@@ -88,8 +88,19 @@ void print_report(const std::string& dir) {
                o["outcomes"]["diverged"].get<std::int64_t>(),
                o["outcomes"]["max_steps"].get<std::int64_t>(), num(o["final_loss"]["median"]),
                num(o["steps"]["median"]), num(o["trajectory_steps_per_second"]));
-  if (s["target_loss"].is_number()) {
-    fmt::print("target loss {}:", s["target_loss"].get<double>());
+  if (!opts.empty() && opts[0].contains("final_accuracy")) {  // a classifier
+    fmt::print("median final training accuracy:");
+    for (const auto& o : opts)
+      fmt::print("  {} {:.4f}", o["label"].get<std::string>(), num(o["final_accuracy"]["median"]));
+    fmt::print("\n");
+  }
+  const bool by_accuracy = s.contains("target_accuracy") && s["target_accuracy"].is_number();
+  if (s["target_loss"].is_number() || by_accuracy) {
+    if (s["target_loss"].is_number()) fmt::print("target loss {}", s["target_loss"].get<double>());
+    if (by_accuracy)
+      fmt::print("{}target accuracy {}", s["target_loss"].is_number() ? " or " : "",
+                 s["target_accuracy"].get<double>());
+    fmt::print(":");
     for (const auto& o : opts) {
       const auto& c = o["comparison"];
       fmt::print("  {} {}/{}", o["label"].get<std::string>(),
