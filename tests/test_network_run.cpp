@@ -59,10 +59,8 @@ TEST_P(NetworkAccuracy, CountsTheFirstLargestOutput) {
   const std::vector<double> nan = {std::nan(""), 0, 0, 1};
   EXPECT_EQ(all->accuracy(1, nan)[0], 0.0);
   // Objectives that do not classify have none.
-  EXPECT_TRUE(backend()
-                  .prepare(linear, param<0>())
-                  ->accuracy(1, std::vector<double>(26, 0.1))
-                  .empty());
+  EXPECT_TRUE(
+      backend().prepare(linear, param<0>())->accuracy(1, std::vector<double>(26, 0.1)).empty());
 }
 
 SADDLESCOPE_ON_EVERY_BACKEND(NetworkAccuracy, (::testing::Values(Precision::f64, Precision::f32)));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "saddlescope/errors.hpp"
@@ -24,6 +25,14 @@ std::string toml_number(double v) {
 // control characters and non-ASCII code points (values may hold them via
 // \u escapes) written as \uXXXX / \UXXXXXXXX, so that config.toml is
 // accepted again (experiment files are ASCII).
+std::string resolve_path(const std::string& base_dir, const std::string& p) {
+  const std::filesystem::path path(p);
+  return std::filesystem::absolute(path.is_absolute() ? path
+                                                      : std::filesystem::path(base_dir) / path)
+      .lexically_normal()
+      .string();
+}
+
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
   const auto* u = reinterpret_cast<const unsigned char*>(s.data());

@@ -22,6 +22,10 @@ std::string toml_number(double v);
 // control characters and non-ASCII code points as \uXXXX / \UXXXXXXXX, so
 // that config.toml is accepted again (experiment files are ASCII).
 std::string toml_string(const std::string& s);
+// A file named in an experiment (init.file, objective.data.x, ...) as an
+// absolute, normalized path: relative ones are taken from base_dir (the
+// experiment file's folder), so that config.toml runs again from any folder.
+std::string resolve_path(const std::string& base_dir, const std::string& p);
 // A TOML array of floats ("[0.9, 0.999]").
 std::string toml_numbers(const std::vector<double>& v);
 

@@ -53,12 +53,7 @@ InitSpec read_init(const Section& s, std::int64_t dim, const std::string& base_d
     if (i.file.empty())
       s.fail_section(
           "kind = \"file\" needs file = \"starts.npy\" (float array [trajectories, dim])");
-    std::filesystem::path p(i.file);
-    // Absolute, so that config.toml runs again from any folder.
-    i.file_resolved =
-        std::filesystem::absolute(p.is_absolute() ? p : std::filesystem::path(base_dir) / p)
-            .lexically_normal()
-            .string();
+    i.file_resolved = config::resolve_path(base_dir, i.file);
   }
   return i;
 }

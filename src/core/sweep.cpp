@@ -184,13 +184,9 @@ bool is_relative_path(const toml::node* n) {
   return n && n->is_string() && !fs::path(n->as_string()->get()).is_absolute();
 }
 
-std::string absolute_path(const std::string& base_dir, const std::string& p) {
-  const fs::path path(p);
-  return fs::absolute(path.is_absolute() ? path : fs::path(base_dir) / path).string();
-}
-
 void make_absolute(toml::node* n, const std::string& base_dir) {
-  if (is_relative_path(n)) n->as_string()->get() = absolute_path(base_dir, n->as_string()->get());
+  if (is_relative_path(n))
+    n->as_string()->get() = config::resolve_path(base_dir, n->as_string()->get());
 }
 
 // --- headline statistics of a finished point (docs/run-directory.md Sweeps) ---

@@ -230,12 +230,18 @@ struct CpuOps {
   // The activation through SLEEF's deterministic vectorized tanh
   // (src/cpu/vector_math.hpp; an element's bits do not depend on its place).
   void activate(T* x, std::int64_t rows, std::int64_t stride, std::int64_t len) const {
-#pragma omp parallel for schedule(static) if (parallel && rows > 1 && rows * len > 16384)
-    for (std::int64_t r = 0; r < rows; ++r) tanh_inplace(x + r * stride, len);
+    each_row(tanh_inplace, x, rows, stride, len);
   }
+  // The softmax's exp through SLEEF likewise.
   void exp(T* x, std::int64_t rows, std::int64_t stride, std::int64_t len) const {
+    each_row(exp_inplace, x, rows, stride, len);
+  }
+  // fn on rows r < rows of len elements, stride apart (src/cpu/vector_math.hpp).
+  void each_row(void (*fn)(T*, std::int64_t, VectorIsa), T* x, std::int64_t rows,
+                std::int64_t stride, std::int64_t len) const {
+    const VectorIsa isa = best_vector_isa();
 #pragma omp parallel for schedule(static) if (parallel && rows > 1 && rows * len > 16384)
-    for (std::int64_t r = 0; r < rows; ++r) exp_inplace(x + r * stride, len);
+    for (std::int64_t r = 0; r < rows; ++r) fn(x + r * stride, len, isa);
   }
   template <class F>
   void map(std::int64_t rows, std::int64_t width, F f) const {

@@ -28,13 +28,11 @@ inline bool never(const ObjectiveSpec&) { return false; }
 inline bool always(const ObjectiveSpec&) { return true; }
 
 // The networks' helpers (network.cpp, mlp.cpp, deep_linear.cpp): widths
-// [d_0, ..., d_L] of `key` (at least 2, each 1 to 1e6); a data path
-// resolved against the experiment file's folder; the class of every target
+// [d_0, ..., d_L] of `key` (at least 2, each 1 to 1e6); the class of every target
 // row when each is one-hot (else empty: no accuracy); teacher-student data,
 // Gaussian inputs X [n, d] labelled by a random tanh teacher of width th
 // plus Gaussian noise, Y [n, o].
 std::vector<std::int64_t> read_widths(const config::Section& s, const char* key);
-std::string resolve_path(const std::string& base_dir, const std::string& p);
 std::vector<std::int32_t> one_hot_classes(const std::vector<double>& y, std::int64_t n,
                                           std::int64_t o);
 void teacher_student(std::uint64_t seed, std::int64_t d, std::int64_t o, std::int64_t n,

@@ -1,7 +1,6 @@
 // network: a fully connected network of any depth on the user's data (.npy)
 // or on teacher-student data (kernels/network.hpp; coupled, GEMMs).
 #include <cmath>
-#include <filesystem>
 #include <stdexcept>
 
 #include "../network_data.hpp"
@@ -32,7 +31,7 @@ NetworkShape network_shape(const ObjectiveSpec& spec) {
   return s;
 }
 bool has_data(const ObjectiveSpec& s) { return !s.data_x.empty(); }
-bool no_data(const ObjectiveSpec& s) { return s.data_x.empty(); }
+bool generated_data(const ObjectiveSpec& s) { return s.data_x.empty(); }
 
 NetworkDataSpec data_spec(const ObjectiveSpec& s) {
   NetworkDataSpec d;
@@ -46,14 +45,6 @@ NetworkDataSpec data_spec(const ObjectiveSpec& s) {
 }
 
 }  // namespace
-
-std::string resolve_path(const std::string& base_dir, const std::string& p) {
-  const std::filesystem::path path(p);
-  return std::filesystem::absolute(path.is_absolute() ? path
-                                                      : std::filesystem::path(base_dir) / path)
-      .lexically_normal()
-      .string();
-}
 
 std::vector<std::int32_t> one_hot_classes(const std::vector<double>& y, std::int64_t n,
                                           std::int64_t o) {
@@ -131,20 +122,20 @@ ObjectiveInfo network() {
        [] {
          ObjectiveKey k = integer_key("samples", &ObjectiveSpec::samples, 256, 1, 100'000'000,
                                       "n, the teacher-student data points (without data.x)");
-         k.written = no_data;
+         k.written = generated_data;
          return k;
        }(),
        [] {
          ObjectiveKey k = integer_key("teacher_hidden", &ObjectiveSpec::teacher_hidden, 8, 1,
                                       1'000'000, "the teacher's hidden width (without data.x)");
-         k.written = no_data;
+         k.written = generated_data;
          return k;
        }(),
        [] {
          ObjectiveKey k = real_key("noise", &ObjectiveSpec::noise, 0.0, 0.0, 1e30, false,
                                    "std of Gaussian noise on the teacher's outputs (without "
                                    "data.x)");
-         k.written = no_data;
+         k.written = generated_data;
          return k;
        }()},
       ObjectiveKind::network};
@@ -191,8 +182,8 @@ ObjectiveInfo network() {
   // experiment (validate finds it) and the memory plan knows n.
   o.resolve = [](ObjectiveSpec& spec, const std::string& base_dir) {
     if (!has_data(spec)) return;
-    spec.data_x_resolved = resolve_path(base_dir, spec.data_x);
-    spec.data_y_resolved = resolve_path(base_dir, spec.data_y);
+    spec.data_x_resolved = config::resolve_path(base_dir, spec.data_x);
+    spec.data_y_resolved = config::resolve_path(base_dir, spec.data_y);
     const NetworkData d = load_network_data(data_spec(spec));
     spec.data_samples = d.samples;
     spec.samples = d.samples;
