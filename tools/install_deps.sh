@@ -17,6 +17,7 @@ packages=(
   libopenblas-dev liblapacke-dev  # OpenBLAS + LAPACKE: CPU BLAS/LAPACK
   python3 python3-numpy python3-matplotlib  # the report (saddlescope report, python/)
   python3-pytest               # the report's tests (tests/python)
+  libopenmpi-dev openmpi-bin   # Open MPI: mpirun -np R saddlescope run (ranks share a run)
 )
 # OpenMP comes with g++ (libgomp).
 

@@ -320,6 +320,10 @@ std::unique_ptr<Backend> make_cuda_backend();
 bool cuda_available();
 // Why CUDA is unavailable ("" when it is available).
 std::string cuda_unavailable_reason();
+// The CUDA devices this process sees (0 without CUDA), and the one the CUDA
+// backends made after this call use (ranks of one node take one each).
+int cuda_device_count();
+void cuda_use_device(int ordinal);
 // Choose the backend for `requested` (auto | cpu | cuda); says why on `note`.
 std::unique_ptr<Backend> select_backend(const std::string& requested, std::string& note);
 // How core is given backends it must choose itself (a sweep: one per

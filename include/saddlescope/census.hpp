@@ -128,6 +128,7 @@ struct Spectra {
 // prepared in spec.precision (else analyze_points prepares it).
 struct AnalysisHooks {
   std::int64_t start = 0;
+  std::int64_t end = -1;  // points [start, end) are analysed (-1: to the last)
   Spectra* into = nullptr;
   PreparedObjective* prepared = nullptr;
   std::function<void(std::int64_t, const Spectra&)> after_chunk;

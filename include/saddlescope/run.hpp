@@ -31,6 +31,16 @@ std::vector<double> make_finder_starts(const Experiment& e, std::int64_t first, 
 // finder's start file before allocating.
 void check_start_file(const Experiment& e);
 
+class Comm;
+// The experiment one rank runs of `e` (its shares of run.trajectories and
+// finder.starts): what its memory plan is made for (docs/design.md section 5).
+Experiment rank_experiment(const Experiment& e, const Comm& comm);
+// Refuses (exit 2) more ranks than trajectories.
+void check_ranks(const Experiment& e, const Comm& comm);
+// This process's checkpoint in run directory `dir`: checkpoint.bin, or under
+// MPI checkpoint.rank-K-of-R.bin (each rank's own share of the work).
+std::string checkpoint_file(const std::string& dir);
+
 struct MemoryPlan {
   std::uint64_t budget = 0;                // bytes the backend offers
   std::uint64_t objective_bytes = 0;       // objective data on the device
@@ -153,5 +163,6 @@ class PhaseProgress {
   std::string what_;
   bool upper_bound_, tty_;
   double start_, last_ = -1e300;
+  std::int64_t phase_;  // under MPI: which phase the ranks' fractions belong to
 };
 }  // namespace saddlescope

@@ -23,14 +23,18 @@
 #include <string>
 #include <vector>
 
+#include "saddlescope/comm.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/experiment.hpp"
 #include "saddlescope/objective_registry.hpp"
 #include "saddlescope/run.hpp"
 #include "saddlescope/sweep.hpp"
 #include "src/cpu/blas_kernels.hpp"
+#include "src/mpi/mpi_comm.hpp"
 
 extern char** environ;
+extern "C" void openblas_set_num_threads(int);
+extern "C" void omp_set_num_threads(int);
 
 using namespace saddlescope;
 
@@ -59,11 +63,84 @@ void install_stop_handlers() {
 
 Checkpointing checkpointing(const std::string& dir, const Experiment& e, bool resume) {
   Checkpointing cp;
-  cp.path = (std::filesystem::path(dir) / "checkpoint.bin").string();
+  cp.path = checkpoint_file(dir);
   cp.every_seconds = e.run.checkpoint_every;
   cp.resume = resume;
   cp.stop = &g_stop;
   return cp;
+}
+
+// --- ranks (docs/design.md section 5, "Many processes") ---
+
+// The backend of this rank: under MPI a CUDA rank takes the GPU of its
+// place on the node (local rank), and more ranks than GPUs on a node are refused.
+std::unique_ptr<Backend> select_rank_backend(const std::string& requested, std::string& note) {
+  Comm& comm = world();
+  if (comm.size() > 1 && requested != "cpu" && (requested == "cuda" || cuda_available())) {
+    const int gpus = cuda_device_count();
+    if (gpus > 0 && comm.local_size() > gpus)
+      throw ResourceError(fmt::format(
+          "{} ranks run on one node that has {} CUDA device{}: each rank takes one GPU; start "
+          "at most {} rank{} per node (Open MPI: mpirun --map-by ppr:{}:node; Slurm: "
+          "--ntasks-per-node={}) or use --backend cpu",
+          comm.local_size(), gpus, gpus == 1 ? "" : "s", gpus, gpus == 1 ? "" : "s", gpus, gpus));
+    if (gpus > 0) cuda_use_device(comm.local_rank());
+  }
+  return select_backend(requested, note);
+}
+
+// CPU ranks of one node divide its cores (unless OMP_NUM_THREADS says otherwise).
+int share_cores(const Comm& comm) {
+  if (comm.local_size() <= 1 || std::getenv("OMP_NUM_THREADS")) return 0;
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const int threads = std::max(1, static_cast<int>(cores) / comm.local_size());
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+  return threads;
+}
+
+std::string ranks_note(const Comm& comm) {
+  if (comm.size() == 1) return "";
+  const char* threads = std::getenv("OMP_NUM_THREADS");
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return fmt::format(
+      "MPI: {} ranks ({} on this node; {} threads each on the CPU); rank 0 gathers and "
+      "writes\n",
+      comm.size(), comm.local_size(),
+      threads ? std::string(threads) + " (OMP_NUM_THREADS)"
+              : std::to_string(std::max(1L, cores / comm.local_size())));
+}
+
+// Rank 0's text on every rank.
+std::string broadcast_text(Comm& comm, const std::string& text) {
+  const std::vector<Bytes> all = comm.allgather(Bytes(text.begin(), text.end()));
+  return {all[0].begin(), all[0].end()};
+}
+
+// run --resume under MPI: each rank's checkpoint holds its own share, so the
+// run continues with as many ranks as wrote it.
+void check_checkpoint_ranks(const std::string& dir, const Comm& comm) {
+  namespace fs = std::filesystem;
+  std::vector<int> written;  // R of checkpoint.rank-K-of-R.bin files; 1 for checkpoint.bin
+  for (const auto& f : fs::directory_iterator(dir)) {
+    const std::string name = f.path().filename().string();
+    int k = 0, r = 0;
+    char tail[8] = {};
+    if (name == "checkpoint.bin")
+      written.push_back(1);
+    else if (std::sscanf(name.c_str(), "checkpoint.rank-%d-of-%d.%4s", &k, &r, tail) == 3 &&
+             std::string(tail) == "bin")
+      written.push_back(r);
+  }
+  if (written.empty() || std::find(written.begin(), written.end(), comm.size()) != written.end())
+    return;  // the engine says what is missing
+  const int r = *std::max_element(written.begin(), written.end());
+  throw InputError(fmt::format(
+      "run --resume {}: the run was checkpointed by {}; resume it with {}saddlescope run "
+      "--resume {}: each rank's checkpoint holds its own share of the work, so the number of "
+      "ranks cannot change",
+      dir, r == 1 ? "one process (checkpoint.bin)" : fmt::format("{} MPI ranks", r),
+      r == 1 ? "" : fmt::format("mpirun -np {} ", r), dir));
 }
 
 // The terminal report: the headline numbers of RUN_DIR/summary.json, read
@@ -142,22 +219,32 @@ int run_command(const std::string& file, const std::string& out_dir,
     install_stop_handlers();
     SweepOptions o;
     o.stop = &g_stop;
-    run_sweep(s, out_dir, o);
+    run_sweep(s, out_dir, o, select_rank_backend);
     return 0;
   }
+  Comm& comm = world();
   Experiment e = load_experiment(file, sets);
   if (!backend_flag.empty()) e.run.backend = backend_flag;
   check_start_file(e);
+  check_ranks(e, comm);
   std::string note;
-  auto backend = select_backend(e.run.backend, note);
-  std::fprintf(stderr, "%s\n", note.c_str());
-  const MemoryPlan plan = plan_memory(e, *backend);  // refuses (exit 3) before creating the run dir
-  std::fprintf(stderr, "%s\n", plan.describe().c_str());
-  const std::string dir = out_dir.empty() ? default_run_dir(e) : out_dir;
+  auto backend = select_rank_backend(e.run.backend, note);
+  // Refuses (exit 3) before creating the run dir; under MPI each rank plans its share.
+  const MemoryPlan plan = plan_memory(rank_experiment(e, comm), *backend);
+  if (comm.root())
+    std::fprintf(stderr, "%s\n%s%s\n", note.c_str(), ranks_note(comm).c_str(),
+                 plan.describe().c_str());
+  // Rank 0 names the directory (a default one has a timestamp) and alone writes it.
+  std::string dir = out_dir.empty() ? default_run_dir(e) : out_dir;
   install_stop_handlers();  // from here on a signal ends the run with a checkpoint
-  prepare_run_dir(dir, e);
+  if (comm.root()) prepare_run_dir(dir, e);
+  if (comm.size() > 1) {
+    comm.max(0);  // the directory exists (or rank 0 failed and every rank stops)
+    dir = broadcast_text(comm, dir);
+  }
   const Checkpointing cp = checkpointing(dir, e, false);
   const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);
+  if (!comm.root()) return 0;
   write_results(dir, e, r);
   print_report(dir);
   return 0;
@@ -174,7 +261,7 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
     SweepOptions o;
     o.stop = &g_stop;
     o.backend = backend_flag;
-    resume_sweep(dir, o);
+    resume_sweep(dir, o, select_rank_backend);
     return 0;
   }
   const fs::path config = fs::path(dir) / "config.toml";
@@ -184,13 +271,19 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
   if (fs::exists(fs::path(dir) / "summary.json"))
     throw InputError(fmt::format(
         "run --resume {}: the run finished (summary.json exists); nothing to resume", dir));
+  Comm& comm = world();
+  check_checkpoint_ranks(dir, comm);
   const Experiment e = load_experiment(config.string());
+  check_ranks(e, comm);
   std::string note;  // --backend chooses the device without changing the experiment
-  auto backend = select_backend(backend_flag.empty() ? e.run.backend : backend_flag, note);
-  std::fprintf(stderr, "%s\nresuming %s\n", note.c_str(), dir.c_str());
+  auto backend = select_rank_backend(backend_flag.empty() ? e.run.backend : backend_flag, note);
+  if (comm.root())
+    std::fprintf(stderr, "%s\n%sresuming %s\n", note.c_str(), ranks_note(comm).c_str(),
+                 dir.c_str());
   install_stop_handlers();
   const Checkpointing cp = checkpointing(dir, e, true);
   const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);
+  if (!comm.root()) return 0;
   write_results(dir, e, r);
   print_report(dir);
   return 0;
@@ -199,16 +292,38 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
 int validate_command(const std::string& file, const std::string& backend_flag,
                      const std::vector<std::string>& sets) {
   if (file_has_sweep(file)) {  // every point of the sweep, listed and checked
-    validate_sweep(load_sweep(file, sets, backend_flag));
+    validate_sweep(load_sweep(file, sets, backend_flag), select_rank_backend);
     return 0;
   }
+  Comm& comm = world();
   Experiment e = load_experiment(file, sets);
   if (!backend_flag.empty()) e.run.backend = backend_flag;
   check_start_file(e);
+  check_ranks(e, comm);
   std::string note;
-  auto backend = select_backend(e.run.backend, note);
+  auto backend = select_rank_backend(e.run.backend, note);
+  if (comm.size() == 1) {
+    fmt::print("{}", to_toml(e));
+    fmt::print("\n# {}\n# {}\n", note, plan_memory(e, *backend).describe());
+    return 0;
+  }
+  // Under MPI: each rank's share and memory plan, printed by rank 0 in rank order.
+  const Share t = comm.share(e.run.trajectories), f = comm.share(e.finder.starts);
+  std::string mine = fmt::format(
+      "# rank {} of {} (node rank {} of {}): {}\n#   trajectories [{}, {}) of each optimizer",
+      comm.rank(), comm.size(), comm.local_rank(), comm.local_size(), note, t.first, t.end());
+  if (analysis_wants(e.analysis, "critical"))
+    mine += fmt::format(", finder starts [{}, {})", f.first, f.end());
+  mine += "\n#   " + plan_memory(rank_experiment(e, comm), *backend).describe() + "\n";
+  const std::vector<Bytes> all = comm.gather(Bytes(mine.begin(), mine.end()));
+  if (!comm.root()) return 0;
   fmt::print("{}", to_toml(e));
-  fmt::print("\n# {}\n# {}\n", note, plan_memory(e, *backend).describe());
+  fmt::print(
+      "\n# {} ranks share the run: each takes a contiguous share of every optimizer's "
+      "trajectories{}; the census's points are shared likewise once they are known; "
+      "rank 0 gathers and writes the run directory (docs/design.md section 5)\n",
+      comm.size(), analysis_wants(e.analysis, "critical") ? " and of the finder's starts" : "");
+  for (const Bytes& b : all) fmt::print("{}", std::string(b.begin(), b.end()));
   return 0;
 }
 
@@ -362,8 +477,50 @@ int report_command(const std::string& run_dir, const std::string& out_dir,
 
 }  // namespace
 
+int run_main(int argc, char** argv);
+
+// Every path out of the command meets in Comm::finish (under MPI: every
+// rank's exit code and error meet there; rank 0 prints them).
 int main(int argc, char** argv) {
   choose_blas_kernels(argv);
+  if (launched_by_mpi_launcher()) {
+#ifdef SADDLESCOPE_HAVE_MPI
+    try {
+      set_world(make_mpi_comm(&argc, &argv));
+    } catch (const Error& e) {
+      std::fprintf(stderr, "saddlescope: error: %s\n", e.what());
+      return 1;
+    }
+    share_cores(world());
+#else
+    if (launcher_world_size() > 1) {
+      std::fprintf(stderr,
+                   "saddlescope: error: started as %d processes (mpirun/srun) but this saddlescope "
+                   "was built without MPI; install Open MPI (Debian: apt-get install "
+                   "libopenmpi-dev openmpi-bin) and build again (tools/build.sh)\n",
+                   launcher_world_size());
+      return 2;
+    }
+#endif
+  }
+  int code = 1;
+  std::string message;
+  try {
+    code = run_main(argc, argv);
+  } catch (const Error& e) {
+    code = e.exit_code();
+    message = e.what();
+  } catch (const std::bad_alloc&) {
+    code = 3;
+    message = "out of memory; lower run.trajectories or objective.dim";
+  } catch (const std::exception& e) {
+    code = 1;
+    message = e.what();
+  }
+  return world().finish(code, message, code != 0 && world().stop_requested());
+}
+
+int run_main(int argc, char** argv) {
   CLI::App app{
       "saddlescope: runs thousands of descent trajectories over high-dimensional objectives on "
       "the CPU or a CUDA GPU and reports where they stop.\n"
@@ -475,13 +632,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
-    return app.exit(e);
+    return world().root() ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    if (world().root()) app.exit(e);
     return 2;
   }
 
-  try {
+  {
+    if (world().size() > 1 && !*run && !*validate)
+      throw InputError(
+          "only run and validate share their work between MPI ranks; run the "
+          "others as one process (without mpirun)");
     if (*report) {
       std::vector<std::string> figure_args;
       if (!report_dpi.empty()) figure_args.insert(figure_args.end(), {"--dpi", report_dpi});
@@ -520,16 +681,6 @@ int main(int argc, char** argv) {
       if (what != "objectives") fmt::print("{}", describe_optimizers());
       return 0;
     }
-  } catch (const Error& e) {
-    std::fprintf(stderr, "saddlescope: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr,
-                 "saddlescope: error: out of memory; lower run.trajectories or objective.dim\n");
-    return 3;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "saddlescope: error: %s\n", e.what());
-    return 1;
   }
   return 1;
 }

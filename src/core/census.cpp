@@ -13,6 +13,7 @@
 
 #include "checkpoint.hpp"
 #include "kernels/pspin.hpp"
+#include "saddlescope/comm.hpp"
 #include "saddlescope/distinct.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
@@ -341,8 +342,9 @@ Spectra analyze_points(const ObjectiveData& obj, Backend& backend, const Analysi
   if (!hooks.prepared) own = backend.prepare(obj, spec.precision);
   PreparedObjective& prepared = hooks.prepared ? *hooks.prepared : *own;
   auto facts_of = [&](std::int64_t p) { return facts.empty() ? PointFacts{} : facts[p]; };
-  for (std::int64_t first = hooks.start; first < count; first += chunk) {
-    const std::int64_t m = std::min(chunk, count - first);
+  const std::int64_t last = hooks.end >= 0 ? std::min(hooks.end, count) : count;
+  for (std::int64_t first = hooks.start; first < last; first += chunk) {
+    const std::int64_t m = std::min(chunk, last - first);
     const std::vector<double> xs(x.begin() + first * dim, x.begin() + (first + m) * dim);
     if (banded_hessian(obj) &&
         !spec.krylov()) {  // diagonal or tridiagonal, on the host (structured.hpp)
@@ -529,34 +531,6 @@ std::int64_t census_group(std::int64_t n, bool banded, std::int64_t plan_chunk) 
                                   std::max<std::int64_t>(1, plan_chunk));
 }
 
-void write_finder(ckpt::Writer& w, const FinderResult& f) {
-  w.pod(f.starts);
-  w.vec(f.outcome);
-  w.vec(f.steps);
-  w.vec(f.polish_steps);
-  w.vec(f.point);
-  w.vec(f.f);
-  w.vec(f.grad_norm);
-  w.vec(f.points);
-  w.vec(f.coords);
-  w.pod(f.seconds);
-}
-
-FinderResult read_finder(ckpt::Reader& r) {
-  FinderResult f;
-  f.starts = r.pod<std::int64_t>();
-  f.outcome = r.vec<std::int8_t>();
-  f.steps = r.vec<std::int64_t>();
-  f.polish_steps = r.vec<std::int64_t>();
-  f.point = r.vec<std::int64_t>();
-  f.f = r.vec<double>();
-  f.grad_norm = r.vec<double>();
-  f.points = r.vec<FoundPoint>();
-  f.coords = r.vec<double>();
-  f.seconds = r.pod<double>();
-  return f;
-}
-
 void write_krylov(ckpt::Writer& w, const KrylovSpectra& k) {
   w.pod(k.k);
   w.pod(k.probes);
@@ -592,8 +566,60 @@ KrylovSpectra read_krylov(ckpt::Reader& r) {
 }
 
 // The census's checkpoint record: phase 0 = the finder is running (its
-// state follows), phase 1 = the Hessian groups (the finder's result, the
-// group size and the finished points' results follow).
+// state follows), phase 1 = the Hessian groups (the finder's final state,
+// the group size and the finished points' results follow). Under MPI each
+// rank's record holds its own shares (finder starts, census points), so a
+// resume gathers the finder's shares again whatever phase each rank was in.
+
+// The rows of this rank's census points ([sh.first, sh.end())), as bytes,
+// and back into the whole census's arrays (docs/design.md section 5).
+struct CensusShare {
+  std::vector<double> f, grad_norm, f_field;
+  std::vector<PointFacts> facts;
+};
+
+void put_share(ckpt::Writer& w, const CensusShare& cs, const Spectra& sp, std::int64_t nh,
+               Share sh) {
+  put_rows(w, cs.f, 1, sh);
+  put_rows(w, cs.grad_norm, 1, sh);
+  put_rows(w, cs.f_field, 1, sh);
+  put_rows(w, cs.facts, 1, sh);
+  put_rows(w, sp.values, nh, sh);
+  put_rows(w, sp.inertia, 1, sh);
+  put_rows(w, sp.info, 1, sh);
+  put_rows(w, sp.rules, 1, sh);
+  const KrylovSpectra& k = sp.krylov;
+  put_rows(w, k.ritz, 4 * k.k, sh);
+  put_rows(w, k.quadrature, k.probes * k.steps * 2, sh);
+  put_rows(w, k.probe_norm2, k.probes, sh);
+  const bool slq = !k.index_estimate.empty();
+  for (const auto* v : {&k.index_estimate, &k.index_stderr, &k.trace_estimate, &k.trace_stderr})
+    put_rows(w, *v, slq ? 1 : 0, sh);
+  put_rows(w, k.lanczos_steps, 1, sh);
+  put_rows(w, k.converged, 1, sh);
+  put_rows(w, k.certified, 1, sh);
+}
+
+void get_share(ckpt::Reader& r, CensusShare& cs, Spectra& sp, std::int64_t nh, Share sh) {
+  get_rows(r, cs.f, 1, sh);
+  get_rows(r, cs.grad_norm, 1, sh);
+  get_rows(r, cs.f_field, 1, sh);
+  get_rows(r, cs.facts, 1, sh);
+  get_rows(r, sp.values, nh, sh);
+  get_rows(r, sp.inertia, 1, sh);
+  get_rows(r, sp.info, 1, sh);
+  get_rows(r, sp.rules, 1, sh);
+  KrylovSpectra& k = sp.krylov;
+  get_rows(r, k.ritz, 4 * k.k, sh);
+  get_rows(r, k.quadrature, k.probes * k.steps * 2, sh);
+  get_rows(r, k.probe_norm2, k.probes, sh);
+  const bool slq = !k.index_estimate.empty();
+  for (auto* v : {&k.index_estimate, &k.index_stderr, &k.trace_estimate, &k.trace_stderr})
+    get_rows(r, *v, slq ? 1 : 0, sh);
+  get_rows(r, k.lanczos_steps, 1, sh);
+  get_rows(r, k.converged, 1, sh);
+  get_rows(r, k.certified, 1, sh);
+}
 constexpr std::uint64_t kPhaseFinder = 0, kPhaseAnalysis = 1;
 
 }  // namespace
@@ -610,24 +636,21 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   for (const auto& o : run.optimizers) c.groups.push_back(o.label);
   if (analysis_wants(e.analysis, "critical")) c.groups.push_back(e.finder.kind);
 
+  Comm& comm = world();
   // Where a resumed census stands.
   std::uint64_t phase = kPhaseFinder;
-  std::vector<std::uint8_t> finder_state;
+  std::vector<std::uint8_t> finder_state;  // running (phase 0) or finished (phase 1)
   // Krylov methods take the memory plan's group (their cost is linear in the points).
   std::int64_t group = e.analysis.krylov() ? std::max<std::int64_t>(1, run.plan.census_chunk)
                                            : census_group(obj.hessian_dim(), banded_hessian(obj),
                                                           run.plan.census_chunk),
                done = 0;
   Spectra partial;
-  bool have_finder = false;
   if (resume && !resume->empty()) {
     ckpt::Reader r(*resume, "checkpoint.bin (census)");
     phase = r.pod<std::uint64_t>();
-    if (phase == kPhaseFinder) {
-      finder_state = r.vec<std::uint8_t>();
-    } else {
-      c.finder = read_finder(r);
-      have_finder = true;
+    finder_state = r.vec<std::uint8_t>();
+    if (phase != kPhaseFinder) {
       group = r.pod<std::int64_t>();
       done = r.pod<std::int64_t>();
       partial.values = r.vec<double>();
@@ -640,10 +663,10 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
       throw InputError("checkpoint.bin: corrupt census state");
   }
 
-  // The finder, checkpointed as phase 0.
+  // The finder, checkpointed as phase 0 (from a finished state it only gathers the ranks' shares).
   if (analysis_wants(e.analysis, "critical")) {
     c.has_finder = true;
-    if (!have_finder) {
+    {
       CensusCheckpoint fcp;
       if (cp) {
         fcp.due = cp->due;
@@ -655,8 +678,11 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
           cp->save(w.bytes(), stopping);
         };
       }
-      c.finder = find_critical_points(e, obj, backend, cp ? &fcp : nullptr,
-                                      finder_state.empty() ? nullptr : &finder_state, progress);
+      std::vector<std::uint8_t> finished;
+      c.finder =
+          find_critical_points(e, obj, backend, cp ? &fcp : nullptr,
+                               finder_state.empty() ? nullptr : &finder_state, progress, &finished);
+      finder_state = std::move(finished);
     }
   }
 
@@ -718,35 +744,46 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   const auto count = static_cast<std::int64_t>(c.points.size());
   const std::int64_t nh = obj.hessian_dim();
 
+  // This rank's points (all of them in one process); rank 0 gathers the rest.
+  const Share ps = comm.share(count);
+  const auto uc = static_cast<std::size_t>(count);
+  CensusShare cs;
+  cs.f.assign(uc, 0.0);
+  cs.grad_norm.assign(uc, 0.0);
+  cs.f_field.assign(uc, std::nan(""));
+  cs.facts.assign(uc, PointFacts{});
+  std::vector<PointFacts>& facts = cs.facts;
+
   // Facts: value and gradient in the analysis precision, rho.
-  std::vector<PointFacts> facts(static_cast<std::size_t>(count));
-  std::vector<double> g_all(static_cast<std::size_t>(count * n));
+  std::vector<double> g_all(static_cast<std::size_t>(ps.count * n));
   const std::int64_t vg_chunk = 256;
   // The objective prepared once for the whole census (facts, rho, Hessians).
   const std::unique_ptr<PreparedObjective> prepared = backend.prepare(obj, pa);
-  for (std::int64_t a = 0; a < count; a += vg_chunk) {
-    const std::int64_t m = std::min(vg_chunk, count - a);
+  for (std::int64_t a = ps.first; a < ps.end(); a += vg_chunk) {
+    const std::int64_t m = std::min(vg_chunk, ps.end() - a);
     const std::vector<double> xs(x.begin() + a * n, x.begin() + (a + m) * n);
     const ObjectiveEval ev = prepared->value_grad(m, xs);
-    std::copy(ev.g.begin(), ev.g.end(), g_all.begin() + a * n);
+    std::copy(ev.g.begin(), ev.g.end(), g_all.begin() + (a - ps.first) * n);
     for (std::int64_t k = 0; k < m; ++k) {
-      AnalyzedPoint& p = c.points[a + k];
       const double* xk = xs.data() + k * n;
       const double* gk = ev.g.data() + k * n;
-      p.f = ev.f[k];
-      p.grad_norm = std::sqrt(row_dot(n, gk, gk));
-      facts[a + k].grad_norm = p.grad_norm;
+      cs.f[a + k] = ev.f[k];
+      cs.grad_norm[a + k] = std::sqrt(row_dot(n, gk, gk));
+      facts[a + k].grad_norm = cs.grad_norm[a + k];
       facts[a + k].x_norm = std::sqrt(row_dot(n, xk, xk));
       facts[a + k].coord_roundoff = roundoff[a + k];
       if (obj.kind == ObjectiveKind::gaussian_field)
-        p.f_field = p.f - 0.5 * obj.field_mu * facts[a + k].x_norm * facts[a + k].x_norm;
+        cs.f_field[a + k] =
+            cs.f[a + k] - 0.5 * obj.field_mu * facts[a + k].x_norm * facts[a + k].x_norm;
     }
   }
-  const std::vector<double> rho = estimate_rho(*prepared, x, g_all, count);
-  for (std::int64_t k = 0; k < count; ++k) facts[k].rho = rho[k];
+  const std::vector<double> rho = estimate_rho(
+      *prepared, std::vector<double>(x.begin() + ps.first * n, x.begin() + ps.end() * n), g_all,
+      ps.count);
+  for (std::int64_t k = 0; k < ps.count; ++k) facts[ps.first + k].rho = rho[k];
   g_all = {};
 
-  if (e.analysis.krylov())
+  if (comm.root() && e.analysis.krylov())
     std::fprintf(stderr,
                  "census: %lld points, Hessians of order %lld%s (%s), %s: %lld column(s) of at "
                  "most %lld Lanczos steps per point, %lld points at a time\n",
@@ -755,7 +792,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
                  e.analysis.method.c_str(),
                  static_cast<long long>(e.analysis.method == "slq" ? e.analysis.probes : 1),
                  static_cast<long long>(e.analysis.lanczos_steps), static_cast<long long>(group));
-  else
+  else if (comm.root())
     std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld%s (%s), %s\n",
                  static_cast<long long>(count), static_cast<long long>(nh),
                  static_cast<long long>(nh),
@@ -765,8 +802,11 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
                  pa == Precision::f64 ? "f64" : "f32", e.analysis.method.c_str());
   PhaseProgress shown("census " + e.analysis.method, false);
   AnalysisHooks hooks;
+  hooks.start = ps.first;
+  hooks.end = ps.end();
   if (done > 0) {
-    if (done > count || partial.info.size() != static_cast<std::size_t>(count) ||
+    if (done > ps.end() || done < ps.first ||
+        partial.info.size() != static_cast<std::size_t>(count) ||
         !partial.krylov.sized(e.analysis, count))
       throw InputError("checkpoint.bin: the census state does not match this experiment");
     hooks.start = done;
@@ -776,12 +816,15 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   hooks.seed = e.seed;
   hooks.after_chunk = [&](std::int64_t finished, const Spectra& sp) {
     if (progress)
-      shown.update(count ? static_cast<double>(finished) / static_cast<double>(count) : 1.0,
-                   fmt::format("{} of {} points", finished, count), finished == count);
-    if (cp && finished < count && cp->due()) {
+      shown.update(
+          ps.count ? static_cast<double>(finished - ps.first) / static_cast<double>(ps.count) : 1.0,
+          fmt::format("{} of {} points{}", finished - ps.first, ps.count,
+                      comm.size() > 1 ? " (rank 0's share)" : ""),
+          finished == ps.end());
+    if (cp && finished < ps.end() && cp->due()) {
       ckpt::Writer w;
       w.pod(kPhaseAnalysis);
-      write_finder(w, c.finder);
+      w.vec(finder_state);
       w.pod(group);
       w.pod(finished);
       w.vec(sp.values);
@@ -793,6 +836,21 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
     }
   };
   Spectra s = analyze_points(obj, backend, e.analysis, x, count, group, facts, hooks);
+  if (comm.size() > 1) {  // every rank's points on rank 0, which alone writes them
+    ckpt::Writer w;
+    put_share(w, cs, s, nh, ps);
+    const std::vector<Bytes> all = comm.gather(w.bytes());
+    if (!comm.root()) return c;
+    for (int r = 1; r < comm.size(); ++r) {
+      ckpt::Reader rd(all[static_cast<std::size_t>(r)], "the census share of another rank");
+      get_share(rd, cs, s, nh, share_of(count, r, comm.size()));
+    }
+  }
+  for (std::int64_t k = 0; k < count; ++k) {
+    c.points[k].f = cs.f[k];
+    c.points[k].grad_norm = cs.grad_norm[k];
+    c.points[k].f_field = cs.f_field[k];
+  }
 
   for (std::int64_t k = 0; k < count; ++k) {
     AnalyzedPoint& p = c.points[k];

@@ -12,7 +12,7 @@
 
 namespace saddlescope::ckpt {
 namespace {
-constexpr std::uint64_t kMagic = 0x3474706b63737373ull;  // "ssckpt4" + version byte
+constexpr std::uint64_t kMagic = 0x3574706b63737373ull;  // "ssckpt5" + version byte
 }
 
 void Reader::fail() const {
@@ -63,25 +63,39 @@ EnsembleResult read_result(Reader& rd) {
   return r;
 }
 
+void write_optimizer(Writer& w, const OptimizerResult& o) {
+  w.str(o.label);
+  write_result(w, o.traj);
+  w.pod(o.seconds);
+  w.pod(o.trajectory_steps);
+  w.vec(o.target_seconds);
+  w.vec(o.sharpness);
+}
+
+OptimizerResult read_optimizer(Reader& rd) {
+  OptimizerResult o;
+  o.label = rd.str();
+  o.traj = read_result(rd);
+  o.seconds = rd.pod<double>();
+  o.trajectory_steps = rd.pod<std::int64_t>();
+  o.target_seconds = rd.vec<double>();
+  o.sharpness = rd.vec<double>();
+  return o;
+}
+
 void save(const std::string& path, const State& s) {
   Writer w;
   w.pod(kMagic);
   w.str(s.config);
   w.str(s.backend);
+  w.pod(s.ranks);
   w.pod(s.optimizer);
   w.pod(s.chunk);
   w.pod(s.chunk_size);
   w.pod(s.iteration);
   w.vec(s.ensemble);
   w.pod(static_cast<std::uint64_t>(s.done.size()));
-  for (const OptimizerResult& o : s.done) {
-    w.str(o.label);
-    write_result(w, o.traj);
-    w.pod(o.seconds);
-    w.pod(o.trajectory_steps);
-    w.vec(o.target_seconds);
-    w.vec(o.sharpness);
-  }
+  for (const OptimizerResult& o : s.done) write_optimizer(w, o);
   w.vec(s.census);
   const std::string tmp = path + ".tmp";
   {
@@ -111,6 +125,7 @@ State load(const std::string& path) {
   State s;
   s.config = rd.str();
   s.backend = rd.str();
+  s.ranks = rd.pod<std::int32_t>();
   s.optimizer = rd.pod<std::uint64_t>();
   s.chunk = rd.pod<std::int64_t>();
   s.chunk_size = rd.pod<std::int64_t>();
@@ -118,16 +133,7 @@ State load(const std::string& path) {
   s.ensemble = rd.vec<std::uint8_t>();
   const auto n = rd.pod<std::uint64_t>();
   if (n > 1'000'000) throw InputError(fmt::format("{}: corrupt checkpoint", path));
-  for (std::uint64_t k = 0; k < n; ++k) {
-    OptimizerResult o;
-    o.label = rd.str();
-    o.traj = read_result(rd);
-    o.seconds = rd.pod<double>();
-    o.trajectory_steps = rd.pod<std::int64_t>();
-    o.target_seconds = rd.vec<double>();
-    o.sharpness = rd.vec<double>();
-    s.done.push_back(std::move(o));
-  }
+  for (std::uint64_t k = 0; k < n; ++k) s.done.push_back(read_optimizer(rd));
   s.census = rd.vec<std::uint8_t>();
   if (!rd.done()) throw InputError(fmt::format("{}: corrupt checkpoint (trailing data)", path));
   return s;

@@ -1,6 +1,8 @@
 // Checkpoints (docs/design.md section 4, `--resume`): a little-endian binary record
 // of where a run is (optimizer, chunk, last finished iteration), the results
-// of every finished chunk, and the running chunk's ensemble state. Written
+// of every finished chunk, and the running chunk's ensemble state. Under MPI
+// each rank writes its own (RUN_DIR/checkpoint.rank-K.bin) for its share of
+// the work: the trajectories, finder starts and census points it computes. Written
 // to RUN_DIR/checkpoint.bin.tmp and renamed, so a killed writer leaves the
 // previous checkpoint intact.
 #pragma once
@@ -16,11 +18,14 @@ namespace saddlescope::ckpt {
 
 void write_result(Writer& w, const EnsembleResult& r);
 EnsembleResult read_result(Reader& r);
+void write_optimizer(Writer& w, const OptimizerResult& o);
+OptimizerResult read_optimizer(Reader& r);
 
 // Where a run stands.
 struct State {
   std::string config;  // the resolved experiment (config.toml) it belongs to
   std::string backend;
+  std::int32_t ranks = 1;              // processes sharing the run (each checkpoints its share)
   std::uint64_t optimizer = 0;         // the optimizer running (== count: all done, census next)
   std::int64_t chunk = 0;              // its chunk running
   std::int64_t chunk_size = 0;         // trajectories per chunk when it was written

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "checkpoint.hpp"
+#include "saddlescope/comm.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/krylov.hpp"
 #include "saddlescope/run.hpp"
@@ -66,7 +67,50 @@ void append_result(EnsembleResult& to, const EnsembleResult& r) {
   append(to.plateau_points, r.plateau_points);
 }
 
+// Every rank's results of one optimizer, in rank order (contiguous shares of
+// the trajectories), as one process would have them (docs/design.md section 5).
+OptimizerResult gather_optimizer(Comm& comm, const OptimizerResult& mine) {
+  if (comm.size() == 1) return mine;
+  ckpt::Writer w;
+  ckpt::write_optimizer(w, mine);
+  OptimizerResult all;
+  all.label = mine.label;
+  for (const Bytes& b : comm.allgather(w.bytes())) {
+    ckpt::Reader r(b, "a share gathered from another rank");
+    const OptimizerResult o = ckpt::read_optimizer(r);
+    append_result(all.traj, o.traj);
+    append(all.target_seconds, o.target_seconds);
+    all.seconds = std::max(all.seconds, o.seconds);  // the ranks ran side by side
+  }
+  return all;
+}
+
 }  // namespace
+
+Experiment rank_experiment(const Experiment& e, const Comm& comm) {
+  Experiment r = e;
+  r.run.trajectories = comm.share(e.run.trajectories).count;
+  r.run.record_trajectories = std::min(r.run.record_trajectories, r.run.trajectories);
+  r.finder.starts = comm.share(e.finder.starts).count;
+  return r;
+}
+
+void check_ranks(const Experiment& e, const Comm& comm) {
+  if (comm.size() > 1 && !e.optimizers.empty() && e.run.trajectories < comm.size())
+    throw InputError(fmt::format(
+        "{} ranks share {} trajectories: every rank needs at least one; run with mpirun -np {} "
+        "or fewer, or raise run.trajectories",
+        comm.size(), e.run.trajectories, e.run.trajectories));
+}
+
+std::string checkpoint_file(const std::string& dir) {
+  const Comm& comm = world();
+  return (std::filesystem::path(dir) /
+          (comm.size() == 1
+               ? std::string("checkpoint.bin")
+               : fmt::format("checkpoint.rank-{}-of-{}.bin", comm.rank(), comm.size())))
+      .string();
+}
 
 RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress,
                          const Checkpointing* cp) {
@@ -75,13 +119,17 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   out.backend = backend.name();
   out.device = backend.device();
   check_start_file(e);
-  out.plan = plan_memory(e, backend);
+  Comm& comm = world();
+  check_ranks(e, comm);
+  // This rank's trajectories (all of them in one process), planned as a run of its own.
+  const Share sh = comm.share(e.run.trajectories);
+  out.plan = plan_memory(rank_experiment(e, comm), backend);
 
   const auto t_obj = std::chrono::steady_clock::now();
   const ObjectiveData obj = build_objective(e, backend.host_linalg());
   out.seconds_objective = seconds_since(t_obj);
 
-  const std::int64_t b_total = e.run.trajectories;
+  const std::int64_t b_total = sh.count;
   std::int64_t chunk = out.plan.chunk, chunks = out.plan.chunks;
   const bool census = e.analysis.method != "none";
   const bool want_finals =
@@ -91,8 +139,16 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   const bool checkpoints = cp && !cp->path.empty();
   const std::string config = to_toml(e);
   ckpt::State resume_from;
-  if (checkpoints && cp->resume) {
+  // Under MPI a rank killed before its first checkpoint starts its share again.
+  if (checkpoints && cp->resume && (comm.size() == 1 || std::filesystem::exists(cp->path))) {
     resume_from = ckpt::load(cp->path);
+    if (resume_from.ranks != comm.size())
+      throw InputError(fmt::format(
+          "{}: the run was checkpointed by {} process{}; resume it with the same number "
+          "({}): each rank's checkpoint holds its own share of the work",
+          cp->path, resume_from.ranks, resume_from.ranks == 1 ? "" : "es",
+          resume_from.ranks == 1 ? "saddlescope run --resume, without mpirun"
+                                 : fmt::format("mpirun -np {}", resume_from.ranks)));
     if (resume_from.config != config)
       throw InputError(fmt::format(
           "{}: the checkpoint belongs to a different experiment than config.toml", cp->path));
@@ -121,6 +177,7 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
                   std::vector<std::uint8_t> census_state = {}) {
     ckpt::State st;
     st.config = config;
+    st.ranks = comm.size();
     st.backend = backend.name();
     st.optimizer = oi;
     st.chunk = c;
@@ -133,11 +190,16 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
     ckpt::save(cp->path, st);
     last_save = std::chrono::steady_clock::now();
   };
-  auto stop_requested = [&] { return checkpoints && cp->stop && *cp->stop; };
+  // A signal, or another rank that failed (it asked every rank to stop).
+  auto stop_requested = [&] {
+    return (checkpoints && cp->stop && *cp->stop) || comm.stop_requested();
+  };
   auto interrupted = [&] {
-    return Interrupted(fmt::format(
-        "interrupted: finished work saved in {}; continue with: saddlescope run --resume {}",
-        cp->path, std::filesystem::path(cp->path).parent_path().string()));
+    const std::string dir = std::filesystem::path(cp->path).parent_path().string();
+    return Interrupted(
+        fmt::format("{}: finished work saved in {}; continue with: {}saddlescope run --resume {}",
+                    comm.stop_requested() ? comm.why() : "interrupted", cp->path,
+                    comm.size() > 1 ? fmt::format("mpirun -np {} ", comm.size()) : "", dir));
   };
 
   const std::size_t first_opt = checkpoints && cp->resume ? resume_from.optimizer : 0;
@@ -150,8 +212,8 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
     if (resuming && resume_from.done.size() > oi) res = resume_from.done[oi];
     const double seconds_before = res.seconds;
     for (std::int64_t c = resuming ? resume_from.chunk : 0; c < chunks; ++c) {
-      const std::int64_t first = c * chunk;
-      const std::int64_t count = std::min(chunk, b_total - first);
+      const std::int64_t first = sh.first + c * chunk;  // global trajectory index
+      const std::int64_t count = std::min(chunk, sh.end() - first);
       EnsembleSpec spec;
       spec.objective = &obj;
       spec.optimizer = e.optimizers[oi].params;
@@ -205,19 +267,23 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
         if (stop_requested()) throw interrupted();
       }
     }
-    if (e.run.sharpness_every > 0 && res.sharpness.empty()) {
-      res.sharpness = path_sharpness(e, obj, backend, res.traj.paths);
-      if (!e.run.record_paths) res.traj.paths = {};
-    }
     res.seconds = seconds_before + seconds_since(t0);
-    res.trajectory_steps = 0;
-    for (auto s : res.traj.steps) res.trajectory_steps += s;
     out.optimizers.push_back(std::move(res));
     // Always after an optimizer (and so before the census): what is finished stays finished.
     if (checkpoints) {
       save(oi + 1, 0, -1, {}, nullptr);
       if (stop_requested()) throw interrupted();
     }
+  }
+  // The ranks' shares, gathered (each rank's checkpoint keeps its own share).
+  for (OptimizerResult& res : out.optimizers) {
+    res = gather_optimizer(comm, res);
+    if (e.run.sharpness_every > 0) {
+      res.sharpness = path_sharpness(e, obj, backend, res.traj.paths);
+      if (!e.run.record_paths) res.traj.paths = {};
+    }
+    res.trajectory_steps = 0;
+    for (auto s : res.traj.steps) res.trajectory_steps += s;
   }
   if (census) {
     const auto t_census = std::chrono::steady_clock::now();

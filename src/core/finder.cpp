@@ -12,6 +12,7 @@
 #include "checkpoint.hpp"
 #include "kernels/pspin.hpp"
 #include "saddlescope/census.hpp"
+#include "saddlescope/comm.hpp"
 #include "saddlescope/distinct.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
@@ -102,23 +103,24 @@ class FinderProgress {
  public:
   FinderProgress(const FinderSpec& s, bool on)
       : spec_(s), on_(on), line_("finder " + s.kind, true) {}
+  // Over this rank's starts `sh` (all of them in one process).
   void show(const std::vector<std::int8_t>& outcome, const std::vector<std::int64_t>& steps,
-            bool final) {
+            Share sh, bool final) {
     if (!on_) return;
     std::int64_t converged = 0, running = 0;
     double done = 0;
-    const double total = static_cast<double>(outcome.size()) * static_cast<double>(spec_.max_steps);
-    for (std::size_t i = 0; i < outcome.size(); ++i) {
+    const double total = static_cast<double>(sh.count) * static_cast<double>(spec_.max_steps);
+    for (auto i = static_cast<std::size_t>(sh.first); i < static_cast<std::size_t>(sh.end()); ++i) {
       converged += outcome[i] == kFinderConverged;
       running += outcome[i] == kFinderRunning;
       done += outcome[i] == kFinderRunning
                   ? static_cast<double>(std::min(steps[i], spec_.max_steps))
                   : static_cast<double>(spec_.max_steps);
     }
-    line_.update(
-        total > 0 ? done / total : 1.0,
-        fmt::format("{} of {} starts converged, {} running", converged, outcome.size(), running),
-        final);
+    line_.update(total > 0 ? done / total : 1.0,
+                 fmt::format("{} of {} starts converged, {} running{}", converged, sh.count,
+                             running, world().size() > 1 ? " (rank 0's share)" : ""),
+                 final);
   }
 
  private:
@@ -293,7 +295,8 @@ Polished polish_points(PreparedObjective& prepared, const HostLinalg& la, std::v
 
 FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj, Backend& backend,
                                   const CensusCheckpoint* cp,
-                                  const std::vector<std::uint8_t>* resume, bool progress) {
+                                  const std::vector<std::uint8_t>* resume, bool progress,
+                                  std::vector<std::uint8_t>* finished) {
   const auto t0 = std::chrono::steady_clock::now();
   const FinderSpec& spec = e.finder;
   const std::int64_t n = obj.dim, m = spec.starts;
@@ -351,14 +354,17 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
     if (pol.steps.size() < rows.size()) checkpoint();  // stopping: saves and throws
   };
 
+  // This rank's starts (docs/design.md section 5); every start in one process.
+  Comm& comm = world();
+  const Share sh = comm.share(m);
   const std::int64_t slice = finder_slice(e, backend.memory_budget());
-  for (std::int64_t s0 = 0; s0 < m; s0 += slice) {
+  for (std::int64_t s0 = sh.first; s0 < sh.end(); s0 += slice) {
     std::vector<std::int64_t> rows;
-    for (std::int64_t i = s0; i < std::min(m, s0 + slice); ++i)
+    for (std::int64_t i = s0; i < std::min(sh.end(), s0 + slice); ++i)
       if (st.outcome[i] == kFinderRunning) rows.push_back(i);
     while (!rows.empty()) {
       checkpoint();
-      shown.show(st.outcome, st.steps, false);
+      shown.show(st.outcome, st.steps, sh, false);
       const auto na = static_cast<std::int64_t>(rows.size());
       const std::vector<double> xa = gather(st.x, rows, n);
       const ObjectiveEval ev = prepared->value_grad(na, xa);
@@ -472,7 +478,33 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
       rows = std::move(still);
     }
   }
-  shown.show(st.outcome, st.steps, true);
+  shown.show(st.outcome, st.steps, sh, true);
+  if (finished) {
+    st.seconds = elapsed();
+    *finished = st.bytes();
+  }
+  if (comm.size() > 1) {  // every rank's starts, in rank order, on every rank
+    ckpt::Writer w;
+    put_rows(w, st.x, n, sh);
+    put_rows(w, st.f, 1, sh);
+    put_rows(w, st.g, 1, sh);
+    put_rows(w, st.accuracy, 1, sh);
+    put_rows(w, st.steps, 1, sh);
+    put_rows(w, st.polish_steps, 1, sh);
+    put_rows(w, st.outcome, 1, sh);
+    const std::vector<Bytes> all = comm.allgather(w.bytes());
+    for (int r = 0; r < comm.size(); ++r) {
+      const Share rs = share_of(m, r, comm.size());
+      ckpt::Reader rd(all[static_cast<std::size_t>(r)], "the finder's share of another rank");
+      get_rows(rd, st.x, n, rs);
+      get_rows(rd, st.f, 1, rs);
+      get_rows(rd, st.g, 1, rs);
+      get_rows(rd, st.accuracy, 1, rs);
+      get_rows(rd, st.steps, 1, rs);
+      get_rows(rd, st.polish_steps, 1, rs);
+      get_rows(rd, st.outcome, 1, rs);
+    }
+  }
 
   // Distinct converged points (docs/experiment.md, census rules): merged by
   // their polished accuracy, or by analysis.dedup_tol when it is set.
@@ -509,13 +541,14 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
   out.f = std::move(st.f);
   out.grad_norm = std::move(st.g);
   out.seconds = elapsed();
-  std::fprintf(stderr,
-               "finder %s: %lld of %lld starts converged (%lld stalled, %lld at max_steps, %lld "
-               "diverged); %zu distinct points\n",
-               spec.kind.c_str(), static_cast<long long>(out.count(kFinderConverged)),
-               static_cast<long long>(m), static_cast<long long>(out.count(kFinderStalled)),
-               static_cast<long long>(out.count(kFinderMaxSteps)),
-               static_cast<long long>(out.count(kFinderDiverged)), out.points.size());
+  if (comm.root())
+    std::fprintf(stderr,
+                 "finder %s: %lld of %lld starts converged (%lld stalled, %lld at max_steps, %lld "
+                 "diverged); %zu distinct points\n",
+                 spec.kind.c_str(), static_cast<long long>(out.count(kFinderConverged)),
+                 static_cast<long long>(m), static_cast<long long>(out.count(kFinderStalled)),
+                 static_cast<long long>(out.count(kFinderMaxSteps)),
+                 static_cast<long long>(out.count(kFinderDiverged)), out.points.size());
   return out;
 }
 

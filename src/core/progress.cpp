@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "saddlescope/comm.hpp"
 #include "saddlescope/run.hpp"
 
 namespace saddlescope {
@@ -34,17 +35,19 @@ ProgressFn stderr_progress(const Experiment& e) {
     bool drew = false;
   };
   auto st = std::make_shared<State>();
+  const std::int64_t phase = next_progress_phase();
   const std::size_t opts = e.optimizers.size();
   const std::int64_t steps = e.run.max_steps;
   std::vector<std::string> labels;
   for (const auto& o : e.optimizers) labels.push_back(o.label);
-  return [st, opts, steps, labels](std::size_t oi, std::int64_t t, std::int64_t running,
-                                   std::int64_t chunk, std::int64_t chunks) {
+  return [st, opts, steps, labels, phase](std::size_t oi, std::int64_t t, std::int64_t running,
+                                          std::int64_t chunk, std::int64_t chunks) {
     const auto now = std::chrono::steady_clock::now();
     const double since_last = std::chrono::duration<double>(now - st->last).count();
     const bool finished = oi + 1 == opts && chunk + 1 == chunks && (running == 0 || t == steps);
-    if (since_last < (st->tty ? 0.25 : 5.0) && !finished) return;
-    st->last = now;
+    Comm& comm = world();
+    const bool due = since_last >= (st->tty ? 0.25 : 5.0) || finished;
+    if (!due && comm.size() == 1) return;
     const double elapsed = std::chrono::duration<double>(now - st->start).count();
     // Fraction of the worst-case work done (every trajectory running to max_steps).
     const double total = static_cast<double>(opts * static_cast<std::size_t>(chunks)) *
@@ -53,6 +56,19 @@ ProgressFn stderr_progress(const Experiment& e) {
                                             static_cast<std::size_t>(chunk)) *
                             static_cast<double>(steps + 1) +
                         static_cast<double>(t + 1);
+    if (comm.size() > 1) {  // rank 0 shows the mean over the ranks; the others stay quiet
+      const double all = comm.progress(phase, total > 0 ? done / total : 1.0);
+      if (!comm.root() || !due) return;
+      st->last = now;
+      const double eta = all > 0 ? elapsed * (1 - all) / all : 0.0;
+      print_progress(fmt::format("{} ranks: {:.0f}% | rank 0: optimizer {}/{} {} | chunk {}/{} | "
+                                 "step {}/{} | running {} | {:.0f}s elapsed, at most {:.0f}s left",
+                                 comm.size(), 100 * all, oi + 1, opts, labels[oi], chunk + 1,
+                                 chunks, t, steps, running, elapsed, eta),
+                     st->tty, finished);
+      return;
+    }
+    st->last = now;
     const double eta = done > 0 ? elapsed * (total - done) / done : 0.0;
     const std::string line = fmt::format(
         "optimizer {}/{} {} | chunk {}/{} | step {}/{} | running {} | {:.0f}s elapsed, at most "
@@ -75,9 +91,15 @@ PhaseProgress::PhaseProgress(std::string what, bool upper_bound)
     : what_(std::move(what)),
       upper_bound_(upper_bound),
       tty_(isatty(fileno(stderr)) != 0),
-      start_(now_seconds()) {}
+      start_(now_seconds()),
+      phase_(next_progress_phase()) {}
 
 void PhaseProgress::update(double fraction, const std::string& detail, bool final) {
+  Comm& comm = world();
+  if (comm.size() > 1) {  // rank 0 shows the mean over the ranks
+    fraction = comm.progress(phase_, fraction);
+    if (!comm.root()) return;
+  }
   const double now = now_seconds();
   const bool drew = last_ > -1e299;
   if (!drew && now - start_ < 1.0) return;  // quiet for phases shorter than a second

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "npy.hpp"
+#include "saddlescope/comm.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/objective_registry.hpp"
 #include "saddlescope/run.hpp"
@@ -716,6 +717,8 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
                       {"objective_bytes", r.plan.objective_bytes},
                       {"peak_bytes", r.plan.peak_bytes},
                       {"budget_bytes", r.plan.budget}};
+  // Under MPI the plan is rank 0's, for its share (docs/run-directory.md).
+  if (world().size() > 1) s["memory_plan"]["ranks"] = world().size();
   nlohmann::json timings = {{"total_s", r.seconds_total}, {"objective_s", r.seconds_objective}};
   nlohmann::json list = nlohmann::json::array();
   for (std::size_t oi = 0; oi < r.optimizers.size(); ++oi) {
@@ -784,9 +787,14 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   files.push_back("summary.json");
   s["files"] = files;
   npy::write_text((d / "summary.json").string(), s.dump(2) + "\n");
-  // The results are complete: the checkpoint (if any) has done its job.
+  // The results are complete: the checkpoints (one per rank under MPI) have done their job.
   std::error_code ec;
-  fs::remove(d / "checkpoint.bin", ec);
+  for (const auto& f : fs::directory_iterator(d, ec)) {
+    const std::string name = f.path().filename().string();
+    if (name.rfind("checkpoint.", 0) == 0 && name.size() > 4 &&
+        name.compare(name.size() - 4, 4, ".bin") == 0)
+      fs::remove(f.path(), ec);
+  }
 }
 
 }  // namespace saddlescope

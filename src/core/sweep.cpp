@@ -22,6 +22,7 @@
 
 #include "config.hpp"
 #include "npy.hpp"
+#include "saddlescope/comm.hpp"
 #include "saddlescope/errors.hpp"
 #include "saddlescope/run.hpp"
 
@@ -417,7 +418,7 @@ class Backends {
       std::string note;
       b = select_(want, note);
       notes_.push_back(note);
-      if (!quiet_) std::fprintf(stderr, "%s\n", note.c_str());
+      if (!quiet_ && world().root()) std::fprintf(stderr, "%s\n", note.c_str());
     }
     return *b;
   }
@@ -431,7 +432,18 @@ class Backends {
   std::vector<std::string> notes_;
 };
 
-bool stop_requested(const SweepOptions& o) { return o.stop && *o.stop; }
+bool stop_requested(const SweepOptions& o) {
+  return (o.stop && *o.stop) || world().stop_requested();
+}
+
+// A point directory with a checkpoint (one process's, or any rank's).
+bool has_checkpoint(const fs::path& pdir) {
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(pdir, ec))
+    if (f.path().filename().string().rfind("checkpoint.", 0) == 0 && f.path().extension() == ".bin")
+      return true;
+  return false;
+}
 
 // Runs the unfinished points of a sweep directory (every point of a new one)
 // in order; finished points (summary.json) are kept. Writes sweep.csv after
@@ -440,13 +452,17 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
   const auto t0 = std::chrono::steady_clock::now();
   const std::size_t n = s.points.size();
   const std::size_t opts = s.points[0].experiment.optimizers.size();
+  // Under MPI every rank shares each point's work; rank 0 decides from the
+  // directory, writes it and talks (docs/design.md section 5).
+  Comm& comm = world();
+  const bool talk = !o.quiet && comm.root();
   std::vector<Row> rows;
   for (std::size_t k = 0; k < n; ++k) {
     const SweepPoint& p = s.points[k];
     const Experiment& e = p.experiment;
     const fs::path pdir = dir / p.dir;
-    if (fs::exists(pdir / "summary.json")) {  // finished before: kept as it is
-      rows.push_back({k, headline(pdir, opts)});
+    if (comm.broadcast(comm.root() && fs::exists(pdir / "summary.json"))) {  // finished before
+      if (comm.root()) rows.push_back({k, headline(pdir, opts)});
       continue;
     }
     if (stop_requested(o))
@@ -454,22 +470,23 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
           fmt::format("interrupted before sweep point {}/{}; continue the sweep with: {} {}", k + 1,
                       n, kResumeHint, dir.string()));
     if (o.before_point) o.before_point(k);
-    const bool resume = fs::exists(pdir / "checkpoint.bin");
-    if (!o.quiet)
+    const bool resume = comm.broadcast(comm.root() && has_checkpoint(pdir)) != 0;
+    if (talk)
       std::fprintf(stderr, "sweep point %zu/%zu (%s) -> %s%s\n", k + 1, n, s.describe(k).c_str(),
                    pdir.string().c_str(), resume ? " (resuming from its checkpoint)" : "");
     const auto tp = std::chrono::steady_clock::now();
     at_point(s, k, [&] {
       Backend& backend = backends.get(e);
-      if (!resume) {
+      if (!resume && comm.root()) {
         // A point directory without a checkpoint and without summary.json was
         // cut short before its first checkpoint: it starts again.
         std::error_code ec;
         fs::remove_all(pdir, ec);
         prepare_run_dir(pdir.string(), e);
       }
+      if (comm.size() > 1) comm.max(0);  // the point's directory is ready
       Checkpointing cp;
-      cp.path = (pdir / "checkpoint.bin").string();
+      cp.path = checkpoint_file(pdir.string());
       cp.every_seconds = e.run.checkpoint_every;
       cp.resume = resume;
       cp.stop = o.stop;
@@ -482,12 +499,13 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
             "the sweep with: {} {}",
             k + 1, n, s.describe(k), cp.path, kResumeHint, dir.string()));
       }
-      write_results(pdir.string(), e, r);
+      if (comm.root()) write_results(pdir.string(), e, r);
       return 0;
     });
+    if (!comm.root()) continue;
     rows.push_back({k, headline(pdir, opts)});
     npy::write_text((dir / "sweep.csv").string(), csv_text(s, rows));
-    if (!o.quiet) {
+    if (talk) {
       const auto& c = rows.back().cells;
       const auto columns = headline_columns(opts);
       auto get = [&](const char* name) {
@@ -503,6 +521,7 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
                    get("distinct_minima").c_str());
     }
   }
+  if (!comm.root()) return;
   // sweep.csv once more (a resumed sweep whose points had all finished).
   npy::write_text((dir / "sweep.csv").string(), csv_text(s, rows));
   nlohmann::json summary;
@@ -514,7 +533,7 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
   summary["points"] = n;
   summary["files"] = {"sweep.toml", "sweep", "sweep.csv", "summary.json"};
   npy::write_text((dir / "summary.json").string(), summary.dump(2) + "\n");
-  if (!o.quiet)
+  if (talk)
     print_table(s, rows, dir.string(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
@@ -802,12 +821,14 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& sets,
 void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o,
                const BackendSelector& select) {
   Backends backends(o.backend, o.quiet, select);
-  // Every point's start file and memory plan before anything is written.
+  // Every point's start file and memory plan (this rank's share) before anything is written.
+  Comm& comm = world();
   for (std::size_t k = 0; k < s.points.size(); ++k)
     at_point(s, k, [&] {
       const Experiment& e = s.points[k].experiment;
       check_start_file(e);
-      return plan_memory(e, backends.get(e));
+      check_ranks(e, comm);
+      return plan_memory(rank_experiment(e, comm), backends.get(e));
     });
   std::string dir = dir_in;
   if (dir.empty()) {
@@ -816,8 +837,13 @@ void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o,
     dir = default_run_dir(named);
   }
   if (stop_requested(o)) throw Interrupted("interrupted before the sweep started; nothing written");
-  prepare_output_dir(dir, "sweep.toml", s.text);
-  if (!o.quiet)
+  if (comm.root()) prepare_output_dir(dir, "sweep.toml", s.text);
+  if (comm.size() > 1) {
+    comm.max(0);  // the directory exists (or rank 0 failed and every rank stops)
+    const std::vector<Bytes> all = comm.allgather(Bytes(dir.begin(), dir.end()));
+    dir.assign(all[0].begin(), all[0].end());  // rank 0's (a default name has a timestamp)
+  }
+  if (!o.quiet && comm.root())
     std::fprintf(stderr, "sweep %s: %zu points over %s; results in %s\n", s.name.c_str(),
                  s.points.size(), fmt::format("{}", fmt::join(s.keys, " x ")).c_str(), dir.c_str());
   run_points(s, dir, o, backends);
@@ -850,10 +876,11 @@ void resume_sweep(const std::string& dir, const SweepOptions& o, const BackendSe
     }
     at_point(s, k, [&] {
       check_start_file(e);
-      return plan_memory(e, backends.get(e));
+      check_ranks(e, world());
+      return plan_memory(rank_experiment(e, world()), backends.get(e));
     });
   }
-  if (!o.quiet)
+  if (!o.quiet && world().root())
     std::fprintf(stderr, "resuming sweep %s in %s: %zu of %zu points finished\n", s.name.c_str(),
                  dir.c_str(), done, s.points.size());
   run_points(s, d, o, backends);

@@ -148,6 +148,19 @@ bool cuda_available() {
   }
 }
 
+int cuda_device_count() {
+  if (!device_problem().empty()) return 0;
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+}
+
+void cuda_use_device(int ordinal) {
+  const cudaError_t err = cudaSetDevice(ordinal);
+  if (err != cudaSuccess)
+    throw BackendError("CUDA device " + std::to_string(ordinal) +
+                       " cannot be used: " + cudaGetErrorString(err));
+}
+
 std::string cuda_unavailable_reason() {
   try {
     return device_problem();

@@ -15,4 +15,8 @@ bool cuda_available() { return false; }
 
 std::string cuda_unavailable_reason() { return "built without CUDA"; }
 
+int cuda_device_count() { return 0; }
+
+void cuda_use_device(int) {}
+
 }  // namespace saddlescope
