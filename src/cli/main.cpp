@@ -216,6 +216,7 @@ int run_command(const std::string& file, const std::string& out_dir,
                 const std::string& backend_flag, const std::vector<std::string>& sets) {
   if (file_has_sweep(file)) {  // docs/experiment.md [sweep]: one run per point
     const Sweep s = load_sweep(file, sets, backend_flag);  // every point validated first
+    if (world().root()) std::fprintf(stderr, "%s", ranks_note(world()).c_str());
     install_stop_handlers();
     SweepOptions o;
     o.stop = &g_stop;
@@ -257,6 +258,7 @@ int resume_command(const std::string& dir, const std::string& backend_flag) {
   if (!fs::is_directory(dir))
     throw InputError(fmt::format("run --resume {}: no such run directory", dir));
   if (is_sweep_dir(dir)) {  // RUN_DIR/sweep.toml: continue at the first unfinished point
+    if (world().root()) std::fprintf(stderr, "%s", ranks_note(world()).c_str());
     install_stop_handlers();
     SweepOptions o;
     o.stop = &g_stop;

@@ -267,7 +267,8 @@ class MpiComm final : public Comm {
                    ranks.size() == 1 ? "rank" : "ranks", rank_list(ranks).c_str(), size_,
                    msg.c_str());
     // What the others did about it (each says where its finished work is), once.
-    if (!failures.empty() && !stopped.empty())
+    if (!failures.empty() && !stopped.empty() &&
+        stopped.begin()->first.find("finished work saved") != std::string::npos)
       std::fprintf(stderr, "saddlescope: the other ranks stopped: %s\n",
                    stopped.begin()->first.c_str());
   }

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""MPI ranks give one process's run directory (docs/design.md section 5,
+"Many processes"): `mpirun -np R saddlescope run` for R = 1, 2 and 3 against
+the run without mpirun, byte for byte (timings, the device line and the
+memory plan, which is rank 0's share, aside), for a separable objective, a
+network (GEMM) objective with a census and a Newton finder, a census with a
+finder, and a sweep; then a rank killed mid-run and `run --resume`; then the
+refusals (more ranks than trajectories, an unwritable run directory on rank
+0, a missing data file, a resume with another rank count): exit 2 from
+every rank, one message, nothing half-written.
+
+  python3 tests/mpi/mpi_runs.py BINARY [CASE ...]     CASE: identical, resume, errors
+Open MPI runs oversubscribed (more ranks than cores is fine here).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "regression"))
+import example_digests  # noqa: E402  (digests of run directories, timings aside)
+
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OMP_WAIT_POLICY="PASSIVE")
+# Keep Open MPI off networks a container may not have (shared memory within one node).
+ENV.setdefault("OMPI_MCA_btl", "self,vader")
+MPIRUN = shutil.which("mpirun") or "mpirun"
+
+EXPERIMENTS = {
+    # name: (example, --set overrides)
+    "separable": ("double-well-census", ["run.trajectories=11", "run.max_steps=300",
+                                         "analysis.max_points=16"]),
+    "network-finder": ("digits-critical-points",
+                       ["run.trajectories=5", "run.max_steps=150", "finder.max_steps=3",
+                        "objective.data.samples=60", "analysis.max_points=8"]),
+    "mlp": ("mlp-20k", ["run.trajectories=7", "run.max_steps=20", "objective.inputs=6",
+                        "objective.hidden=5", "objective.samples=16"]),
+    "census-finder": ("double-well-critical-points",
+                      ["run.trajectories=40", "run.max_steps=300", "finder.starts=37",
+                       "analysis.max_points=64"]),
+    "sweep": ("gaussian-field-sweep", ["finder.starts=23", "analysis.max_points=40"]),
+}
+
+
+def digests(path):
+    """example_digests' digests with summary.json's memory_plan (rank 0's share) left out."""
+    out = {}
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            if f == "summary.json":
+                full = os.path.join(dirpath, f)
+                doc = json.load(open(full))
+                doc.pop("memory_plan", None)
+                json.dump(doc, open(full, "w"))
+    for rel, d in example_digests.digest_dir(path).items():
+        out[rel] = d
+    return out
+
+
+def run(cmd, ranks=None, check=True, **kw):
+    full = ([MPIRUN, "-np", str(ranks)] if ranks else []) + cmd
+    p = subprocess.run(full, env=ENV, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        sys.exit(f"FAILED ({p.returncode}): {' '.join(full)}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def experiment_args(name):
+    example, sets = EXPERIMENTS[name]
+    args = [os.path.join(ROOT, "examples", example + ".toml"), "--backend", "cpu"]
+    for s in sets:
+        args += ["--set", s]
+    return args
+
+
+def identical(binary, tmp):
+    for name in EXPERIMENTS:
+        ref = os.path.join(tmp, name + "-1process")
+        run([binary, "run", *experiment_args(name), "-o", ref])
+        want = digests(ref)
+        for ranks in (1, 2, 3):
+            out = os.path.join(tmp, f"{name}-{ranks}ranks")
+            p = run([binary, "run", *experiment_args(name), "-o", out], ranks=ranks)
+            got = digests(out)
+            bad = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+            if bad:
+                sys.exit(f"FAILED: {name} with {ranks} ranks differs from one process in "
+                         f"{', '.join(bad)}")
+            if ranks > 1 and f"MPI: {ranks} ranks" not in p.stderr:
+                sys.exit(f"FAILED: {name}: no MPI line on stderr:\n{p.stderr}")
+            if p.stdout.count("results in") != 1:
+                sys.exit(f"FAILED: {name}: the report should be printed once (rank 0):\n{p.stdout}")
+            print(f"ok: {name}: {ranks} rank(s) == one process ({len(got)} files)")
+
+
+def resume(binary, tmp):
+    # Long enough to be killed mid-run; checkpoints every 0.2 s.
+    sets = ["run.trajectories=600", "run.max_steps=20000", "run.grad_tol=0",
+            "run.checkpoint_every=0.2", "analysis.max_points=16"]
+    args = [os.path.join(ROOT, "examples", "double-well-census.toml"), "--backend", "cpu"]
+    for s in sets:
+        args += ["--set", s]
+    ref = os.path.join(tmp, "resume-1process")
+    run([binary, "run", *args, "-o", ref])
+    out = os.path.join(tmp, "resume-2ranks")
+    p = subprocess.Popen([MPIRUN, "-np", "2", binary, "run", *args, "-o", out], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Wait for rank 1's first checkpoint, then kill rank 1 (SIGKILL: no goodbye).
+    ckpt = os.path.join(out, "checkpoint.rank-1-of-2.bin")
+    t0 = time.time()
+    while not os.path.exists(ckpt):
+        if time.time() - t0 > 60 or p.poll() is not None:
+            sys.exit("FAILED: rank 1 wrote no checkpoint\n" + p.communicate()[1])
+        time.sleep(0.05)
+    time.sleep(0.3)
+    victim = None
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"OMPI_COMM_WORLD_RANK=1" in env and out.encode() in cmd:
+            victim = int(pid)
+    if victim is None:
+        sys.exit("FAILED: rank 1's process not found")
+    os.kill(victim, signal.SIGKILL)
+    _, err = p.communicate(timeout=120)
+    if p.returncode == 0 or os.path.exists(os.path.join(out, "summary.json")):
+        sys.exit(f"FAILED: the killed run finished ({p.returncode})\n{err}")
+    print(f"ok: rank 1 killed (mpirun exit {p.returncode}); no summary.json")
+    # Another rank count is refused, naming the right one.
+    q = run([binary, "run", "--resume", out], ranks=3, check=False)
+    if q.returncode != 2 or "mpirun -np 2" not in q.stderr:
+        sys.exit(f"FAILED: resume with 3 ranks: exit {q.returncode}\n{q.stderr}")
+    q = run([binary, "run", "--resume", out], check=False)
+    if q.returncode != 2 or "mpirun -np 2" not in q.stderr:
+        sys.exit(f"FAILED: resume as one process: exit {q.returncode}\n{q.stderr}")
+    print("ok: a resume with another number of ranks is refused (exit 2)")
+    run([binary, "run", "--resume", out], ranks=2)
+    want, got = digests(ref), digests(out)
+    bad = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+    if bad:
+        sys.exit(f"FAILED: the resumed run differs from one process in {', '.join(bad)}")
+    left = [f for f in os.listdir(out) if f.startswith("checkpoint")]
+    if left:
+        sys.exit(f"FAILED: checkpoints left after the run finished: {left}")
+    print("ok: killed rank + run --resume == one process")
+
+
+def refused(binary, tmp, what, cmd, ranks, expect, out=None):
+    p = run(cmd, ranks=ranks, check=False)
+    if p.returncode != 2:
+        sys.exit(f"FAILED: {what}: exit {p.returncode} (want 2)\n{p.stderr}")
+    if expect not in p.stderr:
+        sys.exit(f"FAILED: {what}: no '{expect}' in\n{p.stderr}")
+    if p.stderr.count("saddlescope: error") != 1:
+        sys.exit(f"FAILED: {what}: want the error once (rank 0 names the ranks):\n{p.stderr}")
+    if out and os.path.exists(out) and os.listdir(out):
+        sys.exit(f"FAILED: {what}: {out} holds {os.listdir(out)}")
+    print(f"ok: {what}: exit 2: {p.stderr.strip().splitlines()[-1][:150]}")
+
+
+def errors(binary, tmp):
+    sep = experiment_args("separable")
+    out = os.path.join(tmp, "too-many-ranks")
+    refused(binary, tmp, "more ranks than trajectories",
+            [binary, "run", *sep, "--set", "run.trajectories=2", "-o", out], 3,
+            "3 ranks share 2 trajectories", out)
+    refused(binary, tmp, "unwritable run directory on rank 0",
+            [binary, "run", *sep, "-o", "/proc/saddlescope-cannot-write-here"], 2, "rank 0")
+    bad = os.path.join(tmp, "missing-data.toml")
+    text = open(os.path.join(ROOT, "examples", "digits-optimizers.toml")).read()
+    open(bad, "w").write(text.replace("data/digits_x.npy", "data/no_such_file.npy"))
+    out = os.path.join(tmp, "missing-data")
+    refused(binary, tmp, "a missing data file", [binary, "run", bad, "-o", out], 2,
+            "no_such_file.npy", out)
+    p = run([binary, "validate", *sep], ranks=3)
+    for r in range(3):
+        if f"# rank {r} of 3" not in p.stdout or "memory plan" not in p.stdout:
+            sys.exit(f"FAILED: validate under MPI lists no share for rank {r}:\n{p.stdout}")
+    print("ok: validate under MPI prints each rank's share and memory plan")
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    binary = os.path.abspath(sys.argv[1])
+    cases = sys.argv[2:] or ["identical", "resume", "errors"]
+    with tempfile.TemporaryDirectory(prefix="saddlescope-mpi-") as tmp:
+        for c in cases:
+            {"identical": identical, "resume": resume, "errors": errors}[c](binary, tmp)
+
+
+if __name__ == "__main__":
+    main()
