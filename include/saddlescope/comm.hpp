@@ -1,4 +1,4 @@
-// Processes sharing one run (docs/design.md section 5, "Many processes"):
+// Processes sharing one run (docs/design.md II.6, many processes):
 // under `mpirun -np R` every rank computes a contiguous share of each
 // optimizer's trajectories, of the finder's starts and of the census's
 // points; the shares are gathered in rank order, so the results are those of
@@ -55,6 +55,15 @@ class Comm {
   // largest code. A failing rank first asks the others to stop (they
   // checkpoint at their next look and arrive here too).
   virtual int finish(int code, const std::string& message, bool from_peer);
+
+  // What the gathers cost this rank so far: waiting for the other ranks to
+  // arrive (load imbalance), moving the bytes, and the bytes it received
+  // (summary.json timings.mpi; bench/mpi_gather.py).
+  struct Traffic {
+    double wait_s = 0, transfer_s = 0;
+    std::uint64_t bytes = 0;
+  };
+  virtual Traffic traffic() const { return {}; }
 
   // Not collective. True once another rank asked every rank to stop (it
   // failed or was interrupted); why() says which rank and why.

@@ -68,7 +68,7 @@ std::int64_t finder_slice(const Experiment& e, std::uint64_t budget);
 // Runs the finder. With `resume` (a state saved through `cp`) it continues
 // from there; `cp` may be null (no checkpoints); progress on stderr when
 // `progress`. Under MPI each rank runs its share of the starts and the
-// shares are gathered before the merge (docs/design.md section 5);
+// shares are gathered before the merge (docs/design.md II.6);
 // `finished` receives this rank's final state (a resume from it only gathers).
 FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj, Backend& backend,
                                   const CensusCheckpoint* cp = nullptr,

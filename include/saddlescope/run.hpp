@@ -33,7 +33,7 @@ void check_start_file(const Experiment& e);
 
 class Comm;
 // The experiment one rank runs of `e` (its shares of run.trajectories and
-// finder.starts): what its memory plan is made for (docs/design.md section 5).
+// finder.starts): what its memory plan is made for (docs/design.md II.6).
 Experiment rank_experiment(const Experiment& e, const Comm& comm);
 // Refuses (exit 2) more ranks than trajectories.
 void check_ranks(const Experiment& e, const Comm& comm);

@@ -70,7 +70,7 @@ Checkpointing checkpointing(const std::string& dir, const Experiment& e, bool re
   return cp;
 }
 
-// --- ranks (docs/design.md section 5, "Many processes") ---
+// --- ranks (docs/design.md II.6, many processes) ---
 
 // The backend of this rank: under MPI a CUDA rank takes the GPU of its
 // place on the node (local rank), and more ranks than GPUs on a node are refused.
@@ -323,7 +323,7 @@ int validate_command(const std::string& file, const std::string& backend_flag,
   fmt::print(
       "\n# {} ranks share the run: each takes a contiguous share of every optimizer's "
       "trajectories{}; the census's points are shared likewise once they are known; "
-      "rank 0 gathers and writes the run directory (docs/design.md section 5)\n",
+      "rank 0 gathers and writes the run directory (docs/design.md II.6)\n",
       comm.size(), analysis_wants(e.analysis, "critical") ? " and of the finder's starts" : "");
   for (const Bytes& b : all) fmt::print("{}", std::string(b.begin(), b.end()));
   return 0;

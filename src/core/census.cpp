@@ -572,7 +572,7 @@ KrylovSpectra read_krylov(ckpt::Reader& r) {
 // resume gathers the finder's shares again whatever phase each rank was in.
 
 // The rows of this rank's census points ([sh.first, sh.end())), as bytes,
-// and back into the whole census's arrays (docs/design.md section 5).
+// and back into the whole census's arrays (docs/design.md II.6).
 struct CensusShare {
   std::vector<double> f, grad_norm, f_field;
   std::vector<PointFacts> facts;

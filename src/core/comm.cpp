@@ -1,4 +1,4 @@
-// Processes sharing one run (see comm.hpp; docs/design.md section 5).
+// Processes sharing one run (see comm.hpp; docs/design.md II.6).
 #include "saddlescope/comm.hpp"
 
 #include <atomic>

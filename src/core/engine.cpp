@@ -68,7 +68,7 @@ void append_result(EnsembleResult& to, const EnsembleResult& r) {
 }
 
 // Every rank's results of one optimizer, in rank order (contiguous shares of
-// the trajectories), as one process would have them (docs/design.md section 5).
+// the trajectories), as one process would have them (docs/design.md II.6).
 OptimizerResult gather_optimizer(Comm& comm, const OptimizerResult& mine) {
   if (comm.size() == 1) return mine;
   ckpt::Writer w;

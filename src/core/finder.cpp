@@ -354,7 +354,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
     if (pol.steps.size() < rows.size()) checkpoint();  // stopping: saves and throws
   };
 
-  // This rank's starts (docs/design.md section 5); every start in one process.
+  // This rank's starts (docs/design.md II.6); every start in one process.
   Comm& comm = world();
   const Share sh = comm.share(m);
   const std::int64_t slice = finder_slice(e, backend.memory_budget());

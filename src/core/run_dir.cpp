@@ -741,6 +741,13 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
     if (classifies) list.back()["final_accuracy"] = to_json(st.final_accuracy);
   }
   s["optimizers"] = list;
+  if (world().size() > 1) {  // rank 0's gathers (docs/design.md II.6)
+    const Comm::Traffic t = world().traffic();
+    timings["mpi"] = {{"ranks", world().size()},
+                      {"gather_wait_s", t.wait_s},
+                      {"gather_transfer_s", t.transfer_s},
+                      {"gathered_bytes", t.bytes}};
+  }
   s["timings"] = timings;
   if (r.has_census) write_census(d, e, r, files, s);
   // comparison.csv: one row per optimizer, the headline numbers side by side.

@@ -453,7 +453,7 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
   const std::size_t n = s.points.size();
   const std::size_t opts = s.points[0].experiment.optimizers.size();
   // Under MPI every rank shares each point's work; rank 0 decides from the
-  // directory, writes it and talks (docs/design.md section 5).
+  // directory, writes it and talks (docs/design.md II.6).
   Comm& comm = world();
   const bool talk = !o.quiet && comm.root();
   std::vector<Row> rows;

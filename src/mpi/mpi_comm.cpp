@@ -74,8 +74,11 @@ class MpiComm final : public Comm {
   int local_rank() const override { return local_rank_; }
   int local_size() const override { return local_size_; }
 
+  Traffic traffic() const override { return traffic_; }
+
   std::vector<Bytes> allgather(const Bytes& mine) override {
     const std::vector<std::int64_t> sizes = sizes_of(mine);
+    const double t0 = now();
     std::vector<Bytes> all(static_cast<std::size_t>(size_));
     for (int r = 0; r < size_; ++r) {
       Bytes& b = all[static_cast<std::size_t>(r)];
@@ -89,11 +92,13 @@ class MpiComm final : public Comm {
                         MPI_BYTE, r, data_),
               "MPI_Bcast");
     }
+    moved(t0, sizes, true);
     return all;
   }
 
   std::vector<Bytes> gather(const Bytes& mine) override {
     const std::vector<std::int64_t> sizes = sizes_of(mine);
+    const double t0 = now();
     std::vector<Bytes> all;
     if (rank_ != 0) {
       for (std::int64_t at = 0; at < static_cast<std::int64_t>(mine.size()); at += kPiece)
@@ -102,6 +107,7 @@ class MpiComm final : public Comm {
                   static_cast<int>(std::min(kPiece, static_cast<std::int64_t>(mine.size()) - at)),
                   MPI_BYTE, 0, kDataTag, data_),
               "MPI_Send");
+      moved(t0, sizes, false);
       return all;
     }
     all.resize(static_cast<std::size_t>(size_));
@@ -115,6 +121,7 @@ class MpiComm final : public Comm {
                        MPI_BYTE, r, kDataTag, data_, MPI_STATUS_IGNORE),
               "MPI_Recv");
     }
+    moved(t0, sizes, true);
     return all;
   }
 
@@ -202,8 +209,18 @@ class MpiComm final : public Comm {
   }
 
  private:
+  void moved(double t0, const std::vector<std::int64_t>& sizes, bool received) {
+    traffic_.transfer_s += now() - t0;
+    if (received)
+      for (int r = 0; r < size_; ++r)
+        if (r != rank_)
+          traffic_.bytes += static_cast<std::uint64_t>(sizes[static_cast<std::size_t>(r)]);
+  }
+
   std::vector<std::int64_t> sizes_of(const Bytes& mine) {
+    const double t0 = now();
     arrive();
+    traffic_.wait_s += now() - t0;
     std::int64_t n = static_cast<std::int64_t>(mine.size());
     std::vector<std::int64_t> sizes(static_cast<std::size_t>(size_));
     check(MPI_Allgather(&n, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, data_), "MPI_Allgather");
@@ -277,6 +294,7 @@ class MpiComm final : public Comm {
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   bool stop_ = false;
   std::string why_;
+  Traffic traffic_;
   std::vector<std::pair<double, double>> latest_;  // rank 0: each rank's (phase, fraction)
   MPI_Request progress_req_ = MPI_REQUEST_NULL;
   double progress_buf_[2] = {0, 0};

@@ -1,4 +1,4 @@
-// The MPI Comm (include/saddlescope/comm.hpp; docs/design.md section 5):
+// The MPI Comm (include/saddlescope/comm.hpp; docs/design.md II.6):
 // built when CMake finds MPI (SADDLESCOPE_HAVE_MPI), used by the command when
 // an MPI launcher (mpirun, srun) started it.
 #pragma once

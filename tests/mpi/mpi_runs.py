@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""MPI ranks give one process's run directory (docs/design.md section 5,
+"""MPI ranks give one process's run directory (docs/design.md II.6,
 "Many processes"): `mpirun -np R saddlescope run` for R = 1, 2 and 3 against
 the run without mpirun, byte for byte (timings, the device line and the
 memory plan, which is rank 0's share, aside), for a separable objective, a
