@@ -34,6 +34,9 @@ class Comm {
   virtual int rank() const { return 0; }
   virtual int size() const { return 1; }
   bool root() const { return rank() == 0; }
+  // Whether this process prints progress lines: rank 0 of the whole job
+  // (a group's rank 0 in a sweep's groups only when it is that one too).
+  virtual bool speaks() const { return rank() == 0; }
   // Ranks on this node and this rank's place among them (devices, threads).
   virtual int local_rank() const { return 0; }
   virtual int local_size() const { return 1; }
@@ -50,6 +53,13 @@ class Comm {
   virtual std::int64_t broadcast(std::int64_t v) { return v; }
   // The largest of the ranks' values, on every rank.
   virtual std::int64_t max(std::int64_t v) { return v; }
+  // Collective: the ranks of equal `color` as a Comm of their own (ranks in
+  // this Comm's order); a stop anywhere in this Comm reaches it too. A
+  // sweep's groups run their points this way.
+  virtual std::unique_ptr<Comm> split(int color) {
+    (void)color;
+    return std::make_unique<Comm>();
+  }
   // The end of a command: every rank's exit code and error message meet;
   // rank 0 prints the failures, naming the ranks; every rank returns the
   // largest code. A failing rank first asks the others to stop (they
@@ -78,9 +88,20 @@ class Comm {
   }
 };
 
-// The processes of this command: one, unless main installed an MPI Comm.
+// The processes of this command: one, unless main installed an MPI Comm;
+// inside a UseComm scope, that scope's Comm (a sweep's group).
 Comm& world();
 void set_world(std::unique_ptr<Comm> c);
+class UseComm {
+ public:
+  explicit UseComm(Comm& c);
+  ~UseComm();
+  UseComm(const UseComm&) = delete;
+  UseComm& operator=(const UseComm&) = delete;
+
+ private:
+  Comm* previous_;
+};
 // A fresh progress phase number (PhaseProgress and the engine's progress take one each).
 std::int64_t next_progress_phase();
 

@@ -35,8 +35,10 @@ class Comm;
 // The experiment one rank runs of `e` (its shares of run.trajectories and
 // finder.starts): what its memory plan is made for (docs/design.md II.6).
 Experiment rank_experiment(const Experiment& e, const Comm& comm);
+Experiment rank_experiment(const Experiment& e, int rank, int ranks);
 // Refuses (exit 2) more ranks than trajectories.
 void check_ranks(const Experiment& e, const Comm& comm);
+void check_ranks(const Experiment& e, int ranks);
 // This process's checkpoint in run directory `dir`: checkpoint.bin, or under
 // MPI checkpoint.rank-K-of-R.bin (each rank's own share of the work).
 std::string checkpoint_file(const std::string& dir);

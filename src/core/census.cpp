@@ -783,7 +783,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   for (std::int64_t k = 0; k < ps.count; ++k) facts[ps.first + k].rho = rho[k];
   g_all = {};
 
-  if (comm.root() && e.analysis.krylov())
+  if (comm.speaks() && e.analysis.krylov())
     std::fprintf(stderr,
                  "census: %lld points, Hessians of order %lld%s (%s), %s: %lld column(s) of at "
                  "most %lld Lanczos steps per point, %lld points at a time\n",
@@ -792,7 +792,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
                  e.analysis.method.c_str(),
                  static_cast<long long>(e.analysis.method == "slq" ? e.analysis.probes : 1),
                  static_cast<long long>(e.analysis.lanczos_steps), static_cast<long long>(group));
-  else if (comm.root())
+  else if (comm.speaks())
     std::fprintf(stderr, "census: %lld points, Hessians %lld x %lld%s (%s), %s\n",
                  static_cast<long long>(count), static_cast<long long>(nh),
                  static_cast<long long>(nh),

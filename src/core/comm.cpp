@@ -28,9 +28,12 @@ std::unique_ptr<Comm>& installed() {
   return c;
 }
 std::atomic<std::int64_t> g_phase{0};
+Comm* g_scope = nullptr;
 }  // namespace
 
-Comm& world() { return *installed(); }
+Comm& world() { return g_scope ? *g_scope : *installed(); }
+UseComm::UseComm(Comm& c) : previous_(g_scope) { g_scope = &c; }
+UseComm::~UseComm() { g_scope = previous_; }
 void set_world(std::unique_ptr<Comm> c) {
   installed() = c ? std::move(c) : std::make_unique<Comm>();
 }

@@ -87,21 +87,27 @@ OptimizerResult gather_optimizer(Comm& comm, const OptimizerResult& mine) {
 
 }  // namespace
 
-Experiment rank_experiment(const Experiment& e, const Comm& comm) {
+Experiment rank_experiment(const Experiment& e, int rank, int ranks) {
   Experiment r = e;
-  r.run.trajectories = comm.share(e.run.trajectories).count;
+  r.run.trajectories = share_of(e.run.trajectories, rank, ranks).count;
   r.run.record_trajectories = std::min(r.run.record_trajectories, r.run.trajectories);
-  r.finder.starts = comm.share(e.finder.starts).count;
+  r.finder.starts = share_of(e.finder.starts, rank, ranks).count;
   return r;
 }
 
-void check_ranks(const Experiment& e, const Comm& comm) {
-  if (comm.size() > 1 && !e.optimizers.empty() && e.run.trajectories < comm.size())
+Experiment rank_experiment(const Experiment& e, const Comm& comm) {
+  return rank_experiment(e, comm.rank(), comm.size());
+}
+
+void check_ranks(const Experiment& e, int ranks) {
+  if (ranks > 1 && !e.optimizers.empty() && e.run.trajectories < ranks)
     throw InputError(fmt::format(
         "{} ranks share {} trajectories: every rank needs at least one; run with mpirun -np {} "
         "or fewer, or raise run.trajectories",
-        comm.size(), e.run.trajectories, e.run.trajectories));
+        ranks, e.run.trajectories, e.run.trajectories));
 }
+
+void check_ranks(const Experiment& e, const Comm& comm) { check_ranks(e, comm.size()); }
 
 std::string checkpoint_file(const std::string& dir) {
   const Comm& comm = world();

@@ -541,7 +541,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
   out.f = std::move(st.f);
   out.grad_norm = std::move(st.g);
   out.seconds = elapsed();
-  if (comm.root())
+  if (comm.speaks())
     std::fprintf(stderr,
                  "finder %s: %lld of %lld starts converged (%lld stalled, %lld at max_steps, %lld "
                  "diverged); %zu distinct points\n",

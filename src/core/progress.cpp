@@ -47,7 +47,7 @@ ProgressFn stderr_progress(const Experiment& e) {
     const bool finished = oi + 1 == opts && chunk + 1 == chunks && (running == 0 || t == steps);
     Comm& comm = world();
     const bool due = since_last >= (st->tty ? 0.25 : 5.0) || finished;
-    if (!due && comm.size() == 1) return;
+    if ((!due && comm.size() == 1) || (comm.size() == 1 && !comm.speaks())) return;
     const double elapsed = std::chrono::duration<double>(now - st->start).count();
     // Fraction of the worst-case work done (every trajectory running to max_steps).
     const double total = static_cast<double>(opts * static_cast<std::size_t>(chunks)) *
@@ -58,7 +58,7 @@ ProgressFn stderr_progress(const Experiment& e) {
                         static_cast<double>(t + 1);
     if (comm.size() > 1) {  // rank 0 shows the mean over the ranks; the others stay quiet
       const double all = comm.progress(phase, total > 0 ? done / total : 1.0);
-      if (!comm.root() || !due) return;
+      if (!comm.speaks() || !due) return;
       st->last = now;
       const double eta = all > 0 ? elapsed * (1 - all) / all : 0.0;
       print_progress(fmt::format("{} ranks: {:.0f}% | rank 0: optimizer {}/{} {} | chunk {}/{} | "
@@ -98,8 +98,8 @@ void PhaseProgress::update(double fraction, const std::string& detail, bool fina
   Comm& comm = world();
   if (comm.size() > 1) {  // rank 0 shows the mean over the ranks
     fraction = comm.progress(phase_, fraction);
-    if (!comm.root()) return;
   }
+  if (!comm.speaks()) return;
   const double now = now_seconds();
   const bool drew = last_ > -1e299;
   if (!drew && now - start_ < 1.0) return;  // quiet for phases shorter than a second

@@ -445,6 +445,32 @@ bool has_checkpoint(const fs::path& pdir) {
   return false;
 }
 
+// Under MPI the ranks form min(R, points) groups of contiguous ranks; point
+// k belongs to group k mod G (round robin: a sweep over growing sizes
+// spreads its large points), and a group of several ranks shares each of its
+// points' work (docs/design.md II.6). The groups depend on R and the sweep
+// only, so a resume with the same R finds each point's checkpoints.
+int sweep_groups(std::size_t points, int ranks) {
+  return static_cast<int>(std::min<std::size_t>(points, static_cast<std::size_t>(ranks)));
+}
+int group_of_rank(int rank, int ranks, int groups) {
+  for (int g = 0; g < groups; ++g)
+    if (rank < share_of(ranks, g, groups).end()) return g;
+  return groups - 1;
+}
+
+// A point's start file, ranks and memory plan (under MPI: for the largest
+// share its group's ranks take).
+MemoryPlan check_point(const Sweep& s, std::size_t k, Backends& backends) {
+  const Experiment& e = s.points[k].experiment;
+  check_start_file(e);
+  const int ranks = world().size(), groups = sweep_groups(s.points.size(), ranks);
+  const int group_ranks =
+      static_cast<int>(share_of(ranks, static_cast<int>(k) % groups, groups).count);
+  check_ranks(e, group_ranks);
+  return plan_memory(rank_experiment(e, 0, group_ranks), backends.get(e));
+}
+
 // Runs the unfinished points of a sweep directory (every point of a new one)
 // in order; finished points (summary.json) are kept. Writes sweep.csv after
 // every point and summary.json last.
@@ -452,77 +478,91 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
   const auto t0 = std::chrono::steady_clock::now();
   const std::size_t n = s.points.size();
   const std::size_t opts = s.points[0].experiment.optimizers.size();
-  // Under MPI every rank shares each point's work; rank 0 decides from the
-  // directory, writes it and talks (docs/design.md II.6).
-  Comm& comm = world();
-  const bool talk = !o.quiet && comm.root();
-  std::vector<Row> rows;
-  for (std::size_t k = 0; k < n; ++k) {
-    const SweepPoint& p = s.points[k];
-    const Experiment& e = p.experiment;
-    const fs::path pdir = dir / p.dir;
-    if (comm.broadcast(comm.root() && fs::exists(pdir / "summary.json"))) {  // finished before
-      if (comm.root()) rows.push_back({k, headline(pdir, opts)});
-      continue;
-    }
-    if (stop_requested(o))
-      throw Interrupted(
-          fmt::format("interrupted before sweep point {}/{}; continue the sweep with: {} {}", k + 1,
-                      n, kResumeHint, dir.string()));
-    if (o.before_point) o.before_point(k);
-    const bool resume = comm.broadcast(comm.root() && has_checkpoint(pdir)) != 0;
-    if (talk)
-      std::fprintf(stderr, "sweep point %zu/%zu (%s) -> %s%s\n", k + 1, n, s.describe(k).c_str(),
-                   pdir.string().c_str(), resume ? " (resuming from its checkpoint)" : "");
-    const auto tp = std::chrono::steady_clock::now();
-    at_point(s, k, [&] {
-      Backend& backend = backends.get(e);
-      if (!resume && comm.root()) {
-        // A point directory without a checkpoint and without summary.json was
-        // cut short before its first checkpoint: it starts again.
-        std::error_code ec;
-        fs::remove_all(pdir, ec);
-        prepare_run_dir(pdir.string(), e);
+  Comm& all = world();
+  const int groups = sweep_groups(n, all.size());
+  const int mine = group_of_rank(all.rank(), all.size(), groups);
+  {
+    const std::unique_ptr<Comm> group = all.split(mine);
+    const UseComm scope(*group);
+    Comm& comm = *group;  // this group's ranks: they share each of its points
+    // The group's rank 0 decides from the directory, writes it and names its points.
+    const bool talk = !o.quiet && comm.root();
+    for (std::size_t k = static_cast<std::size_t>(mine); k < n;
+         k += static_cast<std::size_t>(groups)) {
+      const SweepPoint& p = s.points[k];
+      const Experiment& e = p.experiment;
+      const fs::path pdir = dir / p.dir;
+      if (comm.broadcast(comm.root() && fs::exists(pdir / "summary.json")))  // finished before
+        continue;
+      if (stop_requested(o))
+        throw Interrupted(
+            fmt::format("interrupted before sweep point {}/{}; continue the sweep with: {}{} {}",
+                        k + 1, n, all.size() > 1 ? fmt::format("mpirun -np {} ", all.size()) : "",
+                        kResumeHint, dir.string()));
+      if (o.before_point) o.before_point(k);
+      const bool resume = comm.broadcast(comm.root() && has_checkpoint(pdir)) != 0;
+      if (talk)
+        std::fprintf(
+            stderr, "sweep point %zu/%zu (%s) -> %s%s%s\n", k + 1, n, s.describe(k).c_str(),
+            pdir.string().c_str(), resume ? " (resuming from its checkpoint)" : "",
+            groups > 1 ? fmt::format(" [ranks {}-{}]", share_of(all.size(), mine, groups).first,
+                                     share_of(all.size(), mine, groups).end() - 1)
+                             .c_str()
+                       : "");
+      const auto tp = std::chrono::steady_clock::now();
+      at_point(s, k, [&] {
+        Backend& backend = backends.get(e);
+        if (!resume && comm.root()) {
+          // A point directory without a checkpoint and without summary.json was
+          // cut short before its first checkpoint: it starts again.
+          std::error_code ec;
+          fs::remove_all(pdir, ec);
+          prepare_run_dir(pdir.string(), e);
+        }
+        if (comm.size() > 1) comm.max(0);  // the point's directory is ready
+        Checkpointing cp;
+        cp.path = checkpoint_file(pdir.string());
+        cp.every_seconds = e.run.checkpoint_every;
+        cp.resume = resume;
+        cp.stop = o.stop;
+        RunResult r;
+        try {
+          r = run_experiment(e, backend, o.quiet ? ProgressFn{} : stderr_progress(e), &cp);
+        } catch (const Interrupted& x) {
+          throw Interrupted(fmt::format(
+              "{} at sweep point {}/{} ({}): its finished work is saved in {}; continue "
+              "the sweep with: {}{} {}",
+              all.stop_requested() ? all.why() : "interrupted", k + 1, n, s.describe(k), cp.path,
+              all.size() > 1 ? fmt::format("mpirun -np {} ", all.size()) : "", kResumeHint,
+              dir.string()));
+        }
+        if (comm.root()) write_results(pdir.string(), e, r);
+        return 0;
+      });
+      if (!comm.root()) continue;
+      if (all.root()) npy::write_text((dir / "sweep.csv").string(), sweep_csv(s, dir.string()));
+      if (talk) {
+        const auto c = headline(pdir, opts);
+        const auto columns = headline_columns(opts);
+        auto get = [&](const char* name) {
+          return short_num(c[static_cast<std::size_t>(
+              std::find(columns.begin(), columns.end(), name) - columns.begin())]);
+        };
+        std::fprintf(stderr,
+                     "sweep point %zu/%zu done in %.2f s: saddle fraction %s among %s distinct "
+                     "critical points, %s distinct minima\n",
+                     k + 1, n,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - tp).count(),
+                     get("saddle_fraction").c_str(), get("critical_points").c_str(),
+                     get("distinct_minima").c_str());
       }
-      if (comm.size() > 1) comm.max(0);  // the point's directory is ready
-      Checkpointing cp;
-      cp.path = checkpoint_file(pdir.string());
-      cp.every_seconds = e.run.checkpoint_every;
-      cp.resume = resume;
-      cp.stop = o.stop;
-      RunResult r;
-      try {
-        r = run_experiment(e, backend, o.quiet ? ProgressFn{} : stderr_progress(e), &cp);
-      } catch (const Interrupted&) {
-        throw Interrupted(fmt::format(
-            "interrupted at sweep point {}/{} ({}): its finished work is saved in {}; continue "
-            "the sweep with: {} {}",
-            k + 1, n, s.describe(k), cp.path, kResumeHint, dir.string()));
-      }
-      if (comm.root()) write_results(pdir.string(), e, r);
-      return 0;
-    });
-    if (!comm.root()) continue;
-    rows.push_back({k, headline(pdir, opts)});
-    npy::write_text((dir / "sweep.csv").string(), csv_text(s, rows));
-    if (talk) {
-      const auto& c = rows.back().cells;
-      const auto columns = headline_columns(opts);
-      auto get = [&](const char* name) {
-        return short_num(c[static_cast<std::size_t>(
-            std::find(columns.begin(), columns.end(), name) - columns.begin())]);
-      };
-      std::fprintf(stderr,
-                   "sweep point %zu/%zu done in %.2f s: saddle fraction %s among %s distinct "
-                   "critical points, %s distinct minima\n",
-                   k + 1, n,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - tp).count(),
-                   get("saddle_fraction").c_str(), get("critical_points").c_str(),
-                   get("distinct_minima").c_str());
     }
   }
-  if (!comm.root()) return;
-  // sweep.csv once more (a resumed sweep whose points had all finished).
+  if (all.size() > 1) all.max(0);  // every group's points are written
+  if (!all.root()) return;
+  std::vector<Row> rows;
+  for (std::size_t k = 0; k < n; ++k) rows.push_back({k, headline(dir / s.points[k].dir, opts)});
+  // sweep.csv once more: every point finished.
   npy::write_text((dir / "sweep.csv").string(), csv_text(s, rows));
   nlohmann::json summary;
   summary["schema_version"] = 2;
@@ -533,7 +573,7 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
   summary["points"] = n;
   summary["files"] = {"sweep.toml", "sweep", "sweep.csv", "summary.json"};
   npy::write_text((dir / "summary.json").string(), summary.dump(2) + "\n");
-  if (talk)
+  if (!o.quiet)
     print_table(s, rows, dir.string(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
@@ -824,12 +864,7 @@ void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o,
   // Every point's start file and memory plan (this rank's share) before anything is written.
   Comm& comm = world();
   for (std::size_t k = 0; k < s.points.size(); ++k)
-    at_point(s, k, [&] {
-      const Experiment& e = s.points[k].experiment;
-      check_start_file(e);
-      check_ranks(e, comm);
-      return plan_memory(rank_experiment(e, comm), backends.get(e));
-    });
+    at_point(s, k, [&] { return check_point(s, k, backends); });
   std::string dir = dir_in;
   if (dir.empty()) {
     Experiment named = s.points[0].experiment;
@@ -874,11 +909,7 @@ void resume_sweep(const std::string& dir, const SweepOptions& o, const BackendSe
       ++done;
       continue;
     }
-    at_point(s, k, [&] {
-      check_start_file(e);
-      check_ranks(e, world());
-      return plan_memory(rank_experiment(e, world()), backends.get(e));
-    });
+    at_point(s, k, [&] { return check_point(s, k, backends); });
   }
   if (!o.quiet && world().root())
     std::fprintf(stderr, "resuming sweep %s in %s: %zu of %zu points finished\n", s.name.c_str(),

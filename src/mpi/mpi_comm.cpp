@@ -54,19 +54,32 @@ std::string rank_list(const std::vector<int>& r) {
 
 class MpiComm final : public Comm {
  public:
-  MpiComm() {
-    check(MPI_Comm_dup(MPI_COMM_WORLD, &data_), "MPI_Comm_dup");
-    check(MPI_Comm_dup(MPI_COMM_WORLD, &notes_), "MPI_Comm_dup");
-    check(MPI_Comm_dup(MPI_COMM_WORLD, &end_), "MPI_Comm_dup");
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  // Over `base` (MPI_COMM_WORLD, or a group split from a parent whose stop
+  // notes it watches too).
+  explicit MpiComm(MPI_Comm base, MpiComm* parent = nullptr) : parent_(parent) {
+    check(MPI_Comm_dup(base, &data_), "MPI_Comm_dup");
+    check(MPI_Comm_dup(base, &notes_), "MPI_Comm_dup");
+    check(MPI_Comm_dup(base, &end_), "MPI_Comm_dup");
+    MPI_Comm_rank(base, &rank_);
+    MPI_Comm_size(base, &size_);
     MPI_Comm node;
-    check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+    check(MPI_Comm_split_type(base, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
           "MPI_Comm_split_type");
     MPI_Comm_rank(node, &local_rank_);
     MPI_Comm_size(node, &local_size_);
     MPI_Comm_free(&node);
     latest_.assign(static_cast<std::size_t>(size_), {0.0, 0.0});
+  }
+
+  bool speaks() const override { return rank_ == 0 && (!parent_ || parent_->speaks()); }
+
+  std::unique_ptr<Comm> split(int color) override {
+    arrive();
+    MPI_Comm group;
+    check(MPI_Comm_split(data_, color, rank_, &group), "MPI_Comm_split");
+    auto c = std::make_unique<MpiComm>(group, this);
+    MPI_Comm_free(&group);
+    return c;
   }
 
   int rank() const override { return rank_; }
@@ -242,6 +255,13 @@ class MpiComm final : public Comm {
   }
 
   void poll() {
+    if (parent_) {  // a stop anywhere in the job
+      parent_->poll();
+      if (parent_->stop_ && !stop_) {
+        stop_ = true;
+        why_ = parent_->why_;
+      }
+    }
     for (;;) {
       int flag = 0;
       MPI_Status st;
@@ -290,6 +310,7 @@ class MpiComm final : public Comm {
                    stopped.begin()->first.c_str());
   }
 
+  MpiComm* parent_ = nullptr;
   MPI_Comm data_ = MPI_COMM_NULL, notes_ = MPI_COMM_NULL, end_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   bool stop_ = false;
@@ -306,7 +327,7 @@ class MpiComm final : public Comm {
 std::unique_ptr<Comm> make_mpi_comm(int* argc, char*** argv) {
   int provided = 0;
   check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
-  return std::make_unique<MpiComm>();
+  return std::make_unique<MpiComm>(MPI_COMM_WORLD);
 }
 
 }  // namespace saddlescope

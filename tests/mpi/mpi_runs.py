@@ -44,7 +44,35 @@ EXPERIMENTS = {
                       ["run.trajectories=40", "run.max_steps=300", "finder.starts=37",
                        "analysis.max_points=64"]),
     "sweep": ("gaussian-field-sweep", ["finder.starts=23", "analysis.max_points=40"]),
+    # Two points, three ranks: a group of two ranks shares the first point's work.
+    "sweep-groups": (None, []),
 }
+
+SWEEP_GROUPS = """
+name = "sweep-groups"
+seed = 4
+[objective]
+kind = "double-well"
+dim = 8
+[init]
+kind = "uniform"
+scale = 2.0
+[run]
+trajectories = 9
+max_steps = 400
+[[optimizer]]
+kind = "momentum"
+lr = 0.01
+momentum = 0.9
+[analysis]
+points = ["stops", "critical"]
+max_points = 32
+[finder]
+kind = "newton"
+starts = 13
+[sweep]
+"seed" = [4, 5]
+"""
 
 
 def digests(path):
@@ -70,8 +98,12 @@ def run(cmd, ranks=None, check=True, **kw):
     return p
 
 
-def experiment_args(name):
+def experiment_args(name, tmp=None):
     example, sets = EXPERIMENTS[name]
+    if example is None:  # written here
+        path = os.path.join(tmp, name + ".toml")
+        open(path, "w").write(SWEEP_GROUPS)
+        return [path, "--backend", "cpu"]
     args = [os.path.join(ROOT, "examples", example + ".toml"), "--backend", "cpu"]
     for s in sets:
         args += ["--set", s]
@@ -81,11 +113,11 @@ def experiment_args(name):
 def identical(binary, tmp):
     for name in EXPERIMENTS:
         ref = os.path.join(tmp, name + "-1process")
-        run([binary, "run", *experiment_args(name), "-o", ref])
+        run([binary, "run", *experiment_args(name, tmp), "-o", ref])
         want = digests(ref)
         for ranks in (1, 2, 3):
             out = os.path.join(tmp, f"{name}-{ranks}ranks")
-            p = run([binary, "run", *experiment_args(name), "-o", out], ranks=ranks)
+            p = run([binary, "run", *experiment_args(name, tmp), "-o", out], ranks=ranks)
             got = digests(out)
             bad = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
             if bad:
