@@ -560,12 +560,22 @@ int run_main(int argc, char** argv) {
       "\"optimizer.key\" (every optimizer) and \"seed\"; --set and --backend apply to every\n"
       "point. Ctrl-C checkpoints the running point; `run --resume RUN_DIR` keeps the finished\n"
       "points and continues at the first unfinished one. `saddlescope validate FILE` lists the\n"
-      "points. Reference: docs/experiment.md [sweep], docs/run-directory.md Sweeps.");
+      "points. Reference: docs/experiment.md [sweep], docs/run-directory.md Sweeps.\n"
+      "\n"
+      "Many processes (MPI): mpirun -np R saddlescope run EXPERIMENT -o RUN_DIR (or srun)\n"
+      "shares each optimizer's trajectories, the finder's starts and the census's points\n"
+      "between the R ranks (a sweep: its points between min(R, points) groups of ranks);\n"
+      "rank 0 writes the run directory one process would have written (timings aside).\n"
+      "One GPU per rank on a node (more ranks than GPUs are refused); CPU ranks divide the\n"
+      "cores. Each rank checkpoints its share (checkpoint.rank-K-of-R.bin): continue with\n"
+      "mpirun -np R saddlescope run --resume RUN_DIR, the same R. docs/design.md II.6;\n"
+      "a Slurm script: examples/slurm/.");
   run->add_option("experiment", file, "Experiment file (TOML; see docs/experiment.md)");
   std::string resume_dir;
   run->add_option("--resume", resume_dir,
                   "Continue the killed or interrupted run in RUN_DIR from its checkpoint "
-                  "(RUN_DIR/checkpoint.bin, written every run.checkpoint_every seconds and on "
+                  "(RUN_DIR/checkpoint.bin, or one per MPI rank, written every "
+                  "run.checkpoint_every seconds and on "
                   "Ctrl-C), or a sweep (RUN_DIR/sweep.toml) at its first unfinished point; no "
                   "experiment file then")
       ->option_text("RUN_DIR");

@@ -130,24 +130,28 @@ def identical(binary, tmp):
             print(f"ok: {name}: {ranks} rank(s) == one process ({len(got)} files)")
 
 
-def resume(binary, tmp):
-    # Long enough to be killed mid-run; checkpoints every 0.2 s.
-    sets = ["run.trajectories=600", "run.max_steps=20000", "run.grad_tol=0",
-            "run.checkpoint_every=0.2", "analysis.max_points=16"]
+# Long enough to be stopped mid-run; checkpoints every 0.2 s.
+LONG = ["run.trajectories=600", "run.max_steps=20000", "run.grad_tol=0",
+        "run.checkpoint_every=0.2", "analysis.max_points=16"]
+
+
+def long_args():
     args = [os.path.join(ROOT, "examples", "double-well-census.toml"), "--backend", "cpu"]
-    for s in sets:
+    for s in LONG:
         args += ["--set", s]
-    ref = os.path.join(tmp, "resume-1process")
-    run([binary, "run", *args, "-o", ref])
-    out = os.path.join(tmp, "resume-2ranks")
-    p = subprocess.Popen([MPIRUN, "-np", "2", binary, "run", *args, "-o", out], env=ENV,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Wait for rank 1's first checkpoint, then kill rank 1 (SIGKILL: no goodbye).
-    ckpt = os.path.join(out, "checkpoint.rank-1-of-2.bin")
+    return args
+
+
+def start_and_hit(binary, out, ranks, victim_rank, sig):
+    """Starts the long run on `ranks` ranks, waits for the victim's first
+    checkpoint, sends it `sig`; returns (exit code, stderr)."""
+    p = subprocess.Popen([MPIRUN, "-np", str(ranks), binary, "run", *long_args(), "-o", out],
+                         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = os.path.join(out, f"checkpoint.rank-{victim_rank}-of-{ranks}.bin")
     t0 = time.time()
     while not os.path.exists(ckpt):
         if time.time() - t0 > 60 or p.poll() is not None:
-            sys.exit("FAILED: rank 1 wrote no checkpoint\n" + p.communicate()[1])
+            sys.exit(f"FAILED: rank {victim_rank} wrote no checkpoint\n" + p.communicate()[1])
         time.sleep(0.05)
     time.sleep(0.3)
     victim = None
@@ -159,15 +163,40 @@ def resume(binary, tmp):
             cmd = open(f"/proc/{pid}/cmdline", "rb").read()
         except OSError:
             continue
-        if b"OMPI_COMM_WORLD_RANK=1" in env and out.encode() in cmd:
+        if f"OMPI_COMM_WORLD_RANK={victim_rank}".encode() in env and out.encode() in cmd:
             victim = int(pid)
     if victim is None:
-        sys.exit("FAILED: rank 1's process not found")
-    os.kill(victim, signal.SIGKILL)
+        sys.exit(f"FAILED: rank {victim_rank}'s process not found")
+    os.kill(victim, sig)
     _, err = p.communicate(timeout=120)
     if p.returncode == 0 or os.path.exists(os.path.join(out, "summary.json")):
-        sys.exit(f"FAILED: the killed run finished ({p.returncode})\n{err}")
-    print(f"ok: rank 1 killed (mpirun exit {p.returncode}); no summary.json")
+        sys.exit(f"FAILED: the stopped run finished ({p.returncode})\n{err}")
+    return p.returncode, err
+
+
+def resume(binary, tmp):
+    ref = os.path.join(tmp, "resume-1process")
+    run([binary, "run", *long_args(), "-o", ref])
+    want = digests(ref)
+    # SIGTERM to one rank: it checkpoints and asks the others to; all stop, naming it.
+    out = os.path.join(tmp, "stopped-3ranks")
+    code, err = start_and_hit(binary, out, 3, 2, signal.SIGTERM)
+    if code != 1 or "rank 2 of 3" not in err or "run --resume" not in err:
+        sys.exit(f"FAILED: SIGTERM to rank 2: exit {code} (want 1, naming rank 2)\n{err}")
+    saved = sorted(f for f in os.listdir(out) if f.startswith("checkpoint.rank-"))
+    if saved != [f"checkpoint.rank-{k}-of-3.bin" for k in range(3)]:
+        sys.exit(f"FAILED: after a stop every rank should have checkpointed: {saved}")
+    run([binary, "run", "--resume", out], ranks=3)
+    got = digests(out)
+    bad = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+    if bad:
+        sys.exit(f"FAILED: the run resumed after a stop differs in {', '.join(bad)}")
+    print("ok: SIGTERM to one rank stops every rank with checkpoints (exit 1, naming it); "
+          "run --resume == one process")
+    # SIGKILL to one rank (no goodbye): the launcher ends the others.
+    out = os.path.join(tmp, "resume-2ranks")
+    code, err = start_and_hit(binary, out, 2, 1, signal.SIGKILL)
+    print(f"ok: rank 1 killed (mpirun exit {code}); no summary.json")
     # Another rank count is refused, naming the right one.
     q = run([binary, "run", "--resume", out], ranks=3, check=False)
     if q.returncode != 2 or "mpirun -np 2" not in q.stderr:
@@ -177,7 +206,7 @@ def resume(binary, tmp):
         sys.exit(f"FAILED: resume as one process: exit {q.returncode}\n{q.stderr}")
     print("ok: a resume with another number of ranks is refused (exit 2)")
     run([binary, "run", "--resume", out], ranks=2)
-    want, got = digests(ref), digests(out)
+    got = digests(out)
     bad = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
     if bad:
         sys.exit(f"FAILED: the resumed run differs from one process in {', '.join(bad)}")
