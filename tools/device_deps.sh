@@ -6,6 +6,7 @@
 #   tools/device_deps.sh unpack   # there: extract them into .device-deps/root
 #   tools/device_deps.sh env      # there: print the exports that make CMake and the loader find them
 #   tools/device_deps.sh bin      # here: pack build/default's programs into .device-deps/bin.tar.xz
+#                                 #   (configured with -DSADDLESCOPE_MPI=OFF: no MPI runtime there)
 #   tools/device_deps.sh install  # there: unpack them into build/default (no build on device time)
 #
 # Carry .device-deps/debs with the device tool's `carry`, then on the device:
@@ -56,6 +57,13 @@ case "${1:-}" in
     done
     grep -q "^CMAKE_CUDA_COMPILER:" "$b/CMakeCache.txt" ||
       { echo "device_deps bin: $b was configured without CUDA" >&2; exit 1; }
+    # The device machines have no MPI runtime (and dpkg -x cannot relocate
+    # Open MPI's): their programs are built without it.
+    if ldd "$b/saddlescope" | grep -q libmpi; then
+      echo "device_deps bin: $b/saddlescope links MPI, which the device lacks: build it without:" >&2
+      echo "  cmake --preset default -DSADDLESCOPE_MPI=OFF && cmake --build --preset default" >&2
+      exit 1
+    fi
     mkdir -p "$dir"
     echo "$PWD" > "$b/SOURCE_DIR"
     git rev-parse HEAD > "$b/COMMIT" 2>/dev/null || true

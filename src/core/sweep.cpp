@@ -921,20 +921,32 @@ void validate_sweep(const Sweep& s, const BackendSelector& select) {
   Backends backends("", true, select);
   std::vector<MemoryPlan> plans;
   for (std::size_t k = 0; k < s.points.size(); ++k)
-    plans.push_back(at_point(s, k, [&] {
-      const Experiment& e = s.points[k].experiment;
-      check_start_file(e);
-      return plan_memory(e, backends.get(e));
-    }));
+    plans.push_back(at_point(s, k, [&] { return check_point(s, k, backends); }));
+  Comm& comm = world();
+  if (comm.size() > 1) comm.max(0);  // every rank checked every point
+  if (!comm.root()) return;
   fmt::print(
       "# sweep {} ({}): {} points over {}, the last key varying fastest; each point "
       "below is a valid experiment\n",
       s.name, s.source, s.points.size(), fmt::join(s.keys, " x "));
+  const int groups = sweep_groups(s.points.size(), comm.size());
+  if (comm.size() > 1)
+    fmt::print(
+        "# {} MPI ranks in {} group{}: point k runs in group k mod {}, whose ranks share its "
+        "work; the plans below are for the largest share of a point's group\n",
+        comm.size(), groups, groups == 1 ? "" : "s", groups);
   for (const auto& note : backends.notes()) fmt::print("# {}\n", note);
   fmt::print("# point 0 ({}), resolved:\n{}\n", s.points[0].dir, to_toml(s.points[0].experiment));
-  for (std::size_t k = 0; k < s.points.size(); ++k)
-    fmt::print("# point {} {}: {}\n#   {}\n", k, s.points[k].dir, s.describe(k),
+  for (std::size_t k = 0; k < s.points.size(); ++k) {
+    std::string ranks;
+    if (comm.size() > 1) {
+      const Share g = share_of(comm.size(), static_cast<int>(k) % groups, groups);
+      ranks = g.count == 1 ? fmt::format(" [rank {}]", g.first)
+                           : fmt::format(" [ranks {}-{}]", g.first, g.end() - 1);
+    }
+    fmt::print("# point {} {}: {}{}\n#   {}\n", k, s.points[k].dir, s.describe(k), ranks,
                plans[k].describe());
+  }
 }
 
 std::string sweep_csv(const Sweep& s, const std::string& dir) {
