@@ -237,7 +237,8 @@ int run_command(const std::string& file, const std::string& out_dir,
                  plan.describe().c_str());
   // Rank 0 names the directory (a default one has a timestamp) and alone writes it.
   std::string dir = out_dir.empty() ? default_run_dir(e) : out_dir;
-  install_stop_handlers();  // from here on a signal ends the run with a checkpoint
+  install_stop_handlers();           // from here on a signal ends the run with a checkpoint
+  if (comm.size() > 1) comm.max(0);  // every rank parsed and planned: now write
   if (comm.root()) prepare_run_dir(dir, e);
   if (comm.size() > 1) {
     comm.max(0);  // the directory exists (or rank 0 failed and every rank stops)

@@ -872,6 +872,7 @@ void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o,
     dir = default_run_dir(named);
   }
   if (stop_requested(o)) throw Interrupted("interrupted before the sweep started; nothing written");
+  if (comm.size() > 1) comm.max(0);  // every rank checked every point: now write
   if (comm.root()) prepare_output_dir(dir, "sweep.toml", s.text);
   if (comm.size() > 1) {
     comm.max(0);  // the directory exists (or rank 0 failed and every rank stops)
@@ -910,6 +911,24 @@ void resume_sweep(const std::string& dir, const SweepOptions& o, const BackendSe
       continue;
     }
     at_point(s, k, [&] { return check_point(s, k, backends); });
+    // Its checkpoints hold the shares of the group that ran it: the same ranks must continue.
+    const int ranks = world().size(), groups = sweep_groups(s.points.size(), ranks);
+    const std::int64_t want = share_of(ranks, static_cast<int>(k) % groups, groups).count;
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(pdir, ec)) {
+      const std::string name = f.path().filename().string();
+      int rank = 0, of = 0;
+      const std::int64_t had =
+          name == "checkpoint.bin"                                                     ? 1
+          : std::sscanf(name.c_str(), "checkpoint.rank-%d-of-%d.bin", &rank, &of) == 2 ? of
+                                                                                       : want;
+      if (had != want)
+        throw InputError(fmt::format(
+            "run --resume {}: sweep point {} ({}) was checkpointed by {} rank{} and would now "
+            "run on {}: resume the sweep with the number of MPI ranks it was started with "
+            "(each checkpoint holds one rank's share)",
+            dir, s.points[k].dir, s.describe(k), had, had == 1 ? "" : "s", want));
+    }
   }
   if (!o.quiet && world().root())
     std::fprintf(stderr, "resuming sweep %s in %s: %zu of %zu points finished\n", s.name.c_str(),

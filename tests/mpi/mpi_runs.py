@@ -9,7 +9,8 @@ refusals (more ranks than trajectories, an unwritable run directory on rank
 0, a missing data file, a resume with another rank count): exit 2 from
 every rank, one message, nothing half-written.
 
-  python3 tests/mpi/mpi_runs.py BINARY [CASE ...]     CASE: identical, resume, errors
+  python3 tests/mpi/mpi_runs.py BINARY [CASE ...]
+      CASE: identical, resume, sweep_resume, errors (default: all)
 Open MPI runs oversubscribed (more ranks than cores is fine here).
 """
 import json
@@ -216,6 +217,51 @@ def resume(binary, tmp):
     print("ok: killed rank + run --resume == one process")
 
 
+def sweep_resume(binary, tmp):
+    """A sweep on 3 ranks (groups: ranks 0-1 run point 000, rank 2 point 001),
+    SIGTERM to rank 2 mid-point: every rank stops with its checkpoint; a resume
+    on 2 ranks is refused (the groups would change); on 3 it gives one
+    process's sweep."""
+    path = os.path.join(tmp, "sweep-long.toml")
+    text = open(os.path.join(ROOT, "examples", "double-well-census.toml")).read()
+    open(path, "w").write(text + '\n[sweep]\n"seed" = [4, 5]\n')
+    args = [path, "--backend", "cpu"]
+    for s in LONG:
+        args += ["--set", s]
+    ref = os.path.join(tmp, "sweep-long-1process")
+    run([binary, "run", *args, "-o", ref])
+    out = os.path.join(tmp, "sweep-long-3ranks")
+    p = subprocess.Popen([MPIRUN, "-np", "3", binary, "run", *args, "-o", out], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = os.path.join(out, "sweep", "001", "checkpoint.bin")  # rank 2 alone runs point 001
+    t0 = time.time()
+    while not os.path.exists(ckpt):
+        if time.time() - t0 > 60 or p.poll() is not None:
+            sys.exit("FAILED: no checkpoint of point 001\n" + p.communicate()[1])
+        time.sleep(0.05)
+    time.sleep(0.3)
+    for pid in os.listdir("/proc"):
+        try:
+            env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except (OSError, NotADirectoryError):
+            continue
+        if b"OMPI_COMM_WORLD_RANK=2" in env and out.encode() in cmd:
+            os.kill(int(pid), signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    if p.returncode != 1 or os.path.exists(os.path.join(out, "summary.json")):
+        sys.exit(f"FAILED: the stopped sweep: exit {p.returncode} (want 1)\n{err}")
+    q = run([binary, "run", "--resume", out], ranks=2, check=False)
+    if q.returncode != 2 or "number of MPI ranks it was started with" not in q.stderr:
+        sys.exit(f"FAILED: sweep resume on 2 ranks: exit {q.returncode}\n{q.stderr}")
+    run([binary, "run", "--resume", out], ranks=3)
+    want, got = digests(ref), digests(out)
+    bad = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+    if bad:
+        sys.exit(f"FAILED: the resumed sweep differs from one process in {', '.join(bad)}")
+    print("ok: a sweep stopped on 3 ranks, refused on 2, resumed on 3 == one process")
+
+
 def refused(binary, tmp, what, cmd, ranks, expect, out=None):
     p = run(cmd, ranks=ranks, check=False)
     if p.returncode != 2:
@@ -254,10 +300,11 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     binary = os.path.abspath(sys.argv[1])
-    cases = sys.argv[2:] or ["identical", "resume", "errors"]
+    cases = sys.argv[2:] or ["identical", "resume", "sweep_resume", "errors"]
     with tempfile.TemporaryDirectory(prefix="saddlescope-mpi-") as tmp:
         for c in cases:
-            {"identical": identical, "resume": resume, "errors": errors}[c](binary, tmp)
+            {"identical": identical, "resume": resume, "sweep_resume": sweep_resume,
+             "errors": errors}[c](binary, tmp)
 
 
 if __name__ == "__main__":
