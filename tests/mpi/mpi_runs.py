@@ -47,7 +47,11 @@ EXPERIMENTS = {
     "sweep": ("gaussian-field-sweep", ["finder.starts=23", "analysis.max_points=40"]),
     # Two points, three ranks: a group of two ranks shares the first point's work.
     "sweep-groups": (None, []),
+    # Every optimizer, the host-driven ones (saddle-free Newton, annealing) included.
+    "every-optimizer": (None, ["run.trajectories=7"]),
 }
+WRITTEN = {"sweep-groups": lambda: SWEEP_GROUPS,
+           "every-optimizer": lambda: example_digests.EVERY_OPTIMIZER}
 
 SWEEP_GROUPS = """
 name = "sweep-groups"
@@ -103,9 +107,10 @@ def experiment_args(name, tmp=None):
     example, sets = EXPERIMENTS[name]
     if example is None:  # written here
         path = os.path.join(tmp, name + ".toml")
-        open(path, "w").write(SWEEP_GROUPS)
-        return [path, "--backend", "cpu"]
-    args = [os.path.join(ROOT, "examples", example + ".toml"), "--backend", "cpu"]
+        open(path, "w").write(WRITTEN[name]())
+        args = [path, "--backend", "cpu"]
+    else:
+        args = [os.path.join(ROOT, "examples", example + ".toml"), "--backend", "cpu"]
     for s in sets:
         args += ["--set", s]
     return args
