@@ -1,6 +1,7 @@
 // The saddlescope command (docs/design.md section 2): run, validate, list, report, --version.
 // Exit codes: 0 success, 2 bad input, 3 resources, 1 anything else.
 #include <fcntl.h>
+#include <sched.h>
 #include <fmt/format.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -89,26 +90,32 @@ std::unique_ptr<Backend> select_rank_backend(const std::string& requested, std::
   return select_backend(requested, note);
 }
 
-// CPU ranks of one node divide its cores (unless OMP_NUM_THREADS says otherwise).
-int share_cores(const Comm& comm) {
-  if (comm.local_size() <= 1 || std::getenv("OMP_NUM_THREADS")) return 0;
-  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
-  const int threads = std::max(1, static_cast<int>(cores) / comm.local_size());
+// CPU ranks of one node divide its cores: threads per rank = the node's
+// cores / its ranks, at most the cores the launcher bound the rank to
+// (Open MPI binds 1-2 ranks to one core each unless told --bind-to none or
+// --map-by ...:PE=T), unless OMP_NUM_THREADS says otherwise.
+int rank_threads(const Comm& comm) {
+  if (const char* t = std::getenv("OMP_NUM_THREADS")) return std::max(1, std::atoi(t));
+  const int cores = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  int bound = cores;
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) bound = CPU_COUNT(&set);
+  return std::max(1, std::min(cores / std::max(1, comm.local_size()), bound));
+}
+
+void share_cores(const Comm& comm) {
+  if (std::getenv("OMP_NUM_THREADS")) return;
+  const int threads = rank_threads(comm);
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
-  return threads;
 }
 
 std::string ranks_note(const Comm& comm) {
   if (comm.size() == 1) return "";
-  const char* threads = std::getenv("OMP_NUM_THREADS");
-  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   return fmt::format(
-      "MPI: {} ranks ({} on this node; {} threads each on the CPU); rank 0 gathers and "
-      "writes\n",
-      comm.size(), comm.local_size(),
-      threads ? std::string(threads) + " (OMP_NUM_THREADS)"
-              : std::to_string(std::max(1L, cores / comm.local_size())));
+      "MPI: {} ranks ({} on this node; {} CPU thread{} each{}); rank 0 gathers and writes\n",
+      comm.size(), comm.local_size(), rank_threads(comm), rank_threads(comm) == 1 ? "" : "s",
+      std::getenv("OMP_NUM_THREADS") ? ", OMP_NUM_THREADS" : "");
 }
 
 // Rank 0's text on every rank.
