@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,11 @@ class Comm {
   };
   virtual Traffic traffic() const { return {}; }
 
+  // Not collective: `f` is called every quarter second while this rank waits
+  // for the others before a collective (rank 0 keeps its progress line
+  // moving); an empty function ends that. WaitHook sets and clears it.
+  virtual void on_wait(std::function<void()> f) { (void)f; }
+
   // Not collective. True once another rank asked every rank to stop (it
   // failed or was interrupted); why() says which rank and why.
   virtual bool stop_requested() { return false; }
@@ -104,6 +110,18 @@ class UseComm {
 };
 // A fresh progress phase number (PhaseProgress and the engine's progress take one each).
 std::int64_t next_progress_phase();
+
+// Calls `f` while `comm` waits for the other ranks, for this scope's life.
+class WaitHook {
+ public:
+  WaitHook(Comm& comm, std::function<void()> f) : comm_(comm) { comm_.on_wait(std::move(f)); }
+  ~WaitHook() { comm_.on_wait({}); }
+  WaitHook(const WaitHook&) = delete;
+  WaitHook& operator=(const WaitHook&) = delete;
+
+ private:
+  Comm& comm_;
+};
 
 // Pieces of per-point arrays as bytes: rows [first, first + count) of `v`,
 // each `width` values wide, appended to / read back from a byte record.

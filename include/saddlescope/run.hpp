@@ -152,6 +152,11 @@ namespace saddlescope {
 // Progress on stderr: a line rewritten in place when stderr is a terminal,
 // else a line every few seconds.
 ProgressFn stderr_progress(const Experiment& e);
+// Under MPI the engine also calls the ProgressFn with these as the optimizer
+// index: while rank 0 waits for the other ranks at the gather, and once
+// every rank has finished (docs/design.md II.6).
+constexpr std::size_t kProgressWaiting = static_cast<std::size_t>(-1);
+constexpr std::size_t kProgressAllDone = static_cast<std::size_t>(-2);
 
 // A progress line for a phase of known size (finder, census): the fraction
 // done, a detail, the time elapsed and left; in place on a terminal, every

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "checkpoint.hpp"
@@ -820,7 +821,7 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
           ps.count ? static_cast<double>(finished - ps.first) / static_cast<double>(ps.count) : 1.0,
           fmt::format("{} of {} points{}", finished - ps.first, ps.count,
                       comm.size() > 1 ? " (rank 0's share)" : ""),
-          finished == ps.end());
+          finished == ps.end() && comm.size() == 1);
     if (cp && finished < ps.end() && cp->due()) {
       ckpt::Writer w;
       w.pod(kPhaseAnalysis);
@@ -839,7 +840,14 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   if (comm.size() > 1) {  // every rank's points on rank 0, which alone writes them
     ckpt::Writer w;
     put_share(w, cs, s, nh, ps);
+    std::optional<WaitHook> waiting;
+    if (progress)
+      waiting.emplace(comm, [&] {
+        shown.update(1.0, "rank 0's points done, waiting for the other ranks", false);
+      });
     const std::vector<Bytes> all = comm.gather(w.bytes());
+    waiting.reset();
+    if (progress) shown.update(1.0, fmt::format("{} points", count), true);
     if (!comm.root()) return c;
     for (int r = 1; r < comm.size(); ++r) {
       ckpt::Reader rd(all[static_cast<std::size_t>(r)], "the census share of another rank");

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "checkpoint.hpp"
 #include "saddlescope/comm.hpp"
@@ -281,9 +282,16 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
       if (stop_requested()) throw interrupted();
     }
   }
-  // The ranks' shares, gathered (each rank's checkpoint keeps its own share).
+  // The ranks' shares, gathered (each rank's checkpoint keeps its own share);
+  // rank 0's progress line moves on while it waits for the others.
+  if (comm.size() > 1) {
+    std::optional<WaitHook> waiting;
+    if (progress) waiting.emplace(comm, [&] { progress(kProgressWaiting, 0, 0, 0, 1); });
+    for (OptimizerResult& res : out.optimizers) res = gather_optimizer(comm, res);
+    waiting.reset();
+    if (progress) progress(kProgressAllDone, 0, 0, 0, 1);
+  }
   for (OptimizerResult& res : out.optimizers) {
-    res = gather_optimizer(comm, res);
     if (e.run.sharpness_every > 0) {
       res.sharpness = path_sharpness(e, obj, backend, res.traj.paths);
       if (!e.run.record_paths) res.traj.paths = {};

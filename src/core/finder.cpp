@@ -117,10 +117,12 @@ class FinderProgress {
                   ? static_cast<double>(std::min(steps[i], spec_.max_steps))
                   : static_cast<double>(spec_.max_steps);
     }
-    line_.update(total > 0 ? done / total : 1.0,
-                 fmt::format("{} of {} starts converged, {} running{}", converged, sh.count,
-                             running, world().size() > 1 ? " (rank 0's share)" : ""),
-                 final);
+    line_.update(
+        total > 0 ? done / total : 1.0,
+        fmt::format(
+            "{} of {} starts converged, {} running{}", converged, sh.count, running,
+            static_cast<std::int64_t>(outcome.size()) > sh.count ? " (rank 0's share)" : ""),
+        final);
   }
 
  private:
@@ -478,7 +480,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
       rows = std::move(still);
     }
   }
-  shown.show(st.outcome, st.steps, sh, true);
+  shown.show(st.outcome, st.steps, sh, comm.size() == 1);
   if (finished) {
     st.seconds = elapsed();
     *finished = st.bytes();
@@ -492,7 +494,11 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
     put_rows(w, st.steps, 1, sh);
     put_rows(w, st.polish_steps, 1, sh);
     put_rows(w, st.outcome, 1, sh);
-    const std::vector<Bytes> all = comm.allgather(w.bytes());
+    std::vector<Bytes> all;
+    {
+      const WaitHook waiting(comm, [&] { shown.show(st.outcome, st.steps, sh, false); });
+      all = comm.allgather(w.bytes());
+    }
     for (int r = 0; r < comm.size(); ++r) {
       const Share rs = share_of(m, r, comm.size());
       ckpt::Reader rd(all[static_cast<std::size_t>(r)], "the finder's share of another rank");
@@ -504,6 +510,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
       get_rows(rd, st.polish_steps, 1, rs);
       get_rows(rd, st.outcome, 1, rs);
     }
+    shown.show(st.outcome, st.steps, Share{0, m}, true);  // every rank's starts
   }
 
   // Distinct converged points (docs/experiment.md, census rules): merged by

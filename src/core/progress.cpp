@@ -56,16 +56,29 @@ ProgressFn stderr_progress(const Experiment& e) {
                                             static_cast<std::size_t>(chunk)) *
                             static_cast<double>(steps + 1) +
                         static_cast<double>(t + 1);
-    if (comm.size() > 1) {  // rank 0 shows the mean over the ranks; the others stay quiet
-      const double all = comm.progress(phase, total > 0 ? done / total : 1.0);
-      if (!comm.speaks() || !due) return;
+    if (comm.size() > 1) {           // rank 0 shows the mean over the ranks; the others stay quiet
+      if (oi == kProgressAllDone) {  // after the gather: the line ends
+        if (comm.speaks() && st->drew)
+          print_progress(fmt::format("{} ranks: 100% | every rank finished its trajectories | "
+                                     "{:.0f}s elapsed",
+                                     comm.size(), elapsed),
+                         st->tty, true);
+        return;
+      }
+      const bool waiting = oi == kProgressWaiting;
+      const double all = comm.progress(phase, waiting || total <= 0 ? 1.0 : done / total);
+      if (!comm.speaks() || since_last < (st->tty ? 0.25 : 5.0)) return;
       st->last = now;
+      st->drew = true;
       const double eta = all > 0 ? elapsed * (1 - all) / all : 0.0;
-      print_progress(fmt::format("{} ranks: {:.0f}% | rank 0: optimizer {}/{} {} | chunk {}/{} | "
-                                 "step {}/{} | running {} | {:.0f}s elapsed, at most {:.0f}s left",
-                                 comm.size(), 100 * all, oi + 1, opts, labels[oi], chunk + 1,
-                                 chunks, t, steps, running, elapsed, eta),
-                     st->tty, finished);
+      const std::string where =
+          waiting
+              ? std::string("rank 0 finished its share, waiting for the others")
+              : fmt::format("rank 0: optimizer {}/{} {} | chunk {}/{} | step {}/{} | running {}",
+                            oi + 1, opts, labels[oi], chunk + 1, chunks, t, steps, running);
+      print_progress(fmt::format("{} ranks: {:.0f}% | {} | {:.0f}s elapsed, at most {:.0f}s left",
+                                 comm.size(), 100 * all, where, elapsed, eta),
+                     st->tty, false);
       return;
     }
     st->last = now;
@@ -96,9 +109,8 @@ PhaseProgress::PhaseProgress(std::string what, bool upper_bound)
 
 void PhaseProgress::update(double fraction, const std::string& detail, bool final) {
   Comm& comm = world();
-  if (comm.size() > 1) {  // rank 0 shows the mean over the ranks
-    fraction = comm.progress(phase_, fraction);
-  }
+  if (comm.size() > 1)  // rank 0 shows the mean over the ranks (all of them once final)
+    fraction = final ? 1.0 : comm.progress(phase_, fraction);
   if (!comm.speaks()) return;
   const double now = now_seconds();
   const bool drew = last_ > -1e299;

@@ -151,6 +151,8 @@ class MpiComm final : public Comm {
     return out;
   }
 
+  void on_wait(std::function<void()> f) override { wait_hook_ = std::move(f); }
+
   bool stop_requested() override {
     poll();
     return stop_;
@@ -245,11 +247,16 @@ class MpiComm final : public Comm {
     if (size_ == 1) return;
     MPI_Request req;
     check(MPI_Ibarrier(data_, &req), "MPI_Ibarrier");
+    double shown = now();
     for (int done = 0;;) {
       MPI_Test(&req, &done, MPI_STATUS_IGNORE);
       if (done) return;
       poll();
       if (stop_) throw Interrupted(why_);
+      if (wait_hook_ && now() - shown >= 0.25) {
+        wait_hook_();
+        shown = now();
+      }
       usleep(500);
     }
   }
@@ -279,9 +286,7 @@ class MpiComm final : public Comm {
       MPI_Recv(text.data(), n, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, notes_, MPI_STATUS_IGNORE);
       if (!stop_) {
         stop_ = true;
-        const std::size_t nl = text.find('\n');
-        why_ = fmt::format("stopped because rank {} of {} stopped: {}", st.MPI_SOURCE, size_,
-                           nl == std::string::npos ? text : text.substr(nl + 1));
+        why_ = fmt::format("stopped because rank {} of {} stopped", st.MPI_SOURCE, size_);
       }
     }
   }
@@ -316,6 +321,7 @@ class MpiComm final : public Comm {
   bool stop_ = false;
   std::string why_;
   Traffic traffic_;
+  std::function<void()> wait_hook_;
   std::vector<std::pair<double, double>> latest_;  // rank 0: each rank's (phase, fraction)
   MPI_Request progress_req_ = MPI_REQUEST_NULL;
   double progress_buf_[2] = {0, 0};

@@ -137,7 +137,7 @@ def identical(binary, tmp):
 
 
 # Long enough to be stopped mid-run; checkpoints every 0.2 s.
-LONG = ["run.trajectories=600", "run.max_steps=20000", "run.grad_tol=0",
+LONG = ["run.trajectories=1000", "run.max_steps=100000", "run.grad_tol=0",
         "run.checkpoint_every=0.2", "analysis.max_points=16"]
 
 
@@ -277,7 +277,8 @@ def refused(binary, tmp, what, cmd, ranks, expect, out=None):
         sys.exit(f"FAILED: {what}: want the error once (rank 0 names the ranks):\n{p.stderr}")
     if out and os.path.exists(out) and os.listdir(out):
         sys.exit(f"FAILED: {what}: {out} holds {os.listdir(out)}")
-    print(f"ok: {what}: exit 2: {p.stderr.strip().splitlines()[-1][:150]}")
+    line = next(x for x in p.stderr.splitlines() if x.startswith("saddlescope: error"))
+    print(f"ok: {what}: exit 2: {line[:160]}")
 
 
 def errors(binary, tmp):
