@@ -1,8 +1,8 @@
 // The saddlescope command (docs/design.md section 2): run, validate, list, report, --version.
 // Exit codes: 0 success, 2 bad input, 3 resources, 1 anything else.
 #include <fcntl.h>
-#include <sched.h>
 #include <fmt/format.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -515,8 +515,13 @@ int main(int argc, char** argv) {
   }
   int code = 1;
   std::string message;
+  bool from_peer = false;  // stopped because another rank failed, not by its own error
   try {
     code = run_main(argc, argv);
+  } catch (const Interrupted& e) {  // a signal, or another rank's stop note
+    code = e.exit_code();
+    message = e.what();
+    from_peer = world().stop_requested();
   } catch (const Error& e) {
     code = e.exit_code();
     message = e.what();
@@ -527,7 +532,7 @@ int main(int argc, char** argv) {
     code = 1;
     message = e.what();
   }
-  return world().finish(code, message, code != 0 && world().stop_requested());
+  return world().finish(code, message, from_peer);
 }
 
 int run_main(int argc, char** argv) {
