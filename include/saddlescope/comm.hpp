@@ -50,6 +50,8 @@ class Comm {
   virtual std::vector<Bytes> allgather(const Bytes& mine) { return {mine}; }
   // Every rank's bytes, in rank order, on rank 0; an empty list elsewhere.
   virtual std::vector<Bytes> gather(const Bytes& mine) { return {mine}; }
+  // Rank 0's parts[r] on rank r (parts is read on rank 0 only).
+  virtual Bytes scatter(const std::vector<Bytes>& parts) { return parts.at(0); }
   // Rank 0's value on every rank.
   virtual std::int64_t broadcast(std::int64_t v) { return v; }
   // The largest of the ranks' values, on every rank.

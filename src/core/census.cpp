@@ -690,9 +690,15 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   std::vector<double> x;
   std::vector<double> roundoff;  // of the precision each point's coordinates are stored in
   // A trajectory's point (its stop or its plateau point) into the census.
+  // Under MPI rank 0 alone holds the trajectories' points (docs/design.md
+  // II.6); the others get their census points' coordinates from it below.
+  const bool have_coords = comm.root();
   auto add = [&](const char* source, std::size_t o, std::int64_t b, const std::vector<double>& at,
                  std::int64_t step) {
-    x.insert(x.end(), at.begin() + b * n, at.begin() + (b + 1) * n);
+    if (have_coords)
+      x.insert(x.end(), at.begin() + b * n, at.begin() + (b + 1) * n);
+    else
+      x.insert(x.end(), static_cast<std::size_t>(n), 0.0);
     roundoff.push_back(unit_roundoff(e.run.precision));
     AnalyzedPoint p;
     p.source = source;
@@ -754,6 +760,18 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   cs.f_field.assign(uc, std::nan(""));
   cs.facts.assign(uc, PointFacts{});
   std::vector<PointFacts>& facts = cs.facts;
+  if (comm.size() > 1) {  // each rank's points' coordinates, from rank 0
+    std::vector<Bytes> parts;
+    if (comm.root())
+      for (int r = 0; r < comm.size(); ++r) {
+        ckpt::Writer w;
+        put_rows(w, x, n, share_of(count, r, comm.size()));
+        parts.push_back(w.bytes());
+      }
+    const Bytes mine = comm.scatter(parts);
+    ckpt::Reader rd(mine, "the census points sent by rank 0");
+    get_rows(rd, x, n, ps);
+  }
 
   // Facts: value and gradient in the analysis precision, rho.
   std::vector<double> g_all(static_cast<std::size_t>(ps.count * n));

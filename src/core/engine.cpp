@@ -69,9 +69,20 @@ void append_result(EnsembleResult& to, const EnsembleResult& r) {
 }
 
 // Every rank's results of one optimizer, in rank order (contiguous shares of
-// the trajectories), as one process would have them (docs/design.md II.6).
-OptimizerResult gather_optimizer(Comm& comm, const OptimizerResult& mine) {
+// the trajectories), as one process would have them (docs/design.md II.6):
+// the per-trajectory records on every rank (each lists the census's
+// points), the coordinates (final points, plateau points, recorded paths:
+// N values per trajectory) on rank 0 only, which writes them and hands each
+// rank its census points.
+OptimizerResult gather_optimizer(Comm& comm, OptimizerResult mine) {
   if (comm.size() == 1) return mine;
+  ckpt::Writer coords;
+  coords.vec(mine.traj.finals);
+  coords.vec(mine.traj.plateau_points);
+  coords.vec(mine.traj.paths);
+  mine.traj.finals = {};
+  mine.traj.plateau_points = {};
+  mine.traj.paths = {};
   ckpt::Writer w;
   ckpt::write_optimizer(w, mine);
   OptimizerResult all;
@@ -82,6 +93,12 @@ OptimizerResult gather_optimizer(Comm& comm, const OptimizerResult& mine) {
     append_result(all.traj, o.traj);
     append(all.target_seconds, o.target_seconds);
     all.seconds = std::max(all.seconds, o.seconds);  // the ranks ran side by side
+  }
+  for (const Bytes& b : comm.gather(coords.bytes())) {  // rank 0: every rank's, in order
+    ckpt::Reader r(b, "the coordinates of another rank's share");
+    append(all.traj.finals, r.vec<double>());
+    append(all.traj.plateau_points, r.vec<double>());
+    append(all.traj.paths, r.vec<double>());
   }
   return all;
 }
@@ -287,12 +304,12 @@ RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn
   if (comm.size() > 1) {
     std::optional<WaitHook> waiting;
     if (progress) waiting.emplace(comm, [&] { progress(kProgressWaiting, 0, 0, 0, 1); });
-    for (OptimizerResult& res : out.optimizers) res = gather_optimizer(comm, res);
+    for (OptimizerResult& res : out.optimizers) res = gather_optimizer(comm, std::move(res));
     waiting.reset();
     if (progress) progress(kProgressAllDone, 0, 0, 0, 1);
   }
   for (OptimizerResult& res : out.optimizers) {
-    if (e.run.sharpness_every > 0) {
+    if (e.run.sharpness_every > 0 && comm.root()) {  // from the recorded paths (rank 0's)
       res.sharpness = path_sharpness(e, obj, backend, res.traj.paths);
       if (!e.run.record_paths) res.traj.paths = {};
     }

@@ -138,6 +138,40 @@ class MpiComm final : public Comm {
     return all;
   }
 
+  Bytes scatter(const std::vector<Bytes>& parts) override {
+    arrive();
+    const double t0 = now();
+    std::vector<std::int64_t> sizes(static_cast<std::size_t>(size_));
+    if (rank_ == 0)
+      for (int r = 0; r < size_; ++r)
+        sizes[static_cast<std::size_t>(r)] =
+            static_cast<std::int64_t>(parts.at(static_cast<std::size_t>(r)).size());
+    std::int64_t n = 0;
+    check(MPI_Scatter(sizes.data(), 1, MPI_INT64_T, &n, 1, MPI_INT64_T, 0, data_), "MPI_Scatter");
+    Bytes mine;
+    if (rank_ == 0) {
+      mine = parts[0];
+      for (int r = 1; r < size_; ++r) {
+        const Bytes& b = parts[static_cast<std::size_t>(r)];
+        for (std::int64_t at = 0; at < static_cast<std::int64_t>(b.size()); at += kPiece)
+          check(
+              MPI_Send(b.data() + at,
+                       static_cast<int>(std::min(kPiece, static_cast<std::int64_t>(b.size()) - at)),
+                       MPI_BYTE, r, kDataTag, data_),
+              "MPI_Send");
+      }
+    } else {
+      mine.resize(static_cast<std::size_t>(n));
+      for (std::int64_t at = 0; at < n; at += kPiece)
+        check(MPI_Recv(mine.data() + at, static_cast<int>(std::min(kPiece, n - at)), MPI_BYTE, 0,
+                       kDataTag, data_, MPI_STATUS_IGNORE),
+              "MPI_Recv");
+      traffic_.bytes += static_cast<std::uint64_t>(n);
+    }
+    traffic_.transfer_s += now() - t0;
+    return mine;
+  }
+
   std::int64_t broadcast(std::int64_t v) override {
     arrive();
     check(MPI_Bcast(&v, 1, MPI_INT64_T, 0, data_), "MPI_Bcast");

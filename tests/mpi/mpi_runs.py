@@ -35,7 +35,13 @@ MPIRUN = shutil.which("mpirun") or "mpirun"
 EXPERIMENTS = {
     # name: (example, --set overrides)
     "separable": ("double-well-census", ["run.trajectories=11", "run.max_steps=300",
-                                         "analysis.max_points=16"]),
+                                         "analysis.max_points=16", "run.save_final_points=true"]),
+    # Plateau points in the census; paths and sharpness along them; 2-d paths.
+    "plateaus": ("deep-linear-plateaus", ["run.trajectories=12", "run.max_steps=300",
+                                          "analysis.max_points=8"]),
+    "sharpness": ("mlp-edge-of-stability", ["run.trajectories=3", "run.record_trajectories=3",
+                                            "run.max_steps=300"]),
+    "paths": ("saddle-2d", ["run.trajectories=12", "run.max_steps=300"]),
     "network-finder": ("digits-critical-points",
                        ["run.trajectories=5", "run.max_steps=150", "finder.max_steps=3",
                         "objective.data.samples=60", "analysis.max_points=8"]),
