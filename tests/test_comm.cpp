@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "saddlescope/comm.hpp"
+#include "saddlescope/run.hpp"
 
 namespace saddlescope {
 namespace {
@@ -46,6 +47,17 @@ TEST(Shares, OneProcessIsTheWholeRun) {
   EXPECT_EQ(one.gather(b)[0], b);
   EXPECT_EQ(one.max(5), 5);
   EXPECT_FALSE(one.stop_requested());
+}
+
+TEST(Shares, CheckpointFilesNameTheirRanks) {
+  EXPECT_EQ(checkpoint_ranks("checkpoint.bin"), 1);
+  EXPECT_EQ(checkpoint_ranks("checkpoint.rank-0-of-3.bin"), 3);
+  EXPECT_EQ(checkpoint_ranks("checkpoint.rank-2-of-3.bin"), 3);
+  EXPECT_EQ(checkpoint_ranks("checkpoint.rank-3-of-3.bin"), 0);      // no such rank
+  EXPECT_EQ(checkpoint_ranks("checkpoint.rank-1-of-2.bin.tmp"), 0);  // being written
+  EXPECT_EQ(checkpoint_ranks("checkpoint.bin.tmp"), 0);
+  EXPECT_EQ(checkpoint_ranks("summary.json"), 0);
+  EXPECT_EQ(checkpoint_file("run"), "run/checkpoint.bin");  // one process
 }
 
 }  // namespace

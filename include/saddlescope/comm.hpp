@@ -54,6 +54,10 @@ class Comm {
   virtual Bytes scatter(const std::vector<Bytes>& parts) { return parts.at(0); }
   // Rank 0's value on every rank.
   virtual std::int64_t broadcast(std::int64_t v) { return v; }
+  std::string broadcast_text(const std::string& text) {
+    const std::vector<Bytes> all = allgather(Bytes(text.begin(), text.end()));
+    return {all[0].begin(), all[0].end()};
+  }
   // The largest of the ranks' values, on every rank.
   virtual std::int64_t max(std::int64_t v) { return v; }
   // Collective: the ranks of equal `color` as a Comm of their own (ranks in

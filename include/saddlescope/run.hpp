@@ -42,6 +42,11 @@ void check_ranks(const Experiment& e, int ranks);
 // This process's checkpoint in run directory `dir`: checkpoint.bin, or under
 // MPI checkpoint.rank-K-of-R.bin (each rank's own share of the work).
 std::string checkpoint_file(const std::string& dir);
+// How many processes wrote the checkpoint named `filename` (checkpoint.bin:
+// 1; checkpoint.rank-K-of-R.bin: R); 0 when it names no checkpoint.
+int checkpoint_ranks(const std::string& filename);
+// The checkpoint files in `dir` (none when it does not exist).
+std::vector<std::string> checkpoint_files(const std::string& dir);
 
 struct MemoryPlan {
   std::uint64_t budget = 0;                // bytes the backend offers

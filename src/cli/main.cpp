@@ -118,27 +118,12 @@ std::string ranks_note(const Comm& comm) {
       std::getenv("OMP_NUM_THREADS") ? ", OMP_NUM_THREADS" : "");
 }
 
-// Rank 0's text on every rank.
-std::string broadcast_text(Comm& comm, const std::string& text) {
-  const std::vector<Bytes> all = comm.allgather(Bytes(text.begin(), text.end()));
-  return {all[0].begin(), all[0].end()};
-}
-
 // run --resume under MPI: each rank's checkpoint holds its own share, so the
 // run continues with as many ranks as wrote it.
 void check_checkpoint_ranks(const std::string& dir, const Comm& comm) {
-  namespace fs = std::filesystem;
-  std::vector<int> written;  // R of checkpoint.rank-K-of-R.bin files; 1 for checkpoint.bin
-  for (const auto& f : fs::directory_iterator(dir)) {
-    const std::string name = f.path().filename().string();
-    int k = 0, r = 0;
-    char tail[8] = {};
-    if (name == "checkpoint.bin")
-      written.push_back(1);
-    else if (std::sscanf(name.c_str(), "checkpoint.rank-%d-of-%d.%4s", &k, &r, tail) == 3 &&
-             std::string(tail) == "bin")
-      written.push_back(r);
-  }
+  std::vector<int> written;  // how many ranks wrote each checkpoint file
+  for (const std::string& f : checkpoint_files(dir))
+    written.push_back(checkpoint_ranks(std::filesystem::path(f).filename().string()));
   if (written.empty() || std::find(written.begin(), written.end(), comm.size()) != written.end())
     return;  // the engine says what is missing
   const int r = *std::max_element(written.begin(), written.end());
@@ -249,7 +234,7 @@ int run_command(const std::string& file, const std::string& out_dir,
   if (comm.root()) prepare_run_dir(dir, e);
   if (comm.size() > 1) {
     comm.max(0);  // the directory exists (or rank 0 failed and every rank stops)
-    dir = broadcast_text(comm, dir);
+    dir = comm.broadcast_text(dir);
   }
   const Checkpointing cp = checkpointing(dir, e, false);
   const RunResult r = run_experiment(e, *backend, stderr_progress(e), &cp);

@@ -579,47 +579,29 @@ struct CensusShare {
   std::vector<PointFacts> facts;
 };
 
-void put_share(ckpt::Writer& w, const CensusShare& cs, const Spectra& sp, std::int64_t nh,
-               Share sh) {
-  put_rows(w, cs.f, 1, sh);
-  put_rows(w, cs.grad_norm, 1, sh);
-  put_rows(w, cs.f_field, 1, sh);
-  put_rows(w, cs.facts, 1, sh);
-  put_rows(w, sp.values, nh, sh);
-  put_rows(w, sp.inertia, 1, sh);
-  put_rows(w, sp.info, 1, sh);
-  put_rows(w, sp.rules, 1, sh);
-  const KrylovSpectra& k = sp.krylov;
-  put_rows(w, k.ritz, 4 * k.k, sh);
-  put_rows(w, k.quadrature, k.probes * k.steps * 2, sh);
-  put_rows(w, k.probe_norm2, k.probes, sh);
-  const bool slq = !k.index_estimate.empty();
-  for (const auto* v : {&k.index_estimate, &k.index_stderr, &k.trace_estimate, &k.trace_stderr})
-    put_rows(w, *v, slq ? 1 : 0, sh);
-  put_rows(w, k.lanczos_steps, 1, sh);
-  put_rows(w, k.converged, 1, sh);
-  put_rows(w, k.certified, 1, sh);
-}
-
-void get_share(ckpt::Reader& r, CensusShare& cs, Spectra& sp, std::int64_t nh, Share sh) {
-  get_rows(r, cs.f, 1, sh);
-  get_rows(r, cs.grad_norm, 1, sh);
-  get_rows(r, cs.f_field, 1, sh);
-  get_rows(r, cs.facts, 1, sh);
-  get_rows(r, sp.values, nh, sh);
-  get_rows(r, sp.inertia, 1, sh);
-  get_rows(r, sp.info, 1, sh);
-  get_rows(r, sp.rules, 1, sh);
-  KrylovSpectra& k = sp.krylov;
-  get_rows(r, k.ritz, 4 * k.k, sh);
-  get_rows(r, k.quadrature, k.probes * k.steps * 2, sh);
-  get_rows(r, k.probe_norm2, k.probes, sh);
-  const bool slq = !k.index_estimate.empty();
-  for (auto* v : {&k.index_estimate, &k.index_stderr, &k.trace_estimate, &k.trace_stderr})
-    get_rows(r, *v, slq ? 1 : 0, sh);
-  get_rows(r, k.lanczos_steps, 1, sh);
-  get_rows(r, k.converged, 1, sh);
-  get_rows(r, k.certified, 1, sh);
+// Calls f(array, row width) for every per-point array of a census share.
+template <class CS, class SP, class F>
+void each_point_array(CS& cs, SP& sp, std::int64_t nh, F&& f) {
+  f(cs.f, 1);
+  f(cs.grad_norm, 1);
+  f(cs.f_field, 1);
+  f(cs.facts, 1);
+  f(sp.values, nh);
+  f(sp.inertia, 1);
+  f(sp.info, 1);
+  f(sp.rules, 1);
+  auto& k = sp.krylov;
+  f(k.ritz, 4 * k.k);
+  f(k.quadrature, k.probes * k.steps * 2);
+  f(k.probe_norm2, k.probes);
+  const std::int64_t slq = k.index_estimate.empty() ? 0 : 1;  // [count] or empty
+  f(k.index_estimate, slq);
+  f(k.index_stderr, slq);
+  f(k.trace_estimate, slq);
+  f(k.trace_stderr, slq);
+  f(k.lanczos_steps, 1);
+  f(k.converged, 1);
+  f(k.certified, 1);
 }
 constexpr std::uint64_t kPhaseFinder = 0, kPhaseAnalysis = 1;
 
@@ -857,7 +839,8 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
   Spectra s = analyze_points(obj, backend, e.analysis, x, count, group, facts, hooks);
   if (comm.size() > 1) {  // every rank's points on rank 0, which alone writes them
     ckpt::Writer w;
-    put_share(w, cs, s, nh, ps);
+    each_point_array(cs, s, nh,
+                     [&](const auto& v, std::int64_t width) { put_rows(w, v, width, ps); });
     std::optional<WaitHook> waiting;
     if (progress)
       waiting.emplace(comm, [&] {
@@ -869,7 +852,8 @@ CensusResult run_census(const Experiment& e, const ObjectiveData& obj, const Run
     if (!comm.root()) return c;
     for (int r = 1; r < comm.size(); ++r) {
       ckpt::Reader rd(all[static_cast<std::size_t>(r)], "the census share of another rank");
-      get_share(rd, cs, s, nh, share_of(count, r, comm.size()));
+      const Share rs = share_of(count, r, comm.size());
+      each_point_array(cs, s, nh, [&](auto& v, std::int64_t width) { get_rows(rd, v, width, rs); });
     }
   }
   for (std::int64_t k = 0; k < count; ++k) {

@@ -136,6 +136,23 @@ std::string checkpoint_file(const std::string& dir) {
       .string();
 }
 
+int checkpoint_ranks(const std::string& filename) {
+  if (filename == "checkpoint.bin") return 1;
+  int k = -1, r = 0, end = 0;
+  if (std::sscanf(filename.c_str(), "checkpoint.rank-%d-of-%d.bin%n", &k, &r, &end) == 2 &&
+      end == static_cast<int>(filename.size()) && k >= 0 && k < r)
+    return r;
+  return 0;
+}
+
+std::vector<std::string> checkpoint_files(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec))
+    if (checkpoint_ranks(f.path().filename().string()) > 0) out.push_back(f.path().string());
+  return out;
+}
+
 RunResult run_experiment(const Experiment& e, Backend& backend, const ProgressFn& progress,
                          const Checkpointing* cp) {
   const auto t_all = std::chrono::steady_clock::now();

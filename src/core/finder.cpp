@@ -486,14 +486,18 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
     *finished = st.bytes();
   }
   if (comm.size() > 1) {  // every rank's starts, in rank order, on every rank
+    // Every per-start array of the state with its row width.
+    auto each_array = [&](auto&& f) {
+      f(st.x, n);
+      f(st.f, 1);
+      f(st.g, 1);
+      f(st.accuracy, 1);
+      f(st.steps, 1);
+      f(st.polish_steps, 1);
+      f(st.outcome, 1);
+    };
     ckpt::Writer w;
-    put_rows(w, st.x, n, sh);
-    put_rows(w, st.f, 1, sh);
-    put_rows(w, st.g, 1, sh);
-    put_rows(w, st.accuracy, 1, sh);
-    put_rows(w, st.steps, 1, sh);
-    put_rows(w, st.polish_steps, 1, sh);
-    put_rows(w, st.outcome, 1, sh);
+    each_array([&](const auto& v, std::int64_t width) { put_rows(w, v, width, sh); });
     std::vector<Bytes> all;
     {
       const WaitHook waiting(comm, [&] { shown.show(st.outcome, st.steps, sh, false); });
@@ -502,13 +506,7 @@ FinderResult find_critical_points(const Experiment& e, const ObjectiveData& obj,
     for (int r = 0; r < comm.size(); ++r) {
       const Share rs = share_of(m, r, comm.size());
       ckpt::Reader rd(all[static_cast<std::size_t>(r)], "the finder's share of another rank");
-      get_rows(rd, st.x, n, rs);
-      get_rows(rd, st.f, 1, rs);
-      get_rows(rd, st.g, 1, rs);
-      get_rows(rd, st.accuracy, 1, rs);
-      get_rows(rd, st.steps, 1, rs);
-      get_rows(rd, st.polish_steps, 1, rs);
-      get_rows(rd, st.outcome, 1, rs);
+      each_array([&](auto& v, std::int64_t width) { get_rows(rd, v, width, rs); });
     }
     shown.show(st.outcome, st.steps, Share{0, m}, true);  // every rank's starts
   }

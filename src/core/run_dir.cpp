@@ -796,12 +796,7 @@ void write_results(const std::string& dir, const Experiment& e, const RunResult&
   npy::write_text((d / "summary.json").string(), s.dump(2) + "\n");
   // The results are complete: the checkpoints (one per rank under MPI) have done their job.
   std::error_code ec;
-  for (const auto& f : fs::directory_iterator(d, ec)) {
-    const std::string name = f.path().filename().string();
-    if (name.rfind("checkpoint.", 0) == 0 && name.size() > 4 &&
-        name.compare(name.size() - 4, 4, ".bin") == 0)
-      fs::remove(f.path(), ec);
-  }
+  for (const std::string& f : checkpoint_files(d.string())) fs::remove(f, ec);
 }
 
 }  // namespace saddlescope

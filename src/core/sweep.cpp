@@ -436,15 +436,6 @@ bool stop_requested(const SweepOptions& o) {
   return (o.stop && *o.stop) || world().stop_requested();
 }
 
-// A point directory with a checkpoint (one process's, or any rank's).
-bool has_checkpoint(const fs::path& pdir) {
-  std::error_code ec;
-  for (const auto& f : fs::directory_iterator(pdir, ec))
-    if (f.path().filename().string().rfind("checkpoint.", 0) == 0 && f.path().extension() == ".bin")
-      return true;
-  return false;
-}
-
 // Under MPI the ranks form min(R, points) groups of contiguous ranks; point
 // k belongs to group k mod G (round robin: a sweep over growing sizes
 // spreads its large points), and a group of several ranks shares each of its
@@ -500,7 +491,8 @@ void run_points(const Sweep& s, const fs::path& dir, const SweepOptions& o, Back
                         k + 1, n, all.size() > 1 ? fmt::format("mpirun -np {} ", all.size()) : "",
                         kResumeHint, dir.string()));
       if (o.before_point) o.before_point(k);
-      const bool resume = comm.broadcast(comm.root() && has_checkpoint(pdir)) != 0;
+      const bool resume =
+          comm.broadcast(comm.root() && !checkpoint_files(pdir.string()).empty()) != 0;
       if (talk)
         std::fprintf(
             stderr, "sweep point %zu/%zu (%s) -> %s%s%s\n", k + 1, n, s.describe(k).c_str(),
@@ -875,9 +867,8 @@ void run_sweep(const Sweep& s, const std::string& dir_in, const SweepOptions& o,
   if (comm.size() > 1) comm.max(0);  // every rank checked every point: now write
   if (comm.root()) prepare_output_dir(dir, "sweep.toml", s.text);
   if (comm.size() > 1) {
-    comm.max(0);  // the directory exists (or rank 0 failed and every rank stops)
-    const std::vector<Bytes> all = comm.allgather(Bytes(dir.begin(), dir.end()));
-    dir.assign(all[0].begin(), all[0].end());  // rank 0's (a default name has a timestamp)
+    comm.max(0);                     // the directory exists (or rank 0 failed and every rank stops)
+    dir = comm.broadcast_text(dir);  // rank 0's (a default name has a timestamp)
   }
   if (!o.quiet && comm.root())
     std::fprintf(stderr, "sweep %s: %zu points over %s; results in %s\n", s.name.c_str(),
@@ -914,14 +905,8 @@ void resume_sweep(const std::string& dir, const SweepOptions& o, const BackendSe
     // Its checkpoints hold the shares of the group that ran it: the same ranks must continue.
     const int ranks = world().size(), groups = sweep_groups(s.points.size(), ranks);
     const std::int64_t want = share_of(ranks, static_cast<int>(k) % groups, groups).count;
-    std::error_code ec;
-    for (const auto& f : fs::directory_iterator(pdir, ec)) {
-      const std::string name = f.path().filename().string();
-      int rank = 0, of = 0;
-      const std::int64_t had =
-          name == "checkpoint.bin"                                                     ? 1
-          : std::sscanf(name.c_str(), "checkpoint.rank-%d-of-%d.bin", &rank, &of) == 2 ? of
-                                                                                       : want;
+    for (const std::string& f : checkpoint_files(pdir.string())) {
+      const int had = checkpoint_ranks(fs::path(f).filename().string());
       if (had != want)
         throw InputError(fmt::format(
             "run --resume {}: sweep point {} ({}) was checkpointed by {} rank{} and would now "

@@ -99,11 +99,9 @@ class MpiComm final : public Comm {
         b = mine;
       else
         b.resize(static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]));
-      for (std::int64_t at = 0; at < sizes[static_cast<std::size_t>(r)]; at += kPiece)
-        check(MPI_Bcast(b.data() + at,
-                        static_cast<int>(std::min(kPiece, sizes[static_cast<std::size_t>(r)] - at)),
-                        MPI_BYTE, r, data_),
-              "MPI_Bcast");
+      in_pieces(b.data(), static_cast<std::int64_t>(b.size()), [&](std::uint8_t* p, int c) {
+        check(MPI_Bcast(p, c, MPI_BYTE, r, data_), "MPI_Bcast");
+      });
     }
     moved(t0, sizes, true);
     return all;
@@ -114,25 +112,16 @@ class MpiComm final : public Comm {
     const double t0 = now();
     std::vector<Bytes> all;
     if (rank_ != 0) {
-      for (std::int64_t at = 0; at < static_cast<std::int64_t>(mine.size()); at += kPiece)
-        check(MPI_Send(
-                  mine.data() + at,
-                  static_cast<int>(std::min(kPiece, static_cast<std::int64_t>(mine.size()) - at)),
-                  MPI_BYTE, 0, kDataTag, data_),
-              "MPI_Send");
+      send(mine, 0);
       moved(t0, sizes, false);
       return all;
     }
     all.resize(static_cast<std::size_t>(size_));
     all[0] = mine;
     for (int r = 1; r < size_; ++r) {
-      Bytes& b = all[static_cast<std::size_t>(r)];
-      b.resize(static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]));
-      for (std::int64_t at = 0; at < static_cast<std::int64_t>(b.size()); at += kPiece)
-        check(MPI_Recv(b.data() + at,
-                       static_cast<int>(std::min(kPiece, static_cast<std::int64_t>(b.size()) - at)),
-                       MPI_BYTE, r, kDataTag, data_, MPI_STATUS_IGNORE),
-              "MPI_Recv");
+      all[static_cast<std::size_t>(r)].resize(
+          static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]));
+      receive(all[static_cast<std::size_t>(r)], r);
     }
     moved(t0, sizes, true);
     return all;
@@ -151,21 +140,10 @@ class MpiComm final : public Comm {
     Bytes mine;
     if (rank_ == 0) {
       mine = parts[0];
-      for (int r = 1; r < size_; ++r) {
-        const Bytes& b = parts[static_cast<std::size_t>(r)];
-        for (std::int64_t at = 0; at < static_cast<std::int64_t>(b.size()); at += kPiece)
-          check(
-              MPI_Send(b.data() + at,
-                       static_cast<int>(std::min(kPiece, static_cast<std::int64_t>(b.size()) - at)),
-                       MPI_BYTE, r, kDataTag, data_),
-              "MPI_Send");
-      }
+      for (int r = 1; r < size_; ++r) send(parts[static_cast<std::size_t>(r)], r);
     } else {
       mine.resize(static_cast<std::size_t>(n));
-      for (std::int64_t at = 0; at < n; at += kPiece)
-        check(MPI_Recv(mine.data() + at, static_cast<int>(std::min(kPiece, n - at)), MPI_BYTE, 0,
-                       kDataTag, data_, MPI_STATUS_IGNORE),
-              "MPI_Recv");
+      receive(mine, 0);
       traffic_.bytes += static_cast<std::uint64_t>(n);
     }
     traffic_.transfer_s += now() - t0;
@@ -258,6 +236,24 @@ class MpiComm final : public Comm {
   }
 
  private:
+  // MPI counts are int: large buffers move in pieces of kPiece bytes.
+  template <class P, class F>
+  static void in_pieces(P* p, std::int64_t n, F&& f) {
+    for (std::int64_t at = 0; at < n; at += kPiece)
+      f(p + at, static_cast<int>(std::min(kPiece, n - at)));
+  }
+  void send(const Bytes& b, int to) {
+    in_pieces(b.data(), static_cast<std::int64_t>(b.size()), [&](const std::uint8_t* p, int c) {
+      check(MPI_Send(p, c, MPI_BYTE, to, kDataTag, data_), "MPI_Send");
+    });
+  }
+  // Into b, sized by the caller.
+  void receive(Bytes& b, int from) {
+    in_pieces(b.data(), static_cast<std::int64_t>(b.size()), [&](std::uint8_t* p, int c) {
+      check(MPI_Recv(p, c, MPI_BYTE, from, kDataTag, data_, MPI_STATUS_IGNORE), "MPI_Recv");
+    });
+  }
+
   void moved(double t0, const std::vector<std::int64_t>& sizes, bool received) {
     traffic_.transfer_s += now() - t0;
     if (received)
